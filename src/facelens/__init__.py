@@ -1,0 +1,34 @@
+"""facelens: find faces, turn them into templates, and recognise known people.
+
+Quick use::
+
+    from facelens import FaceLens
+    lens = FaceLens(gallery="people.db")
+    lens.enroll("Ada", ["ada1.jpg", "ada2.jpg"])
+    for match in lens.identify("party.jpg"):
+        print(match.identity or "unknown", match.score, match.fmr)
+"""
+
+from facelens.api import FaceLens
+from facelens.errors import FaceLensError
+from facelens.io.image import load_image
+from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.types import Box, Candidate, Face, Match, Person, Quality, Template, Verification
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Box",
+    "Candidate",
+    "Face",
+    "FaceAnalyzer",
+    "FaceLens",
+    "FaceLensError",
+    "Match",
+    "Person",
+    "Quality",
+    "Template",
+    "Verification",
+    "__version__",
+    "load_image",
+]

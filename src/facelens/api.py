@@ -1,0 +1,146 @@
+"""The small public API: one object that detects, enrolls, identifies and verifies.
+
+>>> from facelens import FaceLens
+>>> lens = FaceLens(gallery="people.db")
+>>> lens.enroll("Ada", ["ada1.jpg", "ada2.jpg"])           # doctest: +SKIP
+>>> for match in lens.identify("party.jpg"):               # doctest: +SKIP
+...     print(match.identity, match.score, match.fmr)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from facelens.apps.enroll import EnrollReport, enroll_person
+from facelens.apps.identify import identify_faces, main_face, verify_faces
+from facelens.gallery import GalleryStore, open_gallery
+from facelens.io.image import ChannelOrder, ImageSource
+from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
+from facelens.models import registry
+from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.types import Face, Match, Person, Verification
+
+
+class FaceLens:
+    """Face recognition with a gallery of known people.
+
+    Args:
+        gallery: path of the gallery file; defaults to ``$FACELENS_GALLERY``
+            or the user's data folder. Opened on first use.
+        detector: registered detector id.
+        embedder: registered embedder id; a gallery made by another embedder
+            is refused.
+        fmr: default operating point, as a false-match rate per comparison.
+        threshold: a raw cosine threshold instead of ``fmr``.
+        max_side: longest side of the copy the detector searches, in pixels.
+    """
+
+    def __init__(
+        self,
+        gallery: str | Path | None = None,
+        *,
+        detector: str = registry.DEFAULT_DETECTOR,
+        embedder: str = registry.DEFAULT_EMBEDDER,
+        fmr: float | None = None,
+        threshold: float | None = None,
+        max_side: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        options = {"max_side": max_side} if max_side else {}
+        self.analyzer = FaceAnalyzer(detector, embedder, threads=threads, **options)
+        self._gallery_path = gallery
+        self._gallery: GalleryStore | None = None
+        self._fmr = fmr
+        self._threshold = threshold
+
+    @property
+    def gallery(self) -> GalleryStore:
+        if self._gallery is None:
+            self._gallery = open_gallery(self._gallery_path, self.analyzer.embedder_id)
+        return self._gallery
+
+    @property
+    def calibration(self) -> Calibration:
+        return calibration_for(self.analyzer.embedder_id)
+
+    def operating_point(self, fmr: float | None = None, threshold: float | None = None) -> OperatingPoint:
+        """The threshold and false-match rate in force (call arguments over defaults)."""
+        if fmr is None and threshold is None:
+            fmr, threshold = self._fmr, self._threshold
+        return operating_point(self.calibration, fmr=fmr, threshold=threshold)
+
+    def detect(self, image: ImageSource, *, channel_order: ChannelOrder = "RGB") -> list[Face]:
+        """Every face of an image with box, landmarks, score, quality and template."""
+        return self.analyzer.analyze(image, channel_order=channel_order)
+
+    def enroll(self, name: str, images: ImageSource | Iterable[ImageSource]) -> EnrollReport:
+        """Add photos of ``name`` (created if new); see :class:`EnrollReport` for rejections."""
+        return enroll_person(self.analyzer, self.gallery, name, _as_list(images))
+
+    def identify(
+        self,
+        image: ImageSource,
+        *,
+        fmr: float | None = None,
+        threshold: float | None = None,
+        top_k: int = 5,
+        channel_order: ChannelOrder = "RGB",
+    ) -> list[Match]:
+        """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
+        faces = self.analyzer.analyze(image, channel_order=channel_order)
+        return identify_faces(faces, self.gallery.template_matrix(), self.operating_point(fmr, threshold), top_k)
+
+    def identify_many(
+        self, images: Iterable[ImageSource], *, fmr: float | None = None, threshold: float | None = None,
+        top_k: int = 5, keep_images: bool = False,
+    ) -> Iterator[tuple[ImageFaces, list[Match]]]:
+        """Identification over many images, streamed; a bad image carries its error."""
+        point = self.operating_point(fmr, threshold)
+        for result in self.analyzer.analyze_many(images, keep_images=keep_images):
+            matches = identify_faces(result.faces, self.gallery.template_matrix(), point, top_k)
+            yield result, matches
+
+    def verify(
+        self, image_a: ImageSource, image_b: ImageSource, *, fmr: float | None = None,
+        threshold: float | None = None,
+    ) -> Verification:
+        """Are the main (largest) faces of two images the same person?"""
+        face_a = main_face(self.analyzer.analyze(image_a), _label(image_a))
+        face_b = main_face(self.analyzer.analyze(image_b), _label(image_b))
+        return verify_faces(face_a, face_b, self.operating_point(fmr, threshold))
+
+    def people(self) -> list[Person]:
+        return self.gallery.list_people()
+
+    def rename(self, old: str, new: str) -> Person:
+        return self.gallery.rename_person(old, new)
+
+    def erase(self, name: str) -> int:
+        """Remove a person and every trace of them; returns the templates removed."""
+        return self.gallery.erase_person(name)
+
+    def close(self) -> None:
+        if self._gallery is not None:
+            self._gallery.close()
+            self._gallery = None
+
+    def __enter__(self) -> FaceLens:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _as_list(images: ImageSource | Iterable[ImageSource]) -> list[ImageSource]:
+    if isinstance(images, (str, Path, bytes, bytearray)) or not isinstance(images, Iterable):
+        return [images]
+    import numpy as np
+
+    if isinstance(images, np.ndarray):
+        return [images]
+    return list(images)
+
+
+def _label(source: ImageSource) -> str:
+    return str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"

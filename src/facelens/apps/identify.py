@@ -1,0 +1,50 @@
+"""Open-set identification (1:N) and verification (1:1) with calibrated thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facelens.errors import NoFaceError
+from facelens.gallery.store import TemplateMatrix
+from facelens.match.calibration import OperatingPoint
+from facelens.match.scoring import best_per_person, cosine_scores
+from facelens.types import Candidate, Face, Match, Verification
+
+
+def identify_faces(
+    faces: list[Face], templates: TemplateMatrix, point: OperatingPoint, top_k: int = 5
+) -> list[Match]:
+    """One :class:`Match` per face: the best person if their score reaches the threshold."""
+    probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
+    if len(templates.vectors) == 0:
+        return [Match(f, None, float("nan"), point.threshold, point.fmr, ()) for f in faces]
+    person_ids, best = best_per_person(cosine_scores(probes, templates.vectors), templates.person_ids)
+    matches = []
+    for face, row in zip(faces, best, strict=True):
+        order = np.argsort(-row)[:top_k]
+        candidates = tuple(
+            Candidate(templates.names[int(person_ids[i])], int(person_ids[i]), float(row[i])) for i in order
+        )
+        top = candidates[0]
+        identity = top.name if top.score >= point.threshold else None
+        matches.append(Match(face, identity, top.score, point.threshold, point.fmr, candidates))
+    return matches
+
+
+def verify_faces(face_a: Face, face_b: Face, point: OperatingPoint) -> Verification:
+    """Same person or not, for two faces' templates."""
+    score = float(np.dot(_vector(face_a), _vector(face_b)))
+    return Verification(score >= point.threshold, score, point.threshold, point.fmr, face_a, face_b)
+
+
+def main_face(faces: list[Face], source: str) -> Face:
+    """The largest face of an image (faces come largest first)."""
+    if not faces:
+        raise NoFaceError(f"{source}: no face found")
+    return faces[0]
+
+
+def _vector(face: Face) -> np.ndarray:
+    if face.template is None:
+        raise ValueError("the face has no template; analyze with embed=True")
+    return face.template.vector

@@ -1,0 +1,52 @@
+"""Options and objects shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from facelens.api import FaceLens
+from facelens.errors import FaceLensError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Write JSON to stdout instead of a table.")
+
+
+def operating_point_options(func: F) -> F:
+    """``--fmr`` and ``--threshold``: how strict a match must be."""
+    func = click.option(
+        "--threshold", type=float, default=None,
+        help="Raw cosine threshold instead of --fmr (the FMR it gives is reported).",
+    )(func)
+    func = click.option(
+        "--fmr", type=float, default=None,
+        help="Operating point as a false-match rate per comparison (default 1e-4).",
+    )(func)
+    return func
+
+
+def get_lens(ctx: click.Context) -> FaceLens:
+    """The FaceLens of this invocation, made once from the group options."""
+    obj = ctx.ensure_object(dict)
+    if "lens" not in obj:
+        obj["lens"] = FaceLens(gallery=obj.get("gallery"), max_side=obj.get("max_side"))
+        ctx.call_on_close(obj["lens"].close)
+    lens: FaceLens = obj["lens"]
+    return lens
+
+
+def friendly_errors(func: F) -> F:
+    """Turn a FaceLensError into a one-line message and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FaceLensError as error:
+            raise click.ClickException(str(error)) from error
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,82 @@
+"""``facelens identify``: who is in each photo?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facelens.apps.draw import KNOWN, UNKNOWN, draw_faces, save_drawing
+from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.io.walk import expand_image_paths
+from facelens.pipeline.analyzer import ImageFaces
+from facelens.types import Match
+
+
+@click.command("identify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@operating_point_options
+@click.option("--top-k", type=int, default=5, show_default=True, help="Candidates listed per face.")
+@click.option("--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here.")
+@json_option
+@click.pass_context
+@friendly_errors
+def command(ctx: click.Context, paths: tuple[str, ...], fmr: float | None, threshold: float | None,
+            top_k: int, draw_dir: str | None, as_json: bool) -> None:
+    """Identify every face in PATHS (files or folders, walked recursively)."""
+    lens = get_lens(ctx)
+    files = expand_image_paths(paths)
+    records = identify_files(lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None)
+    if as_json:
+        emit_json(records)
+    else:
+        print_identifications(records)
+    if any("error" in r for r in records):
+        ctx.exit(1)
+
+
+def identify_files(lens: Any, files: list[Path], fmr: float | None, threshold: float | None,
+                   top_k: int, draw_dir: Path | None) -> list[dict[str, Any]]:
+    """Identify faces in ``files``; one JSON-ready record per image (errors included)."""
+    records = []
+    with progress_bar("Identifying", len(files)) as progress:
+        for result, matches in lens.identify_many(files, fmr=fmr, threshold=threshold, top_k=top_k,
+                                                  keep_images=draw_dir is not None):
+            advance(progress)
+            records.append(_record(result, matches))
+            if result.error is not None:
+                console.print(f"[red]skipped[/red] {result.error}")
+            if draw_dir and result.image is not None:
+                _draw(result, matches, draw_dir)
+    return records
+
+
+def _record(result: ImageFaces, matches: list[Match]) -> dict[str, Any]:
+    record: dict[str, Any] = {"source": result.source, "faces": [m.to_dict() for m in matches]}
+    if result.error is not None:
+        record["error"] = str(result.error)
+    return record
+
+
+def _draw(result: ImageFaces, matches: list[Match], draw_dir: Path) -> None:
+    assert result.image is not None
+    labels = [f"{m.identity} {m.score:.2f}" if m.identity else f"unknown {m.score:.2f}" for m in matches]
+    colours = [KNOWN if m.identity else UNKNOWN for m in matches]
+    drawing = draw_faces(result.image.pixels, [m.face for m in matches], labels, colours)
+    save_drawing(drawing, draw_dir, result.source)
+
+
+def print_identifications(records: list[dict[str, Any]]) -> None:
+    rows = []
+    for record in records:
+        if "error" in record:
+            rows.append([record["source"], "-", "error", record["error"], ""])
+        elif not record["faces"]:
+            rows.append([record["source"], "-", "no face", "", ""])
+        for face in record["faces"]:
+            best = face["candidates"][0]["name"] if face["candidates"] else "-"
+            rows.append([record["source"], str(face["box"]), face["identity"] or "unknown",
+                         f"{face['score']:.3f} (threshold {face['threshold']:.3f}, FMR {face['fmr']:.0e})", best])
+    print_table("Identification", ["image", "box [x, y, w, h]", "identity", "score", "best candidate"], rows)

@@ -1,0 +1,36 @@
+"""The ``facelens`` command: one group, one module per command family."""
+
+from __future__ import annotations
+
+import click
+
+from facelens import __version__
+from facelens.cli import demo, detect, enroll, evaluate, identify, models, people, verify
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--gallery", type=click.Path(dir_okay=False), default=None,
+    help="Gallery file (default: $FACELENS_GALLERY, else the user data folder).",
+)
+@click.option(
+    "--max-side", type=int, default=None,
+    help="Longest side in pixels of the copy searched for faces (default 1280).",
+)
+@click.version_option(__version__, prog_name="facelens")
+@click.pass_context
+def cli(ctx: click.Context, gallery: str | None, max_side: int | None) -> None:
+    """Find faces, keep a gallery of known people, identify and verify them."""
+    ctx.ensure_object(dict).update({"gallery": gallery, "max_side": max_side})
+
+
+for module in (detect, enroll, people, identify, verify, evaluate, demo, models):
+    cli.add_command(module.command)
+
+
+def main() -> None:
+    cli(prog_name="facelens")
+
+
+if __name__ == "__main__":
+    main()

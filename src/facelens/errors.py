@@ -1,0 +1,95 @@
+"""One exception hierarchy for facelens.
+
+Every message says what went wrong and what the user can do about it. Batch
+operations catch :class:`FaceLensError` per item, report it, and go on.
+"""
+
+from __future__ import annotations
+
+
+class FaceLensError(Exception):
+    """Base class of every error facelens raises on purpose."""
+
+    code: str = "facelens_error"
+
+
+class InputError(FaceLensError):
+    """The input could not be used (missing, not an image, too large, ...)."""
+
+    code = "bad_input"
+
+
+class ImageNotFoundError(InputError):
+    code = "not_found"
+
+
+class ImageDecodeError(InputError):
+    code = "decode_failed"
+
+
+class ImageTooLargeError(InputError):
+    code = "image_too_large"
+
+
+class UnsupportedInputError(InputError):
+    code = "unsupported_input"
+
+
+class FaceSelectionError(FaceLensError):
+    """A photo did not hold exactly one usable face where one was required."""
+
+    code = "face_selection"
+
+
+class NoFaceError(FaceSelectionError):
+    code = "no_face"
+
+
+class MultipleFacesError(FaceSelectionError):
+    code = "multiple_faces"
+
+
+class LowQualityFaceError(FaceSelectionError):
+    code = "low_quality"
+
+
+class ModelError(FaceLensError):
+    code = "model_error"
+
+
+class ModelIntegrityError(ModelError):
+    """A model file's sha256 does not match the registry: refuse to run it."""
+
+    code = "model_integrity"
+
+
+class UnknownModelError(ModelError):
+    code = "unknown_model"
+
+
+class CalibrationError(FaceLensError):
+    """An operating point was asked for that the calibration cannot support."""
+
+    code = "calibration"
+
+
+class GalleryError(FaceLensError):
+    code = "gallery_error"
+
+
+class GalleryModelMismatchError(GalleryError):
+    """The gallery holds templates of another embedder; mixing them is meaningless."""
+
+    code = "model_mismatch"
+
+
+class PersonNotFoundError(GalleryError):
+    code = "person_not_found"
+
+
+class PersonExistsError(GalleryError):
+    code = "person_exists"
+
+
+class TemplateNotFoundError(GalleryError):
+    code = "template_not_found"

@@ -1,0 +1,201 @@
+"""Decode any supported image source into one RGB ``uint8`` array.
+
+This is the only place where colour order and pixel depth are decided:
+
+* paths, ``bytes`` and PIL images go through Pillow; EXIF orientation is
+  applied, the first frame of an animation is used, and every mode
+  (grey, grey+alpha, RGBA, palette, CMYK, 16-bit, 32-bit float) is mapped to
+  8-bit RGB. Transparent pixels are composited onto white.
+* numpy arrays are taken as they are, in the colour order the caller states
+  (``"RGB"``, the default, or ``"BGR"`` as OpenCV produces); grey, RGBA and
+  16-bit arrays are converted too.
+
+Images larger than ``max_pixels`` are refused *before* their pixels are
+decoded, which also guards against decompression bombs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facelens.errors import (
+    ImageDecodeError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    UnsupportedInputError,
+)
+from facelens.types import ImageArray
+
+ImageSource = Union[str, os.PathLike[str], bytes, bytearray, np.ndarray, Image.Image]
+"""Anything :func:`load_image` accepts."""
+
+ChannelOrder = Literal["RGB", "BGR"]
+
+DEFAULT_MAX_PIXELS = int(os.environ.get("FACELENS_MAX_PIXELS", 64_000_000))
+"""Largest image accepted, in pixels (width x height). 64 MP by default;
+set ``FACELENS_MAX_PIXELS`` to change it."""
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """An image ready for the pipeline: ``pixels`` is ``(H, W, 3)`` uint8 RGB."""
+
+    pixels: ImageArray
+    source: str  # a label for reports: the path, or "<bytes>", "<array>", "<PIL image>"
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    channel_order: ChannelOrder = "RGB",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    label: str | None = None,
+) -> DecodedImage:
+    """Decode ``source`` into an RGB uint8 image.
+
+    Args:
+        source: a file path, encoded bytes, a numpy array or a PIL image.
+        channel_order: colour order of a 3- or 4-channel numpy array (ignored
+            for other sources, whose order is known).
+        max_pixels: refuse images with more pixels than this.
+        label: how the image is named in results; defaults to the path or the
+            kind of source.
+
+    Raises:
+        ImageNotFoundError: the path does not exist.
+        ImageTooLargeError: the image has more than ``max_pixels`` pixels.
+        ImageDecodeError: the data is not a readable image.
+        UnsupportedInputError: the source is of a type facelens cannot read.
+    """
+    if isinstance(source, DecodedImage):
+        return source
+    if isinstance(source, np.ndarray):
+        return DecodedImage(_from_array(source, channel_order, max_pixels), label or "<array>")
+    if isinstance(source, Image.Image):
+        return DecodedImage(_from_pil(source, max_pixels, "<PIL image>"), label or "<PIL image>")
+    if isinstance(source, (bytes, bytearray)):
+        name = label or "<bytes>"
+        return DecodedImage(_open_and_convert(io.BytesIO(bytes(source)), max_pixels, name), name)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = label or str(path)
+        if not path.is_file():
+            raise ImageNotFoundError(f"{path}: no such file")
+        with path.open("rb") as handle:
+            return DecodedImage(_open_and_convert(handle, max_pixels, name), name)
+    raise UnsupportedInputError(
+        f"cannot read an image from a {type(source).__name__}; "
+        "pass a path, bytes, a numpy array or a PIL image"
+    )
+
+
+def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{name}: {width}x{height} = {width * height:,} pixels is above the limit of "
+            f"{max_pixels:,}; downscale the image or raise FACELENS_MAX_PIXELS"
+        )
+    if width == 0 or height == 0:
+        raise ImageDecodeError(f"{name}: the image is empty ({width}x{height})")
+
+
+def _open_and_convert(handle: io.BufferedIOBase | io.BytesIO, max_pixels: int, name: str) -> ImageArray:
+    try:
+        with warnings.catch_warnings():
+            # Our own limit is checked below; Pillow's bomb warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(handle)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError(
+            f"{name}: not an image, or a format Pillow cannot read "
+            "(JPEG, PNG, WEBP, GIF, BMP, TIFF and PGM are supported)"
+        ) from exc
+    except OSError as exc:
+        raise ImageDecodeError(f"{name}: could not read the file ({exc})") from exc
+    with image:
+        return _from_pil(image, max_pixels, name)
+
+
+def _from_pil(image: Image.Image, max_pixels: int, name: str) -> ImageArray:
+    _check_size(image.width, image.height, max_pixels, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageDecodeError(f"{name}: the image data is damaged or truncated ({exc})") from exc
+    return _pil_to_rgb(image)
+
+
+def _pil_to_rgb(image: Image.Image) -> ImageArray:
+    mode = image.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _grey_to_rgb(_to_uint8(np.asarray(image)))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def _from_array(array: np.ndarray, channel_order: ChannelOrder, max_pixels: int) -> ImageArray:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise UnsupportedInputError(
+            f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got {array.shape}"
+        )
+    _check_size(int(array.shape[1]), int(array.shape[0]), max_pixels, "<array>")
+    pixels = _to_uint8(array)
+    if pixels.ndim == 2 or pixels.shape[2] == 1:
+        return _grey_to_rgb(pixels.reshape(pixels.shape[0], pixels.shape[1]))
+    pixels = pixels[:, :, :3]
+    if channel_order == "BGR":
+        pixels = pixels[:, :, ::-1]
+    elif channel_order != "RGB":
+        raise UnsupportedInputError(f"channel_order must be 'RGB' or 'BGR', not {channel_order!r}")
+    return np.ascontiguousarray(pixels)
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    """Map any pixel depth to uint8: 16-bit scales by 1/257, floats in [0, 1] by 255."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        finite = np.nan_to_num(array.astype(np.float32))
+        scale = 255.0 if finite.size and float(finite.max()) <= 1.0 else 1.0
+        return np.clip(finite * scale, 0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        wide = array.astype(np.int64)
+        peak = int(wide.max()) if wide.size else 0
+        if peak > 255:
+            return np.clip(wide // 257, 0, 255).astype(np.uint8)
+        return np.clip(wide, 0, 255).astype(np.uint8)
+    raise UnsupportedInputError(f"unsupported pixel type {array.dtype}")
+
+
+def _grey_to_rgb(grey: np.ndarray) -> ImageArray:
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))

@@ -1,0 +1,34 @@
+"""The two protocols every model family implements.
+
+Callers depend on these, never on a concrete model, so a second detector or
+embedder is added by registering it in :mod:`facelens.models.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from facelens.types import Detection, FloatArray, ImageArray
+
+
+class Detector(Protocol):
+    """Finds faces and their 5 landmarks."""
+
+    model_id: str
+
+    def detect(self, image: ImageArray) -> list[Detection]:
+        """Faces in an RGB uint8 ``(H, W, 3)`` image, coordinates in its pixels."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns aligned face crops into L2-normalised templates."""
+
+    model_id: str
+    input_size: tuple[int, int]  # (width, height) of the aligned crop in pixels
+    reference_landmarks: FloatArray  # (5, 2) x, y where the 5 landmarks go in the crop
+    dimension: int
+
+    def embed(self, crops: ImageArray) -> FloatArray:
+        """``(N, H, W, 3)`` RGB uint8 crops -> ``(N, dimension)`` float32, unit L2 norm."""
+        ...

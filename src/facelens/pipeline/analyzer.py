@@ -1,0 +1,197 @@
+"""The image-to-faces pipeline: decode -> detect -> align -> quality -> embed.
+
+:class:`FaceAnalyzer` is what every application uses. ``analyze`` handles one
+image and raises on bad input; ``analyze_many`` streams results for many
+images, never stops on a bad one (the error travels with its item), decodes
+and detects ahead in worker threads, and embeds faces of several images in
+one batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from facelens.errors import FaceLensError
+from facelens.io.image import DEFAULT_MAX_PIXELS, ChannelOrder, DecodedImage, ImageSource, load_image
+from facelens.models import registry
+from facelens.models.base import Detector, Embedder
+from facelens.pipeline.align import align_face
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE, detect_faces
+from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_crops
+from facelens.pipeline.quality import assess_quality
+from facelens.types import Detection, Face, FloatArray, Template
+
+
+@dataclass(eq=False)
+class ImageFaces:
+    """The faces of one image, or the error that kept it from being read."""
+
+    source: str
+    faces: list[Face] = field(default_factory=list)
+    error: FaceLensError | None = None
+    width: int = 0
+    height: int = 0
+    image: DecodedImage | None = field(default=None, repr=False)  # kept when asked for (drawing)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class FaceAnalyzer:
+    """Finds, aligns, rates and embeds faces.
+
+    Args:
+        detector: a :class:`Detector`, or a registered detector id.
+        embedder: an :class:`Embedder`, or a registered embedder id.
+        max_side: the detector searches a copy whose longest side is at most
+            this many pixels; alignment uses the original.
+        batch_size: crops per embedder call.
+        threads: onnxruntime threads per model (default: every core).
+        max_pixels: images above this many pixels are refused.
+    """
+
+    def __init__(
+        self,
+        detector: Detector | str = registry.DEFAULT_DETECTOR,
+        embedder: Embedder | str = registry.DEFAULT_EMBEDDER,
+        *,
+        max_side: int = DEFAULT_MAX_SIDE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        threads: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self._detector = detector
+        self._embedder = embedder
+        self.max_side = max_side
+        self.batch_size = batch_size
+        self.threads = threads
+        self.max_pixels = max_pixels
+
+    @property
+    def detector(self) -> Detector:
+        if isinstance(self._detector, str):
+            self._detector = registry.load_detector(self._detector, self.threads)
+        return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        if isinstance(self._embedder, str):
+            self._embedder = registry.load_embedder(self._embedder, self.threads)
+        return self._embedder
+
+    @property
+    def embedder_id(self) -> str:
+        return self._embedder if isinstance(self._embedder, str) else self._embedder.model_id
+
+    def load(self, source: ImageSource, channel_order: ChannelOrder = "RGB") -> DecodedImage:
+        """Decode a source with this analyzer's pixel limit."""
+        return load_image(source, channel_order=channel_order, max_pixels=self.max_pixels)
+
+    def analyze(
+        self, source: ImageSource, *, embed: bool = True, channel_order: ChannelOrder = "RGB"
+    ) -> list[Face]:
+        """Every face of one image, largest first. Raises :class:`FaceLensError` on bad input."""
+        image = self.load(source, channel_order)
+        faces = self._faces_without_templates(image)
+        return self._with_templates(faces) if embed else faces
+
+    def faces_at(self, image: DecodedImage, detections: list[Detection], *, embed: bool = True) -> list[Face]:
+        """Faces at given detections (e.g. a fallback crop when detection failed)."""
+        faces = [self._face(image, d) for d in detections]
+        return self._with_templates(faces) if embed else faces
+
+    def analyze_many(
+        self,
+        sources: Iterable[ImageSource],
+        *,
+        embed: bool = True,
+        keep_images: bool = False,
+        fallback: Callable[[DecodedImage], list[Detection]] | None = None,
+        workers: int | None = None,
+    ) -> Iterator[ImageFaces]:
+        """Results for many images, in input order; a bad image yields its error, not an exception.
+
+        ``fallback`` is called for an image where no face was found; the
+        detections it returns are used instead (used by the LFW protocol).
+        """
+        worker_count = workers or min(4, os.cpu_count() or 1)
+        pending: deque[Future[ImageFaces]] = deque()
+        ready: list[ImageFaces] = []
+        with ThreadPoolExecutor(max_workers=worker_count) as pool:
+            source_iter = iter(sources)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < 2 * worker_count:
+                    try:
+                        source = next(source_iter)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append(pool.submit(self._prepare, source, keep_images, fallback))
+                if not pending:
+                    break
+                ready.append(pending.popleft().result())
+                crops_waiting = sum(len(r.faces) for r in ready)
+                if not embed or crops_waiting >= self.batch_size or (exhausted and not pending):
+                    yield from self._embed_results(ready) if embed else ready
+                    ready = []
+            if ready:
+                yield from self._embed_results(ready) if embed else ready
+
+    def _prepare(
+        self,
+        source: ImageSource,
+        keep_image: bool,
+        fallback: Callable[[DecodedImage], list[Detection]] | None,
+    ) -> ImageFaces:
+        label = str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
+        try:
+            image = self.load(source)
+            faces = self._faces_without_templates(image)
+            if not faces and fallback is not None:
+                faces = [self._face(image, d) for d in fallback(image)]
+        except FaceLensError as error:
+            return ImageFaces(source=label, error=error)
+        return ImageFaces(
+            source=image.source,
+            faces=faces,
+            width=image.width,
+            height=image.height,
+            image=image if keep_image else None,
+        )
+
+    def _faces_without_templates(self, image: DecodedImage) -> list[Face]:
+        detections = detect_faces(self.detector, image.pixels, self.max_side)
+        faces = [self._face(image, d) for d in detections]
+        return sorted(faces, key=lambda f: -f.box.area)
+
+    def _face(self, image: DecodedImage, detection: Detection) -> Face:
+        embedder = self.embedder
+        crop = align_face(
+            image.pixels, detection.landmarks, embedder.reference_landmarks, embedder.input_size
+        )
+        quality = assess_quality(detection.landmarks, crop, detection.score)
+        return Face(detection.box, detection.landmarks, detection.score, quality, None, crop)
+
+    def _with_templates(self, faces: list[Face]) -> list[Face]:
+        vectors = embed_crops(self.embedder, [f.aligned for f in faces if f.aligned is not None])
+        return self._attach(faces, vectors)
+
+    def _attach(self, faces: list[Face], vectors: FloatArray) -> list[Face]:
+        model_id = self.embedder.model_id
+        return [replace(f, template=Template(v, model_id)) for f, v in zip(faces, vectors, strict=True)]
+
+    def _embed_results(self, results: list[ImageFaces]) -> list[ImageFaces]:
+        crops = [f.aligned for r in results for f in r.faces if f.aligned is not None]
+        vectors = embed_crops(self.embedder, crops, self.batch_size)
+        start = 0
+        for result in results:
+            count = len(result.faces)
+            result.faces = self._attach(result.faces, vectors[start : start + count])
+            start += count
+        return results
