@@ -15,7 +15,7 @@ from pathlib import Path
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
 from facelens.gallery import GalleryStore, open_gallery
-from facelens.io.image import ChannelOrder, ImageSource
+from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
 from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
@@ -64,7 +64,9 @@ class FaceLens:
     def calibration(self) -> Calibration:
         return calibration_for(self.analyzer.embedder_id)
 
-    def operating_point(self, fmr: float | None = None, threshold: float | None = None) -> OperatingPoint:
+    def operating_point(
+        self, fmr: float | None = None, threshold: float | None = None
+    ) -> OperatingPoint:
         """The threshold and false-match rate in force (call arguments over defaults)."""
         if fmr is None and threshold is None:
             fmr, threshold = self._fmr, self._threshold
@@ -89,11 +91,18 @@ class FaceLens:
     ) -> list[Match]:
         """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
         faces = self.analyzer.analyze(image, channel_order=channel_order)
-        return identify_faces(faces, self.gallery.template_matrix(), self.operating_point(fmr, threshold), top_k)
+        return identify_faces(
+            faces, self.gallery.template_matrix(), self.operating_point(fmr, threshold), top_k
+        )
 
     def identify_many(
-        self, images: Iterable[ImageSource], *, fmr: float | None = None, threshold: float | None = None,
-        top_k: int = 5, keep_images: bool = False,
+        self,
+        images: Iterable[ImageSource],
+        *,
+        fmr: float | None = None,
+        threshold: float | None = None,
+        top_k: int = 5,
+        keep_images: bool = False,
     ) -> Iterator[tuple[ImageFaces, list[Match]]]:
         """Identification over many images, streamed; a bad image carries its error."""
         point = self.operating_point(fmr, threshold)
@@ -102,12 +111,16 @@ class FaceLens:
             yield result, matches
 
     def verify(
-        self, image_a: ImageSource, image_b: ImageSource, *, fmr: float | None = None,
+        self,
+        image_a: ImageSource,
+        image_b: ImageSource,
+        *,
+        fmr: float | None = None,
         threshold: float | None = None,
     ) -> Verification:
         """Are the main (largest) faces of two images the same person?"""
-        face_a = main_face(self.analyzer.analyze(image_a), _label(image_a))
-        face_b = main_face(self.analyzer.analyze(image_b), _label(image_b))
+        face_a = main_face(self.analyzer.analyze(image_a), source_label(image_a))
+        face_b = main_face(self.analyzer.analyze(image_b), source_label(image_b))
         return verify_faces(face_a, face_b, self.operating_point(fmr, threshold))
 
     def people(self) -> list[Person]:
@@ -140,7 +153,3 @@ def _as_list(images: ImageSource | Iterable[ImageSource]) -> list[ImageSource]:
     if isinstance(images, np.ndarray):
         return [images]
     return list(images)
-
-
-def _label(source: ImageSource) -> str:
-    return str(source) if isinstance(source, (str, Path)) else f"<{type(source).__name__}>"

@@ -38,9 +38,9 @@ class Box:
         """``[x, y, w, h]`` rounded to 0.1 px, as written in JSON."""
         return [round(self.x, 1), round(self.y, 1), round(self.width, 1), round(self.height, 1)]
 
-    def scaled(self, factor: float) -> Box:
-        """The same box with every coordinate multiplied by ``factor``."""
-        return Box(self.x * factor, self.y * factor, self.width * factor, self.height * factor)
+    def scaled(self, factor_x: float, factor_y: float) -> Box:
+        """The same box with x coordinates multiplied by ``factor_x``, y by ``factor_y``."""
+        return Box(self.x * factor_x, self.y * factor_y, self.width * factor_x, self.height * factor_y)
 
     @property
     def area(self) -> float:

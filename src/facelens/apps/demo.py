@@ -43,11 +43,11 @@ def plan_demo(data_root: Path) -> DemoPlan:
     knn = data_root / KNN_EXAMPLE
     if (knn / "train").is_dir() and (knn / "test").is_dir():
         enrollments: dict[str, list[ImageSource]] = {
-            person.name: sorted(p for p in person.iterdir() if p.is_file())
+            person.name: list(sorted(p for p in person.iterdir() if p.is_file()))
             for person in sorted((knn / "train").iterdir())
             if person.is_dir()
         }
-        probes: list[ImageSource] = sorted(p for p in (knn / "test").iterdir() if p.is_file())
+        probes: list[ImageSource] = list(sorted(p for p in (knn / "test").iterdir() if p.is_file()))
         return DemoPlan(f"face_recognition k-NN example at {knn}", enrollments, probes)
     return _astronaut_plan()
 
@@ -55,7 +55,7 @@ def plan_demo(data_root: Path) -> DemoPlan:
 def _astronaut_plan() -> DemoPlan:
     from skimage import data
 
-    portrait = np.ascontiguousarray(data.astronaut())  # RGB uint8, 512x512, public domain (NASA)
+    portrait = np.ascontiguousarray(data.astronaut())  # type: ignore[no-untyped-call]  # RGB uint8, 512x512, public domain (NASA)
     mirrored_half = np.ascontiguousarray(portrait[::2, ::-2])
     return DemoPlan(
         "scikit-image's astronaut portrait (no shared data found; set FACELENS_DATA)",

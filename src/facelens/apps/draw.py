@@ -14,8 +14,12 @@ UNKNOWN = (230, 60, 40)
 NEUTRAL = (40, 140, 255)
 
 
-def draw_faces(image: ImageArray, faces: list[Face], labels: list[str] | None = None,
-               colours: list[tuple[int, int, int]] | None = None) -> ImageArray:
+def draw_faces(
+    image: ImageArray,
+    faces: list[Face],
+    labels: list[str] | None = None,
+    colours: list[tuple[int, int, int]] | None = None,
+) -> ImageArray:
     """A copy of the RGB ``image`` with each face's box, landmarks and label."""
     canvas = np.ascontiguousarray(image.copy())
     thickness = max(2, round(max(image.shape[:2]) / 500))
@@ -31,8 +35,16 @@ def draw_faces(image: ImageArray, faces: list[Face], labels: list[str] | None = 
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
             top = max(0, y - th - base - 4)
             cv2.rectangle(canvas, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
-            cv2.putText(canvas, text, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                        (255, 255, 255), max(1, thickness // 2), cv2.LINE_AA)
+            cv2.putText(
+                canvas,
+                text,
+                (x + 2, top + th + 2),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                (255, 255, 255),
+                max(1, thickness // 2),
+                cv2.LINE_AA,
+            )
     return canvas
 
 

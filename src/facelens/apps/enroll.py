@@ -100,8 +100,13 @@ def enroll_person(
             pending.append(
                 (
                     len(report.outcomes),
-                    NewTemplate(choice.template.vector, choice.template.model_id, result.source,
-                                choice.quality.value, crop),
+                    NewTemplate(
+                        choice.template.vector,
+                        choice.template.model_id,
+                        result.source,
+                        choice.quality.value,
+                        crop,
+                    ),
                 )
             )
             outcome = EnrollOutcome(result.source, True, quality=choice.quality.value)

@@ -18,12 +18,15 @@ def identify_faces(
     probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
     if len(templates.vectors) == 0:
         return [Match(f, None, float("nan"), point.threshold, point.fmr, ()) for f in faces]
-    person_ids, best = best_per_person(cosine_scores(probes, templates.vectors), templates.person_ids)
+    person_ids, best = best_per_person(
+        cosine_scores(probes, templates.vectors), templates.person_ids
+    )
     matches = []
     for face, row in zip(faces, best, strict=True):
         order = np.argsort(-row)[:top_k]
         candidates = tuple(
-            Candidate(templates.names[int(person_ids[i])], int(person_ids[i]), float(row[i])) for i in order
+            Candidate(templates.names[int(person_ids[i])], int(person_ids[i]), float(row[i]))
+            for i in order
         )
         top = candidates[0]
         identity = top.name if top.score >= point.threshold else None

@@ -13,17 +13,23 @@ from facelens.errors import FaceLensError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Write JSON to stdout instead of a table.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Write JSON to stdout instead of a table."
+)
 
 
 def operating_point_options(func: F) -> F:
     """``--fmr`` and ``--threshold``: how strict a match must be."""
     func = click.option(
-        "--threshold", type=float, default=None,
+        "--threshold",
+        type=float,
+        default=None,
         help="Raw cosine threshold instead of --fmr (the FMR it gives is reported).",
     )(func)
     func = click.option(
-        "--fmr", type=float, default=None,
+        "--fmr",
+        type=float,
+        default=None,
         help="Operating point as a false-match rate per comparison (default 1e-4).",
     )(func)
     return func

@@ -17,10 +17,21 @@ from facelens.cli.output import console
 
 
 @click.command("demo")
-@click.option("--data", "data_root", type=click.Path(file_okay=False), default=None,
-              help="Shared data folder (default: $FACELENS_DATA or ../shared/data).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-output", show_default=True,
-              help="Where the gallery, the JSON results and the annotated photos go.")
+@click.option(
+    "--data",
+    "data_root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Shared data folder (default: $FACELENS_DATA or ../shared/data).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="demo-output",
+    show_default=True,
+    help="Where the gallery, the JSON results and the annotated photos go.",
+)
 @friendly_errors
 def command(data_root: str | None, out_dir: str) -> None:
     """Enroll a folder-per-person set, identify a folder of photos, print a table, write JSON."""
@@ -33,8 +44,10 @@ def command(data_root: str | None, out_dir: str) -> None:
     console.print(f"Demo data: {plan.description}")
     with FaceLens(gallery=gallery) as lens:
         for report in run_demo(lens, plan):
-            console.print(f"enrolled {report.name}: {len(report.accepted)} photo(s) added, "
-                          f"{len(report.rejected)} rejected")
+            console.print(
+                f"enrolled {report.name}: {len(report.accepted)} photo(s) added, "
+                f"{len(report.rejected)} rejected"
+            )
         records: list[dict[str, Any]] = []
         for index, probe in enumerate(plan.probes):
             label = str(probe) if isinstance(probe, Path) else f"<astronaut-mirrored-{index}>"
@@ -43,8 +56,11 @@ def command(data_root: str | None, out_dir: str) -> None:
             records.append({"source": label, "faces": [m.to_dict() for m in matches]})
             labels = [m.identity or "unknown" for m in matches]
             colours = [KNOWN if m.identity else UNKNOWN for m in matches]
-            save_drawing(draw_faces(image.pixels, [m.face for m in matches], labels, colours),
-                         out / "drawn", label if isinstance(probe, Path) else "astronaut")
+            save_drawing(
+                draw_faces(image.pixels, [m.face for m in matches], labels, colours),
+                out / "drawn",
+                label if isinstance(probe, Path) else "astronaut",
+            )
     print_identifications(records)
     results = out / "identify.json"
     results.write_text(json.dumps(records, indent=2))

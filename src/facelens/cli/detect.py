@@ -15,33 +15,56 @@ from facelens.io.walk import expand_image_paths
 
 @click.command("detect")
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here.")
+@click.option(
+    "--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here."
+)
 @json_option
 @click.pass_context
 @friendly_errors
-def command(ctx: click.Context, images: tuple[str, ...], draw_dir: str | None, as_json: bool) -> None:
+def command(
+    ctx: click.Context, images: tuple[str, ...], draw_dir: str | None, as_json: bool
+) -> None:
     """Find every face in IMAGES (files or folders, walked recursively)."""
     lens = get_lens(ctx)
     paths = expand_image_paths(images)
     records: list[dict[str, Any]] = []
     rows = []
     with progress_bar("Detecting", len(paths)) as progress:
-        for result in lens.analyzer.analyze_many(paths, embed=False, keep_images=draw_dir is not None):
+        for result in lens.analyzer.analyze_many(
+            paths, embed=False, keep_images=draw_dir is not None
+        ):
             advance(progress)
-            record: dict[str, Any] = {"source": result.source, "faces": [f.to_dict() for f in result.faces]}
+            record: dict[str, Any] = {
+                "source": result.source,
+                "faces": [f.to_dict() for f in result.faces],
+            }
             if result.error is not None:
                 record["error"] = str(result.error)
                 console.print(f"[red]skipped[/red] {result.error}")
             records.append(record)
             for index, face in enumerate(result.faces):
-                rows.append([result.source, str(index), str(face.box.as_list()), f"{face.score:.2f}",
-                             f"{face.quality.value:.2f}", "; ".join(face.quality.reasons)])
+                rows.append(
+                    [
+                        result.source,
+                        str(index),
+                        str(face.box.as_list()),
+                        f"{face.score:.2f}",
+                        f"{face.quality.value:.2f}",
+                        "; ".join(face.quality.reasons),
+                    ]
+                )
             if draw_dir and result.image is not None:
                 labels = [f"{i}: q {f.quality.value:.2f}" for i, f in enumerate(result.faces)]
-                save_drawing(draw_faces(result.image.pixels, result.faces, labels), Path(draw_dir), result.source)
+                save_drawing(
+                    draw_faces(result.image.pixels, result.faces, labels),
+                    Path(draw_dir),
+                    result.source,
+                )
     if as_json:
         emit_json(records)
     else:
-        print_table("Faces", ["image", "#", "box [x, y, w, h]", "score", "quality", "reasons"], rows)
+        print_table(
+            "Faces", ["image", "#", "box [x, y, w, h]", "score", "quality", "reasons"], rows
+        )
     if any("error" in r for r in records):
         ctx.exit(1)

@@ -29,10 +29,18 @@ def command(ctx: click.Context, name: str, images: tuple[str, ...], as_json: boo
     if as_json:
         emit_json(report.to_dict())
     else:
-        rows = [[o.source, "added" if o.accepted else "rejected", o.reason or f"quality {o.quality:.2f}"]
-                for o in report.outcomes]
+        rows = [
+            [
+                o.source,
+                "added" if o.accepted else "rejected",
+                o.reason or f"quality {o.quality:.2f}",
+            ]
+            for o in report.outcomes
+        ]
         print_table(f"Enrolling {name}", ["photo", "result", "detail"], rows)
         total = report.person.templates if report.person else 0
-        console.print(f"{name}: {len(report.accepted)} added, {len(report.rejected)} rejected, {total} in the gallery")
+        console.print(
+            f"{name}: {len(report.accepted)} added, {len(report.rejected)} rejected, {total} in the gallery"
+        )
     if not report.accepted:
         ctx.exit(1)

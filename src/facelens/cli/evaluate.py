@@ -18,8 +18,12 @@ def command() -> None:
 
 @command.command("lfw")
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
-@click.option("--images", "subdir", default=None,
-              help="Folder under ROOT holding <name>/<name>_<nnnn>.jpg (found automatically).")
+@click.option(
+    "--images",
+    "subdir",
+    default=None,
+    help="Folder under ROOT holding <name>/<name>_<nnnn>.jpg (found automatically).",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -28,7 +32,9 @@ def lfw(ctx: click.Context, root: str, subdir: str | None, as_json: bool) -> Non
     lens = get_lens(ctx)
     with progress_bar("Embedding LFW images", None) as progress:
         result = run_lfw(
-            lens.analyzer, Path(root), subdir,
+            lens.analyzer,
+            Path(root),
+            subdir,
             on_start=lambda total: progress.update(progress.task_ids[0], total=total),
             on_done=lambda: advance(progress),
         )
@@ -36,7 +42,12 @@ def lfw(ctx: click.Context, root: str, subdir: str | None, as_json: bool) -> Non
     if as_json:
         emit_json(data)
         return
-    rows = [[str(i + 1), f"{a:.4f}", f"{t:.4f}"] for i, (a, t) in enumerate(zip(result.accuracies, result.thresholds, strict=True))]
+    rows = [
+        [str(i + 1), f"{a:.4f}", f"{t:.4f}"]
+        for i, (a, t) in enumerate(zip(result.accuracies, result.thresholds, strict=True))
+    ]
     print_table("LFW pairs", ["fold", "accuracy", "threshold"], rows)
-    click.echo(f"accuracy {data['accuracy_mean']:.4f} ± {data['accuracy_std']:.4f} over {data['folds']} folds; "
-               f"{data['images']} images, {data['fallbacks']} needed the centred-crop fallback")
+    click.echo(
+        f"accuracy {data['accuracy_mean']:.4f} ± {data['accuracy_std']:.4f} over {data['folds']} folds; "
+        f"{data['images']} images, {data['fallbacks']} needed the centred-crop fallback"
+    )

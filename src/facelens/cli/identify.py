@@ -19,16 +19,27 @@ from facelens.types import Match
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @operating_point_options
 @click.option("--top-k", type=int, default=5, show_default=True, help="Candidates listed per face.")
-@click.option("--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here.")
+@click.option(
+    "--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here."
+)
 @json_option
 @click.pass_context
 @friendly_errors
-def command(ctx: click.Context, paths: tuple[str, ...], fmr: float | None, threshold: float | None,
-            top_k: int, draw_dir: str | None, as_json: bool) -> None:
+def command(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmr: float | None,
+    threshold: float | None,
+    top_k: int,
+    draw_dir: str | None,
+    as_json: bool,
+) -> None:
     """Identify every face in PATHS (files or folders, walked recursively)."""
     lens = get_lens(ctx)
     files = expand_image_paths(paths)
-    records = identify_files(lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None)
+    records = identify_files(
+        lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None
+    )
     if as_json:
         emit_json(records)
     else:
@@ -37,13 +48,20 @@ def command(ctx: click.Context, paths: tuple[str, ...], fmr: float | None, thres
         ctx.exit(1)
 
 
-def identify_files(lens: Any, files: list[Path], fmr: float | None, threshold: float | None,
-                   top_k: int, draw_dir: Path | None) -> list[dict[str, Any]]:
+def identify_files(
+    lens: Any,
+    files: list[Path],
+    fmr: float | None,
+    threshold: float | None,
+    top_k: int,
+    draw_dir: Path | None,
+) -> list[dict[str, Any]]:
     """Identify faces in ``files``; one JSON-ready record per image (errors included)."""
     records = []
     with progress_bar("Identifying", len(files)) as progress:
-        for result, matches in lens.identify_many(files, fmr=fmr, threshold=threshold, top_k=top_k,
-                                                  keep_images=draw_dir is not None):
+        for result, matches in lens.identify_many(
+            files, fmr=fmr, threshold=threshold, top_k=top_k, keep_images=draw_dir is not None
+        ):
             advance(progress)
             records.append(_record(result, matches))
             if result.error is not None:
@@ -62,7 +80,9 @@ def _record(result: ImageFaces, matches: list[Match]) -> dict[str, Any]:
 
 def _draw(result: ImageFaces, matches: list[Match], draw_dir: Path) -> None:
     assert result.image is not None
-    labels = [f"{m.identity} {m.score:.2f}" if m.identity else f"unknown {m.score:.2f}" for m in matches]
+    labels = [
+        f"{m.identity} {m.score:.2f}" if m.identity else f"unknown {m.score:.2f}" for m in matches
+    ]
     colours = [KNOWN if m.identity else UNKNOWN for m in matches]
     drawing = draw_faces(result.image.pixels, [m.face for m in matches], labels, colours)
     save_drawing(drawing, draw_dir, result.source)
@@ -77,6 +97,15 @@ def print_identifications(records: list[dict[str, Any]]) -> None:
             rows.append([record["source"], "-", "no face", "", ""])
         for face in record["faces"]:
             best = face["candidates"][0]["name"] if face["candidates"] else "-"
-            rows.append([record["source"], str(face["box"]), face["identity"] or "unknown",
-                         f"{face['score']:.3f} (threshold {face['threshold']:.3f}, FMR {face['fmr']:.0e})", best])
-    print_table("Identification", ["image", "box [x, y, w, h]", "identity", "score", "best candidate"], rows)
+            rows.append(
+                [
+                    record["source"],
+                    str(face["box"]),
+                    face["identity"] or "unknown",
+                    f"{face['score']:.3f} (threshold {face['threshold']:.3f}, FMR {face['fmr']:.0e})",
+                    best,
+                ]
+            )
+    print_table(
+        "Identification", ["image", "box [x, y, w, h]", "identity", "score", "best candidate"], rows
+    )

@@ -10,11 +10,15 @@ from facelens.cli import demo, detect, enroll, evaluate, identify, models, peopl
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--gallery", type=click.Path(dir_okay=False), default=None,
+    "--gallery",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Gallery file (default: $FACELENS_GALLERY, else the user data folder).",
 )
 @click.option(
-    "--max-side", type=int, default=None,
+    "--max-side",
+    type=int,
+    default=None,
     help="Longest side in pixels of the copy searched for faces (default 1280).",
 )
 @click.version_option(__version__, prog_name="facelens")

@@ -17,5 +17,8 @@ def command(as_json: bool) -> None:
     if as_json:
         emit_json(specs)
     else:
-        print_table("Models", ["id", "task", "source", "licence"],
-                    [[s["id"], s["task"], s["source"], s["licence"]] for s in specs])
+        print_table(
+            "Models",
+            ["id", "task", "source", "licence"],
+            [[s["id"], s["task"], s["source"], s["licence"]] for s in specs],
+        )

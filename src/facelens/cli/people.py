@@ -21,11 +21,18 @@ def list_people(ctx: click.Context, as_json: bool) -> None:
     """Everyone in the gallery with their number of templates."""
     people = get_lens(ctx).people()
     if as_json:
-        emit_json([{"id": p.id, "name": p.name, "templates": p.templates, "created_at": p.created_at}
-                   for p in people])
+        emit_json(
+            [
+                {"id": p.id, "name": p.name, "templates": p.templates, "created_at": p.created_at}
+                for p in people
+            ]
+        )
     else:
-        print_table("People", ["name", "templates", "enrolled"],
-                    [[p.name, str(p.templates), p.created_at] for p in people])
+        print_table(
+            "People",
+            ["name", "templates", "enrolled"],
+            [[p.name, str(p.templates), p.created_at] for p in people],
+        )
 
 
 @command.command("show")
@@ -37,11 +44,24 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """The templates of NAME (ids are what `people remove --template` takes)."""
     templates = get_lens(ctx).gallery.list_templates(name)
     if as_json:
-        emit_json([{"id": t.id, "source": t.source, "quality": t.quality, "model": t.model_id,
-                    "created_at": t.created_at} for t in templates])
+        emit_json(
+            [
+                {
+                    "id": t.id,
+                    "source": t.source,
+                    "quality": t.quality,
+                    "model": t.model_id,
+                    "created_at": t.created_at,
+                }
+                for t in templates
+            ]
+        )
     else:
-        print_table(name, ["template", "photo", "quality", "added"],
-                    [[str(t.id), t.source, f"{t.quality:.2f}", t.created_at] for t in templates])
+        print_table(
+            name,
+            ["template", "photo", "quality", "added"],
+            [[str(t.id), t.source, f"{t.quality:.2f}", t.created_at] for t in templates],
+        )
 
 
 @command.command("rename")
@@ -57,8 +77,13 @@ def rename(ctx: click.Context, old: str, new: str) -> None:
 
 @command.command("remove")
 @click.argument("name")
-@click.option("--template", "template_id", type=int, default=None,
-              help="Remove only this template (see `people show`), not the person.")
+@click.option(
+    "--template",
+    "template_id",
+    type=int,
+    default=None,
+    help="Remove only this template (see `people show`), not the person.",
+)
 @click.pass_context
 @friendly_errors
 def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
@@ -72,4 +97,6 @@ def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
         console.print(f"removed template {template_id} of {name!r}")
         return
     removed = lens.erase(name)
-    console.print(f"erased {name!r} ({removed} templates); nothing of them remains in the gallery file")
+    console.print(
+        f"erased {name!r} ({removed} templates); nothing of them remains in the gallery file"
+    )

@@ -92,7 +92,7 @@ def _pair(fields: list[str]) -> Pair:
     raise InputError(f"a pairs line needs 3 or 4 fields, got {' '.join(fields)!r}")
 
 
-def _image(name: str, number: str) -> str:
+def _image(name: str, number: str | int) -> str:
     return f"{name}/{name}_{int(number):04d}.jpg"
 
 
@@ -145,10 +145,17 @@ def embed_lfw_images(
     return templates, fallbacks
 
 
-def evaluate_pairs(folds: list[list[Pair]], images: Path, templates: dict[str, np.ndarray]) -> tuple[list[float], list[float]]:
+def evaluate_pairs(
+    folds: list[list[Pair]], images: Path, templates: dict[str, np.ndarray]
+) -> tuple[list[float], list[float]]:
     """Per-fold accuracy with the threshold chosen on the other folds."""
     scores = [
-        np.array([float(templates[str(images / p.first)] @ templates[str(images / p.second)]) for p in fold])
+        np.array(
+            [
+                float(templates[str(images / p.first)] @ templates[str(images / p.second)])
+                for p in fold
+            ]
+        )
         for fold in folds
     ]
     labels = [np.array([p.same for p in fold]) for fold in folds]
@@ -181,3 +188,22 @@ def run_lfw(
     templates, fallbacks = embed_lfw_images(analyzer, [images / p for p in unique], on_done)
     accuracies, thresholds = evaluate_pairs(folds, images, templates)
     return LfwResult(accuracies, thresholds, len(unique), len(fallbacks), fallbacks)
+
+
+def read_people(people_file: Path) -> list[list[tuple[str, int]]]:
+    """The people sets of an LFW ``people.txt``: per set, ``(name, number of images)``."""
+    lines = [line.split() for line in people_file.read_text().splitlines() if line.strip()]
+    sets, index = int(lines[0][0]), 1
+    result = []
+    for _ in range(sets):
+        count = int(lines[index][0])
+        result.append(
+            [(fields[0], int(fields[1])) for fields in lines[index + 1 : index + 1 + count]]
+        )
+        index += 1 + count
+    return result
+
+
+def people_images(images: Path, people: list[tuple[str, int]]) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every image of the given people."""
+    return [(name, images / _image(name, n)) for name, count in people for n in range(1, count + 1)]

@@ -19,7 +19,11 @@ def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> float:
     correct_above = np.concatenate([np.cumsum(sorted_same[::-1])[::-1], [0]])
     accuracy = correct_below + correct_above
     candidates = np.concatenate(
-        [[sorted_scores[0] - 1e-6], (sorted_scores[:-1] + sorted_scores[1:]) / 2, [sorted_scores[-1] + 1e-6]]
+        [
+            [sorted_scores[0] - 1e-6],
+            (sorted_scores[:-1] + sorted_scores[1:]) / 2,
+            [sorted_scores[-1] + 1e-6],
+        ]
     )
     best = np.flatnonzero(accuracy == accuracy.max())
     return float(candidates[best[len(best) // 2]])

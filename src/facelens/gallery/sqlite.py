@@ -127,14 +127,18 @@ class SQLiteGallery:
                 self._local_writes += 1
 
     def _person_row(self, db: sqlite3.Connection, name: str) -> tuple[int, str, str]:
-        row = db.execute("SELECT id, name, created_at FROM people WHERE name = ?", (name,)).fetchone()
+        row = db.execute(
+            "SELECT id, name, created_at FROM people WHERE name = ?", (name,)
+        ).fetchone()
         if row is None:
             raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
         return int(row[0]), str(row[1]), str(row[2])
 
     def _person(self, db: sqlite3.Connection, name: str) -> Person:
         person_id, stored_name, created = self._person_row(db, name)
-        count = db.execute("SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)).fetchone()[0]
+        count = db.execute(
+            "SELECT COUNT(*) FROM templates WHERE person_id = ?", (person_id,)
+        ).fetchone()[0]
         return Person(person_id, stored_name, int(count), created)
 
     def add_person(self, name: str) -> Person:
@@ -184,7 +188,9 @@ class SQLiteGallery:
         self._scrub()
         return int(removed)
 
-    def add_templates(self, name: str, templates: list[NewTemplate], *, create: bool = False) -> list[int]:
+    def add_templates(
+        self, name: str, templates: list[NewTemplate], *, create: bool = False
+    ) -> list[int]:
         """Store templates for ``name`` in one transaction (creating the person if asked)."""
         for template in templates:
             if template.model_id != self._model_id:
@@ -208,8 +214,15 @@ class SQLiteGallery:
                 cursor = db.execute(
                     "INSERT INTO templates (person_id, model_id, vector, crop, source, quality, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (person_id, template.model_id, vector.tobytes(), template.crop_jpeg,
-                     template.source, float(template.quality), _now()),
+                    (
+                        person_id,
+                        template.model_id,
+                        vector.tobytes(),
+                        template.crop_jpeg,
+                        template.source,
+                        float(template.quality),
+                        _now(),
+                    ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
             return ids
@@ -222,11 +235,16 @@ class SQLiteGallery:
                 "WHERE person_id = ? ORDER BY id",
                 (person_id,),
             ).fetchall()
-        return [StoredTemplate(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]), str(r[5])) for r in rows]
+        return [
+            StoredTemplate(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]), str(r[5]))
+            for r in rows
+        ]
 
     def get_crop(self, template_id: int) -> bytes | None:
         with self._lock:
-            row = self._db.execute("SELECT crop FROM templates WHERE id = ?", (template_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT crop FROM templates WHERE id = ?", (template_id,)
+            ).fetchone()
         if row is None:
             raise TemplateNotFoundError(f"no template with id {template_id}")
         return None if row[0] is None else bytes(row[0])
@@ -241,7 +259,10 @@ class SQLiteGallery:
     def template_matrix(self) -> TemplateMatrix:
         """All templates, cached until this or another connection writes."""
         with self._lock:
-            version = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._local_writes)
+            version = (
+                int(self._db.execute("PRAGMA data_version").fetchone()[0]),
+                self._local_writes,
+            )
             if self._cache is not None and version == self._cache_version:
                 return self._cache
             rows = self._db.execute(
@@ -250,7 +271,9 @@ class SQLiteGallery:
                 (self._model_id,),
             ).fetchall()
             dimension = len(rows[0][2]) // 4 if rows else 0
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), dimension)
+            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(
+                len(rows), dimension
+            )
             self._cache = TemplateMatrix(
                 template_ids=np.array([r[0] for r in rows], dtype=np.int64),
                 person_ids=np.array([r[1] for r in rows], dtype=np.int64),

@@ -1,6 +1,12 @@
 """Safe decoding of images from whatever users hold: paths, bytes, arrays, PIL images."""
 
-from facelens.io.image import DEFAULT_MAX_PIXELS, DecodedImage, ImageSource, load_image
+from facelens.io.image import (
+    DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    ImageSource,
+    load_image,
+    source_label,
+)
 from facelens.io.walk import IMAGE_SUFFIXES, expand_image_paths
 
 __all__ = [
@@ -10,4 +16,5 @@ __all__ = [
     "ImageSource",
     "expand_image_paths",
     "load_image",
+    "source_label",
 ]

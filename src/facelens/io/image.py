@@ -21,7 +21,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union
+from typing import BinaryIO, Literal, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -34,7 +34,9 @@ from facelens.errors import (
 )
 from facelens.types import ImageArray
 
-ImageSource = Union[str, os.PathLike[str], bytes, bytearray, np.ndarray, Image.Image]
+ImageSource = Union[
+    str, os.PathLike[str], bytes, bytearray, np.ndarray, Image.Image, "DecodedImage"
+]
 """Anything :func:`load_image` accepts."""
 
 ChannelOrder = Literal["RGB", "BGR"]
@@ -58,6 +60,21 @@ class DecodedImage:
     @property
     def height(self) -> int:
         return int(self.pixels.shape[0])
+
+
+def source_label(source: object) -> str:
+    """How a source is named in results: its path, or the kind of object it is."""
+    if isinstance(source, DecodedImage):
+        return source.source
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if isinstance(source, Image.Image):
+        return "<PIL image>"
+    if isinstance(source, (bytes, bytearray)):
+        return "<bytes>"
+    return f"<{type(source).__name__}>"
 
 
 def load_image(
@@ -85,16 +102,15 @@ def load_image(
     """
     if isinstance(source, DecodedImage):
         return source
+    name = label or source_label(source)
     if isinstance(source, np.ndarray):
-        return DecodedImage(_from_array(source, channel_order, max_pixels), label or "<array>")
+        return DecodedImage(_from_array(source, channel_order, max_pixels), name)
     if isinstance(source, Image.Image):
-        return DecodedImage(_from_pil(source, max_pixels, "<PIL image>"), label or "<PIL image>")
+        return DecodedImage(_from_pil(source, max_pixels, name), name)
     if isinstance(source, (bytes, bytearray)):
-        name = label or "<bytes>"
         return DecodedImage(_open_and_convert(io.BytesIO(bytes(source)), max_pixels, name), name)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        name = label or str(path)
         if not path.is_file():
             raise ImageNotFoundError(f"{path}: no such file")
         with path.open("rb") as handle:
@@ -115,7 +131,7 @@ def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
         raise ImageDecodeError(f"{name}: the image is empty ({width}x{height})")
 
 
-def _open_and_convert(handle: io.BufferedIOBase | io.BytesIO, max_pixels: int, name: str) -> ImageArray:
+def _open_and_convert(handle: BinaryIO, max_pixels: int, name: str) -> ImageArray:
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; Pillow's bomb warning would only be noise.
@@ -178,16 +194,17 @@ def _from_array(array: np.ndarray, channel_order: ChannelOrder, max_pixels: int)
     return np.ascontiguousarray(pixels)
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
+def _to_uint8(array: np.ndarray) -> ImageArray:
     """Map any pixel depth to uint8: 16-bit scales by 1/257, floats in [0, 1] by 255."""
     if array.dtype == np.uint8:
-        return array
+        return np.asarray(array, dtype=np.uint8)
     if array.dtype == np.bool_:
-        return array.astype(np.uint8) * 255
+        return np.where(array, 255, 0).astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):
         finite = np.nan_to_num(array.astype(np.float32))
         scale = 255.0 if finite.size and float(finite.max()) <= 1.0 else 1.0
-        return np.clip(finite * scale, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(finite * scale, 0, 255)
+        return scaled.astype(np.uint8)
     if np.issubdtype(array.dtype, np.integer):
         wide = array.astype(np.int64)
         peak = int(wide.max()) if wide.size else 0

@@ -93,7 +93,19 @@ def fit_calibration(
     *,
     dataset: str,
     command: str,
-    fmr_grid: tuple[float, ...] = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5),
+    fmr_grid: tuple[float, ...] = (
+        1e-1,
+        3e-2,
+        1e-2,
+        3e-3,
+        1e-3,
+        3e-4,
+        1e-4,
+        3e-5,
+        1e-5,
+        3e-6,
+        1e-6,
+    ),
 ) -> Calibration:
     """Measure thresholds for ``fmr_grid`` from genuine and impostor cosine scores."""
     impostor = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
@@ -102,7 +114,7 @@ def fit_calibration(
     thresholds, tars = [], []
     for fmr in supported:
         # The smallest threshold with at most fmr * n impostor scores at or above it.
-        allowed = int(math.floor(fmr * len(impostor)))
+        allowed = math.floor(fmr * len(impostor))
         # Just above the (allowed + 1)-th highest impostor score (supported rates keep allowed < n).
         threshold = float(np.nextafter(impostor[min(allowed, len(impostor) - 1)], np.inf))
         thresholds.append(threshold)
@@ -127,7 +139,9 @@ def calibration_for(model_id: str) -> Calibration:
     spec = get_spec(model_id)
     if spec.calibration_file is None:
         raise CalibrationError(f"{model_id} has no calibration; pass a threshold explicitly")
-    resource = importlib.resources.files("facelens.models").joinpath("calibration", spec.calibration_file)
+    resource = importlib.resources.files("facelens.models").joinpath(
+        "calibration", spec.calibration_file
+    )
     return Calibration.from_json(json.loads(resource.read_text(encoding="utf-8")))
 
 
@@ -139,7 +153,9 @@ class OperatingPoint:
     fmr: float
 
 
-def operating_point(calibration: Calibration, *, fmr: float | None = None, threshold: float | None = None) -> OperatingPoint:
+def operating_point(
+    calibration: Calibration, *, fmr: float | None = None, threshold: float | None = None
+) -> OperatingPoint:
     """Resolve what the user asked for (a rate, a threshold, or neither) into both numbers."""
     if fmr is not None and threshold is not None:
         raise CalibrationError("give a false-match rate or a threshold, not both")

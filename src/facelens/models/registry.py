@@ -42,7 +42,8 @@ class ModelSpec:
     licence: str
     upstream: str
     input_spec: str
-    factory: Callable[[ModelSpec, bytes, int | None], Any]
+    factory: Callable[[ModelSpec, bytes, int | None, str], Any]
+    runtimes: tuple[str, ...] = ("onnxruntime",)  # the first is the default, chosen by measurement
     calibration_file: str | None = None  # JSON in facelens/models/calibration/
 
     def describe(self) -> dict[str, str]:
@@ -55,6 +56,7 @@ class ModelSpec:
             "licence": self.licence,
             "upstream": self.upstream,
             "input": self.input_spec,
+            "runtimes": ", ".join(self.runtimes),
         }
 
     def path(self) -> Path:
@@ -63,8 +65,8 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_LOADED: dict[tuple[str, int | None], Any] = {}
-_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, int | None, str], Any] = {}
+_LOCK = threading.RLock()
 
 DEFAULT_DETECTOR = "yunet-2023mar-int8bq"
 DEFAULT_EMBEDDER = "sface-2021dec-int8bq"
@@ -91,35 +93,44 @@ def all_specs() -> list[ModelSpec]:
     return list(_REGISTRY.values())
 
 
-def load_detector(model_id: str = DEFAULT_DETECTOR, threads: int | None = None) -> Detector:
-    """The detector ``model_id``, loaded once per process and thread setting."""
+def load_detector(
+    model_id: str = DEFAULT_DETECTOR, threads: int | None = None, runtime: str | None = None
+) -> Detector:
+    """The detector ``model_id``, loaded once per process, thread count and runtime."""
     spec = get_spec(model_id)
     if spec.task != "detector":
         raise UnknownModelError(f"{model_id} is an {spec.task}, not a detector")
-    detector: Detector = _load(spec, threads)
+    detector: Detector = _load(spec, threads, runtime)
     return detector
 
 
-def load_embedder(model_id: str = DEFAULT_EMBEDDER, threads: int | None = None) -> Embedder:
-    """The embedder ``model_id``, loaded once per process and thread setting."""
+def load_embedder(
+    model_id: str = DEFAULT_EMBEDDER, threads: int | None = None, runtime: str | None = None
+) -> Embedder:
+    """The embedder ``model_id``, loaded once per process, thread count and runtime."""
     spec = get_spec(model_id)
     if spec.task != "embedder":
         raise UnknownModelError(f"{model_id} is a {spec.task}, not an embedder")
-    embedder: Embedder = _load(spec, threads)
+    embedder: Embedder = _load(spec, threads, runtime)
     return embedder
 
 
-def _load(spec: ModelSpec, threads: int | None) -> Any:
-    key = (spec.id, threads)
+def _load(spec: ModelSpec, threads: int | None, runtime: str | None) -> Any:
+    chosen = runtime or spec.runtimes[0]
+    if chosen not in spec.runtimes:
+        raise UnknownModelError(
+            f"{spec.id} runs on {', '.join(spec.runtimes)}, not on {chosen!r}"
+        )
+    key = (spec.id, threads, chosen)
     with _LOCK:
         if key not in _LOADED:
-            _LOADED[key] = spec.factory(spec, verified_model_bytes(spec), threads)
+            _LOADED[key] = spec.factory(spec, verified_model_bytes(spec), threads, chosen)
         return _LOADED[key]
 
 
-def verified_model_bytes(spec: ModelSpec) -> bytes:
-    """The shipped file's bytes, after checking its sha256 against the registry."""
-    path = spec.path()
+def verified_model_bytes(spec: ModelSpec, path: Path | None = None) -> bytes:
+    """The model file's bytes (``path``, default: the shipped one) after checking its sha256."""
+    path = path or spec.path()
     if not path.is_file():
         raise ModelIntegrityError(
             f"{spec.id}: {path} is missing; reinstall {spec.package}=={spec.package_version}"
@@ -174,10 +185,11 @@ _BUILTINS_LOADED = False
 def _ensure_builtin_models() -> None:
     """Register the models that ship with facelens (imported lazily: no work at import)."""
     global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    from facelens.models import sface, yunet
+    with _LOCK:
+        if _BUILTINS_LOADED:
+            return
+        from facelens.models import sface, yunet
 
-    register(yunet.SPEC)
-    register(sface.SPEC)
+        register(yunet.SPEC)
+        register(sface.SPEC)
+        _BUILTINS_LOADED = True

@@ -1,9 +1,16 @@
-"""onnxruntime sessions: one place that decides threads and providers."""
+"""Inference runtimes: one place that decides threads and providers.
+
+Two runtimes are used, each for the model where it measured faster on this
+kind of CPU (``benchmarks/runtimes.py``, written to docs/models.md):
+onnxruntime (YuNet) and OpenCV's DNN engine (SFace).
+"""
 
 from __future__ import annotations
 
 import os
 
+import cv2
+import numpy as np
 import onnxruntime as ort
 
 
@@ -22,4 +29,12 @@ def create_session(model_bytes: bytes, threads: int | None = None) -> ort.Infere
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: symbolic batch dims trigger shape warnings
+    # Idle threads sleep instead of spinning: with 2 cores shared by several stages,
+    # spinning threads steal the time the other stage needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def create_opencv_net(model_bytes: bytes) -> cv2.dnn.Net:
+    """An OpenCV DNN network from serialized ONNX bytes (already sha256-checked)."""
+    return cv2.dnn.readNetFromONNX(np.frombuffer(model_bytes, dtype=np.uint8))

@@ -50,7 +50,9 @@ class YuNetDetector:
         padded_h, padded_w = _round_up(height, 32), _round_up(width, 32)
         blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
         blob[0, :, :height, :width] = image[:, :, ::-1].transpose(2, 0, 1)  # RGB -> BGR, HWC -> CHW
-        outputs = dict(zip(self._output_names, self._session.run(None, {self._input_name: blob}), strict=True))
+        outputs = dict(
+            zip(self._output_names, self._session.run(None, {self._input_name: blob}), strict=True)
+        )
         boxes, landmarks, scores = self._decode(outputs, padded_h, padded_w)
         return self._suppress(boxes, landmarks, scores, width, height)
 
@@ -75,7 +77,9 @@ class YuNetDetector:
             center_y = (grid_y + bbox[:, 1]) * stride
             box_w = np.exp(bbox[:, 2]) * stride
             box_h = np.exp(bbox[:, 3]) * stride
-            all_boxes.append(np.stack([center_x - box_w / 2, center_y - box_h / 2, box_w, box_h], 1))
+            all_boxes.append(
+                np.stack([center_x - box_w / 2, center_y - box_h / 2, box_w, box_h], 1)
+            )
             points = kps.reshape(-1, 5, 2)
             points = (points + np.stack([grid_x, grid_y], 1)[:, None, :]) * stride
             all_landmarks.append(points)
@@ -108,7 +112,7 @@ def _round_up(value: int, multiple: int) -> int:
     return ((value + multiple - 1) // multiple) * multiple
 
 
-def _create(spec: ModelSpec, model_bytes: bytes, threads: int | None) -> YuNetDetector:
+def _create(spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str) -> YuNetDetector:
     return YuNetDetector(spec, model_bytes, threads)
 
 

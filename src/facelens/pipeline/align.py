@@ -60,12 +60,18 @@ def align_face(
 
 
 def _shrink_region(
-    image: ImageArray, landmarks: FloatArray, matrix: np.ndarray, size: tuple[int, int], scale: float
+    image: ImageArray,
+    landmarks: FloatArray,
+    matrix: np.ndarray,
+    size: tuple[int, int],
+    scale: float,
 ) -> tuple[ImageArray, FloatArray]:
     """The face's region, area-downsampled so the remaining warp scale is about 1."""
     inverse = cv2.invertAffineTransform(matrix)
     width, height = size
-    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], dtype=np.float64)
+    corners = np.array(
+        [[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], dtype=np.float64
+    )
     mapped = corners @ inverse.T
     x0, y0 = np.floor(mapped.min(0)).astype(int) - 2
     x1, y1 = np.ceil(mapped.max(0)).astype(int) + 2
@@ -76,4 +82,4 @@ def _shrink_region(
     small = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
     factors = np.array([new_w / region.shape[1], new_h / region.shape[0]], dtype=np.float32)
     shifted = ((landmarks - np.array([x0, y0], dtype=np.float32)) * factors).astype(np.float32)
-    return small, shifted
+    return np.asarray(small, dtype=np.uint8), shifted

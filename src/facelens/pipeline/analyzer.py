@@ -16,7 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from facelens.errors import FaceLensError
-from facelens.io.image import DEFAULT_MAX_PIXELS, ChannelOrder, DecodedImage, ImageSource, load_image
+from facelens.io.image import (
+    DEFAULT_MAX_PIXELS,
+    ChannelOrder,
+    DecodedImage,
+    ImageSource,
+    load_image,
+    source_label,
+)
 from facelens.models import registry
 from facelens.models.base import Detector, Embedder
 from facelens.pipeline.align import align_face
@@ -100,7 +107,9 @@ class FaceAnalyzer:
         faces = self._faces_without_templates(image)
         return self._with_templates(faces) if embed else faces
 
-    def faces_at(self, image: DecodedImage, detections: list[Detection], *, embed: bool = True) -> list[Face]:
+    def faces_at(
+        self, image: DecodedImage, detections: list[Detection], *, embed: bool = True
+    ) -> list[Face]:
         """Faces at given detections (e.g. a fallback crop when detection failed)."""
         faces = [self._face(image, d) for d in detections]
         return self._with_templates(faces) if embed else faces
@@ -149,7 +158,7 @@ class FaceAnalyzer:
         keep_image: bool,
         fallback: Callable[[DecodedImage], list[Detection]] | None,
     ) -> ImageFaces:
-        label = str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
+        label = source_label(source)
         try:
             image = self.load(source)
             faces = self._faces_without_templates(image)
@@ -184,7 +193,9 @@ class FaceAnalyzer:
 
     def _attach(self, faces: list[Face], vectors: FloatArray) -> list[Face]:
         model_id = self.embedder.model_id
-        return [replace(f, template=Template(v, model_id)) for f, v in zip(faces, vectors, strict=True)]
+        return [
+            replace(f, template=Template(v, model_id)) for f, v in zip(faces, vectors, strict=True)
+        ]
 
     def _embed_results(self, results: list[ImageFaces]) -> list[ImageFaces]:
         crops = [f.aligned for r in results for f in r.faces if f.aligned is not None]

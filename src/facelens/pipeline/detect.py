@@ -1,4 +1,4 @@
-"""Run a detector on a size-capped copy of the image; answer in full-resolution pixels."""
+"""Run a detector on a resized copy of the image; answer in the original pixels."""
 
 from __future__ import annotations
 
@@ -12,25 +12,34 @@ DEFAULT_MAX_SIDE = 1280
 """Longest side, in pixels, of the copy the detector searches. Larger photos
 are shrunk for the search only; alignment reads the original pixels."""
 
+MAX_UPSCALE = 2.0
+"""Smaller photos are searched enlarged, up to this factor (and up to
+``max_side``): YuNet finds small and cut-off faces more reliably, and places
+landmarks more precisely, on the enlarged copy. Measured on LFW: 99.27% mean
+accuracy searching 250 px images as they are, 99.43% searching them at 2x
+(benchmarks/lfw_accuracy.py)."""
+
 
 def detect_faces(
     detector: Detector, image: ImageArray, max_side: int = DEFAULT_MAX_SIDE
 ) -> list[Detection]:
-    """Faces of an RGB image, boxes and landmarks in the image's own pixels."""
+    """Faces of an RGB image, boxes and landmarks in the image's own pixels.
+
+    The detector searches a copy scaled by ``min(MAX_UPSCALE, max_side / longest side)``.
+    """
     height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
-    if scale >= 1.0:
+    scale = min(MAX_UPSCALE, max_side / max(height, width))
+    if abs(scale - 1.0) < 0.05:
         return detector.detect(image)
-    small = cv2.resize(
-        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
-    )
-    factor_x, factor_y = width / small.shape[1], height / small.shape[0]
-    factor = (factor_x + factor_y) / 2
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    searched = cv2.resize(image, size, interpolation=interpolation)
+    factor_x, factor_y = width / searched.shape[1], height / searched.shape[0]
     return [
         Detection(
-            d.box.scaled(factor),
+            d.box.scaled(factor_x, factor_y),
             (d.landmarks * np.array([factor_x, factor_y], dtype=np.float32)).astype(np.float32),
             d.score,
         )
-        for d in detector.detect(small)
+        for d in detector.detect(np.asarray(searched, dtype=np.uint8))
     ]

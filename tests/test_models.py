@@ -1,0 +1,89 @@
+"""Models: provenance checks, and our onnxruntime graphs against OpenCV's own runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facelens.errors import ModelIntegrityError, UnknownModelError
+from facelens.models import registry
+from facelens.pipeline.align import align_face
+
+
+def test_registry_records_provenance() -> None:
+    for spec in registry.all_specs():
+        info = spec.describe()
+        assert len(spec.sha256) == 64 and spec.licence and spec.upstream
+        assert spec.package_version in info["source"]
+        assert spec.path().is_file()
+
+
+def test_unknown_model_is_refused() -> None:
+    with pytest.raises(UnknownModelError, match="known models"):
+        registry.get_spec("no-such-model")
+
+
+def test_tampered_file_is_refused(tmp_path: Path) -> None:
+    spec = registry.get_spec(registry.DEFAULT_DETECTOR)
+    tampered = tmp_path / spec.file
+    data = bytearray(spec.path().read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        registry.verified_model_bytes(spec, tampered)
+
+
+def test_yunet_matches_opencv_face_detector(astronaut: np.ndarray) -> None:
+    """Folded YuNet on onnxruntime gives OpenCV FaceDetectorYN's boxes and landmarks."""
+    detector = registry.load_detector()
+    ours = detector.detect(astronaut)
+    spec = registry.get_spec(registry.DEFAULT_DETECTOR)
+    height, width = astronaut.shape[:2]
+    reference = cv2.FaceDetectorYN.create(str(spec.path()), "", (width, height), 0.6, 0.3)
+    _, faces = reference.detect(np.ascontiguousarray(astronaut[:, :, ::-1]))
+    assert faces is not None and len(ours) == len(faces) == 1
+    assert np.allclose(ours[0].box.as_list(), faces[0][:4], atol=0.1)
+    assert np.allclose(ours[0].landmarks.reshape(-1), faces[0][4:14], atol=0.1)
+    assert abs(ours[0].score - faces[0][14]) < 1e-3
+
+
+def test_sface_matches_opencv_dnn(astronaut: np.ndarray) -> None:
+    """Folded SFace on onnxruntime equals the block-quantized file run by OpenCV DNN."""
+    embedder = registry.load_embedder(runtime="onnxruntime")
+    face = registry.load_detector().detect(astronaut)[0]
+    crop = align_face(astronaut, face.landmarks, embedder.reference_landmarks, embedder.input_size)
+    ours = embedder.embed(crop[None])[0]
+    net = cv2.dnn.readNetFromONNX(str(registry.get_spec(registry.DEFAULT_EMBEDDER).path()))
+    net.setInput(crop.transpose(2, 0, 1)[None].astype(np.float32), "data")
+    theirs = net.forward().reshape(-1)
+    theirs /= np.linalg.norm(theirs)
+    assert float(ours @ theirs) > 0.99999
+
+
+@pytest.mark.parametrize("runtime", ["opencv", "onnxruntime"])
+def test_batches_equal_single_runs(runtime: str) -> None:
+    embedder = registry.load_embedder(runtime=runtime)
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
+    batch = embedder.embed(crops)
+    single = np.stack([embedder.embed(c[None])[0] for c in crops])
+    assert np.allclose(batch, single, atol=1e-5)
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+
+
+def test_both_sface_runtimes_give_the_same_templates(astronaut: np.ndarray) -> None:
+    face = registry.load_detector().detect(astronaut)[0]
+    opencv = registry.load_embedder(runtime="opencv")
+    crop = align_face(astronaut, face.landmarks, opencv.reference_landmarks, opencv.input_size)
+    flipped = np.ascontiguousarray(crop[:, ::-1])
+    crops = np.stack([crop, flipped])
+    same = (opencv.embed(crops) * registry.load_embedder(runtime="onnxruntime").embed(crops)).sum(1)
+    assert np.all(same > 0.99999)
+
+
+def test_unknown_runtime_is_refused() -> None:
+    with pytest.raises(UnknownModelError, match="runs on"):
+        registry.load_embedder(runtime="tensorflow")

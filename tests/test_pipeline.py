@@ -1,0 +1,151 @@
+"""The pipeline on real faces: every input form and format, EXIF, large photos, bad items in a batch."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelens.errors import ImageDecodeError, ImageTooLargeError
+from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.align import similarity_transform
+from facelens.pipeline.quality import assess_quality
+from facelens.types import Face
+
+
+def _only_face(faces: list[Face]) -> Face:
+    assert len(faces) == 1, [f.box.as_list() for f in faces]
+    return faces[0]
+
+
+def _similarity(a: Face, b: Face) -> float:
+    assert a.template is not None and b.template is not None
+    return float(a.template.vector @ b.template.vector)
+
+
+def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_face_record_is_complete(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
+    face = _only_face(analyzer.analyze(obama_photo))
+    record = face.to_dict()
+    assert set(record) == {"box", "landmarks", "score", "quality"}
+    assert len(record["box"]) == 4 and len(record["landmarks"]) == 5
+    assert set(record["quality"]) >= {"value", "reasons", "face_size", "sharpness", "yaw", "score"}
+    assert face.template is not None and face.template.vector.shape == (128,)
+    assert abs(float(np.linalg.norm(face.template.vector)) - 1) < 1e-5
+    left_eye, right_eye = face.landmarks[0], face.landmarks[1]
+    assert left_eye[0] < right_eye[0]  # image-left eye first
+    x, y, w, h = face.box.as_list()
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in face.landmarks)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "min_similarity"),
+    [("L", "PNG", 0.8), ("RGBA", "PNG", 0.97), ("P", "GIF", 0.9), ("CMYK", "JPEG", 0.97),
+     ("RGB", "WEBP", 0.97), ("I;16", "PNG", 0.8)],
+)
+def test_every_format_finds_the_same_person(
+    analyzer: FaceAnalyzer, obama_photo: Path, mode: str, fmt: str, min_similarity: float
+) -> None:
+    reference = _only_face(analyzer.analyze(obama_photo))
+    original = Image.open(obama_photo).convert("RGB")
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(original.convert("L")).astype(np.uint16) * 257)
+    else:
+        converted = original.convert(mode)
+    face = _only_face(analyzer.analyze(_encode(converted, fmt)))
+    assert _similarity(reference, face) > min_similarity
+
+
+def test_sources_path_bytes_array_pil_agree(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
+    rgb = np.asarray(Image.open(obama_photo).convert("RGB"))
+    results = [
+        analyzer.analyze(obama_photo),
+        analyzer.analyze(obama_photo.read_bytes()),
+        analyzer.analyze(rgb),
+        analyzer.analyze(np.ascontiguousarray(rgb[:, :, ::-1]), channel_order="BGR"),
+        analyzer.analyze(Image.open(obama_photo)),
+    ]
+    reference = _only_face(results[0])
+    for faces in results[1:]:
+        assert _similarity(reference, _only_face(faces)) > 0.9999
+
+
+def test_exif_rotated_photo_is_upright(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
+    reference = _only_face(analyzer.analyze(obama_photo))
+    original = Image.open(obama_photo).convert("RGB")
+    stored_sideways = original.transpose(Image.Transpose.ROTATE_90)  # pixels lie on their side
+    exif = stored_sideways.getexif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display": undoes the rotation above
+    face = _only_face(analyzer.analyze(_encode(stored_sideways, "JPEG", exif=exif.tobytes(), quality=95)))
+    assert abs(face.box.x - reference.box.x) < 5 and abs(face.box.y - reference.box.y) < 5
+    assert _similarity(reference, face) > 0.97
+
+
+def test_large_photo_is_searched_small_but_aligned_from_full_resolution(
+    analyzer: FaceAnalyzer, obama_photo: Path
+) -> None:
+    original = np.asarray(Image.open(obama_photo).convert("RGB"))
+    reference = _only_face(analyzer.analyze(original))
+    factor = 5000 / max(original.shape[:2])
+    large = cv2.resize(original, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    face = _only_face(analyzer.analyze(large))
+    assert face.box.x == pytest.approx(reference.box.x * factor, rel=0.05)
+    assert face.quality.face_size == pytest.approx(reference.quality.face_size * factor, rel=0.05)
+    assert _similarity(reference, face) > 0.97
+    with pytest.raises(ImageTooLargeError):
+        FaceAnalyzer(max_pixels=large.shape[0] * large.shape[1] - 1).analyze(large)
+
+
+def test_quality_names_what_is_wrong(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
+    face = _only_face(analyzer.analyze(obama_photo))
+    assert face.quality.value == 1.0 and face.quality.reasons == ()
+    assert face.aligned is not None
+    blurred = cv2.GaussianBlur(face.aligned, (0, 0), 4)
+    blurry = assess_quality(face.landmarks, blurred, face.score)
+    assert blurry.value < 0.5 and any("blurred" in r for r in blurry.reasons)
+    tiny = assess_quality(face.landmarks * 0.1, face.aligned, face.score)
+    assert tiny.value < 0.5 and any("small face" in r for r in tiny.reasons)
+    turned = face.landmarks.copy()
+    turned[2, 0] = turned[1, 0]  # nose tip under the right eye: a strongly turned head
+    assert any("head turned" in r for r in assess_quality(turned, face.aligned, face.score).reasons)
+
+
+def test_similarity_transform_recovers_a_known_transform() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0, 100, (5, 2)).astype(np.float32)
+    angle, scale, shift = 0.3, 1.7, np.array([12.0, -4.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = (points @ rotation.T + shift).astype(np.float32)
+    matrix = similarity_transform(points, moved)
+    assert np.allclose(matrix[:, :2], rotation, atol=1e-4)
+    assert np.allclose(matrix[:, 2], shift, atol=1e-3)
+
+
+def test_one_bad_item_never_sinks_the_batch(
+    analyzer: FaceAnalyzer, obama_photo: Path, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(obama_photo.read_bytes()[:5000])
+    upload = tmp_path / "upload.jpg"
+    upload.write_bytes(b"%PDF-1.4 this is not an image")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (9000, 8000)).save(huge)
+    no_face = np.full((240, 320, 3), 200, np.uint8)
+    sources = [obama_photo, truncated, upload, tmp_path / "missing.jpg", huge, no_face, obama_photo]
+    results = list(analyzer.analyze_many(sources))
+    assert [r.source for r in results[:3]] == [str(obama_photo), str(truncated), str(upload)]
+    assert len(results[0].faces) == 1 and len(results[-1].faces) == 1
+    assert isinstance(results[1].error, ImageDecodeError)
+    assert isinstance(results[2].error, ImageDecodeError)
+    assert results[3].error is not None and "no such file" in str(results[3].error)
+    assert isinstance(results[4].error, ImageTooLargeError)
+    assert results[5].error is None and results[5].faces == []
