@@ -11,13 +11,14 @@ from facelens.api import FaceLens
 from facelens.errors import CalibrationError, NoFaceError
 from facelens.evaluation.lfw import people_images, read_people
 
-# The k-NN example's test photos and who is in them, left to right.
+# The k-NN example's test photos and who is in them, left to right (checked by eye).
+# In obama_and_biden.jpg a girl stands at the bottom right: she was never enrolled.
 KNN_EXPECTED = {
     "alex_lacamoire1.jpg": ["alex_lacamoire"],
     "johnsnow_test1.jpg": ["kit_harington"],
-    "kit_with_rose.jpg": ["kit_harington", "rose_leslie"],
+    "kit_with_rose.jpg": ["rose_leslie", "kit_harington"],
     "obama1.jpg": ["obama"],
-    "obama_and_biden.jpg": ["obama", "biden"],
+    "obama_and_biden.jpg": ["biden", "obama", None],
 }
 
 
@@ -35,8 +36,8 @@ def test_knn_round_trip_names_every_test_photo(knn_lens: FaceLens, knn_root: Pat
         matches = sorted(knn_lens.identify(knn_root / "test" / name), key=lambda m: m.face.box.x)
         assert [m.identity for m in matches] == expected, name
         for match in matches:
-            assert match.score >= match.threshold
-            assert match.candidates[0].name == match.identity
+            assert (match.score >= match.threshold) == (match.identity is not None)
+            assert match.identity is None or match.candidates[0].name == match.identity
             assert match.fmr == pytest.approx(1e-4)
 
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from facelens.errors import ImageDecodeError, ImageTooLargeError
-from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.align import similarity_transform
+from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Face
 
@@ -49,8 +49,14 @@ def test_face_record_is_complete(analyzer: FaceAnalyzer, obama_photo: Path) -> N
 
 @pytest.mark.parametrize(
     ("mode", "fmt", "min_similarity"),
-    [("L", "PNG", 0.8), ("RGBA", "PNG", 0.97), ("P", "GIF", 0.9), ("CMYK", "JPEG", 0.97),
-     ("RGB", "WEBP", 0.97), ("I;16", "PNG", 0.8)],
+    [
+        ("L", "PNG", 0.8),
+        ("RGBA", "PNG", 0.97),
+        ("P", "GIF", 0.9),
+        ("CMYK", "JPEG", 0.97),
+        ("RGB", "WEBP", 0.97),
+        ("I;16", "PNG", 0.8),
+    ],
 )
 def test_every_format_finds_the_same_person(
     analyzer: FaceAnalyzer, obama_photo: Path, mode: str, fmt: str, min_similarity: float
@@ -85,7 +91,9 @@ def test_exif_rotated_photo_is_upright(analyzer: FaceAnalyzer, obama_photo: Path
     stored_sideways = original.transpose(Image.Transpose.ROTATE_90)  # pixels lie on their side
     exif = stored_sideways.getexif()
     exif[0x0112] = 6  # "rotate 90 clockwise to display": undoes the rotation above
-    face = _only_face(analyzer.analyze(_encode(stored_sideways, "JPEG", exif=exif.tobytes(), quality=95)))
+    face = _only_face(
+        analyzer.analyze(_encode(stored_sideways, "JPEG", exif=exif.tobytes(), quality=95))
+    )
     assert abs(face.box.x - reference.box.x) < 5 and abs(face.box.y - reference.box.y) < 5
     assert _similarity(reference, face) > 0.97
 

@@ -40,7 +40,9 @@ class Box:
 
     def scaled(self, factor_x: float, factor_y: float) -> Box:
         """The same box with x coordinates multiplied by ``factor_x``, y by ``factor_y``."""
-        return Box(self.x * factor_x, self.y * factor_y, self.width * factor_x, self.height * factor_y)
+        return Box(
+            self.x * factor_x, self.y * factor_y, self.width * factor_x, self.height * factor_y
+        )
 
     @property
     def area(self) -> float:

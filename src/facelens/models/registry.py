@@ -118,9 +118,7 @@ def load_embedder(
 def _load(spec: ModelSpec, threads: int | None, runtime: str | None) -> Any:
     chosen = runtime or spec.runtimes[0]
     if chosen not in spec.runtimes:
-        raise UnknownModelError(
-            f"{spec.id} runs on {', '.join(spec.runtimes)}, not on {chosen!r}"
-        )
+        raise UnknownModelError(f"{spec.id} runs on {', '.join(spec.runtimes)}, not on {chosen!r}")
     key = (spec.id, threads, chosen)
     with _LOCK:
         if key not in _LOADED:

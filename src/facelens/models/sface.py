@@ -49,7 +49,11 @@ class SFaceEmbedder:
     dimension = 128
 
     def __init__(
-        self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None, runtime: str = "opencv"
+        self,
+        spec: ModelSpec,
+        model_bytes: bytes,
+        threads: int | None = None,
+        runtime: str = "opencv",
     ) -> None:
         self.model_id = spec.id
         self.runtime = runtime
@@ -80,7 +84,9 @@ class SFaceEmbedder:
         return np.asarray(self._session.run(None, {INPUT_NAME: blob})[0])
 
 
-def _create(spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str) -> SFaceEmbedder:
+def _create(
+    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
+) -> SFaceEmbedder:
     return SFaceEmbedder(spec, model_bytes, threads, runtime)
 
 

@@ -112,7 +112,9 @@ def _round_up(value: int, multiple: int) -> int:
     return ((value + multiple - 1) // multiple) * multiple
 
 
-def _create(spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str) -> YuNetDetector:
+def _create(
+    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
+) -> YuNetDetector:
     return YuNetDetector(spec, model_bytes, threads)
 
 

@@ -27,7 +27,7 @@ from facelens.io.image import (
 from facelens.models import registry
 from facelens.models.base import Detector, Embedder
 from facelens.pipeline.align import align_face
-from facelens.pipeline.detect import DEFAULT_MAX_SIDE, detect_faces
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_crops
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, Template
@@ -57,6 +57,7 @@ class FaceAnalyzer:
         embedder: an :class:`Embedder`, or a registered embedder id.
         max_side: the detector searches a copy whose longest side is at most
             this many pixels; alignment uses the original.
+        max_upscale: smaller images are searched enlarged by up to this factor.
         batch_size: crops per embedder call.
         threads: onnxruntime threads per model (default: every core).
         max_pixels: images above this many pixels are refused.
@@ -68,6 +69,7 @@ class FaceAnalyzer:
         embedder: Embedder | str = registry.DEFAULT_EMBEDDER,
         *,
         max_side: int = DEFAULT_MAX_SIDE,
+        max_upscale: float = MAX_UPSCALE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -75,6 +77,7 @@ class FaceAnalyzer:
         self._detector = detector
         self._embedder = embedder
         self.max_side = max_side
+        self.max_upscale = max_upscale
         self.batch_size = batch_size
         self.threads = threads
         self.max_pixels = max_pixels
@@ -175,7 +178,7 @@ class FaceAnalyzer:
         )
 
     def _faces_without_templates(self, image: DecodedImage) -> list[Face]:
-        detections = detect_faces(self.detector, image.pixels, self.max_side)
+        detections = detect_faces(self.detector, image.pixels, self.max_side, self.max_upscale)
         faces = [self._face(image, d) for d in detections]
         return sorted(faces, key=lambda f: -f.box.area)
 

@@ -17,18 +17,21 @@ MAX_UPSCALE = 2.0
 ``max_side``): YuNet finds small and cut-off faces more reliably, and places
 landmarks more precisely, on the enlarged copy. Measured on LFW: 99.27% mean
 accuracy searching 250 px images as they are, 99.43% searching them at 2x
-(benchmarks/lfw_accuracy.py)."""
+(benchmarks/lfw_accuracy.py, docs/benchmarks.md)."""
 
 
 def detect_faces(
-    detector: Detector, image: ImageArray, max_side: int = DEFAULT_MAX_SIDE
+    detector: Detector,
+    image: ImageArray,
+    max_side: int = DEFAULT_MAX_SIDE,
+    max_upscale: float = MAX_UPSCALE,
 ) -> list[Detection]:
     """Faces of an RGB image, boxes and landmarks in the image's own pixels.
 
-    The detector searches a copy scaled by ``min(MAX_UPSCALE, max_side / longest side)``.
+    The detector searches a copy scaled by ``min(max_upscale, max_side / longest side)``.
     """
     height, width = image.shape[:2]
-    scale = min(MAX_UPSCALE, max_side / max(height, width))
+    scale = min(max_upscale, max_side / max(height, width))
     if abs(scale - 1.0) < 0.05:
         return detector.detect(image)
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
