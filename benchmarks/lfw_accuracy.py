@@ -50,7 +50,9 @@ def main() -> int:
     print("| setting | mean accuracy | std | folds | images | fallbacks |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['accuracy_mean']:.4f} | {r['accuracy_std']:.4f} | {r['folds']} | {r['images']} | {r['fallbacks']} |")
+        print(
+            f"| {name} | {r['accuracy_mean']:.4f} | {r['accuracy_std']:.4f} | {r['folds']} | {r['images']} | {r['fallbacks']} |"
+        )
     return 0
 
 

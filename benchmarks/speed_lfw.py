@@ -25,6 +25,7 @@ similarity, threshold chosen on the other folds) and writes
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -141,11 +142,41 @@ def limit_folds(folds: list[list[Pair]], limit: int | None) -> list[list[Pair]]:
     return limited
 
 
+def source_state() -> dict[str, Any]:
+    """Which facelens code was measured: the commit, files changed since, a digest of src/."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        except OSError:
+            return ""
+        return done.stdout.rstrip() if done.returncode == 0 else ""
+
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src" / "facelens").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    changed = git("status", "--porcelain", "--", "src")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "?",
+        "changed_in_src": [line[3:] for line in changed.splitlines()],
+        "src_sha256": digest.hexdigest()[:16],
+    }
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "?"
+
+
+def cpu_flags() -> list[str]:
+    """The vector-instruction flags that decide how fast float32 and int8 inference can be."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = line.split(":", 1)[1].split()
+            return [f for f in flags if f.startswith(("avx", "amx", "fma"))]
+    return []
 
 
 def memory_total_mb() -> float:
@@ -262,16 +293,24 @@ def markdown(result: dict[str, Any]) -> str:
     systems = result["systems"]
     ours = systems.get("facelens")
     machine = result["machine"]
+    source = result["facelens_source"]
     lines = [
         "# LFW speed: decode + detect + align + embed",
         "",
         f"{result['images']} images ({result['pairs']} pairs, {result['folds']} folds), "
         f"{result['cores']} cores ({machine['cpu_model']}), {result['date']}.",
         f"Command: `{result['command']}`",
+        f"facelens code: commit {source['commit']}"
+        + (
+            f" + changes to {', '.join(source['changed_in_src'])}"
+            if source["changed_in_src"]
+            else ""
+        )
+        + f" (src sha256 {source['src_sha256']}).",
         "",
-        "| system | images/s | ms per image | facelens speed-up | peak RSS MB | model load s "
-        "| LFW accuracy | fallbacks |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| system | images/s | ms per image | facelens speed-up | cores used | peak RSS MB "
+        "| model load s | LFW accuracy | fallbacks |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, report in systems.items():
         per_image = report["total_seconds"] / report["images"]
@@ -282,13 +321,15 @@ def markdown(result: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {report['label']} | {1 / per_image:.1f} | {1000 * per_image:.2f} | {speed_up} "
+            f"| {report['process_cpu_seconds'] / report['process_wall_seconds']:.2f} "
             f"| {report['process_peak_rss_mb']:.0f} | {report['load_seconds']:.2f} "
             f"| {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} "
             f"| {report['fallbacks']} |"
         )
     lines += [
         "",
-        "Times are for the image loop only (model loading is the next-to-last column); "
+        "Times are for the image loop only (model loading has its own column); "
+        "cores used is the process's CPU time over its wall time; "
         "peak RSS is each process's maximum resident set, measured by the parent (wait4). "
         "Accuracy: cosine similarity, threshold chosen on the other folds, mean ± std over folds. "
         "A fallback is an image where no face was found and a centred crop was embedded.",
@@ -304,6 +345,8 @@ def markdown(result: dict[str, Any]) -> str:
                     f"- vs {name}: {speed_up:.2f}x faster (target {target:g}x: {verdict}); "
                     f"accuracy {delta:+.2f} points."
                 )
+    if source.get("changed_during_run"):
+        lines += ["", "Warning: src/facelens changed while this benchmark ran."]
     busy = {n: r["other_load_during"] for n, r in systems.items() if r["other_load_during"] > 0.2}
     if busy:
         lines.append("")
@@ -334,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(paths)} images, {sum(map(len, folds))} pairs, cores {cpus}", file=sys.stderr)
     warm_page_cache(paths)
+    source = source_state()  # the facelens runner imports src/ right after this
     systems: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         files = Path(scratch) / "files.txt"
@@ -359,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(
             [repo_relative(sys.executable), repo_relative(sys.argv[0]), *sys.argv[1:]]
         ),
+        "facelens_source": {**source, "changed_during_run": source_state() != source},
         "data_root": str(root),
         "images": len(paths),
         "pairs": sum(map(len, folds)),
@@ -368,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": cpus,
         "machine": {
             "cpu_model": cpu_model(),
+            "cpu_flags": cpu_flags(),
             "cpu_count": os.cpu_count(),
             "memory_total_mb": memory_total_mb(),
             "kernel": platform.release(),

@@ -89,23 +89,33 @@ def _draw(result: ImageFaces, matches: list[Match], draw_dir: Path) -> None:
 
 
 def print_identifications(records: list[dict[str, Any]]) -> None:
+    """A table of every face (file name, box, identity, score, best candidate) and the operating point."""
     rows = []
+    operating_point = ""
     for record in records:
+        name = (
+            Path(record["source"]).name
+            if not record["source"].startswith("<")
+            else record["source"]
+        )
         if "error" in record:
-            rows.append([record["source"], "-", "error", record["error"], ""])
+            rows.append([name, "-", "[red]error[/red]", "", record["error"]])
         elif not record["faces"]:
-            rows.append([record["source"], "-", "no face", "", ""])
+            rows.append([name, "-", "no face", "", ""])
         for face in record["faces"]:
-            best = face["candidates"][0]["name"] if face["candidates"] else "-"
+            best = face["candidates"][0] if face["candidates"] else None
             rows.append(
                 [
-                    record["source"],
-                    str(face["box"]),
-                    face["identity"] or "unknown",
-                    f"{face['score']:.3f} (threshold {face['threshold']:.3f}, FMR {face['fmr']:.0e})",
-                    best,
+                    name,
+                    " ".join(f"{v:.0f}" for v in face["box"]),
+                    face["identity"] or "[yellow]unknown[/yellow]",
+                    f"{face['score']:.3f}",
+                    f"{best['name']} ({best['score']:.3f})" if best else "-",
                 ]
             )
+            operating_point = f"threshold {face['threshold']:.3f} = false-match rate {face['fmr']:g} per comparison"
     print_table(
-        "Identification", ["image", "box [x, y, w, h]", "identity", "score", "best candidate"], rows
+        "Identification", ["image", "box x y w h", "identity", "score", "best candidate"], rows
     )
+    if operating_point:
+        console.print(operating_point)

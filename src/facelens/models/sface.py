@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import onnx
 
@@ -57,9 +58,12 @@ class SFaceEmbedder:
     ) -> None:
         self.model_id = spec.id
         self.runtime = runtime
-        self._lock = threading.Lock()  # an OpenCV Net is not safe to share between threads
+        # An OpenCV Net must not be shared between threads: each thread gets its own,
+        # so that threads embed in parallel.
+        self._model_bytes = model_bytes
+        self._nets = threading.local()
         if runtime == "opencv":
-            self._net = create_opencv_net(model_bytes)
+            self._opencv_net()  # fail now, not on first use, if the file cannot be read
         else:
             model = fold_dequantize_linear(onnx.load_from_string(model_bytes))
             check_folded(spec, model)
@@ -78,10 +82,16 @@ class SFaceEmbedder:
 
     def _run(self, blob: np.ndarray) -> np.ndarray:
         if self.runtime == "opencv":
-            with self._lock:
-                self._net.setInput(blob, INPUT_NAME)
-                return np.asarray(self._net.forward())
+            net = self._opencv_net()
+            net.setInput(blob, INPUT_NAME)
+            return np.asarray(net.forward())
         return np.asarray(self._session.run(None, {INPUT_NAME: blob})[0])
+
+    def _opencv_net(self) -> cv2.dnn.Net:
+        net = getattr(self._nets, "net", None)
+        if net is None:
+            net = self._nets.net = create_opencv_net(self._model_bytes)
+        return net
 
 
 def _create(

@@ -128,32 +128,35 @@ class FaceAnalyzer:
     ) -> Iterator[ImageFaces]:
         """Results for many images, in input order; a bad image yields its error, not an exception.
 
+        Images are handled in chunks of ``batch_size``: a worker thread per
+        core decodes, detects and aligns a chunk, then embeds all its faces in
+        one batch, while the other workers do the same with the next chunks.
+
         ``fallback`` is called for an image where no face was found; the
         detections it returns are used instead (used by the LFW protocol).
         """
-        worker_count = workers or min(4, os.cpu_count() or 1)
-        pending: deque[Future[ImageFaces]] = deque()
-        ready: list[ImageFaces] = []
+        worker_count = workers or os.cpu_count() or 1
+        pending: deque[Future[list[ImageFaces]]] = deque()
+        chunks = _chunks(sources, self.batch_size)
         with ThreadPoolExecutor(max_workers=worker_count) as pool:
-            source_iter = iter(sources)
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < 2 * worker_count:
-                    try:
-                        source = next(source_iter)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append(pool.submit(self._prepare, source, keep_images, fallback))
-                if not pending:
-                    break
-                ready.append(pending.popleft().result())
-                crops_waiting = sum(len(r.faces) for r in ready)
-                if not embed or crops_waiting >= self.batch_size or (exhausted and not pending):
-                    yield from self._embed_results(ready) if embed else ready
-                    ready = []
-            if ready:
-                yield from self._embed_results(ready) if embed else ready
+            for chunk in chunks:
+                pending.append(
+                    pool.submit(self._analyze_chunk, chunk, embed, keep_images, fallback)
+                )
+                if len(pending) >= 2 * worker_count:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+
+    def _analyze_chunk(
+        self,
+        chunk: list[ImageSource],
+        embed: bool,
+        keep_images: bool,
+        fallback: Callable[[DecodedImage], list[Detection]] | None,
+    ) -> list[ImageFaces]:
+        results = [self._prepare(source, keep_images, fallback) for source in chunk]
+        return self._embed_results(results) if embed else results
 
     def _prepare(
         self,
@@ -209,3 +212,15 @@ class FaceAnalyzer:
             result.faces = self._attach(result.faces, vectors[start : start + count])
             start += count
         return results
+
+
+def _chunks(items: Iterable[ImageSource], size: int) -> Iterator[list[ImageSource]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: list[ImageSource] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

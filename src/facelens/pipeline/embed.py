@@ -7,7 +7,10 @@ import numpy as np
 from facelens.models.base import Embedder
 from facelens.types import FloatArray, ImageArray
 
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 8
+"""Crops per embedder call: per-face speed hardly changes past 8
+(benchmarks/runtimes.py), while a batch of 32 SFace crops holds about 110 MB
+more activations at its peak."""
 
 
 def embed_crops(
