@@ -95,6 +95,7 @@ def test_enroll_people_identify_verify_remove(knn_root: Path, tmp_path: Path) ->
         "verify", train / "obama" / "obama.jpg", knn_root / "test" / "obama1.jpg", gallery=gallery
     )
     assert verdict["same"] is True and verdict["score"] >= verdict["threshold"]
+    assert verdict["llr"] > 2 and verdict["score_fmr"] < 1e-5
 
     templates = run_json("people", "show", "biden", gallery=gallery)
     run("people", "remove", "biden", "--template", str(templates[0]["id"]), gallery=gallery)

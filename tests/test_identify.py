@@ -39,6 +39,11 @@ def test_knn_round_trip_names_every_test_photo(knn_lens: FaceLens, knn_root: Pat
             assert (match.score >= match.threshold) == (match.identity is not None)
             assert match.identity is None or match.candidates[0].name == match.identity
             assert match.fmr == pytest.approx(1e-4)
+            assert match.llr is not None and match.score_fmr is not None
+            if match.identity:  # strong evidence, and a score impostors practically never reach
+                assert match.llr > 2 and match.score_fmr < 1e-5
+            else:
+                assert match.llr < 1
 
 
 def test_lfw_people_never_enrolled_are_unknown(knn_lens: FaceLens, lfw_root: Path) -> None:

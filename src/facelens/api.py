@@ -91,9 +91,8 @@ class FaceLens:
     ) -> list[Match]:
         """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
         faces = self.analyzer.analyze(image, channel_order=channel_order)
-        return identify_faces(
-            faces, self.gallery.template_matrix(), self.operating_point(fmr, threshold), top_k
-        )
+        point = self.operating_point(fmr, threshold)
+        return identify_faces(faces, self.gallery.template_matrix(), point, self.calibration, top_k)
 
     def identify_many(
         self,
@@ -107,7 +106,9 @@ class FaceLens:
         """Identification over many images, streamed; a bad image carries its error."""
         point = self.operating_point(fmr, threshold)
         for result in self.analyzer.analyze_many(images, keep_images=keep_images):
-            matches = identify_faces(result.faces, self.gallery.template_matrix(), point, top_k)
+            matches = identify_faces(
+                result.faces, self.gallery.template_matrix(), point, self.calibration, top_k
+            )
             yield result, matches
 
     def verify(
@@ -121,7 +122,7 @@ class FaceLens:
         """Are the main (largest) faces of two images the same person?"""
         face_a = main_face(self.analyzer.analyze(image_a), source_label(image_a))
         face_b = main_face(self.analyzer.analyze(image_b), source_label(image_b))
-        return verify_faces(face_a, face_b, self.operating_point(fmr, threshold))
+        return verify_faces(face_a, face_b, self.operating_point(fmr, threshold), self.calibration)
 
     def people(self) -> list[Person]:
         return self.gallery.list_people()

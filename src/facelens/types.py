@@ -15,6 +15,7 @@ Conventions (they hold everywhere in facelens):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +149,10 @@ class Match:
 
     ``identity`` is the best candidate's name when ``score >= threshold``, else
     ``None`` (unknown). ``fmr`` is the false-match rate of one comparison at
-    ``threshold``, measured by the model's calibration.
+    ``threshold``, measured by the model's calibration. The evidence of the
+    best score itself: ``llr``, its log10 likelihood ratio (same person vs
+    different people), and ``score_fmr``, the fraction of impostor comparisons
+    that score this high.
     """
 
     face: Face
@@ -157,15 +161,21 @@ class Match:
     threshold: float
     fmr: float
     candidates: tuple[Candidate, ...]
+    llr: float | None = None
+    score_fmr: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = self.face.to_dict()
         data.update(
             {
                 "identity": self.identity,
-                "score": round(self.score, 4),
+                "score": None
+                if math.isnan(self.score)
+                else round(self.score, 4),  # NaN: empty gallery
                 "threshold": round(self.threshold, 4),
                 "fmr": self.fmr,
+                "llr": _rounded(self.llr),
+                "score_fmr": self.score_fmr,
                 "candidates": [c.to_dict() for c in self.candidates],
             }
         )
@@ -182,6 +192,8 @@ class Verification:
     fmr: float
     face_a: Face
     face_b: Face
+    llr: float | None = None  # log10 likelihood ratio of the score
+    score_fmr: float | None = None  # fraction of impostor comparisons that score this high
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +201,8 @@ class Verification:
             "score": round(self.score, 4),
             "threshold": round(self.threshold, 4),
             "fmr": self.fmr,
+            "llr": _rounded(self.llr),
+            "score_fmr": self.score_fmr,
             "face_a": self.face_a.to_dict(),
             "face_b": self.face_b.to_dict(),
         }
@@ -214,3 +228,7 @@ class StoredTemplate:
     source: str
     quality: float
     created_at: str
+
+
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)

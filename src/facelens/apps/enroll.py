@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 
+from facelens.errors import PersonNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate
 from facelens.io.image import ImageSource
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
@@ -120,7 +121,7 @@ def enroll_person(
             report.outcomes[index] = EnrollOutcome(old.source, True, None, old.quality, template_id)
     try:
         report.person = gallery.get_person(name)
-    except Exception:  # nobody was stored: every photo was rejected
+    except PersonNotFoundError:  # nobody was stored: every photo was rejected
         report.person = None
     return report
 

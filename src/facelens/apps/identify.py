@@ -6,13 +6,17 @@ import numpy as np
 
 from facelens.errors import NoFaceError
 from facelens.gallery.store import TemplateMatrix
-from facelens.match.calibration import OperatingPoint
+from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.scoring import best_per_person, cosine_scores
 from facelens.types import Candidate, Face, Match, Verification
 
 
 def identify_faces(
-    faces: list[Face], templates: TemplateMatrix, point: OperatingPoint, top_k: int = 5
+    faces: list[Face],
+    templates: TemplateMatrix,
+    point: OperatingPoint,
+    calibration: Calibration,
+    top_k: int = 5,
 ) -> list[Match]:
     """One :class:`Match` per face: the best person if their score reaches the threshold."""
     probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
@@ -30,14 +34,27 @@ def identify_faces(
         )
         top = candidates[0]
         identity = top.name if top.score >= point.threshold else None
-        matches.append(Match(face, identity, top.score, point.threshold, point.fmr, candidates))
+        llr, score_fmr = _evidence(calibration, top.score)
+        matches.append(
+            Match(face, identity, top.score, point.threshold, point.fmr, candidates, llr, score_fmr)
+        )
     return matches
 
 
-def verify_faces(face_a: Face, face_b: Face, point: OperatingPoint) -> Verification:
+def verify_faces(
+    face_a: Face, face_b: Face, point: OperatingPoint, calibration: Calibration
+) -> Verification:
     """Same person or not, for two faces' templates."""
     score = float(np.dot(_vector(face_a), _vector(face_b)))
-    return Verification(score >= point.threshold, score, point.threshold, point.fmr, face_a, face_b)
+    llr, score_fmr = _evidence(calibration, score)
+    same = score >= point.threshold
+    return Verification(same, score, point.threshold, point.fmr, face_a, face_b, llr, score_fmr)
+
+
+def _evidence(calibration: Calibration, score: float) -> tuple[float | None, float]:
+    """The log10 likelihood ratio and the impostor tail rate of a score."""
+    llr = calibration.llr.llr(score) if calibration.llr is not None else None
+    return llr, calibration.score_fmr(score)
 
 
 def main_face(faces: list[Face], source: str) -> Face:

@@ -22,9 +22,13 @@ from typing import Any
 import numpy as np
 
 from facelens.errors import CalibrationError
+from facelens.match.evidence import LogisticLLR
 
 DEFAULT_FMR = 1e-4
 """Operating point used when the caller names neither a rate nor a threshold."""
+
+FMR_GRID = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+"""False-match rates at which a calibration records the threshold."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class Calibration:
     fmr: tuple[float, ...]  # decreasing
     thresholds: tuple[float, ...]  # increasing: score reached by a fraction fmr[i] of impostors
     tar: tuple[float, ...]  # fraction of genuine pairs at or above thresholds[i]
+    llr: LogisticLLR | None = None  # score -> log10 likelihood ratio (see match/evidence.py)
+    cllr: float | None = (
+        None  # Cllr in bits of `llr`, cross-fitted (fit on 4 people sets, scored on the 5th)
+    )
 
     @property
     def min_fmr(self) -> float:
@@ -69,6 +77,10 @@ class Calibration:
         log_fmr = [-math.log10(f) for f in self.fmr]
         return float(10 ** -np.interp(threshold, self.thresholds, log_fmr))
 
+    def score_fmr(self, score: float) -> float:
+        """The fraction of impostor comparisons that reach ``score`` (same as ``fmr_at``)."""
+        return self.fmr_at(score)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -83,6 +95,8 @@ class Calibration:
             fmr=tuple(float(v) for v in data["fmr"]),
             thresholds=tuple(float(v) for v in data["thresholds"]),
             tar=tuple(float(v) for v in data["tar"]),
+            llr=LogisticLLR(**data["llr"]) if data.get("llr") else None,
+            cllr=data.get("cllr"),
         )
 
 
@@ -93,19 +107,9 @@ def fit_calibration(
     *,
     dataset: str,
     command: str,
-    fmr_grid: tuple[float, ...] = (
-        1e-1,
-        3e-2,
-        1e-2,
-        3e-3,
-        1e-3,
-        3e-4,
-        1e-4,
-        3e-5,
-        1e-5,
-        3e-6,
-        1e-6,
-    ),
+    fmr_grid: tuple[float, ...] = FMR_GRID,
+    llr: LogisticLLR | None = None,
+    cllr: float | None = None,
 ) -> Calibration:
     """Measure thresholds for ``fmr_grid`` from genuine and impostor cosine scores."""
     impostor = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
@@ -128,6 +132,8 @@ def fit_calibration(
         fmr=tuple(supported),
         thresholds=tuple(thresholds),
         tar=tuple(tars),
+        llr=llr,
+        cllr=cllr,
     )
 
 

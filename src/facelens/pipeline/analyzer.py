@@ -2,9 +2,9 @@
 
 :class:`FaceAnalyzer` is what every application uses. ``analyze`` handles one
 image and raises on bad input; ``analyze_many`` streams results for many
-images, never stops on a bad one (the error travels with its item), decodes
-and detects ahead in worker threads, and embeds faces of several images in
-one batch.
+images in input order and never stops on a bad one (the error travels with
+its item): one worker thread per core takes a chunk of images, decodes,
+detects and aligns them, and embeds all their faces in one batch.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class FaceAnalyzer:
         max_side: the detector searches a copy whose longest side is at most
             this many pixels; alignment uses the original.
         max_upscale: smaller images are searched enlarged by up to this factor.
-        batch_size: crops per embedder call.
+        batch_size: images per chunk in ``analyze_many`` (their faces are
+            embedded in one call).
         threads: onnxruntime threads per model (default: every core).
         max_pixels: images above this many pixels are refused.
     """
