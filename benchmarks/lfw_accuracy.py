@@ -1,11 +1,13 @@
 """LFW development folds (5-fold pairs protocol) for the pipeline's settings, side by side.
 
-Rows: the default pipeline, the same search without enlarging small images
-(``max_upscale=1``), and the default with SFace on onnxruntime instead of
-OpenCV DNN (which must give the same accuracy). Writes
-``benchmarks/results/lfw_accuracy.json`` and prints a Markdown table.
+Rows: the default pipeline; the same search without enlarging small images
+(``max_upscale=1``); SFace on onnxruntime instead of OpenCV DNN (which must
+give the same accuracy); flip test-time augmentation on. Writes
+``benchmarks/results/lfw_accuracy.json`` and prints a Markdown table; the
+seconds column is the whole protocol's wall time, for comparison between rows
+only (benchmarks/speed_lfw.py measures speed properly).
 
-    .venv/bin/python benchmarks/lfw_accuracy.py [--data ../shared/data]
+    .venv/bin/python benchmarks/lfw_accuracy.py [--data ../shared/data] [--only SUBSTRING]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from facelens.evaluation.lfw import run_lfw
@@ -23,35 +26,51 @@ from facelens.pipeline.analyzer import FaceAnalyzer
 
 REPO = Path(__file__).resolve().parent.parent
 
-# name -> (max_upscale, SFace runtime)
-SETTINGS = {
-    "default (search at up to 2x, SFace on OpenCV DNN)": (2.0, "opencv"),
-    "search at 1x (no enlargement)": (1.0, "opencv"),
-    "SFace on onnxruntime (folded weights)": (2.0, "onnxruntime"),
-}
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    embedder: str = registry.DEFAULT_EMBEDDER
+    runtime: str | None = None
+    max_upscale: float = 2.0
+    flip: bool = False
+
+
+SETTINGS = [
+    Setting("default (search at up to 2x, SFace on OpenCV DNN)"),
+    Setting("search at 1x (no enlargement)", max_upscale=1.0),
+    Setting("SFace on onnxruntime (folded weights)", runtime="onnxruntime"),
+    Setting("flip test-time augmentation", flip=True),
+]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
+    parser.add_argument("--only", default="", help="Run only settings whose name contains this.")
     args = parser.parse_args()
-    rows = {}
-    for name, (max_upscale, runtime) in SETTINGS.items():
-        embedder = registry.load_embedder(runtime=runtime)
-        analyzer = FaceAnalyzer(embedder=embedder, max_upscale=max_upscale)
+    out = REPO / "benchmarks/results/lfw_accuracy.json"
+    rows = json.loads(out.read_text()) if out.exists() and args.only else {}
+    for setting in SETTINGS:
+        if args.only not in setting.name:
+            continue
+        embedder = registry.load_embedder(setting.embedder, runtime=setting.runtime)
+        analyzer = FaceAnalyzer(
+            embedder=embedder, max_upscale=setting.max_upscale, flip=setting.flip
+        )
         started = time.time()
         result = run_lfw(analyzer, args.data / "lfw").to_dict()
         result["seconds"] = round(time.time() - started, 1)
-        rows[name] = {k: v for k, v in result.items() if k != "fallback_sources"}
-        print(f"{name}: {result['accuracy_mean']:.4f}", file=sys.stderr)
-    out = REPO / "benchmarks/results/lfw_accuracy.json"
+        rows[setting.name] = {k: v for k, v in result.items() if k != "fallback_sources"}
+        print(f"{setting.name}: {result['accuracy_mean']:.4f}", file=sys.stderr)
     out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("| setting | mean accuracy | std | folds | images | fallbacks |")
-    print("|---|---|---|---|---|---|")
+    print("| setting | mean accuracy | std | folds | images | fallbacks | seconds |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(
-            f"| {name} | {r['accuracy_mean']:.4f} | {r['accuracy_std']:.4f} | {r['folds']} | {r['images']} | {r['fallbacks']} |"
+            f"| {name} | {r['accuracy_mean']:.4f} | {r['accuracy_std']:.4f} | {r['folds']} | "
+            f"{r['images']} | {r['fallbacks']} | {r.get('seconds', '')} |"
         )
     return 0
 

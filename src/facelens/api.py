@@ -19,6 +19,7 @@ from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
 from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.types import Face, Match, Person, Verification
 
 
@@ -47,8 +48,9 @@ class FaceLens:
         max_side: int | None = None,
         threads: int | None = None,
     ) -> None:
-        options = {"max_side": max_side} if max_side else {}
-        self.analyzer = FaceAnalyzer(detector, embedder, threads=threads, **options)
+        self.analyzer = FaceAnalyzer(
+            detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
+        )
         self._gallery_path = gallery
         self._gallery: GalleryStore | None = None
         self._fmr = fmr

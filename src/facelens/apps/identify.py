@@ -7,7 +7,7 @@ import numpy as np
 from facelens.errors import NoFaceError
 from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
-from facelens.match.scoring import best_per_person, cosine_scores
+from facelens.match.scoring import Aggregation, person_scores
 from facelens.types import Candidate, Face, Match, Verification
 
 
@@ -17,13 +17,18 @@ def identify_faces(
     point: OperatingPoint,
     calibration: Calibration,
     top_k: int = 5,
+    aggregation: Aggregation = "max",
 ) -> list[Match]:
-    """One :class:`Match` per face: the best person if their score reaches the threshold."""
+    """One :class:`Match` per face: the best person if their score reaches the threshold.
+
+    ``aggregation`` says how a person's templates make one score (see
+    :mod:`facelens.match.scoring`).
+    """
     probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
     if len(templates.vectors) == 0:
         return [Match(f, None, float("nan"), point.threshold, point.fmr, ()) for f in faces]
-    person_ids, best = best_per_person(
-        cosine_scores(probes, templates.vectors), templates.person_ids
+    person_ids, best = person_scores(
+        probes, templates.vectors, templates.person_ids, templates.qualities, aggregation
     )
     matches = []
     for face, row in zip(faces, best, strict=True):

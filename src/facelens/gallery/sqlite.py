@@ -266,7 +266,7 @@ class SQLiteGallery:
             if self._cache is not None and version == self._cache_version:
                 return self._cache
             rows = self._db.execute(
-                "SELECT t.id, t.person_id, t.vector, p.name FROM templates t "
+                "SELECT t.id, t.person_id, t.vector, p.name, t.quality FROM templates t "
                 "JOIN people p ON p.id = t.person_id WHERE t.model_id = ? ORDER BY t.id",
                 (self._model_id,),
             ).fetchall()
@@ -279,6 +279,7 @@ class SQLiteGallery:
                 person_ids=np.array([r[1] for r in rows], dtype=np.int64),
                 vectors=vectors.astype(np.float32),
                 names={int(r[1]): str(r[3]) for r in rows},
+                qualities=np.array([r[4] for r in rows], dtype=np.float64),
             )
             self._cache_version = version
             return self._cache

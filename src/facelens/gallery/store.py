@@ -29,6 +29,7 @@ class TemplateMatrix:
     person_ids: np.ndarray  # (R,) int64, owner of each template
     vectors: FloatArray  # (R, D) float32
     names: dict[int, str]  # person id -> name
+    qualities: np.ndarray  # (R,) float, quality of the photo each template came from
 
 
 class GalleryStore(Protocol):

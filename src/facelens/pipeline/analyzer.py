@@ -62,6 +62,8 @@ class FaceAnalyzer:
             embedded in one call).
         threads: onnxruntime threads per model (default: every core).
         max_pixels: images above this many pixels are refused.
+        flip: add the mirror image's template to each face's (test-time
+            augmentation; twice the embedding work, see docs/benchmarks.md).
     """
 
     def __init__(
@@ -74,12 +76,14 @@ class FaceAnalyzer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        flip: bool = False,
     ) -> None:
         self._detector = detector
         self._embedder = embedder
         self.max_side = max_side
         self.max_upscale = max_upscale
         self.batch_size = batch_size
+        self.flip = flip
         self.threads = threads
         self.max_pixels = max_pixels
 
@@ -195,7 +199,8 @@ class FaceAnalyzer:
         return Face(detection.box, detection.landmarks, detection.score, quality, None, crop)
 
     def _with_templates(self, faces: list[Face]) -> list[Face]:
-        vectors = embed_crops(self.embedder, [f.aligned for f in faces if f.aligned is not None])
+        crops = [f.aligned for f in faces if f.aligned is not None]
+        vectors = embed_crops(self.embedder, crops, self.batch_size, self.flip)
         return self._attach(faces, vectors)
 
     def _attach(self, faces: list[Face], vectors: FloatArray) -> list[Face]:
@@ -206,7 +211,7 @@ class FaceAnalyzer:
 
     def _embed_results(self, results: list[ImageFaces]) -> list[ImageFaces]:
         crops = [f.aligned for r in results for f in r.faces if f.aligned is not None]
-        vectors = embed_crops(self.embedder, crops, self.batch_size)
+        vectors = embed_crops(self.embedder, crops, self.batch_size, self.flip)
         start = 0
         for result in results:
             count = len(result.faces)
