@@ -120,6 +120,8 @@ class Face:
     quality: Quality
     template: Template | None = None
     aligned: ImageArray | None = field(default=None, repr=False)  # RGB crop fed to the embedder
+    # For a fused embedder: the crops aligned for each of its parts (the first is `aligned`).
+    part_crops: tuple[ImageArray, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: ``box`` ``[x, y, w, h]``, ``landmarks`` 5 ``[x, y]``, ``score``, ``quality``."""

@@ -45,13 +45,20 @@ class ModelSpec:
     factory: Callable[[ModelSpec, bytes, int | None, str], Any]
     runtimes: tuple[str, ...] = ("onnxruntime",)  # the first is the default, chosen by measurement
     calibration_file: str | None = None  # JSON in facelens/models/calibration/
+    parts: tuple[tuple[str, float], ...] = ()  # a fusion: (embedder id, weight) per part, no file
+
+    @property
+    def source(self) -> str:
+        if self.parts:
+            return "fusion of " + " + ".join(f"{w:.2f} x {part}" for part, w in self.parts)
+        return f"{self.package}=={self.package_version} ({self.module}/{self.file})"
 
     def describe(self) -> dict[str, str]:
         """The provenance fields, for docs and `facelens models`."""
         return {
             "id": self.id,
             "task": self.task,
-            "source": f"{self.package}=={self.package_version} ({self.module}/{self.file})",
+            "source": self.source,
             "sha256": self.sha256,
             "licence": self.licence,
             "upstream": self.upstream,
@@ -122,7 +129,8 @@ def _load(spec: ModelSpec, threads: int | None, runtime: str | None) -> Any:
     key = (spec.id, threads, chosen)
     with _LOCK:
         if key not in _LOADED:
-            _LOADED[key] = spec.factory(spec, verified_model_bytes(spec), threads, chosen)
+            model_bytes = b"" if spec.parts else verified_model_bytes(spec)
+            _LOADED[key] = spec.factory(spec, model_bytes, threads, chosen)
         return _LOADED[key]
 
 

@@ -26,9 +26,10 @@ from facelens.io.image import (
 )
 from facelens.models import registry
 from facelens.models.base import Detector, Embedder
+from facelens.models.fusion import embedder_parts
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
-from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_crops
+from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_face_crops
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, Template
 
@@ -191,27 +192,34 @@ class FaceAnalyzer:
         return sorted(faces, key=lambda f: -f.box.area)
 
     def _face(self, image: DecodedImage, detection: Detection) -> Face:
-        embedder = self.embedder
-        crop = align_face(
-            image.pixels, detection.landmarks, embedder.reference_landmarks, embedder.input_size
+        crops = tuple(
+            align_face(image.pixels, detection.landmarks, part.reference_landmarks, part.input_size)
+            for part in embedder_parts(self.embedder)
         )
-        quality = assess_quality(detection.landmarks, crop, detection.score)
-        return Face(detection.box, detection.landmarks, detection.score, quality, None, crop)
+        quality = assess_quality(detection.landmarks, crops[0], detection.score)
+        return Face(
+            detection.box, detection.landmarks, detection.score, quality, None, crops[0], crops
+        )
 
     def _with_templates(self, faces: list[Face]) -> list[Face]:
-        crops = [f.aligned for f in faces if f.aligned is not None]
-        vectors = embed_crops(self.embedder, crops, self.batch_size, self.flip)
-        return self._attach(faces, vectors)
+        return self._attach(faces, self._embed(faces))
+
+    def _embed(self, faces: list[Face]) -> FloatArray:
+        crops_per_part = [
+            [f.part_crops[i] for f in faces] for i in range(len(embedder_parts(self.embedder)))
+        ]
+        return embed_face_crops(self.embedder, crops_per_part, self.batch_size, self.flip)
 
     def _attach(self, faces: list[Face], vectors: FloatArray) -> list[Face]:
+        """The faces with their templates (the per-part crops are dropped: only `aligned` stays)."""
         model_id = self.embedder.model_id
         return [
-            replace(f, template=Template(v, model_id)) for f, v in zip(faces, vectors, strict=True)
+            replace(f, template=Template(v, model_id), part_crops=())
+            for f, v in zip(faces, vectors, strict=True)
         ]
 
     def _embed_results(self, results: list[ImageFaces]) -> list[ImageFaces]:
-        crops = [f.aligned for r in results for f in r.faces if f.aligned is not None]
-        vectors = embed_crops(self.embedder, crops, self.batch_size, self.flip)
+        vectors = self._embed([f for r in results for f in r.faces])
         start = 0
         for result in results:
             count = len(result.faces)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from facelens.models.base import Embedder
+from facelens.models.fusion import FusionEmbedder
 from facelens.types import FloatArray, ImageArray
 
 DEFAULT_BATCH_SIZE = 8
@@ -42,3 +45,26 @@ def _embed_batch(embedder: Embedder, batch: ImageArray, flip: bool) -> FloatArra
     summed = both[: len(batch)] + both[len(batch) :]
     normalised: FloatArray = summed / np.linalg.norm(summed, axis=1, keepdims=True)
     return normalised
+
+
+def embed_face_crops(
+    embedder: Embedder,
+    crops_per_part: list[list[ImageArray]],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    flip: bool = False,
+) -> FloatArray:
+    """Templates of N faces from their crops, one list per part of the embedder.
+
+    A plain embedder has one part; a :class:`FusionEmbedder` combines the
+    parts' templates (see :mod:`facelens.models.fusion`).
+    """
+    if not isinstance(embedder, FusionEmbedder):
+        return embed_crops(embedder, crops_per_part[0], batch_size, flip)
+    scaled = [
+        embed_crops(part, crops, batch_size, flip) * math.sqrt(weight)
+        for part, weight, crops in zip(
+            embedder.parts, embedder.weights, crops_per_part, strict=True
+        )
+    ]
+    fused: FloatArray = np.concatenate(scaled, axis=1).astype(np.float32)
+    return fused

@@ -1,0 +1,64 @@
+"""Score-level fusion of several embedders, as one embedder.
+
+A fused template is the concatenation of the parts' unit-norm templates, part
+``i`` scaled by ``sqrt(w_i)`` with the weights summing to 1. The cosine of two
+fused templates is then ``sum_i w_i * cos_i``: a weighted sum of the parts'
+scores. Because each part's calibration maps its cosine linearly to a log
+likelihood ratio, weights fitted by logistic regression on the parts'
+calibrated scores (``benchmarks/fusion.py``) make this sum the fused evidence,
+up to a linear map that the fusion's own calibration file records. Galleries,
+scoring and calibration need no special case: a fusion is an embedder with
+its own model id.
+
+Each part keeps its own alignment (e.g. SFace's 112x112 ArcFace crop, dlib's
+150x150 chip); the analyzer aligns a face once per part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from facelens.models.base import Embedder
+from facelens.types import FloatArray, ImageArray
+
+if TYPE_CHECKING:
+    from facelens.models.registry import ModelSpec
+
+
+class FusionEmbedder:
+    """Several embedders whose weighted, concatenated templates compare by a weighted score sum."""
+
+    def __init__(self, model_id: str, parts: Sequence[Embedder], weights: Sequence[float]) -> None:
+        if len(parts) != len(weights) or not parts:
+            raise ValueError("a fusion needs one weight per part, and at least one part")
+        total = float(sum(weights))
+        self.model_id = model_id
+        self.parts = list(parts)
+        self.weights = [w / total for w in weights]
+        self.input_size = self.parts[0].input_size
+        self.reference_landmarks = self.parts[0].reference_landmarks
+        self.dimension = sum(p.dimension for p in self.parts)
+
+    def embed(self, crops: ImageArray) -> FloatArray:
+        """Not meaningful for a fusion: each part needs its own alignment.
+
+        :func:`facelens.pipeline.embed.embed_face_crops` embeds a fusion from
+        one crop list per part.
+        """
+        raise TypeError(f"{self.model_id} embeds per part (see embed_face_crops)")
+
+
+def embedder_parts(embedder: Embedder) -> list[Embedder]:
+    """The embedders whose alignments a face needs: the parts of a fusion, else itself."""
+    return list(embedder.parts) if isinstance(embedder, FusionEmbedder) else [embedder]
+
+
+def create_fusion(
+    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
+) -> FusionEmbedder:
+    """The registry factory of a fusion spec: load each part, then combine them."""
+    from facelens.models.registry import load_embedder
+
+    parts = [load_embedder(part, threads) for part, _ in spec.parts]
+    return FusionEmbedder(spec.id, parts, [weight for _, weight in spec.parts])
