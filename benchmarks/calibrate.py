@@ -24,17 +24,17 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from facelens.evaluation.lfw import embed_lfw_images, people_images, read_people
 from facelens.match.calibration import fit_calibration
 from facelens.match.evidence import cllr, fit_logistic_llr
 from facelens.models.registry import DEFAULT_EMBEDDER
-from facelens.pipeline.analyzer import FaceAnalyzer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lfw_templates import lfw_templates
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKED_FMRS = (1e-3, 1e-4)
@@ -120,36 +120,19 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     args = parser.parse_args()
-    root = args.data / "lfw"
-    people_sets = read_people(root / "people.txt")
-    items = [
-        (name, set_index, path)
-        for set_index, group in enumerate(people_sets)
-        for name, path in people_images(root / "images_deepfunneled", group)
-    ]
-    analyzer = FaceAnalyzer(embedder=args.embedder)
-    started = time.time()
-    templates, fallbacks = embed_lfw_images(analyzer, [path for _, _, path in items])
-    seconds = time.time() - started
-    print(
-        f"embedded {len(items)} images in {seconds:.0f} s, {len(fallbacks)} fallbacks",
-        file=sys.stderr,
-    )
-    names = sorted({name for name, _, _ in items})
-    person = np.array([names.index(name) for name, _, _ in items])
-    people_set = np.array([set_index for _, set_index, _ in items])
-    vectors = np.stack([templates[str(path)] for _, _, path in items])
-    pairs = all_pairs(vectors, person, people_set)
+    lfw = lfw_templates(args.data, args.embedder)
+    pairs = all_pairs(lfw.vectors, lfw.person, lfw.people_set)
     genuine = pairs["score"][pairs["genuine"]]
     impostor = pairs["score"][~pairs["genuine"]]
-    checks = cross_fit(pairs, len(people_sets))
+    sets = int(lfw.people_set.max()) + 1
+    checks = cross_fit(pairs, sets)
     calibration = fit_calibration(
         args.embedder,
         genuine,
         impostor,
         dataset=(
-            f"LFW development people (people.txt sets 1-{len(people_sets)}): {len(items)} images of "
-            f"{len(names)} people, all same-person and all cross-person pairs; {len(fallbacks)} "
+            f"LFW development people (people.txt sets 1-{sets}): {len(lfw.vectors)} images of "
+            f"{len(lfw.names)} people, all same-person and all cross-person pairs; {lfw.fallbacks} "
             "images used the centred-crop fallback"
         ),
         command=f"python benchmarks/calibrate.py --embedder {args.embedder}",

@@ -36,27 +36,38 @@ class LogisticLLR:
         return np.asarray(self.slope * scores + self.intercept, dtype=np.float64)
 
 
-def fit_logistic_llr(
+def fit_balanced_logistic(
     genuine: np.ndarray, impostor: np.ndarray, iterations: int = 50
-) -> LogisticLLR:
-    """Fit the LLR line by Newton's method on the class-balanced logistic loss."""
-    scores = np.concatenate([genuine, impostor]).astype(np.float64)
+) -> np.ndarray:
+    """Natural-log logistic regression of same/different on score features, classes weighted equally.
+
+    ``genuine`` and ``impostor`` are ``(n,)`` scores or ``(n, k)`` feature rows;
+    returns ``k + 1`` coefficients, the intercept last (Newton's method).
+    """
+    features = np.concatenate([np.atleast_2d(genuine.T).T, np.atleast_2d(impostor.T).T]).astype(
+        np.float64
+    )
+    design = np.concatenate([features, np.ones((len(features), 1))], axis=1)
     labels = np.concatenate([np.ones(len(genuine)), np.zeros(len(impostor))])
     weights = np.concatenate(
         [np.full(len(genuine), 0.5 / len(genuine)), np.full(len(impostor), 0.5 / len(impostor))]
     )
-    design = np.stack([scores, np.ones_like(scores)], axis=1)
-    params = np.zeros(2)
+    params = np.zeros(design.shape[1])
     for _ in range(iterations):
-        logits = design @ params
-        probability = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+        probability = 1.0 / (1.0 + np.exp(-np.clip(design @ params, -50, 50)))
         gradient = design.T @ (weights * (probability - labels))
         curvature = design.T @ (design * (weights * probability * (1 - probability))[:, None])
-        step = np.linalg.solve(curvature + 1e-12 * np.eye(2), gradient)
+        step = np.linalg.solve(curvature + 1e-12 * np.eye(len(params)), gradient)
         params -= step
         if np.abs(step).max() < 1e-10:
             break
-    return LogisticLLR(slope=float(params[0] / LN10), intercept=float(params[1] / LN10))
+    return params
+
+
+def fit_logistic_llr(genuine: np.ndarray, impostor: np.ndarray) -> LogisticLLR:
+    """Fit the LLR line of one score (class-balanced logistic regression)."""
+    slope, intercept = fit_balanced_logistic(genuine, impostor)
+    return LogisticLLR(slope=float(slope / LN10), intercept=float(intercept / LN10))
 
 
 def cllr(genuine_llr: np.ndarray, impostor_llr: np.ndarray) -> float:
