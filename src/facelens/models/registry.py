@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.resources
+import importlib.util
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,8 +67,24 @@ class ModelSpec:
         }
 
     def path(self) -> Path:
-        """Where the installed package keeps the file."""
-        return Path(str(importlib.resources.files(self.module).joinpath(self.file)))
+        """Where the installed package keeps the file, found without importing the package.
+
+        (``face_recognition_models`` imports ``pkg_resources`` at import time,
+        which recent setuptools no longer ship; only its data files are needed.)
+        """
+        top, _, rest = self.module.partition(".")
+        found = importlib.util.find_spec(top)
+        locations = list(found.submodule_search_locations or []) if found else []
+        if not locations:
+            raise ModelIntegrityError(
+                f"{self.id}: package {self.package} is not installed; "
+                f"install {self.package}=={self.package_version}"
+            )
+        return (
+            Path(locations[0]).joinpath(*rest.split("."), self.file)
+            if rest
+            else Path(locations[0]) / self.file
+        )
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -194,8 +210,9 @@ def _ensure_builtin_models() -> None:
     with _LOCK:
         if _BUILTINS_LOADED:
             return
-        from facelens.models import sface, yunet
+        from facelens.models import dlib_resnet, sface, yunet
 
         register(yunet.SPEC)
         register(sface.SPEC)
+        register(dlib_resnet.SPEC)
         _BUILTINS_LOADED = True
