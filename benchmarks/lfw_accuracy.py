@@ -2,7 +2,8 @@
 
 Rows: the default pipeline; the same search without enlarging small images
 (``max_upscale=1``); SFace on onnxruntime instead of OpenCV DNN (which must
-give the same accuracy); flip test-time augmentation on. Writes
+give the same accuracy); flip test-time augmentation on; the dlib ResNet
+alone; the SFace + dlib fusion, without and with flip. Writes
 ``benchmarks/results/lfw_accuracy.json`` and prints a Markdown table; the
 seconds column is the whole protocol's wall time, for comparison between rows
 only (benchmarks/speed_lfw.py measures speed properly).
@@ -41,6 +42,9 @@ SETTINGS = [
     Setting("search at 1x (no enlargement)", max_upscale=1.0),
     Setting("SFace on onnxruntime (folded weights)", runtime="onnxruntime"),
     Setting("flip test-time augmentation", flip=True),
+    Setting("dlib ResNet alone", embedder="dlib-resnet-v1"),
+    Setting("fusion: SFace + dlib ResNet", embedder="fusion-sface-dlib"),
+    Setting("fusion with flip test-time augmentation", embedder="fusion-sface-dlib", flip=True),
 ]
 
 

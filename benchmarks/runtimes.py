@@ -2,6 +2,7 @@
 
 * SFace: OpenCV 5 DNN on the shipped block-quantized file vs onnxruntime on
   the folded float32 graph, batches of 1, 8 and 32, 1 and 2 threads.
+* dlib ResNet: onnxruntime on the graph built from dlib's file (its only runtime).
 * YuNet: our onnxruntime detector vs OpenCV's ``FaceDetectorYN`` on the same
   file, on a 512x512 input (what a 250 px LFW image is searched at).
 
@@ -42,6 +43,7 @@ def per_item_ms(run: Callable[[], object], items: int) -> float:
 def main() -> int:
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (32, 112, 112, 3), dtype=np.uint8)
+    chips = rng.integers(0, 255, (32, 150, 150, 3), dtype=np.uint8)
     image = rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)
     rows = []
     for threads in (1, 2):
@@ -59,6 +61,18 @@ def main() -> int:
                         "ms_per_face": round(ms, 2),
                     }
                 )
+        dlib = registry.load_embedder("dlib-resnet-v1", threads=threads)
+        for batch in (1, 8, 32):
+            ms = per_item_ms(lambda d=dlib, b=batch: d.embed(chips[:b]), batch)
+            rows.append(
+                {
+                    "model": "dlib ResNet",
+                    "runtime": "onnxruntime",
+                    "threads": threads,
+                    "batch": batch,
+                    "ms_per_face": round(ms, 2),
+                }
+            )
         detector = registry.load_detector(threads=threads)
         rows.append(
             {

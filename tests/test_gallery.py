@@ -127,3 +127,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert len(gallery.list_people()) == 5
     assert gallery.integrity_check() == "ok"
     assert len(gallery.template_matrix().vectors) == 100
+
+
+def test_gallery_chooses_its_own_embedder(tmp_path: Path, astronaut: np.ndarray) -> None:
+    path = tmp_path / "dlib.db"
+    with FaceLens(gallery=path, embedder="dlib-resnet-v1") as lens:
+        lens.enroll("Eileen Collins", [astronaut])
+    with FaceLens(gallery=path) as lens:  # no embedder named: the gallery's own is used
+        assert lens.analyzer.embedder_id == "dlib-resnet-v1"
+        assert [m.identity for m in lens.identify(astronaut[:, ::-1].copy())] == ["Eileen Collins"]
+    with pytest.raises(GalleryModelMismatchError):
+        FaceLens(gallery=path, embedder=DEFAULT_EMBEDDER).people()

@@ -15,6 +15,9 @@ from facelens.pipeline.align import align_face
 
 def test_registry_records_provenance() -> None:
     for spec in registry.all_specs():
+        if spec.parts:  # a fusion: provenance is its parts'
+            assert all(registry.get_spec(part) for part, _ in spec.parts)
+            continue
         info = spec.describe()
         assert len(spec.sha256) == 64 and spec.licence and spec.upstream
         assert spec.package_version in info["source"]

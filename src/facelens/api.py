@@ -14,7 +14,7 @@ from pathlib import Path
 
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
-from facelens.gallery import GalleryStore, open_gallery
+from facelens.gallery import GalleryStore, open_gallery, resolve_gallery_path, stored_model_id
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
 from facelens.models import registry
@@ -30,8 +30,9 @@ class FaceLens:
         gallery: path of the gallery file; defaults to ``$FACELENS_GALLERY``
             or the user's data folder. Opened on first use.
         detector: registered detector id.
-        embedder: registered embedder id; a gallery made by another embedder
-            is refused.
+        embedder: registered embedder id; by default the one the gallery was
+            made with (SFace for a new gallery). A gallery made by another
+            embedder is refused.
         fmr: default operating point, as a false-match rate per comparison.
         threshold: a raw cosine threshold instead of ``fmr``.
         max_side: longest side of the copy the detector searches, in pixels.
@@ -42,12 +43,14 @@ class FaceLens:
         gallery: str | Path | None = None,
         *,
         detector: str = registry.DEFAULT_DETECTOR,
-        embedder: str = registry.DEFAULT_EMBEDDER,
+        embedder: str | None = None,
         fmr: float | None = None,
         threshold: float | None = None,
         max_side: int | None = None,
         threads: int | None = None,
     ) -> None:
+        if embedder is None:
+            embedder = stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
         self.analyzer = FaceAnalyzer(
             detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
         )

@@ -39,7 +39,9 @@ def get_lens(ctx: click.Context) -> FaceLens:
     """The FaceLens of this invocation, made once from the group options."""
     obj = ctx.ensure_object(dict)
     if "lens" not in obj:
-        obj["lens"] = FaceLens(gallery=obj.get("gallery"), max_side=obj.get("max_side"))
+        obj["lens"] = FaceLens(
+            gallery=obj.get("gallery"), embedder=obj.get("embedder"), max_side=obj.get("max_side")
+        )
         ctx.call_on_close(obj["lens"].close)
     lens: FaceLens = obj["lens"]
     return lens

@@ -25,6 +25,7 @@ from facelens.evaluation.lfw import run_lfw
 from facelens.evaluation.pairs import file_pairs, tree_pairs
 from facelens.evaluation.report import identification_html, verification_html, write_html
 from facelens.evaluation.verification import evaluate_verification
+from facelens.match.scoring import Aggregation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -217,6 +218,13 @@ def verify(
     show_default=True,
     help="Fraction of the people held out as never enrolled (seeded choice).",
 )
+@click.option(
+    "--aggregation",
+    type=click.Choice(["max", "centroid"]),
+    default="max",
+    show_default=True,
+    help="One score per person: best template, or quality-weighted mean template.",
+)
 @_dataset_options
 @click.pass_context
 @friendly_errors
@@ -226,6 +234,7 @@ def identify(
     enroll: int,
     unknown: int | None,
     unknown_fraction: float,
+    aggregation: Aggregation,
     face: FaceRule | None,
     seed: int,
     identity_regex: str | None,
@@ -246,7 +255,9 @@ def identify(
         seed=seed,
     )
     groups, unmatched = _groups(groups_csv, dataset.images)
-    result = evaluate_identification(dataset, templates, split, lens.analyzer.embedder_id, groups)
+    result = evaluate_identification(
+        dataset, templates, split, lens.analyzer.embedder_id, groups, aggregation
+    )
     if "groups" in result.data:
         result.data["groups"]["unmatched_labels"] = unmatched
     if html_out:

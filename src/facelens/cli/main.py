@@ -21,11 +21,18 @@ from facelens.cli import demo, detect, enroll, evaluate, identify, models, peopl
     default=None,
     help="Longest side in pixels of the copy searched for faces (default 1280).",
 )
+@click.option(
+    "--embedder",
+    default=None,
+    help="Embedder id (see `facelens models`); default: the gallery's own, else SFace.",
+)
 @click.version_option(__version__, prog_name="facelens")
 @click.pass_context
-def cli(ctx: click.Context, gallery: str | None, max_side: int | None) -> None:
+def cli(
+    ctx: click.Context, gallery: str | None, max_side: int | None, embedder: str | None
+) -> None:
     """Find faces, keep a gallery of known people, identify and verify them."""
-    ctx.ensure_object(dict).update({"gallery": gallery, "max_side": max_side})
+    ctx.ensure_object(dict).update({"gallery": gallery, "max_side": max_side, "embedder": embedder})
 
 
 for module in (detect, enroll, people, identify, verify, evaluate, demo, models):

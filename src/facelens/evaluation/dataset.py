@@ -95,6 +95,7 @@ class TemplateSet:
 
     matrix: FloatArray  # (N, D) unit-norm rows
     row: dict[str, int]
+    qualities: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) face quality per row
     no_face: list[str] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)  # {"image", "error"}
     several_faces: int = 0  # images where one of several faces was chosen
@@ -127,6 +128,7 @@ def embed_images(
     ``(key, path)``; failures are recorded."""
     pairs = list(images)
     vectors: list[np.ndarray] = []
+    qualities: list[float] = []
     result = TemplateSet(np.zeros((0, 0), np.float32), {}, face_rule=face)
     for (key, _), faces in zip(pairs, analyzer.analyze_many([p for _, p in pairs]), strict=True):
         if faces.error is not None:
@@ -142,9 +144,11 @@ def embed_images(
             assert chosen.template is not None
             result.row[key] = len(vectors)
             vectors.append(chosen.template.vector)
+            qualities.append(chosen.quality.value)
             result.several_faces += len(faces.faces) > 1
         if on_done:
             on_done()
     if vectors:
         result.matrix = np.stack(vectors).astype(np.float32)
+        result.qualities = np.array(qualities)
     return result

@@ -25,7 +25,7 @@ from facelens.errors import InputError
 from facelens.evaluation.dataset import LabelledSet, TemplateSet
 from facelens.evaluation.groups import max_min_gap
 from facelens.evaluation.metrics import Curve, RateAt, error_curve, rates_at
-from facelens.match.scoring import best_per_person, cosine_scores
+from facelens.match.scoring import Aggregation, person_scores
 
 FPIR_GRID = (1e-2, 1e-1)
 """False-positive identification rates at which DIR is reported."""
@@ -109,15 +109,25 @@ def evaluate_identification(
     split: IdentificationSplit,
     model_id: str,
     groups: list[str | None] | None = None,
+    aggregation: Aggregation = "max",
 ) -> IdentificationResult:
-    """Score every probe against the gallery and compute CMC and DIR at FPIR."""
+    """Score every probe against the gallery and compute CMC and DIR at FPIR.
+
+    ``aggregation`` makes one score per enrolled person from their templates
+    (best template, or quality-weighted centroid: see facelens.match.scoring).
+    """
     labels = {name: i for i, name in enumerate(dataset.identities)}
     label_of = np.array([labels[image.identity] for image in dataset.images])
     row_of = np.array([templates.row.get(image.key, -1) for image in dataset.images])
     matrix = templates.matrix
-    person_ids, known_best = best_per_person(
-        cosine_scores(matrix[row_of[split.known_probes]], matrix[row_of[split.gallery]]),
+    gallery_rows = row_of[split.gallery]
+    qualities = templates.qualities[gallery_rows] if len(templates.qualities) else None
+    person_ids, known_best = person_scores(
+        matrix[row_of[split.known_probes]],
+        matrix[gallery_rows],
         label_of[split.gallery],
+        qualities,
+        aggregation,
     )
     column = np.searchsorted(person_ids, label_of[split.known_probes])
     true_score = known_best[np.arange(len(column)), column]
@@ -126,9 +136,12 @@ def evaluate_identification(
     mated = np.where(rank == 1, true_score, -np.inf).astype(np.float64)
     unknown_top = np.zeros(0)
     if len(split.unknown_probes):
-        _, unknown_best = best_per_person(
-            cosine_scores(matrix[row_of[split.unknown_probes]], matrix[row_of[split.gallery]]),
+        _, unknown_best = person_scores(
+            matrix[row_of[split.unknown_probes]],
+            matrix[gallery_rows],
             label_of[split.gallery],
+            qualities,
+            aggregation,
         )
         unknown_top = unknown_best.max(axis=1).astype(np.float64)
     at_fpir, curve = _open_set(mated, unknown_top)
@@ -139,6 +152,7 @@ def evaluate_identification(
             "identity_rule": dataset.identity_rule,
             "seed": split.seed,
             "enroll": split.enroll,
+            "aggregation": aggregation,
             "identities": len(labels),
             "enrolled_identities": len(person_ids),
             "unknown_identities": list(split.unknown_identities),

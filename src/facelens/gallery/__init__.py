@@ -7,7 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
-from facelens.gallery.sqlite import SQLiteGallery
+from facelens.gallery.sqlite import SQLiteGallery, stored_model_id
 from facelens.gallery.store import GalleryStore, NewTemplate, TemplateMatrix
 
 GALLERY_ENV = "FACELENS_GALLERY"
@@ -36,4 +36,5 @@ __all__ = [
     "TemplateMatrix",
     "open_gallery",
     "resolve_gallery_path",
+    "stored_model_id",
 ]

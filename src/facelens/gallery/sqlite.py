@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -298,6 +298,18 @@ class SQLiteGallery:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def stored_model_id(path: Path) -> str | None:
+    """The embedder id a gallery file was made with, or None if there is no such file yet."""
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
+    return None if row is None else str(row[0])
 
 
 def _clean_name(name: str) -> str:

@@ -62,3 +62,28 @@ def create_fusion(
 
     parts = [load_embedder(part, threads) for part, _ in spec.parts]
     return FusionEmbedder(spec.id, parts, [weight for _, weight in spec.parts])
+
+
+def fusion_spec() -> ModelSpec:
+    """The registered SFace + dlib fusion."""
+    from facelens.models.registry import ModelSpec
+
+    return ModelSpec(
+        id="fusion-sface-dlib",
+        task="embedder",
+        family="fusion",
+        package="",
+        package_version="",
+        module="",
+        file="",
+        sha256="",
+        folded_digest="",
+        licence="those of its parts (Apache-2.0 and CC0-1.0)",
+        upstream="",
+        input_spec="each part's own aligned crop (112x112 for SFace, 150x150 for dlib)",
+        factory=create_fusion,
+        # Weights fitted by benchmarks/fusion.py on all LFW development people
+        # (cross-fitted checks in docs/benchmarks.md).
+        parts=(("sface-2021dec-int8bq", 0.364), ("dlib-resnet-v1", 0.636)),
+        calibration_file="fusion-sface-dlib.json",
+    )

@@ -210,9 +210,10 @@ def _ensure_builtin_models() -> None:
     with _LOCK:
         if _BUILTINS_LOADED:
             return
-        from facelens.models import dlib_resnet, sface, yunet
+        from facelens.models import dlib_resnet, fusion, sface, yunet
 
         register(yunet.SPEC)
         register(sface.SPEC)
         register(dlib_resnet.SPEC)
+        register(fusion.fusion_spec())
         _BUILTINS_LOADED = True
