@@ -17,6 +17,7 @@ from facelens.apps.identify import identify_faces, main_face, verify_faces
 from facelens.gallery import GalleryStore, open_gallery, resolve_gallery_path, stored_model_id
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
+from facelens.match.scoring import Aggregation
 from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
@@ -36,6 +37,9 @@ class FaceLens:
         fmr: default operating point, as a false-match rate per comparison.
         threshold: a raw cosine threshold instead of ``fmr``.
         max_side: longest side of the copy the detector searches, in pixels.
+        aggregation: how a person's several templates make one score:
+            ``centroid`` (quality-weighted mean template; the default, it
+            identified better on LFW, see docs/benchmarks.md) or ``max``.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class FaceLens:
         threshold: float | None = None,
         max_side: int | None = None,
         threads: int | None = None,
+        aggregation: Aggregation = "centroid",
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
@@ -58,6 +63,7 @@ class FaceLens:
         self._gallery: GalleryStore | None = None
         self._fmr = fmr
         self._threshold = threshold
+        self.aggregation: Aggregation = aggregation
 
     @property
     def gallery(self) -> GalleryStore:
@@ -97,7 +103,8 @@ class FaceLens:
         """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
         faces = self.analyzer.analyze(image, channel_order=channel_order)
         point = self.operating_point(fmr, threshold)
-        return identify_faces(faces, self.gallery.template_matrix(), point, self.calibration, top_k)
+        templates = self.gallery.template_matrix()
+        return identify_faces(faces, templates, point, self.calibration, top_k, self.aggregation)
 
     def identify_many(
         self,
@@ -112,7 +119,12 @@ class FaceLens:
         point = self.operating_point(fmr, threshold)
         for result in self.analyzer.analyze_many(images, keep_images=keep_images):
             matches = identify_faces(
-                result.faces, self.gallery.template_matrix(), point, self.calibration, top_k
+                result.faces,
+                self.gallery.template_matrix(),
+                point,
+                self.calibration,
+                top_k,
+                self.aggregation,
             )
             yield result, matches
 
