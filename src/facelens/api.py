@@ -37,9 +37,11 @@ class FaceLens:
         fmr: default operating point, as a false-match rate per comparison.
         threshold: a raw cosine threshold instead of ``fmr``.
         max_side: longest side of the copy the detector searches, in pixels.
-        aggregation: how a person's several templates make one score:
-            ``centroid`` (quality-weighted mean template; the default, it
-            identified better on LFW, see docs/benchmarks.md) or ``max``.
+        aggregation: how a person's several templates make one score: ``max``
+            (the best template; the default, the one the shipped calibration
+            describes) or ``centroid`` (quality-weighted mean template: better
+            rank-1 on LFW, but its impostor scores run higher than the
+            calibration assumes; see docs/benchmarks.md).
     """
 
     def __init__(
@@ -52,7 +54,7 @@ class FaceLens:
         threshold: float | None = None,
         max_side: int | None = None,
         threads: int | None = None,
-        aggregation: Aggregation = "centroid",
+        aggregation: Aggregation = "max",
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
