@@ -5,9 +5,11 @@ the fixture lets the tests check, on real faces, that it computes what dlib
 computes. For each chosen photo (every 100th LFW image in sorted order, plus a
 few photos from other folders of the shared data):
 
-1. here (facelens's venv): decode, detect, and cut the 150x150 chip with
-   facelens's alignment onto the ``dlib-resnet-v1`` template, for the largest
-   face; the chips go to a temporary folder outside the repository;
+1. here (facelens's venv): decode, detect, and cut the 150x150 chip of the
+   largest face with facelens's 5-point similarity alignment onto the
+   ``dlib-resnet-v1`` template (``REFERENCE_LANDMARKS``; the pipeline itself now
+   uses dlib's own alignment, checked by ``benchmarks/dlib_shape_reference.py``);
+   the chips go to a temporary folder outside the repository;
 2. in the peer venv (real dlib 20, ``benchmarks/peers/dlib_tool.py descriptors``):
    ``face_recognition_model_v1.compute_face_descriptor(chip)`` of each chip;
 3. the fixture records, per face: the photo's path relative to the data root,
@@ -33,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from facelens.models.dlib_resnet import REFERENCE_LANDMARKS
 from facelens.models.registry import get_spec
+from facelens.pipeline.align import align_face
 from facelens.pipeline.analyzer import FaceAnalyzer
 
 BENCHMARKS = Path(__file__).resolve().parent
@@ -83,22 +87,24 @@ def facelens_chips(data: Path, photos: list[str]) -> tuple[list[dict[str, Any]],
 
     Photos where no face is found are left out (and named on stderr).
     """
-    analyzer = FaceAnalyzer(embedder=EMBEDDER)
+    analyzer = FaceAnalyzer()  # detection only; the chip is cut below
     entries, chips = [], []
     for relative in photos:
-        faces = analyzer.analyze(data / relative, embed=False)
-        if not faces or faces[0].aligned is None:
+        image = analyzer.load(data / relative)
+        faces = analyzer.analyze(image, embed=False)
+        if not faces:
             print(f"no face: {relative}", file=sys.stderr)
             continue
         face = faces[0]
+        chip = align_face(image.pixels, face.landmarks, REFERENCE_LANDMARKS, (150, 150))
         entries.append(
             {
                 "path": relative,
                 "landmarks": [[_float32(v) for v in point] for point in face.landmarks],
-                "chip_sha256": chip_sha256(face.aligned),
+                "chip_sha256": chip_sha256(chip),
             }
         )
-        chips.append(face.aligned)
+        chips.append(chip)
     return entries, np.stack(chips).astype(np.uint8)
 
 

@@ -43,6 +43,7 @@ SETTINGS = [
     Setting("SFace on onnxruntime (folded weights)", runtime="onnxruntime"),
     Setting("flip test-time augmentation", flip=True),
     Setting("dlib ResNet alone", embedder="dlib-resnet-v1"),
+    Setting("dlib ResNet alone, dlib's own alignment", embedder="dlib-resnet-v1-native"),
     Setting("fusion: SFace + dlib ResNet", embedder="fusion-sface-dlib"),
     Setting("fusion with flip test-time augmentation", embedder="fusion-sface-dlib", flip=True),
 ]

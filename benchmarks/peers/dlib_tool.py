@@ -12,9 +12,16 @@ dlib is not a dependency of facelens. Two commands:
 * ``descriptors``: ``face_recognition_model_v1.compute_face_descriptor`` of
   every aligned 150x150 RGB chip of ``--chips`` (an .npy); writes the
   (N, 128) float64 descriptors to ``--out`` (.npy).
+* ``shapes``: for each decoded image of ``--images`` (a JSON list of
+  ``{"pixels": path of an (H, W, 3) RGB uint8 .npy, "rect": [l, t, r, b] or null}``):
+  dlib's HOG boxes (upsample 1) when no rect is given, then for the given rect
+  (else the HOG box nearest the centre) the 5-point shape, ``get_face_chip``
+  (150, padding 0.25) and ``compute_face_descriptor(image, shape)`` (dlib's full
+  pipeline). Writes ``shapes.json`` and ``chips.npy`` into ``--out``.
 
     .peers-venv/bin/python dlib_tool.py chips --list images.txt --out DIR
     .peers-venv/bin/python dlib_tool.py descriptors --chips chips.npy --out descriptors.npy
+    .peers-venv/bin/python dlib_tool.py shapes --images images.json --out DIR
 """
 
 from __future__ import annotations
@@ -73,6 +80,41 @@ def make_descriptors(chips_file: Path, out: Path) -> None:
     np.save(out, np.stack(descriptors).astype(np.float64))
 
 
+def make_shapes(images_file: Path, out: Path) -> None:
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(
+        face_recognition_models.pose_predictor_five_point_model_location()
+    )
+    net = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    results: list[dict[str, Any] | None] = []
+    chips = []
+    for item in json.loads(images_file.read_text()):
+        image = np.ascontiguousarray(np.load(item["pixels"]))
+        entry: dict[str, Any] = {}
+        if item.get("rect") is None:
+            rects = list(detector(image, 1))
+            entry["hog"] = [[r.left(), r.top(), r.right(), r.bottom()] for r in rects]
+            if not rects:
+                results.append(entry)
+                continue
+            rect = central(rects, image.shape[1], image.shape[0])
+        else:
+            rect = dlib.rectangle(*item["rect"])
+        shape = predictor(image, rect)
+        entry["rect"] = [rect.left(), rect.top(), rect.right(), rect.bottom()]
+        entry["points"] = [[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)]
+        entry["descriptor"] = list(net.compute_face_descriptor(image, shape))
+        entry["chip"] = len(chips)
+        chips.append(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
+        results.append(entry)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(
+        out / "chips.npy",
+        np.stack(chips).astype(np.uint8) if chips else np.zeros((0, 150, 150, 3), np.uint8),
+    )
+    (out / "shapes.json").write_text(json.dumps({"faces": results, "dlib": dlib.__version__}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,9 +126,14 @@ def main() -> int:
         "--chips", type=Path, required=True, help=".npy (N, 150, 150, 3) uint8"
     )
     descriptors.add_argument("--out", type=Path, required=True, help=".npy (N, 128) float64")
+    shapes = commands.add_parser("shapes", help="dlib's 5 points, chips and descriptors")
+    shapes.add_argument("--images", type=Path, required=True, help="JSON list of images")
+    shapes.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args()
     if args.command == "chips":
         make_chips(args.list, args.out)
+    elif args.command == "shapes":
+        make_shapes(args.images, args.out)
     else:
         make_descriptors(args.chips, args.out)
     return 0

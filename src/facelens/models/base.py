@@ -6,7 +6,7 @@ embedder is added by registering it in :mod:`facelens.models.registry`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from facelens.types import Detection, FloatArray, ImageArray
 
@@ -31,4 +31,16 @@ class Embedder(Protocol):
 
     def embed(self, crops: ImageArray) -> FloatArray:
         """``(N, H, W, 3)`` RGB uint8 crops -> ``(N, dimension)`` float32, unit L2 norm."""
+        ...
+
+
+@runtime_checkable
+class OwnAlignment(Protocol):
+    """An embedder that cuts its own crops (e.g. dlib's shape-predictor chips)
+    instead of the similarity alignment of the detector's 5 landmarks."""
+
+    own_alignment: bool
+
+    def align(self, image: ImageArray, detection: Detection) -> ImageArray:
+        """The crop for one detected face of an RGB uint8 image, in its pixels."""
         ...

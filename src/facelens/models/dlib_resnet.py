@@ -18,13 +18,26 @@ into an ONNX graph that onnxruntime runs in batches:
 
 Reading the 22.5 MB file and building the graph take about 0.2 s; nothing is
 cached on disk.
+
+Two alignments, two model ids (their templates differ, so do their calibrations):
+
+* ``dlib-resnet-v1``: the chip is aligned from the detector's 5 landmarks onto
+  ``REFERENCE_LANDMARKS`` (where those landmarks fall in dlib's own chips), like
+  every other embedder; the better of the two on LFW.
+* ``dlib-resnet-v1-native``: dlib's own alignment (:meth:`DlibResNetEmbedder.align`):
+  a dlib-like box made from the detection, dlib's 5-point shape predictor and
+  dlib's chip, all in numpy (:mod:`facelens.models.dlib_shape`); the predictor
+  file ships in the same package and is read, after its sha256 check, at the
+  first alignment (~3 s). Its templates match dlib's full pipeline.
 Equivalence with real dlib (cosine >= 0.9999 on real faces) is checked by
 ``tests/test_dlib_resnet.py`` against ``tests/fixtures/dlib_reference.json``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import threading
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,9 +46,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facelens.errors import ModelIntegrityError
 from facelens.models.dlib_format import Layer, Network, read_network
-from facelens.models.registry import ModelSpec, check_folded
+from facelens.models.dlib_shape import (
+    Rect,
+    ShapePredictor,
+    face_chip,
+    predict_shape,
+    read_shape_predictor,
+)
+from facelens.models.registry import ModelSpec, check_folded, verified_model_bytes
 from facelens.models.runtime import create_session
-from facelens.types import FloatArray, ImageArray
+from facelens.types import Detection, FloatArray, ImageArray
 
 CHIP_SIZE = 150
 
@@ -57,6 +77,22 @@ the medians of YuNet's landmarks (found as the pipeline finds them) on dlib's
 own chips of 307 LFW faces (every 20th image), measured by
 ``benchmarks/dlib_chip_landmarks.py`` (``benchmarks/results/dlib_chip_landmarks.json``);
 the faces spread around them by 1-3 px (median absolute deviation).
+"""
+
+SHAPE_PREDICTOR_FILE = "models/shape_predictor_5_face_landmarks.dat"
+SHAPE_PREDICTOR_SHA256 = "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
+
+DLIB_BOX_SIDE = 1.1319
+DLIB_BOX_SHIFT = (-0.0301, 0.0544)
+"""dlib's HOG box of a face from YuNet's box ``(x, y, w, h)``: a square of side
+``1.1319 w`` centred at ``(x + w/2 - 0.0301 w, y + h/2 + 0.0544 w)``.
+
+dlib's 5-point predictor was trained on its HOG/MMOD detector's boxes. These
+factors are the least-squares fit of real dlib's HOG boxes (upsample 1) on 627
+LFW faces (every 10th image) from YuNet's; the side is off by 5% (median) as
+HOG's boxes come in discrete scales, and the 5 points predicted from this box
+fall within 2.3% of the inter-ocular distance (median; 90th percentile 3.3%)
+of those predicted from dlib's own box.
 """
 
 INPUT_NAME = "image"
@@ -332,12 +368,36 @@ class DlibResNetEmbedder:
         model_bytes: bytes,
         threads: int | None = None,
         runtime: str = "onnxruntime",
+        own_alignment: bool = False,
     ) -> None:
         self.model_id = spec.id
         self.runtime = runtime
+        self.own_alignment = own_alignment  # cut chips with dlib's shape predictor (align)
         model = build_onnx(read_network(model_bytes))
         check_folded(spec, model)
         self._session = create_session(model.SerializeToString(), threads)
+        self._spec = spec
+        self._predictor: ShapePredictor | None = None
+        self._predictor_lock = threading.Lock()
+
+    @property
+    def shape_predictor(self) -> ShapePredictor:
+        """dlib's 5-point predictor, read (sha256-checked) from the same package on first use."""
+        with self._predictor_lock:
+            if self._predictor is None:
+                spec = replace(self._spec, file=SHAPE_PREDICTOR_FILE, sha256=SHAPE_PREDICTOR_SHA256)
+                self._predictor = read_shape_predictor(verified_model_bytes(spec))
+            return self._predictor
+
+    def align(self, image: ImageArray, detection: Detection) -> ImageArray:
+        """dlib's own 150x150 chip of a detected face: RGB uint8 ``(150, 150, 3)``.
+
+        ``image`` is the full-resolution RGB uint8 photo the detection's
+        coordinates refer to. The box given to the shape predictor is
+        :func:`dlib_box` of the detection.
+        """
+        points = predict_shape(self.shape_predictor, image, dlib_box(detection))
+        return face_chip(image, points, CHIP_SIZE)
 
     def descriptors(self, crops: ImageArray) -> FloatArray:
         """``(N, 150, 150, 3)`` RGB uint8 chips -> dlib's raw ``(N, 128)`` descriptors.
@@ -360,10 +420,29 @@ class DlibResNetEmbedder:
         return normalised
 
 
+def dlib_box(detection: Detection) -> Rect:
+    """A dlib ``rectangle`` (left, top, right, bottom, whole pixels) for a detected face."""
+    box = detection.box
+    side = DLIB_BOX_SIDE * box.width
+    centre_x = box.x + box.width / 2 + DLIB_BOX_SHIFT[0] * box.width
+    centre_y = box.y + box.height / 2 + DLIB_BOX_SHIFT[1] * box.width
+    left = math.floor(centre_x - side / 2 + 0.5)
+    top = math.floor(centre_y - side / 2 + 0.5)
+    right = math.floor(centre_x + side / 2 + 0.5)
+    bottom = math.floor(centre_y + side / 2 + 0.5)
+    return left, top, right, bottom
+
+
 def _create(
     spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
 ) -> DlibResNetEmbedder:
     return DlibResNetEmbedder(spec, model_bytes, threads, runtime)
+
+
+def _create_native(
+    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
+) -> DlibResNetEmbedder:
+    return DlibResNetEmbedder(spec, model_bytes, threads, runtime, own_alignment=True)
 
 
 SPEC = ModelSpec(
@@ -386,3 +465,14 @@ SPEC = ModelSpec(
     runtimes=("onnxruntime",),
     calibration_file="dlib-resnet-v1.json",
 )
+
+NATIVE_SPEC = replace(
+    SPEC,
+    id="dlib-resnet-v1-native",
+    factory=_create_native,
+    calibration_file="dlib-resnet-v1-native.json",
+)
+"""The same network on chips cut by dlib's own 5-point shape predictor (``align``):
+the templates equal those of dlib and the ``face_recognition`` library for the
+same face box, so encodings made by either can be compared with facelens's.
+On LFW it scores lower than ``dlib-resnet-v1`` (docs/benchmarks.md)."""

@@ -215,5 +215,6 @@ def _ensure_builtin_models() -> None:
         register(yunet.SPEC)
         register(sface.SPEC)
         register(dlib_resnet.SPEC)
+        register(dlib_resnet.NATIVE_SPEC)
         register(fusion.fusion_spec())
         _BUILTINS_LOADED = True

@@ -25,13 +25,13 @@ from facelens.io.image import (
     source_label,
 )
 from facelens.models import registry
-from facelens.models.base import Detector, Embedder
+from facelens.models.base import Detector, Embedder, OwnAlignment
 from facelens.models.fusion import embedder_parts
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_face_crops
 from facelens.pipeline.quality import assess_quality
-from facelens.types import Detection, Face, FloatArray, Template
+from facelens.types import Detection, Face, FloatArray, ImageArray, Template
 
 
 @dataclass(eq=False)
@@ -192,13 +192,16 @@ class FaceAnalyzer:
         return sorted(faces, key=lambda f: -f.box.area)
 
     def _face(self, image: DecodedImage, detection: Detection) -> Face:
-        crops = tuple(
-            align_face(image.pixels, detection.landmarks, part.reference_landmarks, part.input_size)
-            for part in embedder_parts(self.embedder)
-        )
+        crops = tuple(_crop_for(part, image, detection) for part in embedder_parts(self.embedder))
         quality = assess_quality(detection.landmarks, crops[0], detection.score)
         return Face(
-            detection.box, detection.landmarks, detection.score, quality, None, crops[0], crops
+            detection.box,
+            detection.landmarks,
+            detection.score,
+            quality,
+            None,
+            crops[0],
+            crops,
         )
 
     def _with_templates(self, faces: list[Face]) -> list[Face]:
@@ -226,6 +229,16 @@ class FaceAnalyzer:
             result.faces = self._attach(result.faces, vectors[start : start + count])
             start += count
         return results
+
+
+def _crop_for(embedder: Embedder, image: DecodedImage, detection: Detection) -> ImageArray:
+    """The crop ``embedder`` wants: cut by itself if it has its own alignment (dlib's), else
+    the similarity alignment of the 5 landmarks onto its reference points."""
+    if isinstance(embedder, OwnAlignment) and embedder.own_alignment:
+        return embedder.align(image.pixels, detection)
+    return align_face(
+        image.pixels, detection.landmarks, embedder.reference_landmarks, embedder.input_size
+    )
 
 
 def _chunks(items: Iterable[ImageSource], size: int) -> Iterator[list[ImageSource]]:
