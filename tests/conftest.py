@@ -17,7 +17,6 @@ from facelens.pipeline.analyzer import FaceAnalyzer
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ROOT = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared" / "data")).resolve()
-ARTIFACTS = REPO / "test-artifacts"
 
 
 def data_path(relative: str) -> Path:

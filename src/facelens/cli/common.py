@@ -48,7 +48,7 @@ def get_lens(ctx: click.Context) -> FaceLens:
 
 
 def friendly_errors(func: F) -> F:
-    """Turn a FaceLensError into a one-line message and exit status 2."""
+    """Turn a FaceLensError into a one-line message on stderr and exit status 1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
