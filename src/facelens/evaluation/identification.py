@@ -122,13 +122,17 @@ def evaluate_identification(
     matrix = templates.matrix
     gallery_rows = row_of[split.gallery]
     qualities = templates.qualities[gallery_rows] if len(templates.qualities) else None
-    person_ids, known_best = person_scores(
-        matrix[row_of[split.known_probes]],
-        matrix[gallery_rows],
-        label_of[split.gallery],
-        qualities,
-        aggregation,
-    )
+
+    def scores_against_gallery(probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return person_scores(
+            matrix[row_of[probes]],
+            matrix[gallery_rows],
+            label_of[split.gallery],
+            qualities,
+            aggregation,
+        )
+
+    person_ids, known_best = scores_against_gallery(split.known_probes)
     column = np.searchsorted(person_ids, label_of[split.known_probes])
     true_score = known_best[np.arange(len(column)), column]
     rank = 1 + (known_best > true_score[:, None]).sum(axis=1)
@@ -136,13 +140,7 @@ def evaluate_identification(
     mated = np.where(rank == 1, true_score, -np.inf).astype(np.float64)
     unknown_top = np.zeros(0)
     if len(split.unknown_probes):
-        _, unknown_best = person_scores(
-            matrix[row_of[split.unknown_probes]],
-            matrix[gallery_rows],
-            label_of[split.gallery],
-            qualities,
-            aggregation,
-        )
+        _, unknown_best = scores_against_gallery(split.unknown_probes)
         unknown_top = unknown_best.max(axis=1).astype(np.float64)
     at_fpir, curve = _open_set(mated, unknown_top)
     data: dict[str, Any] = {

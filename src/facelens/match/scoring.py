@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from facelens.types import FloatArray
+from facelens.vectors import unit_rows
 
 Aggregation = Literal["max", "centroid"]
 
@@ -55,9 +56,7 @@ def weighted_centroids(
     person_ids, row = np.unique(owners, return_inverse=True)
     sums = np.zeros((len(person_ids), vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, row, vectors * np.maximum(weights, 1e-3)[:, None])
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    centroids: FloatArray = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
-    return person_ids, centroids
+    return person_ids, unit_rows(sums)
 
 
 def person_scores(

@@ -56,6 +56,7 @@ from facelens.models.dlib_shape import (
 from facelens.models.registry import ModelSpec, check_folded, verified_model_bytes
 from facelens.models.runtime import create_session
 from facelens.types import Detection, FloatArray, ImageArray
+from facelens.vectors import unit_rows
 
 CHIP_SIZE = 150
 
@@ -414,10 +415,7 @@ class DlibResNetEmbedder:
         """``(N, 150, 150, 3)`` RGB uint8 -> ``(N, 128)`` float32 with unit L2 norm."""
         if len(crops) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        features = self.descriptors(crops)
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        normalised: FloatArray = features / np.maximum(norms, 1e-12)
-        return normalised
+        return unit_rows(self.descriptors(crops))
 
 
 def dlib_box(detection: Detection) -> Rect:

@@ -26,6 +26,7 @@ from facelens.models.onnx_fold import fold_dequantize_linear, make_dims_symbolic
 from facelens.models.registry import ModelSpec, check_folded
 from facelens.models.runtime import create_opencv_net, create_session
 from facelens.types import FloatArray, ImageArray
+from facelens.vectors import unit_rows
 
 REFERENCE_LANDMARKS = np.array(
     [
@@ -75,10 +76,7 @@ class SFaceEmbedder:
         if len(crops) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
-        features = self._run(blob).reshape(len(crops), self.dimension).astype(np.float32)
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        normalised: FloatArray = features / np.maximum(norms, 1e-12)
-        return normalised
+        return unit_rows(self._run(blob).reshape(len(crops), self.dimension))
 
     def _run(self, blob: np.ndarray) -> np.ndarray:
         if self.runtime == "opencv":

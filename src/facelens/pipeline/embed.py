@@ -9,6 +9,7 @@ import numpy as np
 from facelens.models.base import Embedder
 from facelens.models.fusion import FusionEmbedder
 from facelens.types import FloatArray, ImageArray
+from facelens.vectors import unit_rows
 
 DEFAULT_BATCH_SIZE = 8
 """Crops per embedder call: per-face speed hardly changes past 8
@@ -42,9 +43,7 @@ def _embed_batch(embedder: Embedder, batch: ImageArray, flip: bool) -> FloatArra
     if not flip:
         return embedder.embed(batch)
     both = embedder.embed(np.concatenate([batch, batch[:, :, ::-1]]))
-    summed = both[: len(batch)] + both[len(batch) :]
-    normalised: FloatArray = summed / np.linalg.norm(summed, axis=1, keepdims=True)
-    return normalised
+    return unit_rows(both[: len(batch)] + both[len(batch) :])
 
 
 def embed_face_crops(

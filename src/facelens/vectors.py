@@ -1,0 +1,14 @@
+"""Small vector helpers shared by every stage (no dependency on any stage)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facelens.types import FloatArray
+
+
+def unit_rows(rows: np.ndarray) -> FloatArray:
+    """Each row scaled to unit L2 norm, as float32 (an all-zero row stays zero)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    unit: FloatArray = (rows / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
