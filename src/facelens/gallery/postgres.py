@@ -1,0 +1,600 @@
+"""The shared gallery: PostgreSQL with pgvector, for many API workers and large galleries.
+
+Selected by a URL (``--gallery postgresql://user@host/db`` or ``$FACELENS_GALLERY``);
+the Python API is the SQLite gallery's (:class:`facelens.gallery.store.GalleryStore`).
+
+* Tables live in the schema ``facelens`` (people, templates, crops, audit, meta),
+  created and upgraded by the versioned migrations of
+  :mod:`facelens.gallery.migrations` when the gallery is opened.
+* Every write is one transaction that first locks the one-row ``facelens.state``
+  and bumps its version: writers from any number of processes queue instead of
+  interleaving, a crash leaves all of a write or none of it, and readers know
+  when their cached template matrix is stale.
+* Templates are pgvector ``vector(D)`` values; the first template fixes ``D``
+  and creates an HNSW index (cosine distance), so :meth:`PostgresGallery.nearest`
+  searches in the server. Face crops are in their own table.
+* With a key (:class:`~facelens.gallery.protection.GalleryCipher`) the gallery
+  stores templates and crops only as AES-256-GCM ciphertext. The server then
+  cannot compare vectors: search decrypts every template in the application and
+  scores them in memory (exact), and there is no HNSW index. docs/architecture.md
+  ("PostgreSQL backend") weighs the two and docs/benchmarks.md measures them.
+* Erasing a person or a template deletes the rows in one transaction, then
+  ``VACUUM FULL`` rewrites the gallery's tables and indexes into new files, so the
+  live database files no longer hold the erased bytes. What PostgreSQL cannot
+  promise (write-ahead log, backups, replicas, freed disk blocks) is spelled out
+  in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from facelens.errors import (
+    GalleryError,
+    GalleryKeyMismatchError,
+    GalleryKeyRequiredError,
+    GalleryModelMismatchError,
+    GalleryNotEncryptedError,
+    PersonExistsError,
+    PersonNotFoundError,
+    TemplateNotFoundError,
+)
+from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
+from facelens.gallery.sqlite import _clean_name
+from facelens.gallery.store import NewTemplate, TemplateMatrix
+from facelens.types import FloatArray, Person, StoredTemplate
+
+try:
+    import psycopg
+    from pgvector.psycopg import register_vector
+except ImportError as exc:  # pragma: no cover - the postgres extra is not installed
+    raise GalleryError(
+        "the PostgreSQL gallery needs psycopg and pgvector: pip install 'facelens[postgres]'"
+    ) from exc
+
+from facelens.gallery.migrations import apply_migrations
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+# HNSW parameters of the template index, chosen by benchmarks/million_pgvector.py
+# (docs/benchmarks.md): recall@1 >= 0.99 against exact search at a million templates.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+DEFAULT_EF_SEARCH = 100
+
+_TABLES = ("facelens.people", "facelens.templates", "facelens.crops")
+
+
+def is_postgres_url(location: object) -> bool:
+    """True when ``location`` names a PostgreSQL gallery rather than a file."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One template found by :meth:`PostgresGallery.nearest`; ``score`` is the cosine."""
+
+    template_id: int
+    person_id: int
+    name: str
+    score: float
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class PostgresGallery:
+    """People and their templates in a PostgreSQL database; see the module docstring.
+
+    Args:
+        url: a libpq connection URL, ``postgresql://user:password@host:port/database``.
+        model_id: the embedder whose templates this gallery holds.
+        cipher: the gallery key. A new gallery opened with a key is encrypted;
+            an encrypted gallery needs its key, and a key is refused for a
+            gallery that is not encrypted.
+        ef_search: HNSW candidate list size of :meth:`nearest` (higher: better
+            recall, slower).
+        connect_timeout: seconds to wait for the server.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model_id: str,
+        *,
+        cipher: GalleryCipher | None = None,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.label = redact_url(url)
+        self.ef_search = int(ef_search)
+        self._connect_timeout = connect_timeout
+        self._lock = threading.RLock()
+        self._cache: TemplateMatrix | None = None
+        self._cache_version: int | None = None
+        self._db = self._connect()
+        try:
+            apply_migrations(self._db)
+        except psycopg.Error as exc:
+            self._db.close()
+            raise GalleryError(
+                f"{self.label}: cannot create or upgrade the gallery schema ({exc}); the "
+                "database user needs CREATE on the database, and the pgvector extension must "
+                "be installed (CREATE EXTENSION vector, by an administrator if need be)"
+            ) from exc
+        register_vector(self._db)
+        self._model_id, self._gallery_id, self._cipher = self._initialise(model_id, cipher)
+
+    # -- connection and transactions -------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            connection = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
+            )
+        except psycopg.Error as exc:
+            raise GalleryError(f"cannot connect to the gallery {self.label}: {exc}") from exc
+        connection.execute(f"SET hnsw.ef_search = {int(self.ef_search)}".encode())
+        return connection
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The open connection, re-established once if the server dropped it."""
+        if self._db.closed or self._db.broken:
+            self._db = self._connect()
+            register_vector(self._db)
+        return self._db
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            try:
+                yield self._connection()
+            except psycopg.Error as exc:
+                raise GalleryError(f"{self.label}: cannot read ({exc})") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        """One write transaction, queued behind every other writer by the state row lock."""
+        with self._lock:
+            try:
+                db = self._connection()
+                with db.transaction():
+                    db.execute("UPDATE facelens.state SET version = version + 1")
+                    yield db
+            except psycopg.Error as exc:
+                raise GalleryError(f"{self.label}: cannot write ({exc})") from exc
+
+    # -- opening ----------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def encrypted(self) -> bool:
+        return self._cipher is not None
+
+    def _initialise(
+        self, model_id: str, cipher: GalleryCipher | None
+    ) -> tuple[str, str, GalleryCipher | None]:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO facelens.meta VALUES ('model_id', %s), ('gallery_id', %s), "
+                "('encryption', 'none') ON CONFLICT (key) DO NOTHING",
+                (model_id, uuid.uuid4().hex),
+            )
+            meta = dict(db.execute("SELECT key, value FROM facelens.meta").fetchall())
+            if meta["model_id"] != model_id:
+                raise GalleryModelMismatchError(
+                    f"{self.label} holds templates made by {meta['model_id']}, but this facelens "
+                    f"embeds with {model_id}; templates of different models cannot be compared. "
+                    f"Open it with the model {meta['model_id']}, or enroll the people again into "
+                    "a new gallery"
+                )
+            gallery_id = meta["gallery_id"]
+            if meta["encryption"] == "none" and cipher is not None:
+                if db.execute("SELECT 1 FROM facelens.templates LIMIT 1").fetchone():
+                    raise GalleryNotEncryptedError(
+                        f"{self.label} stores its templates unencrypted, yet a key was given; "
+                        "open it without a key"
+                    )
+                meta["encryption"], meta["key_check"] = SCHEME, cipher.key_check(gallery_id).hex()
+                db.execute(
+                    "UPDATE facelens.meta SET value = %s WHERE key = 'encryption'", (SCHEME,)
+                )
+                db.execute(
+                    "INSERT INTO facelens.meta VALUES ('key_check', %s)", (meta["key_check"],)
+                )
+        if meta["encryption"] == "none":
+            return model_id, gallery_id, None
+        if meta["encryption"] != SCHEME:
+            raise GalleryError(
+                f"{self.label} is encrypted with {meta['encryption']}, unknown to this facelens"
+            )
+        if cipher is None:
+            raise GalleryKeyRequiredError(
+                f"{self.label} is encrypted: give its key with --key-file, "
+                "$FACELENS_GALLERY_KEY_FILE or $FACELENS_GALLERY_KEY"
+            )
+        if not cipher.opens(bytes.fromhex(meta["key_check"]), gallery_id):
+            raise GalleryKeyMismatchError(
+                f"the key given (fingerprint {cipher.fingerprint}) does not open {self.label}; "
+                "nothing was changed. Use the key it was encrypted with"
+            )
+        return model_id, gallery_id, cipher
+
+    def _ensure_same_encryption(self, db: psycopg.Connection[Any]) -> None:
+        """Refuse to write plaintext into a gallery that another connection made encrypted."""
+        row = db.execute("SELECT value FROM facelens.meta WHERE key = 'encryption'").fetchone()
+        if (row is not None and row[0] != "none") != (self._cipher is not None):
+            raise GalleryKeyMismatchError(
+                f"{self.label} was encrypted since it was opened here; open it again with its key"
+            )
+
+    # -- people -----------------------------------------------------------------------
+
+    def _person_row(self, db: psycopg.Connection[Any], name: str) -> tuple[int, str, datetime]:
+        row = db.execute(
+            "SELECT id, name, created_at FROM facelens.people WHERE name = %s", (name,)
+        ).fetchone()
+        if row is None:
+            raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
+        return int(row[0]), str(row[1]), row[2]
+
+    def _person(self, db: psycopg.Connection[Any], name: str) -> Person:
+        person_id, stored_name, created = self._person_row(db, name)
+        row = db.execute(
+            "SELECT COUNT(*) FROM facelens.templates WHERE person_id = %s", (person_id,)
+        ).fetchone()
+        return Person(person_id, stored_name, int(row[0]) if row else 0, _iso(created))
+
+    def add_person(self, name: str) -> Person:
+        """A new person with no template yet."""
+        name = _clean_name(name)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM facelens.people WHERE name = %s", (name,)).fetchone():
+                raise PersonExistsError(f"{name!r} is already in the gallery")
+            db.execute("INSERT INTO facelens.people (name) VALUES (%s)", (name,))
+            return self._person(db, name)
+
+    def get_person(self, name: str) -> Person:
+        with self._read() as db:
+            return self._person(db, name)
+
+    def list_people(self) -> list[Person]:
+        """Everyone, by name."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT p.id, p.name, p.created_at, COUNT(t.id) FROM facelens.people p "
+                "LEFT JOIN facelens.templates t ON t.person_id = p.id "
+                'GROUP BY p.id ORDER BY p.name COLLATE "C"'
+            ).fetchall()
+        return [Person(int(r[0]), str(r[1]), int(r[3]), _iso(r[2])) for r in rows]
+
+    def rename_person(self, old: str, new: str) -> Person:
+        new = _clean_name(new)
+        with self._write() as db:
+            person_id = self._person_row(db, old)[0]
+            taken = db.execute("SELECT id FROM facelens.people WHERE name = %s", (new,)).fetchone()
+            if taken is not None and int(taken[0]) != person_id:
+                raise PersonExistsError(f"{new!r} is already in the gallery")
+            db.execute("UPDATE facelens.people SET name = %s WHERE id = %s", (new, person_id))
+            person = self._person(db, new)
+        self._scrub()  # the old name stays in a dead row version until the table is rewritten
+        return person
+
+    def erase_person(self, name: str) -> int:
+        """Delete a person and every template and crop of theirs; returns templates removed.
+
+        The tables are rewritten afterwards (``VACUUM FULL``); see the module docstring
+        for what that does and does not remove.
+        """
+        with self._write() as db:
+            person_id = self._person_row(db, name)[0]
+            removed = db.execute(
+                "DELETE FROM facelens.templates WHERE person_id = %s", (person_id,)
+            ).rowcount
+            db.execute("DELETE FROM facelens.people WHERE id = %s", (person_id,))
+        self._scrub()
+        return int(removed)
+
+    # -- templates --------------------------------------------------------------------
+
+    def _fix_dimension(self, db: psycopg.Connection[Any], dimension: int) -> None:
+        """The first template sets the vector column's dimension and builds its HNSW index."""
+        row = db.execute("SELECT value FROM facelens.meta WHERE key = 'dimension'").fetchone()
+        if row is not None:
+            if int(row[0]) != dimension:
+                raise GalleryError(
+                    f"this gallery holds {row[0]}-D templates; a {dimension}-D one cannot join them"
+                )
+            return
+        db.execute(
+            f"ALTER TABLE facelens.templates ALTER COLUMN vector TYPE vector({dimension})".encode()
+        )
+        if self._cipher is None:
+            db.execute(
+                "CREATE INDEX templates_vector_hnsw ON facelens.templates "
+                f"USING hnsw (vector vector_cosine_ops) WITH (m = {HNSW_M}, "
+                f"ef_construction = {HNSW_EF_CONSTRUCTION})".encode()
+            )
+        db.execute("INSERT INTO facelens.meta VALUES ('dimension', %s)", (str(dimension),))
+
+    def add_templates(
+        self, name: str, templates: list[NewTemplate], *, create: bool = False
+    ) -> list[int]:
+        """Store templates for ``name`` in one transaction (creating the person if asked)."""
+        for template in templates:
+            if template.model_id != self._model_id:
+                raise GalleryModelMismatchError(
+                    f"a template of {template.model_id} cannot go into a gallery of {self._model_id}"
+                )
+        name = _clean_name(name)
+        with self._write() as db:
+            self._ensure_same_encryption(db)
+            row = db.execute("SELECT id FROM facelens.people WHERE name = %s", (name,)).fetchone()
+            if row is None and not create:
+                raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
+            if row is None:
+                inserted = db.execute(
+                    "INSERT INTO facelens.people (name) VALUES (%s) RETURNING id", (name,)
+                ).fetchone()
+                assert inserted is not None
+                person_id = int(inserted[0])
+            else:
+                person_id = int(row[0])
+            ids = []
+            for template in templates:
+                vector = np.ascontiguousarray(template.vector, dtype=np.float32).reshape(-1)
+                self._fix_dimension(db, len(vector))
+                ids.append(self._insert_template(db, person_id, template, vector))
+            return ids
+
+    def _insert_template(
+        self,
+        db: psycopg.Connection[Any],
+        person_id: int,
+        template: NewTemplate,
+        vector: FloatArray,
+    ) -> int:
+        next_id = db.execute("SELECT nextval('facelens.templates_id_seq')").fetchone()
+        assert next_id is not None
+        template_id = int(next_id[0])
+        crop = template.crop_jpeg
+        if self._cipher is None:
+            plain, sealed = vector, None
+        else:
+            plain = None
+            sealed = self._seal(vector.astype("<f4").tobytes(), template_id, person_id, "vector")
+            if crop is not None:
+                crop = self._seal(crop, template_id, person_id, "crop")
+        db.execute(
+            "INSERT INTO facelens.templates "
+            "(id, person_id, model_id, vector, sealed_vector, source, quality) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                template_id,
+                person_id,
+                template.model_id,
+                plain,
+                sealed,
+                template.source,
+                float(template.quality),
+            ),
+        )
+        if crop is not None:
+            db.execute(
+                "INSERT INTO facelens.crops (template_id, jpeg) VALUES (%s, %s)",
+                (template_id, crop),
+            )
+        return template_id
+
+    def _seal(self, plaintext: bytes, template_id: int, person_id: int, field: str) -> bytes:
+        assert self._cipher is not None
+        data = template_associated_data(self._gallery_id, template_id, person_id, field)
+        return self._cipher.encrypt(plaintext, data)
+
+    def _open(self, sealed: bytes, template_id: int, person_id: int, field: str) -> bytes:
+        assert self._cipher is not None
+        data = template_associated_data(self._gallery_id, template_id, person_id, field)
+        return self._cipher.decrypt(sealed, data)
+
+    def list_templates(self, name: str) -> list[StoredTemplate]:
+        with self._read() as db:
+            person_id = self._person_row(db, name)[0]
+            rows = db.execute(
+                "SELECT id, person_id, model_id, source, quality, created_at "
+                "FROM facelens.templates WHERE person_id = %s ORDER BY id",
+                (person_id,),
+            ).fetchall()
+        return [
+            StoredTemplate(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]), _iso(r[5]))
+            for r in rows
+        ]
+
+    def get_crop(self, template_id: int) -> bytes | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT t.person_id, c.jpeg FROM facelens.templates t "
+                "LEFT JOIN facelens.crops c ON c.template_id = t.id WHERE t.id = %s",
+                (template_id,),
+            ).fetchone()
+        if row is None:
+            raise TemplateNotFoundError(f"no template with id {template_id}")
+        if row[1] is None:
+            return None
+        crop = bytes(row[1])
+        if self._cipher is not None:
+            crop = self._open(crop, template_id, int(row[0]), "crop")
+        return crop
+
+    def remove_template(self, template_id: int) -> None:
+        """Delete one template (the person stays, possibly with none left)."""
+        with self._write() as db:
+            deleted = db.execute("DELETE FROM facelens.templates WHERE id = %s", (template_id,))
+            if deleted.rowcount == 0:
+                raise TemplateNotFoundError(f"no template with id {template_id}")
+        self._scrub()
+
+    # -- search -----------------------------------------------------------------------
+
+    def _version(self, db: psycopg.Connection[Any]) -> int:
+        row = db.execute("SELECT version FROM facelens.state").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def template_matrix(self) -> TemplateMatrix:
+        """All templates (decrypted in memory when encrypted), cached until any writer commits."""
+        with self._read() as db:
+            version = self._version(db)  # read before the rows: a newer matrix is never mislabeled
+            if self._cache is not None and version == self._cache_version:
+                return self._cache
+            column = "t.vector" if self._cipher is None else "t.sealed_vector"
+            rows = db.execute(  # binary: vectors arrive as float32 bytes, not decimal text
+                f"SELECT t.id, t.person_id, {column}, p.name, t.quality FROM facelens.templates t "
+                "JOIN facelens.people p ON p.id = t.person_id WHERE t.model_id = %s ORDER BY t.id",
+                (self._model_id,),
+                binary=True,
+            ).fetchall()
+            vectors = [self._vector_of(r[2], int(r[0]), int(r[1])) for r in rows]
+            dimension = len(vectors[0]) if vectors else 0
+            self._cache = TemplateMatrix(
+                template_ids=np.array([r[0] for r in rows], dtype=np.int64),
+                person_ids=np.array([r[1] for r in rows], dtype=np.int64),
+                vectors=(np.stack(vectors) if vectors else np.zeros((0, dimension))).astype(
+                    np.float32
+                ),
+                names={int(r[1]): str(r[3]) for r in rows},
+                qualities=np.array([r[4] for r in rows], dtype=np.float64),
+            )
+            self._cache_version = version
+            return self._cache
+
+    def _vector_of(self, stored: Any, template_id: int, person_id: int) -> FloatArray:
+        if self._cipher is None:
+            return np.asarray(stored.to_numpy(), dtype=np.float32)  # a pgvector Vector
+        plain = self._open(bytes(stored), template_id, person_id, "vector")
+        return np.frombuffer(plain, dtype="<f4").astype(np.float32)
+
+    def nearest(self, vector: FloatArray, k: int = 10) -> list[Neighbour]:
+        """The ``k`` templates most similar (cosine) to one unit-norm ``vector``, best first.
+
+        Unencrypted: the server's HNSW index answers (approximate; recall set by
+        ``ef_search``). Encrypted: exact search over the decrypted template matrix.
+        """
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if self._cipher is not None:
+            return self._nearest_in_memory(query, k)
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT t.id, t.person_id, p.name, 1 - t.distance FROM ("
+                " SELECT id, person_id, vector <=> %(q)s AS distance FROM facelens.templates"
+                " ORDER BY vector <=> %(q)s LIMIT %(k)s) t "
+                "JOIN facelens.people p ON p.id = t.person_id ORDER BY t.distance",
+                {"q": query, "k": int(k)},
+            ).fetchall()
+        return [Neighbour(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    def _nearest_in_memory(self, query: FloatArray, k: int) -> list[Neighbour]:
+        matrix = self.template_matrix()
+        if len(matrix.vectors) == 0:
+            return []
+        scores = matrix.vectors @ query
+        count = min(k, len(scores))
+        best = np.argpartition(-scores, count - 1)[:count]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [
+            Neighbour(
+                int(matrix.template_ids[i]),
+                int(matrix.person_ids[i]),
+                matrix.names[int(matrix.person_ids[i])],
+                float(scores[i]),
+            )
+            for i in best
+        ]
+
+    # -- housekeeping -----------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        """ "ok" when the gallery's invariants hold, else what is wrong.
+
+        Checks: every template and crop has its owner, every template has
+        exactly one of plaintext/ciphertext and the gallery's dimension.
+        """
+        problems = []
+        with self._read() as db:
+            orphan = db.execute(
+                "SELECT COUNT(*) FROM facelens.templates t LEFT JOIN facelens.people p "
+                "ON p.id = t.person_id WHERE p.id IS NULL"
+            ).fetchone()
+            if orphan and orphan[0]:
+                problems.append(f"{orphan[0]} templates without a person")
+            wrong_kind = "vector IS NULL" if self._cipher is None else "sealed_vector IS NULL"
+            mixed = db.execute(
+                f"SELECT COUNT(*) FROM facelens.templates WHERE {wrong_kind}".encode()
+            ).fetchone()
+            if mixed and mixed[0]:
+                problems.append(f"{mixed[0]} templates stored in the wrong form")
+            dims = db.execute(
+                "SELECT COUNT(DISTINCT vector_dims(vector)) FROM facelens.templates "
+                "WHERE vector IS NOT NULL"
+            ).fetchone()
+            if dims and dims[0] > 1:
+                problems.append("templates of several dimensions")
+        return "ok" if not problems else "; ".join(problems)
+
+    def _scrub(self) -> None:
+        """Rewrite the gallery tables and their indexes, dropping every dead row version."""
+        with self._lock:
+            db = self._connection()
+            try:
+                for table in _TABLES:
+                    db.execute(f"VACUUM (FULL, ANALYZE) {table}".encode())
+            except psycopg.Error as exc:
+                raise GalleryError(
+                    f"{self.label}: the rows are deleted, but VACUUM FULL failed ({exc}); run "
+                    "it as the table owner to remove the dead row versions"
+                ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> PostgresGallery:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def stored_model_id(url: str) -> str | None:
+    """The embedder id a PostgreSQL gallery was made with, or None if it has none yet."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as db:
+            exists = db.execute("SELECT to_regclass('facelens.meta')").fetchone()
+            if exists is None or exists[0] is None:
+                return None
+            row = db.execute("SELECT value FROM facelens.meta WHERE key = 'model_id'").fetchone()
+    except psycopg.Error as exc:
+        raise GalleryError(f"cannot read the gallery {redact_url(url)}: {exc}") from exc
+    return None if row is None else str(row[0])
