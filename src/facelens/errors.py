@@ -93,3 +93,27 @@ class PersonExistsError(GalleryError):
 
 class TemplateNotFoundError(GalleryError):
     code = "template_not_found"
+
+
+class VideoError(InputError):
+    """A video, image sequence, camera or stream could not be used."""
+
+    code = "video_error"
+
+
+class VideoOpenError(VideoError):
+    """The video source could not be opened (missing, not a video, unreachable stream)."""
+
+    code = "video_open_failed"
+
+
+class VideoDecodeError(VideoError):
+    """Decoding stopped part way (truncated file, corrupt data, a stream that broke off)."""
+
+    code = "video_decode_failed"
+
+
+class VideoWriteError(VideoError):
+    """An output video could not be written (unsupported container or codec, disk full)."""
+
+    code = "video_write_failed"

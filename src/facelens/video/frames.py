@@ -1,0 +1,83 @@
+"""What crosses the video boundary: one decoded frame, and what is known of its source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from facelens.io.image import DecodedImage
+from facelens.types import ImageArray
+
+
+@dataclass(frozen=True, eq=False)
+class VideoFrame:
+    """One decoded frame.
+
+    ``pixels`` is ``(height, width, 3)`` uint8, colour order **RGB** (as every
+    image in facelens). ``index`` counts the frames of the source from 0 in
+    decoding order *before* sampling, so ``--every 5`` yields indices 0, 5,
+    10, ... and a live stream that dropped frames shows gaps. ``time`` is in
+    seconds from the first frame of the video stream (the first frame is at
+    0.0), taken from the frame's presentation timestamp.
+    """
+
+    pixels: ImageArray
+    index: int
+    time: float
+    source: str = ""
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def as_image(self) -> DecodedImage:
+        """The frame as a :class:`DecodedImage` for the image pipeline (``FaceAnalyzer``)."""
+        return DecodedImage(self.pixels, f"{self.source}#{self.index}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a source, before any frame is decoded.
+
+    ``fps`` is the average frame rate of the video stream (frames per second,
+    exact as a fraction when the container gives one); ``frame_count`` and
+    ``duration`` (seconds) are ``None`` when unknown (live streams, some
+    containers). ``width``/``height`` are in pixels. ``kind`` is one of
+    ``file``, ``sequence``, ``webcam``, ``stream``.
+    """
+
+    source: str
+    kind: str
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int | None
+    duration: float | None
+    codec: str | None
+    has_audio: bool
+    audio_codec: str | None = None
+    audio_sample_rate: int | None = None
+
+    @property
+    def live(self) -> bool:
+        """True for sources read as they arrive (webcam, network stream)."""
+        return self.kind in ("webcam", "stream")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "width": self.width,
+            "height": self.height,
+            "fps": round(float(self.fps), 3),
+            "frame_count": self.frame_count,
+            "duration": None if self.duration is None else round(self.duration, 3),
+            "codec": self.codec,
+            "has_audio": self.has_audio,
+            "audio_codec": self.audio_codec,
+            "audio_sample_rate": self.audio_sample_rate,
+        }
