@@ -42,6 +42,9 @@ class FaceLens:
             describes) or ``centroid`` (quality-weighted mean template: better
             rank-1 on LFW, but its impostor scores run higher than the
             calibration assumes; see docs/benchmarks.md).
+        key_file: the gallery's template key file; default
+            ``$FACELENS_GALLERY_KEY_FILE``, else ``$FACELENS_GALLERY_KEY``, else
+            none (see ``facelens.gallery.protection``).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class FaceLens:
         max_side: int | None = None,
         threads: int | None = None,
         aggregation: Aggregation = "max",
+        key_file: str | Path | None = None,
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
@@ -62,6 +66,7 @@ class FaceLens:
             detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
         )
         self._gallery_path = gallery
+        self._key_file = key_file
         self._gallery: GalleryStore | None = None
         self._fmr = fmr
         self._threshold = threshold
@@ -70,7 +75,9 @@ class FaceLens:
     @property
     def gallery(self) -> GalleryStore:
         if self._gallery is None:
-            self._gallery = open_gallery(self._gallery_path, self.analyzer.embedder_id)
+            self._gallery = open_gallery(
+                self._gallery_path, self.analyzer.embedder_id, key_file=self._key_file
+            )
         return self._gallery
 
     @property

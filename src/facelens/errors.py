@@ -117,3 +117,27 @@ class VideoWriteError(VideoError):
     """An output video could not be written (unsupported container or codec, disk full)."""
 
     code = "video_write_failed"
+
+
+class GalleryKeyError(GalleryError):
+    """The gallery's template key is missing, unreadable, or does not open this gallery."""
+
+    code = "gallery_key"
+
+
+class GalleryKeyRequiredError(GalleryKeyError):
+    """The gallery is encrypted and no key was given."""
+
+    code = "gallery_key_required"
+
+
+class GalleryKeyMismatchError(GalleryKeyError):
+    """The key given is not the one the gallery was encrypted with (or a row was tampered)."""
+
+    code = "gallery_key_wrong"
+
+
+class GalleryNotEncryptedError(GalleryKeyError):
+    """A key was given for a gallery whose templates are stored unencrypted."""
+
+    code = "gallery_not_encrypted"

@@ -40,7 +40,10 @@ def get_lens(ctx: click.Context) -> FaceLens:
     obj = ctx.ensure_object(dict)
     if "lens" not in obj:
         obj["lens"] = FaceLens(
-            gallery=obj.get("gallery"), embedder=obj.get("embedder"), max_side=obj.get("max_side")
+            gallery=obj.get("gallery"),
+            embedder=obj.get("embedder"),
+            max_side=obj.get("max_side"),
+            key_file=obj.get("key_file"),
         )
         ctx.call_on_close(obj["lens"].close)
     lens: FaceLens = obj["lens"]

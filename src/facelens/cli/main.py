@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facelens import __version__
-from facelens.cli import demo, detect, enroll, evaluate, identify, models, people, verify
+from facelens.cli import demo, detect, enroll, evaluate, gallery, identify, models, people, verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,16 +26,29 @@ from facelens.cli import demo, detect, enroll, evaluate, identify, models, peopl
     default=None,
     help="Embedder id (see `facelens models`); default: the gallery's own, else SFace.",
 )
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Key of an encrypted gallery (default: $FACELENS_GALLERY_KEY_FILE, "
+    "else the key in $FACELENS_GALLERY_KEY).",
+)
 @click.version_option(__version__, prog_name="facelens")
 @click.pass_context
 def cli(
-    ctx: click.Context, gallery: str | None, max_side: int | None, embedder: str | None
+    ctx: click.Context,
+    gallery: str | None,
+    max_side: int | None,
+    embedder: str | None,
+    key_file: str | None,
 ) -> None:
     """Find faces, keep a gallery of known people, identify and verify them."""
-    ctx.ensure_object(dict).update({"gallery": gallery, "max_side": max_side, "embedder": embedder})
+    ctx.ensure_object(dict).update(
+        {"gallery": gallery, "max_side": max_side, "embedder": embedder, "key_file": key_file}
+    )
 
 
-for module in (detect, enroll, people, identify, verify, evaluate, demo, models):
+for module in (detect, enroll, people, identify, verify, evaluate, demo, models, gallery):
     cli.add_command(module.command)
 
 

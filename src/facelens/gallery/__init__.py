@@ -7,6 +7,7 @@ from pathlib import Path
 
 import platformdirs
 
+from facelens.gallery.protection import GalleryCipher, resolve_gallery_key
 from facelens.gallery.sqlite import SQLiteGallery, stored_model_id
 from facelens.gallery.store import GalleryStore, NewTemplate, TemplateMatrix
 
@@ -23,18 +24,31 @@ def resolve_gallery_path(path: str | Path | None = None) -> Path:
     return Path(platformdirs.user_data_dir("facelens")) / "gallery.db"
 
 
-def open_gallery(path: str | Path | None, model_id: str) -> GalleryStore:
-    """Open (or create) the gallery at ``path`` for templates of ``model_id``."""
-    return SQLiteGallery(resolve_gallery_path(path), model_id)
+def open_gallery(
+    path: str | Path | None,
+    model_id: str,
+    *,
+    key_file: str | Path | None = None,
+    cipher: GalleryCipher | None = None,
+) -> GalleryStore:
+    """Open (or create) the gallery at ``path`` for templates of ``model_id``.
+
+    The template key is ``cipher`` if given, else the one :func:`resolve_gallery_key`
+    finds (``key_file``, ``$FACELENS_GALLERY_KEY_FILE``, ``$FACELENS_GALLERY_KEY``).
+    """
+    key = cipher if cipher is not None else resolve_gallery_key(key_file)
+    return SQLiteGallery(resolve_gallery_path(path), model_id, cipher=key)
 
 
 __all__ = [
     "GALLERY_ENV",
+    "GalleryCipher",
     "GalleryStore",
     "NewTemplate",
     "SQLiteGallery",
     "TemplateMatrix",
     "open_gallery",
+    "resolve_gallery_key",
     "resolve_gallery_path",
     "stored_model_id",
 ]

@@ -8,12 +8,18 @@
   so no byte of the erased person (name, templates, crops) remains in it.
 * The gallery records the embedder that made its templates; opening it with
   another embedder raises :class:`GalleryModelMismatchError`.
+* Opened with a key (a :class:`GalleryCipher`, see ``protection.py``), a new
+  gallery stores template vectors and face crops only as AES-GCM ciphertext
+  bound to their row; an encrypted gallery refuses to open without its key or
+  with another key. :meth:`SQLiteGallery.rekey` encrypts, re-encrypts (key
+  rotation) or decrypts the whole gallery in one transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -23,11 +29,15 @@ import numpy as np
 
 from facelens.errors import (
     GalleryError,
+    GalleryKeyMismatchError,
+    GalleryKeyRequiredError,
     GalleryModelMismatchError,
+    GalleryNotEncryptedError,
     PersonExistsError,
     PersonNotFoundError,
     TemplateNotFoundError,
 )
+from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
 from facelens.gallery.store import NewTemplate, TemplateMatrix
 from facelens.types import Person, StoredTemplate
 
@@ -67,9 +77,15 @@ class SQLiteGallery:
     Args:
         path: the database file (created with its folder if missing).
         model_id: the embedder whose templates this gallery holds.
+        cipher: the gallery key. Required for an encrypted gallery; given for a
+            new (empty) gallery, it makes the gallery encrypted; given for an
+            unencrypted gallery that holds templates, it is refused (encrypt
+            that one with :meth:`rekey`, or ``facelens gallery encrypt``).
     """
 
-    def __init__(self, path: str | Path, model_id: str) -> None:
+    def __init__(
+        self, path: str | Path, model_id: str, *, cipher: GalleryCipher | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -87,20 +103,36 @@ class SQLiteGallery:
         self._cache: TemplateMatrix | None = None
         self._cache_version: tuple[int, int] | None = None
         self._local_writes = 0
-        self._model_id = self._initialise(model_id)
+        self._cipher: GalleryCipher | None = None
+        self._key_check: str | None = None  # as stored when this connection last checked the key
+        self._gallery_id = ""
+        try:
+            self._model_id = self._initialise(model_id, cipher)
+        except BaseException:
+            self._db.close()
+            raise
 
     @property
     def model_id(self) -> str:
         return self._model_id
 
-    def _initialise(self, model_id: str) -> str:
+    @property
+    def encrypted(self) -> bool:
+        """True when templates and crops are stored as ciphertext."""
+        return self._cipher is not None
+
+    def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         with self._write() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('model_id', ?)", (model_id,))
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('gallery_id', ?)", (uuid.uuid4().hex,))
             stored = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()[0]
+            self._gallery_id = str(_meta(db, "gallery_id"))
+            self._cipher = self._check_key(db, cipher)
+            self._key_check = _meta(db, "key_check")
         if stored != model_id:
             raise GalleryModelMismatchError(
                 f"{self.path} holds templates made by {stored}, but this facelens embeds with "
@@ -108,6 +140,113 @@ class SQLiteGallery:
                 f"the model {stored}, or enroll the people again into a new gallery"
             )
         return str(stored)
+
+    def _check_key(
+        self, db: sqlite3.Connection, cipher: GalleryCipher | None
+    ) -> GalleryCipher | None:
+        """The cipher to use, after checking it against the gallery (inside the open transaction)."""
+        scheme = _meta(db, "encryption")
+        if scheme is not None:
+            if cipher is None:
+                raise GalleryKeyRequiredError(
+                    f"{self.path} is encrypted: give its key with --key-file, "
+                    "$FACELENS_GALLERY_KEY_FILE or $FACELENS_GALLERY_KEY"
+                )
+            if scheme != SCHEME:
+                raise GalleryError(
+                    f"{self.path} is encrypted with {scheme}, unknown to this facelens"
+                )
+            if not cipher.opens(bytes.fromhex(str(_meta(db, "key_check"))), self._gallery_id):
+                raise GalleryKeyMismatchError(
+                    f"the key given (fingerprint {cipher.fingerprint}) does not open {self.path}; "
+                    "nothing was changed. Use the key it was encrypted with (or last rotated to)"
+                )
+            return cipher
+        if cipher is None:
+            return None
+        if db.execute("SELECT COUNT(*) FROM templates").fetchone()[0]:
+            raise GalleryNotEncryptedError(
+                f"{self.path} stores its templates unencrypted, yet a key was given; encrypt it "
+                "first with `facelens gallery encrypt`, or open it without a key"
+            )
+        self._mark_encrypted(db, cipher)
+        return cipher
+
+    def _mark_encrypted(self, db: sqlite3.Connection, cipher: GalleryCipher | None) -> None:
+        db.execute("DELETE FROM meta WHERE key IN ('encryption', 'key_check')")
+        if cipher is not None:
+            db.execute("INSERT INTO meta VALUES ('encryption', ?)", (SCHEME,))
+            db.execute(
+                "INSERT INTO meta VALUES ('key_check', ?)",
+                (cipher.key_check(self._gallery_id).hex(),),
+            )
+
+    def _ensure_same_key(self, db: sqlite3.Connection) -> None:
+        """Refuse to go on if another connection encrypted, rotated or decrypted the gallery."""
+        if _meta(db, "key_check") != self._key_check:
+            raise GalleryKeyMismatchError(
+                f"{self.path} was encrypted, re-keyed or decrypted since it was opened here; "
+                "open it again with its current key"
+            )
+
+    def _seal(self, data: bytes, template_id: int, person_id: int, field: str) -> bytes:
+        """What is stored for a vector or crop: the bytes themselves, or their ciphertext."""
+        if self._cipher is None:
+            return data
+        aad = template_associated_data(self._gallery_id, template_id, person_id, field)
+        return self._cipher.encrypt(data, aad)
+
+    def _unseal(self, stored: bytes, template_id: int, person_id: int, field: str) -> bytes:
+        if self._cipher is None:
+            return stored
+        aad = template_associated_data(self._gallery_id, template_id, person_id, field)
+        return self._cipher.decrypt(stored, aad)
+
+    def rekey(self, new_cipher: GalleryCipher | None) -> int:
+        """Re-store every vector and crop under ``new_cipher`` in one transaction; returns rows.
+
+        From unencrypted to a key: encrypt the gallery. From one key to another:
+        rotate (afterwards only the new key opens it). From a key to None:
+        decrypt. Every row is decrypted with the current key first, so a
+        damaged row aborts the whole change and nothing is lost. Afterwards the
+        file is vacuumed and the WAL emptied, so no old plaintext or old
+        ciphertext remains in the file.
+        """
+        with self._write() as db:
+            self._ensure_same_key(db)
+            rows = db.execute("SELECT id, person_id, vector, crop FROM templates").fetchall()
+            plain = [
+                (
+                    int(r[0]),
+                    int(r[1]),
+                    self._unseal(bytes(r[2]), int(r[0]), int(r[1]), "vector"),
+                    None
+                    if r[3] is None
+                    else self._unseal(bytes(r[3]), int(r[0]), int(r[1]), "crop"),
+                )
+                for r in rows
+            ]
+            old_cipher, self._cipher = self._cipher, new_cipher
+            try:
+                for template_id, person_id, vector, crop in plain:
+                    db.execute(
+                        "UPDATE templates SET vector = ?, crop = ? WHERE id = ?",
+                        (
+                            self._seal(vector, template_id, person_id, "vector"),
+                            None
+                            if crop is None
+                            else self._seal(crop, template_id, person_id, "crop"),
+                            template_id,
+                        ),
+                    )
+                self._mark_encrypted(db, new_cipher)
+            except BaseException:
+                self._cipher = old_cipher
+                raise
+            self._key_check = _meta(db, "key_check")
+        self._cache = None
+        self._scrub()
+        return len(plain)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -125,6 +264,16 @@ class SQLiteGallery:
             else:
                 self._db.execute("COMMIT")
                 self._local_writes += 1
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read snapshot: the key check and the rows it guards are read together."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.execute("COMMIT")
 
     def _person_row(self, db: sqlite3.Connection, name: str) -> tuple[int, str, str]:
         row = db.execute(
@@ -208,23 +357,29 @@ class SQLiteGallery:
                 ).lastrowid
             else:
                 person_id = int(row[0])
+            self._ensure_same_key(db)
             ids = []
-            for template in templates:
-                vector = np.ascontiguousarray(template.vector, dtype="<f4")
-                cursor = db.execute(
-                    "INSERT INTO templates (person_id, model_id, vector, crop, source, quality, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            # Ids are chosen here (the write lock is held) because ciphertexts are bound to them.
+            last_id = int(db.execute("SELECT IFNULL(MAX(id), 0) FROM templates").fetchone()[0])
+            for offset, template in enumerate(templates, start=1):
+                template_id, owner = last_id + offset, int(person_id or 0)
+                vector = np.ascontiguousarray(template.vector, dtype="<f4").tobytes()
+                crop = template.crop_jpeg
+                db.execute(
+                    "INSERT INTO templates (id, person_id, model_id, vector, crop, source, quality, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        person_id,
+                        template_id,
+                        owner,
                         template.model_id,
-                        vector.tobytes(),
-                        template.crop_jpeg,
+                        self._seal(vector, template_id, owner, "vector"),
+                        None if crop is None else self._seal(crop, template_id, owner, "crop"),
                         template.source,
                         float(template.quality),
                         _now(),
                     ),
                 )
-                ids.append(int(cursor.lastrowid or 0))
+                ids.append(template_id)
             return ids
 
     def list_templates(self, name: str) -> list[StoredTemplate]:
@@ -241,13 +396,18 @@ class SQLiteGallery:
         ]
 
     def get_crop(self, template_id: int) -> bytes | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT crop FROM templates WHERE id = ?", (template_id,)
+        with self._read() as db:
+            self._ensure_same_key(db)
+            row = db.execute(
+                "SELECT crop, person_id FROM templates WHERE id = ?", (template_id,)
             ).fetchone()
         if row is None:
             raise TemplateNotFoundError(f"no template with id {template_id}")
-        return None if row[0] is None else bytes(row[0])
+        return (
+            None
+            if row[0] is None
+            else self._unseal(bytes(row[0]), template_id, int(row[1]), "crop")
+        )
 
     def remove_template(self, template_id: int) -> None:
         """Delete one template (the person stays, possibly with none left)."""
@@ -265,15 +425,16 @@ class SQLiteGallery:
             )
             if self._cache is not None and version == self._cache_version:
                 return self._cache
-            rows = self._db.execute(
-                "SELECT t.id, t.person_id, t.vector, p.name, t.quality FROM templates t "
-                "JOIN people p ON p.id = t.person_id WHERE t.model_id = ? ORDER BY t.id",
-                (self._model_id,),
-            ).fetchall()
-            dimension = len(rows[0][2]) // 4 if rows else 0
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(
-                len(rows), dimension
-            )
+            with self._read() as db:
+                self._ensure_same_key(db)
+                rows = db.execute(
+                    "SELECT t.id, t.person_id, t.vector, p.name, t.quality FROM templates t "
+                    "JOIN people p ON p.id = t.person_id WHERE t.model_id = ? ORDER BY t.id",
+                    (self._model_id,),
+                ).fetchall()
+            plain = [self._unseal(bytes(r[2]), int(r[0]), int(r[1]), "vector") for r in rows]
+            dimension = len(plain[0]) // 4 if plain else 0
+            vectors = np.frombuffer(b"".join(plain), dtype="<f4").reshape(len(rows), dimension)
             self._cache = TemplateMatrix(
                 template_ids=np.array([r[0] for r in rows], dtype=np.int64),
                 person_ids=np.array([r[1] for r in rows], dtype=np.int64),
@@ -309,6 +470,26 @@ def stored_model_id(path: Path) -> str | None:
             row = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
+    return None if row is None else str(row[0])
+
+
+def stored_meta(path: Path) -> dict[str, str]:
+    """A gallery file's ``meta`` table (model id, encryption scheme, ...), read without a key.
+
+    Raises GalleryError when there is no gallery at ``path``.
+    """
+    if not path.is_file():
+        raise GalleryError(f"there is no gallery at {path}")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)) as db:
+            rows = db.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
+    return {str(key): str(value) for key, value in rows}
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
