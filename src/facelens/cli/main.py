@@ -5,7 +5,20 @@ from __future__ import annotations
 import click
 
 from facelens import __version__
-from facelens.cli import demo, detect, enroll, evaluate, gallery, identify, models, people, verify
+from facelens.cli import (
+    audit,
+    demo,
+    detect,
+    enroll,
+    evaluate,
+    gallery,
+    identify,
+    keys,
+    models,
+    people,
+    serve,
+    verify,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,6 +62,8 @@ def cli(
 
 
 for module in (detect, enroll, people, identify, verify, evaluate, demo, models, gallery):
+    cli.add_command(module.command)
+for module in (serve, keys, audit):  # the REST service (facelens.service)
     cli.add_command(module.command)
 
 

@@ -1,0 +1,100 @@
+"""``facelens serve``: the REST API and web page on uvicorn."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from facelens.cli.output import console
+from facelens.service.settings import SETTINGS_ENV, ServiceSettings
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (each loads the models; they share the gallery and the job queue).",
+)
+@click.option(
+    "--service-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="State folder (keys, audit, jobs); default: <gallery>.service beside the gallery.",
+)
+@click.option("--max-request-mb", type=click.FloatRange(0.01), default=32.0, show_default=True)
+@click.option(
+    "--max-upload-mb",
+    type=click.FloatRange(0.01),
+    default=512.0,
+    show_default=True,
+    help="Largest job upload (videos, zips).",
+)
+@click.option("--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True)
+@click.option("--max-video-seconds", type=click.FloatRange(1), default=600.0, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Inference threads per model in each worker (default: every core).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    workers: int,
+    service_dir: str | None,
+    max_request_mb: float,
+    max_upload_mb: float,
+    max_pixels: int,
+    max_video_seconds: float,
+    threads: int | None,
+    log_level: str,
+) -> None:
+    """Serve the REST API (docs at /docs) and the web page (/web/) until stopped.
+
+    Every request needs an API key: create one first with `facelens keys create`.
+    """
+    import uvicorn
+
+    obj = ctx.ensure_object(dict)
+    settings = ServiceSettings(
+        gallery=obj.get("gallery"),
+        service_dir=service_dir,
+        embedder=obj.get("embedder"),
+        max_request_bytes=int(max_request_mb * 1024 * 1024),
+        max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        max_pixels=max_pixels,
+        max_video_seconds=max_video_seconds,
+        threads=threads,
+        key_file=obj.get("key_file"),
+    )
+    os.environ[SETTINGS_ENV] = settings.to_json()  # worker processes read it
+    console.print(
+        f"facelens serving gallery state in {settings.state_dir} on http://{host}:{port} "
+        f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, web page at /web/"
+    )
+    uvicorn.run(
+        "facelens.service.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=256,
+        proxy_headers=False,
+        server_header=False,
+    )

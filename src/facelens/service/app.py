@@ -1,0 +1,151 @@
+"""The FastAPI application: routes, limits, error handling, docs and the web page.
+
+``create_app(settings)`` builds one app; ``app_from_env()`` is the factory
+uvicorn's worker processes call (settings come in ``$FACELENS_SERVICE_SETTINGS``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from facelens import __version__
+from facelens.errors import FaceLensError
+from facelens.service.context import ServiceContext
+from facelens.service.docs import mount_docs
+from facelens.service.errors import (
+    InvalidRequestError,
+    MethodNotAllowedError,
+    RouteNotFoundError,
+    ServiceError,
+    http_status,
+)
+from facelens.service.limits import BodyLimitMiddleware, BodyRejectedError
+from facelens.service.routes import faces, jobs, people, session
+from facelens.service.settings import ServiceSettings
+
+log = logging.getLogger("facelens.service")
+
+WEB_MOUNT = "/web"
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one error shape: ``{"error": {"code", "message"[, "details"]}}``."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _facelens_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FaceLensError)
+    status = http_status(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return error_response(status, exc.code, str(exc), getattr(exc, "details", None), headers)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for item in exc.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    message = "; ".join(problems[:5]) or "invalid request"
+    return error_response(422, InvalidRequestError.code, message)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, BodyRejectedError):
+        return error_response(exc.error.status, exc.error.code, str(exc.error))
+    error: ServiceError
+    if exc.status_code == 404:
+        error = RouteNotFoundError(f"no route {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    return error_response(error.status, error.code, str(error))
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s crashed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "an internal error occurred; it has been logged")
+
+
+def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = True) -> FastAPI:
+    """The service app for ``settings``; ``start_jobs`` runs the background job worker."""
+    settings = settings or ServiceSettings()
+    context = ServiceContext(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = jobs.start_runner(context) if start_jobs else None
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            context.close()
+
+    app = FastAPI(
+        title="facelens",
+        version=__version__,
+        description=(
+            "Face recognition as a service. Send an API key as `Authorization: Bearer <key>` "
+            "or `X-API-Key: <key>` (`facelens keys create --role query|enroll|admin`). "
+            'Errors are `{"error": {"code": ..., "message": ...}}`.'
+        ),
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.service = context
+    app.add_exception_handler(FaceLensError, _facelens_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_request_bytes,
+        limits=[(jobs.UPLOAD_PREFIX, settings.max_upload_bytes)],
+        body_timeout=settings.body_timeout,
+    )
+    for module in (faces, people, jobs, session):
+        app.include_router(module.router)
+    mount_docs(app)
+    mount_web(app, Path(settings.web_dir))
+    return app
+
+
+def mount_web(app: FastAPI, web_dir: Path) -> None:
+    """The web page: static files of ``web_dir`` at ``/web/``; ``/`` redirects there.
+
+    The files themselves hold no data and are served without a key; every
+    API call the page makes needs one (the page logs in with ``POST /api/session``).
+    """
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{WEB_MOUNT}/" if web_dir.is_dir() else "/docs")
+
+    if web_dir.is_dir():
+        app.mount(WEB_MOUNT, StaticFiles(directory=web_dir, html=True), name="web")
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn's worker processes call: settings from the environment."""
+    return create_app(ServiceSettings.from_env())

@@ -1,0 +1,133 @@
+"""Errors of the REST service, in the project's one hierarchy (each with a ``code``).
+
+:func:`http_status` maps every :class:`~facelens.errors.FaceLensError` code to
+the HTTP status the service answers with; the body is always
+``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+from facelens.errors import (
+    CalibrationError,
+    FaceLensError,
+    FaceSelectionError,
+    GalleryModelMismatchError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    InputError,
+    PersonExistsError,
+    PersonNotFoundError,
+    TemplateNotFoundError,
+)
+
+
+class ServiceError(FaceLensError):
+    """Something about an HTTP request (not the image in it) was wrong."""
+
+    code = "service_error"
+    status = 400
+
+
+class NotAuthenticatedError(ServiceError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDeniedError(ServiceError):
+    """A valid key whose role does not allow this request."""
+
+    code = "forbidden"
+    status = 403
+
+
+class RouteNotFoundError(ServiceError):
+    code = "route_not_found"
+    status = 404
+
+
+class MethodNotAllowedError(ServiceError):
+    code = "method_not_allowed"
+    status = 405
+
+
+class RequestTimeoutError(ServiceError):
+    """The client sent its request body too slowly."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class RequestTooLargeError(ServiceError):
+    code = "request_too_large"
+    status = 413
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class InvalidRequestError(ServiceError):
+    """Parameters or form fields missing or malformed."""
+
+    code = "invalid_request"
+    status = 422
+
+
+class VideoTooLongError(ServiceError):
+    code = "video_too_long"
+    status = 413
+
+
+class JobNotFoundError(ServiceError):
+    code = "job_not_found"
+    status = 404
+
+
+class JobKindNotFoundError(ServiceError):
+    code = "job_kind_not_found"
+    status = 404
+
+
+class JobNotReadyError(ServiceError):
+    """The job has no result (yet, or because it failed)."""
+
+    code = "job_not_ready"
+    status = 409
+
+
+class ServiceBusyError(ServiceError):
+    """Every analysis slot stayed busy for the whole queue timeout."""
+
+    code = "busy"
+    status = 503
+
+
+class KeyNotFoundError(ServiceError):
+    code = "key_not_found"
+    status = 404
+
+
+_STATUS_BY_CLASS: list[tuple[type[FaceLensError], int]] = [
+    (ImageNotFoundError, 422),  # a path the client named: the service never reads paths
+    (ImageTooLargeError, 413),
+    (InputError, 422),
+    (FaceSelectionError, 422),
+    (CalibrationError, 422),
+    (PersonNotFoundError, 404),
+    (TemplateNotFoundError, 404),
+    (PersonExistsError, 409),
+    (GalleryModelMismatchError, 409),
+]
+
+
+def http_status(error: FaceLensError) -> int:
+    """The HTTP status for ``error``: 4xx for anything the request caused, else 500."""
+    if isinstance(error, ServiceError):
+        return error.status
+    for cls, status in _STATUS_BY_CLASS:
+        if isinstance(error, cls):
+            return status
+    return 500

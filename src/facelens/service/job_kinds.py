@@ -1,0 +1,209 @@
+"""The registry of background job kinds: what each takes, checks and produces.
+
+Adding a kind means one :class:`JobKind` in :data:`JOB_KINDS` (via
+:func:`register`): its name (the URL ``POST /api/jobs/<name>``), the role
+needed, the upload it takes (``video`` or ``zip``), the parameters it
+accepts (name -> type), and a ``run(job, context)`` that writes its output
+into ``job.output_dir``, reports progress with ``job.progress(fraction,
+message)`` and returns ``{"file": <name in output_dir>, "media_type": ...,
+"summary": {...}}``. A kind whose code is not installed (its module is
+missing) is not offered.
+
+Kinds now: ``identify_photos`` (a zip of photos -> JSON of every face's
+identity), ``video_identify`` (``facelens.apps.video_identify``) and
+``anonymize`` (``facelens.apps.anonymize``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from facelens.errors import ImageDecodeError
+from facelens.service.context import ServiceContext
+from facelens.service.errors import InvalidRequestError, RequestTooLargeError, VideoTooLongError
+from facelens.service.jobs import JobContext
+from facelens.service.keys import Role
+from facelens.service.limits import decode_image
+
+Upload = Literal["video", "zip"]
+ParamType = type[bool] | type[int] | type[float] | type[str]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of background job (see the module docstring)."""
+
+    name: str
+    description: str
+    upload: Upload
+    run: Callable[[JobContext, ServiceContext], dict[str, Any]]
+    role: Role = "query"
+    params: dict[str, ParamType] = field(default_factory=dict)
+    module: str | None = None  # the module the kind needs; the kind is hidden without it
+
+    @property
+    def available(self) -> bool:
+        return self.module is None or importlib.util.find_spec(self.module) is not None
+
+    def check_params(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The parameters with their declared types; unknown or mistyped ones are refused."""
+        checked: dict[str, Any] = {}
+        for name, value in raw.items():
+            expected = self.params.get(name)
+            if expected is None:
+                allowed = ", ".join(self.params) or "none"
+                raise InvalidRequestError(
+                    f"{self.name} takes no parameter {name!r} (allowed: {allowed})"
+                )
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise InvalidRequestError(f"parameter {name!r} must be a {expected.__name__}")
+            checked[name] = value
+        return checked
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.name,
+            "description": self.description,
+            "upload": self.upload,
+            "role": self.role,
+            "params": {name: t.__name__ for name, t in self.params.items()},
+        }
+
+
+JOB_KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    JOB_KINDS[kind.name] = kind
+    return kind
+
+
+def available_kinds() -> dict[str, JobKind]:
+    return {name: kind for name, kind in JOB_KINDS.items() if kind.available}
+
+
+# --- checks of an upload before its job is queued ---------------------------------------------
+
+MAX_ZIP_MEMBERS = 2000
+
+
+def check_zip(path: Path, max_total_bytes: int) -> list[zipfile.ZipInfo]:
+    """The image members of a zip, refusing bombs (declared sizes) and damaged archives."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImageDecodeError(f"not a readable zip archive ({exc})") from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise RequestTooLargeError(
+            f"{len(members)} files in the zip; the limit is {MAX_ZIP_MEMBERS}"
+        )
+    total = sum(m.file_size for m in members)
+    if total > max_total_bytes:
+        raise RequestTooLargeError(
+            f"the zip unpacks to {total:,} bytes; the limit is {max_total_bytes:,}"
+        )
+    if not members:
+        raise InvalidRequestError("the zip holds no file")
+    return members
+
+
+def check_video(path: Path, max_seconds: float, max_pixels: int) -> dict[str, float]:
+    """Open a video and check its length and frame size before it is queued."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise ImageDecodeError("not a video OpenCV can read (MP4, AVI, MKV, WEBM, MOV)")
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        ok, _ = capture.read()
+    finally:
+        capture.release()
+    if not ok or width <= 0 or height <= 0:
+        raise ImageDecodeError("the video has no readable frame")
+    if width * height > max_pixels:
+        raise RequestTooLargeError(f"frames of {width}x{height} are above the pixel limit")
+    if fps <= 0 or fps > 1000 or frames <= 0:
+        raise ImageDecodeError("the video does not state a usable frame rate and length")
+    seconds = frames / fps
+    if seconds > max_seconds:
+        raise VideoTooLongError(
+            f"the video lasts {seconds:.0f} s; the limit is {max_seconds:.0f} s"
+        )
+    return {"seconds": round(seconds, 3), "fps": round(fps, 3), "width": width, "height": height}
+
+
+# --- identify_photos ---------------------------------------------------------------------------
+
+
+def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, Any]:
+    settings = context.settings
+    members = check_zip(job.input_path, settings.max_upload_bytes * 4)
+    lens = context.lens
+    point = lens.operating_point(job.params.get("fmr"), job.params.get("threshold"))
+    top_k = int(job.params.get("top_k", 5))
+    results: list[dict[str, Any]] = []
+    from facelens.apps.identify import identify_faces
+
+    with zipfile.ZipFile(job.input_path) as archive:
+        for index, member in enumerate(members):
+            job.progress(index / len(members), f"{index} of {len(members)} photos")
+            label = member.filename
+            try:
+                with archive.open(member) as handle:
+                    data = handle.read(member.file_size + 1)
+                if len(data) > member.file_size:
+                    raise ImageDecodeError(f"{label}: larger than the zip declares")
+                image = decode_image(data, label, settings.max_pixels)
+                faces = context.analysing(partial(lens.analyzer.analyze, image))
+                matches = identify_faces(
+                    faces,
+                    lens.gallery.template_matrix(),
+                    point,
+                    lens.calibration,
+                    top_k,
+                    lens.aggregation,
+                )
+                results.append({"photo": label, "faces": [m.to_dict() for m in matches]})
+            except Exception as error:  # one bad photo never sinks the batch
+                code = getattr(error, "code", "decode_failed")
+                results.append({"photo": label, "error": {"code": code, "message": str(error)}})
+    out = job.output_dir / "identify.json"
+    out.write_text(json.dumps({"threshold": point.threshold, "fmr": point.fmr, "photos": results}))
+    identified = sorted(
+        {f["identity"] for r in results for f in r.get("faces", []) if f.get("identity")}
+    )
+    return {
+        "file": out.name,
+        "media_type": "application/json",
+        "summary": {
+            "photos": len(results),
+            "failed": sum(1 for r in results if "error" in r),
+            "faces": sum(len(r.get("faces", [])) for r in results),
+            "identified": identified,
+        },
+    }
+
+
+register(
+    JobKind(
+        name="identify_photos",
+        description="Identify every face of every photo in a zip; result: one JSON file",
+        upload="zip",
+        run=_run_identify_photos,
+        params={"fmr": float, "threshold": float, "top_k": int},
+    )
+)

@@ -1,0 +1,111 @@
+"""``/api/detect``, ``/api/identify``, ``/api/verify``: one or two uploaded photos in, JSON out.
+
+Boxes are ``[x, y, width, height]`` and landmarks ``(x, y)`` in pixels of the
+uploaded (EXIF-rotated) image, whose ``width`` and ``height`` are returned too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from facelens.apps.identify import identify_faces, main_face, verify_faces
+from facelens.service.auth import QueryKey, Service
+from facelens.service.limits import read_image, require_multipart
+from facelens.service.models import ERROR_RESPONSES
+from facelens.service.routes.common import Fmr, Threshold, TopK
+from facelens.types import Match, Verification
+
+router = APIRouter(prefix="/api", tags=["faces"], responses=ERROR_RESPONSES)
+
+
+@router.post("/detect", dependencies=[Depends(require_multipart)])
+async def detect(
+    key: QueryKey,
+    context: Service,
+    image: Annotated[UploadFile, File(description="A photo (JPEG, PNG, WEBP, ...)")],
+) -> dict[str, Any]:
+    """Every face of a photo: box, 5 landmarks, detector score and quality (no templates)."""
+    decoded = await read_image(image, context.settings.max_pixels)
+    faces = await run_in_threadpool(
+        context.analysing, lambda: context.lens.analyzer.analyze(decoded, embed=False)
+    )
+    context.audit.record(key, "detect", None, {"photo": decoded.source, "faces": len(faces)})
+    return {
+        "photo": decoded.source,
+        "width": decoded.width,
+        "height": decoded.height,
+        "faces": [face.to_dict() for face in faces],
+    }
+
+
+@router.post("/identify", dependencies=[Depends(require_multipart)])
+async def identify(
+    key: QueryKey,
+    context: Service,
+    image: Annotated[UploadFile, File(description="A photo (JPEG, PNG, WEBP, ...)")],
+    fmr: Fmr = None,
+    threshold: Threshold = None,
+    top_k: TopK = 5,
+) -> dict[str, Any]:
+    """Who is each face of a photo? ``identity`` is null for a face nobody in the gallery matches."""
+    decoded = await read_image(image, context.settings.max_pixels)
+    lens = context.lens
+    point = lens.operating_point(fmr, threshold)  # a bad operating point fails before the work
+
+    def work() -> list[Match]:
+        faces = lens.analyzer.analyze(decoded)
+        templates = lens.gallery.template_matrix()
+        return identify_faces(faces, templates, point, lens.calibration, top_k, lens.aggregation)
+
+    matches = await run_in_threadpool(context.analysing, work)
+    context.audit.record(
+        key,
+        "identify",
+        None,
+        {
+            "photo": decoded.source,
+            "faces": len(matches),
+            "identified": sorted({m.identity for m in matches if m.identity}),
+        },
+    )
+    return {
+        "photo": decoded.source,
+        "width": decoded.width,
+        "height": decoded.height,
+        "threshold": round(point.threshold, 4),
+        "fmr": point.fmr,
+        "faces": [match.to_dict() for match in matches],
+    }
+
+
+@router.post("/verify", dependencies=[Depends(require_multipart)])
+async def verify(
+    key: QueryKey,
+    context: Service,
+    image_a: Annotated[UploadFile, File(description="The first photo")],
+    image_b: Annotated[UploadFile, File(description="The second photo")],
+    fmr: Fmr = None,
+    threshold: Threshold = None,
+) -> dict[str, Any]:
+    """Are the main (largest) faces of two photos the same person?"""
+    decoded_a = await read_image(image_a, context.settings.max_pixels)
+    decoded_b = await read_image(image_b, context.settings.max_pixels)
+    lens = context.lens
+    point = lens.operating_point(fmr, threshold)
+
+    def work() -> Verification:
+        face_a = main_face(lens.analyzer.analyze(decoded_a), decoded_a.source)
+        face_b = main_face(lens.analyzer.analyze(decoded_b), decoded_b.source)
+        return verify_faces(face_a, face_b, point, lens.calibration)
+
+    result = await run_in_threadpool(context.analysing, work)
+    context.audit.record(
+        key,
+        "verify",
+        None,
+        {"photos": [decoded_a.source, decoded_b.source], "same": result.same},
+    )
+    return result.to_dict()

@@ -1,0 +1,179 @@
+"""``/api/jobs``: start a long job on an upload, watch its progress, download its result.
+
+``POST /api/jobs/{kind}`` (multipart: ``file`` and optional ``params``, a
+JSON object) answers 202 once the upload and the queued job are on disk.
+Kinds and their parameters: ``GET /api/jobs/kinds`` (see
+:mod:`facelens.service.job_kinds`). A key sees the jobs it started; an admin
+key sees all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from facelens.service.auth import QueryKey, Service
+from facelens.service.context import ServiceContext
+from facelens.service.errors import (
+    InvalidRequestError,
+    JobKindNotFoundError,
+    JobNotFoundError,
+    JobNotReadyError,
+    PermissionDeniedError,
+    UnsupportedMediaTypeError,
+)
+from facelens.service.job_kinds import JobKind, available_kinds, check_video, check_zip
+from facelens.service.jobs import Job, JobRunner
+from facelens.service.keys import ApiKey
+from facelens.service.limits import require_multipart, upload_label
+from facelens.service.models import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+
+UPLOAD_PREFIX = "/api/jobs/"
+"""Routes under this prefix take the larger upload limit (videos)."""
+
+_TYPES = {
+    "video": ("video/", "application/octet-stream"),
+    "zip": ("application/zip", "application/x-zip-compressed", "application/octet-stream"),
+}
+
+
+def start_runner(context: ServiceContext) -> JobRunner:
+    """The background job thread of this process."""
+    settings = context.settings
+
+    def run(job_context: Any) -> dict[str, Any]:
+        kind = available_kinds().get(job_context.job.kind)
+        if kind is None:
+            raise JobKindNotFoundError(f"this server cannot run {job_context.job.kind!r} jobs")
+        return kind.run(job_context, context)
+
+    return JobRunner(
+        context.jobs,
+        run,
+        stale_after=settings.job_stale_after,
+        max_attempts=settings.job_max_attempts,
+    ).start()
+
+
+def _visible(job: Job, key: ApiKey) -> Job:
+    if key.role != "admin" and job.key_id != key.id:
+        raise JobNotFoundError(f"no job {job.id!r}")  # never reveal others' jobs exist
+    return job
+
+
+@router.get("/kinds")
+def job_kinds(key: QueryKey) -> list[dict[str, Any]]:
+    """The kinds of job this server runs, with their parameters."""
+    return [kind.describe() for kind in available_kinds().values()]
+
+
+@router.get("")
+def list_jobs(key: QueryKey, context: Service) -> list[dict[str, Any]]:
+    """Jobs, newest first: this key's own, or every job for an admin key."""
+    jobs = context.jobs.list_jobs(None if key.role == "admin" else key.id)
+    return [job.to_dict() for job in jobs]
+
+
+@router.post("/{kind}", status_code=202, dependencies=[Depends(require_multipart)])
+async def start_job(
+    key: QueryKey,
+    context: Service,
+    kind: str,
+    file: Annotated[UploadFile, File(description="The input: a video, or a zip of photos")],
+    params: Annotated[
+        str, Form(max_length=10_000, description="JSON object of the kind's parameters")
+    ] = "{}",
+) -> dict[str, Any]:
+    """Queue a job on an upload; poll ``GET /api/jobs/{id}`` for progress."""
+    job_kind = available_kinds().get(kind)
+    if job_kind is None:
+        names = ", ".join(available_kinds()) or "none"
+        raise JobKindNotFoundError(f"no job kind {kind!r}; this server runs: {names}")
+    if not key.allows(job_kind.role):
+        raise PermissionDeniedError(f"{kind} jobs need the role {job_kind.role!r} or above")
+    try:
+        raw = json.loads(params or "{}")
+    except ValueError as exc:
+        raise InvalidRequestError(f"params must be a JSON object ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise InvalidRequestError("params must be a JSON object")
+    checked = job_kind.check_params(raw)
+    declared = (file.content_type or "application/octet-stream").lower()
+    if not declared.startswith(_TYPES[job_kind.upload]):
+        raise UnsupportedMediaTypeError(f"{kind} takes a {job_kind.upload}, not {declared!r}")
+    label = upload_label(file, "input")
+    job_id, folder = context.jobs.new_folder()
+    try:
+        info = await run_in_threadpool(_save_and_check, file, folder, label, job_kind, context)
+        job = context.jobs.enqueue(job_id, kind, checked, label, key.id)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    context.audit.record(key, "start_job", job.id, {"kind": kind, "input": label, **info})
+    return job.to_dict()
+
+
+def _save_and_check(
+    upload: UploadFile, folder: Path, label: str, kind: JobKind, context: ServiceContext
+) -> dict[str, Any]:
+    settings = context.settings
+    target = folder / ("input" + Path(label).suffix.lower()[:10])
+    upload.file.seek(0)
+    with target.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, 1024 * 1024)
+        out.flush()
+        os.fsync(out.fileno())
+    if target.stat().st_size == 0:
+        raise InvalidRequestError("the uploaded file is empty")
+    if kind.upload == "video":
+        return {"video": check_video(target, settings.max_video_seconds, settings.max_pixels)}
+    return {"photos": len(check_zip(target, settings.max_upload_bytes * 4))}
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
+    """A job's state, progress (0 to 1), message, and result summary once done."""
+    return _visible(context.jobs.get(job_id), key).to_dict()
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The result"}},
+)
+def job_result(job_id: str, key: QueryKey, context: Service) -> FileResponse:
+    """Download a finished job's result file."""
+    job = _visible(context.jobs.get(job_id), key)
+    if job.state != "done" or not job.result or not job.result.get("file"):
+        raise JobNotReadyError(f"job {job.id} is {job.state}; it has no result to download")
+    path = context.jobs.folder(job.id) / "output" / Path(str(job.result["file"])).name
+    if not path.is_file():
+        raise JobNotReadyError(f"the result of job {job.id} is no longer on disk")
+    context.audit.record(key, "download_result", job.id, {"kind": job.kind, "file": path.name})
+    return FileResponse(
+        path,
+        media_type=str(job.result.get("media_type", "application/octet-stream")),
+        filename=f"{job.kind}-{job.id[:8]}{path.suffix}",
+    )
+
+
+@router.delete("/{job_id}")
+def cancel_or_delete_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
+    """Cancel a queued or running job; a finished job is deleted with its files."""
+    job = _visible(context.jobs.get(job_id), key)
+    if job.finished:
+        context.jobs.delete(job.id)
+        context.audit.record(key, "delete_job", job.id, {"kind": job.kind})
+        return {"deleted": job.id}
+    cancelled = context.jobs.cancel(job.id)
+    context.audit.record(key, "cancel_job", job.id, {"kind": job.kind})
+    return cancelled.to_dict()

@@ -1,0 +1,202 @@
+"""``/api/people``: enroll, list, look at, rename and erase the people of the gallery.
+
+Photos of one enrollment are stored in one transaction, acknowledged only
+after it is committed. A photo that does not hold exactly one usable face is
+rejected with the reason while the others are enrolled; when none is
+accepted the answer is 422 ``no_usable_photo`` with every photo's reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from facelens.apps.enroll import EnrollOutcome, EnrollReport, enroll_person
+from facelens.errors import FaceLensError, TemplateNotFoundError
+from facelens.io.image import DecodedImage
+from facelens.service.auth import AdminKey, EnrollKey, QueryKey, Service
+from facelens.service.context import ServiceContext
+from facelens.service.errors import InvalidRequestError
+from facelens.service.keys import ApiKey
+from facelens.service.limits import check_count, read_image, require_multipart, upload_label
+from facelens.service.models import ERROR_RESPONSES, RenameRequest
+from facelens.service.routes.common import PersonName, clean_name
+from facelens.types import Person
+
+router = APIRouter(prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES)
+
+Photos = list[UploadFile]
+
+
+class NoUsablePhotoError(InvalidRequestError):
+    """Not one photo of an enrollment held exactly one usable face."""
+
+    code = "no_usable_photo"
+
+    def __init__(self, message: str, outcomes: list[EnrollOutcome]) -> None:
+        super().__init__(message)
+        self.details = {"photos": [o.to_dict() for o in outcomes]}
+
+
+def _person_dict(person: Person) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "name": person.name,
+        "templates": person.templates,
+        "created_at": person.created_at,
+    }
+
+
+async def _enroll(
+    context: ServiceContext, key: ApiKey, name: str, photos: Photos, action: str
+) -> dict[str, Any]:
+    check_count(photos, context.settings.max_images_per_request, "photos")
+    decoded: list[tuple[int, DecodedImage]] = []
+    outcomes: list[EnrollOutcome | None] = []
+    for index, upload in enumerate(photos):
+        try:
+            decoded.append((index, await read_image(upload, context.settings.max_pixels)))
+            outcomes.append(None)
+        except FaceLensError as error:
+            outcomes.append(EnrollOutcome(upload_label(upload), False, reason=str(error)))
+    lens = context.lens
+
+    def work() -> EnrollReport:
+        return enroll_person(lens.analyzer, lens.gallery, name, [image for _, image in decoded])
+
+    report = await run_in_threadpool(context.analysing, work)
+    for (index, _), outcome in zip(decoded, report.outcomes, strict=True):
+        outcomes[index] = outcome
+    final = [o for o in outcomes if o is not None]
+    accepted = [o.source for o in final if o.accepted]
+    context.audit.record(
+        key,
+        action,
+        name,
+        {"accepted": accepted, "rejected": [o.source for o in final if not o.accepted]},
+        outcome="ok" if accepted else NoUsablePhotoError.code,
+    )
+    if not accepted:
+        raise NoUsablePhotoError(
+            f"no photo of {name!r} was enrolled: each needs exactly one usable face", final
+        )
+    person = report.person
+    return {
+        "person": _person_dict(person) if person else None,
+        "accepted": len(accepted),
+        "rejected": len(final) - len(accepted),
+        "photos": [o.to_dict() for o in final],
+    }
+
+
+@router.get("")
+def list_people(key: QueryKey, context: Service) -> list[dict[str, Any]]:
+    """Everyone in the gallery, by name, with their number of templates."""
+    return [_person_dict(p) for p in context.lens.people()]
+
+
+@router.post("", status_code=201, dependencies=[Depends(require_multipart)])
+async def enroll(
+    name: Annotated[str, Form(min_length=1, max_length=200, description="The person's name")],
+    photos: Annotated[Photos, File(description="Photos of this person alone (one face each)")],
+    key: EnrollKey,
+    context: Service,
+) -> dict[str, Any]:
+    """Enroll a person from photos (created if new, else the photos are added)."""
+    return await _enroll(context, key, clean_name(name), photos, "enroll")
+
+
+@router.get("/{name}")
+def get_person(name: PersonName, key: QueryKey, context: Service) -> dict[str, Any]:
+    """A person and the photos their templates came from (ids, labels, quality)."""
+    gallery = context.lens.gallery
+    person = gallery.get_person(name)
+    return {
+        **_person_dict(person),
+        "photos": [
+            {
+                "id": t.id,
+                "source": t.source,
+                "quality": round(t.quality, 3),
+                "created_at": t.created_at,
+            }
+            for t in gallery.list_templates(name)
+        ],
+    }
+
+
+@router.patch("/{name}")
+def rename_person(
+    name: PersonName,
+    body: RenameRequest,
+    key: EnrollKey,
+    context: Service,
+) -> dict[str, Any]:
+    """Rename a person, keeping their templates."""
+    new = clean_name(body.name)
+    person = context.lens.rename(name, new)
+    context.audit.record(key, "rename", name, {"new_name": person.name})
+    return _person_dict(person)
+
+
+@router.delete("/{name}")
+def erase_person(name: PersonName, key: AdminKey, context: Service) -> dict[str, Any]:
+    """Erase a person: every template and face crop of theirs leaves the gallery file."""
+    removed = context.lens.erase(name)
+    context.audit.record(key, "erase", name, {"templates": removed})
+    return {"erased": name, "templates": removed}
+
+
+@router.post("/{name}/photos", status_code=201, dependencies=[Depends(require_multipart)])
+async def add_photos(
+    name: PersonName,
+    photos: Annotated[Photos, File(description="More photos of this person")],
+    key: EnrollKey,
+    context: Service,
+) -> dict[str, Any]:
+    """Add photos to a person already in the gallery (404 if they are not)."""
+    person = context.lens.gallery.get_person(name)
+    return await _enroll(context, key, person.name, photos, "add_photos")
+
+
+@router.get(
+    "/{name}/photos/{template_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The aligned face crop"}},
+)
+def photo_crop(
+    name: PersonName,
+    template_id: int,
+    key: EnrollKey,
+    context: Service,
+) -> Response:
+    """The aligned face crop (JPEG) a template was made from."""
+    gallery = context.lens.gallery
+    _owned_template(context, name, template_id)
+    crop = gallery.get_crop(template_id)
+    if crop is None:
+        raise TemplateNotFoundError(f"template {template_id} has no stored face crop")
+    context.audit.record(key, "export_crop", name, {"template": template_id})
+    return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.delete("/{name}/photos/{template_id}")
+def remove_photo(
+    name: PersonName,
+    template_id: int,
+    key: AdminKey,
+    context: Service,
+) -> dict[str, Any]:
+    """Erase one template (and its crop) of a person."""
+    _owned_template(context, name, template_id)
+    context.lens.gallery.remove_template(template_id)
+    context.audit.record(key, "erase_photo", name, {"template": template_id})
+    return {"erased_template": template_id, "person": name}
+
+
+def _owned_template(context: ServiceContext, name: str, template_id: int) -> None:
+    owned = {t.id for t in context.lens.gallery.list_templates(name)}
+    if template_id not in owned:
+        raise TemplateNotFoundError(f"{name!r} has no template {template_id}")

@@ -1,0 +1,102 @@
+"""Everything a running service is configured with, and where its own state lives.
+
+The service keeps its state (API keys, audit log, background jobs and their
+files) in a folder beside the gallery: ``<gallery file>.service/`` (or
+``$FACELENS_SERVICE_DIR``). ``facelens keys`` and ``facelens audit`` find the
+same folder from the same ``--gallery``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from facelens.gallery import resolve_gallery_path
+
+SERVICE_DIR_ENV = "FACELENS_SERVICE_DIR"
+SETTINGS_ENV = "FACELENS_SERVICE_SETTINGS"
+"""uvicorn worker processes receive the settings as JSON in this variable."""
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+"""The web page's static files (owned by the web page), served under ``/web/``."""
+
+
+def resolve_service_dir(gallery: str | Path | None, service_dir: str | Path | None = None) -> Path:
+    """The state folder: ``service_dir``, else ``$FACELENS_SERVICE_DIR``, else beside the gallery."""
+    if service_dir:
+        return Path(service_dir).expanduser()
+    configured = os.environ.get(SERVICE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    gallery_path = resolve_gallery_path(gallery)
+    return gallery_path.with_name(gallery_path.name + ".service")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How one service runs. Sizes in bytes, times in seconds, pixels as width x height.
+
+    Attributes:
+        gallery: gallery file (None: ``$FACELENS_GALLERY`` or the user data folder).
+        service_dir: state folder (None: see :func:`resolve_service_dir`).
+        embedder: embedder id (None: the gallery's own, else the default).
+        max_request_bytes: largest request body of the image endpoints.
+        max_upload_bytes: largest request body of a job upload (videos).
+        max_pixels: largest image accepted (width x height), checked before decoding.
+        max_images_per_request: most photos in one enrollment.
+        max_video_seconds: longest video a job accepts.
+        body_timeout: longest wait for the next chunk of a request body.
+        analysis_slots: images analysed at once in one worker process.
+        queue_timeout: longest wait for a free analysis slot before 503.
+        job_stale_after: a running job whose heartbeat is older than this is
+            taken to be orphaned (its process died) and queued again.
+        job_max_attempts: a job that was orphaned this many times is failed.
+        web_dir: the web page's folder, served at ``/web/`` when it exists.
+        threads: inference threads per model (None: every core).
+        key_file: the gallery's template key file (None: the environment's, if any).
+    """
+
+    gallery: str | None = None
+    service_dir: str | None = None
+    embedder: str | None = None
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_images_per_request: int = 32
+    max_video_seconds: float = 600.0
+    body_timeout: float = 30.0
+    analysis_slots: int = 2
+    queue_timeout: float = 120.0
+    job_stale_after: float = 30.0
+    job_max_attempts: int = 3
+    web_dir: str = field(default=str(WEB_DIR))
+    threads: int | None = None
+    key_file: str | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return resolve_service_dir(self.gallery, self.service_dir)
+
+    @property
+    def state_db(self) -> Path:
+        return self.state_dir / "service.db"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceSettings:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_env(cls) -> ServiceSettings:
+        text = os.environ.get(SETTINGS_ENV)
+        return cls.from_json(text) if text else cls()
