@@ -141,3 +141,29 @@ class GalleryNotEncryptedError(GalleryKeyError):
     """A key was given for a gallery whose templates are stored unencrypted."""
 
     code = "gallery_not_encrypted"
+
+
+class ClusterError(FaceLensError):
+    """A request to the face-cluster index that cannot be carried out."""
+
+    code = "cluster_error"
+
+
+class ClusterModelMismatchError(ClusterError):
+    """The cluster index holds templates of another embedder."""
+
+    code = "cluster_model_mismatch"
+
+
+class GroupNotFoundError(ClusterError):
+    code = "group_not_found"
+
+
+class ClusterFaceNotFoundError(ClusterError):
+    code = "cluster_face_not_found"
+
+
+class CorrectionError(ClusterError):
+    """A correction that contradicts itself (e.g. splitting a group into nothing)."""
+
+    code = "bad_correction"

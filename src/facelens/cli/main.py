@@ -7,6 +7,7 @@ import click
 from facelens import __version__
 from facelens.cli import (
     audit,
+    cluster,
     demo,
     detect,
     enroll,
@@ -65,6 +66,7 @@ for module in (detect, enroll, people, identify, verify, evaluate, demo, models,
     cli.add_command(module.command)
 for module in (serve, keys, audit):  # the REST service (facelens.service)
     cli.add_command(module.command)
+cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
 
 
 def main() -> None:

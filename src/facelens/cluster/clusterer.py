@@ -1,0 +1,238 @@
+"""The clustering application: index photos, group faces, take corrections, report.
+
+>>> from facelens.cluster import FaceClusters
+>>> with FaceClusters.open(gallery="people.db") as clusters:          # doctest: +SKIP
+...     report = clusters.run(["photos/"])
+...     clusters.name(report.groups[0]["id"], "Ada Lovelace")   # enrolls Ada in people.db
+
+The operating point is a false-match rate per comparison, turned into a
+cosine threshold by the embedder's calibration (``match/calibration.py``);
+two groups merge when the mean score over all their cross pairs of faces
+reaches it. The default, ``DEFAULT_CLUSTER_FMR``, was chosen on the LFW
+development people (``benchmarks/cluster_lfw.py``, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from facelens.cluster.corrections import (
+    merge_groups,
+    move_faces,
+    name_group,
+    reject_faces,
+    split_group,
+    sync_gallery,
+)
+from facelens.cluster.engine import RegroupSummary, regroup
+from facelens.cluster.ingest import PhotoOutcome, index_photos
+from facelens.cluster.store import ClusterStore, FaceRecord
+from facelens.gallery import GalleryStore, open_gallery, resolve_gallery_path, stored_model_id
+from facelens.match.calibration import OperatingPoint, calibration_for, operating_point
+from facelens.models import registry
+from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.types import USABLE_QUALITY
+
+DEFAULT_CLUSTER_FMR = 1e-5
+"""False-match rate per comparison that sets the default merge threshold (see module docstring)."""
+
+INDEX_ENV = "FACELENS_CLUSTER_INDEX"
+
+
+def default_index_path(gallery: str | Path | None) -> Path:
+    """``<gallery file stem>.clusters.db`` beside the gallery (user data folder for a URL)."""
+    if gallery is not None and "://" in str(gallery):
+        return Path(platformdirs.user_data_dir("facelens")) / "clusters.db"
+    path = resolve_gallery_path(gallery)
+    return path.with_name(path.stem + ".clusters.db")
+
+
+@dataclass
+class RunReport:
+    """One ``run``: what happened to each photo, what the clustering changed, the groups."""
+
+    photos: list[PhotoOutcome]
+    regroup: RegroupSummary
+    point: OperatingPoint
+    groups: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "photos": [p.to_dict() for p in self.photos],
+            "run": self.regroup.to_dict(),
+            "fmr": self.point.fmr,
+            "groups": self.groups,
+        }
+
+
+class FaceClusters:
+    """Groups of unknown faces, kept in a cluster index beside a gallery.
+
+    Args:
+        analyzer: the pipeline that finds and embeds faces.
+        store: the cluster index.
+        gallery: opens the gallery that named groups are enrolled into (called
+            only when a named group changes).
+    """
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        store: ClusterStore,
+        gallery: Callable[[], GalleryStore],
+    ) -> None:
+        self.analyzer = analyzer
+        self.store = store
+        self._open_gallery = gallery
+        self._gallery: GalleryStore | None = None
+
+    @classmethod
+    def open(
+        cls,
+        gallery: str | Path | None = None,
+        index: str | Path | None = None,
+        *,
+        embedder: str | None = None,
+        analyzer: FaceAnalyzer | None = None,
+    ) -> FaceClusters:
+        """The index at ``index`` (default: beside the gallery), for the gallery's embedder."""
+        if analyzer is None:
+            if embedder is None:
+                embedder = (
+                    stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
+                )
+            analyzer = FaceAnalyzer(embedder=embedder)
+        store = ClusterStore(index or default_index_path(gallery), analyzer.embedder_id)
+        return cls(analyzer, store, lambda: open_gallery(gallery, analyzer.embedder_id))
+
+    @property
+    def gallery(self) -> GalleryStore:
+        if self._gallery is None:
+            self._gallery = self._open_gallery()
+        return self._gallery
+
+    def operating_point(
+        self, fmr: float | None = None, threshold: float | None = None
+    ) -> OperatingPoint:
+        """The merge threshold: as asked, else as the last run used, else the default rate."""
+        calibration = calibration_for(self.analyzer.embedder_id)
+        if fmr is None and threshold is None:
+            stored = self.store.get_meta("threshold")
+            if stored is not None:
+                return operating_point(calibration, threshold=float(stored))
+            fmr = DEFAULT_CLUSTER_FMR
+        return operating_point(calibration, fmr=fmr, threshold=threshold)
+
+    def run(
+        self,
+        paths: list[Path],
+        *,
+        fmr: float | None = None,
+        threshold: float | None = None,
+        rebuild: bool = False,
+        min_quality: float = USABLE_QUALITY,
+        on_item: Callable[[PhotoOutcome], None] | None = None,
+    ) -> RunReport:
+        """Index new photos among ``paths``, then group the faces waiting (or all, ``rebuild``)."""
+        point = self.operating_point(fmr, threshold)
+        outcomes = index_photos(
+            self.analyzer, self.store, paths, min_quality=min_quality, on_item=on_item
+        )
+        summary = regroup(self.store, point.threshold, rebuild=rebuild)
+        self.store.set_meta("threshold", repr(point.threshold))
+        return RunReport(outcomes, summary, point, self.groups())
+
+    # --- corrections: each one is stored, then the gallery follows named groups --------
+
+    def merge(self, group_ids: list[int]) -> dict[str, Any]:
+        """Several groups are one person; returns the merged group and gallery changes."""
+        target = merge_groups(self.store, group_ids)
+        return {"group": target, "gallery": self._sync([target])}
+
+    def split(self, group_id: int, face_ids: list[int]) -> dict[str, Any]:
+        """``face_ids`` of a group are another person: they become a new group."""
+        new_id = split_group(self.store, group_id, face_ids)
+        return {"group": group_id, "new_group": new_id, "gallery": self._sync([group_id])}
+
+    def move(self, face_ids: list[int], group_id: int) -> dict[str, Any]:
+        """Faces belong to another group."""
+        move_faces(self.store, face_ids, group_id)
+        return {"group": group_id, "gallery": self._sync([group_id])}
+
+    def reject(self, face_ids: list[int]) -> dict[str, Any]:
+        """ "Not this person": the faces leave their groups for good and are grouped again."""
+        reject_faces(self.store, face_ids)
+        changes = self._sync([])
+        summary = regroup(self.store, self.operating_point().threshold)
+        placed = {f.id: f.group_id for f in self.store.faces(face_ids)}
+        return {"faces": placed, "run": summary.to_dict(), "gallery": changes}
+
+    def name(self, group_id: int, name: str) -> dict[str, Any]:
+        """Name a group: it is enrolled in the gallery as that person (renamed if it had a name)."""
+        previous = self.store.group(group_id).name
+        name_group(self.store, group_id, name)
+        changes = sync_gallery(self.store, self.gallery, [group_id], renamed_from=previous)
+        person = self.gallery.get_person(name.strip()) if changes["enrolled"] or previous else None
+        return {
+            "group": group_id,
+            "name": name.strip(),
+            "gallery": changes,
+            "templates_in_gallery": person.templates if person else None,
+        }
+
+    def _sync(self, group_ids: list[int]) -> dict[str, int]:
+        """Gallery changes after a correction (nothing to do, and no gallery opened, if no
+        group touched is named and no enrolled face moved)."""
+        named = any(self.store.group(g).name is not None for g in group_ids)
+        enrolled_faces = any(f.template_id is not None for f in self.store.faces())
+        if not named and not enrolled_faces:
+            return {"enrolled": 0, "removed": 0}
+        return sync_gallery(self.store, self.gallery, group_ids)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every group (largest first) with its faces, as JSON-ready dicts."""
+        faces_by_group: dict[int, list[FaceRecord]] = {}
+        for face in self.store.faces():
+            if face.group_id is not None:
+                faces_by_group.setdefault(face.group_id, []).append(face)
+        return [
+            {
+                "id": group.id,
+                "name": group.name,
+                "size": group.faces,
+                "faces": [f.to_dict() for f in faces_by_group.get(group.id, [])],
+            }
+            for group in self.store.groups()
+        ]
+
+    def group_cohesion(self, group_id: int) -> dict[int, float]:
+        """Per face of a group, its mean cosine score to the group's other faces (1.0 alone)."""
+        faces = self.store.faces(group_id=group_id)
+        if len(faces) < 2:
+            return {f.id: 1.0 for f in faces}
+        vectors = self.store.vectors([f.id for f in faces])
+        scores = vectors @ vectors.T
+        means = (scores.sum(axis=1) - np.diag(scores)) / (len(faces) - 1)
+        return {f.id: float(m) for f, m in zip(faces, means, strict=True)}
+
+    def close(self) -> None:
+        if self._gallery is not None:
+            with contextlib.suppress(Exception):
+                self._gallery.close()
+            self._gallery = None
+        self.store.close()
+
+    def __enter__(self) -> FaceClusters:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
