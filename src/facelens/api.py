@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
 from facelens.gallery import GalleryStore, open_gallery, resolve_gallery_path, stored_model_id
@@ -95,6 +96,19 @@ class FaceLens:
     def detect(self, image: ImageSource, *, channel_order: ChannelOrder = "RGB") -> list[Face]:
         """Every face of an image with box, landmarks, score, quality and template."""
         return self.analyzer.analyze(image, channel_order=channel_order)
+
+    def analyze(
+        self, image: ImageSource, *, age_gender: bool = True, channel_order: ChannelOrder = "RGB"
+    ) -> list[AnalyzedFace]:
+        """Every face of ``image``, largest first, with its apparent attributes: expression
+        (7 probabilities), and apparent age and gender unless ``age_gender=False``."""
+        from facelens.analysis.analyzer import AttributeAnalyzer
+
+        decoded = self.analyzer.load(image, channel_order)
+        faces = self.analyzer.analyze(decoded, embed=False)
+        attributes = AttributeAnalyzer(age_gender=age_gender, threads=self.analyzer.threads)
+        found = attributes.analyze(decoded.pixels, faces)
+        return [AnalyzedFace(f, a) for f, a in zip(faces, found, strict=True)]
 
     def enroll(self, name: str, images: ImageSource | Iterable[ImageSource]) -> EnrollReport:
         """Add photos of ``name`` (created if new); see :class:`EnrollReport` for rejections."""

