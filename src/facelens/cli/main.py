@@ -7,6 +7,7 @@ import click
 from facelens import __version__
 from facelens.cli import (
     analyze,
+    anonymize,
     audit,
     cluster,
     demo,
@@ -69,6 +70,7 @@ for module in (serve, keys, audit):  # the REST service (facelens.service)
     cli.add_command(module.command)
 cli.add_command(analyze.command)  # expression, apparent age and gender (facelens.analysis)
 cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
+cli.add_command(anonymize.command)  # hiding faces in images and videos (facelens.privacy)
 
 
 def main() -> None:

@@ -1,0 +1,306 @@
+"""Anonymize the faces of images (and, in :mod:`facelens.apps.anonymize_video`, videos).
+
+:class:`Anonymizer` finds every face, decides per face (or per track) whether
+to hide it (:class:`facelens.privacy.policy.Policy`), hides it in the region
+of :mod:`facelens.privacy.regions` with a method of
+:mod:`facelens.privacy.methods`, writes the output and returns a report; then
+it attacks its own output with the privacy check of
+:mod:`facelens.privacy.check`. A bad input becomes a report with an ``error``:
+the rest of a batch goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from facelens.apps.identify import identify_faces
+from facelens.errors import FaceLensError
+from facelens.gallery.store import TemplateMatrix
+from facelens.match.calibration import Calibration, OperatingPoint
+from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.privacy import regions as margins
+from facelens.privacy.centerface import load_centerface
+from facelens.privacy.check import CheckSummary, PrivacyChecker
+from facelens.privacy.methods import Method, anonymize_regions
+from facelens.privacy.policy import Policy
+from facelens.privacy.regions import Region, anonymization_region
+from facelens.types import Face, FloatArray, ImageArray, Match
+
+LOW_CONFIDENCE = 0.75
+"""Faces detected with a confidence below this are flagged for a person to review
+(the detector reports faces from 0.6 up; clear frontal faces score above 0.85)."""
+
+
+@dataclass
+class FaceDecision:
+    """One face of an image: where it was, who it may be, and what was done."""
+
+    face: Face
+    region: Region
+    anonymized: bool
+    reason: str
+    match: Match | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "box": self.face.box.as_list(),
+            "score": round(self.face.score, 3),
+            "quality": round(self.face.quality.value, 3),
+            "region": self.region.box.as_list(),
+            "anonymized": self.anonymized,
+            "reason": self.reason,
+        }
+        if self.match is not None:
+            data["identity"] = self.match.identity
+            data["identity_score"] = (
+                None if np.isnan(self.match.score) else round(self.match.score, 4)
+            )
+        return data
+
+
+@dataclass
+class AnonymizationReport:
+    """What was done to one input, as written to ``<output>.json`` and ``.html``.
+
+    ``faces`` lists the faces of an image; for a video, ``tracks`` lists the
+    tracks and ``frames_touched`` counts the frames where at least one region
+    was hidden. ``review`` lists frame ranges a person should look at (low
+    detection confidence, a face held after it was lost, a face the
+    independent detector found outside every region).
+    """
+
+    source: str
+    kind: str  # "image" or "video"
+    output: str | None = None
+    method: str = "blur"
+    policy: Policy = field(default_factory=Policy)
+    width: int = 0
+    height: int = 0
+    frames: int = 0
+    fps: float | None = None
+    faces: list[FaceDecision] = field(default_factory=list)
+    tracks: list[dict[str, Any]] = field(default_factory=list)
+    faces_anonymized: int = 0
+    frames_touched: int = 0
+    review: list[dict[str, Any]] = field(default_factory=list)
+    check: CheckSummary | None = None
+    audio: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)  # e.g. a truncated video, in words
+    timing: dict[str, float] = field(default_factory=dict)  # seconds per pass (videos)
+    error: FaceLensError | None = None
+    seconds: float = 0.0
+    preview: ImageArray | None = field(default=None, repr=False)  # an output frame for the HTML
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def tracks_anonymized(self) -> int:
+        return sum(1 for t in self.tracks if t.get("anonymized"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "source": self.source,
+            "kind": self.kind,
+            "output": self.output,
+            "method": self.method,
+            "mode": self.policy.mode,
+            "names": sorted(self.policy.names),
+            "margin": {
+                "top": margins.MARGIN_TOP,
+                "bottom": margins.MARGIN_BOTTOM,
+                "sides": margins.MARGIN_SIDE,
+                "unit": "fraction of the face box height (top, bottom) and width (sides)",
+            },
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "fps": self.fps,
+            "faces_anonymized": self.faces_anonymized,
+            "faces_kept": len(self.faces) - self.faces_anonymized
+            if self.kind == "image"
+            else sum(1 for t in self.tracks if not t.get("anonymized")),
+            "tracks_anonymized": self.tracks_anonymized if self.kind == "video" else None,
+            "frames_touched": self.frames_touched,
+            "review": self.review,
+            "check": None if self.check is None else self.check.to_dict(),
+            "seconds": round(self.seconds, 2),
+            "problems": self.problems,
+            "timing": {k: round(v, 2) for k, v in self.timing.items()},
+        }
+        if self.kind == "image":
+            data["faces"] = [f.to_dict() for f in self.faces]
+        else:
+            data["tracks"] = self.tracks
+            data["audio"] = self.audio
+        if self.error is not None:
+            data["error"] = str(self.error)
+            data["error_code"] = self.error.code
+        return data
+
+
+class Anonymizer:
+    """Hides faces in images and videos and checks the result.
+
+    Args:
+        analyzer: the face pipeline (detector + embedder).
+        method: ``blur``, ``pixelate``, ``box`` or ``ellipse``.
+        policy: whom to hide (every face by default).
+        gallery: templates of the enrolled people (needed by ``--keep``/``--only``;
+            also used by the check when given).
+        point, calibration: the operating point of identity decisions.
+        check: run the privacy check on the output.
+    """
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        point: OperatingPoint,
+        calibration: Calibration,
+        *,
+        method: Method = "blur",
+        policy: Policy | None = None,
+        gallery: TemplateMatrix | None = None,
+        check: bool = True,
+    ) -> None:
+        self.analyzer = analyzer
+        self.method: Method = method
+        self.policy = policy or Policy()
+        self.point = point
+        self.calibration = calibration
+        self.gallery = gallery if gallery is not None else _empty_gallery()
+        self.run_check = check
+        if self.policy.needs_identity and len(self.gallery.vectors) == 0:
+            raise ValueError("--keep/--only need enrolled people, but the gallery is empty")
+        missing = self.policy.names - set(self.gallery.names.values())
+        if missing:
+            raise ValueError(f"not enrolled in the gallery: {', '.join(sorted(missing))}")
+
+    def checker(self) -> PrivacyChecker:
+        return PrivacyChecker(
+            self.analyzer, load_centerface(), self.point, self.calibration, self.gallery
+        )
+
+    @property
+    def needs_templates(self) -> bool:
+        return self.policy.needs_identity or self.run_check
+
+    def matches(self, faces: list[Face]) -> list[Match] | None:
+        """Identity decisions for faces with templates (``None`` in mode ``all``)."""
+        if not self.policy.needs_identity:
+            return None
+        return identify_faces(faces, self.gallery, self.point, self.calibration)
+
+    # ---- images -------------------------------------------------------------
+
+    def anonymize_image(self, source: Path, output: Path) -> AnonymizationReport:
+        """Anonymize one image file into ``output``; errors are returned in the report."""
+        import time
+
+        started = time.perf_counter()
+        report = AnonymizationReport(
+            str(source), "image", method=self.method, policy=self.policy, frames=1
+        )
+        try:
+            image = self.analyzer.load(source)
+            faces = self.analyzer.analyze(image, embed=self.needs_templates)
+            pixels = image.pixels.copy()
+            report.width, report.height = image.width, image.height
+            report.faces = self.decide(faces, image.width, image.height)
+            hidden = [d for d in report.faces if d.anonymized]
+            anonymize_regions(pixels, [d.region.box for d in hidden], self.method)
+            report.faces_anonymized = len(hidden)
+            report.frames_touched = 1 if hidden else 0
+            report.review = [
+                {
+                    "frames": [0, 0],
+                    "reason": f"low detection confidence {d.face.score:.2f}",
+                    "box": d.face.box.as_list(),
+                }
+                for d in report.faces
+                if d.face.score < LOW_CONFIDENCE
+            ]
+            write_image(pixels, output)
+            report.output = str(output)
+            report.preview = pixels
+            if self.run_check:
+                report.check = self._check_image(output, hidden)
+                _review_outside(report, report.check)
+        except FaceLensError as error:
+            report.error = error
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def anonymize_images(self, pairs: Iterable[tuple[Path, Path]]) -> Iterator[AnonymizationReport]:
+        """One report per ``(source, output)`` pair, in order; a bad image never stops the rest."""
+        for source, output in pairs:
+            yield self.anonymize_image(source, output)
+
+    def decide(self, faces: list[Face], width: int, height: int) -> list[FaceDecision]:
+        """The decision and region of each face of a ``width x height`` image."""
+        matches = self.matches(faces)
+        decisions = []
+        for index, face in enumerate(faces):
+            match = matches[index] if matches is not None else None
+            hide, reason = self.policy.decide(match)
+            region = anonymization_region(face.box, face.score, width, height)
+            decisions.append(FaceDecision(face, region, hide, reason, match))
+        return decisions
+
+    def _check_image(self, output: Path, hidden: list[FaceDecision]) -> CheckSummary:
+        written = self.analyzer.load(output).pixels
+        originals: list[FloatArray | None] = [
+            d.face.template.vector if d.face.template is not None else None for d in hidden
+        ]
+        regions = [d.region for d in hidden]
+        summary = CheckSummary()
+        summary.add(0, regions, self.checker().check(written, regions, originals))
+        return summary
+
+
+def _review_outside(report: AnonymizationReport, check: CheckSummary) -> None:
+    """Flag frames where the independent detector saw a face outside every hidden region."""
+    kept = any(not d.anonymized for d in report.faces) or any(
+        not t.get("anonymized") for t in report.tracks
+    )
+    for first, last in check.to_dict()["independent_detector"][
+        "frames_with_faces_outside_anonymized_regions"
+    ]:
+        report.review.append(
+            {
+                "frames": [first, last],
+                "reason": "the independent detector found a face outside the hidden regions"
+                + (
+                    " (possibly a face kept on purpose)"
+                    if kept
+                    else " (a face the detector missed?)"
+                ),
+            }
+        )
+
+
+def write_image(pixels: ImageArray, output: Path) -> None:
+    """Save an RGB image; JPEG at quality 95, other formats by their suffix."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(pixels)
+    if output.suffix.lower() in (".jpg", ".jpeg"):
+        picture.save(output, quality=95)
+    else:
+        picture.save(output)
+
+
+def _empty_gallery() -> TemplateMatrix:
+    return TemplateMatrix(
+        template_ids=np.zeros(0, np.int64),
+        vectors=np.zeros((0, 0), np.float32),
+        person_ids=np.zeros(0, np.int64),
+        qualities=np.zeros(0, np.float32),
+        names={},
+    )

@@ -1,0 +1,343 @@
+"""Anonymize the faces of a video: detect and track, decide per track, hide, check.
+
+Three passes over the file, each a plain loop over frames:
+
+1. **Track.** The detector runs on one frame in ``detect_every`` (searching a
+   copy whose longest side is at most ``detect_side`` pixels) and
+   :class:`facelens.video.FaceTracker` links the faces into tracks. With
+   ``--keep``/``--only`` each track gets one identity decision from its best
+   faces (:func:`track_decision`); every track's best faces are embedded for
+   the privacy check either way.
+2. **Hide and write.** Every frame is decoded again; each hidden track's box
+   at that frame's time comes from :meth:`facelens.video.Track.box_at`:
+   interpolated linearly between the detections around it, and held at the
+   nearest detection's box for ``hold`` frames before the track's first and
+   after its last detection. So the frames between two detections, the frames
+   where the detector blinked (up to the tracker's gap of 1 s), and the
+   frames just before a face is found and just after it is lost are all
+   covered. The box is grown into the region of :mod:`facelens.privacy.regions`
+   and hidden; the output keeps the input's size, frame rate and audio
+   (copied packet by packet by :class:`facelens.video.VideoWriter`).
+3. **Check.** The written file is decoded and attacked frame by frame with the
+   privacy check (:mod:`facelens.privacy.check`), on one frame in
+   ``check_every`` (default: every frame).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facelens.apps.anonymize import LOW_CONFIDENCE, AnonymizationReport, Anonymizer, _review_outside
+from facelens.apps.identify import identify_faces
+from facelens.errors import FaceLensError
+from facelens.pipeline.detect import detect_faces
+from facelens.privacy.check import CheckSummary
+from facelens.privacy.methods import anonymize_regions
+from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
+from facelens.types import Face, FloatArray
+from facelens.vectors import unit_rows
+from facelens.video import FaceTracker, Track, VideoWriter, open_video
+
+DEFAULT_HOLD = 5
+"""Frames a region stays before a track's first and after its last detection."""
+DEFAULT_DETECT_EVERY = 2
+"""The detector runs on one frame in this many; regions are interpolated between."""
+DEFAULT_DETECT_SIDE = 960
+"""Longest side, in pixels, of the copy of a frame the detector searches."""
+
+
+@dataclass
+class TrackPlan:
+    """What will be done with one track, and the template the check compares against."""
+
+    track: Track
+    anonymized: bool
+    reason: str
+    identity: str | None = None
+    template: FloatArray | None = None
+
+    def to_dict(self, frames_hidden: int) -> dict[str, Any]:
+        observations = self.track.observations
+        return {
+            "track_id": self.track.id,
+            "first_frame": observations[0].frame_index,
+            "last_frame": observations[-1].frame_index,
+            "first_time": round(observations[0].time, 3),
+            "last_time": round(observations[-1].time, 3),
+            "frames_detected": len(observations),
+            "frames_hidden": frames_hidden,
+            "min_score": round(min(o.score for o in observations), 3),
+            "identity": self.identity,
+            "anonymized": self.anonymized,
+            "reason": self.reason,
+        }
+
+
+def anonymize_video(
+    anonymizer: Anonymizer,
+    source: Path,
+    output: Path,
+    *,
+    hold: int = DEFAULT_HOLD,
+    detect_every: int = DEFAULT_DETECT_EVERY,
+    detect_side: int = DEFAULT_DETECT_SIDE,
+    check_every: int = 1,
+    progress: Any = None,
+) -> AnonymizationReport:
+    """Anonymize ``source`` into ``output`` (see the module docstring); errors go in the report."""
+    started = time.perf_counter()
+    report = AnonymizationReport(
+        str(source), "video", method=anonymizer.method, policy=anonymizer.policy
+    )
+    try:
+        tracks, info = _track(anonymizer, source, detect_every, detect_side)
+        report.timing["track"] = time.perf_counter() - started
+        report.width, report.height, report.fps = info.width, info.height, round(float(info.fps), 3)
+        plans = [plan_track(anonymizer, track) for track in tracks]
+        hold_seconds = hold / float(info.fps or 25)
+        frame_regions, hidden_counts = _write(
+            anonymizer, source, output, plans, hold_seconds, detect_every, report
+        )
+        report.output = str(output)
+        report.timing["write"] = time.perf_counter() - started - report.timing["track"]
+        report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
+        report.faces_anonymized = sum(len(p.track.observations) for p in plans if p.anonymized)
+        report.frames_touched = sum(1 for regions in frame_regions if regions)
+        report.review = _review(frame_regions, detect_every)
+        if anonymizer.run_check:
+            templates = {p.track.id: p.template for p in plans}
+            checking = time.perf_counter()
+            report.check = _check(anonymizer, output, frame_regions, templates, check_every)
+            report.timing["check"] = time.perf_counter() - checking
+            _review_outside(report, report.check)
+    except FaceLensError as error:
+        report.error = error
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _track(
+    anonymizer: Anonymizer, source: Path, detect_every: int, detect_side: int
+) -> tuple[list[Track], Any]:
+    """Pass 1: detect on one frame in ``detect_every`` and link the faces into tracks."""
+    analyzer = anonymizer.analyzer
+    tracker = FaceTracker(embed=analyzer._with_templates)
+    with open_video(source, every=max(1, detect_every)) as reader:
+        for frame in reader:
+            image = frame.as_image()
+            detections = detect_faces(analyzer.detector, frame.pixels, detect_side, 1.0)
+            faces = analyzer.faces_at(image, detections, embed=False)
+            tracker.update(frame.index, frame.time, faces)
+        _raise_if_incomplete(reader)
+        info = reader.info
+    return tracker.finish(), info
+
+
+def plan_track(anonymizer: Anonymizer, track: Track) -> TrackPlan:
+    """Hide the track or not (the policy, decided once from its best faces); its template."""
+    best = [t.face for t in track.best_faces() if t.face is not None]
+    faces = _embedded(anonymizer, best) if anonymizer.needs_templates else []
+    template = _mean_template(faces)
+    if not anonymizer.policy.needs_identity:
+        return TrackPlan(track, True, "every face is anonymized", None, template)
+    return track_decision(anonymizer, track, faces, template)
+
+
+def track_decision(
+    anonymizer: Anonymizer, track: Track, faces: list[Face], template: FloatArray | None
+) -> TrackPlan:
+    """One decision per track under ``--keep``/``--only`` (privacy wins on doubt).
+
+    ``--keep``: the track stays visible only if *every* one of its best faces
+    is identified as the same kept person with usable quality (so a track
+    that switched between two people, or that is uncertain in any of its best
+    frames, is hidden). ``--only``: the track is hidden if *any* best face is
+    (see :class:`facelens.privacy.policy.Policy`).
+    """
+    if not faces:
+        return TrackPlan(track, True, "no face good enough to decide on", None, template)
+    matches = identify_faces(faces, anonymizer.gallery, anonymizer.point, anonymizer.calibration)
+    decisions = [anonymizer.policy.decide(m) for m in matches]
+    identities = {m.identity for m in matches}
+    identity = next(iter(identities)) if len(identities) == 1 else None
+    hidden = [reason for hide, reason in decisions if hide]
+    if hidden:
+        return TrackPlan(track, True, hidden[0], identity, template)
+    return TrackPlan(track, False, decisions[0][1], identity, template)
+
+
+def _write(
+    anonymizer: Anonymizer,
+    source: Path,
+    output: Path,
+    plans: list[TrackPlan],
+    hold_seconds: float,
+    detect_every: int,
+    report: AnonymizationReport,
+) -> tuple[list[list[Region]], dict[int, int]]:
+    """Pass 2: hide each hidden track's region in every frame and write the video."""
+    hidden = [p.track for p in plans if p.anonymized]
+    frame_regions: list[list[Region]] = []
+    counts: dict[int, int] = {}
+    preview_at = _busiest_frame(hidden)
+    with open_video(source) as reader, VideoWriter.like(output, reader) as writer:
+        for frame in reader:
+            regions = _regions_at(
+                hidden,
+                frame.index,
+                frame.time,
+                hold_seconds,
+                detect_every,
+                (frame.width, frame.height),
+            )
+            pixels = frame.pixels
+            if regions:
+                pixels = pixels.copy() if not pixels.flags.writeable else pixels
+                anonymize_regions(pixels, [r.box for r in regions], anonymizer.method)
+                for region in regions:
+                    assert region.track_id is not None
+                    counts[region.track_id] = counts.get(region.track_id, 0) + 1
+            while len(frame_regions) < frame.index:
+                frame_regions.append([])  # frames the reader skipped (none for files)
+            frame_regions.append(regions)
+            writer.write(pixels)
+            if frame.index == preview_at:
+                report.preview = pixels.copy()
+        _raise_if_incomplete(reader)
+        report.problems.extend(reader.problems)
+        report.frames = writer.frames
+        info = reader.info
+        report.audio = (
+            {
+                "input": info.audio_codec,
+                "sample_rate": info.audio_sample_rate,
+                "packets_copied": writer.audio_packets,
+                "problems": list(writer.problems),
+            }
+            if info.has_audio
+            else None
+        )
+    return frame_regions, counts
+
+
+def _regions_at(
+    tracks: list[Track],
+    index: int,
+    at: float,
+    hold: float,
+    detect_every: int,
+    size: tuple[int, int],
+) -> list[Region]:
+    regions = []
+    for track in tracks:
+        box = track.box_at(at, hold)
+        if box is None:
+            continue
+        origin, score = _origin(track, index, detect_every)
+        regions.append(anonymization_region(box, score, size[0], size[1], origin, track.id))
+    return regions
+
+
+def _origin(track: Track, index: int, detect_every: int) -> tuple[RegionOrigin, float]:
+    """How the region of ``track`` at frame ``index`` was placed, and the score behind it.
+
+    A frame next to a detection that the detector did not search (``detect_every``)
+    counts as interpolated; ``held`` means the face was searched for and not found.
+    """
+    observations = track.observations
+    frames = [o.frame_index for o in observations]
+    position = int(np.searchsorted(frames, index))
+    if position < len(frames) and frames[position] == index:
+        return "detected", observations[position].score
+    if position == 0 or position == len(frames):
+        nearest = observations[0] if position == 0 else observations[-1]
+        unsearched = abs(index - nearest.frame_index) < detect_every
+        return ("interpolated" if unsearched else "held"), nearest.score
+    before, after = observations[position - 1], observations[position]
+    return "interpolated", min(before.score, after.score)
+
+
+def _busiest_frame(tracks: list[Track]) -> int:
+    """A frame with the most hidden tracks detected (for the report's picture)."""
+    seen: dict[int, int] = {}
+    for track in tracks:
+        for observation in track.observations:
+            seen[observation.frame_index] = seen.get(observation.frame_index, 0) + 1
+    return max(seen, key=lambda i: (seen[i], -i)) if seen else 0
+
+
+def _review(frame_regions: list[list[Region]], detect_every: int) -> list[dict[str, Any]]:
+    """Frame ranges to look at: low detection confidence, faces held after being lost,
+    long stretches where a face was not detected and its region was interpolated."""
+    flags: list[tuple[int, str]] = []
+    for index, regions in enumerate(frame_regions):
+        reasons = set()
+        for region in regions:
+            if region.score < LOW_CONFIDENCE:
+                reasons.add(f"low detection confidence (< {LOW_CONFIDENCE})")
+            if region.origin == "held":
+                reasons.add("face not detected: region held from the nearest detection")
+        for reason in sorted(reasons):
+            flags.append((index, reason))
+    segments: dict[str, list[list[int]]] = {}
+    for index, reason in flags:
+        runs = segments.setdefault(reason, [])
+        if runs and index <= runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    review = [
+        {"frames": run, "reason": reason} for reason, runs in segments.items() for run in runs
+    ]
+    return sorted(review, key=lambda r: (r["frames"][0], r["reason"]))
+
+
+def _check(
+    anonymizer: Anonymizer,
+    output: Path,
+    frame_regions: list[list[Region]],
+    templates: dict[int, FloatArray | None],
+    check_every: int,
+) -> CheckSummary:
+    """Pass 3: decode the written file and attack every ``check_every``-th frame."""
+    checker = anonymizer.checker()
+    summary = CheckSummary()
+    with open_video(output, every=max(1, check_every)) as reader:
+        for frame in reader:
+            regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
+            originals = [
+                templates.get(r.track_id) if r.track_id is not None else None for r in regions
+            ]
+            summary.add(frame.index, regions, checker.check(frame.pixels, regions, originals))
+    return summary
+
+
+def _embedded(anonymizer: Anonymizer, faces: list[Face]) -> list[Face]:
+    missing = [f for f in faces if f.template is None]
+    if not missing:
+        return faces
+    done = iter(anonymizer.analyzer._with_templates(missing))
+    return [f if f.template is not None else next(done) for f in faces]
+
+
+def _mean_template(faces: list[Face]) -> FloatArray | None:
+    vectors = [f.template.vector for f in faces if f.template is not None]
+    if not vectors:
+        return None
+    mean: FloatArray = unit_rows(np.stack(vectors).mean(axis=0, keepdims=True))[0]
+    return mean
+
+
+def _raise_if_incomplete(reader: Any) -> None:
+    """A truncated input is still anonymized as far as it goes; the problem is reported."""
+    if not reader.complete and reader.decoded == 0:
+        from facelens.errors import VideoDecodeError
+
+        raise VideoDecodeError(
+            f"{reader.label}: no frame could be decoded ({'; '.join(reader.problems)})"
+        )

@@ -1,0 +1,1 @@
+"""Privacy: anonymization of faces in images and video, with a report and an independent check."""

@@ -1,0 +1,86 @@
+"""How to anonymize a region: gaussian blur, pixelate, solid box, elliptical mask.
+
+Every method works in place on an RGB uint8 image (``(height, width, 3)``)
+and changes only the pixels of the given regions. The strength scales with
+the region, so a face is hidden equally at any size:
+
+* ``blur``: gaussian blur with sigma = ``BLUR_SIGMA_FRACTION`` (1/6) of the
+  region's longer side (computed on a copy shrunk 4x, which blurs the same
+  and costs 16x less), so nothing finer than about a third of the face survives;
+* ``pixelate``: blocks of ``1/PIXELATE_BLOCKS`` (1/8) of the region's longer
+  side, each the mean colour of its pixels;
+* ``box``: the whole region filled with one colour (black by default);
+* ``ellipse``: the ellipse inscribed in the region filled with one colour
+  (the corners of the region, outside the head, stay visible).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, get_args
+
+import cv2
+import numpy as np
+
+from facelens.types import Box, ImageArray
+
+Method = Literal["blur", "pixelate", "box", "ellipse"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+BLUR_SIGMA_FRACTION = 1 / 6
+"""Gaussian sigma as a fraction of the region's longer side."""
+PIXELATE_BLOCKS = 8
+"""Blocks along the region's longer side."""
+FILL_COLOUR = (0, 0, 0)
+"""RGB colour of ``box`` and ``ellipse``."""
+
+
+def anonymize_regions(image: ImageArray, regions: Iterable[Box], method: Method) -> None:
+    """Hide every region of ``image`` (RGB uint8, changed in place) with ``method``."""
+    height, width = image.shape[:2]
+    for box in regions:
+        x0, y0 = max(0, int(np.floor(box.x))), max(0, int(np.floor(box.y)))
+        x1 = min(width, int(np.ceil(box.x + box.width)))
+        y1 = min(height, int(np.ceil(box.y + box.height)))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        patch = image[y0:y1, x0:x1]
+        if method == "blur":
+            patch[:] = _blurred(patch)
+        elif method == "pixelate":
+            patch[:] = _pixelated(patch)
+        elif method == "box":
+            patch[:] = FILL_COLOUR
+        elif method == "ellipse":
+            _fill_ellipse(patch)
+        else:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _blurred(patch: np.ndarray) -> np.ndarray:
+    height, width = patch.shape[:2]
+    sigma = BLUR_SIGMA_FRACTION * max(height, width)
+    shrink = 4 if min(height, width) >= 16 else 1
+    small = cv2.resize(
+        patch,
+        (max(1, width // shrink), max(1, height // shrink)),
+        interpolation=cv2.INTER_AREA,
+    )
+    small_sigma = sigma / shrink
+    blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=small_sigma, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _pixelated(patch: np.ndarray) -> np.ndarray:
+    height, width = patch.shape[:2]
+    block = max(2.0, max(height, width) / PIXELATE_BLOCKS)
+    cols, rows = max(1, round(width / block)), max(1, round(height / block))
+    small = cv2.resize(patch, (cols, rows), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def _fill_ellipse(patch: np.ndarray) -> None:
+    height, width = patch.shape[:2]
+    mask = np.zeros((height, width), np.uint8)
+    cv2.ellipse(mask, (((width - 1) / 2, (height - 1) / 2), (width, height), 0.0), 255, -1)
+    patch[mask > 0] = FILL_COLOUR
