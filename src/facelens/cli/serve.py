@@ -59,6 +59,7 @@ def command(
     max_upload_mb: float,
     max_pixels: int,
     max_video_seconds: float,
+    body_timeout: float,
     threads: int | None,
     log_level: str,
 ) -> None:
@@ -77,6 +78,7 @@ def command(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_pixels=max_pixels,
         max_video_seconds=max_video_seconds,
+        body_timeout=body_timeout,
         threads=threads,
         key_file=obj.get("key_file"),
     )

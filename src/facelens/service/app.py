@@ -7,6 +7,7 @@ uvicorn's worker processes call (settings come in ``$FACELENS_SERVICE_SETTINGS``
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelens import __version__
 from facelens.errors import FaceLensError
@@ -86,6 +88,26 @@ def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal", "an internal error occurred; it has been logged")
 
 
+class WorkerHeaderMiddleware:
+    """Adds ``X-FaceLens-Worker: <pid>`` to every response: which worker process answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.header = (b"x-facelens-worker", str(os.getpid()).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
 def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = True) -> FastAPI:
     """The service app for ``settings``; ``start_jobs`` runs the background job worker."""
     settings = settings or ServiceSettings()
@@ -118,6 +140,7 @@ def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = Tr
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(WorkerHeaderMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_request_bytes,
