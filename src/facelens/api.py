@@ -15,7 +15,7 @@ from pathlib import Path
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
-from facelens.gallery import GalleryStore, open_gallery, resolve_gallery_path, stored_model_id
+from facelens.gallery import GalleryStore, open_gallery, resolve_gallery, stored_model_id
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
 from facelens.match.scoring import Aggregation
@@ -62,7 +62,7 @@ class FaceLens:
         key_file: str | Path | None = None,
     ) -> None:
         if embedder is None:
-            embedder = stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
+            embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
         self.analyzer = FaceAnalyzer(
             detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
         )

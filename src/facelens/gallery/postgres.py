@@ -63,8 +63,6 @@ except ImportError as exc:  # pragma: no cover - the postgres extra is not insta
 
 from facelens.gallery.migrations import apply_migrations
 
-URL_SCHEMES = ("postgresql://", "postgres://")
-
 # HNSW parameters of the template index, chosen by benchmarks/million_pgvector.py
 # (docs/benchmarks.md): recall@1 >= 0.99 against exact search at a million templates.
 HNSW_M = 16
@@ -72,11 +70,6 @@ HNSW_EF_CONSTRUCTION = 64
 DEFAULT_EF_SEARCH = 100
 
 _TABLES = ("facelens.people", "facelens.templates", "facelens.crops")
-
-
-def is_postgres_url(location: object) -> bool:
-    """True when ``location`` names a PostgreSQL gallery rather than a file."""
-    return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
 def redact_url(url: str) -> str:
