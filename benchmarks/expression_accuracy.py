@@ -88,7 +88,11 @@ def scores(truth: list[str], predicted: list[str]) -> dict[str, Any]:
 
 
 def ck_images(root: Path) -> list[tuple[str, Path]]:
-    return [(folder.name, path) for folder in sorted(root.iterdir()) for path in sorted(folder.glob("*.png"))]  # fmt: skip
+    return [
+        (folder.name, path)
+        for folder in sorted(root.iterdir())
+        for path in sorted(folder.glob("*.png"))
+    ]
 
 
 def upscaled_rgb(grey: np.ndarray) -> np.ndarray:
@@ -117,14 +121,18 @@ def run_ckplus(root: Path, attributes: AttributeAnalyzer, faces: FaceAnalyzer) -
         ("direct", [EXPRESSIONS[i] for i in direct]),
         ("detected", detected),
     ):
-        kept = [(CK_CLASSES[f], p) for (f, _), p in zip(items, predicted, strict=True) if f in CK_CLASSES]  # fmt: skip
+        kept = [
+            (CK_CLASSES[f], p)
+            for (f, _), p in zip(items, predicted, strict=True)
+            if f in CK_CLASSES
+        ]
         result = scores([t for t, _ in kept], [p for _, p in kept])
         result["unmapped"] = {
             folder: dict(
                 Counter(
                     p for (f, _), p in zip(items, predicted, strict=True) if f == folder
                 ).most_common()
-            )  # fmt: skip
+            )
             for folder in CK_UNMAPPED
         }
         result["no_face"] = sum(p == "no face" for p in predicted)
@@ -195,8 +203,14 @@ def markdown(ck: dict[str, Any] | None, yale: dict[str, Any] | None) -> str:
     for name, r in (("CK+48 direct", ck and ck["direct"]), ("Yale", yale)):
         if r:
             lines.append("")
-            lines.append(f"{name}, what each true class was called: " + "; ".join(f"{t} -> {c}" for t, c in r["confusion"].items()))  # fmt: skip
-            lines.append(f"{name}, classes the model lacks: " + "; ".join(f"{t} -> {c}" for t, c in r["unmapped"].items()))  # fmt: skip
+            lines.append(
+                f"{name}, what each true class was called: "
+                + "; ".join(f"{t} -> {c}" for t, c in r["confusion"].items())
+            )
+            lines.append(
+                f"{name}, classes the model lacks: "
+                + "; ".join(f"{t} -> {c}" for t, c in r["unmapped"].items())
+            )
     return "\n".join(lines)
 
 

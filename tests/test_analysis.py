@@ -112,9 +112,17 @@ def test_cli_analyze_json_and_draw_with_a_bad_file_in_the_batch(
     drawn = tmp_path / "drawn"
     result = CliRunner().invoke(
         cli,
-        ["--gallery", str(tmp_path / "g.db"), "analyze", str(photo), str(broken), "--json",
-         "--draw", str(drawn)],
-    )  # fmt: skip
+        [
+            "--gallery",
+            str(tmp_path / "g.db"),
+            "analyze",
+            str(photo),
+            str(broken),
+            "--json",
+            "--draw",
+            str(drawn),
+        ],
+    )
     assert result.exit_code == 1  # one bad file: reported, the other still analysed
     records = json.loads(result.stdout)
     by_name = {Path(r["source"]).name: r for r in records}
@@ -128,8 +136,14 @@ def test_cli_analyze_json_and_draw_with_a_bad_file_in_the_batch(
 def test_ckplus48_accuracy_floor(attributes: AttributeAnalyzer) -> None:
     """Measured: accuracy 0.588, macro-F1 0.504 on the 927 crops of 6 mapped classes."""
     root = data_path("ckplus48/CK+48")
-    mapping = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy",
-               "sadness": "sad", "surprise": "surprise"}  # fmt: skip
+    mapping = {
+        "anger": "angry",
+        "disgust": "disgust",
+        "fear": "fear",
+        "happy": "happy",
+        "sadness": "sad",
+        "surprise": "surprise",
+    }
     truth, crops = [], []
     for folder, label in mapping.items():
         for path in sorted((root / folder).glob("*.png")):
