@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
@@ -23,6 +24,10 @@ from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.types import Face, Match, Person, Verification
+
+if TYPE_CHECKING:
+    from facelens.apps.video_identify import VideoIdentification
+    from facelens.video.reader import VideoSource
 
 
 class FaceLens:
@@ -150,6 +155,30 @@ class FaceLens:
                 self.aggregation,
             )
             yield result, matches
+
+    def identify_video(
+        self,
+        source: VideoSource,
+        *,
+        fmr: float | None = None,
+        threshold: float | None = None,
+        **options: Any,
+    ) -> VideoIdentification:
+        """Track every face of a video (file, image sequence, webcam index or URL) and decide
+        each track's identity once, from its best frames; see
+        :func:`facelens.apps.video_identify.identify_video` for ``options`` (``every``,
+        ``fps``, ``start``, ``end``, ``top_frames``, ``draw_to``, ``progress``...)."""
+        from facelens.apps.video_identify import identify_video
+
+        return identify_video(
+            source,
+            self.analyzer,
+            self.gallery.template_matrix(),
+            self.operating_point(fmr, threshold),
+            self.calibration,
+            aggregation=self.aggregation,
+            **options,
+        )
 
     def verify(
         self,

@@ -21,6 +21,7 @@ from facelens.cli import (
     people,
     serve,
     verify,
+    video,
 )
 
 
@@ -71,6 +72,7 @@ for module in (serve, keys, audit):  # the REST service (facelens.service)
 cli.add_command(analyze.command)  # expression, apparent age and gender (facelens.analysis)
 cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
 cli.add_command(anonymize.command)  # hiding faces in images and videos (facelens.privacy)
+cli.add_command(video.command)  # faces in video: tracks and identities (facelens.video)
 
 
 def main() -> None:

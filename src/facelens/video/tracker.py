@@ -53,6 +53,8 @@ DEFAULT_IOU = 0.3
 DEFAULT_MAX_GAP = 1.0
 DEFAULT_APPEARANCE = 0.35
 DEFAULT_KEEP_BEST = 5
+BEST_SPACING = 0.4
+"""Seconds kept between the best faces of a track, so its decision sees several moments."""
 VELOCITY_SMOOTHING = 0.5
 """Weight of the newest velocity estimate in the running (exponential) average."""
 
@@ -168,7 +170,7 @@ class Track:
 
     def best_faces(self, count: int | None = None) -> list[TrackedFace]:
         """The kept faces, best quality first (ties: earlier frame first)."""
-        ranked = sorted(self.best, key=lambda t: (-t.quality, t.frame_index))
+        ranked = sorted(self.best, key=_rank, reverse=True)
         return ranked if count is None else ranked[:count]
 
     def _observe(self, tracked: TrackedFace, keep_best: int) -> None:
@@ -181,10 +183,19 @@ class Track:
         )
         if face.template is not None:
             self.add_template(face.template.vector)
-        # keep the best faces with their crops; the worst (then the latest) leaves first
-        self.best.append(tracked)
-        if len(self.best) > keep_best:
-            self.best.remove(min(self.best, key=lambda t: (t.quality, -t.frame_index)))
+        self._keep(tracked, keep_best)
+
+    def _keep(self, tracked: TrackedFace, keep_best: int) -> None:
+        """Keep the ``keep_best`` best faces (with crops), spread in time: once full, a face
+        closer than :data:`BEST_SPACING` seconds to kept ones can only replace the worst of
+        those, so that the decision sees several moments of the track."""
+        if len(self.best) < keep_best:
+            self.best.append(tracked)
+            return
+        near = [t for t in self.best if abs(t.time - tracked.time) < BEST_SPACING]
+        worst = min(near or self.best, key=_rank)
+        if _rank(tracked) > _rank(worst):
+            self.best[self.best.index(worst)] = tracked
 
     def _update_velocity(self, tracked: TrackedFace) -> None:
         last = self.last
@@ -276,8 +287,17 @@ class FaceTracker:
                 output.append(TrackedFace(track.id, frame_index, time, track.predicted))
         return sorted(output, key=lambda t: t.track_id)
 
+    def pop_ended(self) -> list[Track]:
+        """Tracks that ended (unseen for more than ``max_gap``) and were not popped before.
+
+        They are handed over and forgotten: a long video can be processed with
+        memory for its live tracks only. :meth:`finish` no longer returns them.
+        """
+        ended, self._ended = self._ended, []
+        return sorted(ended, key=lambda t: t.id)
+
     def finish(self) -> list[Track]:
-        """Every track, ended and live, in order of id (call after the last frame)."""
+        """Every track not popped yet, ended and live, in order of id (after the last frame)."""
         self._ended.extend(self._live)
         self._live = []
         return sorted(self._ended, key=lambda t: t.id)
@@ -344,6 +364,12 @@ class FaceTracker:
             return face
         self.embedded += 1
         return self.embed([face])[0]
+
+
+def _rank(tracked: TrackedFace) -> tuple[float, float, int]:
+    """Better faces rank higher: quality (to 0.01), then detector score, then earlier frame."""
+    score = tracked.face.score if tracked.face is not None else 0.0
+    return (round(tracked.quality, 2), score, -tracked.frame_index)
 
 
 def iou(a: Box, b: Box) -> float:

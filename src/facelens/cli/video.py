@@ -1,0 +1,198 @@
+"""``facelens video``: faces in video: tracks, one identity per track, a timeline."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facelens.apps.video_identify import VideoIdentification, timeline_png
+from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.video.identity import DEFAULT_TOP_FRAMES
+from facelens.video.reader import VideoSource, probe_video
+
+
+@click.group("video")
+def command() -> None:
+    """Faces in video: tracks, identities over time, annotated copies."""
+
+
+@command.command("identify")
+@click.argument("video")
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Process one frame in N.",
+)
+@click.option(
+    "--fps",
+    "sample_fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Process at most F frames per second of video.",
+)
+@click.option("--start", type=float, default=None, help="Start at this time (seconds).")
+@click.option("--end", type=float, default=None, help="Stop after this time (seconds).")
+@click.option(
+    "--top-frames",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP_FRAMES,
+    show_default=True,
+    help="Best-quality frames per track used for its decision.",
+)
+@operating_point_options
+@json_option
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the timeline (one row per track) as CSV here.",
+)
+@click.option(
+    "--timeline-png",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a timeline chart (one row per person) as PNG here.",
+)
+@click.option(
+    "--draw",
+    "draw_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write an annotated copy (boxes, track ids, names; audio kept), e.g. out.mp4.",
+)
+@click.pass_context
+@friendly_errors
+def identify(
+    ctx: click.Context,
+    video: str,
+    every: int,
+    sample_fps: float | None,
+    start: float | None,
+    end: float | None,
+    top_frames: int,
+    fmr: float | None,
+    threshold: float | None,
+    as_json: bool,
+    csv_path: str | None,
+    timeline_png: str | None,
+    draw_path: str | None,
+) -> None:
+    """Track every face of VIDEO and identify each track once, from its best frames.
+
+    VIDEO is a file (MP4, MOV, MKV, AVI, WEBM, ...), a folder or glob of
+    frames, a webcam index (0) or a stream URL (rtsp://, http://...).
+    """
+    lens = get_lens(ctx)
+    source: VideoSource = video
+    info = probe_video(source)
+    total = _expected_frames(
+        info.frame_count, info.duration, float(info.fps), every, sample_fps, start, end
+    )
+    with progress_bar("Tracking faces", total) as progress:
+        result = lens.identify_video(
+            source,
+            fmr=fmr,
+            threshold=threshold,
+            every=every,
+            fps=sample_fps,
+            start=start,
+            end=end,
+            top_frames=top_frames,
+            draw_to=draw_path,
+            progress=lambda steps: advance(progress, steps),
+        )
+    if csv_path:
+        Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(csv_path).write_text(result.to_csv(), encoding="utf-8")
+    if timeline_png:
+        _timeline_png(result, timeline_png)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        print_timeline(result)
+        for written in (csv_path, timeline_png, draw_path):
+            if written:
+                console.print(f"wrote {written}")
+    for problem in result.problems:
+        console.print(f"[yellow]warning[/yellow] {problem}")
+    if not result.complete:
+        ctx.exit(1)
+
+
+def _timeline_png(result: VideoIdentification, target: str) -> None:
+    timeline_png(result, target)
+
+
+def _expected_frames(
+    frame_count: int | None,
+    duration: float | None,
+    rate: float,
+    every: int,
+    sample_fps: float | None,
+    start: float | None,
+    end: float | None,
+) -> int | None:
+    """About how many frames will be processed (for the progress bar); None if unknown."""
+    if duration is None and frame_count is None:
+        return None
+    length = duration if duration is not None else (frame_count or 0) / (rate or 25.0)
+    window = min(length, end if end is not None else length) - (start or 0.0)
+    if window <= 0:
+        return 0
+    per_second = (rate or 25.0) / every
+    if sample_fps:
+        per_second = min(per_second, sample_fps)
+    return max(1, math.ceil(window * per_second))
+
+
+def print_timeline(result: VideoIdentification) -> None:
+    """A table of the tracks, then a one-line summary."""
+    rows: list[list[str]] = []
+    for track in result.tracks:
+        match = track.decision.match
+        best = match.candidates[0] if match.candidates else None
+        rows.append(
+            [
+                str(track.track_id),
+                track.identity or "[yellow]unknown[/yellow]",
+                f"{track.first_time:.2f}",
+                f"{track.last_time:.2f}",
+                str(track.frames_detected),
+                "-" if math.isnan(match.score) else f"{match.score:.3f}",
+                "-" if match.llr is None else f"{match.llr:+.1f}",
+                "-" if match.score_fmr is None else f"{match.score_fmr:.1g}",
+                f"{best.name} ({best.score:.3f})" if best else "-",
+            ]
+        )
+    print_table(
+        f"Tracks in {Path(result.source).name}",
+        [
+            "track",
+            "identity",
+            "from (s)",
+            "to (s)",
+            "frames",
+            "score",
+            "llr",
+            "score fmr",
+            "best candidate",
+        ],
+        rows,
+    )
+    summary: dict[str, Any] = {
+        "frames": result.frames_processed,
+        "with faces": result.frames_with_faces,
+        "embedded": result.faces_embedded,
+        "speed": f"{result.frames_per_second:.1f} frames/s",
+    }
+    console.print(
+        ", ".join(f"{k} {v}" for k, v in summary.items())
+        + f"; threshold {result.threshold:.3f} = false-match rate {result.fmr:g} per comparison"
+    )
