@@ -37,6 +37,13 @@ from facelens.service.settings import SETTINGS_ENV, ServiceSettings
 @click.option("--max-pixels", type=click.IntRange(1), default=40_000_000, show_default=True)
 @click.option("--max-video-seconds", type=click.FloatRange(1), default=600.0, show_default=True)
 @click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request body may stall before the answer is 408.",
+)
+@click.option(
     "--threads",
     type=click.IntRange(1),
     default=None,
