@@ -34,7 +34,13 @@ from facelens.cluster.corrections import (
 from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import PhotoOutcome, index_photos
 from facelens.cluster.store import ClusterStore, FaceRecord
-from facelens.gallery import GalleryStore, open_gallery, resolve_gallery_path, stored_model_id
+from facelens.gallery import (
+    GalleryStore,
+    is_postgres_url,
+    open_gallery,
+    resolve_gallery,
+    stored_model_id,
+)
 from facelens.match.calibration import OperatingPoint, calibration_for, operating_point
 from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer
@@ -43,14 +49,14 @@ from facelens.types import USABLE_QUALITY
 DEFAULT_CLUSTER_FMR = 1e-5
 """False-match rate per comparison that sets the default merge threshold (see module docstring)."""
 
-INDEX_ENV = "FACELENS_CLUSTER_INDEX"
-
 
 def default_index_path(gallery: str | Path | None) -> Path:
-    """``<gallery file stem>.clusters.db`` beside the gallery (user data folder for a URL)."""
-    if gallery is not None and "://" in str(gallery):
+    """``<gallery file stem>.clusters.db`` beside the gallery file; for a PostgreSQL gallery,
+    ``clusters.db`` in the user data folder."""
+    location = resolve_gallery(gallery)
+    if is_postgres_url(location):
         return Path(platformdirs.user_data_dir("facelens")) / "clusters.db"
-    path = resolve_gallery_path(gallery)
+    path = Path(location)
     return path.with_name(path.stem + ".clusters.db")
 
 
@@ -105,9 +111,7 @@ class FaceClusters:
         """The index at ``index`` (default: beside the gallery), for the gallery's embedder."""
         if analyzer is None:
             if embedder is None:
-                embedder = (
-                    stored_model_id(resolve_gallery_path(gallery)) or registry.DEFAULT_EMBEDDER
-                )
+                embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
             analyzer = FaceAnalyzer(embedder=embedder)
         store = ClusterStore(index or default_index_path(gallery), analyzer.embedder_id)
         return cls(analyzer, store, lambda: open_gallery(gallery, analyzer.embedder_id))

@@ -2,8 +2,8 @@
 
 A correction *confirms* the groups it touches: their faces are must-linked
 (a star around one face of the group), so no later run, not even a rebuild,
-pulls them apart. Saying two sets of faces are different people adds a
-cannot-link between them. The latest correction wins over an earlier one
+pulls them apart. Saying two sets of faces are different people cannot-links
+every pair of faces across them. The latest correction wins over an earlier one
 that contradicts it (merging two groups a person once split removes that
 split's cannot-link).
 
@@ -42,9 +42,12 @@ def confirm(store: ClusterStore, db: sqlite3.Connection, face_ids: list[int]) ->
 def keep_apart(
     store: ClusterStore, db: sqlite3.Connection, first: list[int], second: list[int]
 ) -> None:
-    """Cannot-link two confirmed sets (one link between their anchors suffices)."""
-    if first and second:
-        store.add_links(db, "cannot", [(first[0], second[0])])
+    """Cannot-link every face of ``first`` with every face of ``second``.
+
+    Pair by pair, so the constraint stays true whichever of these faces a later
+    correction moves elsewhere.
+    """
+    store.add_links(db, "cannot", [(a, b) for a in first for b in second])
 
 
 def release(store: ClusterStore, db: sqlite3.Connection, face_ids: Iterable[int]) -> None:
@@ -74,8 +77,7 @@ def merge_groups(store: ClusterStore, group_ids: list[int]) -> int:
         f.id for f in faces if f.group_id != target.id
     ]
     with store.write() as db:
-        for a in members:  # the user's latest word wins over earlier "different people"
-            store.remove_links(db, "cannot", [(a, b) for b in members if b > a])
+        store.remove_links_within(db, "cannot", members)  # the latest word wins
         store.assign(db, target.id, members)
         confirm(store, db, members)
         store.drop_empty_groups(db)
@@ -122,9 +124,7 @@ def move_faces(store: ClusterStore, face_ids: list[int], group_id: int) -> None:
             confirm(store, db, rest)
             keep_apart(store, db, [f.id for f in faces if f.group_id == old_group], rest)
         members = [f.id for f in store.faces(group_id=target.id)] + moving
-        store.remove_links(
-            db, "cannot", [(m, other) for m in moving for other in members if other != m]
-        )
+        store.remove_links_within(db, "cannot", members)
         store.assign(db, target.id, moving)
         confirm(store, db, members)
         store.drop_empty_groups(db)
@@ -140,9 +140,8 @@ def reject_faces(store: ClusterStore, face_ids: list[int]) -> None:
             leaving = [f.id for f in faces if f.group_id == group_id]
             rest = [f.id for f in store.faces(group_id=group_id) if f.id not in set(leaving)]
             confirm(store, db, rest)
-            # Each leaving face on its own: they are not this person, nor necessarily one person.
-            for face_id in leaving:
-                keep_apart(store, db, [face_id], rest)
+            # Each leaving face is not this person (nor, necessarily, the same as the others).
+            keep_apart(store, db, leaving, rest)
             store.log(db, "reject", {"faces": leaving, "group": group_id})
         store.assign(db, None, _ids(faces))
         store.drop_empty_groups(db)

@@ -420,13 +420,19 @@ class ClusterStore:
             [(kind, min(a, b), max(a, b), now) for a, b in pairs if a != b],
         )
 
-    def remove_links(
-        self, db: sqlite3.Connection, kind: LinkKind, pairs: Iterable[tuple[int, int]]
+    def remove_links_within(
+        self, db: sqlite3.Connection, kind: LinkKind, face_ids: list[int]
     ) -> None:
-        db.executemany(
-            "DELETE FROM links WHERE kind = ? AND face_a = ? AND face_b = ?",
-            [(kind, min(a, b), max(a, b)) for a, b in pairs],
+        """Delete every ``kind`` link whose two faces are both in ``face_ids``."""
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (id INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM chosen")
+        db.executemany("INSERT OR IGNORE INTO chosen VALUES (?)", [(int(f),) for f in face_ids])
+        db.execute(
+            "DELETE FROM links WHERE kind = ? AND face_a IN (SELECT id FROM chosen) "
+            "AND face_b IN (SELECT id FROM chosen)",
+            (kind,),
         )
+        db.execute("DELETE FROM chosen")
 
     def remove_links_of(self, db: sqlite3.Connection, kind: LinkKind, face_id: int) -> None:
         db.execute(

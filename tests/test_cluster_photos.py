@@ -1,0 +1,231 @@
+"""Face clustering on real photos: grouping, the same-photo rule, incremental runs,
+corrections that stick, naming that enrolls, the command line and the contact sheets.
+
+The photos are read once per session (into a template index that each test
+copies), so the tests stay quick.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from facelens.api import FaceLens
+from facelens.cli.main import cli
+from facelens.cluster import FaceClusters
+from facelens.io.walk import expand_image_paths
+from facelens.pipeline.analyzer import FaceAnalyzer
+from tests.conftest import data_path
+
+pytestmark = pytest.mark.shared_data
+
+
+def person_of(source: str) -> str | None:
+    """Who the labelled k-NN photos show: the train folder, or the test file's name."""
+    path = Path(source)
+    if path.parent.parent.name == "train":
+        return path.parent.name
+    return {"obama1.jpg": "obama", "alex_lacamoire1.jpg": "alex_lacamoire"}.get(path.name)
+
+
+@pytest.fixture(scope="session")
+def knn_train() -> Path:
+    return data_path("face_recognition_knn/examples/knn_examples/train")
+
+
+@pytest.fixture(scope="session")
+def knn_test() -> Path:
+    return data_path("face_recognition_knn/examples/knn_examples/test")
+
+
+@pytest.fixture(scope="session")
+def indexed_train(
+    tmp_path_factory: pytest.TempPathFactory, analyzer: FaceAnalyzer, knn_train: Path
+) -> Path:
+    """A cluster index of the k-NN training photos, grouped once at the default rate."""
+    folder = tmp_path_factory.mktemp("indexed")
+    with FaceClusters.open(folder / "g.db", analyzer=analyzer) as clusters:
+        clusters.run(expand_image_paths([knn_train]))
+    return folder
+
+
+@pytest.fixture()
+def clusters(tmp_path: Path, indexed_train: Path, analyzer: FaceAnalyzer) -> FaceClusters:
+    """A copy of the indexed training photos, with its own (empty) gallery."""
+    shutil.copy(indexed_train / "g.clusters.db", tmp_path / "g.clusters.db")
+    opened = FaceClusters.open(tmp_path / "g.db", analyzer=analyzer)
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+def group_of_person(clusters: FaceClusters) -> dict[str, set[int | None]]:
+    found: dict[str, set[int | None]] = {}
+    for face in clusters.store.faces():
+        person = person_of(face.source)
+        if person:
+            found.setdefault(person, set()).add(face.group_id)
+    return found
+
+
+def test_each_person_of_the_labelled_photos_is_one_group(clusters: FaceClusters) -> None:
+    groups = group_of_person(clusters)
+    assert set(groups) == {"alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"}
+    assert all(len(g) == 1 for g in groups.values()), groups
+    assert len({next(iter(g)) for g in groups.values()}) == 5  # five different groups
+
+
+def test_faces_of_one_photo_are_never_grouped_even_when_everything_would_merge(
+    tmp_path: Path, analyzer: FaceAnalyzer
+) -> None:
+    photos = data_path("group_photos")
+    with FaceClusters.open(tmp_path / "g.db", analyzer=analyzer) as clusters:
+        report = clusters.run(expand_image_paths([photos]), threshold=-1.0)  # merge anything
+        faces = clusters.store.faces()
+        assert len(faces) >= 20
+        per_group: dict[int | None, list[int]] = {}
+        for face in faces:
+            per_group.setdefault(face.group_id, []).append(face.photo_id)
+        assert all(len(p) == len(set(p)) for p in per_group.values())
+        assert max(len(p) for p in per_group.values()) > 1  # faces of different photos did merge
+        assert report.regroup.faces_placed == len(faces)
+
+
+def test_new_photos_join_existing_groups(clusters: FaceClusters, knn_test: Path) -> None:
+    before = {f.id: f.group_id for f in clusters.store.faces()}
+    obama_group = next(iter(group_of_person(clusters)["obama"]))
+    report = clusters.run([knn_test / "obama1.jpg", knn_test / "alex_lacamoire1.jpg"])
+    assert [p.status for p in report.photos] == ["indexed", "indexed"]
+    assert report.regroup.faces_placed == 2 and report.regroup.groups_created == 0
+    after = {f.id: f.group_id for f in clusters.store.faces()}
+    assert all(after[f] == g for f, g in before.items())  # nobody already grouped moved
+    assert group_of_person(clusters)["obama"] == {obama_group}
+    # The same photos again are recognised by their bytes and not read twice.
+    again = clusters.run([knn_test / "obama1.jpg"])
+    assert [p.status for p in again.photos] == ["known"]
+
+
+def test_corrections_survive_later_runs_and_rebuilds(
+    clusters: FaceClusters, knn_test: Path
+) -> None:
+    groups = {p: next(iter(g)) for p, g in group_of_person(clusters).items()}
+    assert groups["obama"] is not None and groups["biden"] is not None
+    kit = next(f for f in clusters.store.faces() if person_of(f.source) == "kit_harington")
+    # Look-alikes by a person's word: Obama and Biden are one group; one Kit photo is
+    # "not this person"; the other Kit photo is moved to Rose.
+    merged = clusters.merge([groups["obama"], groups["biden"]])["group"]
+    clusters.reject([kit.id])
+    other_kit = next(
+        f
+        for f in clusters.store.faces()
+        if person_of(f.source) == "kit_harington" and f.id != kit.id
+    )
+    clusters.move([other_kit.id], groups["rose_leslie"])
+    for rebuild in (False, True):
+        clusters.run([knn_test / "obama1.jpg"], rebuild=rebuild)
+        found = group_of_person(clusters)
+        assert found["obama"] == found["biden"] == {merged}
+        assert clusters.store.faces([other_kit.id])[0].group_id == groups["rose_leslie"]
+        assert clusters.store.faces([kit.id])[0].group_id not in (
+            groups["kit_harington"],
+            groups["rose_leslie"],
+        )
+
+
+def test_naming_a_group_enrolls_it_and_identify_finds_the_person(
+    clusters: FaceClusters, knn_test: Path, tmp_path: Path
+) -> None:
+    obama_group = next(iter(group_of_person(clusters)["obama"]))
+    result = clusters.name(obama_group, "Barack Obama")
+    assert result["gallery"]["enrolled"] == 2
+    assert result["templates_in_gallery"] == 2
+    clusters.close()
+    with FaceLens(gallery=tmp_path / "g.db") as lens:
+        names = {m.identity for m in lens.identify(knn_test / "obama1.jpg")}
+    assert names == {"Barack Obama"}
+
+
+def test_faces_leaving_a_named_group_leave_the_gallery(clusters: FaceClusters) -> None:
+    obama_group = next(iter(group_of_person(clusters)["obama"]))
+    clusters.name(obama_group, "Obama")
+    leaving = clusters.store.faces(group_id=obama_group)[0]
+    changes = clusters.reject([leaving.id])
+    assert changes["gallery"]["removed"] == 1
+    assert clusters.gallery.get_person("Obama").templates == 1
+    renamed = clusters.name(obama_group, "Barack Obama")  # renaming renames the gallery person
+    assert renamed["templates_in_gallery"] == 1
+    assert [p.name for p in clusters.gallery.list_people()] == ["Barack Obama"]
+
+
+def test_command_line_run_json_html_and_corrections(
+    tmp_path: Path, knn_train: Path, knn_test: Path
+) -> None:
+    runner = CliRunner()
+    gallery = str(tmp_path / "g.db")
+    result = runner.invoke(
+        cli,
+        [
+            "--gallery",
+            gallery,
+            "cluster",
+            str(knn_train),
+            str(knn_test / "obama1.jpg"),
+            "--html",
+            str(tmp_path / "sheets"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["stats"]["photos"] == 10 and Path(data["index"]).name == "g.clusters.db"
+    obama = next(
+        g for g in data["groups"] if any(Path(f["source"]).name == "obama1.jpg" for f in g["faces"])
+    )
+    assert obama["size"] == 3
+    page = (tmp_path / "sheets" / f"group-{obama['id']}.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == 3 and "http" not in page
+    named = runner.invoke(
+        cli, ["--gallery", gallery, "cluster", "name", str(obama["id"]), "Obama", "--json"]
+    )
+    assert named.exit_code == 0, named.output
+    assert json.loads(named.stdout)["gallery"]["enrolled"] == 3
+    missing = runner.invoke(
+        cli, ["--gallery", gallery, "cluster", "merge", str(obama["id"]), "9999"]
+    )
+    assert missing.exit_code == 1 and "no group 9999" in missing.output
+
+
+def test_contact_sheet_renders_in_a_browser(tmp_path: Path, clusters: FaceClusters) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    from facelens.cluster.sheet import write_contact_sheets
+
+    index = write_contact_sheets(clusters, tmp_path / "sheets")
+    import subprocess
+
+    shot = tmp_path / "index.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--screenshot={shot}",
+            "--window-size=900,900",
+            index.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("L")
+    # Faces were drawn: the page is far from a blank white sheet.
+    assert pixels.getextrema()[0] < 60
