@@ -56,6 +56,7 @@ from facelens.types import FloatArray, Person, StoredTemplate
 try:
     import psycopg
     from pgvector.psycopg import register_vector
+    from psycopg.types.json import Jsonb
 except ImportError as exc:  # pragma: no cover - the postgres extra is not installed
     raise GalleryError(
         "the PostgreSQL gallery needs psycopg and pgvector: pip install 'facelens[postgres]'"
@@ -578,6 +579,83 @@ class PostgresGallery:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class PostgresAuditLog:
+    """The service's audit log in the gallery's database (table ``facelens.audit``).
+
+    The same fields as the service's SQLite log (``facelens.service.audit``):
+    who (API key id, name, role) did what (``action``) to which person or photo
+    (``target``), details as JSON, and the outcome (``ok`` or an error code).
+    Append-only; each :meth:`record` is committed before it returns. It never
+    holds a template, a crop or an image, and erasing a person leaves it alone.
+
+    Args:
+        url: the gallery's PostgreSQL URL (the schema is created if missing).
+    """
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.label = redact_url(url)
+        self._lock = threading.Lock()
+        try:
+            self._db = psycopg.connect(
+                url, autocommit=True, connect_timeout=max(1, round(connect_timeout))
+            )
+            apply_migrations(self._db)
+        except psycopg.Error as exc:
+            raise GalleryError(f"cannot open the audit log in {self.label}: {exc}") from exc
+
+    def record(
+        self,
+        action: str,
+        *,
+        key_id: str | None = None,
+        key_name: str | None = None,
+        role: str | None = None,
+        target: str | None = None,
+        detail: dict[str, Any] | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        """Append one entry."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO facelens.audit "
+                    "(key_id, key_name, role, action, target, detail, outcome) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (key_id, key_name, role, action, target, Jsonb(detail or {}), outcome),
+                )
+            except psycopg.Error as exc:
+                raise GalleryError(f"{self.label}: cannot write the audit log ({exc})") from exc
+
+    def entries(
+        self, *, limit: int = 1000, action: str | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` entries, oldest first, as dicts with the fields above and
+        ``id`` and ``at`` (ISO 8601, UTC, milliseconds); optionally one action, or since a time."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, at, key_id, key_name, role, action, target, detail, outcome "
+                "FROM facelens.audit WHERE (%(action)s::text IS NULL OR action = %(action)s) "
+                "AND (%(since)s::timestamptz IS NULL OR at >= %(since)s) "
+                "ORDER BY id DESC LIMIT %(limit)s",
+                {"action": action, "since": since, "limit": int(limit)},
+            ).fetchall()
+        names = ("id", "at", "key_id", "key_name", "role", "action", "target", "detail", "outcome")
+        return [
+            dict(
+                zip(
+                    names,
+                    (*r[:1], r[1].astimezone(UTC).isoformat(timespec="milliseconds"), *r[2:]),
+                    strict=True,
+                )
+            )
+            for r in reversed(rows)
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 def stored_model_id(url: str) -> str | None:
