@@ -1,0 +1,101 @@
+// The page: log in with an API key, then one view per section (#/people, #/enroll, ...).
+
+import { api, ApiError, onUnauthorised } from "./api.js";
+import { $, say } from "./dom.js";
+import { setupEnroll } from "./enroll.js";
+import { setupIdentify } from "./identify.js";
+import { setupJobs } from "./jobs.js";
+import { setupPeople } from "./people.js";
+import { setupVerify } from "./verify.js";
+
+const VIEWS = ["people", "enroll", "identify", "verify", "jobs"];
+const ROLES = ["query", "enroll", "admin"];
+
+/** What every view may ask about the session. */
+export const session = {
+  key: null, // {id, name, role} of the logged-in key
+  can(role) {
+    return this.key !== null && ROLES.indexOf(this.key.role) >= ROLES.indexOf(role);
+  },
+};
+
+const views = {};
+
+function showLogin(message) {
+  session.key = null;
+  $("#nav").hidden = true;
+  $("#who").hidden = true;
+  document.querySelectorAll(".view").forEach((view) => (view.hidden = true));
+  $("#view-login").hidden = false;
+  say("login-error", message || "");
+  $("#login-key").focus();
+}
+
+function showApp(key) {
+  session.key = key;
+  $("#view-login").hidden = true;
+  $("#nav").hidden = false;
+  $("#who").hidden = false;
+  $("#who-name").textContent = `${key.name || key.id} (${key.role})`;
+  route();
+}
+
+/** Show the view named in the URL hash (default: people). */
+function route() {
+  if (session.key === null) return;
+  const wanted = location.hash.replace(/^#\/?/, "").split("/")[0];
+  const name = VIEWS.includes(wanted) ? wanted : "people";
+  for (const view of VIEWS) {
+    $(`#view-${view}`).hidden = view !== name;
+    $(`#nav a[data-view=${view}]`).classList.toggle("active", view === name);
+  }
+  say("flash", "");
+  views[name].show();
+}
+
+async function logIn(event) {
+  event.preventDefault();
+  const key = $("#login-key").value.trim();
+  const button = $("#login-submit");
+  button.disabled = true;
+  try {
+    const who = await api("POST", "/api/session", { json: { key } });
+    $("#login-key").value = "";
+    showApp(who);
+  } catch (error) {
+    say("login-error", error instanceof ApiError ? error.message : String(error));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function logOut() {
+  try {
+    await api("DELETE", "/api/session");
+  } finally {
+    views.jobs.stop();
+    showLogin("You are logged out.");
+  }
+}
+
+async function start() {
+  views.people = setupPeople(session);
+  views.enroll = setupEnroll(session);
+  views.identify = setupIdentify(session);
+  views.verify = setupVerify(session);
+  views.jobs = setupJobs(session);
+  $("#login-form").addEventListener("submit", logIn);
+  $("#logout").addEventListener("click", logOut);
+  window.addEventListener("hashchange", route);
+  onUnauthorised((message) => {
+    views.jobs.stop();
+    showLogin(`Please log in again: ${message}`);
+  });
+  try {
+    showApp(await api("GET", "/api/session")); // the cookie of an earlier log-in
+  } catch {
+    showLogin("");
+  }
+}
+
+start();

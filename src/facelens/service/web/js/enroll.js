@@ -1,0 +1,158 @@
+// Enroll: photos of one person, each checked for faces (POST /api/detect) and shown with the
+// face found before anything is saved; Save sends the usable ones (POST /api/people).
+
+import { api, formData } from "./api.js";
+import { $, dropZone, el, faceThumbnail, loadImage, photoWithBoxes, say } from "./dom.js";
+
+/** The quality a face needs to be enrolled (USABLE_QUALITY in facelens/types.py). */
+const USABLE_QUALITY = 0.3;
+
+export function setupEnroll(session) {
+  /** One entry per photo: {file, figure, caption, faces (null while checking), usable}. */
+  let entries = [];
+
+  function update() {
+    const usable = entries.filter((entry) => entry.usable);
+    const checking = entries.some((entry) => entry.faces === null);
+    const name = $("#enroll-name").value.trim();
+    $("#enroll-save").disabled = checking || usable.length === 0 || !name || !session.can("enroll");
+    const unusable = entries.length - usable.length - entries.filter((e) => e.faces === null).length;
+    $("#enroll-summary").textContent = entries.length
+      ? `${usable.length} of ${entries.length} photos ready to enroll` +
+        (unusable ? `, ${unusable} will be skipped` : "") +
+        (checking ? " (checking…)" : "")
+      : "";
+  }
+
+  function describe(entry, faces, width, height, image) {
+    const scale = image.naturalWidth / width;
+    const usable = faces.filter((face) => face.quality.value >= USABLE_QUALITY);
+    let label;
+    if (faces.length === 0) {
+      label = "no face found: will be skipped";
+    } else if (usable.length > 1) {
+      label = `${usable.length} faces found: a photo to enroll must show the person alone; will be skipped`;
+    } else if (usable.length === 0) {
+      const best = faces.reduce((a, b) => (b.quality.value > a.quality.value ? b : a));
+      label = `no usable face (${best.quality.reasons.join(", ") || "poor quality"}): will be skipped`;
+    } else {
+      label = `1 face found (quality ${usable[0].quality.value.toFixed(2)}): ready`;
+    }
+    entry.usable = usable.length === 1;
+    entry.figure.className = entry.usable ? "usable" : "unusable";
+    const boxes = faces.map((face, index) => {
+      const good = face.quality.value >= USABLE_QUALITY;
+      return {
+        box: face.box,
+        label: !good ? "too poor" : entry.usable ? "face" : `face ${index + 1}`,
+        kind: entry.usable && good ? "known" : "rejected",
+      };
+    });
+    entry.figure.querySelector(".photo").replaceWith(photoWithBoxes(image, width, height, boxes));
+    entry.status.textContent = label;
+    entry.thumbs.replaceChildren(...usable.map((face) => faceThumbnail(image, face.box, scale)));
+  }
+
+  async function check(entry) {
+    let image;
+    try {
+      image = await loadImage(entry.file);
+      entry.figure.querySelector(".photo").replaceChildren(image);
+      const answer = await api("POST", "/api/detect", { form: formData([["image", entry.file]]) });
+      entry.faces = answer.faces;
+      describe(entry, answer.faces, answer.width, answer.height, image);
+    } catch (error) {
+      entry.faces = [];
+      entry.usable = false;
+      entry.figure.className = "unusable";
+      entry.status.textContent = `cannot be used: ${error.message}`;
+    }
+    update();
+  }
+
+  function addFiles(files) {
+    say("enroll-result", "");
+    say("enroll-error", "");
+    for (const file of files) {
+      const entry = { file, faces: null, usable: false };
+      entry.status = el("div", { class: "status", text: "looking for faces…" });
+      entry.thumbs = el("div", { class: "faces-found" });
+      entry.figure = el(
+        "figure",
+        { "data-file": file.name },
+        el("div", { class: "photo" }),
+        el(
+          "figcaption",
+          {},
+          el("div", { class: "file", text: file.name }),
+          entry.status,
+          entry.thumbs,
+          el("button", {
+            type: "button",
+            class: "small secondary",
+            text: "Remove",
+            onclick: () => {
+              entries = entries.filter((other) => other !== entry);
+              entry.figure.remove();
+              update();
+            },
+          }),
+        ),
+      );
+      entries.push(entry);
+      $("#enroll-previews").append(entry.figure);
+      check(entry);
+    }
+    update();
+  }
+
+  async function save() {
+    const name = $("#enroll-name").value.trim();
+    const usable = entries.filter((entry) => entry.usable);
+    say("enroll-error", "");
+    $("#enroll-save").disabled = true;
+    try {
+      const form = formData([["name", name], ...usable.map((entry) => ["photos", entry.file])]);
+      const answer = await api("POST", "/api/people", { form });
+      answer.photos.forEach((outcome, index) => {
+        const entry = usable[index];
+        entry.figure.className = outcome.accepted ? "accepted" : "rejected";
+        entry.status.textContent = outcome.accepted ? "enrolled" : `not enrolled: ${outcome.reason}`;
+      });
+      const person = answer.person;
+      say(
+        "enroll-result",
+        `Enrolled ${answer.accepted} photo${answer.accepted === 1 ? "" : "s"} of ${person.name}` +
+          ` (now ${person.templates} in the gallery)` +
+          (answer.rejected ? `; ${answer.rejected} rejected` : "") + ".",
+      );
+      entries = [];
+    } catch (error) {
+      const reasons = ((error.details && error.details.photos) || []).map((p) => `${p.source}: ${p.reason}`);
+      say("enroll-error", [error.message, ...reasons].join(" — "));
+    }
+    update();
+  }
+
+  function clear() {
+    entries = [];
+    $("#enroll-previews").replaceChildren();
+    say("enroll-result", "");
+    say("enroll-error", "");
+    update();
+  }
+
+  dropZone($("#enroll-drop"), $("#enroll-files"), addFiles);
+  $("#enroll-name").addEventListener("input", update);
+  $("#enroll-save").addEventListener("click", save);
+  $("#enroll-clear").addEventListener("click", clear);
+
+  return {
+    show() {
+      const preset = decodeURIComponent(location.hash.split("/")[2] || "");
+      if (preset) $("#enroll-name").value = preset;
+      if (!session.can("enroll")) say("enroll-error", "Enrolling needs an enroll or admin key.");
+      update();
+    },
+  };
+}

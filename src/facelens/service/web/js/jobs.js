@@ -1,0 +1,181 @@
+// Jobs: start a long job on an upload (POST /api/jobs/{kind}), watch its progress
+// (GET /api/jobs, polled while any job is unfinished), download its result.
+
+import { api, formData } from "./api.js";
+import { $, dropZone, el, say } from "./dom.js";
+
+const POLL_MS = 1000;
+const FINISHED = ["done", "failed", "cancelled"];
+const UPLOAD_ACCEPT = { video: "video/*,.mp4,.avi,.mkv,.webm,.mov", zip: ".zip,application/zip" };
+
+/** A job's result summary ({photos: 3, identified: [...]}) as one line for people. */
+function summary(facts) {
+  if (!facts || typeof facts !== "object") return "";
+  return Object.entries(facts)
+    .map(([name, value]) => `${name.replaceAll("_", " ")}: ${Array.isArray(value) ? value.join(", ") || "none" : value}`)
+    .join(" · ");
+}
+
+export function setupJobs() {
+  let kinds = [];
+  let file = null;
+  let timer = null;
+
+  function kind() {
+    return kinds.find((k) => k.kind === $("#job-kind").value);
+  }
+
+  function renderKind() {
+    const current = kind();
+    $("#job-kind-description").textContent = current
+      ? `${current.description} (input: ${current.upload === "zip" ? "a zip of photos" : "a video"})`
+      : "This server offers no background job.";
+    $("#job-file").accept = current ? UPLOAD_ACCEPT[current.upload] || "" : "";
+    $("#job-params").replaceChildren(
+      ...Object.entries(current ? current.params : {}).map(([name, type]) => {
+        const id = `job-param-${name}`;
+        const input =
+          type === "bool"
+            ? el("input", { id, type: "checkbox", "data-param": name, "data-type": type })
+            : el("input", {
+                id,
+                type: type === "str" ? "text" : "number",
+                step: type === "float" ? "any" : "1",
+                placeholder: "default",
+                "data-param": name,
+                "data-type": type,
+              });
+        return el("div", {}, el("label", { htmlFor: id, text: name.replaceAll("_", " ") }), input);
+      }),
+    );
+    updateStart();
+  }
+
+  function params() {
+    const out = {};
+    for (const input of document.querySelectorAll("#job-params [data-param]")) {
+      const type = input.dataset.type;
+      if (type === "bool") {
+        if (input.checked) out[input.dataset.param] = true;
+      } else if (input.value.trim() !== "") {
+        out[input.dataset.param] = type === "str" ? input.value : Number(input.value);
+      }
+    }
+    return out;
+  }
+
+  function updateStart() {
+    $("#job-start").disabled = !(kind() && file);
+    $("#job-file-name").textContent = file ? `${file.name} (${(file.size / 1e6).toFixed(1)} MB)` : "";
+  }
+
+  async function startJob(event) {
+    event.preventDefault();
+    say("job-error", "");
+    $("#job-start").disabled = true;
+    try {
+      const current = kind();
+      const form = formData([["file", file], ["params", JSON.stringify(params())]]);
+      await api("POST", `/api/jobs/${encodeURIComponent(current.kind)}`, { form });
+      file = null;
+      await refresh();
+    } catch (error) {
+      say("job-error", error.message);
+    }
+    updateStart();
+  }
+
+  function row(job) {
+    const done = job.state === "done";
+    let result = "";
+    if (done && job.result) {
+      result = el(
+        "span",
+        {},
+        el("a", { href: `/api/jobs/${job.id}/result`, download: "", class: "download", text: "Download" }),
+        el("div", { class: "muted summary", text: summary(job.result.summary) }),
+      );
+    } else if (job.state === "failed" && job.error) {
+      result = el("span", { class: "error", text: job.error.message || job.error.code });
+    }
+    const action = FINISHED.includes(job.state)
+      ? el("button", { type: "button", class: "small secondary", text: "Delete", onclick: () => remove(job.id) })
+      : el("button", { type: "button", class: "small danger", text: "Cancel", onclick: () => remove(job.id) });
+    return el(
+      "tr",
+      { "data-job": job.id, "data-state": job.state },
+      el("td", { text: job.kind }),
+      el("td", { text: job.input }),
+      el("td", { class: `state state-${job.state}`, text: job.state }),
+      el(
+        "td",
+        {},
+        el("progress", { max: 1, value: job.progress }),
+        el("span", { class: "muted message", text: ` ${Math.round(job.progress * 100)}% ${job.message || ""}` }),
+      ),
+      el("td", {}, result),
+      el("td", {}, action),
+    );
+  }
+
+  async function remove(id) {
+    try {
+      await api("DELETE", `/api/jobs/${id}`);
+    } catch (error) {
+      say("job-error", error.message);
+    }
+    await refresh();
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    timer = null;
+    let jobs;
+    try {
+      jobs = await api("GET", "/api/jobs");
+    } catch (error) {
+      say("job-error", error.message);
+      return;
+    }
+    $("#jobs-list").replaceChildren(...jobs.map(row));
+    $("#jobs-table").hidden = jobs.length === 0;
+    $("#jobs-empty").hidden = jobs.length > 0;
+    const watching = !$("#view-jobs").hidden;
+    if (watching && jobs.some((job) => !FINISHED.includes(job.state))) {
+      timer = setTimeout(refresh, POLL_MS);
+    }
+  }
+
+  async function show() {
+    try {
+      kinds = await api("GET", "/api/jobs/kinds");
+    } catch (error) {
+      say("job-error", error.message);
+      kinds = [];
+    }
+    const previous = $("#job-kind").value;
+    $("#job-kind").replaceChildren(...kinds.map((k) => el("option", { value: k.kind, text: k.kind.replaceAll("_", " ") })));
+    if (kinds.some((k) => k.kind === previous)) $("#job-kind").value = previous;
+    renderKind();
+    await refresh();
+  }
+
+  dropZone(
+    $("#job-drop"),
+    $("#job-file"),
+    (files) => {
+      file = files[0];
+      updateStart();
+    },
+    () => true,
+  );
+  $("#job-kind").addEventListener("change", renderKind);
+  $("#job-form").addEventListener("submit", startJob);
+  return {
+    show,
+    stop() {
+      clearTimeout(timer);
+      timer = null;
+    },
+  };
+}

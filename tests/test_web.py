@@ -1,0 +1,472 @@
+"""The web page as a person uses it: headless Chromium, real clicks, uploads and drops.
+
+Each test starts the real server (``facelens serve`` on 127.0.0.1, a free port)
+on a new gallery encrypted at rest, drives the page with Playwright, and
+asserts what the page shows. A screenshot of every step is saved under
+``test-artifacts/web/<test>/`` (or ``$FACELENS_TEST_ARTIFACTS/web/<test>/``)
+and its path printed.
+
+Needs Debian's ``chromium`` at /usr/bin/chromium; Playwright's own browsers are
+never downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelens.gallery.protection import KEY_ENV, KEY_FILE_ENV, write_key_file
+from facelens.service.keys import KeyStore
+from facelens.service.launcher import ServerProcess
+from facelens.service.settings import ServiceSettings
+from facelens.service.state import StateDB
+from tests.conftest import REPO
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright_api.expect
+Page = playwright_api.Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ARTIFACTS = Path(os.environ.get("FACELENS_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
+WAIT_MS = 120_000  # model calls on a busy 2-core machine; expect() returns as soon as it holds
+expect.set_options(timeout=WAIT_MS)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+
+# --- the server, its keys, the browser ------------------------------------------------------
+
+
+class Site:
+    """A running server with an admin and a query key, and helpers to call it directly."""
+
+    def __init__(self, server: ServerProcess, keys: dict[str, str]) -> None:
+        self.server = server
+        self.keys = keys
+        self.url = server.url
+
+    def client(self, role: str = "admin") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": self.keys[role]}, timeout=300)
+
+    def enroll(self, name: str, *photos: Path) -> None:
+        files = [("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+        with self.client() as client:
+            answer = client.post("/api/people", data={"name": name}, files=files)
+        assert answer.status_code == 201, answer.text
+
+    def people(self) -> list[dict[str, Any]]:
+        with self.client() as client:
+            answer = client.get("/api/people")
+        assert answer.status_code == 200, answer.text
+        result: list[dict[str, Any]] = answer.json()
+        return result
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    gallery = tmp_path / "people.db"
+    key_file = tmp_path / "gallery.key"
+    write_key_file(key_file)
+    state = StateDB(ServiceSettings(gallery=str(gallery)).state_db)
+    try:
+        store = KeyStore(state)
+        keys = {role: store.create(f"web {role}", role)[1] for role in ("admin", "query")}
+    finally:
+        state.close()
+    env = {KEY_FILE_ENV: str(key_file), KEY_ENV: ""}  # the gallery is encrypted at rest
+    with ServerProcess(gallery, env=env, log_path=tmp_path / "server.log") as server:
+        yield Site(server, keys)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Page]:
+    context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+class Shots:
+    """Numbered screenshots of one test's steps."""
+
+    def __init__(self, page: Page, test_name: str) -> None:
+        self.page = page
+        self.folder = ARTIFACTS / test_name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.png"):
+            old.unlink()
+        self.count = 0
+
+    def __call__(self, step: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{step}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+
+@pytest.fixture
+def shot(page: Page, request: pytest.FixtureRequest) -> Shots:
+    return Shots(page, request.node.name)
+
+
+# --- photos -----------------------------------------------------------------------------------
+
+
+def _save(pixels: np.ndarray, path: Path) -> Path:
+    Image.fromarray(pixels).save(path, quality=92)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path: Path, astronaut: np.ndarray) -> dict[str, Path]:
+    """Photos the tests make: the astronaut, her mirror image, no face, two faces."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    return {
+        "astronaut": _save(astronaut, folder / "eileen.jpg"),
+        "mirrored": _save(astronaut[:, ::-1].copy(), folder / "eileen-mirrored.jpg"),
+        "blank": _save(np.full((300, 400, 3), 120, np.uint8), folder / "wall.jpg"),
+        "pair": _save(np.concatenate([astronaut, astronaut], axis=1), folder / "two-faces.jpg"),
+    }
+
+
+def log_in(page: Page, site: Site, role: str = "admin") -> None:
+    page.goto("/")
+    page.fill("#login-key", site.keys[role])
+    page.click("#login-submit")
+    expect(page.locator("#nav")).to_be_visible()
+
+
+def drop_files(page: Page, selector: str, *paths: Path) -> None:
+    """Drop files on an element as a person dragging them from their desktop would."""
+    files = [{"name": p.name, "type": "image/jpeg", "data": list(p.read_bytes())} for p in paths]
+    transfer = page.evaluate_handle(
+        """files => {
+            const transfer = new DataTransfer();
+            for (const f of files) {
+                transfer.items.add(new File([new Uint8Array(f.data)], f.name, {type: f.type}));
+            }
+            return transfer;
+        }""",
+        files,
+    )
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+# --- the tests --------------------------------------------------------------------------------
+
+
+def test_log_in_with_a_key_and_out(page: Page, site: Site, shot: Shots) -> None:
+    page.goto("/")
+    expect(page.locator("#view-login")).to_be_visible()
+    expect(page.locator("#nav")).to_be_hidden()
+    shot("login-form")
+
+    page.fill("#login-key", "fl_00000000_not-a-real-secret")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_be_visible()
+    expect(page.locator("#nav")).to_be_hidden()
+    shot("wrong-key-refused")
+
+    page.fill("#login-key", site.keys["query"])
+    page.click("#login-submit")
+    expect(page.locator("#who-name")).to_have_text("web query (query)")
+    expect(page.locator("#view-people")).to_be_visible()
+    expect(page.locator("#people-empty")).to_be_visible()
+    shot("logged-in-as-query")
+
+    page.reload()  # the HttpOnly cookie keeps the session; the key is not in the page
+    expect(page.locator("#who-name")).to_have_text("web query (query)")
+    assert site.keys["query"] not in page.content()
+
+    page.click("#logout")
+    expect(page.locator("#view-login")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text("You are logged out.")
+    assert page.request.get("/api/people").status == 401  # the cookie is gone
+    shot("logged-out")
+
+
+def test_enroll_shows_the_faces_found_before_saving(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path]
+) -> None:
+    log_in(page, site)
+    page.click("#nav a[data-view=enroll]")
+    page.fill("#enroll-name", "Eileen Collins")
+    page.set_input_files(
+        "#enroll-files", [photos["astronaut"], photos["blank"], photos["pair"]]
+    )  # the file picker
+    good = page.locator("#enroll-previews figure[data-file='eileen.jpg']")
+    blank = page.locator("#enroll-previews figure[data-file='wall.jpg']")
+    pair = page.locator("#enroll-previews figure[data-file='two-faces.jpg']")
+    expect(good.locator(".status")).to_have_text(re.compile(r"^1 face found .*ready$"))
+    expect(blank.locator(".status")).to_have_text("no face found: will be skipped")
+    expect(pair.locator(".status")).to_contain_text("2 faces found")
+    expect(good.locator(".face-box")).to_have_count(1)
+    expect(good.locator(".faces-found canvas")).to_have_count(1)  # the face itself, cut out
+    expect(pair.locator(".face-box")).to_have_count(2)
+    expect(blank.locator(".face-box")).to_have_count(0)
+    _box_on_face(page, good)
+    expect(page.locator("#enroll-summary")).to_have_text(
+        "1 of 3 photos ready to enroll, 2 will be skipped"
+    )
+    assert site.people() == []  # nothing is saved before Save
+    shot("picked-three-photos")
+
+    drop_files(page, "#enroll-drop", photos["mirrored"])  # drag and drop
+    mirrored = page.locator("#enroll-previews figure[data-file='eileen-mirrored.jpg']")
+    expect(mirrored.locator(".status")).to_have_text(re.compile(r"^1 face found .*ready$"))
+    expect(page.locator("#enroll-summary")).to_have_text(
+        "2 of 4 photos ready to enroll, 2 will be skipped"
+    )
+    shot("dropped-a-fourth")
+
+    page.click("#enroll-save")
+    expect(page.locator("#enroll-result")).to_have_text(
+        "Enrolled 2 photos of Eileen Collins (now 2 in the gallery)."
+    )
+    expect(good.locator(".status")).to_have_text("enrolled")
+    assert [(p["name"], p["templates"]) for p in site.people()] == [("Eileen Collins", 2)]
+    shot("saved")
+
+    page.click("#nav a[data-view=people]")
+    page.click("#people-list button[data-name='Eileen Collins']")
+    expect(page.locator("#person-name")).to_have_text("Eileen Collins")
+    crops = page.locator("#person-photos img.crop")
+    expect(crops).to_have_count(2)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#person-photos img.crop')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )  # the encrypted crops come back decrypted, through the cookie
+    expect(page.locator("#person-photos figcaption .file")).to_have_text(
+        ["eileen.jpg", "eileen-mirrored.jpg"]
+    )
+    shot("person-with-photos")
+
+    page.fill("#rename-input", "Eileen M. Collins")
+    page.click("#rename-button")
+    expect(page.locator("#person-name")).to_have_text("Eileen M. Collins")
+    expect(page.locator("#people-list button[data-name='Eileen M. Collins']")).to_be_visible()
+    shot("renamed")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#erase-button")
+    expect(page.locator("#flash")).to_contain_text("Erased Eileen M. Collins (2 templates)")
+    expect(page.locator("#people-empty")).to_be_visible()
+    assert site.people() == []
+    shot("erased")
+
+
+def _box_on_face(page: Page, figure: Any) -> None:
+    """The drawn box lies inside the photo, around its upper middle (where her face is)."""
+    photo = figure.locator(".photo img").bounding_box()
+    box = figure.locator(".face-box").first.bounding_box()
+    assert photo is not None and box is not None
+    centre_x = (box["x"] + box["width"] / 2 - photo["x"]) / photo["width"]
+    centre_y = (box["y"] + box["height"] / 2 - photo["y"]) / photo["height"]
+    assert 0.35 < centre_x < 0.75 and 0.1 < centre_y < 0.45, (centre_x, centre_y)
+    assert 0.05 < box["width"] / photo["width"] < 0.5
+
+
+def test_identify_draws_names_and_marks_unknowns(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path]
+) -> None:
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=identify]")
+    page.set_input_files("#identify-file", photos["pair"])
+    boxes = page.locator("#identify-photo .face-box")
+    expect(boxes).to_have_count(2)
+    expect(page.locator("#identify-photo .face-box.unknown")).to_have_count(2)
+    expect(page.locator("#identify-results li .unknown")).to_have_text(["unknown", "unknown"])
+    expect(page.locator("#identify-status")).to_contain_text("0 identified, 2 unknown")
+    shot("nobody-known-yet")
+
+    site.enroll("Eileen Collins", photos["astronaut"])
+    drop_files(page, "#identify-drop", photos["mirrored"])
+    expect(page.locator("#identify-status")).to_contain_text("1 identified, 0 unknown")
+    known = page.locator("#identify-photo .face-box:not(.unknown)")
+    expect(known).to_have_count(1)
+    expect(known.locator(".tag")).to_have_text("Eileen Collins")
+    expect(page.locator("#identify-results li .known")).to_have_text(["Eileen Collins"])
+    shot("known-face-named")
+
+
+def test_identify_a_real_group_photo(page: Page, site: Site, shot: Shots, knn_root: Path) -> None:
+    site.enroll(
+        "Barack Obama", knn_root / "train/obama/obama.jpg", knn_root / "train/obama/obama2.jpg"
+    )
+    site.enroll("Joe Biden", knn_root / "train/biden/biden.jpg")
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=identify]")
+    page.set_input_files("#identify-file", knn_root / "test/obama_and_biden.jpg")
+    expect(page.locator("#identify-photo .face-box")).to_have_count(3)
+    tags = page.locator("#identify-photo .face-box .tag")
+    expect(tags).to_have_count(3)
+    assert sorted(tags.all_inner_texts()) == ["Barack Obama", "Joe Biden", "unknown"]
+    expect(page.locator("#identify-photo .face-box.unknown")).to_have_count(1)
+    shot("group-photo")
+
+
+def test_verify_two_photos(page: Page, site: Site, shot: Shots, photos: dict[str, Path]) -> None:
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=verify]")
+    expect(page.locator("#verify-button")).to_be_disabled()
+    page.set_input_files("#verify-a", photos["astronaut"])
+    drop_files(page, "#verify-drop-b", photos["mirrored"])
+    expect(page.locator("#verify-button")).to_be_enabled()
+    shot("two-photos-chosen")
+    page.click("#verify-button")
+    expect(page.locator("#verify-result")).to_have_class("verdict same")
+    expect(page.locator("#verify-result strong")).to_have_text("Same person")
+    expect(page.locator("#verify-photo-a .face-box")).to_have_count(1)
+    expect(page.locator("#verify-photo-b .face-box")).to_have_count(1)
+    shot("same-person")
+
+    page.set_input_files("#verify-b", photos["blank"])
+    expect(page.locator("#verify-result")).to_be_hidden()
+    page.click("#verify-button")
+    expect(page.locator("#verify-error")).to_contain_text("face")
+    expect(page.locator("#verify-result")).to_be_hidden()
+    shot("no-face-error")
+
+
+def test_verify_tells_two_real_people_apart(
+    page: Page, site: Site, shot: Shots, knn_root: Path
+) -> None:
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=verify]")
+    page.set_input_files("#verify-a", knn_root / "train/obama/obama.jpg")
+    page.set_input_files("#verify-b", knn_root / "train/biden/biden.jpg")
+    page.click("#verify-button")
+    expect(page.locator("#verify-result strong")).to_have_text("Different people")
+    expect(page.locator("#verify-result")).to_have_class("verdict different")
+    shot("different-people")
+    page.set_input_files("#verify-b", knn_root / "test/obama1.jpg")
+    page.click("#verify-button")
+    expect(page.locator("#verify-result strong")).to_have_text("Same person")
+    shot("same-person-other-photo")
+
+
+def test_background_job_progress_and_download(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    site.enroll("Eileen Collins", photos["astronaut"])
+    archive = tmp_path / "party.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(photos["mirrored"], "mirrored.jpg")
+        bundle.write(photos["pair"], "pair.jpg")
+        bundle.writestr("broken.jpg", b"not an image at all")
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=jobs]")
+    expect(page.locator("#job-kind option[value=identify_photos]")).to_have_count(1)
+    page.select_option("#job-kind", "identify_photos")
+    expect(page.locator("#job-params input[data-param=fmr]")).to_be_visible()
+    page.fill("#job-params input[data-param=top_k]", "3")
+    expect(page.locator("#job-start")).to_be_disabled()
+    page.set_input_files("#job-file", archive)
+    expect(page.locator("#job-file-name")).to_contain_text("party.zip")
+    shot("job-ready")
+    page.click("#job-start")
+    row = page.locator("#jobs-list tr").first
+    expect(row).to_be_visible()
+    expect(row.locator("td").nth(1)).to_have_text("party.zip")
+    shot("job-started")
+    expect(row).to_have_attribute("data-state", "done")  # the page polls the job until it ends
+    expect(row.locator("progress")).to_have_attribute("value", "1")
+    expect(row.locator(".message")).to_contain_text("100%")
+    expect(row.locator(".summary")).to_contain_text("failed: 1")
+    expect(row.locator(".summary")).to_contain_text("identified: Eileen Collins")
+    shot("job-done")
+
+    with page.expect_download() as download_info:
+        row.locator("a.download").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".json")
+    result = json.loads(Path(download.path()).read_text())
+    by_photo = {item["photo"]: item for item in result["photos"]}
+    assert [f["identity"] for f in by_photo["mirrored.jpg"]["faces"]] == ["Eileen Collins"]
+    assert sorted(str(f["identity"]) for f in by_photo["pair.jpg"]["faces"]) == [
+        "Eileen Collins",
+        "Eileen Collins",
+    ]
+    assert "error" in by_photo["broken.jpg"]  # one bad photo did not sink the job
+    assert all(len(f["candidates"]) <= 3 for f in by_photo["pair.jpg"]["faces"])
+
+    row.locator("button", has_text="Delete").click()
+    expect(page.locator("#jobs-empty")).to_be_visible()
+    shot("job-deleted")
+
+
+def test_a_query_key_can_look_but_not_enroll(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path]
+) -> None:
+    site.enroll("Eileen Collins", photos["astronaut"])
+    log_in(page, site, "query")
+    page.click("#people-list button[data-name='Eileen Collins']")
+    expect(page.locator("#person-photos figure")).to_have_count(1)
+    expect(page.locator("#person-photos img.crop")).to_have_count(0)
+    expect(page.locator("#person-photos figure p")).to_have_text(
+        "face crops need an enroll or admin key"
+    )
+    expect(page.locator("#erase-button")).to_be_hidden()
+    shot("people-as-query")
+    page.click("#nav a[data-view=enroll]")
+    expect(page.locator("#enroll-error")).to_have_text("Enrolling needs an enroll or admin key.")
+    page.fill("#enroll-name", "Someone")
+    page.set_input_files("#enroll-files", photos["mirrored"])
+    expect(page.locator("#enroll-previews figure .status")).to_contain_text("1 face found")
+    expect(page.locator("#enroll-save")).to_be_disabled()
+    shot("enroll-refused-as-query")
+
+
+def test_the_page_needs_nothing_from_outside(site: Site) -> None:
+    """Every file the page loads comes from this server: no CDN, works offline."""
+    web = REPO / "src/facelens/service/web"
+    texts = [p.read_text() for p in web.rglob("*") if p.suffix in (".html", ".js", ".css")]
+    assert texts
+    for text in texts:
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
+        assert not re.search(r"""import[^;]*from\s+["']https?:""", text)
+        assert "@import url(http" not in text
+    with httpx.Client(base_url=site.url) as client:
+        index = client.get("/web/")
+        assert index.status_code == 200 and "facelens" in index.text
+        for asset in re.findall(r'(?:src|href)="([^"#:]+)"', index.text):
+            assert client.get(f"/web/{asset}").status_code == 200, asset
+        for path in web.rglob("*.js"):  # the modules app.js imports
+            assert client.get(f"/web/{path.relative_to(web)}").status_code == 200, path
+        assert client.get("/", follow_redirects=True).url.path == "/web/"
