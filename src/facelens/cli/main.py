@@ -70,6 +70,7 @@ for module in (detect, enroll, people, identify, verify, evaluate, demo, models,
 for module in (serve, keys, audit):  # the REST service (facelens.service)
     cli.add_command(module.command)
 cli.add_command(analyze.command)  # expression, apparent age and gender (facelens.analysis)
+cli.add_command(analyze.video_command)  # expression over time per tracked face
 cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
 cli.add_command(anonymize.command)  # hiding faces in images and videos (facelens.privacy)
 cli.add_command(video.command)  # faces in video: tracks and identities (facelens.video)
