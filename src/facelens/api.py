@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
-from facelens.gallery import GalleryStore, open_gallery, resolve_gallery, stored_model_id
+from facelens.gallery import (
+    GalleryStore,
+    SQLiteGallery,
+    open_gallery,
+    resolve_gallery,
+    stored_model_id,
+)
+from facelens.index.gallery_index import GalleryIndex, index_path_for
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
 from facelens.match.scoring import Aggregation
@@ -74,6 +81,7 @@ class FaceLens:
         self._gallery_path = gallery
         self._key_file = key_file
         self._gallery: GalleryStore | None = None
+        self._index: GalleryIndex | None = None
         self._fmr = fmr
         self._threshold = threshold
         self.aggregation: Aggregation = aggregation
@@ -85,6 +93,24 @@ class FaceLens:
                 self._gallery_path, self.analyzer.embedder_id, key_file=self._key_file
             )
         return self._gallery
+
+    @property
+    def search_index(self) -> GalleryIndex | None:
+        """The ANN index beside a gallery file (used from ``ANN_MIN_TEMPLATES`` templates on;
+        in memory only for an encrypted gallery); None for other backends."""
+        gallery = self.gallery
+        if self._index is None and isinstance(gallery, SQLiteGallery):
+            self._index = GalleryIndex(
+                index_path_for(gallery.path), persist=not gallery.encrypted
+            )
+        return self._index
+
+    def sync_index(self) -> None:
+        """After an enrollment or erasure: bring an existing index in step (erased templates
+        leave the index and its file at once)."""
+        index = self.search_index
+        if index is not None and index.exists:
+            index.sync(self.gallery.template_matrix())
 
     @property
     def calibration(self) -> Calibration:
@@ -117,7 +143,9 @@ class FaceLens:
 
     def enroll(self, name: str, images: ImageSource | Iterable[ImageSource]) -> EnrollReport:
         """Add photos of ``name`` (created if new); see :class:`EnrollReport` for rejections."""
-        return enroll_person(self.analyzer, self.gallery, name, _as_list(images))
+        report = enroll_person(self.analyzer, self.gallery, name, _as_list(images))
+        self.sync_index()
+        return report
 
     def identify(
         self,
@@ -132,7 +160,9 @@ class FaceLens:
         faces = self.analyzer.analyze(image, channel_order=channel_order)
         point = self.operating_point(fmr, threshold)
         templates = self.gallery.template_matrix()
-        return identify_faces(faces, templates, point, self.calibration, top_k, self.aggregation)
+        return identify_faces(
+            faces, templates, point, self.calibration, top_k, self.aggregation, self.search_index
+        )
 
     def identify_many(
         self,
@@ -153,6 +183,7 @@ class FaceLens:
                 self.calibration,
                 top_k,
                 self.aggregation,
+                self.search_index,
             )
             yield result, matches
 
@@ -201,7 +232,9 @@ class FaceLens:
 
     def erase(self, name: str) -> int:
         """Remove a person and every trace of them; returns the templates removed."""
-        return self.gallery.erase_person(name)
+        removed = self.gallery.erase_person(name)
+        self.sync_index()
+        return removed
 
     def close(self) -> None:
         if self._gallery is not None:

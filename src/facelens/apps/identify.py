@@ -6,6 +6,7 @@ import numpy as np
 
 from facelens.errors import NoFaceError
 from facelens.gallery.store import TemplateMatrix
+from facelens.index.gallery_index import GalleryIndex
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.scoring import Aggregation, person_scores
 from facelens.types import Candidate, Face, Match, Verification
@@ -18,32 +19,53 @@ def identify_faces(
     calibration: Calibration,
     top_k: int = 5,
     aggregation: Aggregation = "max",
+    index: GalleryIndex | None = None,
 ) -> list[Match]:
     """One :class:`Match` per face: the best person if their score reaches the threshold.
 
     ``aggregation`` says how a person's templates make one score (see
-    :mod:`facelens.match.scoring`).
+    :mod:`facelens.match.scoring`). With an ``index`` and a gallery large
+    enough for it (``max`` aggregation only), the index proposes candidate
+    templates and only those are scored, exactly (see :mod:`facelens.index`).
     """
     probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
     if len(templates.vectors) == 0:
         return [Match(f, None, float("nan"), point.threshold, point.fmr, ()) for f in faces]
+    ranked = (
+        index.ranked_people(probes, templates, top_k)
+        if index is not None and aggregation == "max" and faces
+        else None
+    )
+    if ranked is not None:
+        return [
+            _decide(face, [(templates.names[p], p, s) for p, s in people], point, calibration)
+            for face, people in zip(faces, ranked, strict=True)
+        ]
     person_ids, best = person_scores(
         probes, templates.vectors, templates.person_ids, templates.qualities, aggregation
     )
     matches = []
     for face, row in zip(faces, best, strict=True):
         order = np.argsort(-row)[:top_k]
-        candidates = tuple(
-            Candidate(templates.names[int(person_ids[i])], int(person_ids[i]), float(row[i]))
-            for i in order
-        )
-        top = candidates[0]
-        identity = top.name if top.score >= point.threshold else None
-        llr, score_fmr = _evidence(calibration, top.score)
-        matches.append(
-            Match(face, identity, top.score, point.threshold, point.fmr, candidates, llr, score_fmr)
-        )
+        people = [
+            (templates.names[int(person_ids[i])], int(person_ids[i]), float(row[i])) for i in order
+        ]
+        matches.append(_decide(face, people, point, calibration))
     return matches
+
+
+def _decide(
+    face: Face,
+    people: list[tuple[str, int, float]],
+    point: OperatingPoint,
+    calibration: Calibration,
+) -> Match:
+    """The open-set decision for one face from its ranked ``(name, person id, score)``."""
+    candidates = tuple(Candidate(name, person_id, score) for name, person_id, score in people)
+    top = candidates[0]
+    identity = top.name if top.score >= point.threshold else None
+    llr, score_fmr = _evidence(calibration, top.score)
+    return Match(face, identity, top.score, point.threshold, point.fmr, candidates, llr, score_fmr)
 
 
 def verify_faces(

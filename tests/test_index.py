@@ -1,0 +1,184 @@
+"""The ANN index: exact/approximate search, persistence, and erased templates never returned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facelens.gallery import NewTemplate, SQLiteGallery
+from facelens.gallery.store import TemplateMatrix
+from facelens.index import AnnIndex, AnnParameters, GalleryIndex, exact_top_k, index_path_for
+from facelens.index.ann import index_files
+from facelens.index.search import ranked_people, top_templates
+from facelens.vectors import unit_rows
+
+MODEL = "sface-2021dec-int8bq"
+
+
+def clustered(people: int, per_person: int, dimension: int = 128, seed: int = 0) -> np.ndarray:
+    """Unit templates in tight per-person clusters (person i owns rows i*per_person...)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((people, dimension))
+    noise = 0.35 * rng.standard_normal((people * per_person, dimension))
+    return unit_rows(np.repeat(centres, per_person, axis=0) + noise).astype(np.float32)
+
+
+def matrix_of(vectors: np.ndarray, per_person: int, first_id: int = 1) -> TemplateMatrix:
+    ids = np.arange(first_id, first_id + len(vectors), dtype=np.int64)
+    owners = np.arange(len(vectors)) // per_person + 1
+    return TemplateMatrix(
+        template_ids=ids,
+        person_ids=owners.astype(np.int64),
+        vectors=vectors,
+        names={int(p): f"person {p}" for p in np.unique(owners)},
+        qualities=np.ones(len(vectors)),
+    )
+
+
+def test_exact_top_k_matches_a_full_sort() -> None:
+    vectors = clustered(50, 4)
+    probes = vectors[::37]
+    rows, scores = exact_top_k(probes, vectors, 5)
+    full = probes @ vectors.T
+    assert np.array_equal(rows, np.argsort(-full, axis=1, kind="stable")[:, :5])
+    assert np.allclose(scores, np.sort(full, axis=1)[:, ::-1][:, :5])
+
+
+def test_index_finds_the_exact_nearest_after_rescoring() -> None:
+    vectors = clustered(500, 4)
+    matrix = matrix_of(vectors, 4)
+    index = AnnIndex(128)
+    index.add(matrix.template_ids, vectors)
+    probes = unit_rows(vectors[::13] + 0.05).astype(np.float32)
+    exact_rows, _exact_scores = exact_top_k(probes, vectors, 1)
+    rows, scores = top_templates(probes, matrix, 10, index, min_templates=0)
+    assert (rows[:, 0] == exact_rows[:, 0]).mean() >= 0.99
+    # the reported scores are exact cosines, not the quantized index's
+    assert np.allclose(scores[:, 0], np.einsum("ij,ij->i", probes, vectors[rows[:, 0]]), atol=1e-6)
+
+
+def test_removed_ids_never_come_back_and_leave_no_bytes(tmp_path: Path) -> None:
+    vectors = clustered(200, 5)
+    index = AnnIndex(128, AnnParameters(quantization="f32"))
+    index.add(np.arange(1, 1001), vectors)
+    erased = np.arange(1, 6)  # all of person 1
+    assert index.remove(erased) == 5
+    ids, _ = index.search(vectors[:5], 50)
+    assert not np.isin(ids, erased).any()
+    path = tmp_path / "g.usearch"
+    index.save(path)
+    raw = path.read_bytes()
+    assert not any(vectors[i].tobytes() in raw for i in range(5))
+    assert vectors[10].tobytes() in raw  # a kept template is there, so the check can fail
+    loaded = AnnIndex.load(path)
+    assert len(loaded) == 995 and not np.isin(loaded.ids, erased).any()
+    assert not np.isin(loaded.search(vectors[:5], 50)[0], erased).any()
+
+
+def test_stale_index_ids_are_filtered_by_the_gallery() -> None:
+    """An index that still holds an erased template (e.g. written by another process before
+    the erase) cannot return it: candidates are looked up in the gallery's own matrix."""
+    vectors = clustered(100, 4)
+    index = AnnIndex(128)
+    index.add(np.arange(1, 401), vectors)
+    live = matrix_of(vectors[4:], 4, first_id=5)  # person 1 (ids 1-4) erased in the gallery
+    people = ranked_people(vectors[:4], live, 5, index, min_templates=0)
+    assert all(person != 1 for ranked in people for person, _ in ranked)
+    assert all(ranked for ranked in people)
+
+
+def test_gallery_index_persists_and_follows_enroll_and_erase(tmp_path: Path) -> None:
+    vectors = clustered(60, 5)
+    gallery = SQLiteGallery(tmp_path / "people.db", MODEL)
+    for person in range(60):
+        gallery.add_templates(
+            f"p{person}",
+            [NewTemplate(v, MODEL, "synthetic", 0.9) for v in vectors[person * 5 : person * 5 + 5]],
+            create=True,
+        )
+    path = index_path_for(gallery.path)
+    index = GalleryIndex(path, min_templates=100)
+    matrix = gallery.template_matrix()
+    assert index.ranked_people(vectors[:1], matrix, 3) is not None
+    assert all(f.exists() for f in index_files(path))
+    assert len(GalleryIndex(path).index or []) == 300  # reloaded from disk
+
+    gallery.erase_person("p0")
+    index.sync(gallery.template_matrix())
+    reloaded = GalleryIndex(path, min_templates=100)
+    assert reloaded.index is not None and len(reloaded.index) == 295
+    ranked = reloaded.ranked_people(vectors[:5], gallery.template_matrix(), 5)
+    assert ranked is not None
+    names = gallery.template_matrix().names
+    assert all(names[p] != "p0" for people in ranked for p, _ in people)
+    assert all(people[0][0] != 0 for people in ranked)
+
+    gallery.add_templates("p0", [NewTemplate(vectors[0], MODEL, "again", 0.9)], create=True)
+    reloaded.sync(gallery.template_matrix())
+    assert len(reloaded.index or []) == 296
+    gallery.close()
+
+
+def test_small_galleries_are_searched_exactly(tmp_path: Path) -> None:
+    vectors = clustered(10, 3)
+    matrix = matrix_of(vectors, 3)
+    index = GalleryIndex(tmp_path / "g.db.usearch", min_templates=1000)
+    assert index.ranked_people(vectors[:2], matrix, 3) is None
+    assert index.index is None and not index.path.exists()
+
+
+def test_encrypted_galleries_keep_the_index_in_memory(tmp_path: Path) -> None:
+    vectors = clustered(30, 5)
+    index = GalleryIndex(tmp_path / "g.db.usearch", min_templates=10, persist=False)
+    assert index.ranked_people(vectors[:2], matrix_of(vectors, 5), 3) is not None
+    assert index.index is not None and not any(f.exists() for f in index_files(index.path))
+
+
+def test_a_damaged_index_file_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "g.db.usearch"
+    for file in index_files(path):
+        file.write_bytes(b"not an index")
+    vectors = clustered(30, 5)
+    index = GalleryIndex(path, min_templates=10)
+    assert index.index is None
+    assert index.ranked_people(vectors[:1], matrix_of(vectors, 5), 3) is not None
+    assert len(AnnIndex.load(path)) == 150
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3, 64), np.float32)])
+def test_wrong_shapes_are_refused(bad: np.ndarray) -> None:
+    index = AnnIndex(128)
+    with pytest.raises(ValueError):
+        index.add(np.arange(1, 4), bad)
+    index.add(np.arange(1, 4), clustered(1, 3))
+    with pytest.raises(ValueError):
+        index.add(np.arange(1, 4), clustered(1, 3))
+
+
+def test_identification_through_the_index_decides_like_exact_search(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A real face among 2,000 synthetic templates: same decision, scores and evidence."""
+    from facelens import FaceLens
+    from facelens.apps.identify import identify_faces
+
+    lens = FaceLens(gallery=tmp_path / "people.db")
+    face = lens.detect(astronaut)[0]
+    assert face.template is not None
+    own = unit_rows(face.template.vector[None, :] + 0.2 * clustered(1, 1)).astype(np.float32)
+    vectors = np.concatenate([own, clustered(400, 5)])
+    matrix = matrix_of(vectors, 5)
+    point, calibration = lens.operating_point(), lens.calibration
+    index = GalleryIndex(tmp_path / "people.db.usearch", min_templates=1000)
+    exact = identify_faces([face], matrix, point, calibration, 3)[0]
+    through_index = identify_faces([face], matrix, point, calibration, 3, index=index)[0]
+    assert index.index is not None and len(index.index) == 2001
+    assert exact.identity == through_index.identity == "person 1"
+    assert [c.name for c in exact.candidates] == [c.name for c in through_index.candidates]
+    assert np.allclose(
+        [c.score for c in exact.candidates], [c.score for c in through_index.candidates]
+    )
+    assert exact.llr == through_index.llr and exact.score_fmr == through_index.score_fmr
+    lens.close()
