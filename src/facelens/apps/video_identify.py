@@ -77,6 +77,7 @@ class TrackTimeline:
     frames_detected: int
     decision: TrackIdentity
     segments: tuple[tuple[float, float], ...]  # (start, end) seconds of continuous presence
+    detected_frames: tuple[int, ...] = ()  # frame indices where the face was detected (not in JSON)
 
     @property
     def identity(self) -> str | None:
@@ -374,6 +375,7 @@ def _timeline(track: Track, decision: TrackIdentity, step: float, max_gap: float
         track.length,
         decision,
         tuple(segments),
+        tuple(track.frame_indices),
     )
 
 
