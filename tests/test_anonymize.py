@@ -1,0 +1,315 @@
+"""Anonymization on data the tests make: the astronaut portrait and a synthetic video with sound.
+
+Real models throughout (YuNet and SFace drive the anonymization, CenterFace
+checks it); the real-video tests are in test_anonymize_video.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelens.api import FaceLens
+from facelens.apps.anonymize import Anonymizer
+from facelens.apps.anonymize_video import anonymize_video
+from facelens.io.image import DecodedImage
+from facelens.match.calibration import calibration_for, operating_point
+from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.detect import detect_faces
+from facelens.privacy.centerface import load_centerface
+from facelens.privacy.methods import METHODS, anonymize_regions
+from facelens.privacy.policy import Policy
+from facelens.privacy.regions import MARGIN_BOTTOM, MARGIN_SIDE, MARGIN_TOP, grow_box
+from facelens.types import Box, Candidate, Detection, Match
+from tests.conftest import REPO
+
+
+def make_anonymizer(lens: FaceLens, **options: object) -> Anonymizer:
+    return Anonymizer(
+        lens.analyzer,
+        lens.operating_point(),
+        lens.calibration,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def lens_threshold(analyzer: FaceAnalyzer, fmr: float = 1e-2) -> float:
+    """The cosine a same-person decision needs at a lenient false-match rate (1e-2)."""
+    return operating_point(calibration_for(analyzer.embedder_id), fmr=fmr).threshold
+
+
+@pytest.fixture()
+def lens(tmp_path: Path) -> FaceLens:
+    with FaceLens(gallery=tmp_path / "gallery.db") as lens:
+        yield lens  # type: ignore[misc]
+
+
+@pytest.fixture()
+def astronaut_file(astronaut: np.ndarray, tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "astronaut.png"
+    path.parent.mkdir()
+    Image.fromarray(astronaut).save(path)
+    return path
+
+
+def test_region_grows_by_the_documented_margins() -> None:
+    face = Box(100, 200, 50, 80)
+    region = grow_box(face, 1000, 1000)
+    assert region.x == pytest.approx(100 - MARGIN_SIDE * 50)
+    assert region.width == pytest.approx(50 * (1 + 2 * MARGIN_SIDE))
+    assert region.y == pytest.approx(200 - MARGIN_TOP * 80)
+    assert region.height == pytest.approx(80 * (1 + MARGIN_TOP + MARGIN_BOTTOM))
+    clipped = grow_box(Box(0, 5, 50, 80), 60, 90)
+    assert (clipped.x, clipped.y) == (0, 0)
+    assert clipped.x + clipped.width <= 60 and clipped.y + clipped.height <= 90
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_hides_the_region_and_nothing_else(
+    method: str, astronaut: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    faces = analyzer.analyze(astronaut, embed=False)
+    assert len(faces) == 1
+    region = grow_box(faces[0].box, 512, 512)
+    out = astronaut.copy()
+    anonymize_regions(out, [region], method)  # type: ignore[arg-type]
+    x0, y0 = int(region.x), int(region.y)
+    x1, y1 = int(np.ceil(region.x + region.width)), int(np.ceil(region.y + region.height))
+    outside = np.ones(astronaut.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(out[outside], astronaut[outside])
+    # identity is gone: the face cut at the original landmarks no longer matches the original
+    original = analyzer.analyze(astronaut)[0]
+    detection = Detection(original.box, original.landmarks, original.score)
+    hidden = analyzer.faces_at(DecodedImage(out, "<test>"), [detection])[0]
+    assert original.template is not None and hidden.template is not None
+    similarity = float(np.dot(original.template.vector, hidden.template.vector))
+    assert similarity < lens_threshold(analyzer)
+    assert analyzer.analyze(out, embed=False) == []
+    assert load_centerface().detect(out) == []
+
+
+def test_image_batch_with_bad_inputs(lens: FaceLens, astronaut_file: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    out = tmp_path / "out"
+    pairs = [
+        (broken, out / "broken.jpg"),
+        (astronaut_file, out / "astronaut.png"),
+        (tmp_path / "missing.png", out / "missing.png"),
+    ]
+    reports = list(make_anonymizer(lens, method="pixelate").anonymize_images(pairs))
+    assert [r.ok for r in reports] == [False, True, False]
+    assert reports[0].error is not None and reports[0].error.code == "decode_failed"
+    assert reports[2].error is not None and reports[2].error.code == "not_found"
+    good = reports[1]
+    assert good.faces_anonymized == 1 and good.frames_touched == 1
+    assert good.check is not None and good.check.passed
+    data = good.to_dict()["check"]
+    assert data["regions_checked"] == 1
+    assert data["independent_detector"]["faces_in_anonymized_regions"] == 0
+    written = np.asarray(Image.open(out / "astronaut.png").convert("RGB"))
+    assert written.shape == (512, 512, 3)
+    assert lens.analyzer.analyze(written) == []
+    assert not (out / "broken.jpg").exists()
+
+
+def test_keep_leaves_only_a_confident_consenting_person_visible(
+    lens: FaceLens, astronaut_file: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    lens.enroll("Eileen Collins", [np.ascontiguousarray(astronaut[:, ::-1])])  # her mirror image
+    gallery = lens.gallery.template_matrix()
+    keep = make_anonymizer(lens, policy=Policy.make(keep=["Eileen Collins"]), gallery=gallery)
+    report = keep.anonymize_image(astronaut_file, tmp_path / "keep.png")
+    assert report.ok and report.faces_anonymized == 0
+    assert report.faces[0].reason.startswith("identified as Eileen Collins")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "keep.png").convert("RGB")), astronaut)
+    # identity uncertain (a threshold no score reaches): privacy wins, the face is hidden
+    strict = Anonymizer(
+        lens.analyzer,
+        lens.operating_point(threshold=0.999),
+        lens.calibration,
+        policy=Policy.make(keep=["Eileen Collins"]),
+        gallery=gallery,
+    )
+    report = strict.anonymize_image(astronaut_file, tmp_path / "strict.png")
+    assert report.faces_anonymized == 1
+    assert report.faces[0].reason == "unknown or uncertain identity"
+    assert report.check is not None and report.check.passed
+    only = make_anonymizer(lens, policy=Policy.make(only=["Eileen Collins"]), gallery=gallery)
+    report = only.anonymize_image(astronaut_file, tmp_path / "only.png")
+    assert report.faces_anonymized == 1
+    with pytest.raises(ValueError, match="not enrolled"):
+        make_anonymizer(lens, policy=Policy.make(keep=["Nobody"]), gallery=gallery)
+
+
+def test_policy_decides_in_favour_of_privacy(astronaut: np.ndarray, analyzer: FaceAnalyzer) -> None:
+    face = analyzer.analyze(astronaut)[0]
+    poor = type(face)(
+        face.box, face.landmarks, face.score, type(face.quality)(0.1, ("blurred",), 10, 1, 0, 0.7)
+    )
+
+    def match(identity: str | None, best: str, score: float, on: object = face) -> Match:
+        return Match(on, identity, score, 0.5, 1e-4, (Candidate(best, 1, score),))  # type: ignore[arg-type]
+
+    keep = Policy.make(keep=["ada"])
+    assert keep.decide(match("ada", "ada", 0.8)) == (False, "identified as ada, who consented")
+    assert keep.decide(match("ada", "ada", 0.8, poor))[0] is True  # too poor to be sure
+    assert keep.decide(match(None, "ada", 0.45))[0] is True  # just under the threshold
+    assert keep.decide(match("bob", "bob", 0.9))[0] is True
+    only = Policy.make(only=["ada"], possible_threshold=0.4)
+    assert only.decide(match("ada", "ada", 0.8))[0] is True
+    assert only.decide(match(None, "ada", 0.45)) == (True, "possibly ada (score 0.450)")
+    assert only.decide(match(None, "ada", 0.2))[0] is False
+    assert only.decide(match("bob", "bob", 0.9))[0] is False
+    assert Policy().decide(None)[0] is True
+    with pytest.raises(ValueError):
+        Policy.make(keep=["a"], only=["b"])
+
+
+# ---- a synthetic video: the astronaut's face moving over a grey background, with a tone ----
+
+FPS = 10
+FRAMES = 30
+SIZE = (384, 288)  # width, height
+
+
+def face_positions() -> list[tuple[int, int] | None]:
+    """Top-left of the 256x256 portrait per frame; None = no face (frames 12 and 13: gone)."""
+    positions: list[tuple[int, int] | None] = []
+    for i in range(FRAMES):
+        positions.append(None if i in (12, 13) else (10 + 3 * i, 16 + i % 5))
+    return positions
+
+
+def make_video(path: Path, astronaut: np.ndarray) -> None:
+    portrait = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    container = av.open(str(path), mode="w")
+    video = container.add_stream("libx264", rate=FPS, options={"crf": "18"})
+    video.width, video.height, video.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+    audio = container.add_stream("aac", rate=16000)
+    audio.layout = "mono"  # type: ignore[attr-defined]
+    for i, position in enumerate(face_positions()):
+        canvas = np.full((SIZE[1], SIZE[0], 3), 120, np.uint8)
+        if position is not None:
+            x, y = position
+            canvas[y : y + 256, x : x + 256] = portrait[: SIZE[1] - y, : SIZE[0] - x][:256, :256]
+        frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+        frame.pts = i
+        for packet in video.encode(frame):
+            container.mux(packet)
+    samples = 16000 * FRAMES // FPS
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)).astype(np.float32)
+    for start in range(0, samples, 1024):
+        chunk = tone[start : start + 1024]
+        if len(chunk) < 1024:
+            break
+        sound = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, start
+        for packet in audio.encode(sound):
+            container.mux(packet)
+    for stream in (video, audio):
+        for packet in stream.encode(None):
+            container.mux(packet)
+    container.close()
+
+
+def audio_payload(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(audio=0) if p.size]
+
+
+@pytest.fixture(scope="module")
+def synthetic_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("video") / "moving_face.mp4"
+    make_video(path, np.ascontiguousarray(data.astronaut()))
+    return path
+
+
+def test_synthetic_video_is_anonymized_in_every_frame(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path
+) -> None:
+    detector = load_centerface()
+    # the source really shows the face in every frame but 12 and 13
+    with av.open(str(synthetic_video)) as source:
+        frames = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
+    visible = [bool(detect_faces(lens.analyzer.detector, f, 960, 1.0)) for f in frames]
+    assert visible == [p is not None for p in face_positions()]
+
+    output = tmp_path / "out.mp4"
+    report = anonymize_video(make_anonymizer(lens), synthetic_video, output, detect_every=3, hold=2)
+    assert report.ok, report.error
+    data = report.to_dict()
+    assert (data["width"], data["height"], data["frames"]) == (*SIZE, FRAMES)
+    assert data["tracks_anonymized"] >= 1
+    # faces visible on 28 frames; the 2 empty frames are covered only by the hold
+    assert data["frames_touched"] >= 28
+    assert data["check"]["passed"] and data["check"]["frames_checked"] == FRAMES
+    # the detector only searched frames 0, 3, 6, ...; the others were interpolated or held
+    with av.open(str(output)) as written:
+        stream = written.streams.video[0]
+        assert (stream.width, stream.height) == SIZE
+        assert stream.average_rate == Fraction(FPS)
+        out_frames = [f.to_ndarray(format="rgb24") for f in written.decode(video=0)]
+    assert len(out_frames) == FRAMES
+    for index, frame in enumerate(out_frames):
+        assert detect_faces(lens.analyzer.detector, frame, 960, 1.0) == [], index
+        assert detector.detect(frame) == [], index
+    # audio survives untouched: the same packets, byte for byte
+    assert audio_payload(output) == audio_payload(synthetic_video) != []
+    assert data["audio"]["packets_copied"] > 0
+
+
+def test_cli_writes_outputs_reports_and_fails_only_the_bad_item(
+    astronaut_file: Path, synthetic_video: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "in" / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    out = tmp_path / "out"
+    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "none.db"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "facelens.cli.main",
+            "anonymize",
+            str(astronaut_file.parent),
+            str(synthetic_video),
+            "-o",
+            str(out),
+            "--method",
+            "ellipse",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 1, result.stderr  # one bad item
+    records = {Path(r["source"]).name: r for r in json.loads(result.stdout)}
+    assert set(records) == {"astronaut.png", "bad.png", "moving_face.mp4"}
+    assert records["bad.png"]["error_code"] == "decode_failed"
+    for name in ("astronaut.png", "moving_face.mp4"):
+        record = records[name]
+        assert record["check"]["passed"], record
+        assert Path(record["output"]).is_file()
+        html = Path(record["reports"][1]).read_text()
+        assert "Privacy check" in html and "Passed" in html
+        assert not re.search(r"(src|href)=['\"]?(https?:)?//", html)  # self-contained
+        assert json.loads(Path(record["reports"][0]).read_text())["source"] == record["source"]
+    assert records["moving_face.mp4"]["kind"] == "video"
+    assert not (tmp_path / "none.db").exists()  # mode "all" never creates a gallery
