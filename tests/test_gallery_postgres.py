@@ -92,6 +92,12 @@ def test_hnsw_search_in_the_server_agrees_with_exact_search(postgres_url: str) -
     assert agree >= 28  # approximate, but not by much on 500 templates
     stored = matrix.vectors[123]
     assert gallery.nearest(stored, 1)[0].template_id == matrix.template_ids[123]
+    # the candidates for identification: whole people, found by the server
+    candidates = gallery.candidate_matrix(matrix.vectors[[0, 260]], k=3)
+    owners = {int(matrix.person_ids[0]), int(matrix.person_ids[260])}
+    assert owners <= set(candidates.names)
+    for person in candidates.names:
+        assert (candidates.person_ids == person).sum() == 25
     gallery.close()
 
 

@@ -471,16 +471,7 @@ class PostgresGallery:
                 binary=True,
             ).fetchall()
             vectors = [self._vector_of(r[2], int(r[0]), int(r[1])) for r in rows]
-            dimension = len(vectors[0]) if vectors else 0
-            self._cache = TemplateMatrix(
-                template_ids=np.array([r[0] for r in rows], dtype=np.int64),
-                person_ids=np.array([r[1] for r in rows], dtype=np.int64),
-                vectors=(np.stack(vectors) if vectors else np.zeros((0, dimension))).astype(
-                    np.float32
-                ),
-                names={int(r[1]): str(r[3]) for r in rows},
-                qualities=np.array([r[4] for r in rows], dtype=np.float64),
-            )
+            self._cache = _matrix_of(rows, vectors)
             self._cache_version = version
             return self._cache
 
@@ -508,6 +499,32 @@ class PostgresGallery:
                 {"q": query, "k": int(k)},
             ).fetchall()
         return [Neighbour(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    def candidate_matrix(self, probes: FloatArray, k: int = 32) -> TemplateMatrix:
+        """Every template of the people among the ``k`` nearest templates of any probe.
+
+        ``probes`` is ``(Q, D)`` unit-norm float32. The result feeds the same
+        scoring as :meth:`template_matrix` (``identify_faces``) without loading
+        the whole gallery into the application: each candidate person comes
+        with all their templates, so "max" and "centroid" person scores are
+        exact for them; a person the HNSW search misses is missed (recall is
+        measured in docs/benchmarks.md). Encrypted galleries answer from the
+        decrypted matrix.
+        """
+        if self._cipher is not None:
+            return self.template_matrix()
+        people = sorted(
+            {n.person_id for probe in np.atleast_2d(probes) for n in self.nearest(probe, k)}
+        )
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT t.id, t.person_id, t.vector, p.name, t.quality FROM facelens.templates t "
+                "JOIN facelens.people p ON p.id = t.person_id "
+                "WHERE t.person_id = ANY(%s) ORDER BY t.id",
+                (people,),
+                binary=True,
+            ).fetchall()
+        return _matrix_of(rows, [self._vector_of(r[2], int(r[0]), int(r[1])) for r in rows])
 
     def _nearest_in_memory(self, query: FloatArray, k: int) -> list[Neighbour]:
         matrix = self.template_matrix()
@@ -579,6 +596,18 @@ class PostgresGallery:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _matrix_of(rows: list[Any], vectors: list[FloatArray]) -> TemplateMatrix:
+    """A template matrix from (id, person_id, _, name, quality) rows and their vectors."""
+    dimension = len(vectors[0]) if vectors else 0
+    return TemplateMatrix(
+        template_ids=np.array([r[0] for r in rows], dtype=np.int64),
+        person_ids=np.array([r[1] for r in rows], dtype=np.int64),
+        vectors=(np.stack(vectors) if vectors else np.zeros((0, dimension))).astype(np.float32),
+        names={int(r[1]): str(r[3]) for r in rows},
+        qualities=np.array([r[4] for r in rows], dtype=np.float64),
+    )
 
 
 class PostgresAuditLog:
