@@ -79,7 +79,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         error = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
     else:
-        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+        code = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}"
+        return error_response(exc.status_code, code, str(exc.detail))
     return error_response(error.status, error.code, str(error))
 
 
