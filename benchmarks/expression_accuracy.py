@@ -183,6 +183,29 @@ def measure_template(root: Path, faces: FaceAnalyzer) -> None:
     print(f"mirrored to symmetry:\n{np.round(mirrored, 4)}")
 
 
+def speed(attributes: AttributeAnalyzer, repeats: int = 5) -> dict[str, float]:
+    """Milliseconds per face of each model on batches of real-looking crops (median of runs)."""
+    import time
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (64, 64, 64), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (16, 224, 224, 3), dtype=np.uint8)
+    timings: dict[str, float] = {}
+    for name, run, count in (
+        ("expression_ms_per_face", lambda: attributes.expression_model.predict(grey), 64),
+        ("age_gender_ms_per_face", lambda: attributes.age_gender_model.predict(rgb), 16),
+    ):
+        run()  # warm up
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run()
+            runs.append((time.perf_counter() - started) * 1000 / count)
+        timings[name] = float(np.median(runs))
+    timings["load_average_1min"] = os.getloadavg()[0]
+    return timings
+
+
 def markdown(ck: dict[str, Any] | None, yale: dict[str, Any] | None) -> str:
     lines = [
         "| data | path | images | accuracy | macro-F1 | per-class F1 |",
@@ -230,7 +253,9 @@ def main() -> int:
     attributes = AttributeAnalyzer(age_gender=False)
     ck = run_ckplus(ck_root, attributes, faces) if ck_root.is_dir() else None
     yale = run_yale(yale_root, attributes, faces) if yale_root.is_dir() else None
+    timings = speed(attributes)
     report = {
+        "speed": timings,
         "model": registry.get_spec("mini-xception-fer2013").describe(),
         "ckplus48": ck,
         "yale": yale,
@@ -239,6 +264,12 @@ def main() -> int:
     out = REPO / "benchmarks/results/expression_accuracy.json"
     out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2) if args.json else markdown(ck, yale))
+    if not args.json:
+        print(
+            f"\nspeed: expression {timings['expression_ms_per_face']:.2f} ms/face (batch 64), "
+            f"age/gender {timings['age_gender_ms_per_face']:.1f} ms/face (batch 16); "
+            f"load average {timings['load_average_1min']:.1f} on {os.cpu_count()} cores"
+        )
     return 0
 
 

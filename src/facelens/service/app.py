@@ -32,7 +32,7 @@ from facelens.service.errors import (
     http_status,
 )
 from facelens.service.limits import BodyLimitMiddleware, BodyRejectedError
-from facelens.service.routes import faces, jobs, people, session
+from facelens.service.routes import analysis, faces, jobs, people, session
 from facelens.service.settings import ServiceSettings
 
 log = logging.getLogger("facelens.service")
@@ -148,7 +148,7 @@ def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = Tr
         limits=[(jobs.UPLOAD_PREFIX, settings.max_upload_bytes)],
         body_timeout=settings.body_timeout,
     )
-    for module in (faces, people, jobs, session):
+    for module in (faces, people, jobs, session, analysis):
         app.include_router(module.router)
     mount_docs(app)
     mount_web(app, Path(settings.web_dir))

@@ -1,0 +1,46 @@
+"""``/api/analyze``: apparent expression, age and gender of every face of an uploaded photo.
+
+Boxes are ``[x, y, width, height]`` and landmarks ``(x, y)`` in pixels of the
+uploaded (EXIF-rotated) image. Apparent attributes only: see docs/models.md for
+what the models are not good for.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from facelens.analysis.attributes import AnalyzedFace
+from facelens.service.auth import QueryKey, Service
+from facelens.service.limits import read_image, require_multipart
+from facelens.service.models import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api", tags=["analysis"], responses=ERROR_RESPONSES)
+
+
+@router.post("/analyze", dependencies=[Depends(require_multipart)])
+async def analyze(
+    key: QueryKey,
+    context: Service,
+    image: Annotated[UploadFile, File(description="A photo (JPEG, PNG, WEBP, ...)")],
+    age_gender: Annotated[
+        bool, Query(description="Also estimate apparent age and gender (a larger model).")
+    ] = True,
+) -> dict[str, Any]:
+    """Every face of a photo with its expression (7 classes with probabilities) and, unless
+    ``age_gender=false``, apparent age and gender."""
+    decoded = await read_image(image, context.settings.max_pixels)
+
+    def work() -> list[AnalyzedFace]:
+        return context.lens.analyze(decoded, age_gender=age_gender)
+
+    analyzed = await run_in_threadpool(context.analysing, work)
+    context.audit.record(key, "analyze", None, {"photo": decoded.source, "faces": len(analyzed)})
+    return {
+        "photo": decoded.source,
+        "width": decoded.width,
+        "height": decoded.height,
+        "faces": [face.to_dict() for face in analyzed],
+    }
