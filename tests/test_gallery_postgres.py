@@ -219,3 +219,19 @@ def test_the_command_line_on_a_postgresql_gallery(
     assert [f["identity"] for r in records for f in r["faces"]] == ["Eileen Collins"]
     facelens("people", "remove", "Eileen Collins")
     assert json.loads(facelens("people", "list", "--json")) == []
+
+
+def test_quick_scrub_mode_erases_the_rows_and_a_bad_mode_is_refused(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACELENS_POSTGRES_SCRUB", "vacuum")
+    gallery = open_gallery(postgres_url, DEFAULT_EMBEDDER)
+    gallery.add_templates("a", _templates(3), create=True)
+    gallery.add_templates("b", _templates(2, seed=1), create=True)
+    assert gallery.erase_person("a") == 3
+    assert [p.name for p in gallery.list_people()] == ["b"]
+    assert len(gallery.template_matrix().vectors) == 2
+    gallery.close()
+    monkeypatch.setenv("FACELENS_POSTGRES_SCRUB", "sometimes")
+    with pytest.raises(GalleryError, match="FACELENS_POSTGRES_SCRUB"):
+        open_gallery(postgres_url, DEFAULT_EMBEDDER)

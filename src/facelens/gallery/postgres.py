@@ -20,13 +20,15 @@ the Python API is the SQLite gallery's (:class:`facelens.gallery.store.GallerySt
   ("PostgreSQL backend") weighs the two and docs/benchmarks.md measures them.
 * Erasing a person or a template deletes the rows in one transaction, then
   ``VACUUM FULL`` rewrites the gallery's tables and indexes into new files, so the
-  live database files no longer hold the erased bytes. What PostgreSQL cannot
-  promise (write-ahead log, backups, replicas, freed disk blocks) is spelled out
-  in docs/architecture.md.
+  live database files no longer hold the erased bytes (``$FACELENS_POSTGRES_SCRUB=vacuum``
+  trades that for speed on large galleries). What PostgreSQL cannot promise
+  (write-ahead log, backups, replicas, freed disk blocks) is spelled out in
+  docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -70,6 +72,8 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 DEFAULT_EF_SEARCH = 100
 
+SCRUB_ENV = "FACELENS_POSTGRES_SCRUB"
+
 _TABLES = ("facelens.people", "facelens.templates", "facelens.crops")
 
 
@@ -107,6 +111,8 @@ class PostgresGallery:
             gallery that is not encrypted.
         ef_search: HNSW candidate list size of :meth:`nearest` (higher: better
             recall, slower).
+        scrub: what follows an erase, ``full`` (the default) or ``vacuum``; see
+            :meth:`_scrub`. Default: ``$FACELENS_POSTGRES_SCRUB``, else ``full``.
         connect_timeout: seconds to wait for the server.
     """
 
@@ -117,8 +123,12 @@ class PostgresGallery:
         *,
         cipher: GalleryCipher | None = None,
         ef_search: int = DEFAULT_EF_SEARCH,
+        scrub: str | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
+        self.scrub = scrub or os.environ.get(SCRUB_ENV, "full")
+        if self.scrub not in ("full", "vacuum"):
+            raise GalleryError(f"{SCRUB_ENV} must be 'full' or 'vacuum', not {self.scrub!r}")
         self.url = url
         self.label = redact_url(url)
         self.ef_search = int(ef_search)
@@ -575,15 +585,24 @@ class PostgresGallery:
         return "ok" if not problems else "; ".join(problems)
 
     def _scrub(self) -> None:
-        """Rewrite the gallery tables and their indexes, dropping every dead row version."""
+        """After a delete or rename: rewrite the tables (``full``) or vacuum them (``vacuum``).
+
+        ``full`` (VACUUM FULL) writes every table, TOAST table and index (HNSW
+        too) into new files and drops the old ones: the erased bytes leave the
+        live files. It holds an exclusive lock meanwhile and rebuilds the HNSW
+        index, so it takes about an index build (docs/benchmarks.md).
+        ``vacuum`` (plain VACUUM) is quick and blocks nobody, but only marks the
+        space free: erased bytes can stay in the files until new rows reuse it.
+        """
+        command = "VACUUM (FULL, ANALYZE)" if self.scrub == "full" else "VACUUM (ANALYZE)"
         with self._lock:
             db = self._connection()
             try:
                 for table in _TABLES:
-                    db.execute(f"VACUUM (FULL, ANALYZE) {table}".encode())
+                    db.execute(f"{command} {table}".encode())
             except psycopg.Error as exc:
                 raise GalleryError(
-                    f"{self.label}: the rows are deleted, but VACUUM FULL failed ({exc}); run "
+                    f"{self.label}: the rows are deleted, but {command} failed ({exc}); run "
                     "it as the table owner to remove the dead row versions"
                 ) from exc
 
