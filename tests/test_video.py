@@ -59,7 +59,7 @@ def synthetic_frames(
         canvas = np.full((HEIGHT, WIDTH, 3), 70, np.uint8)
         canvas[4:24, 4:24] = (255, 0, 0)
         if with_face:
-            x = 10 + 6 * index
+            x = 10 + (6 * index) % (WIDTH - FACE_SIZE - 20)  # wraps after 52 frames
             canvas[80 : 80 + FACE_SIZE, x : x + FACE_SIZE] = head
             if index in hidden:
                 canvas[60:250, max(0, x - 10) : x + FACE_SIZE + 10] = 70
@@ -73,11 +73,13 @@ def write_clip(
     fps: int = FPS,
     audio: bool = True,
     faststart: bool = False,
+    gop: int | None = None,
 ) -> Path:
     """Encode ``frames`` as H.264 (and a 440 Hz AAC tone as long as the video) with PyAV."""
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as out:
-        video = out.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
+        x264 = {"crf": "18", "preset": "veryfast", **({"g": str(gop)} if gop else {})}
+        video = out.add_stream("libx264", rate=fps, options=x264)
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         sound = out.add_stream("aac", rate=SAMPLE_RATE) if audio else None
         if sound is not None:
@@ -153,6 +155,38 @@ def test_sampling_every_and_fps_and_time_window(clip: Path) -> None:
     with open_video(clip, start=1.0, end=1.5) as reader:
         indices = [f.index for f in reader]
     assert indices == list(range(25, 38))
+
+
+def test_start_after_a_few_seconds_seeks_and_keeps_indices(tmp_path: Path) -> None:
+    path = write_clip(tmp_path / "long.mp4", synthetic_frames(125), gop=25)  # 5 s
+    with open_video(path) as reader:
+        everything = [(f.index, round(f.time, 4)) for f in reader]
+    with open_video(path, start=3.2, every=2) as reader:
+        window = [(f.index, round(f.time, 4)) for f in reader]
+        assert reader.decoded < 125 - 50  # it jumped instead of decoding from the start
+    assert window == [(i, t) for i, t in everything if t >= 3.2 and i % 2 == 0]
+
+
+def test_display_rotation_is_applied(tmp_path: Path) -> None:
+    """A phone-style clip stored landscape with "turn 90 degrees" comes out upright."""
+    path = tmp_path / "rotated.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(90)
+        stored = np.zeros((32, 64, 3), np.uint8)
+        stored[:, :8] = 255  # a white band on the left of the stored picture
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with open_video(path) as reader:
+        assert (reader.info.width, reader.info.height, reader.info.rotation) == (32, 64, 90)
+        frames = list(reader)
+    assert len(frames) == 3 and frames[0].pixels.shape == (64, 32, 3)
+    # turned 90 degrees counterclockwise: the left band is now at the bottom
+    assert frames[0].pixels[-4:].mean() > 200 and frames[0].pixels[:40].mean() < 30
 
 
 def test_image_sequence_in_natural_order_skips_a_bad_image(tmp_path: Path) -> None:
@@ -261,6 +295,20 @@ def test_writer_other_containers(clip: Path, tmp_path: Path, suffix: str, audio_
     assert bool(writer.problems) == (suffix == ".webm")  # AAC re-encoded only for WEBM
     summary = audio_summary(out)
     assert abs(float(summary["duration"]) - 2.0) < 0.1  # type: ignore[arg-type]
+
+
+def test_writer_of_a_time_window_starts_at_zero_with_its_audio(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "window.mp4"
+    with open_video(clip, start=0.8, end=1.6) as reader, VideoWriter.like(out, reader) as writer:
+        for frame in reader:
+            writer.write(frame)
+    with open_video(out) as check:
+        times = [f.time for f in check]
+    assert len(times) == 21 and times[0] == 0.0
+    summary = audio_summary(out)
+    assert abs(float(summary["duration"]) - 0.84) < 0.1  # type: ignore[arg-type]
+    source_packets = audio_summary(clip)["packets"]
+    assert set(summary["packets"]) <= set(source_packets)  # type: ignore[arg-type]
 
 
 def test_writer_refuses_frames_of_another_size(tmp_path: Path) -> None:

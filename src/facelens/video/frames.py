@@ -46,7 +46,9 @@ class VideoInfo:
     ``fps`` is the average frame rate of the video stream (frames per second,
     exact as a fraction when the container gives one); ``frame_count`` and
     ``duration`` (seconds) are ``None`` when unknown (live streams, some
-    containers). ``width``/``height`` are in pixels. ``kind`` is one of
+    containers). ``width``/``height`` are in pixels, as displayed: a phone video
+    whose display matrix says "turn 90 degrees" (``rotation``) gives upright
+    frames, turned by the reader. ``kind`` is one of
     ``file``, ``sequence``, ``webcam``, ``stream``.
     """
 
@@ -61,6 +63,7 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None = None
     audio_sample_rate: int | None = None
+    rotation: int = 0  # degrees counterclockwise applied to the decoded frames (display matrix)
 
     @property
     def live(self) -> bool:
@@ -80,4 +83,5 @@ class VideoInfo:
             "has_audio": self.has_audio,
             "audio_codec": self.audio_codec,
             "audio_sample_rate": self.audio_sample_rate,
+            "rotation": self.rotation,
         }

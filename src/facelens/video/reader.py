@@ -72,6 +72,10 @@ DEFAULT_QUEUE_SIZE = 8
 DEFAULT_SEQUENCE_FPS = Fraction(25)
 """Frame rate given to image sequences (they carry none)."""
 
+SEEK_MIN_START = 3.0
+"""A file read from ``start`` seconds or later seeks to the keyframe before it instead of
+decoding from the beginning; frame indices are then computed from time x frame rate."""
+
 NETWORK_TIMEOUT = 10.0
 """Seconds to wait for a network stream to open or to send data before giving up."""
 
@@ -218,11 +222,15 @@ class VideoReader:
             if stream.start_time is not None and stream.time_base is not None
             else None
         )
+        width, height = stream.codec_context.width, stream.codec_context.height
+        self._rotation = _peek_rotation(container, stream) if kind == "file" else 0
+        if self._rotation % 180:
+            width, height = height, width
         return VideoInfo(
             self.label,
             kind,
-            stream.codec_context.width,
-            stream.codec_context.height,
+            width,
+            height,
             Fraction(rate),
             stream.frames or None,
             duration,
@@ -230,6 +238,7 @@ class VideoReader:
             audio is not None,
             audio.codec_context.name if audio is not None else None,
             audio.codec_context.sample_rate if audio is not None else None,
+            self._rotation,
         )
 
     @property
@@ -283,6 +292,7 @@ class VideoReader:
         rate = float(self.info.fps) or 25.0
         origin = self._time_origin
         index = -1
+        seeked = self._seek_to_start(container, stream, origin)
         try:
             for frame in container.decode(stream):
                 if self._stop.is_set():
@@ -293,6 +303,8 @@ class VideoReader:
                     if origin is None:
                         origin = self._time_origin = float(frame.time)
                     time = float(frame.time) - origin
+                    if seeked:  # frames before the seek point were not counted
+                        index = round(time * rate)
                 else:
                     time = index / rate
                 if self.end is not None and time > self.end:
@@ -301,7 +313,11 @@ class VideoReader:
                     # skipped without colour conversion; it still counts as decoded
                     yield VideoFrame(_EMPTY, index, time, self.label)
                     continue
-                pixels = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                pixels = frame.to_ndarray(format="rgb24")
+                turns = round((frame.rotation or 0) / 90) % 4
+                if turns:  # a display matrix (phones filming upright): show it as players do
+                    pixels = np.rot90(pixels, turns)
+                pixels = np.ascontiguousarray(pixels)
                 yield VideoFrame(pixels, index, time, self.label)
         except (av.error.FFmpegError, OSError, ValueError) as error:
             self.complete = False
@@ -313,6 +329,7 @@ class VideoReader:
         declared = self.info.frame_count
         if (
             self.info.kind == "file"
+            and not seeked
             and declared
             and self.end is None
             and self.decoded < declared - 1
@@ -322,6 +339,18 @@ class VideoReader:
                 f"only {self.decoded} of the {declared} frames the file declares could be "
                 "decoded (truncated or corrupt file)"
             )
+
+    def _seek_to_start(self, container: Any, stream: Any, origin: float | None) -> bool:
+        """Jump to the keyframe before ``start`` (files, starts after SEEK_MIN_START seconds)."""
+        if self.info.kind != "file" or self.start < SEEK_MIN_START or origin is None:
+            return False
+        try:
+            container.seek(
+                int((self.start + origin) / stream.time_base), stream=stream, backward=True
+            )
+        except (av.error.FFmpegError, OSError, ValueError):
+            return False
+        return True
 
     def _through_queue(self, frames: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
         """Decode in a background thread into a bounded queue (live sources)."""
@@ -414,6 +443,18 @@ def probe_video(source: VideoSource) -> VideoInfo:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _peek_rotation(container: Any, stream: Any) -> int:
+    """Degrees counterclockwise the first frame's display matrix turns the picture (0, 90,
+    180 or 270); the file is rewound afterwards."""
+    try:
+        frame = next(iter(container.decode(stream)), None)
+        container.seek(0)
+    except (av.error.FFmpegError, OSError, ValueError, StopIteration):
+        return 0
+    rotation = int(round((frame.rotation or 0) / 90) % 4 * 90) if frame is not None else 0
+    return rotation
 
 
 def _label(source: VideoSource) -> str:

@@ -63,6 +63,10 @@ class VideoWriter:
             into the output; ``None`` for no audio.
         audio_offset: seconds subtracted from the audio timestamps (the
             source's time origin; see the module docstring).
+        start, end: the window of the source timeline (seconds of frame time)
+            being written: frame times and audio are shifted by ``-start`` so
+            the output begins at 0, and audio outside the window is left out
+            (to the packet, about 20 ms). ``like`` takes them from the reader.
         crf: quality of the H.264 encoder (see :data:`DEFAULT_CRF`).
         preset: x264 speed preset (``ultrafast`` ... ``veryslow``).
 
@@ -81,6 +85,8 @@ class VideoWriter:
         fps: Fraction | float,
         audio_from: str | os.PathLike[str] | None = None,
         audio_offset: float = 0.0,
+        start: float = 0.0,
+        end: float | None = None,
         crf: int = DEFAULT_CRF,
         preset: str = "veryfast",
     ) -> None:
@@ -91,6 +97,7 @@ class VideoWriter:
         self.audio_packets = 0
         self.problems: list[str] = []
         self._last_pts = -1
+        self.start, self.end = start, end
         self._audio: _AudioCopy | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -124,6 +131,8 @@ class VideoWriter:
             fps=info.fps,
             audio_from=audio_from,
             audio_offset=reader.time_origin,
+            start=reader.start,
+            end=reader.end,
             **options,
         )
 
@@ -157,7 +166,7 @@ class VideoWriter:
             )
         pts = self._last_pts + 1
         if isinstance(frame, VideoFrame):
-            pts = max(pts, round(frame.time * self.rate))
+            pts = max(pts, round((frame.time - self.start) * self.rate))
         self._last_pts = pts
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         picture.pts = pts
@@ -245,13 +254,19 @@ class _AudioCopy:
             time = (
                 float(packet.pts * packet.time_base) - self.offset if packet.pts is not None else 0
             )
-            if until is not None and time > until:
+            start, end = self.writer.start, self.writer.end
+            if until is not None and time - start > until:
                 return
             self.pending = None
+            if start > 0 and time < start - 1e-6:
+                continue  # before the window
+            if end is not None and time > end + 1 / self.writer.rate:
+                self.packets = iter(())  # after the window: nothing more to copy
+                continue
             if self.encoder is not None:
                 self.writer.audio_packets += self.encoder.encode(packet)
                 continue
-            shift = round(self.offset / packet.time_base)
+            shift = round((self.offset + start) / packet.time_base)
             packet.pts -= shift
             packet.dts -= shift
             packet.stream = self.stream_out
