@@ -10,12 +10,13 @@ window of ``window`` seconds (:mod:`facelens.analysis.smoothing`), and the
 smoothed label is cut into segments: "happy from 1.2 s to 3.4 s".
 
 Times are seconds from the first frame, frame numbers are the source's own
-(before sampling).
+(before sampling). :class:`ExpressionRecorder` is the same per-track
+bookkeeping for a video loop that already tracks faces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,10 @@ from facelens.analysis.smoothing import (
 )
 from facelens.models.attributes import EXPRESSIONS
 from facelens.pipeline.analyzer import FaceAnalyzer
-from facelens.types import Face, FloatArray
+from facelens.types import Face, FloatArray, ImageArray
 from facelens.video.frames import VideoFrame
 from facelens.video.reader import VideoSource, open_video
-from facelens.video.tracker import FaceTracker
+from facelens.video.tracker import FaceTracker, TrackedFace
 
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out (mostly false detections)."""
@@ -162,6 +163,58 @@ class _Series:
     scores: list[FloatArray] = field(default_factory=list)
 
 
+class ExpressionRecorder:
+    """Expression scores of tracked faces, frame by frame, for any video loop.
+
+    The hook for a pipeline that already tracks faces (e.g. the video
+    identification timeline): after ``FaceTracker.update`` call
+    :meth:`observe` with the frame's RGB pixels and the tracked faces; at the
+    end :meth:`track` or :meth:`tracks` give each track's
+    :class:`TrackExpressions`, smoothed with ``window`` seconds.
+    """
+
+    def __init__(
+        self, attributes: AttributeAnalyzer | None = None, window: float = DEFAULT_WINDOW_SECONDS
+    ) -> None:
+        self.attributes = attributes or AttributeAnalyzer(age_gender=False)
+        self.window = window
+        self._series: dict[int, _Series] = {}
+
+    def observe(
+        self, pixels: ImageArray, frame_index: int, time: float, tracked: Sequence[TrackedFace]
+    ) -> None:
+        """Score the detected faces among ``tracked`` (predicted-only entries are skipped)."""
+        detected = [(t.track_id, t.face) for t in tracked if t.face is not None]
+        if not detected:
+            return
+        scores = self.attributes.expression_scores(pixels, [face for _, face in detected])
+        for (track_id, _), row in zip(detected, scores, strict=True):
+            entry = self._series.setdefault(track_id, _Series())
+            entry.times.append(time)
+            entry.frames.append(frame_index)
+            entry.scores.append(row)
+
+    def track(self, track_id: int) -> TrackExpressions | None:
+        """The expression over time of one track (``None`` if it was never detected)."""
+        entry = self._series.get(track_id)
+        if entry is None:
+            return None
+        times = np.asarray(entry.times, dtype=np.float32)
+        scores = np.stack(entry.scores).astype(np.float32)
+        frames = np.asarray(entry.frames, dtype=np.int64)
+        smoothed = smooth_scores(times, scores, self.window)
+        return TrackExpressions(track_id, times, frames, scores, smoothed, self.window)
+
+    def tracks(self, min_frames: int = MIN_TRACK_FRAMES) -> tuple[list[TrackExpressions], int]:
+        """Every track detected in at least ``min_frames`` frames, and how many were shorter."""
+        kept = [
+            found
+            for track_id in sorted(self._series)
+            if (found := self.track(track_id)) is not None and len(found.times) >= min_frames
+        ]
+        return kept, len(self._series) - len(kept)
+
+
 def analyze_video_expressions(
     source: VideoSource,
     analyzer: FaceAnalyzer,
@@ -183,42 +236,21 @@ def analyze_video_expressions(
     :class:`~facelens.errors.VideoOpenError` when the source cannot be opened;
     a source that breaks off part way gives what was found, ``complete=False``.
     """
-    attributes = attributes or AttributeAnalyzer(age_gender=False, threads=analyzer.threads)
+    recorder = ExpressionRecorder(
+        attributes or AttributeAnalyzer(age_gender=False, threads=analyzer.threads), window
+    )
     tracker = FaceTracker()
-    series: dict[int, _Series] = {}
     with open_video(source, every=every, fps=fps, start=start, end=end) as reader:
         result = VideoExpressions(reader.label, window)
         for frame, faces in _frames_with_faces(reader, analyzer):
             result.frames_processed += 1
-            tracked = [t for t in tracker.update(frame.index, frame.time, faces) if t.face]
-            if tracked:
-                found = [t.face for t in tracked if t.face is not None]
-                scores = attributes.expression_scores(frame.pixels, found)
-                for item, row in zip(tracked, scores, strict=True):
-                    entry = series.setdefault(item.track_id, _Series())
-                    entry.times.append(frame.time)
-                    entry.frames.append(frame.index)
-                    entry.scores.append(row)
+            tracked = tracker.update(frame.index, frame.time, faces)
+            recorder.observe(frame.pixels, frame.index, frame.time, tracked)
             if progress is not None:
                 progress(1)
         result.complete = reader.complete
         result.problems.extend(reader.problems)
-    for track_id, entry in sorted(series.items()):
-        if len(entry.times) < min_track_frames:
-            result.short_tracks += 1
-            continue
-        times = np.asarray(entry.times, dtype=np.float32)
-        scores = np.stack(entry.scores).astype(np.float32)
-        result.tracks.append(
-            TrackExpressions(
-                track_id,
-                times,
-                np.asarray(entry.frames, dtype=np.int64),
-                scores,
-                smooth_scores(times, scores, window),
-                window,
-            )
-        )
+    result.tracks, result.short_tracks = recorder.tracks(min_track_frames)
     return result
 
 
