@@ -10,8 +10,11 @@ message)`` and returns ``{"file": <name in output_dir>, "media_type": ...,
 missing) is not offered.
 
 Kinds now: ``identify_photos`` (a zip of photos -> JSON of every face's
-identity), ``video_identify`` (``facelens.apps.video_identify``) and
-``anonymize`` (``facelens.apps.anonymize``).
+identity), ``video_identify`` (a video -> JSON timeline of who appears when,
+or with ``draw`` the annotated video; :mod:`facelens.apps.video_identify`)
+and ``anonymize`` (an image or a video -> the same with faces hidden, plus
+JSON and HTML reports; :mod:`facelens.apps.anonymize`). A result may have
+several files (``result["files"]``); ``file`` is the main one.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from facelens.service.jobs import JobContext
 from facelens.service.keys import Role
 from facelens.service.limits import decode_image
 
-Upload = Literal["video", "zip"]
+Upload = Literal["video", "zip", "media"]
+"""What a kind takes: a video, a zip of photos, or ``media`` (one image or one video)."""
 ParamType = type[bool] | type[int] | type[float] | type[str]
 
 
@@ -205,5 +209,180 @@ register(
         upload="zip",
         run=_run_identify_photos,
         params={"fmr": float, "threshold": float, "top_k": int},
+    )
+)
+
+
+def without_server_paths(data: Any, job: JobContext) -> Any:
+    """``data`` with the server's file paths replaced by the upload's name and output file names."""
+    if isinstance(data, dict):
+        return {key: without_server_paths(value, job) for key, value in data.items()}
+    if isinstance(data, list):
+        return [without_server_paths(value, job) for value in data]
+    if isinstance(data, str):
+        data = data.replace(str(job.input_path), job.job.input_name)
+        return data.replace(str(job.output_dir) + "/", "")
+    return data
+
+
+# --- video_identify ----------------------------------------------------------------------------
+
+
+def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, Any]:
+    from facelens.apps.video_identify import identify_video
+
+    params = job.params
+    lens = context.lens
+    point = lens.operating_point(params.get("fmr"), params.get("threshold"))
+    every = max(1, int(params.get("every", 1)))
+    info = check_video(
+        job.input_path, context.settings.max_video_seconds, context.settings.max_pixels
+    )
+    expected = max(1.0, info["seconds"] * info["fps"] / every)
+    if params.get("fps"):
+        expected = max(1.0, info["seconds"] * float(params["fps"]))
+    done = 0
+
+    def advance(frames: int) -> None:
+        nonlocal done
+        done += frames
+        if done % 10 == 0:
+            job.progress(min(0.95, done / expected), f"{done} frames analysed")
+
+    drawn = job.output_dir / "annotated.mp4" if params.get("draw") else None
+    result = context.analysing(
+        lambda: identify_video(
+            job.input_path,
+            lens.analyzer,
+            lens.gallery.template_matrix(),
+            point,
+            lens.calibration,
+            every=every,
+            fps=params.get("fps"),
+            aggregation=lens.aggregation,
+            draw_to=drawn,
+            progress=advance,
+        )
+    )
+    report = without_server_paths(result.to_dict(), job)
+    timeline = job.output_dir / "timeline.json"
+    timeline.write_text(json.dumps(report, indent=2))
+    (job.output_dir / "timeline.csv").write_text(result.to_csv())
+    files = [timeline.name, "timeline.csv"] + ([drawn.name] if drawn else [])
+    return {
+        "file": drawn.name if drawn else timeline.name,
+        "media_type": "video/mp4" if drawn else "application/json",
+        "files": files,
+        "summary": {
+            "people": result.people,
+            "tracks": len(result.tracks),
+            "frames_processed": result.frames_processed,
+            "complete": result.complete,
+        },
+    }
+
+
+register(
+    JobKind(
+        name="video_identify",
+        description="Who appears in a video and when (one decision per face track); "
+        "draw=true also makes an annotated copy",
+        upload="video",
+        run=_run_video_identify,
+        params={"fmr": float, "threshold": float, "every": int, "fps": float, "draw": bool},
+        module="facelens.apps.video_identify",
+    )
+)
+
+
+# --- anonymize ---------------------------------------------------------------------------------
+
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+_METHODS = ("blur", "pixelate", "box", "ellipse")
+
+
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
+    from facelens.apps.anonymize import Anonymizer
+    from facelens.match.calibration import operating_point
+    from facelens.privacy.policy import POSSIBLE_MATCH_FMR, Policy
+    from facelens.privacy.report import write_reports
+
+    params = job.params
+    method = str(params.get("method", "blur"))
+    if method not in _METHODS:
+        raise InvalidRequestError(f"method must be one of {', '.join(_METHODS)}")
+    lens = context.lens
+    calibration = lens.calibration
+    possible = operating_point(calibration, fmr=POSSIBLE_MATCH_FMR).threshold
+    try:
+        policy = Policy.make(_names(params.get("keep")), _names(params.get("only")), possible)
+        anonymizer = Anonymizer(
+            lens.analyzer,
+            lens.operating_point(params.get("fmr"), params.get("threshold")),
+            calibration,
+            method=method,  # type: ignore[arg-type]
+            policy=policy,
+            gallery=lens.gallery.template_matrix(),
+            check=bool(params.get("check", True)),
+        )
+    except ValueError as error:
+        raise InvalidRequestError(str(error)) from error
+    suffix = job.input_path.suffix.lower()
+    is_video = suffix in _VIDEO_SUFFIXES
+    output = job.output_dir / (
+        "anonymized" + (".mp4" if is_video and suffix != ".webm" else suffix)
+    )
+    job.progress(0.05, "anonymizing")
+    if is_video:
+        from facelens.apps.anonymize_video import anonymize_video
+
+        report = context.analysing(lambda: anonymize_video(anonymizer, job.input_path, output))
+    else:
+        report = context.analysing(lambda: anonymizer.anonymize_image(job.input_path, output))
+    if report.error is not None:
+        raise report.error
+    record = without_server_paths(report.to_dict(), job)
+    written = write_reports(record, report.preview, job.output_dir / "report")
+    media_type = (
+        "video/mp4"
+        if output.suffix == ".mp4"
+        else (
+            "video/webm"
+            if output.suffix == ".webm"
+            else f"image/{output.suffix.lstrip('.').replace('jpg', 'jpeg')}"
+        )
+    )
+    return {
+        "file": output.name,
+        "media_type": media_type,
+        "files": [output.name, *(p.name for p in written)],
+        "summary": {
+            "faces_anonymized": record.get("faces_anonymized"),
+            "frames_touched": record.get("frames_touched"),
+            "check": record.get("check"),
+        },
+    }
+
+
+register(
+    JobKind(
+        name="anonymize",
+        description="Hide the faces of an image or a video (method blur|pixelate|box|ellipse; "
+        "keep or only: comma-separated enrolled names); result: the file plus JSON/HTML reports",
+        upload="media",
+        run=_run_anonymize,
+        params={
+            "method": str,
+            "keep": str,
+            "only": str,
+            "check": bool,
+            "fmr": float,
+            "threshold": float,
+        },
+        module="facelens.apps.anonymize",
     )
 )

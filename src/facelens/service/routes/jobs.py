@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -32,7 +32,7 @@ from facelens.service.errors import (
 from facelens.service.job_kinds import JobKind, available_kinds, check_video, check_zip
 from facelens.service.jobs import Job, JobRunner
 from facelens.service.keys import ApiKey
-from facelens.service.limits import require_multipart, upload_label
+from facelens.service.limits import decode_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -43,6 +43,7 @@ UPLOAD_PREFIX = "/api/jobs/"
 _TYPES = {
     "video": ("video/", "application/octet-stream"),
     "zip": ("application/zip", "application/x-zip-compressed", "application/octet-stream"),
+    "media": ("image/", "video/", "application/octet-stream"),
 }
 
 
@@ -134,9 +135,12 @@ def _save_and_check(
         os.fsync(out.fileno())
     if target.stat().st_size == 0:
         raise InvalidRequestError("the uploaded file is empty")
-    if kind.upload == "video":
-        return {"video": check_video(target, settings.max_video_seconds, settings.max_pixels)}
-    return {"photos": len(check_zip(target, settings.max_upload_bytes * 4))}
+    if kind.upload == "zip":
+        return {"photos": len(check_zip(target, settings.max_upload_bytes * 4))}
+    if kind.upload == "media" and not (upload.content_type or "").lower().startswith("video/"):
+        image = decode_image(target.read_bytes(), label, settings.max_pixels)
+        return {"image": {"width": image.width, "height": image.height}}
+    return {"video": check_video(target, settings.max_video_seconds, settings.max_pixels)}
 
 
 @router.get("/{job_id}")
@@ -150,18 +154,32 @@ def get_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The result"}},
 )
-def job_result(job_id: str, key: QueryKey, context: Service) -> FileResponse:
-    """Download a finished job's result file."""
+def job_result(
+    job_id: str,
+    key: QueryKey,
+    context: Service,
+    file: Annotated[
+        str | None,
+        Query(max_length=100, description="One of the job's result.files (default: the main one)"),
+    ] = None,
+) -> FileResponse:
+    """Download a finished job's result file (or another of its files, by name)."""
     job = _visible(context.jobs.get(job_id), key)
     if job.state != "done" or not job.result or not job.result.get("file"):
         raise JobNotReadyError(f"job {job.id} is {job.state}; it has no result to download")
-    path = context.jobs.folder(job.id) / "output" / Path(str(job.result["file"])).name
+    names = [str(n) for n in job.result.get("files", [])] or [str(job.result["file"])]
+    name = str(job.result["file"]) if file is None else file
+    if name not in names:
+        raise JobNotFoundError(f"job {job.id} has no file {name!r}; it has: {', '.join(names)}")
+    path = context.jobs.folder(job.id) / "output" / Path(name).name
     if not path.is_file():
         raise JobNotReadyError(f"the result of job {job.id} is no longer on disk")
     context.audit.record(key, "download_result", job.id, {"kind": job.kind, "file": path.name})
     return FileResponse(
         path,
-        media_type=str(job.result.get("media_type", "application/octet-stream")),
+        media_type=str(job.result.get("media_type", "application/octet-stream"))
+        if name == job.result["file"]
+        else _media_type(path),
         filename=f"{job.kind}-{job.id[:8]}{path.suffix}",
     )
 
@@ -177,3 +195,9 @@ def cancel_or_delete_job(job_id: str, key: QueryKey, context: Service) -> dict[s
     cancelled = context.jobs.cancel(job.id)
     context.audit.record(key, "cancel_job", job.id, {"kind": job.kind})
     return cancelled.to_dict()
+
+
+def _media_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
