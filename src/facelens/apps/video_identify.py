@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from facelens.apps.draw import KNOWN, UNKNOWN
+from facelens.errors import VideoError
 from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.scoring import Aggregation
@@ -214,6 +215,7 @@ def identify_video(
     min_track_frames: int = MIN_TRACK_FRAMES,
     draw_to: str | Path | None = None,
     progress: Progress | None = None,
+    embed_all: bool = False,
 ) -> VideoIdentification:
     """Track every face of ``source`` and decide each track's identity against ``templates``.
 
@@ -223,6 +225,11 @@ def identify_video(
     call :meth:`facelens.api.FaceLens`-level helpers or pass ``lens.analyzer``,
     ``lens.gallery.template_matrix()``, ``lens.operating_point()`` and
     ``lens.calibration``.
+
+    ``embed_all`` embeds every detected face instead (the tracker then has
+    appearance on every frame; the decision still uses the best frames): the
+    per-frame cost that the default avoids, kept for comparison
+    (``benchmarks/video_identify.py``).
     """
     video_analyzer = _video_analyzer(analyzer)
     embed = _Embedder(video_analyzer)
@@ -238,7 +245,12 @@ def identify_video(
             sample_fps=fps,
         )
         ended: list[Track] = []
-        for frame, faces in _detected_frames(reader, video_analyzer):
+        if draw_to is not None and reader.info.live:
+            raise VideoError(
+                f"{reader.label}: an annotated copy (--draw) needs a file or an image "
+                "sequence: a live source cannot be read a second time"
+            )
+        for frame, faces in _detected_frames(reader, video_analyzer, embed_all):
             result.frames_processed += 1
             result.faces_detected += len(faces)
             result.frames_with_faces += bool(faces)
@@ -249,7 +261,7 @@ def identify_video(
         ended.extend(_settled(tracker.finish(), embed, top_frames))
         result.complete = reader.complete
         result.problems.extend(reader.problems)
-    result.faces_embedded = embed.count
+    result.faces_embedded = embed.count + (result.faces_detected if embed_all else 0)
     kept = [t for t in ended if t.length >= min_track_frames]
     result.short_tracks = len(ended) - len(kept)
     step = _frame_step(result.info, every, fps)
@@ -315,7 +327,7 @@ def _crop(face: Face, part: int) -> ImageArray:
 
 
 def _detected_frames(
-    reader: Any, analyzer: FaceAnalyzer
+    reader: Any, analyzer: FaceAnalyzer, embed: bool = False
 ) -> Iterator[tuple[VideoFrame, list[Face]]]:
     """Each frame with its faces (no templates), in order; frames are analysed in parallel."""
     pending: list[VideoFrame] = []
@@ -325,7 +337,7 @@ def _detected_frames(
             pending.append(frame)
             yield frame.as_image()
 
-    for result in analyzer.analyze_many(images(), embed=False):
+    for result in analyzer.analyze_many(images(), embed=embed):
         frame = pending.pop(0)
         if result.error is not None:
             reader.problems.append(f"frame {frame.index}: {result.error}")
