@@ -538,3 +538,43 @@ def _zip(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             zipped.writestr(name, data)
     return buffer.getvalue()
+
+
+def test_keys_and_audit_from_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from facelens.cli.main import cli
+
+    gallery = str(tmp_path / "people.db")
+    runner = CliRunner()
+    created = runner.invoke(
+        cli,
+        ["--gallery", gallery, "keys", "create", "--role", "enroll", "--name", "kiosk", "--json"],
+    )
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.stdout)
+    assert key["role"] == "enroll" and key["key"].startswith(f"fl_{key['id']}_")
+    state_file = ServiceSettings(gallery=gallery).state_db
+    secret = key["key"].split("_", 2)[2]
+    raw = b"".join(p.read_bytes() for p in state_file.parent.glob("service.db*"))
+    assert secret.encode() not in raw  # only its sha256 is stored
+
+    listed = json.loads(runner.invoke(cli, ["--gallery", gallery, "keys", "list", "--json"]).stdout)
+    assert [(k["id"], k["name"], k["revoked_at"]) for k in listed] == [(key["id"], "kiosk", None)]
+    assert "key" not in listed[0]
+    revoked = runner.invoke(cli, ["--gallery", gallery, "keys", "revoke", key["id"]])
+    assert revoked.exit_code == 0, revoked.output
+    assert (
+        runner.invoke(cli, ["--gallery", gallery, "keys", "list", "--json"]).stdout.strip() == "[]"
+    )
+    assert runner.invoke(cli, ["--gallery", gallery, "keys", "revoke", "ffffffff"]).exit_code == 1
+    bad_role = runner.invoke(cli, ["--gallery", gallery, "keys", "create", "--role", "root"])
+    assert bad_role.exit_code == 2
+
+    with TestClient(create_app(ServiceSettings(gallery=gallery))) as client:
+        assert_error(client.get("/api/people", headers=auth(key["key"])), 401, "unauthenticated")
+    audit = json.loads(runner.invoke(cli, ["--gallery", gallery, "audit", "--json"]).stdout)
+    assert [e["action"] for e in audit] == ["create_key", "revoke_key"]
+    assert audit[0]["target"] == key["id"] and audit[0]["detail"]["role"] == "enroll"
+    table = runner.invoke(cli, ["--gallery", gallery, "audit", "--action", "revoke_key"])
+    assert table.exit_code == 0 and "revoke_key" in table.output
