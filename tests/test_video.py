@@ -468,3 +468,19 @@ def test_cli_video_identify_reports_a_missing_file(tmp_path: Path) -> None:
         ["--gallery", str(tmp_path / "g.db"), "video", "identify", str(tmp_path / "nope.mp4")],
     )
     assert run.exit_code == 1 and "no such file" in run.output
+
+
+def test_cli_video_identify_on_a_truncated_file_gives_json_and_exit_1(
+    astronaut_gallery: Path, tmp_path: Path
+) -> None:
+    whole = write_clip(tmp_path / "whole.mp4", synthetic_frames(50), faststart=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    run = CliRunner().invoke(
+        cli, ["--gallery", str(astronaut_gallery), "video", "identify", str(cut), "--json"]
+    )
+    assert run.exit_code == 1
+    data = json.loads(run.stdout)
+    assert data["complete"] is False and "truncated" in data["problems"][0]
+    assert 0 < data["frames_processed"] < 50
+    assert data["people"] == ["astronaut"]  # what was decoded is still analysed

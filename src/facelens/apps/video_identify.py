@@ -62,6 +62,11 @@ MIN_TRACK_FRAMES = 2
 VIDEO_MAX_UPSCALE = 1.0
 """Video frames are searched at their own size (see the module docstring)."""
 
+APPEARANCE_FMR = 1e-2
+"""The tracker re-links a face to a track after a miss when their templates score at least the
+embedder's threshold at this false-match rate (SFace: 0.30; dlib: 0.91); the face must also
+be near where the track was, so a stranger rarely qualifies."""
+
 Progress = Callable[[int], None]
 """Called with the number of frames processed since the last call."""
 
@@ -233,7 +238,12 @@ def identify_video(
     """
     video_analyzer = _video_analyzer(analyzer)
     embed = _Embedder(video_analyzer)
-    tracker = FaceTracker(max_gap=max_gap, keep_best=top_frames, embed=embed)
+    tracker = FaceTracker(
+        max_gap=max_gap,
+        keep_best=top_frames,
+        embed=embed,
+        appearance_threshold=calibration.threshold_for(APPEARANCE_FMR),
+    )
     started = clock.perf_counter()
     with open_video(source, every=every, fps=fps, start=start, end=end) as reader:
         result = VideoIdentification(

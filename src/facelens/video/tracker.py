@@ -222,8 +222,10 @@ class FaceTracker:
         max_gap: seconds a track may go unseen and still continue with the
             same id.
         appearance_threshold: least template cosine to re-link a face to a
-            track that motion could not link (SFace: impostor pairs rarely
-            exceed 0.3; see docs/models.md).
+            track that motion could not link. The default suits SFace (its
+            threshold at a false-match rate of 1e-2 is 0.30); for another
+            embedder take its calibration's ``threshold_for(1e-2)``, as
+            ``identify_video`` does (dlib's is 0.91).
         keep_best: detected faces kept per track (with crops), best quality first.
         embed: computes templates of faces on demand (optional, see above).
     """
