@@ -167,3 +167,9 @@ class CorrectionError(ClusterError):
     """A correction that contradicts itself (e.g. splitting a group into nothing)."""
 
     code = "bad_correction"
+
+
+class RayUnavailableError(FaceLensError):
+    """``facelens ingest --ray``: Ray is not installed, or its cluster cannot be reached."""
+
+    code = "ray_unavailable"

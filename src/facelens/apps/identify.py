@@ -64,7 +64,7 @@ def _decide(
     candidates = tuple(Candidate(name, person_id, score) for name, person_id, score in people)
     top = candidates[0]
     identity = top.name if top.score >= point.threshold else None
-    llr, score_fmr = _evidence(calibration, top.score)
+    llr, score_fmr = score_evidence(calibration, top.score)
     return Match(face, identity, top.score, point.threshold, point.fmr, candidates, llr, score_fmr)
 
 
@@ -73,12 +73,12 @@ def verify_faces(
 ) -> Verification:
     """Same person or not, for two faces' templates."""
     score = float(np.dot(_vector(face_a), _vector(face_b)))
-    llr, score_fmr = _evidence(calibration, score)
+    llr, score_fmr = score_evidence(calibration, score)
     same = score >= point.threshold
     return Verification(same, score, point.threshold, point.fmr, face_a, face_b, llr, score_fmr)
 
 
-def _evidence(calibration: Calibration, score: float) -> tuple[float | None, float]:
+def score_evidence(calibration: Calibration, score: float) -> tuple[float | None, float]:
     """The log10 likelihood ratio and the impostor tail rate of a score."""
     llr = calibration.llr.llr(score) if calibration.llr is not None else None
     return llr, calibration.score_fmr(score)

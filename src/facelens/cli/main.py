@@ -16,9 +16,11 @@ from facelens.cli import (
     evaluate,
     gallery,
     identify,
+    ingest,
     keys,
     models,
     people,
+    search,
     serve,
     verify,
     video,
@@ -74,6 +76,8 @@ cli.add_command(analyze.video_command)  # expression over time per tracked face
 cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
 cli.add_command(anonymize.command)  # hiding faces in images and videos (facelens.privacy)
 cli.add_command(video.command)  # faces in video: tracks and identities (facelens.video)
+for module in (ingest, search):  # large collections, and where a person appears (facelens.ingest)
+    cli.add_command(module.command)
 
 
 def main() -> None:

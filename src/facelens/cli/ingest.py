@@ -1,0 +1,170 @@
+"""``facelens ingest``: a large collection of photos and videos into a scan index or the gallery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from facelens.cli.common import friendly_errors, get_lens, json_option
+from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.ingest.process import ItemResult, ProcessOptions
+from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor, run_ingest
+from facelens.ingest.scan_index import ScanIndex
+from facelens.ingest.sources import expand_sources
+from facelens.models import registry
+
+DEFAULT_SCAN = "facelens-scan.db"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scan_option(func: F) -> F:
+    """``--scan PATH``: the scan index file, shared by ``ingest`` and ``search``."""
+    return click.option(
+        "--scan",
+        "scan_path",
+        type=click.Path(dir_okay=False),
+        default=DEFAULT_SCAN,
+        show_default=True,
+        help="The scan index file (faces found, with their templates, for `facelens search`).",
+    )(func)
+
+
+@click.command("ingest")
+@click.argument("sources", nargs=-1, required=True)
+@scan_option
+@click.option(
+    "--into-gallery",
+    is_flag=True,
+    help="Enroll each photo's one face under its folder's name, instead of scanning. "
+    "The --scan file then only keeps each item's state.",
+)
+@click.option(
+    "--video-fps",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Video frames searched per second.",
+)
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option(
+    "--workers", type=int, default=None, help="Threads (local) or Ray actors; default: every core."
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on Ray: alone, a local Ray instance; with an address (auto, ray://host:10001), that cluster.",
+)
+@click.option("--limit", type=int, default=None, help="Process at most this many pending items.")
+@click.option("--retry-failed", is_flag=True, help="Try the items that failed before again.")
+@json_option
+@click.pass_context
+@friendly_errors
+def command(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    scan_path: str,
+    into_gallery: bool,
+    video_fps: float,
+    batch_size: int,
+    workers: int | None,
+    ray_address: str | None,
+    limit: int | None,
+    retry_failed: bool,
+    as_json: bool,
+) -> None:
+    """Find every face in SOURCES (files, folders, @file-lists; photos and videos).
+
+    Resumable: the state of every item is kept in the --scan file, so an
+    interrupted run continues where it stopped when run again.
+    """
+    obj = ctx.ensure_object(dict)
+    gallery = get_lens(ctx).gallery if into_gallery else None
+    embedder = (
+        get_lens(ctx).analyzer.embedder_id
+        if into_gallery
+        else obj.get("embedder") or stored_scan_model(Path(scan_path)) or registry.DEFAULT_EMBEDDER
+    )
+    options = ProcessOptions(
+        embedder=embedder,
+        detector=registry.DEFAULT_DETECTOR,
+        target="gallery" if into_gallery else "scan",
+        video_fps=video_fps,
+        threads=workers,
+        max_side=obj.get("max_side"),
+    )
+    state = ScanIndex(scan_path, embedder)
+    ctx.call_on_close(state.close)
+    if retry_failed:
+        state.retry_failed()
+    items = expand_sources(sources)
+    executor: Executor
+    if ray_address is not None:
+        from facelens.ingest.ray_runner import RayExecutor
+
+        executor = RayExecutor(
+            options, None if ray_address == "local" else ray_address, workers or 2
+        )
+    else:
+        executor = LocalExecutor(options)
+    registered = state.add_items(items)
+    before = state.counts()
+    if before.done or before.failed:
+        console.print(f"{before.done + before.failed} items already processed; continuing")
+    total = before.pending if limit is None else min(limit, before.pending)
+    try:
+        with progress_bar("Ingesting", total) as progress:
+
+            def step(_: ItemResult) -> None:
+                advance(progress)
+
+            summary = run_ingest(
+                state,
+                items,
+                executor,
+                gallery=gallery,
+                batch_size=batch_size,
+                limit=limit,
+                on_result=step,
+            )
+    finally:
+        executor.close()
+    summary.registered = registered
+    failures = state.failures()
+    if as_json:
+        emit_json(
+            {
+                **summary.to_dict(),
+                "scan": scan_path,
+                "failures": [{"source": s, "error": e} for s, e in failures],
+            }
+        )
+    else:
+        if failures:
+            print_table("Failed items", ["item", "reason"], [[s, e] for s, e in failures[-20:]])
+        console.print(
+            f"{summary.processed} items processed ({summary.faces} faces, {summary.failed} failed) "
+            f"in {summary.seconds:.1f} s, {summary.items_per_second:.2f} items/s; "
+            f"{summary.counts.done} done, {summary.counts.pending} pending, "
+            f"{summary.counts.failed} failed in {scan_path}"
+        )
+    if summary.failed:
+        ctx.exit(1)
+
+
+def stored_scan_model(path: Path) -> str | None:
+    """The embedder a scan index was made with (None when there is no such file yet)."""
+    if not path.is_file():
+        return None
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
+    return None if row is None else str(row[0])

@@ -1,0 +1,92 @@
+"""``facelens search``: every appearance of a person across an ingested collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from facelens.apps.identify import main_face
+from facelens.cli.common import friendly_errors, json_option, operating_point_options
+from facelens.cli.ingest import scan_option, stored_scan_model
+from facelens.cli.output import console, emit_json, print_table
+from facelens.errors import GalleryError
+from facelens.ingest.scan_index import ScanIndex
+from facelens.ingest.search import search_appearances
+from facelens.io.image import source_label
+from facelens.match.calibration import calibration_for, operating_point
+from facelens.pipeline.analyzer import FaceAnalyzer
+
+
+@click.command("search")
+@click.argument("photo", type=click.Path())
+@scan_option
+@operating_point_options
+@click.option(
+    "--limit", type=int, default=100, show_default=True, help="Appearances listed at most."
+)
+@click.option("--all", "include_below", is_flag=True, help="Also list faces below the threshold.")
+@json_option
+@click.pass_context
+@friendly_errors
+def command(
+    ctx: click.Context,
+    photo: str,
+    scan_path: str,
+    fmr: float | None,
+    threshold: float | None,
+    limit: int,
+    include_below: bool,
+    as_json: bool,
+) -> None:
+    """Find the person of PHOTO (its largest face) in every photo and video of the scan index."""
+    model = stored_scan_model(Path(scan_path))
+    if model is None:
+        raise GalleryError(f"{scan_path}: no scan index there; make one with `facelens ingest`")
+    obj = ctx.ensure_object(dict)
+    kwargs = {"max_side": obj["max_side"]} if obj.get("max_side") else {}
+    analyzer = FaceAnalyzer(embedder=model, **kwargs)
+    face = main_face(analyzer.analyze(photo), source_label(photo))
+    assert face.template is not None
+    calibration = calibration_for(model)
+    point = operating_point(calibration, fmr=fmr, threshold=threshold)
+    scan = ScanIndex(scan_path, model)
+    try:
+        faces = scan.faces()
+    finally:
+        scan.close()
+    found = search_appearances(
+        face.template.vector, faces, point, calibration, limit=limit, include_below=include_below
+    )
+    if as_json:
+        emit_json(
+            {
+                "photo": photo,
+                "threshold": point.threshold,
+                "fmr": point.fmr,
+                "faces_searched": len(faces.face_ids),
+                "appearances": [a.to_dict() for a in found],
+            }
+        )
+        return
+    rows = [
+        [
+            a.source
+            if a.frame_index is None
+            else f"{a.source} @ {a.time:.2f} s (frame {a.frame_index})",
+            str(a.box),
+            f"{a.score:.3f}",
+            "" if a.llr is None else f"{a.llr:.2f}",
+            f"{a.score_fmr:.1e}",
+            "yes" if a.match else "no",
+        ]
+        for a in found
+    ]
+    print_table(
+        f"{photo} in {scan_path}", ["where", "box", "score", "llr", "score fmr", "match"], rows
+    )
+    matches = sum(a.match for a in found)
+    console.print(
+        f"{matches} appearances at or above {point.threshold:.3f} (FMR {point.fmr:g}) "
+        f"among {len(faces.face_ids)} faces"
+    )

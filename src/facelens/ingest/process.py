@@ -1,0 +1,152 @@
+"""Processing one batch of work items into faces: the part that runs where the models are.
+
+:class:`Processor` holds a :class:`FaceAnalyzer` (the models) and turns work
+items into :class:`ItemResult` values: plain arrays, small to send between
+processes (Ray) and ready to store. It is the same code locally and in Ray
+actors. A bad item yields a result with its error; it never stops the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from facelens.apps.enroll import choose_enrollment_face
+from facelens.errors import FaceLensError
+from facelens.ingest.sources import WorkItem
+from facelens.io.image import ImageSource
+from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+from facelens.types import Face
+
+Target = Literal["scan", "gallery"]
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """How items are processed.
+
+    ``target``: ``scan`` keeps every face found; ``gallery`` keeps the one
+    usable face of each photo (enrollment rules) or the reason there is none.
+    ``video_fps``: frames per second of video time searched for faces.
+    ``threads``: analyzer threads (onnxruntime threads per model and chunk
+    workers); None = every core.
+    """
+
+    embedder: str
+    detector: str
+    target: Target = "scan"
+    video_fps: float = 2.0
+    threads: int | None = None
+    max_side: int | None = None
+
+
+@dataclass(eq=False)
+class ItemResult:
+    """The faces of one item: parallel arrays, one row per face.
+
+    ``boxes`` ``(F, 4)`` ``[x, y, width, height]`` in pixels of the image (or
+    frame); ``frame_index`` ``(F,)`` (-1 for still images) and ``time`` ``(F,)``
+    seconds into a video (NaN for images); ``vectors`` ``(F, D)`` unit-norm
+    float32 templates. ``error`` is set (and the arrays empty) when the item
+    failed.
+    """
+
+    source: str
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    detector_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    qualities: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    frame_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    time: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    error: str | None = None
+    frames: int = 0  # frames searched (1 for an image)
+
+    @property
+    def count(self) -> int:
+        return len(self.boxes)
+
+
+class Processor:
+    """Turns work items into :class:`ItemResult` with one set of models (see module docstring)."""
+
+    def __init__(self, options: ProcessOptions) -> None:
+        self.options = options
+        self.analyzer = FaceAnalyzer(
+            options.detector,
+            options.embedder,
+            threads=options.threads,
+            max_side=options.max_side or DEFAULT_MAX_SIDE,
+        )
+
+    def run(self, items: list[tuple[WorkItem, bytes | None]]) -> list[ItemResult]:
+        """Results for ``items`` in order; an item's bytes, when given, are used instead of
+        reading its path (so workers need no shared file system for images)."""
+        results: dict[int, ItemResult] = {}
+        images = [(i, item, data) for i, (item, data) in enumerate(items) if item.kind == "image"]
+        sources: list[ImageSource] = [
+            data if data is not None else item.source for _, item, data in images
+        ]
+        analyzed = self.analyzer.analyze_many(sources, workers=self.options.threads)
+        for (i, item, _), faces in zip(images, analyzed, strict=True):
+            results[i] = self._image_result(item.source, faces)
+        for i, (item, _) in enumerate(items):
+            if item.kind == "video":
+                results[i] = self._video_result(item.source)
+        return [results[i] for i in range(len(items))]
+
+    def _image_result(self, source: str, analyzed: ImageFaces) -> ItemResult:
+        if analyzed.error is not None:
+            return ItemResult(source, error=str(analyzed.error))
+        if self.options.target == "gallery":
+            chosen = choose_enrollment_face(analyzed)
+            if isinstance(chosen, str):
+                return ItemResult(source, error=chosen, frames=1)
+            return _result(source, [(chosen, -1, float("nan"))], frames=1)
+        return _result(source, [(f, -1, float("nan")) for f in analyzed.faces], frames=1)
+
+    def _video_result(self, source: str) -> ItemResult:
+        from facelens.video.reader import open_video
+
+        found: list[tuple[Face, int, float]] = []
+        frames = 0
+        try:
+            with open_video(source, fps=self.options.video_fps) as reader:
+                for frame in reader:
+                    frames += 1
+                    faces = self.analyzer.analyze(frame.as_image())
+                    found.extend((face, frame.index, frame.time) for face in faces)
+        except FaceLensError as error:
+            if not found:
+                return ItemResult(source, error=str(error), frames=frames)
+        return _result(source, found, frames=frames)
+
+
+def _result(source: str, found: list[tuple[Face, int, float]], frames: int) -> ItemResult:
+    faces = [face for face, _, _ in found if face.template is not None]
+    if not faces:
+        return ItemResult(source, frames=frames)
+    return ItemResult(
+        source,
+        boxes=np.array([f.box.as_list() for f in faces], np.float32).reshape(-1, 4),
+        detector_scores=np.array([f.score for f in faces], np.float32),
+        qualities=np.array([f.quality.value for f in faces], np.float32),
+        frame_index=np.array([i for f, i, _ in found if f.template is not None], np.int64),
+        time=np.array([t for f, _, t in found if f.template is not None], np.float64),
+        vectors=np.stack([_vector(f) for f in faces]).astype(np.float32),
+        frames=frames,
+    )
+
+
+def _vector(face: Face) -> np.ndarray:
+    assert face.template is not None
+    return face.template.vector
+
+
+def batches(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
+    """``items`` in consecutive lists of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
