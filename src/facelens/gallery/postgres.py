@@ -58,6 +58,9 @@ from facelens.types import FloatArray, Person, StoredTemplate
 try:
     import psycopg
     from pgvector.psycopg import register_vector
+    from psycopg.abc import Buffer
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
     from psycopg.types.json import Jsonb
 except ImportError as exc:  # pragma: no cover - the postgres extra is not installed
     raise GalleryError(
@@ -473,23 +476,42 @@ class PostgresGallery:
             version = self._version(db)  # read before the rows: a newer matrix is never mislabeled
             if self._cache is not None and version == self._cache_version:
                 return self._cache
-            column = "t.vector" if self._cipher is None else "t.sealed_vector"
-            rows = db.execute(  # binary: vectors arrive as float32 bytes, not decimal text
-                f"SELECT t.id, t.person_id, {column}, p.name, t.quality FROM facelens.templates t "
-                "JOIN facelens.people p ON p.id = t.person_id WHERE t.model_id = %s ORDER BY t.id",
-                (self._model_id,),
-                binary=True,
-            ).fetchall()
-            vectors = [self._vector_of(r[2], int(r[0]), int(r[1])) for r in rows]
-            self._cache = _matrix_of(rows, vectors)
+            self._cache = self._fetch_matrix(db, "t.model_id = %s", (self._model_id,))
             self._cache_version = version
             return self._cache
 
-    def _vector_of(self, stored: Any, template_id: int, person_id: int) -> FloatArray:
+    def _fetch_matrix(
+        self, db: psycopg.Connection[Any], where: str, params: tuple[Any, ...]
+    ) -> TemplateMatrix:
+        """The templates matching ``where`` (SQL over ``t`` = templates), as a matrix.
+
+        Plaintext vectors arrive in pgvector's binary form (int16 dimension,
+        int16 unused, big-endian float32s) and become one array in a single
+        step; ciphertexts are opened one by one.
+        """
+        column = "t.vector" if self._cipher is None else "t.sealed_vector"
+        cursor = db.cursor(binary=True)
+        cursor.adapters.register_loader("vector", _RawLoader)
+        cursor.adapters.register_loader("bytea", _RawLoader)
+        rows = cursor.execute(
+            f"SELECT t.id, t.person_id, {column}, p.name, t.quality FROM facelens.templates t "
+            f"JOIN facelens.people p ON p.id = t.person_id WHERE {where} ORDER BY t.id".encode(),
+            params,
+        ).fetchall()
+        if not rows:
+            return _matrix_of(rows, np.zeros((0, 0), np.float32))
         if self._cipher is None:
-            return np.asarray(stored.to_numpy(), dtype=np.float32)  # a pgvector Vector
-        plain = self._open(bytes(stored), template_id, person_id, "vector")
-        return np.frombuffer(plain, dtype="<f4").astype(np.float32)
+            dimension = (len(rows[0][2]) - 4) // 4
+            packed = np.frombuffer(b"".join(r[2] for r in rows), dtype=">f4")
+            vectors = packed.reshape(len(rows), dimension + 1)[:, 1:].astype(np.float32)
+        else:
+            vectors = np.stack(
+                [
+                    np.frombuffer(self._open(r[2], int(r[0]), int(r[1]), "vector"), dtype="<f4")
+                    for r in rows
+                ]
+            ).astype(np.float32)
+        return _matrix_of(rows, vectors)
 
     def nearest(self, vector: FloatArray, k: int = 10) -> list[Neighbour]:
         """The ``k`` templates most similar (cosine) to one unit-norm ``vector``, best first.
@@ -527,14 +549,7 @@ class PostgresGallery:
             {n.person_id for probe in np.atleast_2d(probes) for n in self.nearest(probe, k)}
         )
         with self._read() as db:
-            rows = db.execute(
-                "SELECT t.id, t.person_id, t.vector, p.name, t.quality FROM facelens.templates t "
-                "JOIN facelens.people p ON p.id = t.person_id "
-                "WHERE t.person_id = ANY(%s) ORDER BY t.id",
-                (people,),
-                binary=True,
-            ).fetchall()
-        return _matrix_of(rows, [self._vector_of(r[2], int(r[0]), int(r[1])) for r in rows])
+            return self._fetch_matrix(db, "t.person_id = ANY(%s)", (people,))
 
     def _nearest_in_memory(self, query: FloatArray, k: int) -> list[Neighbour]:
         matrix = self.template_matrix()
@@ -617,16 +632,24 @@ class PostgresGallery:
         self.close()
 
 
-def _matrix_of(rows: list[Any], vectors: list[FloatArray]) -> TemplateMatrix:
-    """A template matrix from (id, person_id, _, name, quality) rows and their vectors."""
-    dimension = len(vectors[0]) if vectors else 0
+def _matrix_of(rows: list[Any], vectors: FloatArray) -> TemplateMatrix:
+    """A template matrix from (id, person_id, _, name, quality) rows and their (R, D) vectors."""
     return TemplateMatrix(
         template_ids=np.array([r[0] for r in rows], dtype=np.int64),
         person_ids=np.array([r[1] for r in rows], dtype=np.int64),
-        vectors=(np.stack(vectors) if vectors else np.zeros((0, dimension))).astype(np.float32),
+        vectors=vectors,
         names={int(r[1]): str(r[3]) for r in rows},
         qualities=np.array([r[4] for r in rows], dtype=np.float64),
     )
+
+
+class _RawLoader(Loader):
+    """Binary column values as ``bytes`` (vectors and ciphertexts are parsed by the gallery)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
 
 
 class PostgresAuditLog:
