@@ -578,3 +578,22 @@ def test_keys_and_audit_from_the_command_line(tmp_path: Path) -> None:
     assert audit[0]["target"] == key["id"] and audit[0]["detail"]["role"] == "enroll"
     table = runner.invoke(cli, ["--gallery", gallery, "audit", "--action", "revoke_key"])
     assert table.exit_code == 0 and "revoke_key" in table.output
+
+
+def test_a_cancelled_job_stops_and_keeps_no_result(
+    client: TestClient, keys: dict[str, str], astronaut: np.ndarray
+) -> None:
+    query = auth(keys["query"])
+    photos = {f"p{i:02d}.jpg": jpeg(astronaut, 50 + i) for i in range(40)}
+    started = client.post(
+        "/api/jobs/identify_photos",
+        files={"file": ("many.zip", _zip(photos), "application/zip")},
+        headers=query,
+    ).json()
+    cancelled = client.delete(f"/api/jobs/{started['id']}", headers=query).json()
+    assert cancelled["state"] == "cancelled"
+    time.sleep(1.0)  # give the runner time to notice; the state must not change
+    job = client.get(f"/api/jobs/{started['id']}", headers=query).json()
+    assert job["state"] == "cancelled" and job["result"] is None
+    assert_error(client.get(f"/api/jobs/{job['id']}/result", headers=query), 409, "job_not_ready")
+    assert client.delete(f"/api/jobs/{job['id']}", headers=query).json() == {"deleted": job["id"]}
