@@ -15,6 +15,8 @@ template) is dropped: it can never be returned.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from facelens.gallery.store import TemplateMatrix
@@ -46,10 +48,24 @@ def exact_top_k(probes: FloatArray, vectors: FloatArray, k: int) -> tuple[np.nda
     )
 
 
+_ID_ORDER: weakref.WeakKeyDictionary[TemplateMatrix, tuple[np.ndarray, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _id_order(matrix: TemplateMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, sorted ids)`` of a matrix's template ids, computed once per matrix."""
+    found = _ID_ORDER.get(matrix)
+    if found is None:
+        order = np.argsort(matrix.template_ids, kind="stable")
+        found = (order, matrix.template_ids[order])
+        _ID_ORDER[matrix] = found
+    return found
+
+
 def rows_of(matrix: TemplateMatrix, ids: np.ndarray) -> np.ndarray:
     """Row of each template id in ``matrix`` (same shape as ``ids``), ``-1`` where absent."""
-    order = np.argsort(matrix.template_ids, kind="stable")
-    sorted_ids = matrix.template_ids[order]
+    order, sorted_ids = _id_order(matrix)
     if len(sorted_ids) == 0:
         return np.full(ids.shape, -1, np.int64)
     position = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
