@@ -109,9 +109,9 @@ class PostgresGallery:
     Args:
         url: a libpq connection URL, ``postgresql://user:password@host:port/database``.
         model_id: the embedder whose templates this gallery holds.
-        cipher: the gallery key. A new gallery opened with a key is encrypted;
-            an encrypted gallery needs its key, and a key is refused for a
-            gallery that is not encrypted.
+        cipher: the gallery key. A new (or empty) gallery opened with a key
+            becomes encrypted; an encrypted gallery needs its key; a key is
+            refused for a gallery that holds plaintext templates.
         ef_search: HNSW candidate list size of :meth:`nearest` (higher: better
             recall, slower).
         scrub: what follows an erase, ``full`` (the default) or ``vacuum``; see
@@ -149,8 +149,12 @@ class PostgresGallery:
                 "database user needs CREATE on the database, and the pgvector extension must "
                 "be installed (CREATE EXTENSION vector, by an administrator if need be)"
             ) from exc
-        register_vector(self._db)
-        self._model_id, self._gallery_id, self._cipher = self._initialise(model_id, cipher)
+        try:
+            register_vector(self._db)
+            self._model_id, self._gallery_id, self._cipher = self._initialise(model_id, cipher)
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- connection and transactions -------------------------------------------------
 
