@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from facelens.api import FaceLens
 from facelens.cli.main import cli
-from facelens.errors import FaceLensError, VideoOpenError, VideoWriteError
+from facelens.errors import FaceLensError, VideoError, VideoOpenError, VideoWriteError
 from facelens.types import Box, Face, Quality, Template
 from facelens.video import (
     FaceTracker,
@@ -484,3 +484,15 @@ def test_cli_video_identify_on_a_truncated_file_gives_json_and_exit_1(
     assert data["complete"] is False and "truncated" in data["problems"][0]
     assert 0 < data["frames_processed"] < 50
     assert data["people"] == ["astronaut"]  # what was decoded is still analysed
+
+
+def test_identify_a_stream_reports_each_track_as_it_is_decided(
+    http_server: str, astronaut_gallery: Path, tmp_path: Path
+) -> None:
+    decided = []
+    with FaceLens(gallery=astronaut_gallery) as lens:
+        result = lens.identify_video(http_server, every=2, on_track=decided.append)
+        assert result.info.live and result.frames_processed == 25
+        assert [t.identity for t in decided] == ["astronaut"] and decided == result.tracks
+        with pytest.raises(VideoError, match="live source"):
+            lens.identify_video(http_server, draw_to=tmp_path / "no.mp4")

@@ -221,6 +221,7 @@ def identify_video(
     draw_to: str | Path | None = None,
     progress: Progress | None = None,
     embed_all: bool = False,
+    on_track: Callable[[TrackTimeline], None] | None = None,
 ) -> VideoIdentification:
     """Track every face of ``source`` and decide each track's identity against ``templates``.
 
@@ -230,6 +231,10 @@ def identify_video(
     call :meth:`facelens.api.FaceLens`-level helpers or pass ``lens.analyzer``,
     ``lens.gallery.template_matrix()``, ``lens.operating_point()`` and
     ``lens.calibration``.
+
+    ``on_track`` is called with each track's timeline entry as soon as the
+    track ends and is decided (live monitoring). On a live source, Ctrl-C
+    stops reading and returns what was found (noted in ``problems``).
 
     ``embed_all`` embeds every detected face instead (the tracker then has
     appearance on every frame; the decision still uses the best frames): the
@@ -254,41 +259,56 @@ def identify_video(
             every=every,
             sample_fps=fps,
         )
-        ended: list[Track] = []
         if draw_to is not None and reader.info.live:
             raise VideoError(
                 f"{reader.label}: an annotated copy (--draw) needs a file or an image "
                 "sequence: a live source cannot be read a second time"
             )
-        for frame, faces in _detected_frames(reader, video_analyzer, embed_all):
-            result.frames_processed += 1
-            result.faces_detected += len(faces)
-            result.frames_with_faces += bool(faces)
-            tracker.update(frame.index, frame.time, faces)
-            ended.extend(_settled(tracker.pop_ended(), embed, top_frames))
-            if progress is not None:
-                progress(1)
-        ended.extend(_settled(tracker.finish(), embed, top_frames))
+        step = _frame_step(result.info, every, fps)
+        drawn: list[Track] = []
+
+        def settle(tracks: list[Track]) -> None:
+            """Decide ended tracks as soon as they end, then let go of their crops."""
+            for track in _settled(tracks, embed, top_frames):
+                if track.length < min_track_frames:
+                    result.short_tracks += 1
+                    continue
+                decision = decide_track_identity(
+                    track.best_faces(top_frames),
+                    templates,
+                    point,
+                    calibration,
+                    aggregation=aggregation,
+                )
+                timeline = _timeline(track, decision, step, max_gap)
+                result.tracks.append(timeline)
+                track.best = [replace(t, face=_light(t.face)) for t in track.best]
+                if draw_to is not None:
+                    drawn.append(track)
+                if on_track is not None:
+                    on_track(timeline)
+
+        try:
+            for frame, faces in _detected_frames(reader, video_analyzer, embed_all):
+                result.frames_processed += 1
+                result.faces_detected += len(faces)
+                result.frames_with_faces += bool(faces)
+                tracker.update(frame.index, frame.time, faces)
+                settle(tracker.pop_ended())
+                if progress is not None:
+                    progress(1)
+        except KeyboardInterrupt:
+            if not reader.info.live:
+                raise
+            result.problems.append(f"stopped by the user after {result.frames_processed} frames")
+        settle(tracker.finish())
         result.complete = reader.complete
         result.problems.extend(reader.problems)
     result.faces_embedded = embed.count + (result.faces_detected if embed_all else 0)
-    kept = [t for t in ended if t.length >= min_track_frames]
-    result.short_tracks = len(ended) - len(kept)
-    step = _frame_step(result.info, every, fps)
-    for track in kept:
-        decision = decide_track_identity(
-            track.best_faces(top_frames),
-            templates,
-            point,
-            calibration,
-            aggregation=aggregation,
-        )
-        result.tracks.append(_timeline(track, decision, step, max_gap))
-        track.best = [replace(t, face=_light(t.face)) for t in track.best]
     result.tracks.sort(key=lambda t: (t.first_time, t.track_id))
     result.seconds = clock.perf_counter() - started
     if draw_to is not None:
-        draw_video(source, result, kept, draw_to, start=start, end=end, max_gap=max_gap)
+        draw_video(source, result, drawn, draw_to, start=start, end=end, max_gap=max_gap)
         result.drawn = str(draw_to)
     return result
 

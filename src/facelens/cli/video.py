@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from facelens.apps.video_identify import VideoIdentification, timeline_png
+from facelens.apps.video_identify import TrackTimeline, VideoIdentification, timeline_png
 from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.video.identity import DEFAULT_TOP_FRAMES
@@ -107,6 +107,7 @@ def identify(
             top_frames=top_frames,
             draw_to=draw_path,
             progress=lambda steps: advance(progress, steps),
+            on_track=_print_track if info.live and not as_json else None,
         )
     if csv_path:
         Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +125,16 @@ def identify(
         console.print(f"[yellow]warning[/yellow] {problem}")
     if not result.complete:
         ctx.exit(1)
+
+
+def _print_track(track: TrackTimeline) -> None:
+    """One line per decided track, as they end (live sources)."""
+    match = track.decision.match
+    score = "" if math.isnan(match.score) else f" score {match.score:.3f}"
+    console.print(
+        f"track {track.track_id}: {track.identity or 'unknown'}{score}, "
+        f"{track.first_time:.1f}-{track.last_time:.1f} s"
+    )
 
 
 def _timeline_png(result: VideoIdentification, target: str) -> None:
