@@ -19,7 +19,7 @@ are served without a key (they hold no data); everything it shows comes from
 the API with the logged-in key.
 
 **Routes** (OpenAPI at ``/openapi.json``, Swagger UI at ``/docs``, served
-offline from the ``swagger-ui-bundle`` package):
+offline from the ``fastapi-offline`` package's files):
 
 * ``POST /api/detect`` (multipart ``image``), ``POST /api/identify`` (``image``;
   query ``fmr``, ``threshold``, ``top_k``), ``POST /api/verify`` (``image_a``,

@@ -1,4 +1,7 @@
-"""API docs served offline: Swagger UI from the ``swagger-ui-bundle`` package, no CDN."""
+"""API docs served offline: Swagger UI 5 from the ``fastapi-offline`` package's files, no CDN.
+
+(Swagger UI 5 is needed to render FastAPI's OpenAPI 3.1 schema; only the
+package's static files are used, served by this app at ``/docs-assets``.)"""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ DOCS_ASSETS = "/docs-assets"
 
 
 def swagger_ui_dir() -> Path:
-    import swagger_ui_bundle
+    """The folder with ``swagger-ui-bundle.js``, ``swagger-ui.css`` and ``favicon.png``."""
+    import fastapi_offline
 
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
 def mount_docs(app: FastAPI) -> None:
@@ -29,5 +33,6 @@ def mount_docs(app: FastAPI) -> None:
             title="facelens API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
         )
