@@ -496,3 +496,19 @@ def test_identify_a_stream_reports_each_track_as_it_is_decided(
         assert [t.identity for t in decided] == ["astronaut"] and decided == result.tracks
         with pytest.raises(VideoError, match="live source"):
             lens.identify_video(http_server, draw_to=tmp_path / "no.mp4")
+
+
+def test_tracker_keeps_ids_of_two_faces_that_cross() -> None:
+    """Two faces on the same row pass each other; constant-velocity prediction keeps them
+    apart (IoU with the last box alone would swap them where they overlap)."""
+    tracker = FaceTracker()
+    for index in range(30):
+        left_to_right = _face(20 + 12 * index, 100)
+        right_to_left = _face(380 - 12 * index, 104)
+        tracker.update(index, index / 25, [left_to_right, right_to_left])
+    tracks = tracker.finish()
+    assert len(tracks) == 2 and all(t.length == 30 for t in tracks)
+    for track in tracks:
+        xs = [o.box.x for o in track.observations]
+        steps = np.diff(xs)
+        assert np.all(steps > 0) or np.all(steps < 0)  # each track kept one direction

@@ -12,9 +12,9 @@
   embedded (those not embedded yet) and decided together
   (:mod:`facelens.video.identity`); their crops are then released.
 
-Embedding is the costliest step per face (SFace: about 5 ms against YuNet's
-few ms per 512 px frame), so a talking-head track of 200 frames costs about
-6 embeddings instead of 200.
+Embedding is the costliest step per face on 2 cores, so a talking-head track
+of 200 frames costs about 6 embeddings instead of 200; embedding every face
+(``embed_all``) is several times slower (docs/benchmarks.md#video-identify).
 
 Frames are searched at their own size (``max_upscale=1``; photos are searched
 up to 2x enlarged): video faces are rarely tiny, and enlarging every frame

@@ -448,13 +448,16 @@ def probe_video(source: VideoSource) -> VideoInfo:
 def _peek_rotation(container: Any, stream: Any) -> int:
     """Degrees counterclockwise the first frame's display matrix turns the picture (0, 90,
     180 or 270); the file is rewound afterwards."""
+    frame = None
     try:
         frame = next(iter(container.decode(stream)), None)
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass  # reported when the frames are read
+    try:
         container.seek(0)
-    except (av.error.FFmpegError, OSError, ValueError, StopIteration):
-        return 0
-    rotation = int(round((frame.rotation or 0) / 90) % 4 * 90) if frame is not None else 0
-    return rotation
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass
+    return int(round((frame.rotation or 0) / 90) % 4 * 90) if frame is not None else 0
 
 
 def _label(source: VideoSource) -> str:
