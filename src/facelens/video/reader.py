@@ -40,6 +40,7 @@ always gets a well-formed, possibly shorter, result.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import queue
@@ -449,14 +450,10 @@ def _peek_rotation(container: Any, stream: Any) -> int:
     """Degrees counterclockwise the first frame's display matrix turns the picture (0, 90,
     180 or 270); the file is rewound afterwards."""
     frame = None
-    try:
-        frame = next(iter(container.decode(stream)), None)
-    except (av.error.FFmpegError, OSError, ValueError):
-        pass  # reported when the frames are read
-    try:
+    with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
+        frame = next(iter(container.decode(stream)), None)  # a failure shows when reading
+    with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
         container.seek(0)
-    except (av.error.FFmpegError, OSError, ValueError):
-        pass
     return int(round((frame.rotation or 0) / 90) % 4 * 90) if frame is not None else 0
 
 
