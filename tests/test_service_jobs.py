@@ -172,7 +172,7 @@ def test_video_uploads_are_checked_before_they_are_queued(
         files={"file": ("x.mp4", b"\x00\x00\x00\x18ftypmp42 but nothing else", "video/mp4")},
         headers=headers,
     )
-    assert not_video.status_code == 422 and not_video.json()["error"]["code"] == "decode_failed"
+    assert not_video.status_code == 422 and not_video.json()["error"]["code"] == "video_open_failed"
     bad_method = client.post(
         "/api/jobs/anonymize",
         files={"file": ("a.mp4", long_clip.read_bytes(), "video/mp4")},

@@ -116,6 +116,7 @@ def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = Tr
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context.warm_up()  # a gallery that cannot be opened stops the start, with its reason
         runner = jobs.start_runner(context) if start_jobs else None
         try:
             yield

@@ -122,32 +122,36 @@ def check_zip(path: Path, max_total_bytes: int) -> list[zipfile.ZipInfo]:
 
 
 def check_video(path: Path, max_seconds: float, max_pixels: int) -> dict[str, float]:
-    """Open a video and check its length and frame size before it is queued."""
-    import cv2
+    """Probe an uploaded video (container metadata, no decoding) and check its length and size.
 
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise ImageDecodeError("not a video OpenCV can read (MP4, AVI, MKV, WEBM, MOV)")
-        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        frames = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        ok, _ = capture.read()
-    finally:
-        capture.release()
-    if not ok or width <= 0 or height <= 0:
-        raise ImageDecodeError("the video has no readable frame")
-    if width * height > max_pixels:
-        raise RequestTooLargeError(f"frames of {width}x{height} are above the pixel limit")
-    if fps <= 0 or fps > 1000 or frames <= 0:
-        raise ImageDecodeError("the video does not state a usable frame rate and length")
-    seconds = frames / fps
+    Raises :class:`~facelens.errors.VideoOpenError` (422) for a file that is
+    not a readable video, :class:`VideoTooLongError` (413) above ``max_seconds``,
+    :class:`RequestTooLargeError` for frames above ``max_pixels``. The jobs
+    also stop reading at ``max_seconds``, whatever the container claims.
+    """
+    from facelens.video.reader import probe_video
+
+    info = probe_video(path)
+    if info.width * info.height > max_pixels:
+        raise RequestTooLargeError(
+            f"frames of {info.width}x{info.height} are above the limit of {max_pixels:,} pixels"
+        )
+    fps = float(info.fps or 0)
+    seconds = info.duration
+    if seconds is None and info.frame_count and fps > 0:
+        seconds = info.frame_count / fps
+    if seconds is None or fps <= 0:
+        raise ImageDecodeError("the video does not state its length and frame rate")
     if seconds > max_seconds:
         raise VideoTooLongError(
             f"the video lasts {seconds:.0f} s; the limit is {max_seconds:.0f} s"
         )
-    return {"seconds": round(seconds, 3), "fps": round(fps, 3), "width": width, "height": height}
+    return {
+        "seconds": round(seconds, 3),
+        "fps": round(fps, 3),
+        "width": info.width,
+        "height": info.height,
+    }
 
 
 # --- identify_photos ---------------------------------------------------------------------------
@@ -259,6 +263,7 @@ def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, A
             lens.calibration,
             every=every,
             fps=params.get("fps"),
+            end=context.settings.max_video_seconds,  # whatever the container claimed
             aggregation=lens.aggregation,
             draw_to=drawn,
             progress=advance,
