@@ -512,3 +512,14 @@ def test_tracker_keeps_ids_of_two_faces_that_cross() -> None:
         xs = [o.box.x for o in track.observations]
         steps = np.diff(xs)
         assert np.all(steps > 0) or np.all(steps < 0)  # each track kept one direction
+
+
+def test_sparse_sampling_keeps_one_track(astronaut_gallery: Path, tmp_path: Path) -> None:
+    """At 0.7 frames per second the processed frames are 1.4 s apart, more than the tracker's
+    default gap: the gap grows with the sampling step, so the face stays one track."""
+    still = write_clip(tmp_path / "still.mp4", synthetic_frames(1) * 125, audio=False)  # 5 s
+    with FaceLens(gallery=astronaut_gallery) as lens:
+        result = lens.identify_video(still, fps=0.7)
+    assert result.frames_processed == 4
+    assert [t.identity for t in result.tracks] == ["astronaut"]
+    assert result.tracks[0].frames_detected == 4

@@ -227,10 +227,14 @@ def identify_video(
 
     Raises :class:`~facelens.errors.VideoOpenError` when the source cannot be
     opened; a source that breaks off part way gives the tracks found so far,
-    with ``complete=False`` and the reason in ``problems``. ``FaceLens`` users
-    call :meth:`facelens.api.FaceLens`-level helpers or pass ``lens.analyzer``,
-    ``lens.gallery.template_matrix()``, ``lens.operating_point()`` and
-    ``lens.calibration``.
+    with ``complete=False`` and the reason in ``problems``. With a
+    :class:`~facelens.api.FaceLens`, call ``lens.identify_video(source, ...)``,
+    which passes its analyzer, gallery templates, operating point and
+    calibration.
+
+    ``max_gap`` (seconds a track may go unseen) is raised to 2.5 sampling
+    steps when frames are sampled sparsely (``--fps 0.5`` keeps tracks alive
+    across the 2 s between processed frames).
 
     ``on_track`` is called with each track's timeline entry as soon as the
     track ends and is decided (live monitoring). On a live source, Ctrl-C
@@ -243,12 +247,6 @@ def identify_video(
     """
     video_analyzer = _video_analyzer(analyzer)
     embed = _Embedder(video_analyzer)
-    tracker = FaceTracker(
-        max_gap=max_gap,
-        keep_best=top_frames,
-        embed=embed,
-        appearance_threshold=calibration.threshold_for(APPEARANCE_FMR),
-    )
     started = clock.perf_counter()
     with open_video(source, every=every, fps=fps, start=start, end=end) as reader:
         result = VideoIdentification(
@@ -265,6 +263,13 @@ def identify_video(
                 "sequence: a live source cannot be read a second time"
             )
         step = _frame_step(result.info, every, fps)
+        max_gap = max(max_gap, 2.5 * step)
+        tracker = FaceTracker(
+            max_gap=max_gap,
+            keep_best=top_frames,
+            embed=embed,
+            appearance_threshold=calibration.threshold_for(APPEARANCE_FMR),
+        )
         drawn: list[Track] = []
 
         def settle(tracks: list[Track]) -> None:
