@@ -523,3 +523,11 @@ def test_sparse_sampling_keeps_one_track(astronaut_gallery: Path, tmp_path: Path
     assert result.frames_processed == 4
     assert [t.identity for t in result.tracks] == ["astronaut"]
     assert result.tracks[0].frames_detected == 4
+
+
+def test_cli_video_info(clip: Path) -> None:
+    run = CliRunner().invoke(cli, ["video", "info", str(clip), "--json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout)
+    assert (data["width"], data["height"], data["fps"], data["frame_count"]) == (480, 320, 25, 50)
+    assert data["has_audio"] and data["audio_codec"] == "aac"

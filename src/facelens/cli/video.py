@@ -20,6 +20,23 @@ def command() -> None:
     """Faces in video: tracks, identities over time, annotated copies."""
 
 
+@command.command("info")
+@click.argument("video")
+@json_option
+@friendly_errors
+def info(video: str, as_json: bool) -> None:
+    """What VIDEO holds (size, frame rate, frames, duration, codecs, audio), without decoding."""
+    described = probe_video(video).to_dict()
+    if as_json:
+        emit_json(described)
+        return
+    print_table(
+        f"Video {video}",
+        ["property", "value"],
+        [[key, "-" if value is None else str(value)] for key, value in described.items()],
+    )
+
+
 @command.command("identify")
 @click.argument("video")
 @click.option(
