@@ -531,3 +531,8 @@ def test_cli_video_info(clip: Path) -> None:
     data = json.loads(run.stdout)
     assert (data["width"], data["height"], data["fps"], data["frame_count"]) == (480, 320, 25, 50)
     assert data["has_audio"] and data["audio_codec"] == "aac"
+
+
+def test_a_missing_webcam_is_a_clear_error() -> None:
+    with pytest.raises(VideoOpenError, match="webcam 97"):
+        open_video("97")

@@ -458,7 +458,7 @@ def _peek_rotation(container: Any, stream: Any) -> int:
 
 
 def _label(source: VideoSource) -> str:
-    if isinstance(source, int):
+    if _kind_of(source) == "webcam":
         return f"webcam {source}"
     return str(source)
 
@@ -475,7 +475,9 @@ def _is_http(source: VideoSource) -> bool:
 
 
 def _kind_of(source: VideoSource) -> str:
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+    if isinstance(source, int) or (
+        isinstance(source, str) and source.isdigit() and not Path(source).exists()
+    ):
         return "webcam"
     if _scheme(source) in STREAM_SCHEMES:
         return "stream"
