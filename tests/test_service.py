@@ -597,3 +597,34 @@ def test_a_cancelled_job_stops_and_keeps_no_result(
     assert job["state"] == "cancelled" and job["result"] is None
     assert_error(client.get(f"/api/jobs/{job['id']}/result", headers=query), 409, "job_not_ready")
     assert client.delete(f"/api/jobs/{job['id']}", headers=query).json() == {"deleted": job["id"]}
+
+
+def test_an_encrypted_gallery_is_served_with_its_key_and_refused_without(
+    tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    from click.testing import CliRunner
+
+    from facelens.cli.main import cli
+    from facelens.errors import GalleryKeyError
+
+    key_file = tmp_path / "gallery.key"
+    assert CliRunner().invoke(cli, ["gallery", "new-key", str(key_file)]).exit_code == 0
+    settings = ServiceSettings(gallery=str(tmp_path / "people.db"), key_file=str(key_file))
+    admin = auth(make_keys(settings)["admin"])
+    with TestClient(create_app(settings)) as client:
+        enrolled = client.post(
+            "/api/people",
+            data={"name": "Eileen"},
+            files={"photos": ("a.jpg", astronaut_jpeg, "image/jpeg")},
+            headers=admin,
+        )
+        assert enrolled.status_code == 201, enrolled.text
+        identified = client.post(
+            "/api/identify", files={"image": ("p.jpg", astronaut_jpeg, "image/jpeg")}, headers=admin
+        )
+        assert identified.json()["faces"][0]["identity"] == "Eileen"
+    info = CliRunner().invoke(cli, ["--gallery", settings.gallery or "", "gallery", "info"])
+    assert "encrypt" in info.output.lower()
+    without_key = ServiceSettings(gallery=settings.gallery)
+    with pytest.raises(GalleryKeyError), TestClient(create_app(without_key)):
+        pass  # the server does not start on a gallery it cannot read
