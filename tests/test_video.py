@@ -536,3 +536,8 @@ def test_cli_video_info(clip: Path) -> None:
 def test_a_missing_webcam_is_a_clear_error() -> None:
     with pytest.raises(VideoOpenError, match="webcam 97"):
         open_video("97")
+
+
+def test_frames_above_the_pixel_limit_are_refused(clip: Path) -> None:
+    with pytest.raises(VideoOpenError, match="exceed the limit"):
+        open_video(clip, max_pixels=100_000)  # 480x320 = 153,600

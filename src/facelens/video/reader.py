@@ -227,6 +227,13 @@ class VideoReader:
         self._rotation = _peek_rotation(container, stream) if kind == "file" else 0
         if self._rotation % 180:
             width, height = height, width
+        if width * height > self._max_pixels:
+            container.close()
+            self._container = None
+            raise VideoOpenError(
+                f"{self.label}: frames of {width}x{height} exceed the limit of "
+                f"{self._max_pixels:,} pixels (FACELENS_MAX_PIXELS)"
+            )
         return VideoInfo(
             self.label,
             kind,
