@@ -252,3 +252,37 @@ def test_a_stalled_request_body_gets_408_and_the_server_keeps_serving(
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
         assert httpx.get(server.url + "/api/health").status_code == 200
+
+
+def test_one_server_with_two_workers_the_other_worker_sees_an_enrollment_at_once(
+    gallery: Path, key: str, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    probe = {"image": ("probe.jpg", jpeg(astronaut, 75), "image/jpeg")}
+    fresh = {"X-API-Key": key, "Connection": "close"}  # a new connection each time: either worker
+    with ServerProcess(gallery, workers=2, log_path=tmp_path / "s.log") as server:
+        with httpx.Client(base_url=server.url, headers=fresh, timeout=120) as http:
+            enrolled = http.post(
+                "/api/people",
+                data={"name": "Eileen"},
+                files={"photos": ("a.jpg", jpeg(astronaut), "image/jpeg")},
+            )
+            assert enrolled.status_code == 201
+            writer = enrolled.headers["x-facelens-worker"]
+            answers: list[tuple[str, str | None]] = []
+
+            def identify() -> None:
+                with httpx.Client(base_url=server.url, headers=fresh, timeout=120) as own:
+                    seen = own.post("/api/identify", files=probe)
+                    identity = seen.json()["faces"][0]["identity"]
+                    answers.append((seen.headers["x-facelens-worker"], identity))
+
+            for _ in range(10):  # concurrent requests: a busy worker leaves the next to the other
+                batch = [threading.Thread(target=identify) for _ in range(4)]
+                for thread in batch:
+                    thread.start()
+                for thread in batch:
+                    thread.join()
+                if any(worker != writer for worker, _ in answers):
+                    break
+        assert any(worker != writer for worker, _ in answers), "every request went to one worker"
+        assert all(identity == "Eileen" for _, identity in answers), answers
