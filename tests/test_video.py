@@ -407,6 +407,8 @@ def test_identify_video_one_track_one_decision(clip: Path, astronaut_gallery: Pa
     data = result.to_dict()
     json.dumps(data)
     assert data["tracks"][0]["identity"] == "astronaut" and data["people"] == ["astronaut"]
+    person = data["by_person"]["astronaut"]
+    assert person["tracks"] == [track.track_id] and 1.7 < person["seconds_on_screen"] <= 1.96
 
 
 def test_identify_video_without_faces_or_gallery_is_well_formed(

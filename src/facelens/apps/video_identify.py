@@ -137,6 +137,27 @@ class VideoIdentification:
     def people(self) -> list[str]:
         return sorted({t.identity for t in self.tracks if t.identity})
 
+    def by_person(self) -> dict[str, dict[str, Any]]:
+        """Per identified person: their tracks, first and last time and time on screen (s).
+
+        Time on screen adds up the person's segments (overlapping tracks of one
+        person are counted once)."""
+        summary: dict[str, dict[str, Any]] = {}
+        for name in self.people:
+            tracks = [t for t in self.tracks if t.identity == name]
+            spans = sorted(span for t in tracks for span in t.segments)
+            on_screen, reach = 0.0, -math.inf
+            for begin, finish in spans:
+                on_screen += max(0.0, finish - max(begin, reach))
+                reach = max(reach, finish)
+            summary[name] = {
+                "tracks": [t.track_id for t in tracks],
+                "first_time": round(min(t.first_time for t in tracks), 3),
+                "last_time": round(max(t.last_time for t in tracks), 3),
+                "seconds_on_screen": round(on_screen, 3),
+            }
+        return summary
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -153,6 +174,7 @@ class VideoIdentification:
             "seconds": round(self.seconds, 3),
             "frames_per_second": round(self.frames_per_second, 2),
             "people": self.people,
+            "by_person": self.by_person(),
             "tracks": [t.to_dict() for t in self.tracks],
             "drawn": self.drawn,
         }

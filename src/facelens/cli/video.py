@@ -214,6 +214,22 @@ def print_timeline(result: VideoIdentification) -> None:
         ],
         rows,
     )
+    people = result.by_person()
+    if people:
+        print_table(
+            "People",
+            ["person", "tracks", "first (s)", "last (s)", "on screen (s)"],
+            [
+                [
+                    name,
+                    " ".join(str(i) for i in p["tracks"]),
+                    f"{p['first_time']:.2f}",
+                    f"{p['last_time']:.2f}",
+                    f"{p['seconds_on_screen']:.2f}",
+                ]
+                for name, p in people.items()
+            ],
+        )
     summary: dict[str, Any] = {
         "frames": result.frames_processed,
         "with faces": result.frames_with_faces,
