@@ -628,3 +628,33 @@ def test_an_encrypted_gallery_is_served_with_its_key_and_refused_without(
     without_key = ServiceSettings(gallery=settings.gallery)
     with pytest.raises(GalleryKeyError), TestClient(create_app(without_key)):
         pass  # the server does not start on a gallery it cannot read
+
+
+def test_an_oversized_photo_inside_a_zip_fails_alone(tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    settings = ServiceSettings(
+        gallery=str(tmp_path / "g.db"),
+        max_request_bytes=1024 * 1024,
+        max_upload_bytes=8 * 1024 * 1024,
+    )
+    query = auth(make_keys(settings)["query"])
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("huge.jpg", b"\0" * (3 * 1024 * 1024))
+        zipped.writestr("fine.jpg", astronaut_jpeg)
+    with TestClient(create_app(settings)) as client:
+        job = client.post(
+            "/api/jobs/identify_photos",
+            files={"file": ("p.zip", archive.getvalue(), "application/zip")},
+            headers=query,
+        ).json()
+        for _ in range(600):
+            job = client.get(f"/api/jobs/{job['id']}", headers=query).json()
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["state"] == "done", job
+        photos = {
+            p["photo"]: p for p in client.get(job["download"], headers=query).json()["photos"]
+        }
+    assert photos["huge.jpg"]["error"]["code"] == "request_too_large"
+    assert len(photos["fine.jpg"]["faces"]) == 1

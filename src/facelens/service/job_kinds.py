@@ -171,6 +171,11 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
             job.progress(index / len(members), f"{index} of {len(members)} photos")
             label = member.filename
             try:
+                if member.file_size > settings.max_request_bytes:
+                    raise RequestTooLargeError(
+                        f"{label}: {member.file_size:,} bytes; a photo may have at most "
+                        f"{settings.max_request_bytes:,}"
+                    )
                 with archive.open(member) as handle:
                     data = handle.read(member.file_size + 1)
                 if len(data) > member.file_size:
