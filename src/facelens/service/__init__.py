@@ -47,12 +47,17 @@ beside the gallery (:mod:`facelens.service.settings`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from facelens.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["ServiceSettings", "create_app"]
 
 
-def create_app(settings: ServiceSettings | None = None):  # type: ignore[no-untyped-def]
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The FastAPI app (imported lazily so ``import facelens`` stays light)."""
     from facelens.service.app import create_app as build
 
