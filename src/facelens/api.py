@@ -34,6 +34,7 @@ from facelens.types import Face, Match, Person, Verification
 
 if TYPE_CHECKING:
     from facelens.apps.video_identify import VideoIdentification
+    from facelens.cluster import FaceClusters
     from facelens.video.reader import VideoSource
 
 
@@ -235,6 +236,17 @@ class FaceLens:
         removed = self.gallery.erase_person(name)
         self.sync_index()
         return removed
+
+    def clusters(self, index: str | Path | None = None) -> FaceClusters:
+        """Groups of unknown faces (``facelens.cluster``), kept in ``index`` (default: beside
+        the gallery); named groups are enrolled into this lens's gallery. Close it when done."""
+        from facelens.cluster import FaceClusters, default_index_path
+        from facelens.cluster.store import ClusterStore
+
+        store = ClusterStore(
+            index or default_index_path(self._gallery_path), self.analyzer.embedder_id
+        )
+        return FaceClusters(self.analyzer, store, lambda: self.gallery, owns_gallery=False)
 
     def close(self) -> None:
         if self._gallery is not None:

@@ -57,7 +57,7 @@ def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
     path = Path(index_path) if index_path else default_index_path(gallery)
     store = ClusterStore(path, lens.analyzer.embedder_id)
     ctx.call_on_close(store.close)
-    return FaceClusters(lens.analyzer, store, lambda: lens.gallery)
+    return FaceClusters(lens.analyzer, store, lambda: lens.gallery, owns_gallery=False)
 
 
 @command.command("run")
@@ -196,7 +196,7 @@ def show_command(
             rows = [
                 [
                     str(f["id"]),
-                    f["source"],
+                    Path(f["source"]).name,
                     f"{f['fit']:.3f}",
                     f"{f['quality']:.2f}",
                     f["enrolled_as"] or "",

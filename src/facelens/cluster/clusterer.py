@@ -86,6 +86,8 @@ class FaceClusters:
         store: the cluster index.
         gallery: opens the gallery that named groups are enrolled into (called
             only when a named group changes).
+        owns_gallery: close that gallery in :meth:`close` (False when it is
+            shared, e.g. a ``FaceLens``'s own).
     """
 
     def __init__(
@@ -93,11 +95,14 @@ class FaceClusters:
         analyzer: FaceAnalyzer,
         store: ClusterStore,
         gallery: Callable[[], GalleryStore],
+        *,
+        owns_gallery: bool = True,
     ) -> None:
         self.analyzer = analyzer
         self.store = store
         self._open_gallery = gallery
         self._gallery: GalleryStore | None = None
+        self._owns_gallery = owns_gallery
 
     @classmethod
     def open(
@@ -229,10 +234,10 @@ class FaceClusters:
         return {f.id: float(m) for f, m in zip(faces, means, strict=True)}
 
     def close(self) -> None:
-        if self._gallery is not None:
+        if self._gallery is not None and self._owns_gallery:
             with contextlib.suppress(Exception):
                 self._gallery.close()
-            self._gallery = None
+        self._gallery = None
         self.store.close()
 
     def __enter__(self) -> FaceClusters:
