@@ -7,7 +7,9 @@ import os
 import click
 
 from facelens.cli.output import console
+from facelens.service.keys import KeyStore
 from facelens.service.settings import SETTINGS_ENV, ServiceSettings
+from facelens.service.state import StateDB
 
 
 @click.command("serve")
@@ -90,6 +92,15 @@ def command(
         key_file=obj.get("key_file"),
     )
     os.environ[SETTINGS_ENV] = settings.to_json()  # worker processes read it
+    state = StateDB(settings.state_db)
+    try:
+        if not KeyStore(state).list_keys(include_revoked=False):
+            console.print(
+                "[yellow]no API key yet: every request will be refused until an admin runs "
+                "`facelens keys create --role admin`[/yellow]"
+            )
+    finally:
+        state.close()
     console.print(
         f"facelens serving gallery state in {settings.state_dir} on http://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, web page at /web/"
