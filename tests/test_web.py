@@ -431,6 +431,119 @@ def test_background_job_progress_and_download(
     shot("job-deleted")
 
 
+def _job_kind_or_skip(site: Site, kind: str) -> None:
+    with site.client("query") as client:
+        kinds = [k["kind"] for k in client.get("/api/jobs/kinds").json()]
+    if kind not in kinds:
+        pytest.skip(f"this server offers no {kind} jobs (its module is not installed)")
+
+
+def _start_job(page: Page, kind: str, upload: Path, params: dict[str, str]) -> Any:
+    """Choose the kind, fill its parameters, pick the file, start; the job's row."""
+    page.click("#nav a[data-view=jobs]")
+    page.select_option("#job-kind", kind)
+    for name, value in params.items():
+        field = page.locator(f"#job-params [data-param={name}]")
+        if field.evaluate("node => node.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    page.set_input_files("#job-file", upload)
+    page.click("#job-start")
+    return page.locator("#jobs-list tr").first
+
+
+def test_anonymize_a_photo_as_a_job(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path], astronaut: np.ndarray
+) -> None:
+    _job_kind_or_skip(site, "anonymize")
+    log_in(page, site, "query")
+    row = _start_job(page, "anonymize", photos["astronaut"], {"method": "pixelate"})
+    expect(row.locator("td").nth(1)).to_have_text("eileen.jpg")
+    shot("anonymize-started")
+    expect(row).to_have_attribute("data-state", "done")
+    expect(row.locator(".summary")).to_contain_text("faces anonymized: 1")
+    expect(row.locator("a.download-other").first).to_be_visible()  # the JSON/HTML reports
+    shot("anonymize-done")
+    with page.expect_download() as download_info:
+        row.locator("a.download").click()
+    hidden = np.asarray(Image.open(download_info.value.path()).convert("RGB")).astype(int)
+    assert hidden.shape == astronaut.shape
+    with site.client("query") as client:
+        found = client.post(
+            "/api/detect",
+            files={"image": ("eileen.jpg", photos["astronaut"].read_bytes(), "image/jpeg")},
+        ).json()["faces"]
+    x, y, w, h = (int(v) for v in found[0]["box"])
+    face_change = np.abs(hidden[y : y + h, x : x + w] - astronaut[y : y + h, x : x + w]).mean()
+    corner_change = np.abs(hidden[-100:, :100] - astronaut[-100:, :100]).mean()
+    assert face_change > 8 * max(corner_change, 1.0), (face_change, corner_change)
+
+
+def _synthetic_video(path: Path, astronaut: np.ndarray, frames: int = 30) -> Path:
+    """A 3 s, 10 fps clip of the astronaut drifting across a grey frame (made here, not real data)."""
+    import cv2
+
+    face = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (384, 288))
+    try:
+        for index in range(frames):
+            frame = np.full((288, 384, 3), 90, np.uint8)
+            left = 16 + 3 * index
+            frame[16:272, left : left + 256] = face
+            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))  # OpenCV writes BGR
+    finally:
+        writer.release()
+    return path
+
+
+def test_video_job_progress_and_annotated_download(
+    page: Page,
+    site: Site,
+    shot: Shots,
+    photos: dict[str, Path],
+    astronaut: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    _job_kind_or_skip(site, "video_identify")
+    site.enroll("Eileen Collins", photos["astronaut"])
+    clip = _synthetic_video(tmp_path / "clip.mp4", astronaut)
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=jobs]")
+    page.evaluate(
+        """() => {
+            window.seenStates = new Set();
+            new MutationObserver(() => document.querySelectorAll('#jobs-list tr')
+                .forEach(r => window.seenStates.add(r.dataset.state)))
+                .observe(document.querySelector('#jobs-list'), {childList: true, subtree: true});
+        }"""
+    )
+    row = _start_job(page, "video_identify", clip, {"draw": "true"})
+    expect(row.locator("td").nth(1)).to_have_text("clip.mp4")
+    shot("video-job-started")
+    expect(row).to_have_attribute("data-state", "done")
+    print("states the page showed:", page.evaluate("() => [...window.seenStates]"))
+    expect(row.locator(".summary")).to_contain_text("Eileen Collins")
+    shot("video-job-done")
+    with page.expect_download() as download_info:
+        row.locator("a.download").click()
+    assert download_info.value.suggested_filename.endswith(".mp4")
+    import cv2
+
+    capture = cv2.VideoCapture(download_info.value.path())
+    try:
+        frames = 0
+        while capture.read()[0]:
+            frames += 1
+    finally:
+        capture.release()
+    assert frames >= 20  # the annotated copy is a real video
+    with page.expect_download() as timeline_info:
+        row.locator("a.download-other[data-file='timeline.json']").click()
+    timeline = json.loads(Path(timeline_info.value.path()).read_text())
+    assert "Eileen Collins" in json.dumps(timeline)
+
+
 def test_a_query_key_can_look_but_not_enroll(
     page: Page, site: Site, shot: Shots, photos: dict[str, Path]
 ) -> None:

@@ -6,14 +6,26 @@ import { $, dropZone, el, say } from "./dom.js";
 
 const POLL_MS = 1000;
 const FINISHED = ["done", "failed", "cancelled"];
-const UPLOAD_ACCEPT = { video: "video/*,.mp4,.avi,.mkv,.webm,.mov", zip: ".zip,application/zip" };
+const UPLOADS = {
+  video: { accept: "video/*,.mp4,.avi,.mkv,.webm,.mov", label: "a video" },
+  zip: { accept: ".zip,application/zip", label: "a zip of photos" },
+  media: { accept: "image/*,video/*", label: "an image or a video" },
+};
 
 /** A job's result summary ({photos: 3, identified: [...]}) as one line for people. */
 function summary(facts) {
   if (!facts || typeof facts !== "object") return "";
   return Object.entries(facts)
-    .map(([name, value]) => `${name.replaceAll("_", " ")}: ${Array.isArray(value) ? value.join(", ") || "none" : value}`)
+    .map(([name, value]) => `${name.replaceAll("_", " ")}: ${readable(value)}`)
     .join(" · ");
+}
+
+function readable(value) {
+  if (Array.isArray(value)) return value.map(readable).join(", ") || "none";
+  if (value && typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => `${k.replaceAll("_", " ")} ${readable(v)}`).join(", ");
+  }
+  return value === null || value === undefined ? "n/a" : String(value);
 }
 
 export function setupJobs() {
@@ -28,15 +40,21 @@ export function setupJobs() {
   function renderKind() {
     const current = kind();
     $("#job-kind-description").textContent = current
-      ? `${current.description} (input: ${current.upload === "zip" ? "a zip of photos" : "a video"})`
+      ? `${current.description} (input: ${(UPLOADS[current.upload] || { label: current.upload }).label})`
       : "This server offers no background job.";
-    $("#job-file").accept = current ? UPLOAD_ACCEPT[current.upload] || "" : "";
+    $("#job-file").accept = current && UPLOADS[current.upload] ? UPLOADS[current.upload].accept : "";
     $("#job-params").replaceChildren(
       ...Object.entries(current ? current.params : {}).map(([name, type]) => {
         const id = `job-param-${name}`;
         const input =
           type === "bool"
-            ? el("input", { id, type: "checkbox", "data-param": name, "data-type": type })
+            ? el(
+                "select",
+                { id, "data-param": name, "data-type": type },
+                el("option", { value: "", text: "default" }),
+                el("option", { value: "true", text: "yes" }),
+                el("option", { value: "false", text: "no" }),
+              )
             : el("input", {
                 id,
                 type: type === "str" ? "text" : "number",
@@ -56,7 +74,7 @@ export function setupJobs() {
     for (const input of document.querySelectorAll("#job-params [data-param]")) {
       const type = input.dataset.type;
       if (type === "bool") {
-        if (input.checked) out[input.dataset.param] = true;
+        if (input.value) out[input.dataset.param] = input.value === "true";
       } else if (input.value.trim() !== "") {
         out[input.dataset.param] = type === "str" ? input.value : Number(input.value);
       }
@@ -89,10 +107,25 @@ export function setupJobs() {
     const done = job.state === "done";
     let result = "";
     if (done && job.result) {
+      const others = (job.result.files || []).filter((name) => name !== job.result.file);
       result = el(
         "span",
         {},
-        el("a", { href: `/api/jobs/${job.id}/result`, download: "", class: "download", text: "Download" }),
+        el("a", {
+          href: `/api/jobs/${job.id}/result`,
+          download: "",
+          class: "download",
+          text: `Download ${job.result.file || "result"}`,
+        }),
+        ...others.map((name) =>
+          el("a", {
+            href: `/api/jobs/${job.id}/result?file=${encodeURIComponent(name)}`,
+            download: "",
+            class: "download-other",
+            "data-file": name,
+            text: name,
+          }),
+        ),
         el("div", { class: "muted summary", text: summary(job.result.summary) }),
       );
     } else if (job.state === "failed" && job.error) {
