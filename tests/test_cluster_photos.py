@@ -231,3 +231,41 @@ def test_contact_sheet_renders_in_a_browser(tmp_path: Path, clusters: FaceCluste
     pixels = Image.open(shot).convert("L")
     # Faces were drawn: the page is far from a blank white sheet.
     assert pixels.getextrema()[0] < 60
+
+
+def file_bytes(path: Path) -> bytes:
+    """The database file and its write-ahead log, as stored on disk."""
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def pieces_in(blob: bytes, raw: bytes, skip: int = 0) -> int:
+    """How many 32-byte pieces of ``blob`` (one every 128 bytes from ``skip``) appear in ``raw``."""
+    return sum(blob[i : i + 32] in raw for i in range(skip, len(blob) - 32, 128))
+
+
+JPEG_HEADERS = 640  # bytes at the start of a crop that every crop shares (quantization tables)
+
+
+def test_forgetting_a_group_leaves_no_byte_of_its_faces(clusters: FaceClusters) -> None:
+    obama_group = next(iter(group_of_person(clusters)["obama"]))
+    faces = clusters.store.faces(group_id=obama_group)
+    crops = [clusters.store.crop(f.id) for f in faces]
+    vectors = clusters.store.vectors([f.id for f in faces])
+    path = clusters.store.path
+    before = file_bytes(path)
+    assert all(c and pieces_in(c, before, JPEG_HEADERS) for c in crops)  # there before
+    assert all(pieces_in(v.tobytes(), before) for v in vectors)
+    result = clusters.forget(obama_group)
+    assert result["faces_erased"] == 2
+    clusters.close()
+    raw = file_bytes(path)
+    for crop, vector in zip(crops, vectors, strict=True):
+        assert crop is not None and pieces_in(crop, raw, JPEG_HEADERS) == 0
+        assert pieces_in(vector.tobytes(), raw) == 0
+    # The photos stay known: running on them again does not bring the faces back.
+    reopened = FaceClusters.open(path.with_name("g.db"), analyzer=clusters.analyzer)
+    report = reopened.run([Path(faces[0].source)])
+    assert [p.status for p in report.photos] == ["known"]
+    assert "obama" not in group_of_person(reopened)
+    reopened.close()

@@ -307,6 +307,30 @@ def name_command(
     )
 
 
+@command.command("forget")
+@click.argument("group_id", type=int)
+@index_option
+@json_option
+@click.pass_context
+@friendly_errors
+def forget_command(
+    ctx: click.Context, group_id: int, index_path: str | None, as_json: bool
+) -> None:
+    """Erase GROUP_ID's faces (templates, crops, corrections) from the index for good.
+
+    The photos stay recorded, so later runs do not index those faces again. A
+    gallery person made by naming the group stays: erase it with
+    `facelens people remove NAME`.
+    """
+    result = _clusters(ctx, index_path).forget(group_id)
+    message = f"group {group_id}: {result['faces_erased']} faces erased from the index"
+    if result["gallery_person"]:
+        message += (
+            f"; {result['gallery_person']!r} is still in the gallery (facelens people remove)"
+        )
+    _report(result, as_json, message)
+
+
 @command.command("html")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @index_option

@@ -196,6 +196,12 @@ class FaceClusters:
             "templates_in_gallery": person.templates if person else None,
         }
 
+    def forget(self, group_id: int) -> dict[str, Any]:
+        """Erase a group's faces from the index (not from the gallery: `facelens people remove`)."""
+        name = self.store.group(group_id).name
+        erased = self.store.forget_group(group_id)
+        return {"group": group_id, "faces_erased": erased, "gallery_person": name}
+
     def _sync(self, group_ids: list[int]) -> dict[str, int]:
         """Gallery changes after a correction (nothing to do, and no gallery opened, if no
         group touched is named and no enrolled face moved)."""

@@ -392,6 +392,23 @@ class ClusterStore:
             "UPDATE faces SET group_id = ? WHERE id = ?", [(group_id, int(f)) for f in face_ids]
         )
 
+    def forget_group(self, group_id: int) -> int:
+        """Erase a group: its faces (templates, crops, constraints) and the group itself.
+
+        Their photos stay recorded, so a later run does not index those faces
+        again. The file is then vacuumed and its WAL emptied, so no byte of
+        them stays (``secure_delete`` overwrites the rows). Returns the faces erased.
+        """
+        group = self.group(group_id)
+        with self.write() as db:
+            count = db.execute("DELETE FROM faces WHERE group_id = ?", (group.id,)).rowcount
+            db.execute("DELETE FROM groups WHERE id = ?", (group.id,))
+            self.log(db, "forget", {"group": group.id, "faces": count})
+        with self._lock:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(count)
+
     def drop_empty_groups(self, db: sqlite3.Connection) -> None:
         """Delete unnamed groups that lost every face."""
         db.execute(
