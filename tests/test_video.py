@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from facelens.api import FaceLens
 from facelens.cli.main import cli
-from facelens.errors import FaceLensError, VideoError, VideoOpenError, VideoWriteError
+from facelens.errors import FaceLensError, VideoOpenError, VideoWriteError
 from facelens.types import Box, Face, Quality, Template
 from facelens.video import (
     FaceTracker,
@@ -496,8 +496,15 @@ def test_identify_a_stream_reports_each_track_as_it_is_decided(
         result = lens.identify_video(http_server, every=2, on_track=decided.append)
         assert result.info.live and result.frames_processed == 25
         assert [t.identity for t in decided] == ["astronaut"] and decided == result.tracks
-        with pytest.raises(VideoError, match="live source"):
-            lens.identify_video(http_server, draw_to=tmp_path / "no.mp4")
+        # a live source is drawn as it is processed, with provisional labels
+        drawn = tmp_path / "live.mp4"
+        live = lens.identify_video(http_server, every=2, draw_to=drawn)
+    assert live.drawn == str(drawn) and [t.identity for t in live.tracks] == ["astronaut"]
+    with open_video(drawn) as reader:
+        frames = list(reader)
+    assert len(frames) == 25 and frames[-1].time == pytest.approx(48 / FPS, abs=0.01)
+    green = np.all(np.abs(frames[-1].pixels.astype(int) - (40, 200, 40)) < 60, axis=2)
+    assert green.sum() > 200  # labelled as known once decided
 
 
 def test_tracker_keeps_ids_of_two_faces_that_cross() -> None:

@@ -23,11 +23,15 @@ would make detection four times as costly.
 With ``draw_to``, a second pass decodes every frame of the same time window
 (sampling or not) and writes an annotated copy: each track's box (interpolated
 between detections, held ``max_gap`` seconds), its id and its decision, with
-the input's size, frame rate and audio track.
+the input's size, frame rate and audio track. A live source cannot be read
+twice: its copy is written during the pass, each track labelled with a
+provisional decision from its best faces once it has them (or has lived one
+second), without audio.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -41,7 +45,6 @@ import cv2
 import numpy as np
 
 from facelens.apps.draw import KNOWN, UNKNOWN
-from facelens.errors import VideoError
 from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.scoring import Aggregation
@@ -52,7 +55,7 @@ from facelens.types import Box, Face, ImageArray, Template
 from facelens.video.frames import VideoFrame, VideoInfo
 from facelens.video.identity import DEFAULT_TOP_FRAMES, TrackIdentity, decide_track_identity
 from facelens.video.reader import VideoSource, open_video
-from facelens.video.tracker import DEFAULT_MAX_GAP, FaceTracker, Track
+from facelens.video.tracker import DEFAULT_MAX_GAP, FaceTracker, Track, TrackedFace
 from facelens.video.writer import VideoWriter
 
 MIN_TRACK_FRAMES = 2
@@ -270,7 +273,10 @@ def identify_video(
     video_analyzer = _video_analyzer(analyzer)
     embed = _Embedder(video_analyzer)
     started = clock.perf_counter()
-    with open_video(source, every=every, fps=fps, start=start, end=end) as reader:
+    with (
+        open_video(source, every=every, fps=fps, start=start, end=end) as reader,
+        contextlib.ExitStack() as outputs,
+    ):
         result = VideoIdentification(
             reader.label,
             reader.info,
@@ -279,11 +285,10 @@ def identify_video(
             every=every,
             sample_fps=fps,
         )
+        live_drawing: _LiveDrawing | None = None
         if draw_to is not None and reader.info.live:
-            raise VideoError(
-                f"{reader.label}: an annotated copy (--draw) needs a file or an image "
-                "sequence: a live source cannot be read a second time"
-            )
+            writer = outputs.enter_context(VideoWriter.like(draw_to, reader, audio=False))
+            live_drawing = _LiveDrawing(writer, templates, point, calibration, aggregation)
         step = _frame_step(result.info, every, fps)
         max_gap = max(max_gap, 2.5 * step)
         tracker = FaceTracker(
@@ -310,7 +315,7 @@ def identify_video(
                 timeline = _timeline(track, decision, step, max_gap)
                 result.tracks.append(timeline)
                 track.best = [replace(t, face=_light(t.face)) for t in track.best]
-                if draw_to is not None:
+                if draw_to is not None and live_drawing is None:
                     drawn.append(track)
                 if on_track is not None:
                     on_track(timeline)
@@ -320,7 +325,9 @@ def identify_video(
                 result.frames_processed += 1
                 result.faces_detected += len(faces)
                 result.frames_with_faces += bool(faces)
-                tracker.update(frame.index, frame.time, faces)
+                tracked = tracker.update(frame.index, frame.time, faces)
+                if live_drawing is not None:
+                    live_drawing.write(frame, tracked, tracker, embed, top_frames)
                 settle(tracker.pop_ended())
                 if progress is not None:
                     progress(1)
@@ -334,9 +341,9 @@ def identify_video(
     result.faces_embedded = embed.count + (result.faces_detected if embed_all else 0)
     result.tracks.sort(key=lambda t: (t.first_time, t.track_id))
     result.seconds = clock.perf_counter() - started
-    if draw_to is not None:
+    if draw_to is not None and not result.info.live:
         draw_video(source, result, drawn, draw_to, start=start, end=end, max_gap=max_gap)
-        result.drawn = str(draw_to)
+    result.drawn = None if draw_to is None else str(draw_to)
     return result
 
 
@@ -483,6 +490,58 @@ def draw_video(
             out.write(replace(frame, pixels=draw_boxes(frame.pixels, boxes, labels, colours)))
         result.problems.extend(out.problems)
     return Path(target)
+
+
+class _LiveDrawing:
+    """The annotated copy of a live source, written as frames are processed (they cannot be
+    read again): boxes of the live tracks with a provisional decision, taken once a track
+    has its best faces (or has lived one second) from those faces."""
+
+    def __init__(
+        self,
+        writer: VideoWriter,
+        templates: TemplateMatrix,
+        point: OperatingPoint,
+        calibration: Calibration,
+        aggregation: Aggregation,
+    ) -> None:
+        self.writer = writer
+        self.templates, self.point, self.calibration = templates, point, calibration
+        self.aggregation: Aggregation = aggregation
+        self.labels: dict[int, tuple[str, bool]] = {}
+
+    def write(
+        self,
+        frame: VideoFrame,
+        tracked: list[TrackedFace],
+        tracker: FaceTracker,
+        embed: Callable[[list[Face]], list[Face]],
+        top_frames: int,
+    ) -> None:
+        live = {t.id: t for t in tracker.live_tracks}
+        boxes, labels, colours = [], [], []
+        for item in tracked:
+            track = live.get(item.track_id)
+            if track is not None and item.track_id not in self.labels:
+                ready = len(track.best) >= top_frames or frame.time - track.first.time >= 1.0
+                if ready:
+                    _settled([track], embed, top_frames)
+                    decision = decide_track_identity(
+                        track.best_faces(top_frames),
+                        self.templates,
+                        self.point,
+                        self.calibration,
+                        aggregation=self.aggregation,
+                    )
+                    name = decision.identity or "unknown"
+                    score = decision.match.score
+                    text = name if math.isnan(score) else f"{name} {score:.2f}"
+                    self.labels[item.track_id] = (text, decision.identity is not None)
+            text, known = self.labels.get(item.track_id, ("...", False))
+            boxes.append(item.box)
+            labels.append(f"#{item.track_id} {text}")
+            colours.append(KNOWN if known else UNKNOWN)
+        self.writer.write(replace(frame, pixels=draw_boxes(frame.pixels, boxes, labels, colours)))
 
 
 def _decision_label(timeline: TrackTimeline) -> str:
