@@ -62,10 +62,16 @@ pytestmark = [
 class Site:
     """A running server with an admin and a query key, and helpers to call it directly."""
 
-    def __init__(self, server: ServerProcess, keys: dict[str, str]) -> None:
+    def __init__(self, server: ServerProcess, keys: dict[str, str], gallery: Path) -> None:
         self.server = server
         self.keys = keys
         self.url = server.url
+        self.gallery = gallery
+
+    def gallery_bytes(self) -> bytes:
+        """The gallery file and its WAL, as they are on disk right now."""
+        files = sorted(self.gallery.parent.glob(self.gallery.name + "*"))
+        return b"".join(p.read_bytes() for p in files if p.is_file())
 
     def client(self, role: str = "admin") -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"X-API-Key": self.keys[role]}, timeout=300)
@@ -97,7 +103,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         state.close()
     env = {KEY_FILE_ENV: str(key_file), KEY_ENV: ""}  # the gallery is encrypted at rest
     with ServerProcess(gallery, env=env, log_path=tmp_path / "server.log") as server:
-        yield Site(server, keys)
+        yield Site(server, keys, gallery)
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +282,12 @@ def test_enroll_shows_the_faces_found_before_saving(
         ["eileen.jpg", "eileen-mirrored.jpg"]
     )
     shot("person-with-photos")
+    with site.client() as client:  # the crops the page showed are only ciphertext on disk
+        ids = [p["id"] for p in client.get("/api/people/Eileen Collins").json()["photos"]]
+        shown = [client.get(f"/api/people/Eileen Collins/photos/{i}").content for i in ids]
+    raw = site.gallery_bytes()
+    assert all(crop[:2] == b"\xff\xd8" for crop in shown)
+    assert not any(crop[i : i + 32] in raw for crop in shown for i in range(0, len(crop), 32))
 
     page.fill("#rename-input", "Eileen M. Collins")
     page.click("#rename-button")
