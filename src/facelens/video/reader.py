@@ -118,6 +118,19 @@ class _FpsGate:
 class VideoReader:
     """Iterate the frames of one source; use as a context manager (or call :meth:`close`).
 
+    Args:
+        source: path, folder or glob of images, webcam index, or URL.
+        every: keep one decoded frame in ``every`` (by source frame index).
+        fps: keep at most this many frames per second of video time.
+        start, end: seconds of video time to read (``end`` inclusive); a file
+            started :data:`SEEK_MIN_START` seconds or more in is seeked.
+        queue_size: frames buffered between a live source's decoder thread
+            and the consumer.
+        policy: ``"drop"`` or ``"block"`` when that buffer is full (see the
+            module docstring for the defaults).
+        sequence_fps: frame rate given to an image sequence.
+        max_pixels: frames larger than this (width x height) are refused.
+
     Attributes:
         info: what the container says (size, frame rate, audio, ...).
         problems: non-fatal issues met so far, in words (skipped images,
