@@ -59,7 +59,8 @@ def scan_option(func: F) -> F:
     flag_value="local",
     default=None,
     metavar="[ADDRESS]",
-    help="Run on Ray: alone, a local Ray instance; with an address (auto, ray://host:10001), that cluster.",
+    help="Run on Ray: `--ray` (after the sources) or `--ray local` starts a local Ray "
+    "instance; `--ray ADDRESS` (auto, ray://host:10001) joins that cluster.",
 )
 @click.option("--limit", type=int, default=None, help="Process at most this many pending items.")
 @click.option("--retry-failed", is_flag=True, help="Try the items that failed before again.")

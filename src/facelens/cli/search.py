@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -71,10 +72,8 @@ def command(
         return
     rows = [
         [
-            a.source
-            if a.frame_index is None
-            else f"{a.source} @ {a.time:.2f} s (frame {a.frame_index})",
-            str(a.box),
+            _where(a.source, a.frame_index, a.time),
+            "{:.0f},{:.0f} {:.0f}x{:.0f}".format(*a.box),
             f"{a.score:.3f}",
             "" if a.llr is None else f"{a.llr:.2f}",
             f"{a.score_fmr:.1e}",
@@ -83,10 +82,19 @@ def command(
         for a in found
     ]
     print_table(
-        f"{photo} in {scan_path}", ["where", "box", "score", "llr", "score fmr", "match"], rows
+        f"{photo} in {scan_path}", ["where", "box x,y wxh", "score", "llr", "score fmr", "match"], rows
     )
     matches = sum(a.match for a in found)
     console.print(
         f"{matches} appearances at or above {point.threshold:.3f} (FMR {point.fmr:g}) "
         f"among {len(faces.face_ids)} faces"
     )
+
+
+def _where(source: str, frame_index: int | None, time: float | None) -> str:
+    """The file, relative to the current folder when inside it, and the video time."""
+    relative = os.path.relpath(source)
+    label = source if relative.startswith("..") else relative
+    if frame_index is None:
+        return label
+    return f"{label} @ {time or 0.0:.2f} s (frame {frame_index})"
