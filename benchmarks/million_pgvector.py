@@ -25,8 +25,10 @@ and searches it exactly in memory. Measured at each size: the time to open the
 gallery and build the matrix (fetch + decrypt) against the same for plaintext
 rows, memory of the matrix, and p50/p99 of an in-memory top-10 query.
 
-    .venv/bin/python benchmarks/million_pgvector.py [--total 1000000] [--m 16] \\
-        [--ef-construction 64] [--ef-search 40,80,160,320] [--encrypted-sizes 10000,100000,1000000]
+    .venv/bin/python benchmarks/million_pgvector.py [--total 1000000] [--m 32] \\
+        [--ef-construction 128] [--ef-search 40,80,160,320] [--encrypted-sizes 10000,100000,1000000]
+
+(defaults: the gallery's own HNSW parameters; ``--skip-hnsw`` runs the encrypted part alone).
 
 Writes ``benchmarks/results/million_pgvector.json`` and prints Markdown for
 docs/benchmarks.md. The load average is recorded: on a shared machine the
@@ -51,7 +53,7 @@ import numpy as np
 import psycopg
 from rich.progress import Progress
 
-from facelens.gallery.postgres import PostgresGallery
+from facelens.gallery.postgres import HNSW_EF_CONSTRUCTION, HNSW_M, PostgresGallery
 from facelens.gallery.protection import GalleryCipher, template_associated_data
 from facelens.gallery.store import NewTemplate
 from facelens.models.registry import DEFAULT_EMBEDDER
@@ -68,8 +70,8 @@ def main() -> int:
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--total", type=int, default=1_000_000)
-    parser.add_argument("--m", default="16", help="HNSW m values, comma-separated")
-    parser.add_argument("--ef-construction", default="64", help="comma-separated")
+    parser.add_argument("--m", default=str(HNSW_M), help="HNSW m values, comma-separated")
+    parser.add_argument("--ef-construction", default=str(HNSW_EF_CONSTRUCTION), help="comma-sep.")
     parser.add_argument("--ef-search", default="40,80,160,320", help="comma-separated")
     parser.add_argument("--workers", type=int, default=1, help="parallel index build workers")
     parser.add_argument("--maintenance-work-mem", default="4GB")
