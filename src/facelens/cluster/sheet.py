@@ -48,8 +48,10 @@ def write_contact_sheets(clusters: FaceClusters, out_dir: Path, min_faces: int =
         faces, fit = _faces_by_fit(clusters, group)
         (out_dir / f"group-{group.id}.html").write_text(
             _page(
-                f"Group {group.id}",
-                _group_section(group, faces, fit, threshold, link=False) + _commands_hint(group),
+                f"Group {group.id}" + (f" · {group.name}" if group.name else ""),
+                '<p><a href="index.html">All groups</a></p>'
+                + _group_section(group, faces, fit, threshold, link=False)
+                + _commands_hint(group),
             ),
             encoding="utf-8",
         )
