@@ -68,7 +68,9 @@ def average_linkage(problem: LinkageProblem, threshold: float) -> list[list[int]
         (int(min(unit_of[a], unit_of[b])), int(max(unit_of[a], unit_of[b])))
         for a, b in problem.cannot_link
     }
-    rows, cols = _candidate_pairs(vectors, threshold)
+    frozen_unit = np.array([bool(f) for f in problem.frozen], dtype=bool)
+    active = np.flatnonzero(~frozen_unit[unit_of]).astype(np.int64)
+    rows, cols = _candidate_pairs(vectors, active, threshold)
     graph = coo_matrix(
         (np.ones(len(rows), dtype=np.int8), (unit_of[rows], unit_of[cols])),
         shape=(unit_count, unit_count),
@@ -84,15 +86,16 @@ def average_linkage(problem: LinkageProblem, threshold: float) -> list[list[int]
 
 
 def _candidate_pairs(
-    vectors: npt.NDArray[np.float32], threshold: float
+    vectors: npt.NDArray[np.float32], active: IntArray, threshold: float
 ) -> tuple[IntArray, IntArray]:
-    """Every pair ``(i, j)``, ``i < j``, of faces scoring at least ``threshold``."""
+    """Every pair ``(i, j)`` of an ``active`` face ``i`` and another face ``j`` scoring at
+    least ``threshold`` (pairs of two frozen faces can never start a merge)."""
     found_rows, found_cols = [], []
-    for start in range(0, len(vectors), _BLOCK_ROWS):
-        block = vectors[start : start + _BLOCK_ROWS] @ vectors.T
-        i, j = np.nonzero(block >= threshold)
-        i = i + start
-        keep = i < j
+    for start in range(0, len(active), _BLOCK_ROWS):
+        rows = active[start : start + _BLOCK_ROWS]
+        i, j = np.nonzero(vectors[rows] @ vectors.T >= threshold)
+        i = rows[i]
+        keep = i != j
         found_rows.append(i[keep])
         found_cols.append(j[keep])
     if not found_rows:
@@ -110,6 +113,24 @@ def _group_indices(labels: npt.NDArray[np.int32]) -> list[IntArray]:
     return [part.astype(np.int64) for part in np.split(order, boundaries)]
 
 
+def _unit_score_sums(unit_vectors: list[npt.NDArray[np.float32]], frozen: np.ndarray) -> np.ndarray:
+    """Sum of the cross scores of every two units (float64), except between two frozen units
+    (left 0: they may never merge, so it is never read)."""
+    count = len(unit_vectors)
+    stacked = np.concatenate(unit_vectors).astype(np.float64)
+    owner = np.repeat(np.arange(count), [len(v) for v in unit_vectors])
+    membership = np.zeros((len(stacked), count))
+    membership[np.arange(len(stacked)), owner] = 1.0
+    free = np.flatnonzero(~frozen)
+    free_faces = np.flatnonzero(~frozen[owner])
+    # Faces of free units against every face, summed per unit on both sides.
+    partial = membership[free_faces].T @ ((stacked[free_faces] @ stacked.T) @ membership)
+    sums = np.zeros((count, count))
+    sums[free, :] = partial[free, :]
+    sums[:, free] = partial[free, :].T
+    return sums
+
+
 def _cluster_component(
     vectors: npt.NDArray[np.float32],
     problem: LinkageProblem,
@@ -120,15 +141,10 @@ def _cluster_component(
     """Dense greedy average linkage over the units ``members`` of one component."""
     count = len(members)
     local = {int(u): k for k, u in enumerate(members)}
-    # Sum of cross scores between units (float64) and unit sizes.
     unit_vectors = [vectors[np.asarray(problem.units[u], dtype=np.int64)] for u in members]
-    stacked = np.concatenate(unit_vectors)
-    owner = np.repeat(np.arange(count), [len(v) for v in unit_vectors])
-    scores = (stacked @ stacked.T).astype(np.float64)
-    sums = np.zeros((count, count))
-    np.add.at(sums, (owner[:, None], owner[None, :]), scores)
     sizes = np.array([len(v) for v in unit_vectors], dtype=np.float64)
     frozen = np.array([bool(problem.frozen[u]) for u in members])
+    sums = _unit_score_sums(unit_vectors, frozen)
     forbidden = np.eye(count, dtype=bool) | (frozen[:, None] & frozen[None, :])
     for a, b in cannot_units:
         if a in local and b in local:
