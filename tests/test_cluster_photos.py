@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from facelens.api import FaceLens
 from facelens.cli.main import cli
 from facelens.cluster import FaceClusters
+from facelens.errors import CorrectionError
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.analyzer import FaceAnalyzer
 from tests.conftest import data_path
@@ -160,6 +161,11 @@ def test_faces_leaving_a_named_group_leave_the_gallery(clusters: FaceClusters) -
     renamed = clusters.name(obama_group, "Barack Obama")  # renaming renames the gallery person
     assert renamed["templates_in_gallery"] == 1
     assert [p.name for p in clusters.gallery.list_people()] == ["Barack Obama"]
+    # Renaming onto another gallery person is refused before anything changes.
+    clusters.gallery.add_person("Someone Else")
+    with pytest.raises(CorrectionError):
+        clusters.name(obama_group, "Someone Else")
+    assert clusters.store.group(obama_group).name == "Barack Obama"
 
 
 def test_command_line_run_json_html_and_corrections(

@@ -34,6 +34,7 @@ from facelens.cluster.corrections import (
 from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import PhotoOutcome, index_photos
 from facelens.cluster.store import ClusterStore, FaceRecord
+from facelens.errors import CorrectionError, PersonNotFoundError
 from facelens.gallery import (
     GalleryStore,
     is_postgres_url,
@@ -186,6 +187,14 @@ class FaceClusters:
     def name(self, group_id: int, name: str) -> dict[str, Any]:
         """Name a group: it is enrolled in the gallery as that person (renamed if it had a name)."""
         previous = self.store.group(group_id).name
+        if previous is not None and previous != name.strip():
+            with contextlib.suppress(PersonNotFoundError):
+                self.gallery.get_person(name.strip())
+                raise CorrectionError(
+                    f"the gallery already has a person named {name.strip()!r}; group {group_id} "
+                    f"is {previous!r} there. Choose another name, or move this group's faces "
+                    f"into the group named {name.strip()!r}"
+                )
         name_group(self.store, group_id, name)
         changes = sync_gallery(self.store, self.gallery, [group_id], renamed_from=previous)
         person = self.gallery.get_person(name.strip()) if changes["enrolled"] or previous else None
