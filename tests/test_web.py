@@ -295,6 +295,13 @@ def test_enroll_shows_the_faces_found_before_saving(
     expect(page.locator("#people-list button[data-name='Eileen M. Collins']")).to_be_visible()
     shot("renamed")
 
+    page.click("#person-add-photos")  # more photos of this person: the enroll view, name filled in
+    expect(page.locator("#view-enroll")).to_be_visible()
+    expect(page.locator("#enroll-name")).to_have_value("Eileen M. Collins")
+    page.click("#nav a[data-view=people]")
+    page.click("#people-list button[data-name='Eileen M. Collins']")
+    expect(page.locator("#person-name")).to_have_text("Eileen M. Collins")
+
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#erase-button")
     expect(page.locator("#flash")).to_contain_text("Erased Eileen M. Collins (2 templates)")
