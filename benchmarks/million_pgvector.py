@@ -78,6 +78,13 @@ def main() -> int:
     parser.add_argument("--shared-buffers", default="2GB", help="of the pgserver server")
     parser.add_argument("--encrypted-sizes", default="10000,100000,1000000")
     parser.add_argument("--skip-hnsw", action="store_true", help="only the encrypted part")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --url: query the facelens_million database an earlier run left there "
+        "(same --total and --m/--ef-construction; no load, no build)",
+    )
+    parser.add_argument("--probes", type=int, default=0, help="only the first N probes")
     parser.add_argument("--url", help="an existing PostgreSQL server (default: start pgserver)")
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/million_pgvector.json"
@@ -87,6 +94,8 @@ def main() -> int:
     load_before = os.getloadavg()
     real = load_real(args.data)
     probes, db_real, db_person, probe_person = split(real)
+    if args.probes:
+        probes, probe_person = probes[: args.probes], probe_person[: args.probes]
     distractors, stats = synthesize(real, args.total - len(db_real), seed=0)
     db = np.concatenate([db_real, distractors]).astype(np.float32)
     person = np.concatenate([db_person, np.full(len(distractors), -1)])
@@ -115,8 +124,11 @@ def main() -> int:
     }
     with server(args.url, args.shared_buffers) as base_url:
         result["machine"]["server"] = server_versions(base_url)
-        url = fresh_database(base_url, "facelens_million")
-        load_time = load_gallery(url, db, person) if not args.skip_hnsw else 0.0
+        if args.reuse:  # a gallery this script loaded and indexed before, still on --url
+            url, load_time = with_database(base_url, "facelens_million"), 0.0
+        else:
+            url = fresh_database(base_url, "facelens_million")
+            load_time = load_gallery(url, db, person) if not args.skip_hnsw else 0.0
         result["load_seconds"] = round(load_time, 1)
         for m in (int(v) for v in args.m.split(",") if not args.skip_hnsw):
             for ef_construction in (int(v) for v in args.ef_construction.split(",")):
@@ -129,7 +141,8 @@ def main() -> int:
                     setting["rank1_accuracy"] = float(np.mean(person[top1] == probe_person))
                 print(json.dumps(row), file=sys.stderr)
                 result["hnsw"].append(row)
-        drop_database(base_url, "facelens_million")
+        if not args.reuse:
+            drop_database(base_url, "facelens_million")
         for size in (int(v) for v in args.encrypted_sizes.split(",") if v):
             if size <= len(db):
                 row = encrypted_cost(base_url, db[:size], probes)
@@ -260,15 +273,16 @@ def build_and_query(
 ) -> dict[str, Any]:
     """Build the HNSW index with (m, ef_construction), then time queries at each ef_search."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP INDEX IF EXISTS facelens.templates_vector_hnsw")
-        conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'".encode())
-        conn.execute(f"SET max_parallel_maintenance_workers = {int(args.workers)}".encode())
         load = os.getloadavg()
         started = time.perf_counter()
-        conn.execute(
-            "CREATE INDEX templates_vector_hnsw ON facelens.templates USING hnsw "
-            f"(vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})".encode()
-        )
+        if not args.reuse:
+            conn.execute("DROP INDEX IF EXISTS facelens.templates_vector_hnsw")
+            conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'".encode())
+            conn.execute(f"SET max_parallel_maintenance_workers = {int(args.workers)}".encode())
+            conn.execute(
+                "CREATE INDEX templates_vector_hnsw ON facelens.templates USING hnsw "
+                f"(vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})".encode()
+            )
         build_seconds = time.perf_counter() - started
         sizes = conn.execute(
             "SELECT pg_relation_size('facelens.templates'), "
@@ -308,7 +322,7 @@ def build_and_query(
     return {
         "m": m,
         "ef_construction": ef_construction,
-        "build_seconds": round(build_seconds, 1),
+        "build_seconds": None if args.reuse else round(build_seconds, 1),
         "build_workers": args.workers,
         "load_average_at_build": load,
         "table_mb": round(sizes[0] / 2**20, 1),
