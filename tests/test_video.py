@@ -281,7 +281,10 @@ def test_writer_keeps_size_rate_and_audio_packets(clip: Path, tmp_path: Path) ->
     assert audio_summary(out) == audio_summary(clip)  # the very same bytes, same timing
 
 
-@pytest.mark.parametrize(("suffix", "audio_codec"), [(".mkv", "aac"), (".webm", "opus")])
+@pytest.mark.parametrize(
+    ("suffix", "audio_codec"),
+    [(".mkv", "aac"), (".mov", "aac"), (".avi", "aac"), (".webm", "opus")],
+)
 def test_writer_other_containers(clip: Path, tmp_path: Path, suffix: str, audio_codec: str) -> None:
     out = tmp_path / f"copy{suffix}"
     with open_video(clip, every=2) as reader, VideoWriter.like(out, reader) as writer:

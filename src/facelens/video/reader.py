@@ -237,7 +237,12 @@ class VideoReader:
             else None
         )
         width, height = stream.codec_context.width, stream.codec_context.height
-        self._rotation = _peek_rotation(container, stream) if kind == "file" else 0
+        self._rotation = 0
+        if kind == "file":
+            self._rotation, first_time = _peek_first_frame(container, stream)
+            if first_time is not None:
+                # frame time 0 is the first frame shown (AVI's H.264 starts a frame late)
+                self._time_origin = first_time
         if self._rotation % 180:
             width, height = height, width
         if width * height > self._max_pixels:
@@ -466,15 +471,18 @@ def probe_video(source: VideoSource) -> VideoInfo:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _peek_rotation(container: Any, stream: Any) -> int:
-    """Degrees counterclockwise the first frame's display matrix turns the picture (0, 90,
-    180 or 270); the file is rewound afterwards."""
+def _peek_first_frame(container: Any, stream: Any) -> tuple[int, float | None]:
+    """The first frame's display rotation (degrees counterclockwise: 0, 90, 180 or 270) and
+    its presentation time in seconds (None if unknown); the file is rewound afterwards."""
     frame = None
     with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
         frame = next(iter(container.decode(stream)), None)  # a failure shows when reading
     with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
         container.seek(0)
-    return int(round((frame.rotation or 0) / 90) % 4 * 90) if frame is not None else 0
+    if frame is None:
+        return 0, None
+    rotation = int(round((frame.rotation or 0) / 90) % 4 * 90)
+    return rotation, None if frame.time is None else float(frame.time)
 
 
 def _label(source: VideoSource) -> str:

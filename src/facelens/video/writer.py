@@ -141,9 +141,10 @@ class VideoWriter:
         if suffix == ".webm":
             stream = self._container.add_stream("libvpx-vp9", rate=self.rate, options=_VP9_OPTIONS)
         else:
-            stream = self._container.add_stream(
-                "libx264", rate=self.rate, options={"crf": str(crf), "preset": preset}
-            )
+            options = {"crf": str(crf), "preset": preset}
+            if suffix == ".avi":
+                options["bf"] = "0"  # AVI keeps no presentation times: no reordered B-frames
+            stream = self._container.add_stream("libx264", rate=self.rate, options=options)
         stream.width, stream.height = self.width, self.height
         even = self.width % 2 == 0 and self.height % 2 == 0
         # 4:2:0 needs even sizes; an odd-sized source keeps its size in 4:4:4 instead
