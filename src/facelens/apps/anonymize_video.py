@@ -48,7 +48,11 @@ DEFAULT_HOLD = 5
 DEFAULT_DETECT_EVERY = 2
 """The detector runs on one frame in this many; regions are interpolated between."""
 DEFAULT_DETECT_SIDE = 960
-"""Longest side, in pixels, of the copy of a frame the detector searches."""
+"""Longest side, in pixels, of the copy of a frame the detector searches (frames are
+never enlarged): faces from about 10 px at that scale, 14 px in a 1280x720 frame."""
+DEFAULT_PRESET = "superfast"
+"""x264 speed preset of the output (at constant quality, crf 18): at 720p it costs about
+12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40% larger."""
 
 
 @dataclass
@@ -87,7 +91,7 @@ def anonymize_video(
     detect_every: int = DEFAULT_DETECT_EVERY,
     detect_side: int = DEFAULT_DETECT_SIDE,
     check_every: int = 1,
-    progress: Any = None,
+    preset: str = DEFAULT_PRESET,
 ) -> AnonymizationReport:
     """Anonymize ``source`` into ``output`` (see the module docstring); errors go in the report."""
     started = time.perf_counter()
@@ -101,7 +105,7 @@ def anonymize_video(
         plans = [plan_track(anonymizer, track) for track in tracks]
         hold_seconds = hold / float(info.fps or 25)
         frame_regions, hidden_counts = _write(
-            anonymizer, source, output, plans, hold_seconds, detect_every, report
+            anonymizer, source, output, plans, hold_seconds, detect_every, report, preset
         )
         report.output = str(output)
         report.timing["write"] = time.perf_counter() - started - report.timing["track"]
@@ -179,13 +183,14 @@ def _write(
     hold_seconds: float,
     detect_every: int,
     report: AnonymizationReport,
+    preset: str = DEFAULT_PRESET,
 ) -> tuple[list[list[Region]], dict[int, int]]:
     """Pass 2: hide each hidden track's region in every frame and write the video."""
     hidden = [p.track for p in plans if p.anonymized]
     frame_regions: list[list[Region]] = []
     counts: dict[int, int] = {}
     preview_at = _busiest_frame(hidden)
-    with open_video(source) as reader, VideoWriter.like(output, reader) as writer:
+    with open_video(source) as reader, VideoWriter.like(output, reader, preset=preset) as writer:
         for frame in reader:
             regions = _regions_at(
                 hidden,

@@ -1,0 +1,375 @@
+"""Video anonymization and identification throughput at 720p and 1080p, side by side with deface.
+
+    bash benchmarks/setup_peers.sh          # once: benchmarks/.deface-venv with deface 1.5.0
+    .venv/bin/python benchmarks/video_throughput.py [--wait-quiet 600] [--clip PATH]
+
+What it does, in one run:
+
+1. Makes a 720p (1280x720) and a 1080p (1920x1080) clip from a shared clip
+   (default ``WDA_KatieHill_000.mp4``: 512x512, 25 fps, 8 s, AAC audio):
+   the picture is enlarged to the frame height (bicubic) and letterboxed, the
+   audio copied. They go to a temporary folder and are deleted afterwards
+   (never committed).
+2. For each clip, as separate processes on the same 2 cores (wall time from
+   start to exit, model loading included, CPU time and peak memory by wait4):
+   * ``facelens anonymize CLIP -o OUT --no-check`` (blur; its own privacy check
+     is switched off here and run below, the same for both tools);
+   * ``deface CLIP -o OUT --keep-audio`` (CenterFace on every frame at full
+     resolution, its defaults: threshold 0.2, blur, mask scale 1.3);
+   * ``facelens video identify CLIP --json`` against a gallery where the
+     clip's person is enrolled from 5 frames of the first second.
+3. Coverage, measured the same way on both outputs (every ``--check-every``-th
+   frame, default every frame): the fraction of frames where a detector still
+   finds a face, with two detectors, CenterFace (deface's own; independent of
+   facelens) and YuNet (facelens's own; independent of deface), and how many
+   frames the recognizer (SFace) still identifies the person in.
+
+Speed = frames / wall seconds; "x real time" = video seconds / wall seconds.
+The machine is shared: the load average and the busy time of other processes
+on the cores are recorded beside each number; rerun on a quiet machine with
+``--wait-quiet 600`` (waits until the cores are idle before each run).
+Results: ``benchmarks/results/video_throughput.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parent
+REPO = BENCHMARKS.parent
+sys.path.insert(0, str(BENCHMARKS))
+from speed_lfw import cpu_busy_seconds, wait_until_quiet  # noqa: E402
+
+DEFACE_VENV = BENCHMARKS / ".deface-venv"
+RESULTS = BENCHMARKS / "results"
+DATA = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_CLIP = "videos/OpenTalker+SadTalker/examples/ref_video/WDA_KatieHill_000.mp4"
+PERSON = "Katie Hill"
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+CPUS = sorted(os.sched_getaffinity(0))[:2]
+
+
+def make_clip(source: Path, target: Path, width: int, height: int, seconds: float | None) -> int:
+    """Letterbox ``source`` into ``width x height`` (bicubic), audio copied; returns frames."""
+    from facelens.video import VideoWriter, open_video
+
+    with open_video(source, end=seconds) as reader:
+        info = reader.info
+        with VideoWriter(
+            target,
+            width=width,
+            height=height,
+            fps=info.fps,
+            audio_from=source if info.has_audio else None,
+            audio_offset=reader.time_origin,
+        ) as writer:
+            for frame in reader:
+                scale = height / frame.height
+                size = (round(frame.width * scale) // 2 * 2, height)
+                picture = cv2.resize(frame.pixels, size, interpolation=cv2.INTER_CUBIC)
+                canvas = np.zeros((height, width, 3), np.uint8)
+                left = (width - size[0]) // 2
+                canvas[:, left : left + size[0]] = picture
+                writer.write(frame.__class__(canvas, frame.index, frame.time))
+            return writer.frames
+
+
+def run_timed(command: list[str], wait_quiet: float, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``command`` pinned to the benchmark cores; wall, CPU, peak RSS and the others' load."""
+    busy_before = wait_until_quiet(CPUS, wait_quiet)
+    load_before = os.getloadavg()
+    busy_start = cpu_busy_seconds(CPUS)
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            command,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            cwd=REPO,
+            preexec_fn=lambda: os.sched_setaffinity(0, CPUS),
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        busy = cpu_busy_seconds(CPUS) - busy_start
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read(), stderr.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0,):
+        raise SystemExit(f"{command[:3]} failed (exit {code}):\n{errors[-3000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "command": command,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "other_busy_cores_before": round(busy_before, 2),
+        "other_busy_cores_during": round(max(0.0, busy - cpu) / wall, 2),
+        "stdout": output,
+    }
+
+
+def speed(run: dict[str, Any], frames: int, fps: float) -> dict[str, Any]:
+    run = {k: v for k, v in run.items() if k != "stdout"}
+    run["frames"] = frames
+    run["fps"] = frames / run["wall_seconds"]
+    run["x_real_time"] = frames / fps / run["wall_seconds"]
+    # What the process would reach alone on the cores: frames per (CPU seconds / cores used).
+    # Startup and model loading are included; perfect use of both cores is assumed.
+    run["fps_cpu_bound"] = frames / (run["cpu_seconds"] / len(CPUS))
+    run["x_real_time_cpu_bound"] = run["fps_cpu_bound"] / fps
+    return run
+
+
+_INPUT_COUNTS: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def coverage(original: Path, output: Path, every: int, gallery: Any) -> dict[str, Any]:
+    """Frames where CenterFace / YuNet still find a face, and where SFace still identifies."""
+    from facelens.apps.identify import identify_faces
+    from facelens.pipeline.analyzer import FaceAnalyzer
+    from facelens.privacy.centerface import load_centerface
+    from facelens.video import open_video
+
+    lens, templates = gallery
+    centerface = load_centerface()
+    analyzer = FaceAnalyzer(max_upscale=1.0)
+    point, calibration = lens.operating_point(), lens.calibration
+
+    def count(path: Path) -> dict[str, int]:
+        counts = {"frames": 0, "centerface": 0, "yunet": 0, "identified": 0}
+        with open_video(path, every=every) as reader:
+            for frame in reader:
+                counts["frames"] += 1
+                counts["centerface"] += bool(centerface.detect(frame.pixels))
+                faces = analyzer.analyze(frame.pixels)
+                counts["yunet"] += bool(faces)
+                matches = identify_faces(faces, templates, point, calibration)
+                counts["identified"] += any(m.identity == PERSON for m in matches)
+        return counts
+
+    key = (str(original), every)
+    if key not in _INPUT_COUNTS:  # the input is counted once for both tools
+        _INPUT_COUNTS[key] = count(original)
+    before, after = _INPUT_COUNTS[key], count(output)
+    result: dict[str, Any] = {"frames_checked": after["frames"], "input": before, "output": after}
+    for name in ("centerface", "yunet", "identified"):
+        result[f"{name}_coverage"] = 1 - after[name] / before[name] if before[name] else None
+    return result
+
+
+def enroll(lens: Any, clip: Path) -> Any:
+    from facelens.video import open_video
+
+    with open_video(clip, end=1.0, every=5) as reader:
+        frames = [frame.pixels for frame in reader]
+    report = lens.enroll(PERSON, frames)
+    if not report.accepted:
+        raise SystemExit(f"could not enroll {PERSON} from {clip}")
+    return lens.gallery.template_matrix()
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in ("facelens", "av", "onnxruntime", "opencv-python-headless", "numpy"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "?"
+    deface_python = DEFACE_VENV / "bin" / "python"
+    if deface_python.exists():
+        script = (
+            "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
+            "('deface', 'onnxruntime', 'opencv-python', 'imageio-ffmpeg')}))"
+        )
+        probe = subprocess.run([str(deface_python), "-c", script], capture_output=True, text=True)
+        found.update({f"deface venv: {k}": v for k, v in json.loads(probe.stdout).items()})
+    return found
+
+
+def git_commit() -> str:
+    probe = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    )
+    return probe.stdout.strip() or "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clip", type=Path, default=DATA / DEFAULT_CLIP, help="source clip")
+    parser.add_argument("--seconds", type=float, default=None, help="use only the first S seconds")
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--check-every", type=int, default=1, help="coverage on 1 frame in N")
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0.0, help="wait up to S s for idle cores"
+    )
+    parser.add_argument("--no-deface", action="store_true", help="skip deface (not installed)")
+    args = parser.parse_args()
+    if not args.clip.exists():
+        raise SystemExit(f"{args.clip} not found; set FACELENS_DATA or pass --clip")
+    deface = DEFACE_VENV / "bin" / "deface"
+    if not args.no_deface and not deface.exists():
+        raise SystemExit(f"{deface} missing: run benchmarks/setup_peers.sh (or pass --no-deface)")
+
+    from facelens.api import FaceLens
+
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "FACELENS_THREADS"):
+        env[name] = str(len(CPUS))
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([".venv/bin/python", "benchmarks/video_throughput.py", *sys.argv[1:]]),
+        "cores": CPUS,
+        "facelens_commit": git_commit(),
+        "versions": versions(),
+        "source_clip": args.clip.name,
+        "clips": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="facelens-video-bench-") as folder:
+        work = Path(folder)
+        gallery_path = work / "gallery.db"
+        lens = FaceLens(gallery=gallery_path)
+        gallery = (lens, enroll(lens, args.clip))
+        for size in args.sizes:
+            width, height = SIZES[size]
+            clip = work / f"clip_{size}.mp4"
+            frames = make_clip(args.clip, clip, width, height, args.seconds)
+            from facelens.video import probe_video
+
+            fps = float(probe_video(clip).fps)
+            print(f"{size}: {frames} frames at {fps:g} fps", file=sys.stderr)
+            entry: dict[str, Any] = {"width": width, "height": height, "frames": frames, "fps": fps}
+            ours_out = work / f"facelens_{size}"
+            run = run_timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "facelens.cli.main",
+                    "anonymize",
+                    str(clip),
+                    "-o",
+                    str(ours_out),
+                    "--no-check",
+                    "--json",
+                ],
+                args.wait_quiet,
+                env,
+            )
+            report = json.loads(run["stdout"])[0]
+            entry["facelens_anonymize"] = speed(run, frames, fps) | {
+                "passes_seconds": report["timing"],
+                "tracks": len(report["tracks"]),
+            }
+            print(
+                f"  facelens anonymize: {entry['facelens_anonymize']['fps']:.1f} fps",
+                file=sys.stderr,
+            )
+            run = run_timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "facelens.cli.main",
+                    "--gallery",
+                    str(gallery_path),
+                    "video",
+                    "identify",
+                    str(clip),
+                    "--json",
+                ],
+                args.wait_quiet,
+                env,
+            )
+            identified = json.loads(run["stdout"])
+            entry["facelens_identify"] = speed(run, frames, fps) | {
+                "tracks": [
+                    {k: t.get(k) for k in ("track_id", "identity", "first_time", "last_time")}
+                    for t in identified.get("tracks", [])
+                ]
+            }
+            print(
+                f"  facelens video identify: {entry['facelens_identify']['fps']:.1f} fps",
+                file=sys.stderr,
+            )
+            entry["facelens_coverage"] = coverage(
+                clip, ours_out / clip.name, args.check_every, gallery
+            )
+            if not args.no_deface:
+                deface_out = work / f"deface_{size}.mp4"
+                run = run_timed(
+                    [str(deface), str(clip), "-o", str(deface_out), "--keep-audio"],
+                    args.wait_quiet,
+                    env,
+                )
+                entry["deface_anonymize"] = speed(run, frames, fps)
+                print(f"  deface: {entry['deface_anonymize']['fps']:.1f} fps", file=sys.stderr)
+                entry["deface_coverage"] = coverage(clip, deface_out, args.check_every, gallery)
+            result["clips"][size] = entry
+            write(result)
+        lens.close()
+    write(result)
+    print(markdown(result))
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "video_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "video_throughput.md").write_text(markdown(result) + "\n")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Source clip {result['source_clip']}, letterboxed; cores {result['cores']}; "
+        f"{result['date']}; facelens commit {result['facelens_commit']}.",
+        f"Command: `{result['command']}`",
+        "",
+        "| clip | system | fps | x real time | CPU s | fps from CPU time | x real time from CPU time | peak RSS MB | load avg before | others' busy cores | "
+        "frames with a face (CenterFace) | (YuNet) | frames identified |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for size, entry in result["clips"].items():
+        for key, label, cover in (
+            ("facelens_anonymize", "facelens anonymize", "facelens_coverage"),
+            ("deface_anonymize", "deface 1.5.0", "deface_coverage"),
+            ("facelens_identify", "facelens video identify", None),
+        ):
+            run = entry.get(key)
+            if run is None:
+                continue
+            found = entry.get(cover) if cover else None
+            faces = (
+                [
+                    f"{found['output'][d]}/{found['output']['frames']} (input {found['input'][d]})"
+                    for d in ("centerface", "yunet", "identified")
+                ]
+                if found
+                else ["-", "-", "-"]
+            )
+            lines.append(
+                f"| {size} | {label} | {run['fps']:.1f} | {run['x_real_time']:.2f}x | "
+                f"{run['cpu_seconds']:.1f} | {run['fps_cpu_bound']:.1f} | "
+                f"{run['x_real_time_cpu_bound']:.2f}x | {run['peak_rss_mb']:.0f} | "
+                f"{run['load_average_before'][0]:.1f} | {run['other_busy_cores_during']:.2f} | "
+                + " | ".join(faces)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
