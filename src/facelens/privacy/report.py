@@ -74,7 +74,7 @@ def _summary(report: dict[str, Any]) -> str:
             f"top {margin['top']:.2f} x face height, bottom {margin['bottom']:.2f} x height, "
             f"sides {margin['sides']:.2f} x width each",
         ),
-        ("Faces anonymized", str(report["faces_anonymized"])),
+        ("Face detections anonymized", str(report["faces_anonymized"])),
         ("Faces/tracks left visible", str(report["faces_kept"])),
     ]
     if report["kind"] == "video":
