@@ -57,10 +57,25 @@ class System:
     label: str
     script: Path
     peer: bool  # runs in the peer venv
+    embedder: str = ""  # facelens runners: the embedder to run (FACELENS_BENCH_EMBEDDER)
 
 
 SYSTEMS = [
-    System("facelens", "facelens", BENCHMARKS / "runners" / "facelens_lfw.py", False),
+    # The comparison with the peers runs facelens on the same SFace file as the OpenCV loop.
+    System(
+        "facelens",
+        "facelens (SFace, the peers' model)",
+        BENCHMARKS / "runners" / "facelens_lfw.py",
+        False,
+        "sface-2021dec-int8bq",
+    ),
+    System(
+        "facelens_default",
+        "facelens default (fusion-sface-dlib-flip)",
+        BENCHMARKS / "runners" / "facelens_lfw.py",
+        False,
+        "fusion-sface-dlib-flip",
+    ),
     System(
         "opencv_loop",
         "OpenCV loop (FaceDetectorYN + FaceRecognizerSF)",
@@ -234,6 +249,8 @@ def run_system(
     cores = str(len(cpus))
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "FACELENS_THREADS"):
         env[name] = cores
+    if system.embedder:
+        env["FACELENS_BENCH_EMBEDDER"] = system.embedder
     command = [str(python), str(system.script), "--list", str(files), "--out", str(out)]
     busy_before = wait_until_quiet(cpus, wait_quiet)
     busy_start = cpu_busy_seconds(cpus)
@@ -316,7 +333,7 @@ def markdown(result: dict[str, Any]) -> str:
         per_image = report["total_seconds"] / report["images"]
         speed_up = (
             f"{report['total_seconds'] / ours['total_seconds']:.2f}x"
-            if ours and name != "facelens"
+            if ours and not name.startswith("facelens")
             else "-"
         )
         lines.append(

@@ -4,7 +4,8 @@ Runs in facelens's own virtualenv. The job is the one the peer runners do
 (benchmarks/peers/): the face nearest the image centre of every image in the
 list, with the same centred fallback when no face is found. It goes through
 :func:`facelens.evaluation.lfw.embed_lfw_images`, which is what ``facelens lfw``
-runs. Model loading is timed separately from the images.
+runs. Model loading is timed separately from the images. The embedder is
+``$FACELENS_BENCH_EMBEDDER`` (set by speed_lfw.py), else facelens's default.
 
 Writes an .npz (``paths``, ``vectors`` float32, ``fallback`` bool) and prints one
 JSON line of timings on stdout.
@@ -14,6 +15,7 @@ JSON line of timings on stdout.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,10 +38,12 @@ def main() -> int:
 
     start = time.perf_counter()
     from facelens.evaluation.lfw import embed_lfw_images
+    from facelens.models import registry
     from facelens.models.runtime import default_threads
     from facelens.pipeline.analyzer import FaceAnalyzer
 
-    analyzer = FaceAnalyzer()
+    embedder = os.environ.get("FACELENS_BENCH_EMBEDDER") or registry.DEFAULT_EMBEDDER
+    analyzer = FaceAnalyzer(embedder=embedder)
     _ = analyzer.detector, analyzer.embedder  # load both models before the clock starts
     load_seconds = time.perf_counter() - start
 
@@ -58,6 +62,7 @@ def main() -> int:
 
     report = {
         "system": "facelens",
+        "embedder": embedder,
         "total_seconds": total_seconds,
         "load_seconds": load_seconds,
         "onnx_threads": analyzer.threads or default_threads(),

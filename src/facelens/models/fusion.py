@@ -11,7 +11,10 @@ scoring and calibration need no special case: a fusion is an embedder with
 its own model id.
 
 Each part keeps its own alignment (e.g. SFace's 112x112 ArcFace crop, dlib's
-150x150 chip); the analyzer aligns a face once per part.
+150x150 chip); the analyzer aligns a face once per part. A part may be
+*flipped*: its template is then the normalised sum of the templates of the
+crop and of its mirror image (test-time augmentation), always, because the
+fusion's weights and calibration were measured that way.
 """
 
 from __future__ import annotations
@@ -29,13 +32,23 @@ if TYPE_CHECKING:
 class FusionEmbedder:
     """Several embedders whose weighted, concatenated templates compare by a weighted score sum."""
 
-    def __init__(self, model_id: str, parts: Sequence[Embedder], weights: Sequence[float]) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        parts: Sequence[Embedder],
+        weights: Sequence[float],
+        flips: Sequence[bool] | None = None,
+    ) -> None:
         if len(parts) != len(weights) or not parts:
             raise ValueError("a fusion needs one weight per part, and at least one part")
+        flips = list(flips) if flips is not None else [False] * len(parts)
+        if len(flips) != len(parts):
+            raise ValueError("a fusion needs one flip flag per part")
         total = float(sum(weights))
         self.model_id = model_id
         self.parts = list(parts)
         self.weights = [w / total for w in weights]
+        self.flips = flips
         self.input_size = self.parts[0].input_size
         self.reference_landmarks = self.parts[0].reference_landmarks
         self.dimension = sum(p.dimension for p in self.parts)
@@ -61,15 +74,46 @@ def create_fusion(
     from facelens.models.registry import load_embedder
 
     parts = [load_embedder(part, threads) for part, _ in spec.parts]
-    return FusionEmbedder(spec.id, parts, [weight for _, weight in spec.parts])
+    return FusionEmbedder(
+        spec.id,
+        parts,
+        [weight for _, weight in spec.parts],
+        [part in spec.flipped_parts for part, _ in spec.parts],
+    )
 
 
 def fusion_spec() -> ModelSpec:
-    """The registered SFace + dlib fusion."""
+    """The SFace + dlib fusion with weights fitted for calibration (log-loss)."""
+    return _sface_dlib_spec(
+        "fusion-sface-dlib",
+        # Weights fitted by benchmarks/fusion.py on all LFW development people
+        # (cross-fitted checks in docs/benchmarks.md).
+        parts=(("sface-2021dec-int8bq", 0.364), ("dlib-resnet-v1", 0.636)),
+        flipped_parts=(),
+    )
+
+
+def accurate_fusion_spec() -> ModelSpec:
+    """The SFace + dlib fusion chosen for accuracy: dlib weighted 0.85 and flipped.
+
+    The SFace weight 0.15 (on cosines) and flipping dlib only are what
+    ``benchmarks/fusion_accuracy.py`` chose on every LFW fold under nested
+    cross-validation (99.63%); flipping dlib costs far less than flipping SFace.
+    """
+    return _sface_dlib_spec(
+        "fusion-sface-dlib-flip",
+        parts=(("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1", 0.85)),
+        flipped_parts=("dlib-resnet-v1",),
+    )
+
+
+def _sface_dlib_spec(
+    model_id: str, parts: tuple[tuple[str, float], ...], flipped_parts: tuple[str, ...]
+) -> ModelSpec:
     from facelens.models.registry import ModelSpec
 
     return ModelSpec(
-        id="fusion-sface-dlib",
+        id=model_id,
         task="embedder",
         family="fusion",
         package="",
@@ -82,8 +126,7 @@ def fusion_spec() -> ModelSpec:
         upstream="",
         input_spec="each part's own aligned crop (112x112 for SFace, 150x150 for dlib)",
         factory=create_fusion,
-        # Weights fitted by benchmarks/fusion.py on all LFW development people
-        # (cross-fitted checks in docs/benchmarks.md).
-        parts=(("sface-2021dec-int8bq", 0.364), ("dlib-resnet-v1", 0.636)),
-        calibration_file="fusion-sface-dlib.json",
+        parts=parts,
+        flipped_parts=flipped_parts,
+        calibration_file=f"{model_id}.json",
     )

@@ -46,11 +46,15 @@ class ModelSpec:
     runtimes: tuple[str, ...] = ("onnxruntime",)  # the first is the default, chosen by measurement
     calibration_file: str | None = None  # JSON in facelens/models/calibration/
     parts: tuple[tuple[str, float], ...] = ()  # a fusion: (embedder id, weight) per part, no file
+    flipped_parts: tuple[str, ...] = ()  # a fusion's parts that add their mirror image's template
 
     @property
     def source(self) -> str:
         if self.parts:
-            return "fusion of " + " + ".join(f"{w:.2f} x {part}" for part, w in self.parts)
+            return "fusion of " + " + ".join(
+                f"{w:.2f} x {part}" + (" (+ mirror)" if part in self.flipped_parts else "")
+                for part, w in self.parts
+            )
         return f"{self.package}=={self.package_version} ({self.module}/{self.file})"
 
     def describe(self) -> dict[str, str]:
@@ -225,6 +229,7 @@ def _ensure_builtin_models() -> None:
         register(dlib_resnet.SPEC)
         register(dlib_resnet.NATIVE_SPEC)
         register(fusion.fusion_spec())
+        register(fusion.accurate_fusion_spec())
         from facelens.models import attributes
 
         register(attributes.EXPRESSION_SPEC)

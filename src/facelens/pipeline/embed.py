@@ -55,14 +55,15 @@ def embed_face_crops(
     """Templates of N faces from their crops, one list per part of the embedder.
 
     A plain embedder has one part; a :class:`FusionEmbedder` combines the
-    parts' templates (see :mod:`facelens.models.fusion`).
+    parts' templates (see :mod:`facelens.models.fusion`). A fusion's flipped
+    parts always add their mirror image; ``flip`` adds it to the others too.
     """
     if not isinstance(embedder, FusionEmbedder):
         return embed_crops(embedder, crops_per_part[0], batch_size, flip)
     scaled = [
-        embed_crops(part, crops, batch_size, flip) * math.sqrt(weight)
-        for part, weight, crops in zip(
-            embedder.parts, embedder.weights, crops_per_part, strict=True
+        embed_crops(part, crops, batch_size, flip or part_flip) * math.sqrt(weight)
+        for part, weight, part_flip, crops in zip(
+            embedder.parts, embedder.weights, embedder.flips, crops_per_part, strict=True
         )
     ]
     fused: FloatArray = np.concatenate(scaled, axis=1).astype(np.float32)
