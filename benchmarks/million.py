@@ -106,8 +106,8 @@ def main() -> int:
     probes, db_real, db_person, probe_person = split(real)
     distractors, stats = synthesize(real, args.total - len(db_real), seed=0)
     print(f"distractor check: {json.dumps(stats)}", file=sys.stderr)
-    db = np.concatenate([db_real, distractors]).astype(np.float32)
     person = np.concatenate([db_person, np.full(len(distractors), -1)])
+    db = np.concatenate([db_real, distractors])
     del distractors
     work.mkdir(parents=True, exist_ok=True)
     db_file, probe_file = work / "db.f32", work / "probes.npy"
@@ -207,8 +207,11 @@ def synthesize(real: Real, count: int, seed: int) -> tuple[np.ndarray, dict[str,
     per_person = max(1, round(len(real.vectors) / len(people)))
     centres = rng.multivariate_normal(means.mean(axis=0), between, size=count // per_person + 1)
     owner = np.repeat(np.arange(len(centres)), per_person)[:count]
-    noise = rng.multivariate_normal(np.zeros(means.shape[1]), within, size=count)
-    synthetic = unit_rows((centres[owner] + noise).astype(np.float64)).astype(np.float32)
+    synthetic = np.empty((count, means.shape[1]), np.float32)
+    for start in range(0, count, 100_000):  # in chunks: the machine's memory is shared
+        stop = min(count, start + 100_000)
+        noise = rng.multivariate_normal(np.zeros(means.shape[1]), within, size=stop - start)
+        synthetic[start:stop] = unit_rows(centres[owner[start:stop]] + noise)
     stats = _compare(real, synthetic, owner, rng)
     return synthetic, stats
 
