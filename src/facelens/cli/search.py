@@ -82,7 +82,9 @@ def command(
         for a in found
     ]
     print_table(
-        f"{photo} in {scan_path}", ["where", "box x,y wxh", "score", "llr", "score fmr", "match"], rows
+        f"{photo} in {scan_path}",
+        ["where", "box x,y wxh", "score", "llr", "score fmr", "match"],
+        rows,
     )
     matches = sum(a.match for a in found)
     console.print(
