@@ -59,13 +59,13 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 )
 @click.option(
     "--hold",
-    type=int,
+    type=click.IntRange(min=0),
     default=None,
     help="Videos: frames a region stays after its face is lost (default 5).",
 )
 @click.option(
     "--detect-every",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Videos: run the detector on one frame in N (regions are interpolated between; default 2).",
 )
@@ -119,17 +119,24 @@ def command(
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    video_options = {
-        k: v for k, v in (("hold", hold), ("detect_every", detect_every)) if v is not None
-    }
     jobs = list(plan_outputs(inputs, Path(out_dir)))
     records: list[dict[str, Any]] = []
     with progress_bar("Anonymizing", len(jobs)) as progress:
         for source, output in jobs:
             if source.suffix.lower() in VIDEO_SUFFIXES:
-                from facelens.apps.anonymize_video import anonymize_video
+                from facelens.apps.anonymize_video import (
+                    DEFAULT_DETECT_EVERY,
+                    DEFAULT_HOLD,
+                    anonymize_video,
+                )
 
-                report = anonymize_video(anonymizer, source, output, **video_options)
+                report = anonymize_video(
+                    anonymizer,
+                    source,
+                    output,
+                    hold=DEFAULT_HOLD if hold is None else hold,
+                    detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
+                )
             else:
                 report = anonymizer.anonymize_image(source, output)
             record = report.to_dict()
