@@ -47,7 +47,6 @@ import numpy as np
 
 from facelens.evaluation.lfw import evaluate_pairs, people_images, read_pairs, read_people
 from facelens.index.ann import AnnIndex, AnnParameters, index_files
-from facelens.models.registry import DEFAULT_EMBEDDER
 from facelens.vectors import unit_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,6 +64,9 @@ def main() -> int:
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--total", type=int, default=1_000_000)
+    parser.add_argument(
+        "--embedder", default="sface-2021dec-int8bq", help="whose LFW templates (128-d SFace)"
+    )
     parser.add_argument("--engines", default="usearch-i8,hnswlib-f32")
     parser.add_argument("--connectivity", type=int, default=16)
     parser.add_argument("--expansion-add", type=int, default=128)
@@ -85,8 +87,9 @@ def main() -> int:
     started = time.time()
     load_before = os.getloadavg()
     if args.crossover_only:
-        db = np.fromfile(WORK / "db.f32", np.float32).reshape(-1, 128)
-        rows = crossover(db, np.load(WORK / "probes.npy"), args)
+        probes = np.load(WORK / "probes.npy")
+        db = np.fromfile(WORK / "db.f32", np.float32).reshape(-1, probes.shape[1])
+        rows = crossover(db, probes, args)
         out = args.out.with_name("million_crossover.json")
         out.write_text(
             json.dumps(
@@ -101,7 +104,7 @@ def main() -> int:
         )
         print(json.dumps(rows))
         return 0
-    real = load_real(args.data)
+    real = load_real(args.data, args.embedder)
     work = WORK if args.total == 1_000_000 else WORK / str(args.total)  # keep the million's
     probes, db_real, db_person, probe_person = split(real)
     distractors, stats = synthesize(real, args.total - len(db_real), seed=0)
@@ -121,7 +124,7 @@ def main() -> int:
         "real_templates": len(db_real),
         "probes": len(probes),
         "dimension": int(db.shape[1]),
-        "embedder": DEFAULT_EMBEDDER,
+        "embedder": args.embedder,
         "distractors": stats,
         "exact_rank1": exact_rank1,
         "engines": [],
@@ -156,7 +159,7 @@ class Real:
         self.vectors, self.person, self.paths = vectors, person, paths
 
 
-def load_real(data: Path) -> Real:
+def load_real(data: Path, embedder: str) -> Real:
     """LFW templates from the cache of lfw_templates.py (the newest one when the source
     digest moved on while other code changed: the pipeline's templates are the same)."""
     root = data / "lfw"
@@ -165,10 +168,10 @@ def load_real(data: Path) -> Real:
         for group in read_people(root / "people.txt")
         for _, path in people_images(root / "images_deepfunneled", group)
     ]
-    current = CACHE / f"{DEFAULT_EMBEDDER}-{source_digest()}.npz"
-    cached = sorted(CACHE.glob(f"{DEFAULT_EMBEDDER}-*.npz"), key=lambda p: p.stat().st_mtime)
+    current = CACHE / f"{embedder}-{source_digest()}.npz"
+    cached = sorted(CACHE.glob(f"{embedder}-*.npz"), key=lambda p: p.stat().st_mtime)
     if current.exists() or not cached:
-        templates = lfw_templates(data, DEFAULT_EMBEDDER)
+        templates = lfw_templates(data, embedder)
         return Real(templates.vectors.astype(np.float32), templates.person, items)
     print(f"using cached templates {cached[-1].name}", file=sys.stderr)
     vectors = np.load(cached[-1])["vectors"].astype(np.float32)
