@@ -208,7 +208,7 @@ def main() -> None:
     incremental, incremental_seconds = index_run(vectors, default_threshold, first)
 
     report = {
-        "command": "python benchmarks/cluster_lfw.py",
+        "command": f"python benchmarks/cluster_lfw.py --embedder {args.embedder}",
         "embedder": args.embedder,
         "photos": len(vectors),
         "people": len(np.unique(person)),
