@@ -41,8 +41,13 @@ def source_digest() -> str:
     return hasher.hexdigest()[:16]
 
 
-def lfw_templates(data: Path, embedder: str) -> LfwTemplates:
-    """Embed (or load from the cache) every image of the people of ``people.txt``."""
+def lfw_templates(data: Path, embedder: str, any_source: bool = False) -> LfwTemplates:
+    """Embed (or load from the cache) every image of the people of ``people.txt``.
+
+    With ``any_source``, the newest cached file of ``embedder`` is used even
+    if it was made by another facelens source (said on stderr): for analyses
+    of templates already measured, when re-embedding would take too long.
+    """
     root = data / "lfw"
     people_sets = read_people(root / "people.txt")
     items = [
@@ -54,6 +59,10 @@ def lfw_templates(data: Path, embedder: str) -> LfwTemplates:
     person = np.array([names.index(name) for name, _, _ in items])
     people_set = np.array([set_index for _, set_index, _ in items])
     cache = CACHE / f"{embedder}-{source_digest()}.npz"
+    older = sorted(CACHE.glob(f"{embedder}-*.npz"), key=lambda p: p.stat().st_mtime)
+    if any_source and not cache.exists() and older:
+        cache = older[-1]
+        print(f"using {cache.name}, made by another facelens source", file=sys.stderr)
     if cache.exists():
         stored = np.load(cache)
         return LfwTemplates(

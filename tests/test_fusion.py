@@ -11,8 +11,8 @@ from facelens.pipeline.analyzer import FaceAnalyzer
 
 
 def test_fused_cosine_is_the_weighted_sum_of_part_cosines(astronaut: np.ndarray) -> None:
-    opencv = registry.load_embedder(runtime="opencv")
-    onnx = registry.load_embedder(runtime="onnxruntime")
+    opencv = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="opencv")
+    onnx = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime")
     fusion = FusionEmbedder("test-fusion", [opencv, onnx], [3.0, 1.0])
     assert fusion.weights == [0.75, 0.25] and fusion.dimension == 256
     fused = FaceAnalyzer(embedder=fusion)
@@ -29,3 +29,25 @@ def test_fused_cosine_is_the_weighted_sum_of_part_cosines(astronaut: np.ndarray)
     assert a.part_crops == ()  # dropped once the template exists
     with pytest.raises(TypeError):
         fusion.embed(np.zeros((1, 112, 112, 3), np.uint8))
+
+
+def test_a_flipped_part_sees_an_image_and_its_mirror_alike(astronaut: np.ndarray) -> None:
+    sface = registry.load_embedder(registry.SFACE_EMBEDDER)
+    flipped = FaceAnalyzer(embedder=FusionEmbedder("test-flipped", [sface], [1.0], [True]))
+    plain = FaceAnalyzer(embedder=sface)
+    mirrored = np.ascontiguousarray(astronaut[:, ::-1])
+    templates = []
+    for analyzer in (flipped, plain):
+        a, b = (analyzer.analyze(image)[0].template for image in (astronaut, mirrored))
+        assert a is not None and b is not None
+        templates.append(float(a.vector @ b.vector))
+    flipped_score, plain_score = templates
+    assert flipped_score > plain_score, (flipped_score, plain_score)
+    assert 1 - flipped_score < 0.75 * (1 - plain_score)  # measured: about half
+
+
+def test_the_default_embedder_is_the_accurate_fusion() -> None:
+    spec = registry.get_spec(registry.DEFAULT_EMBEDDER)
+    assert spec.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1", 0.85))
+    assert spec.flipped_parts == ("dlib-resnet-v1",)
+    assert spec.calibration_file and "mirror" in spec.source

@@ -55,11 +55,11 @@ def test_yunet_matches_opencv_face_detector(astronaut: np.ndarray) -> None:
 
 def test_sface_matches_opencv_dnn(astronaut: np.ndarray) -> None:
     """Folded SFace on onnxruntime equals the block-quantized file run by OpenCV DNN."""
-    embedder = registry.load_embedder(runtime="onnxruntime")
+    embedder = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime")
     face = registry.load_detector().detect(astronaut)[0]
     crop = align_face(astronaut, face.landmarks, embedder.reference_landmarks, embedder.input_size)
     ours = embedder.embed(crop[None])[0]
-    net = cv2.dnn.readNetFromONNX(str(registry.get_spec(registry.DEFAULT_EMBEDDER).path()))
+    net = cv2.dnn.readNetFromONNX(str(registry.get_spec(registry.SFACE_EMBEDDER).path()))
     net.setInput(crop.transpose(2, 0, 1)[None].astype(np.float32), "data")
     theirs = net.forward().reshape(-1)
     theirs /= np.linalg.norm(theirs)
@@ -68,7 +68,7 @@ def test_sface_matches_opencv_dnn(astronaut: np.ndarray) -> None:
 
 @pytest.mark.parametrize("runtime", ["opencv", "onnxruntime"])
 def test_batches_equal_single_runs(runtime: str) -> None:
-    embedder = registry.load_embedder(runtime=runtime)
+    embedder = registry.load_embedder(registry.SFACE_EMBEDDER, runtime=runtime)
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
     batch = embedder.embed(crops)
@@ -79,14 +79,14 @@ def test_batches_equal_single_runs(runtime: str) -> None:
 
 def test_both_sface_runtimes_give_the_same_templates(astronaut: np.ndarray) -> None:
     face = registry.load_detector().detect(astronaut)[0]
-    opencv = registry.load_embedder(runtime="opencv")
+    opencv = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="opencv")
     crop = align_face(astronaut, face.landmarks, opencv.reference_landmarks, opencv.input_size)
     flipped = np.ascontiguousarray(crop[:, ::-1])
     crops = np.stack([crop, flipped])
-    same = (opencv.embed(crops) * registry.load_embedder(runtime="onnxruntime").embed(crops)).sum(1)
+    same = (opencv.embed(crops) * registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime").embed(crops)).sum(1)
     assert np.all(same > 0.99999)
 
 
 def test_unknown_runtime_is_refused() -> None:
     with pytest.raises(UnknownModelError, match="runs on"):
-        registry.load_embedder(runtime="tensorflow")
+        registry.load_embedder(registry.SFACE_EMBEDDER, runtime="tensorflow")

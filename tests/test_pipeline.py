@@ -39,7 +39,8 @@ def test_face_record_is_complete(analyzer: FaceAnalyzer, obama_photo: Path) -> N
     assert set(record) == {"box", "landmarks", "score", "quality"}
     assert len(record["box"]) == 4 and len(record["landmarks"]) == 5
     assert set(record["quality"]) >= {"value", "reasons", "face_size", "sharpness", "yaw", "score"}
-    assert face.template is not None and face.template.vector.shape == (128,)
+    assert face.template is not None
+    assert face.template.vector.shape == (analyzer.embedder.dimension,)
     assert abs(float(np.linalg.norm(face.template.vector)) - 1) < 1e-5
     left_eye, right_eye = face.landmarks[0], face.landmarks[1]
     assert left_eye[0] < right_eye[0]  # image-left eye first
