@@ -92,7 +92,7 @@ def main() -> int:
     args = parser.parse_args()
     started = time.time()
     load_before = os.getloadavg()
-    real = load_real(args.data)
+    real = load_real(args.data, DEFAULT_EMBEDDER)
     probes, db_real, db_person, probe_person = split(real)
     if args.probes:
         probes, probe_person = probes[: args.probes], probe_person[: args.probes]
