@@ -70,6 +70,9 @@ def main() -> int:
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--total", type=int, default=1_000_000)
+    parser.add_argument(
+        "--embedder", default="sface-2021dec-int8bq", help="whose LFW templates (as million.py)"
+    )
     parser.add_argument("--m", default=str(HNSW_M), help="HNSW m values, comma-separated")
     parser.add_argument("--ef-construction", default=str(HNSW_EF_CONSTRUCTION), help="comma-sep.")
     parser.add_argument("--ef-search", default="40,80,160,320", help="comma-separated")
@@ -92,7 +95,7 @@ def main() -> int:
     args = parser.parse_args()
     started = time.time()
     load_before = os.getloadavg()
-    real = load_real(args.data, DEFAULT_EMBEDDER)
+    real = load_real(args.data, args.embedder)
     probes, db_real, db_person, probe_person = split(real)
     if args.probes:
         probes, probe_person = probes[: args.probes], probe_person[: args.probes]
@@ -109,7 +112,7 @@ def main() -> int:
         "real_templates": len(db_real),
         "probes": len(probes),
         "dimension": int(db.shape[1]),
-        "embedder": DEFAULT_EMBEDDER,
+        "embedder": args.embedder,
         "distractors": stats,
         "exact_rank1": float(np.mean(person[exact_rows[:, 0]] == probe_person)),
         "machine": {
