@@ -56,13 +56,13 @@ from rich.progress import Progress
 from facelens.gallery.postgres import HNSW_EF_CONSTRUCTION, HNSW_M, PostgresGallery
 from facelens.gallery.protection import GalleryCipher, template_associated_data
 from facelens.gallery.store import NewTemplate
-from facelens.models.registry import DEFAULT_EMBEDDER
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from million import exact_search, load_real, split, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 TOP = 10
+EMBEDDER = "sface-2021dec-int8bq"  # the gallery's model id; --embedder changes it (as million.py)
 
 
 def main() -> int:
@@ -70,9 +70,7 @@ def main() -> int:
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--total", type=int, default=1_000_000)
-    parser.add_argument(
-        "--embedder", default="sface-2021dec-int8bq", help="whose LFW templates (as million.py)"
-    )
+    parser.add_argument("--embedder", default=EMBEDDER, help="whose LFW templates (as million.py)")
     parser.add_argument("--m", default=str(HNSW_M), help="HNSW m values, comma-separated")
     parser.add_argument("--ef-construction", default=str(HNSW_EF_CONSTRUCTION), help="comma-sep.")
     parser.add_argument("--ef-search", default="40,80,160,320", help="comma-separated")
@@ -93,6 +91,8 @@ def main() -> int:
         "--out", type=Path, default=REPO / "benchmarks/results/million_pgvector.json"
     )
     args = parser.parse_args()
+    global EMBEDDER
+    EMBEDDER = args.embedder
     started = time.time()
     load_before = os.getloadavg()
     real = load_real(args.data, args.embedder)
@@ -223,8 +223,8 @@ def load_gallery(url: str, db: np.ndarray, person: np.ndarray) -> float:
     first row is dropped: it is rebuilt, timed, after loading.
     """
     started = time.perf_counter()
-    gallery = PostgresGallery(url, DEFAULT_EMBEDDER)
-    first = NewTemplate(db[0], DEFAULT_EMBEDDER, "row 0", 1.0)
+    gallery = PostgresGallery(url, EMBEDDER)
+    first = NewTemplate(db[0], EMBEDDER, "row 0", 1.0)
     assert gallery.add_templates(_name(0, person), [first], create=True) == [1]
     gallery.close()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -249,9 +249,7 @@ def load_gallery(url: str, db: np.ndarray, person: np.ndarray) -> float:
                 ) as copy:
                     copy.set_types(["int8", "int8", "text", "vector", "text", "float8"])
                     for row in range(1, len(db)):
-                        copy.write_row(
-                            (row + 1, row + 1, DEFAULT_EMBEDDER, db[row], f"row {row}", 1.0)
-                        )
+                        copy.write_row((row + 1, row + 1, EMBEDDER, db[row], f"row {row}", 1.0))
                         if row % 10_000 == 0:
                             progress.advance(task, 10_000)
         conn.execute("SELECT setval('facelens.people_id_seq', %s)", (len(db),))
@@ -296,7 +294,7 @@ def build_and_query(
         assert sizes is not None
     settings = []
     for ef_search in (int(v) for v in args.ef_search.split(",")):
-        gallery = PostgresGallery(url, DEFAULT_EMBEDDER, ef_search=ef_search)
+        gallery = PostgresGallery(url, EMBEDDER, ef_search=ef_search)
         top1, top1_score, latencies = [], [], []
         with Progress(transient=True) as progress:
             task = progress.add_task(f"m={m} ef_search={ef_search}", total=2 * len(probes))
@@ -342,9 +340,9 @@ def encrypted_cost(base_url: str, vectors: np.ndarray, probes: np.ndarray) -> di
     cipher = GalleryCipher.generate()
     for label, key in (("plaintext", None), ("encrypted", cipher)):
         url = fresh_database(base_url, f"facelens_{label}")
-        gallery = PostgresGallery(url, DEFAULT_EMBEDDER, cipher=key)
+        gallery = PostgresGallery(url, EMBEDDER, cipher=key)
         gallery.add_templates(
-            "person 1", [NewTemplate(vectors[0], DEFAULT_EMBEDDER, "r", 1.0)], create=True
+            "person 1", [NewTemplate(vectors[0], EMBEDDER, "r", 1.0)], create=True
         )
         gallery_id = gallery._gallery_id  # the associated data binds each ciphertext to it
         gallery.close()
@@ -352,7 +350,7 @@ def encrypted_cost(base_url: str, vectors: np.ndarray, probes: np.ndarray) -> di
         copy_rows(url, vectors, cipher if key else None, gallery_id)
         row[f"{label}_load_seconds"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        gallery = PostgresGallery(url, DEFAULT_EMBEDDER, cipher=key)
+        gallery = PostgresGallery(url, EMBEDDER, cipher=key)
         matrix = gallery.template_matrix()
         row[f"{label}_open_and_matrix_seconds"] = round(time.perf_counter() - started, 2)
         assert len(matrix.vectors) == len(vectors)
@@ -407,7 +405,7 @@ def copy_rows(url: str, vectors: np.ndarray, cipher: GalleryCipher | None, galle
                 if cipher is not None:
                     data = template_associated_data(gallery_id, template_id, 1, "vector")
                     value = cipher.encrypt(vectors[row].astype("<f4").tobytes(), data)
-                copy.write_row((template_id, 1, DEFAULT_EMBEDDER, value, "r", 1.0))
+                copy.write_row((template_id, 1, EMBEDDER, value, "r", 1.0))
         conn.execute("SELECT setval('facelens.templates_id_seq', %s)", (len(vectors),))
         conn.execute("UPDATE facelens.state SET version = version + 1")
 
