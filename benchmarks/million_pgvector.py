@@ -66,6 +66,7 @@ EMBEDDER = "sface-2021dec-int8bq"  # the gallery's model id; --embedder changes 
 
 
 def main() -> int:
+    global EMBEDDER
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
@@ -91,7 +92,6 @@ def main() -> int:
         "--out", type=Path, default=REPO / "benchmarks/results/million_pgvector.json"
     )
     args = parser.parse_args()
-    global EMBEDDER
     EMBEDDER = args.embedder
     started = time.time()
     load_before = os.getloadavg()
