@@ -55,11 +55,13 @@ def _leaks(secrets: list[bytes], raw: bytes, size: int = 16) -> int:
     return sum(chunk in raw for secret in secrets for chunk in _chunks(secret, size))
 
 
-def _random_templates(count: int, seed: int, crops: bool = True) -> list[NewTemplate]:
+def _random_templates(
+    count: int, seed: int, crops: bool = True, dimension: int = 128
+) -> list[NewTemplate]:
     rng = np.random.default_rng(seed)
     out = []
     for index in range(count):
-        vector = rng.normal(size=128).astype(np.float32)
+        vector = rng.normal(size=dimension).astype(np.float32)
         vector /= np.linalg.norm(vector)
         crop = rng.integers(0, 256, 700, dtype=np.uint8).tobytes() if crops else None
         out.append(NewTemplate(vector, DEFAULT_EMBEDDER, f"photo-{seed}-{index}", 0.9, crop))
@@ -158,7 +160,10 @@ def test_encrypted_gallery_file_holds_no_template_or_crop(
             lens.enroll("Eileen Collins", [astronaut, astronaut[:, ::-1].copy()])
             gallery = lens.gallery
             assert isinstance(gallery, SQLiteGallery) and gallery.encrypted == (key is not None)
-            gallery.add_templates("Synthetic Person", _random_templates(40, 1), create=True)
+            dimension = lens.analyzer.embedder.dimension
+            gallery.add_templates(
+                "Synthetic Person", _random_templates(40, 1, dimension=dimension), create=True
+            )
             vectors, crops = _secrets(gallery)
             assert len(vectors) == 42 and len(crops) == 42
             assert crops[0][:2] == b"\xff\xd8"  # the real enrollment's crop is a JPEG
@@ -168,7 +173,7 @@ def test_encrypted_gallery_file_holds_no_template_or_crop(
         results[label] = (
             _leaks(vectors, raw_open) + _leaks(vectors, raw_closed),
             _leaks(crops, raw_open, 32) + _leaks(crops, raw_closed, 32),
-            len(vectors) * 512 // 16,
+            sum(len(vector) for vector in vectors) // 16,
         )
     vector_leaks, crop_leaks, pieces = results["plain"]
     assert vector_leaks >= pieces and crop_leaks > 0  # the search finds plaintext when it is there
