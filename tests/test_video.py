@@ -414,6 +414,23 @@ def test_identify_video_one_track_one_decision(clip: Path, astronaut_gallery: Pa
     assert person["tracks"] == [track.track_id] and 1.7 < person["seconds_on_screen"] <= 1.96
 
 
+def test_identify_video_gives_each_track_its_expression_over_time(
+    clip: Path, astronaut_gallery: Path
+) -> None:
+    with FaceLens(gallery=astronaut_gallery) as lens:
+        plain = lens.identify_video(clip, every=2)
+        result = lens.identify_video(clip, every=2, expressions=True)
+    assert "expressions" not in plain.to_dict()["tracks"][0]  # only when asked for
+    track = result.to_dict()["tracks"][0]
+    segments = track["expressions"]
+    assert track["identity"] == "astronaut" and segments
+    assert segments == sorted(segments, key=lambda s: s["start"])
+    assert segments[0]["start"] >= track["first_time"] - 1e-3
+    assert segments[-1]["end"] <= track["last_time"] + 1e-3
+    longest = max(segments, key=lambda s: s["end"] - s["start"])
+    assert longest["label"] == "happy"  # she smiles in every frame
+
+
 def test_identify_video_without_faces_or_gallery_is_well_formed(
     tmp_path: Path, astronaut_gallery: Path
 ) -> None:

@@ -39,7 +39,7 @@ import time as clock
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -57,6 +57,9 @@ from facelens.video.identity import DEFAULT_TOP_FRAMES, TrackIdentity, decide_tr
 from facelens.video.reader import VideoSource, open_video
 from facelens.video.tracker import DEFAULT_MAX_GAP, FaceTracker, Track, TrackedFace
 from facelens.video.writer import VideoWriter
+
+if TYPE_CHECKING:
+    from facelens.analysis.video import ExpressionRecorder
 
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out of the timeline (counted in
@@ -87,6 +90,7 @@ class TrackTimeline:
     decision: TrackIdentity
     segments: tuple[tuple[float, float], ...]  # (start, end) seconds of continuous presence
     detected_frames: tuple[int, ...] = ()  # frame indices where the face was detected (not in JSON)
+    expressions: list[dict[str, Any]] | None = None  # smoothed expression segments, if asked for
 
     @property
     def identity(self) -> str | None:
@@ -107,6 +111,7 @@ class TrackTimeline:
             "frames_detected": self.frames_detected,
             "segments": [[round(a, 3), round(b, 3)] for a, b in self.segments],
             **{k: v for k, v in self.decision.to_dict().items() if k != "identity"},
+            **({} if self.expressions is None else {"expressions": self.expressions}),
         }
 
 
@@ -247,6 +252,7 @@ def identify_video(
     progress: Progress | None = None,
     embed_all: bool = False,
     on_track: Callable[[TrackTimeline], None] | None = None,
+    expressions: bool = False,
 ) -> VideoIdentification:
     """Track every face of ``source`` and decide each track's identity against ``templates``.
 
@@ -269,6 +275,11 @@ def identify_video(
     appearance on every frame; the decision still uses the best frames): the
     per-frame cost that the default avoids, kept for comparison
     (``benchmarks/video_identify.py``).
+
+    ``expressions`` scores the expression of every detected face and gives
+    each track its expression over time (segments of the label smoothed in a
+    sliding window, :mod:`facelens.analysis.video`), as ``expressions`` in
+    the timeline.
     """
     video_analyzer = _video_analyzer(analyzer)
     embed = _Embedder(video_analyzer)
@@ -298,6 +309,7 @@ def identify_video(
             appearance_threshold=calibration.threshold_for(APPEARANCE_FMR),
         )
         drawn: list[Track] = []
+        recorder = _expression_recorder() if expressions else None
 
         def settle(tracks: list[Track]) -> None:
             """Decide ended tracks as soon as they end, then let go of their crops."""
@@ -313,6 +325,10 @@ def identify_video(
                     aggregation=aggregation,
                 )
                 timeline = _timeline(track, decision, step, max_gap)
+                if recorder is not None:
+                    seen = recorder.track(track.id)
+                    segments = [] if seen is None else seen.to_dict()["segments"]
+                    timeline = replace(timeline, expressions=segments)
                 result.tracks.append(timeline)
                 track.best = [replace(t, face=_light(t.face)) for t in track.best]
                 if draw_to is not None and live_drawing is None:
@@ -326,6 +342,8 @@ def identify_video(
                 result.faces_detected += len(faces)
                 result.frames_with_faces += bool(faces)
                 tracked = tracker.update(frame.index, frame.time, faces)
+                if recorder is not None:
+                    recorder.observe(frame.pixels, frame.index, frame.time, tracked)
                 if live_drawing is not None:
                     live_drawing.write(frame, tracked, tracker, embed, top_frames)
                 settle(tracker.pop_ended())
@@ -345,6 +363,12 @@ def identify_video(
         draw_video(source, result, drawn, draw_to, start=start, end=end, max_gap=max_gap)
     result.drawn = None if draw_to is None else str(draw_to)
     return result
+
+
+def _expression_recorder() -> ExpressionRecorder:
+    from facelens.analysis.video import ExpressionRecorder  # loads the expression model
+
+    return ExpressionRecorder()
 
 
 def _video_analyzer(analyzer: FaceAnalyzer) -> FaceAnalyzer:

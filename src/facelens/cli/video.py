@@ -84,6 +84,11 @@ def info(video: str, as_json: bool) -> None:
     default=None,
     help="Write an annotated copy (boxes, track ids, names; audio kept), e.g. out.mp4.",
 )
+@click.option(
+    "--expressions",
+    is_flag=True,
+    help="Also give each track its expression over time (smoothed; in the JSON timeline).",
+)
 @click.pass_context
 @friendly_errors
 def identify(
@@ -100,6 +105,7 @@ def identify(
     csv_path: str | None,
     timeline_png: str | None,
     draw_path: str | None,
+    expressions: bool,
 ) -> None:
     """Track every face of VIDEO and identify each track once, from its best frames.
 
@@ -125,6 +131,7 @@ def identify(
             draw_to=draw_path,
             progress=lambda steps: advance(progress, steps),
             on_track=_print_track if info.live and not as_json else None,
+            expressions=expressions,
         )
     if csv_path:
         Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
