@@ -658,3 +658,11 @@ def test_an_oversized_photo_inside_a_zip_fails_alone(tmp_path: Path, astronaut_j
         }
     assert photos["huge.jpg"]["error"]["code"] == "request_too_large"
     assert len(photos["fine.jpg"]["faces"]) == 1
+
+
+def test_a_gallery_key_that_no_longer_opens_the_gallery_is_503_not_500() -> None:
+    from facelens.errors import GalleryKeyMismatchError, GalleryKeyRequiredError
+    from facelens.service.errors import http_status
+
+    assert http_status(GalleryKeyMismatchError("the key was rotated")) == 503
+    assert http_status(GalleryKeyRequiredError("no key")) == 503

@@ -11,6 +11,7 @@ from facelens.errors import (
     CalibrationError,
     FaceLensError,
     FaceSelectionError,
+    GalleryKeyError,
     GalleryModelMismatchError,
     ImageNotFoundError,
     ImageTooLargeError,
@@ -120,6 +121,9 @@ _STATUS_BY_CLASS: list[tuple[type[FaceLensError], int]] = [
     (TemplateNotFoundError, 404),
     (PersonExistsError, 409),
     (GalleryModelMismatchError, 409),
+    # The server's gallery key no longer opens the gallery (e.g. rotated while it ran):
+    # the request was fine, the service cannot serve it until restarted with the new key.
+    (GalleryKeyError, 503),
 ]
 
 
