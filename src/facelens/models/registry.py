@@ -98,7 +98,7 @@ _LOCK = threading.RLock()
 DEFAULT_DETECTOR = "yunet-2023mar-int8bq"
 SFACE_EMBEDDER = "sface-2021dec-int8bq"
 DEFAULT_EMBEDDER = "fusion-sface-dlib-flip"
-"""The most accurate measured (LFW 99.67%; SFace alone 99.43%) at about 1.4x SFace's
+"""The most accurate measured (LFW 99.67%; SFace alone 99.43%) at 1.39x SFace's
 time per image: docs/models.md, "The default embedder"."""
 
 
