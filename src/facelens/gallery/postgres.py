@@ -51,8 +51,7 @@ from facelens.errors import (
     TemplateNotFoundError,
 )
 from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
-from facelens.gallery.sqlite import _clean_name
-from facelens.gallery.store import NewTemplate, TemplateMatrix
+from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
 from facelens.types import FloatArray, Person, StoredTemplate
 
 try:
@@ -283,7 +282,7 @@ class PostgresGallery:
 
     def add_person(self, name: str) -> Person:
         """A new person with no template yet."""
-        name = _clean_name(name)
+        name = clean_name(name)
         with self._write() as db:
             if db.execute("SELECT 1 FROM facelens.people WHERE name = %s", (name,)).fetchone():
                 raise PersonExistsError(f"{name!r} is already in the gallery")
@@ -305,7 +304,7 @@ class PostgresGallery:
         return [Person(int(r[0]), str(r[1]), int(r[3]), _iso(r[2])) for r in rows]
 
     def rename_person(self, old: str, new: str) -> Person:
-        new = _clean_name(new)
+        new = clean_name(new)
         with self._write() as db:
             person_id = self._person_row(db, old)[0]
             taken = db.execute("SELECT id FROM facelens.people WHERE name = %s", (new,)).fetchone()
@@ -357,12 +356,8 @@ class PostgresGallery:
         self, name: str, templates: list[NewTemplate], *, create: bool = False
     ) -> list[int]:
         """Store templates for ``name`` in one transaction (creating the person if asked)."""
-        for template in templates:
-            if template.model_id != self._model_id:
-                raise GalleryModelMismatchError(
-                    f"a template of {template.model_id} cannot go into a gallery of {self._model_id}"
-                )
-        name = _clean_name(name)
+        require_model(templates, self._model_id)
+        name = clean_name(name)
         with self._write() as db:
             self._ensure_same_encryption(db)
             row = db.execute("SELECT id FROM facelens.people WHERE name = %s", (name,)).fetchone()

@@ -38,7 +38,7 @@ from facelens.errors import (
     TemplateNotFoundError,
 )
 from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
-from facelens.gallery.store import NewTemplate, TemplateMatrix
+from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
 from facelens.types import Person, StoredTemplate
 
 SCHEMA_VERSION = "1"
@@ -292,7 +292,7 @@ class SQLiteGallery:
 
     def add_person(self, name: str) -> Person:
         """A new person with no template yet."""
-        name = _clean_name(name)
+        name = clean_name(name)
         with self._write() as db:
             try:
                 db.execute("INSERT INTO people (name, created_at) VALUES (?, ?)", (name, _now()))
@@ -314,7 +314,7 @@ class SQLiteGallery:
         return [Person(int(r[0]), str(r[1]), int(r[3]), str(r[2])) for r in rows]
 
     def rename_person(self, old: str, new: str) -> Person:
-        new = _clean_name(new)
+        new = clean_name(new)
         with self._write() as db:
             person_id = self._person_row(db, old)[0]
             try:
@@ -341,12 +341,8 @@ class SQLiteGallery:
         self, name: str, templates: list[NewTemplate], *, create: bool = False
     ) -> list[int]:
         """Store templates for ``name`` in one transaction (creating the person if asked)."""
-        for template in templates:
-            if template.model_id != self._model_id:
-                raise GalleryModelMismatchError(
-                    f"a template of {template.model_id} cannot go into a gallery of {self._model_id}"
-                )
-        name = _clean_name(name)
+        require_model(templates, self._model_id)
+        name = clean_name(name)
         with self._write() as db:
             row = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             if row is None and not create:
@@ -491,12 +487,3 @@ def stored_meta(path: Path) -> dict[str, str]:
 def _meta(db: sqlite3.Connection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise GalleryError("a person's name cannot be empty")
-    if len(cleaned) > 200:
-        raise GalleryError("a person's name must be at most 200 characters")
-    return cleaned

@@ -7,7 +7,29 @@ from typing import Protocol
 
 import numpy as np
 
+from facelens.errors import GalleryError, GalleryModelMismatchError
 from facelens.types import FloatArray, Person, StoredTemplate
+
+MAX_NAME_LENGTH = 200  # characters
+
+
+def clean_name(name: str) -> str:
+    """A person's name as every backend stores it: whitespace runs collapsed, not empty."""
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise GalleryError("a person's name cannot be empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise GalleryError(f"a person's name must be at most {MAX_NAME_LENGTH} characters")
+    return cleaned
+
+
+def require_model(templates: list[NewTemplate], model_id: str) -> None:
+    """Refuse templates made by another embedder than the gallery's ``model_id``."""
+    for template in templates:
+        if template.model_id != model_id:
+            raise GalleryModelMismatchError(
+                f"a template of {template.model_id} cannot go into a gallery of {model_id}"
+            )
 
 
 @dataclass(frozen=True)
