@@ -130,7 +130,7 @@ def _track(
 ) -> tuple[list[Track], Any]:
     """Pass 1: detect on one frame in ``detect_every`` and link the faces into tracks."""
     analyzer = anonymizer.analyzer
-    tracker = FaceTracker(embed=analyzer._with_templates)
+    tracker = FaceTracker(embed=analyzer.embed_faces)
     with open_video(source, every=max(1, detect_every)) as reader:
         for frame in reader:
             image = frame.as_image()
@@ -326,7 +326,7 @@ def _embedded(anonymizer: Anonymizer, faces: list[Face]) -> list[Face]:
     missing = [f for f in faces if f.template is None]
     if not missing:
         return faces
-    done = iter(anonymizer.analyzer._with_templates(missing))
+    done = iter(anonymizer.analyzer.embed_faces(missing))
     return [f if f.template is not None else next(done) for f in faces]
 
 

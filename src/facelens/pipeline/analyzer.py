@@ -114,14 +114,14 @@ class FaceAnalyzer:
         """Every face of one image, largest first. Raises :class:`FaceLensError` on bad input."""
         image = self.load(source, channel_order)
         faces = self._faces_without_templates(image)
-        return self._with_templates(faces) if embed else faces
+        return self.embed_faces(faces) if embed else faces
 
     def faces_at(
         self, image: DecodedImage, detections: list[Detection], *, embed: bool = True
     ) -> list[Face]:
         """Faces at given detections (e.g. a fallback crop when detection failed)."""
         faces = [self._face(image, d) for d in detections]
-        return self._with_templates(faces) if embed else faces
+        return self.embed_faces(faces) if embed else faces
 
     def analyze_many(
         self,
@@ -204,7 +204,11 @@ class FaceAnalyzer:
             crops,
         )
 
-    def _with_templates(self, faces: list[Face]) -> list[Face]:
+    def embed_faces(self, faces: list[Face]) -> list[Face]:
+        """Templates for faces found with ``embed=False`` (they carry their aligned crops).
+
+        Lets a caller embed only the faces it needs, e.g. a video tracker's.
+        """
         return self._attach(faces, self._embed(faces))
 
     def _embed(self, faces: list[Face]) -> FloatArray:
