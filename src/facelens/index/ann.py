@@ -156,7 +156,8 @@ class AnnIndex:
             counts = np.array([keys.shape[1]])
         found = np.arange(keys.shape[1])[None, :] < counts[:, None]
         ids = np.where(found, keys.astype(np.int64), -1)
-        scores = np.where(found, 1.0 - distances, -np.inf).astype(np.float32)
+        scores = np.full(distances.shape, -np.inf, dtype=np.float32)
+        scores[found] = 1.0 - distances[found]  # slots past a probe's count hold garbage
         return ids, scores
 
     def save(self, path: Path) -> None:
