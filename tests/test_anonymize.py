@@ -24,11 +24,12 @@ from facelens.api import FaceLens
 from facelens.apps.anonymize import Anonymizer
 from facelens.apps.anonymize_video import anonymize_video
 from facelens.io.image import DecodedImage
+from facelens.io.yuv import i420_planes, i420_to_rgb, rgb_to_i420
 from facelens.match.calibration import calibration_for, operating_point
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.detect import detect_faces
 from facelens.privacy.centerface import load_centerface
-from facelens.privacy.methods import METHODS, anonymize_regions
+from facelens.privacy.methods import METHODS, anonymize_i420_regions, anonymize_regions
 from facelens.privacy.policy import Policy
 from facelens.privacy.regions import MARGIN_BOTTOM, MARGIN_SIDE, MARGIN_TOP, grow_box
 from facelens.types import Box, Candidate, Detection, Match
@@ -98,6 +99,60 @@ def test_each_method_hides_the_region_and_nothing_else(
     assert similarity < lens_threshold(analyzer)
     assert analyzer.analyze(out, embed=False) == []
     assert load_centerface().detect(out) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_hides_a_yuv_frame_region_and_nothing_else(
+    method: str, astronaut: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    """Video frames are hidden in planar YUV: the same methods, the rest of the frame untouched."""
+    region = grow_box(analyzer.analyze(astronaut, embed=False)[0].box, 512, 512)
+    yuv = rgb_to_i420(astronaut)
+    out = yuv.copy()
+    anonymize_i420_regions(out, [region], method)  # type: ignore[arg-type]
+    x0, y0 = int(region.x) // 2 * 2, int(region.y) // 2 * 2  # grown to whole chroma blocks
+    x1 = min(512, int(np.ceil(region.x + region.width)) + 1) // 2 * 2
+    y1 = min(512, int(np.ceil(region.y + region.height)) + 1) // 2 * 2
+    inside = np.zeros((512, 512), bool)
+    inside[y0:y1, x0:x1] = True
+    for plane, original, mask in zip(
+        i420_planes(out),
+        i420_planes(yuv),
+        (inside, inside[::2, ::2], inside[::2, ::2]),
+        strict=True,
+    ):
+        assert np.array_equal(plane[~mask], original[~mask])
+        assert not np.array_equal(plane[mask], original[mask])
+    hidden = i420_to_rgb(out)
+    assert analyzer.analyze(hidden, embed=False) == []
+    assert load_centerface().detect(hidden) == []
+
+
+def test_one_pass_places_the_same_regions_as_two_passes(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path
+) -> None:
+    """The default single pass waits just long enough: its regions are the two passes' ones
+    (boxes to a pixel: it converts frames to RGB with OpenCV, the two passes with FFmpeg)."""
+    from facelens.apps.anonymize import AnonymizationReport
+    from facelens.apps.anonymize_video import _one_pass, _two_passes
+
+    anonymizer = make_anonymizer(lens, check=False)
+    results = []
+    for run, name in ((_one_pass, "one.mp4"), (_two_passes, "two.mp4")):
+        report = AnonymizationReport(str(synthetic_video), "video")
+        _, regions, counts = run(
+            anonymizer, synthetic_video, tmp_path / name, 2, 3, 960, report, "ultrafast"
+        )
+        results.append((regions, counts))
+        assert report.frames == FRAMES
+    (one, one_counts), (two, two_counts) = results
+    assert one_counts == two_counts and sum(bool(frame) for frame in one) >= 28
+    assert [[(r.origin, r.track_id) for r in f] for f in one] == [
+        [(r.origin, r.track_id) for r in f] for f in two
+    ]
+    for frame_one, frame_two in zip(one, two, strict=True):
+        for a, b in zip(frame_one, frame_two, strict=True):
+            assert np.allclose(a.box.as_list(), b.box.as_list(), atol=1.0), (a, b)
 
 
 def test_image_batch_with_bad_inputs(lens: FaceLens, astronaut_file: Path, tmp_path: Path) -> None:

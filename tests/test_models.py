@@ -83,7 +83,10 @@ def test_both_sface_runtimes_give_the_same_templates(astronaut: np.ndarray) -> N
     crop = align_face(astronaut, face.landmarks, opencv.reference_landmarks, opencv.input_size)
     flipped = np.ascontiguousarray(crop[:, ::-1])
     crops = np.stack([crop, flipped])
-    same = (opencv.embed(crops) * registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime").embed(crops)).sum(1)
+    same = (
+        opencv.embed(crops)
+        * registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime").embed(crops)
+    ).sum(1)
     assert np.all(same > 0.99999)
 
 

@@ -147,6 +147,51 @@ def test_reader_yields_rgb_frames_with_index_and_time(clip: Path) -> None:
     assert reader.complete and not reader.problems
 
 
+def test_yuv_frames_match_the_rgb_frames(clip: Path) -> None:
+    """The planar frames anonymization reads: same indices and times, the same picture."""
+    with open_video(clip) as reader:
+        rgb = list(reader)
+    with open_video(clip, every=2) as reader:
+        yuv = list(reader.yuv_frames())
+    assert [(f.index, f.time) for f in yuv] == [(f.index, f.time) for f in rgb[::2]]
+    first = yuv[0]
+    assert first.yuv.shape == (HEIGHT * 3 // 2, WIDTH) and (first.width, first.height) == (
+        WIDTH,
+        HEIGHT,
+    )
+    difference = np.abs(first.rgb().astype(int) - rgb[0].pixels.astype(int))
+    assert difference.mean() < 2.0  # OpenCV's and FFmpeg's conversions differ by rounding
+
+
+def test_writer_encodes_yuv_frames_in_the_background(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "planar.mp4"
+    with open_video(clip) as reader, VideoWriter.like(out, reader, background=True) as writer:
+        for frame in reader.yuv_frames():
+            writer.write(frame)
+    assert writer.frames == 50
+    with open_video(out) as check, open_video(clip) as source:
+        pairs = list(zip(check, source, strict=True))
+    assert all(a.index == b.index and a.time == pytest.approx(b.time) for a, b in pairs)
+    difference = np.abs(pairs[10][0].pixels.astype(int) - pairs[10][1].pixels.astype(int))
+    assert difference.mean() < 3.0  # one more generation of H.264 at crf 18
+    assert audio_summary(out) == audio_summary(clip)
+
+
+def test_a_background_writer_raises_its_error_in_the_caller(tmp_path: Path) -> None:
+    class BrokenEncoder:  # a disk that fills up, say: FFmpeg refuses the next packet
+        pix_fmt = "yuv420p"
+
+        def encode(self, picture: object) -> list[object]:
+            raise ValueError("no space left on device")
+
+    writer = VideoWriter(tmp_path / "x.mp4", width=64, height=48, fps=10, background=True)
+    writer._stream = BrokenEncoder()
+    with pytest.raises(VideoWriteError, match="no space left"):
+        for _ in range(3 * 8):  # more than the queue holds: the failure must surface
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.close()
+
+
 def test_sampling_every_and_fps_and_time_window(clip: Path) -> None:
     with open_video(clip, every=3) as reader:
         assert [f.index for f in reader] == list(range(0, 50, 3))

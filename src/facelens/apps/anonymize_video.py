@@ -1,31 +1,41 @@
 """Anonymize the faces of a video: detect and track, decide per track, hide, check.
 
-Three passes over the file, each a plain loop over frames:
+Every face is found by the detector on one frame in ``detect_every``
+(searching a copy whose longest side is at most ``detect_side`` pixels) and
+linked into tracks by :class:`facelens.video.FaceTracker`. Each hidden track's
+box at a frame's time comes from :meth:`facelens.video.Track.box_at`:
+interpolated linearly between the detections around it, and held at the
+nearest detection's box for ``hold`` frames before the track's first and after
+its last detection. So the frames between two detections, the frames where
+the detector blinked (up to the tracker's gap of 1 s), and the frames just
+before a face is found and just after it is lost are all covered. The box is
+grown into the region of :mod:`facelens.privacy.regions` and hidden; the output
+keeps the input's size, frame rate and audio (copied packet by packet by
+:class:`facelens.video.VideoWriter`).
 
-1. **Track.** The detector runs on one frame in ``detect_every`` (searching a
-   copy whose longest side is at most ``detect_side`` pixels) and
-   :class:`facelens.video.FaceTracker` links the faces into tracks. With
-   ``--keep``/``--only`` each track gets one identity decision from its best
-   faces (:func:`track_decision`); every track's best faces are embedded for
-   the privacy check either way.
-2. **Hide and write.** Every frame is decoded again; each hidden track's box
-   at that frame's time comes from :meth:`facelens.video.Track.box_at`:
-   interpolated linearly between the detections around it, and held at the
-   nearest detection's box for ``hold`` frames before the track's first and
-   after its last detection. So the frames between two detections, the frames
-   where the detector blinked (up to the tracker's gap of 1 s), and the
-   frames just before a face is found and just after it is lost are all
-   covered. The box is grown into the region of :mod:`facelens.privacy.regions`
-   and hidden; the output keeps the input's size, frame rate and audio
-   (copied packet by packet by :class:`facelens.video.VideoWriter`).
-3. **Check.** The written file is decoded and attacked frame by frame with the
-   privacy check (:mod:`facelens.privacy.check`), on one frame in
-   ``check_every`` (default: every frame).
+How the file is read depends on whether a track's fate waits for its end:
+
+* **Every face hidden** (the default mode): **one pass**. Frames are decoded as
+  planar YUV (:meth:`facelens.video.VideoReader.yuv_frames`); only the frames
+  the detector searches, and the hidden patches, are converted to RGB. A frame
+  is written once the detections up to ``lag`` seconds after it are known
+  (the tracker's gap + ``hold`` + one detection step: about 1.3 s of video,
+  33 frames at 25 fps, held in memory), which is exactly what its regions
+  depend on, so the output equals that of the two passes below.
+* **``--keep``/``--only``** (or an odd-sized frame): **two passes**. (1) Track
+  the whole file; each track gets one identity decision from its best faces
+  (:func:`track_decision`). (2) Decode again, hide and write.
+
+Then the **check**: the written file is decoded and attacked frame by frame
+with the privacy check (:mod:`facelens.privacy.check`), on one frame in
+``check_every`` (default: every frame); every track's best faces are embedded
+for it.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +45,22 @@ import numpy as np
 from facelens.apps.anonymize import LOW_CONFIDENCE, AnonymizationReport, Anonymizer, _review_outside
 from facelens.apps.identify import identify_faces
 from facelens.errors import FaceLensError
+from facelens.io.image import DecodedImage
 from facelens.pipeline.detect import detect_faces
 from facelens.privacy.check import CheckSummary
-from facelens.privacy.methods import anonymize_regions
+from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
 from facelens.types import Face, FloatArray
 from facelens.vectors import unit_rows
-from facelens.video import FaceTracker, Track, VideoWriter, open_video
+from facelens.video import (
+    FaceTracker,
+    Track,
+    VideoReader,
+    VideoWriter,
+    YuvFrame,
+    open_video,
+    probe_video,
+)
 
 DEFAULT_HOLD = 5
 """Frames a region stays before a track's first and after its last detection."""
@@ -99,16 +118,15 @@ def anonymize_video(
         str(source), "video", method=anonymizer.method, policy=anonymizer.policy
     )
     try:
-        tracks, info = _track(anonymizer, source, detect_every, detect_side)
-        report.timing["track"] = time.perf_counter() - started
-        report.width, report.height, report.fps = info.width, info.height, round(float(info.fps), 3)
-        plans = [plan_track(anonymizer, track) for track in tracks]
-        hold_seconds = hold / float(info.fps or 25)
-        frame_regions, hidden_counts = _write(
-            anonymizer, source, output, plans, hold_seconds, detect_every, report, preset
-        )
+        if anonymizer.policy.needs_identity or not _even_sized(source):
+            plans, frame_regions, hidden_counts = _two_passes(
+                anonymizer, source, output, hold, detect_every, detect_side, report, preset
+            )
+        else:
+            plans, frame_regions, hidden_counts = _one_pass(
+                anonymizer, source, output, hold, detect_every, detect_side, report, preset
+            )
         report.output = str(output)
-        report.timing["write"] = time.perf_counter() - started - report.timing["track"]
         report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
         report.faces_anonymized = sum(len(p.track.observations) for p in plans if p.anonymized)
         report.frames_touched = sum(1 for regions in frame_regions if regions)
@@ -125,10 +143,141 @@ def anonymize_video(
     return report
 
 
+FrameRegions = list[list[Region]]
+"""The regions hidden in each frame of the output, by frame index."""
+
+
+def _two_passes(
+    anonymizer: Anonymizer,
+    source: Path,
+    output: Path,
+    hold: int,
+    detect_every: int,
+    detect_side: int,
+    report: AnonymizationReport,
+    preset: str,
+) -> tuple[list[TrackPlan], FrameRegions, dict[int, int]]:
+    """Track the whole file, decide per track, then decode again to hide and write."""
+    started = time.perf_counter()
+    tracks, info = _track(anonymizer, source, detect_every, detect_side)
+    report.timing["track"] = time.perf_counter() - started
+    plans = [plan_track(anonymizer, track) for track in tracks]
+    hold_seconds = hold / float(info.fps or 25)
+    frame_regions, hidden_counts = _write(
+        anonymizer, source, output, plans, hold_seconds, detect_every, report, preset
+    )
+    report.timing["write"] = time.perf_counter() - started - report.timing["track"]
+    return plans, frame_regions, hidden_counts
+
+
+def _one_pass(
+    anonymizer: Anonymizer,
+    source: Path,
+    output: Path,
+    hold: int,
+    detect_every: int,
+    detect_side: int,
+    report: AnonymizationReport,
+    preset: str,
+) -> tuple[list[TrackPlan], FrameRegions, dict[int, int]]:
+    """Detect, track, hide and write in one decoding pass (every face is hidden).
+
+    A decoded frame waits in a queue until the detections ``lag`` seconds after
+    it are known; then every track that can reach it is: a track re-found after
+    a gap is re-found within the tracker's ``max_gap``, and a track starting
+    within ``hold`` of the frame has started (see the module docstring).
+    """
+    started = time.perf_counter()
+    analyzer = anonymizer.analyzer
+    tracker = FaceTracker(embed=analyzer.embed_faces)
+    with (
+        open_video(source) as reader,
+        VideoWriter.like(output, reader, preset=preset, background=True) as writer,
+    ):
+        fps = float(reader.info.fps or 25)
+        hider = _FrameHider(anonymizer, writer, hold / fps, detect_every)
+        lag = tracker.max_gap + (hold + detect_every) / fps
+        waiting: deque[YuvFrame] = deque()
+        for frame in reader.yuv_frames():
+            if frame.index % detect_every == 0:
+                pixels = frame.rgb()
+                detections = detect_faces(
+                    analyzer.detector, pixels, detect_side, 1.0, fast_shrink=True
+                )
+                faces = analyzer.faces_at(
+                    DecodedImage(pixels, frame.source), detections, embed=False
+                )
+                tracker.update(frame.index, frame.time, faces)
+                hider.follow(tracker.live_tracks)
+            waiting.append(frame)
+            while waiting[0].time + lag <= frame.time:
+                hider.write(waiting.popleft())
+        tracks = tracker.finish()
+        while waiting:
+            hider.write(waiting.popleft())
+        _raise_if_incomplete(reader)
+    _describe_output(report, reader, writer)  # once the writer has encoded every frame
+    report.preview = hider.preview
+    report.timing["track and write"] = time.perf_counter() - started
+    return [plan_track(anonymizer, track) for track in tracks], hider.frame_regions, hider.counts
+
+
+class _FrameHider:
+    """Hides the regions of the followed tracks in each frame, in order, and writes it."""
+
+    def __init__(
+        self, anonymizer: Anonymizer, writer: VideoWriter, hold_seconds: float, detect_every: int
+    ) -> None:
+        self.method = anonymizer.method
+        self.writer = writer
+        self.hold_seconds = hold_seconds
+        self.detect_every = detect_every
+        self.tracks: dict[int, Track] = {}
+        self.frame_regions: FrameRegions = []
+        self.counts: dict[int, int] = {}
+        self.preview: np.ndarray | None = None
+        self._preview_regions = 0
+
+    def follow(self, tracks: list[Track]) -> None:
+        """Tracks that may place regions (new ones are added; known ones are kept)."""
+        for track in tracks:
+            self.tracks.setdefault(track.id, track)
+
+    def write(self, frame: YuvFrame) -> None:
+        # a track last seen more than ``hold`` before this frame cannot reach it or a later one
+        done = [i for i, t in self.tracks.items() if t.last.time + self.hold_seconds < frame.time]
+        for track_id in done:
+            del self.tracks[track_id]
+        regions = _regions_at(
+            list(self.tracks.values()),
+            frame.index,
+            frame.time,
+            self.hold_seconds,
+            self.detect_every,
+            (frame.width, frame.height),
+        )
+        if regions:
+            anonymize_i420_regions(frame.yuv, [r.box for r in regions], self.method)
+            for region in regions:
+                assert region.track_id is not None
+                self.counts[region.track_id] = self.counts.get(region.track_id, 0) + 1
+            if len(regions) > self._preview_regions:
+                self.preview, self._preview_regions = frame.rgb(), len(regions)
+        while len(self.frame_regions) < frame.index:
+            self.frame_regions.append([])  # frames the reader skipped (none for files)
+        self.frame_regions.append(regions)
+        self.writer.write(frame)
+
+
+def _even_sized(source: Path) -> bool:
+    info = probe_video(source)
+    return info.width % 2 == 0 and info.height % 2 == 0
+
+
 def _track(
     anonymizer: Anonymizer, source: Path, detect_every: int, detect_side: int
 ) -> tuple[list[Track], Any]:
-    """Pass 1: detect on one frame in ``detect_every`` and link the faces into tracks."""
+    """Pass 1 of 2: detect on one frame in ``detect_every`` and link the faces into tracks."""
     analyzer = anonymizer.analyzer
     tracker = FaceTracker(embed=analyzer.embed_faces)
     with open_video(source, every=max(1, detect_every)) as reader:
@@ -185,9 +334,9 @@ def _write(
     report: AnonymizationReport,
     preset: str = DEFAULT_PRESET,
 ) -> tuple[list[list[Region]], dict[int, int]]:
-    """Pass 2: hide each hidden track's region in every frame and write the video."""
+    """Pass 2 of 2: hide each hidden track's region in every frame and write the video."""
     hidden = [p.track for p in plans if p.anonymized]
-    frame_regions: list[list[Region]] = []
+    frame_regions: FrameRegions = []
     counts: dict[int, int] = {}
     preview_at = _busiest_frame(hidden)
     with open_video(source) as reader, VideoWriter.like(output, reader, preset=preset) as writer:
@@ -214,20 +363,26 @@ def _write(
             if frame.index == preview_at:
                 report.preview = pixels.copy()
         _raise_if_incomplete(reader)
-        report.problems.extend(reader.problems)
-        report.frames = writer.frames
-        info = reader.info
-        report.audio = (
-            {
-                "input": info.audio_codec,
-                "sample_rate": info.audio_sample_rate,
-                "packets_copied": writer.audio_packets,
-                "problems": list(writer.problems),
-            }
-            if info.has_audio
-            else None
-        )
+        _describe_output(report, reader, writer)
     return frame_regions, counts
+
+
+def _describe_output(report: AnonymizationReport, reader: VideoReader, writer: VideoWriter) -> None:
+    """Size, frame rate, frames written, audio copied and decoding problems, into the report."""
+    info = reader.info
+    report.width, report.height, report.fps = info.width, info.height, round(float(info.fps), 3)
+    report.problems.extend(reader.problems)
+    report.frames = writer.frames
+    report.audio = (
+        {
+            "input": info.audio_codec,
+            "sample_rate": info.audio_sample_rate,
+            "packets_copied": writer.audio_packets,
+            "problems": list(writer.problems),
+        }
+        if info.has_audio
+        else None
+    )
 
 
 def _regions_at(
@@ -276,7 +431,7 @@ def _busiest_frame(tracks: list[Track]) -> int:
     return max(seen, key=lambda i: (seen[i], -i)) if seen else 0
 
 
-def _review(frame_regions: list[list[Region]], detect_every: int) -> list[dict[str, Any]]:
+def _review(frame_regions: FrameRegions, detect_every: int) -> list[dict[str, Any]]:
     """Frame ranges to look at: low detection confidence, faces held after being lost,
     long stretches where a face was not detected and its region was interpolated."""
     flags: list[tuple[int, str]] = []
@@ -305,7 +460,7 @@ def _review(frame_regions: list[list[Region]], detect_every: int) -> list[dict[s
 def _check(
     anonymizer: Anonymizer,
     output: Path,
-    frame_regions: list[list[Region]],
+    frame_regions: FrameRegions,
     templates: dict[int, FloatArray | None],
     check_every: int,
 ) -> CheckSummary:

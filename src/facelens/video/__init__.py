@@ -13,7 +13,10 @@ Public API (stable; it only grows):
 * :class:`VideoFrame`: ``pixels`` ``(H, W, 3)`` uint8 **RGB**, ``index``
   (frame number in the source, before sampling), ``time`` (seconds from the
   first frame); ``as_image()`` hands it to ``FaceAnalyzer``.
-* :class:`VideoWriter`: encodes RGB frames (H.264; VP9 for ``.webm``) at a
+* :class:`YuvFrame`: the same frame as planar YUV 4:2:0 (``reader.yuv_frames()``),
+  for loops that convert to RGB only the frames they search; the writer
+  encodes it as it is.
+* :class:`VideoWriter`: encodes RGB or YUV frames (H.264; VP9 for ``.webm``) at a
   size and frame rate, and copies the audio track of ``audio_from`` packet
   by packet. ``VideoWriter.like(path, reader)`` keeps the reader's size,
   frame rate and audio.
@@ -34,7 +37,7 @@ Coordinates are ``(x, y)`` pixels of the frame, boxes ``(x, y, width,
 height)``, times in seconds.
 """
 
-from facelens.video.frames import VideoFrame, VideoInfo
+from facelens.video.frames import VideoFrame, VideoInfo, YuvFrame
 from facelens.video.reader import (
     DropPolicy,
     FrameSampler,
@@ -58,6 +61,7 @@ __all__ = [
     "VideoReader",
     "VideoSource",
     "VideoWriter",
+    "YuvFrame",
     "iou",
     "open_video",
     "probe_video",

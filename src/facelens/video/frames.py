@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from facelens.io.image import DecodedImage
+from facelens.io.yuv import YuvArray, i420_size, i420_to_rgb
 from facelens.types import ImageArray
 
 
@@ -37,6 +38,35 @@ class VideoFrame:
     def as_image(self) -> DecodedImage:
         """The frame as a :class:`DecodedImage` for the image pipeline (``FaceAnalyzer``)."""
         return DecodedImage(self.pixels, f"{self.source}#{self.index}")
+
+
+@dataclass(frozen=True, eq=False)
+class YuvFrame:
+    """One decoded frame kept as planar YUV 4:2:0, as the decoder made it.
+
+    ``yuv`` is an I420 array ``(height * 3 // 2, width)`` uint8 (layout in
+    :mod:`facelens.io.yuv`; width and height are even); ``index``, ``time``
+    and ``source`` as in :class:`VideoFrame`. :meth:`VideoReader.yuv_frames`
+    yields these and :class:`VideoWriter` encodes them without a colour
+    conversion; :meth:`rgb` converts when a frame is to be searched for faces.
+    """
+
+    yuv: YuvArray
+    index: int
+    time: float
+    source: str = ""
+
+    @property
+    def width(self) -> int:
+        return i420_size(self.yuv)[0]
+
+    @property
+    def height(self) -> int:
+        return i420_size(self.yuv)[1]
+
+    def rgb(self) -> ImageArray:
+        """The frame as RGB uint8 ``(height, width, 3)`` (a new array)."""
+        return i420_to_rgb(self.yuv)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ import numpy as np
 from facelens.errors import FaceLensError, VideoOpenError
 from facelens.io.image import DEFAULT_MAX_PIXELS, load_image
 from facelens.io.walk import IMAGE_SUFFIXES
-from facelens.video.frames import VideoFrame, VideoInfo
+from facelens.io.yuv import rgb_to_i420
+from facelens.video.frames import VideoFrame, VideoInfo, YuvFrame
 
 VideoSource = str | os.PathLike[str] | int
 """A path, folder, glob pattern, URL or webcam index."""
@@ -275,17 +276,41 @@ class VideoReader:
     # -- reading -----------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[VideoFrame]:
+        for frame in self._frames(yuv=False):
+            assert isinstance(frame, VideoFrame)
+            yield frame
+
+    def yuv_frames(self) -> Iterator[YuvFrame]:
+        """The frames as planar YUV 4:2:0 (:class:`YuvFrame`), without converting to RGB.
+
+        For video code that converts only some frames (anonymization searches
+        one frame in N and hides patches): decoders of H.264, HEVC, VP9 and
+        AV1 produce this layout, so it costs a copy; other layouts are
+        converted by FFmpeg, turned frames through RGB. Needs an even width and
+        height (``ValueError`` otherwise). Sampling, time window, truncation and
+        live sources behave as when iterating the reader.
+        """
+        if self.info.width % 2 or self.info.height % 2:
+            raise ValueError(
+                f"{self.label}: YUV 4:2:0 frames need an even width and height, "
+                f"not {self.info.width}x{self.info.height}"
+            )
+        for frame in self._frames(yuv=True):
+            assert isinstance(frame, YuvFrame)
+            yield frame
+
+    def _frames(self, yuv: bool) -> Iterator[VideoFrame | YuvFrame]:
         if self._iterated:
             raise RuntimeError("a VideoReader can be iterated once; open the source again")
         self._iterated = True
-        frames = self._sequence_frames() if self._files else self._container_frames()
+        frames = self._sequence_frames(yuv) if self._files else self._container_frames(yuv)
         sampled = self._sampled(frames)
         if self.info.live:
             yield from self._through_queue(sampled)
         else:
             yield from sampled
 
-    def _sampled(self, frames: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+    def _sampled(self, frames: Iterator[VideoFrame | YuvFrame]) -> Iterator[VideoFrame | YuvFrame]:
         gate = _FpsGate(self.sampler.fps)
         for frame in frames:
             if frame.time + 1e-9 < self.start:
@@ -297,7 +322,7 @@ class VideoReader:
             if gate.keep(frame.time - self.start):
                 yield frame
 
-    def _sequence_frames(self) -> Iterator[VideoFrame]:
+    def _sequence_frames(self, yuv: bool) -> Iterator[VideoFrame | YuvFrame]:
         rate = float(self.info.fps)
         for index, path in enumerate(self._files):
             if self._stop.is_set():
@@ -310,9 +335,12 @@ class VideoReader:
             except FaceLensError as error:
                 self.problems.append(f"frame {index} skipped: {error}")
                 continue
-            yield VideoFrame(image.pixels, index, index / rate, self.label)
+            if yuv:
+                yield YuvFrame(rgb_to_i420(image.pixels), index, index / rate, self.label)
+            else:
+                yield VideoFrame(image.pixels, index, index / rate, self.label)
 
-    def _container_frames(self) -> Iterator[VideoFrame]:
+    def _container_frames(self, yuv: bool) -> Iterator[VideoFrame | YuvFrame]:
         container = self._container
         stream = container.streams.video[0]
         rate = float(self.info.fps) or 25.0
@@ -339,12 +367,23 @@ class VideoReader:
                     # skipped without colour conversion; it still counts as decoded
                     yield VideoFrame(_EMPTY, index, time, self.label)
                     continue
-                pixels = frame.to_ndarray(format="rgb24")
                 turns = round((frame.rotation or 0) / 90) % 4
+                if yuv and not turns:
+                    planar = (
+                        frame
+                        if frame.format.name == "yuv420p"
+                        else frame.reformat(format="yuv420p")
+                    )
+                    yield YuvFrame(planar.to_ndarray(), index, time, self.label)
+                    continue
+                pixels = frame.to_ndarray(format="rgb24")
                 if turns:  # a display matrix (phones filming upright): show it as players do
                     pixels = np.rot90(pixels, turns)
                 pixels = np.ascontiguousarray(pixels)
-                yield VideoFrame(pixels, index, time, self.label)
+                if yuv:
+                    yield YuvFrame(rgb_to_i420(pixels), index, time, self.label)
+                else:
+                    yield VideoFrame(pixels, index, time, self.label)
         except (av.error.FFmpegError, OSError, ValueError) as error:
             self.complete = False
             self.problems.append(
@@ -378,9 +417,13 @@ class VideoReader:
             return False
         return True
 
-    def _through_queue(self, frames: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+    def _through_queue(
+        self, frames: Iterator[VideoFrame | YuvFrame]
+    ) -> Iterator[VideoFrame | YuvFrame]:
         """Decode in a background thread into a bounded queue (live sources)."""
-        buffer: queue.Queue[VideoFrame | BaseException | None] = queue.Queue(self._queue_size)
+        buffer: queue.Queue[VideoFrame | YuvFrame | BaseException | None] = queue.Queue(
+            self._queue_size
+        )
 
         def produce() -> None:
             try:
@@ -408,8 +451,8 @@ class VideoReader:
 
     def _put(
         self,
-        buffer: queue.Queue[VideoFrame | BaseException | None],
-        item: VideoFrame | BaseException | None,
+        buffer: queue.Queue[VideoFrame | YuvFrame | BaseException | None],
+        item: VideoFrame | YuvFrame | BaseException | None,
         force: bool = False,
     ) -> None:
         if self.policy == "block" or force:
@@ -428,7 +471,9 @@ class VideoReader:
             except queue.Full:
                 self._drop_oldest(buffer)
 
-    def _drop_oldest(self, buffer: queue.Queue[VideoFrame | BaseException | None]) -> None:
+    def _drop_oldest(
+        self, buffer: queue.Queue[VideoFrame | YuvFrame | BaseException | None]
+    ) -> None:
         try:
             old = buffer.get_nowait()
         except queue.Empty:

@@ -22,6 +22,8 @@ of an open :class:`VideoReader`: what ``--draw`` and anonymization use.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -33,11 +35,14 @@ import numpy as np
 
 from facelens.errors import VideoOpenError, VideoWriteError
 from facelens.types import ImageArray
-from facelens.video.frames import VideoFrame
+from facelens.video.frames import VideoFrame, YuvFrame
 from facelens.video.reader import VideoReader
 
 AUDIO_LEAD = 0.5
 """Seconds of audio muxed ahead of the last video frame written (keeps the file interleaved)."""
+
+BACKGROUND_QUEUE = 8
+"""Frames waiting for a background writer's thread at most (then ``write`` waits)."""
 
 DEFAULT_CRF = 18
 """x264 constant rate factor: 18 is visually lossless for most footage (lower = larger files)."""
@@ -69,6 +74,10 @@ class VideoWriter:
             (to the packet, about 20 ms). ``like`` takes them from the reader.
         crf: quality of the H.264 encoder (see :data:`DEFAULT_CRF`).
         preset: x264 speed preset (``ultrafast`` ... ``veryslow``).
+        background: encode and mux in a thread of the writer's own, so that the
+            caller prepares the next frames meanwhile (at most
+            :data:`BACKGROUND_QUEUE` frames wait); an encoding error is raised
+            by the next :meth:`write` or by :meth:`close`.
 
     Attributes:
         frames: video frames written.
@@ -89,6 +98,7 @@ class VideoWriter:
         end: float | None = None,
         crf: int = DEFAULT_CRF,
         preset: str = "veryfast",
+        background: bool = False,
     ) -> None:
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
@@ -99,6 +109,9 @@ class VideoWriter:
         self._last_pts = -1
         self.start, self.end = start, end
         self._audio: _AudioCopy | None = None
+        self._queue: queue.Queue[Any] | None = None
+        self._worker: threading.Thread | None = None
+        self._background_failure: BaseException | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._container: Any = av.open(str(self.path), mode="w")
@@ -111,6 +124,12 @@ class VideoWriter:
         except BaseException:
             self._container.close()
             raise
+        if background:
+            self._queue = queue.Queue(BACKGROUND_QUEUE)
+            self._worker = threading.Thread(
+                target=self._encode_queued, name="facelens-video-writer", daemon=True
+            )
+            self._worker.start()
 
     @classmethod
     def like(
@@ -157,28 +176,69 @@ class VideoWriter:
         stream.time_base = 1 / self.rate
         return stream
 
-    def write(self, frame: VideoFrame | ImageArray) -> None:
-        """Encode one RGB uint8 frame of the writer's size (a VideoFrame at its own time)."""
+    def write(self, frame: VideoFrame | YuvFrame | ImageArray) -> None:
+        """Encode one frame of the writer's size: RGB uint8 (a :class:`VideoFrame` or an
+        array) or I420 (a :class:`YuvFrame`, encoded without a colour conversion). A frame
+        object is written at its own time, an array one frame period after the previous.
+        The frame's pixels are copied before this returns: the caller may reuse them."""
+        picture = self._picture(frame)
+        pts = self._last_pts + 1
+        if not isinstance(frame, np.ndarray):
+            pts = max(pts, round((frame.time - self.start) * self.rate))
+        self._last_pts = pts
+        picture.pts = pts
+        picture.time_base = 1 / self.rate  # the muxer may change the stream's own time base
+        if self._queue is None:
+            self._encode(picture)
+            return
+        self._raise_background_failure()
+        self._queue.put(picture)
+
+    def _encode(self, picture: Any) -> None:
+        try:
+            self._mux(self._stream.encode(picture))
+            if self._audio is not None:
+                self._audio.copy_until(float(picture.pts / self.rate) + AUDIO_LEAD)
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise VideoWriteError(f"{self.path}: writing failed ({error})") from error
+        self.frames += 1
+
+    def _encode_queued(self) -> None:
+        """The background thread: encode what :meth:`write` queued until ``None`` comes."""
+        assert self._queue is not None
+        while (picture := self._queue.get()) is not None:
+            if self._background_failure is not None:
+                continue  # keep draining so that write() never blocks on a full queue
+            try:
+                self._encode(picture)
+            except BaseException as error:  # raised in the caller's thread by write/close
+                self._background_failure = error
+
+    def _raise_background_failure(self) -> None:
+        if self._background_failure is not None:
+            raise self._background_failure
+
+    def _picture(self, frame: VideoFrame | YuvFrame | ImageArray) -> Any:
+        """The ``av.VideoFrame`` to encode, after checking the frame's size and layout."""
+        if isinstance(frame, YuvFrame):
+            yuv = frame.yuv
+            expected = (self.height * 3 // 2, self.width)
+            if yuv.shape != expected or yuv.dtype != np.uint8 or self.height % 2:
+                raise VideoWriteError(
+                    f"{self.path}: I420 frame of shape {yuv.shape} {yuv.dtype}, expected "
+                    f"{expected} uint8"
+                )
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(yuv), format="yuv420p")
+            if self._stream.pix_fmt != "yuv420p":
+                picture = picture.reformat(format=self._stream.pix_fmt)
+            return picture
         pixels = frame.pixels if isinstance(frame, VideoFrame) else frame
         if pixels.shape != (self.height, self.width, 3) or pixels.dtype != np.uint8:
             raise VideoWriteError(
                 f"{self.path}: frame of shape {pixels.shape} {pixels.dtype}, expected "
                 f"({self.height}, {self.width}, 3) uint8 RGB"
             )
-        pts = self._last_pts + 1
-        if isinstance(frame, VideoFrame):
-            pts = max(pts, round((frame.time - self.start) * self.rate))
-        self._last_pts = pts
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-        picture.pts = pts
-        picture.time_base = 1 / self.rate  # the muxer may change the stream's own time base
-        try:
-            self._mux(self._stream.encode(picture))
-            if self._audio is not None:
-                self._audio.copy_until(float(pts / self.rate) + AUDIO_LEAD)
-        except (av.error.FFmpegError, OSError, ValueError) as error:
-            raise VideoWriteError(f"{self.path}: writing failed ({error})") from error
-        self.frames += 1
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
 
     def _mux(self, packets: Any) -> None:
         for packet in packets:
@@ -188,7 +248,13 @@ class VideoWriter:
         """Flush the encoder, copy the rest of the audio and finish the file."""
         if self._container is None:
             return
+        if self._worker is not None:
+            assert self._queue is not None
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
         try:
+            self._raise_background_failure()
             self._mux(self._stream.encode(None))
             if self._audio is not None:
                 self._audio.copy_until(None)
