@@ -1,4 +1,9 @@
-"""Search at a million templates: the embedded ANN index (usearch) against hnswlib and exact.
+"""Search at a million templates: facelens's code index against HNSW graphs and exact search.
+
+Engines: ``codes-pq4`` (facelens's default, :class:`facelens.index.CodeIndex`:
+a FAISS fast scan over 4-bit product-quantization codes of every template),
+``usearch-i8`` (:class:`facelens.index.AnnIndex`, an HNSW graph over int8
+vectors) and ``hnswlib-f32`` (an HNSW graph over float32 vectors).
 
 The gallery: every LFW template of the development people (SFace, cached by
 ``lfw_templates.py``) except one probe per person with 2+ photos, plus
@@ -47,6 +52,7 @@ import numpy as np
 
 from facelens.evaluation.lfw import evaluate_pairs, people_images, read_pairs, read_people
 from facelens.index.ann import AnnIndex, AnnParameters, index_files
+from facelens.index.codes import CodeIndex
 from facelens.vectors import unit_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,7 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = CACHE / "million"
 TOP = 10
 CANDIDATE_GRID = (64, 128, 256, 512)
-EXACT_SIZES = (1_000, 10_000, 25_000, 50_000, 100_000, 250_000)
+EXACT_SIZES = (1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000)
 
 
 def main() -> int:
@@ -67,7 +73,7 @@ def main() -> int:
     parser.add_argument(
         "--embedder", default="sface-2021dec-int8bq", help="whose LFW templates (128-d SFace)"
     )
-    parser.add_argument("--engines", default="usearch-i8,hnswlib-f32")
+    parser.add_argument("--engines", default="codes-pq4,usearch-i8,hnswlib-f32")
     parser.add_argument("--connectivity", type=int, default=16)
     parser.add_argument("--expansion-add", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
@@ -292,6 +298,12 @@ def build(engine: str, db: np.ndarray, args: argparse.Namespace, work: Path) -> 
         index.add(np.arange(1, len(db) + 1), db)
         seconds = time.perf_counter() - started
         index.save(path)
+    elif kind == "codes":
+        codes = CodeIndex(db.shape[1], threads=args.threads)
+        codes.add(np.arange(1, len(db) + 1), db)
+        seconds = time.perf_counter() - started
+        path = path.with_suffix(".npz")
+        codes.save(path)
     elif kind == "hnswlib":
         import hnswlib
 
@@ -318,7 +330,8 @@ def run_engine(
     """Build, then serve in a fresh process; recall and accuracy against exact search."""
     path, build_seconds = build(engine, db, args, db_file.parent)
     gc.collect()
-    disk = sum(f.stat().st_size for f in index_files(path) if f.exists())
+    files = [path] if engine.startswith("codes") else index_files(path)
+    disk = sum(f.stat().st_size for f in files if f.exists())
     output = subprocess.run(
         [sys.executable, __file__, "--serve", engine, str(path), str(db_file), str(probe_file)],
         capture_output=True,
@@ -354,6 +367,8 @@ def serve(engine: str, index_path: str, db_path: str, probe_path: str) -> None:
     before = _rss_mb()
     if kind == "usearch":
         index = AnnIndex.load(Path(index_path), threads=1)
+    elif kind == "codes":
+        codes = CodeIndex.load(Path(index_path))
     else:
         import hnswlib
 
@@ -373,6 +388,9 @@ def serve(engine: str, index_path: str, db_path: str, probe_path: str) -> None:
                 if kind == "usearch":
                     index.expansion_search = candidates
                     ids, _ = index.search(probe[None, :], candidates)
+                    rows = ids[0][ids[0] > 0] - 1
+                elif kind == "codes":
+                    ids, _ = codes.search(probe[None, :], candidates)
                     rows = ids[0][ids[0] > 0] - 1
                 else:
                     hnsw.set_ef(candidates)
@@ -421,6 +439,12 @@ def quantized_pair_accuracy(data: Path, real: Real, engine: str) -> dict[str, fl
     storage = engine.split("-")[1]
     if storage == "f32":
         stored = real.vectors
+    elif storage == "pq4":  # the templates as the codes describe them (decoded)
+        codes = CodeIndex(real.vectors.shape[1])
+        codes.add(np.arange(1, len(real.vectors) + 1), real.vectors)
+        assert codes._codes is not None
+        raw = codes._codes.reconstruct_n(0, len(real.vectors))
+        stored = unit_rows(np.asarray(raw, dtype=np.float64)).astype(np.float32)
     else:
         index = AnnIndex(real.vectors.shape[1], AnnParameters(storage))  # type: ignore[arg-type]
         index.add(np.arange(1, len(real.vectors) + 1), real.vectors)
@@ -433,7 +457,8 @@ def quantized_pair_accuracy(data: Path, real: Real, engine: str) -> dict[str, fl
 
 
 def crossover(db: np.ndarray, probes: np.ndarray, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """p50 of one exact query vs one index query (``--candidates``, rescored) by gallery size."""
+    """p50 of one exact query vs one query of facelens's index (``--candidates``, rescored)
+    by gallery size."""
     from threadpoolctl import threadpool_limits
 
     rows = []
@@ -446,14 +471,8 @@ def crossover(db: np.ndarray, probes: np.ndarray, args: argparse.Namespace) -> l
             scores = sub @ probe
             np.argpartition(-scores, TOP)[:TOP]
             exact_ms.append((time.perf_counter() - started) * 1000)
-        if size > 50_000:  # the index is only worth timing near the crossover
-            rows.append({"templates": size, "exact_p50_ms": round(float(np.median(exact_ms)), 3)})
-            print(json.dumps(rows[-1]), file=sys.stderr)
-            continue
-        index = AnnIndex(sub.shape[1], AnnParameters(), threads=args.threads)
+        index = CodeIndex(sub.shape[1])
         index.add(np.arange(1, size + 1), sub)
-        index.threads = 1
-        index.expansion_search = args.candidates
         ann_ms = []
         for probe in probes[:200]:
             started = time.perf_counter()

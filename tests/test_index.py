@@ -1,4 +1,8 @@
-"""The ANN index: exact/approximate search, persistence, and erased templates never returned."""
+"""The search indexes: exact/approximate search, persistence, erased templates never returned.
+
+Both engines are tested where they promise the same: the code index (the
+default, facelens.index.codes) and the HNSW graph (facelens.index.ann).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ import pytest
 
 from facelens.gallery import NewTemplate, SQLiteGallery
 from facelens.gallery.store import TemplateMatrix
-from facelens.index import AnnIndex, AnnParameters, GalleryIndex, exact_top_k, index_path_for
+from facelens.index import (
+    AnnIndex,
+    AnnParameters,
+    CodeIndex,
+    GalleryIndex,
+    exact_top_k,
+    index_path_for,
+)
 from facelens.index.ann import index_files
 from facelens.index.search import ranked_people, top_templates
 from facelens.vectors import unit_rows
@@ -46,10 +57,14 @@ def test_exact_top_k_matches_a_full_sort() -> None:
     assert np.allclose(scores, np.sort(full, axis=1)[:, ::-1][:, :5])
 
 
-def test_index_finds_the_exact_nearest_after_rescoring() -> None:
+ENGINES = [AnnIndex, CodeIndex]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_index_finds_the_exact_nearest_after_rescoring(engine: type[AnnIndex | CodeIndex]) -> None:
     vectors = clustered(500, 4)
     matrix = matrix_of(vectors, 4)
-    index = AnnIndex(128)
+    index = engine(128)
     index.add(matrix.template_ids, vectors)
     probes = unit_rows(vectors[::13] + 0.05).astype(np.float32)
     exact_rows, _exact_scores = exact_top_k(probes, vectors, 1)
@@ -77,11 +92,40 @@ def test_removed_ids_never_come_back_and_leave_no_bytes(tmp_path: Path) -> None:
     assert not np.isin(loaded.search(vectors[:5], 50)[0], erased).any()
 
 
-def test_stale_index_ids_are_filtered_by_the_gallery() -> None:
+def test_the_code_index_forgets_removed_templates_in_memory_and_on_disk(tmp_path: Path) -> None:
+    vectors = clustered(200, 5)
+    index = CodeIndex(128)
+    index.add(np.arange(1, 1001), vectors)
+    decoded_before = index._codes.reconstruct_n(0, 1000)  # type: ignore[union-attr]
+    erased = np.arange(1, 6)  # all of person 1
+    assert index.remove(erased) == 5 and index.remove(erased) == 0
+    ids, _ = index.search(vectors[:5], 50)
+    assert not np.isin(ids, erased).any() and (ids > 0).all()
+    path = tmp_path / "g.codes.npz"
+    index.save(path)
+    loaded = CodeIndex.load(path)
+    assert len(loaded) == 995 and not np.isin(loaded.ids, erased).any()
+    decoded_after = loaded._codes.reconstruct_n(0, 995)  # type: ignore[union-attr]
+    # the kept templates keep their very codes; no code of an erased one is left
+    assert np.array_equal(decoded_after, decoded_before[5:])
+    assert not any((decoded_after == row).all(axis=1).any() for row in decoded_before[:5])
+    assert not np.isin(loaded.search(vectors[:5], 50)[0], erased).any()
+
+
+def test_the_code_index_needs_enough_templates_to_learn_its_codes() -> None:
+    index = CodeIndex(128)
+    with pytest.raises(ValueError, match="at least"):
+        index.add(np.arange(1, 11), clustered(2, 5))
+    with pytest.raises(ValueError, match="even"):
+        CodeIndex(127)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stale_index_ids_are_filtered_by_the_gallery(engine: type[AnnIndex | CodeIndex]) -> None:
     """An index that still holds an erased template (e.g. written by another process before
     the erase) cannot return it: candidates are looked up in the gallery's own matrix."""
     vectors = clustered(100, 4)
-    index = AnnIndex(128)
+    index = engine(128)
     index.add(np.arange(1, 401), vectors)
     live = matrix_of(vectors[4:], 4, first_id=5)  # person 1 (ids 1-4) erased in the gallery
     people = ranked_people(vectors[:4], live, 5, index, min_templates=0)
@@ -102,7 +146,7 @@ def test_gallery_index_persists_and_follows_enroll_and_erase(tmp_path: Path) -> 
     index = GalleryIndex(path, min_templates=100)
     matrix = gallery.template_matrix()
     assert index.ranked_people(vectors[:1], matrix, 3) is not None
-    assert all(f.exists() for f in index_files(path))
+    assert path.exists()
     assert len(GalleryIndex(path).index or []) == 300  # reloaded from disk
 
     gallery.erase_person("p0")
@@ -124,37 +168,47 @@ def test_gallery_index_persists_and_follows_enroll_and_erase(tmp_path: Path) -> 
 def test_small_galleries_are_searched_exactly(tmp_path: Path) -> None:
     vectors = clustered(10, 3)
     matrix = matrix_of(vectors, 3)
-    index = GalleryIndex(tmp_path / "g.db.usearch", min_templates=1000)
+    index = GalleryIndex(tmp_path / "g.db.codes.npz", min_templates=1000)
     assert index.ranked_people(vectors[:2], matrix, 3) is None
     assert index.index is None and not index.path.exists()
 
 
 def test_encrypted_galleries_keep_the_index_in_memory(tmp_path: Path) -> None:
     vectors = clustered(30, 5)
-    index = GalleryIndex(tmp_path / "g.db.usearch", min_templates=10, persist=False)
+    index = GalleryIndex(tmp_path / "g.db.codes.npz", min_templates=10, persist=False)
     assert index.ranked_people(vectors[:2], matrix_of(vectors, 5), 3) is not None
-    assert index.index is not None and not any(f.exists() for f in index_files(index.path))
+    assert index.index is not None and not index.path.exists()
 
 
 def test_a_damaged_index_file_is_rebuilt(tmp_path: Path) -> None:
-    path = tmp_path / "g.db.usearch"
-    for file in index_files(path):
-        file.write_bytes(b"not an index")
+    path = index_path_for(tmp_path / "g.db")
+    path.write_bytes(b"not an index")
     vectors = clustered(30, 5)
     index = GalleryIndex(path, min_templates=10)
     assert index.index is None
     assert index.ranked_people(vectors[:1], matrix_of(vectors, 5), 3) is not None
-    assert len(AnnIndex.load(path)) == 150
+    assert len(CodeIndex.load(path)) == 150
 
 
-@pytest.mark.parametrize("bad", [np.zeros((3, 64), np.float32)])
-def test_wrong_shapes_are_refused(bad: np.ndarray) -> None:
-    index = AnnIndex(128)
+def test_the_usearch_files_of_earlier_versions_are_deleted(tmp_path: Path) -> None:
+    """They hold (quantized) templates, erased people's included: nothing keeps them current."""
+    old = AnnIndex(128)
+    old.add(np.arange(1, 151), clustered(30, 5))
+    legacy = tmp_path / "g.db.usearch"
+    old.save(legacy)
+    assert all(f.exists() for f in index_files(legacy))
+    GalleryIndex(index_path_for(tmp_path / "g.db"))
+    assert not any(f.exists() for f in index_files(legacy))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_wrong_shapes_and_repeated_ids_are_refused(engine: type[AnnIndex | CodeIndex]) -> None:
+    index = engine(128)
     with pytest.raises(ValueError):
-        index.add(np.arange(1, 4), bad)
-    index.add(np.arange(1, 4), clustered(1, 3))
+        index.add(np.arange(1, 101), np.zeros((100, 64), np.float32))
+    index.add(np.arange(1, 101), clustered(20, 5))
     with pytest.raises(ValueError):
-        index.add(np.arange(1, 4), clustered(1, 3))
+        index.add(np.arange(100, 201), clustered(20, 5))
 
 
 def test_identification_through_the_index_decides_like_exact_search(
@@ -172,7 +226,7 @@ def test_identification_through_the_index_decides_like_exact_search(
     vectors = np.concatenate([own.astype(np.float32), clustered(400, 5, dimension)])
     matrix = matrix_of(vectors, 5)
     point, calibration = lens.operating_point(), lens.calibration
-    index = GalleryIndex(tmp_path / "people.db.usearch", min_templates=1000)
+    index = GalleryIndex(tmp_path / "people.db.codes.npz", min_templates=1000)
     exact = identify_faces([face], matrix, point, calibration, 3)[0]
     through_index = identify_faces([face], matrix, point, calibration, 3, index=index)[0]
     assert index.index is not None and len(index.index) == 2001

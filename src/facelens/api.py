@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
@@ -24,6 +26,7 @@ from facelens.gallery import (
     stored_model_id,
 )
 from facelens.index.gallery_index import GalleryIndex, index_path_for
+from facelens.index.search import CANDIDATES
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
 from facelens.match.scoring import Aggregation
@@ -35,6 +38,7 @@ from facelens.types import Face, Match, Person, Verification
 if TYPE_CHECKING:
     from facelens.apps.video_identify import VideoIdentification
     from facelens.cluster import FaceClusters
+    from facelens.gallery.postgres import PostgresGallery
     from facelens.video.reader import VideoSource
 
 
@@ -97,14 +101,43 @@ class FaceLens:
 
     @property
     def search_index(self) -> GalleryIndex | None:
-        """The ANN index beside a gallery file (used from ``ANN_MIN_TEMPLATES`` templates on;
-        in memory only for an encrypted gallery); None for other backends."""
+        """The code index of the gallery (used from ``ANN_MIN_TEMPLATES`` templates on): beside
+        a SQLite gallery's file, or in memory only for an encrypted gallery (SQLite or
+        PostgreSQL). None for a PostgreSQL gallery in the clear: its server searches."""
         gallery = self.gallery
         if self._index is None and isinstance(gallery, SQLiteGallery):
-            self._index = GalleryIndex(
-                index_path_for(gallery.path), persist=not gallery.encrypted
-            )
+            self._index = GalleryIndex(index_path_for(gallery.path), persist=not gallery.encrypted)
+        elif self._index is None and getattr(gallery, "encrypted", False):
+            self._index = GalleryIndex(Path("postgresql.codes.npz"), persist=False)
         return self._index
+
+    def match_faces(self, faces: list[Face], point: OperatingPoint, top_k: int = 5) -> list[Match]:
+        """Who is each embedded face, at ``point``? The gallery is searched the fastest way
+        that still scores every reported candidate exactly:
+
+        * SQLite, or any encrypted gallery: every template below ``ANN_MIN_TEMPLATES``,
+          else the candidates of the code index (:attr:`search_index`);
+        * PostgreSQL in the clear: the server's HNSW index proposes the people among the
+          ``CANDIDATES`` nearest templates of each face (``candidate_matrix``), and all
+          their templates are scored here, so the whole gallery is never loaded.
+        """
+        probes = [f.template.vector for f in faces if f.template is not None]
+        server = self._searching_server()
+        if server is not None and probes:
+            templates = server.candidate_matrix(np.stack(probes), k=CANDIDATES)
+            return identify_faces(
+                faces, templates, point, self.calibration, top_k, self.aggregation
+            )
+        gallery = self.gallery
+        return identify_faces(
+            faces,
+            gallery.template_matrix(),
+            point,
+            self.calibration,
+            top_k,
+            self.aggregation,
+            self.search_index,
+        )
 
     def sync_index(self) -> None:
         """After an enrollment or erasure: bring an existing index in step (erased templates
@@ -112,6 +145,15 @@ class FaceLens:
         index = self.search_index
         if index is not None and index.exists:
             index.sync(self.gallery.template_matrix())
+
+    def _searching_server(self) -> PostgresGallery | None:
+        """The gallery, if it is PostgreSQL in the clear (its server searches), else None."""
+        gallery = self.gallery
+        if isinstance(gallery, SQLiteGallery) or getattr(gallery, "encrypted", False):
+            return None
+        from facelens.gallery.postgres import PostgresGallery  # psycopg: PostgreSQL only
+
+        return gallery if isinstance(gallery, PostgresGallery) else None
 
     @property
     def calibration(self) -> Calibration:
@@ -159,11 +201,7 @@ class FaceLens:
     ) -> list[Match]:
         """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
         faces = self.analyzer.analyze(image, channel_order=channel_order)
-        point = self.operating_point(fmr, threshold)
-        templates = self.gallery.template_matrix()
-        return identify_faces(
-            faces, templates, point, self.calibration, top_k, self.aggregation, self.search_index
-        )
+        return self.match_faces(faces, self.operating_point(fmr, threshold), top_k)
 
     def identify_many(
         self,
@@ -177,16 +215,7 @@ class FaceLens:
         """Identification over many images, streamed; a bad image carries its error."""
         point = self.operating_point(fmr, threshold)
         for result in self.analyzer.analyze_many(images, keep_images=keep_images):
-            matches = identify_faces(
-                result.faces,
-                self.gallery.template_matrix(),
-                point,
-                self.calibration,
-                top_k,
-                self.aggregation,
-                self.search_index,
-            )
-            yield result, matches
+            yield result, self.match_faces(result.faces, point, top_k)
 
     def identify_video(
         self,

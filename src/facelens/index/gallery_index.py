@@ -1,7 +1,9 @@
-"""The ANN index of a gallery, kept beside its file and in step with it.
+"""The search index of a gallery, kept beside its file and in step with it.
 
-``<gallery>.usearch`` (plus ``.ids.npy`` and ``.json``) sits next to the
-gallery file. The gallery stays the truth; the index is derived from it and
+``<gallery>.codes.npz`` (a :class:`facelens.index.codes.CodeIndex`) sits next
+to the gallery file. (Earlier versions kept a usearch graph in
+``<gallery>.usearch``; such files hold quantized templates, so they are
+deleted when the gallery's index is opened.) The gallery stays the truth; the index is derived from it and
 reconciled by template id (:meth:`GalleryIndex.sync`): templates the gallery
 has and the index lacks are added, templates the index holds that the gallery
 no longer has are removed, and the result is saved. That makes the update
@@ -27,11 +29,13 @@ import numpy as np
 
 from facelens.errors import GalleryError
 from facelens.gallery.store import TemplateMatrix
-from facelens.index.ann import AnnIndex, AnnParameters, index_files
+from facelens.index.codes import MIN_TRAINING_TEMPLATES, CodeIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, CANDIDATES, ranked_people, uses_index
 from facelens.types import FloatArray
 
-INDEX_SUFFIX = ".usearch"
+INDEX_SUFFIX = ".codes.npz"
+LEGACY_SUFFIXES = (".usearch", ".usearch.ids.npy", ".usearch.json")
+"""Files of the usearch index of earlier versions (deleted on sight: they hold templates)."""
 
 
 def index_path_for(gallery_path: Path) -> Path:
@@ -40,12 +44,11 @@ def index_path_for(gallery_path: Path) -> Path:
 
 
 class GalleryIndex:
-    """The persisted ANN index of one gallery file.
+    """The persisted search index of one gallery file.
 
     Args:
         path: the index file (see :func:`index_path_for`).
         min_templates: build (and use) the index from this many templates on.
-        parameters: HNSW parameters for a new index.
         candidates: templates proposed per probe before exact rescoring.
         persist: keep the index in the file beside the gallery. False for an
             encrypted gallery: the index holds templates (quantized) in the
@@ -57,27 +60,27 @@ class GalleryIndex:
         path: Path,
         *,
         min_templates: int = ANN_MIN_TEMPLATES,
-        parameters: AnnParameters | None = None,
         candidates: int = CANDIDATES,
         persist: bool = True,
     ) -> None:
         self.path = path
         self.persist = persist
         self.min_templates = min_templates
-        self.parameters = parameters or AnnParameters()
         self.candidates = candidates
-        self._index: AnnIndex | None = None
+        self._index: CodeIndex | None = None
         self._synced: TemplateMatrix | None = None
         self._lock = threading.Lock()
+        if persist:
+            _delete_legacy_files(path)
         if persist and path.exists():
             try:
-                self._index = AnnIndex.load(path)
+                self._index = CodeIndex.load(path)
             except GalleryError:  # damaged or half-written: rebuilt from the gallery on sync
                 self._index = None
 
     @property
-    def index(self) -> AnnIndex | None:
-        """The ANN index, or None while the gallery is small enough for exact search."""
+    def index(self) -> CodeIndex | None:
+        """The index, or None while the gallery is small enough for exact search."""
         return self._index
 
     def sync(self, matrix: TemplateMatrix) -> bool:
@@ -97,11 +100,11 @@ class GalleryIndex:
 
     def _reconcile(self, matrix: TemplateMatrix) -> bool:
         if self._index is None:
-            if len(matrix.template_ids) < self.min_templates:
+            if len(matrix.template_ids) < max(self.min_templates, MIN_TRAINING_TEMPLATES):
                 return False
-            self._index = AnnIndex(matrix.vectors.shape[1], self.parameters)
+            self._index = CodeIndex(matrix.vectors.shape[1])
         if self._index.dimension != matrix.vectors.shape[1] and len(matrix.template_ids):
-            self._index = AnnIndex(matrix.vectors.shape[1], self.parameters)
+            self._index = CodeIndex(matrix.vectors.shape[1])
         removed = self._index.remove(np.setdiff1d(self._index.ids, matrix.template_ids))
         new = ~np.isin(matrix.template_ids, self._index.ids)
         self._index.add(matrix.template_ids[new], matrix.vectors[new])
@@ -132,7 +135,12 @@ class GalleryIndex:
     def delete(self) -> None:
         """Remove the index files (they can always be rebuilt from the gallery)."""
         with self._lock:
-            for file in index_files(self.path):
-                file.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
             self._index = None
             self._synced = None
+
+
+def _delete_legacy_files(path: Path) -> None:
+    base = path.name[: -len(INDEX_SUFFIX)] if path.name.endswith(INDEX_SUFFIX) else path.name
+    for suffix in LEGACY_SUFFIXES:
+        path.with_name(base + suffix).unlink(missing_ok=True)

@@ -2,8 +2,8 @@
 
 Below :data:`ANN_MIN_TEMPLATES` templates every probe is scored against every
 template (one matrix product; about as fast as an index query at that size,
-and exact). Above it the ANN index proposes :data:`CANDIDATES` templates per
-probe and only those are scored exactly, against the float32 templates of
+and exact). Above it the index (:mod:`facelens.index.codes`) proposes
+:data:`CANDIDATES` templates per probe and only those are scored exactly, against the float32 templates of
 the gallery, so the scores reported (and compared with the calibrated
 threshold) are always exact cosines. The threshold and the candidate count
 were chosen by measurement (benchmarks/million.py, docs/benchmarks.md).
@@ -20,19 +20,20 @@ import weakref
 import numpy as np
 
 from facelens.gallery.store import TemplateMatrix
-from facelens.index.ann import AnnIndex
+from facelens.index.base import TemplateIndex
 from facelens.match.scoring import cosine_scores
 from facelens.types import FloatArray
 
-ANN_MIN_TEMPLATES = 30_000
-"""Galleries with fewer templates are searched exactly. Measured (one query, one core):
-exact 0.75 ms against 0.96 ms through the index at 25,000 templates, 24.7 ms against
-1.6 ms at 50,000 (docs/benchmarks.md#million)."""
+ANN_MIN_TEMPLATES = 5_000
+"""Galleries with fewer templates are searched exactly. Measured (one query, one core,
+128-d templates): exact 0.026 ms against 0.042 ms through the code index at 2,500
+templates, 0.092 ms against 0.051 ms at 5,000, 2.0 ms against 0.27 ms at 100,000
+(docs/benchmarks.md#million)."""
 
-CANDIDATES = 256
+CANDIDATES = 128
 """Templates the index proposes per probe before exact rescoring: the smallest count
-measured to reach recall@1 >= 0.99 against exact search at 60,000 templates; at a
-million the present graph (M 16) gives only 0.86 with it (docs/benchmarks.md#million)."""
+measured to find exact search's top-1 for every real probe at a million templates
+(recall@1 1.000; 64 gives 0.9988; docs/benchmarks.md#million)."""
 
 
 def exact_top_k(probes: FloatArray, vectors: FloatArray, k: int) -> tuple[np.ndarray, FloatArray]:
@@ -77,7 +78,7 @@ def rows_of(matrix: TemplateMatrix, ids: np.ndarray) -> np.ndarray:
     return np.where(found, order[position], -1).astype(np.int64)
 
 
-def uses_index(matrix: TemplateMatrix, index: AnnIndex | None, min_templates: int) -> bool:
+def uses_index(matrix: TemplateMatrix, index: TemplateIndex | None, min_templates: int) -> bool:
     """Whether a search over ``matrix`` goes through the ANN index."""
     return index is not None and len(index) > 0 and len(matrix.template_ids) >= min_templates
 
@@ -86,7 +87,7 @@ def top_templates(
     probes: FloatArray,
     matrix: TemplateMatrix,
     k: int,
-    index: AnnIndex | None = None,
+    index: TemplateIndex | None = None,
     *,
     min_templates: int = ANN_MIN_TEMPLATES,
     candidates: int = CANDIDATES,
@@ -120,7 +121,7 @@ def ranked_people(
     probes: FloatArray,
     matrix: TemplateMatrix,
     top_k: int,
-    index: AnnIndex | None = None,
+    index: TemplateIndex | None = None,
     *,
     min_templates: int = ANN_MIN_TEMPLATES,
     candidates: int = CANDIDATES,

@@ -18,7 +18,7 @@ import numpy as np
 
 from facelens.apps.identify import score_evidence
 from facelens.gallery.store import TemplateMatrix
-from facelens.index.ann import AnnIndex
+from facelens.index.base import TemplateIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, top_templates
 from facelens.ingest.scan_index import ScanFaces
 from facelens.match.calibration import Calibration, OperatingPoint
@@ -63,7 +63,7 @@ def search_appearances(
     *,
     limit: int = 100,
     include_below: bool = False,
-    index: AnnIndex | None = None,
+    index: TemplateIndex | None = None,
 ) -> list[Appearance]:
     """The faces of ``faces`` most like ``probe`` (a unit template), best first.
 

@@ -164,7 +164,6 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
     point = lens.operating_point(job.params.get("fmr"), job.params.get("threshold"))
     top_k = int(job.params.get("top_k", 5))
     results: list[dict[str, Any]] = []
-    from facelens.apps.identify import identify_faces
 
     with zipfile.ZipFile(job.input_path) as archive:
         for index, member in enumerate(members):
@@ -182,14 +181,7 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
                     raise ImageDecodeError(f"{label}: larger than the zip declares")
                 image = decode_image(data, label, settings.max_pixels)
                 faces = context.analysing(partial(lens.analyzer.analyze, image))
-                matches = identify_faces(
-                    faces,
-                    lens.gallery.template_matrix(),
-                    point,
-                    lens.calibration,
-                    top_k,
-                    lens.aggregation,
-                )
+                matches = lens.match_faces(faces, point, top_k)
                 results.append({"photo": label, "faces": [m.to_dict() for m in matches]})
             except Exception as error:  # one bad photo never sinks the batch
                 code = getattr(error, "code", "decode_failed")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facelens.apps.identify import identify_faces, main_face, verify_faces
+from facelens.apps.identify import main_face, verify_faces
 from facelens.service.auth import QueryKey, Service
 from facelens.service.limits import read_image, require_multipart
 from facelens.service.models import ERROR_RESPONSES
@@ -56,9 +56,7 @@ async def identify(
     point = lens.operating_point(fmr, threshold)  # a bad operating point fails before the work
 
     def work() -> list[Match]:
-        faces = lens.analyzer.analyze(decoded)
-        templates = lens.gallery.template_matrix()
-        return identify_faces(faces, templates, point, lens.calibration, top_k, lens.aggregation)
+        return lens.match_faces(lens.analyzer.analyze(decoded), point, top_k)
 
     matches = await run_in_threadpool(context.analysing, work)
     context.audit.record(
