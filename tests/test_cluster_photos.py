@@ -256,6 +256,27 @@ def pieces_in(blob: bytes, raw: bytes, skip: int = 0) -> int:
 JPEG_HEADERS = 640  # bytes at the start of a crop that every crop shares (quantization tables)
 
 
+def test_erasing_a_person_also_forgets_their_named_group(
+    clusters: FaceClusters, tmp_path: Path
+) -> None:
+    """`people remove NAME` (FaceLens.erase) reaches the cluster index beside the gallery."""
+    from facelens import FaceLens
+
+    obama_group = next(iter(group_of_person(clusters)["obama"]))
+    faces = clusters.store.faces(group_id=obama_group)
+    vectors = clusters.store.vectors([f.id for f in faces])
+    clusters.name(obama_group, "Barack Obama")
+    path = clusters.store.path
+    assert all(pieces_in(v.tobytes(), file_bytes(path)) for v in vectors)
+    with FaceLens(gallery=tmp_path / "g.db", embedder=clusters.analyzer.embedder_id) as lens:
+        assert lens.erase("Barack Obama") >= 1
+    assert clusters.store.group_named("Barack Obama") is None
+    assert not clusters.store.faces(group_id=obama_group)
+    clusters.close()
+    raw = file_bytes(path)
+    assert all(pieces_in(v.tobytes(), raw) == 0 for v in vectors)
+
+
 def test_forgetting_a_group_leaves_no_byte_of_its_faces(clusters: FaceClusters) -> None:
     obama_group = next(iter(group_of_person(clusters)["obama"]))
     faces = clusters.store.faces(group_id=obama_group)

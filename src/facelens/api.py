@@ -261,10 +261,32 @@ class FaceLens:
         return self.gallery.rename_person(old, new)
 
     def erase(self, name: str) -> int:
-        """Remove a person and every trace of them; returns the templates removed."""
+        """Remove a person and every trace of them; returns the templates removed.
+
+        Traces are the gallery's templates and crops, the search index's codes,
+        and, when a cluster index sits beside the gallery (``facelens cluster``),
+        the faces of the group named after them there (:meth:`erase_cluster_group`).
+        """
         removed = self.gallery.erase_person(name)
         self.sync_index()
+        self.erase_cluster_group(name)
         return removed
+
+    def erase_cluster_group(self, name: str) -> int:
+        """Forget the group named ``name`` in the cluster index beside the gallery, if both
+        exist (its faces' templates and crops, no byte left); returns the faces erased."""
+        from facelens.cluster import default_index_path
+        from facelens.cluster.store import ClusterStore
+
+        path = default_index_path(self._gallery_path)
+        if not path.exists():
+            return 0
+        store = ClusterStore(path, self.analyzer.embedder_id)
+        try:
+            group = store.group_named(name.strip())
+            return store.forget_group(group.id) if group is not None else 0
+        finally:
+            store.close()
 
     def clusters(self, index: str | Path | None = None) -> FaceClusters:
         """Groups of unknown faces (``facelens.cluster``), kept in ``index`` (default: beside

@@ -99,5 +99,6 @@ def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
         return
     removed = lens.erase(name)
     console.print(
-        f"erased {name!r} ({removed} templates); nothing of them remains in the gallery file"
+        f"erased {name!r} ({removed} templates); nothing of them remains in the gallery "
+        "file, its search index or the cluster group named after them"
     )
