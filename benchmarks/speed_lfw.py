@@ -58,6 +58,7 @@ class System:
     script: Path
     peer: bool  # runs in the peer venv
     embedder: str = ""  # facelens runners: the embedder to run (FACELENS_BENCH_EMBEDDER)
+    max_upscale: float | None = None  # facelens runners: FACELENS_BENCH_MAX_UPSCALE (default 2)
 
 
 SYSTEMS = [
@@ -68,6 +69,14 @@ SYSTEMS = [
         BENCHMARKS / "runners" / "facelens_lfw.py",
         False,
         "sface-2021dec-int8bq",
+    ),
+    System(
+        "facelens_native",
+        "facelens (SFace, photos searched at their own size, as the loop does)",
+        BENCHMARKS / "runners" / "facelens_lfw.py",
+        False,
+        "sface-2021dec-int8bq",
+        1.0,
     ),
     System(
         "facelens_default",
@@ -251,6 +260,8 @@ def run_system(
         env[name] = cores
     if system.embedder:
         env["FACELENS_BENCH_EMBEDDER"] = system.embedder
+    if system.max_upscale is not None:
+        env["FACELENS_BENCH_MAX_UPSCALE"] = str(system.max_upscale)
     command = [str(python), str(system.script), "--list", str(files), "--out", str(out)]
     busy_before = wait_until_quiet(cpus, wait_quiet)
     busy_start = cpu_busy_seconds(cpus)

@@ -43,7 +43,12 @@ def main() -> int:
     from facelens.pipeline.analyzer import FaceAnalyzer
 
     embedder = os.environ.get("FACELENS_BENCH_EMBEDDER") or registry.DEFAULT_EMBEDDER
-    analyzer = FaceAnalyzer(embedder=embedder)
+    upscale = os.environ.get("FACELENS_BENCH_MAX_UPSCALE")
+    analyzer = (
+        FaceAnalyzer(embedder=embedder, max_upscale=float(upscale))
+        if upscale
+        else FaceAnalyzer(embedder=embedder)
+    )
     _ = analyzer.detector, analyzer.embedder  # load both models before the clock starts
     load_seconds = time.perf_counter() - start
 
