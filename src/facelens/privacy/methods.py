@@ -93,7 +93,8 @@ def _blurred(patch: np.ndarray) -> np.ndarray:
     sigma = BLUR_SIGMA_FRACTION * max(height, width)
     # Shrink until sigma is BLUR_SIGMA_SHRUNK px (keeping at least 4 px a side): a gaussian
     # this wide has nothing left at the shrunk sampling step, so the result is the same,
-    # at a cost that no longer grows with the region (a 720 px face: 0.5 ms, not 15 ms).
+    # at a cost that no longer grows with the region (a 483 x 720 px region: 0.9 ms, not 13 ms;
+    # benchmarks/blur_cost.py).
     shrink = max(1, min(int(sigma / BLUR_SIGMA_SHRUNK), min(height, width) // 4))
     small = cv2.resize(
         patch,
