@@ -3,8 +3,8 @@
 ``<gallery>.codes.npz`` (a :class:`facelens.index.codes.CodeIndex`) sits next
 to the gallery file. (Earlier versions kept a usearch graph in
 ``<gallery>.usearch``; such files hold quantized templates, so they are
-deleted when the gallery's index is opened.) The gallery stays the truth; the index is derived from it and
-reconciled by template id (:meth:`GalleryIndex.sync`): templates the gallery
+deleted when the gallery's index is opened.) The gallery stays the truth;
+the index is derived from it and reconciled by template id (:meth:`GalleryIndex.sync`): templates the gallery
 has and the index lacks are added, templates the index holds that the gallery
 no longer has are removed, and the result is saved. That makes the update
 incremental (an enrollment adds only its templates, an erasure removes only
