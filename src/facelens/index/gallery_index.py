@@ -4,9 +4,10 @@
 to the gallery file. (Earlier versions kept a usearch graph in
 ``<gallery>.usearch``; such files hold quantized templates, so they are
 deleted when the gallery's index is opened.) The gallery stays the truth;
-the index is derived from it and reconciled by template id (:meth:`GalleryIndex.sync`): templates the gallery
-has and the index lacks are added, templates the index holds that the gallery
-no longer has are removed, and the result is saved. That makes the update
+the index is derived from it and reconciled by template id
+(:meth:`GalleryIndex.sync`): templates the gallery has and the index lacks
+are added, templates the index holds that the gallery no longer has are
+removed, and the result is saved. That makes the update
 incremental (an enrollment adds only its templates, an erasure removes only
 its own), and makes a stale index file (written before another process
 enrolled or erased) harmless: it is corrected on the next sync, and until
