@@ -40,6 +40,7 @@ from facelens.errors import (
     ClusterModelMismatchError,
     GroupNotFoundError,
 )
+from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
 
 SCHEMA_VERSION = "1"
@@ -163,17 +164,7 @@ class ClusterStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            for pragma in (
-                "journal_mode=WAL",
-                "synchronous=FULL",
-                "secure_delete=ON",
-                "foreign_keys=ON",
-                "busy_timeout=30000",
-            ):
-                self._db.execute(f"PRAGMA {pragma}")
+            self._db = open_sqlite_file(self.path)
         except sqlite3.DatabaseError as exc:
             raise ClusterError(f"{self.path}: not a facelens cluster index ({exc})") from exc
         self._lock = threading.RLock()

@@ -39,6 +39,7 @@ from facelens.errors import (
 )
 from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
 from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
+from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Person, StoredTemplate
 
 SCHEMA_VERSION = "1"
@@ -89,14 +90,7 @@ class SQLiteGallery:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db = open_sqlite_file(self.path)
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{self.path}: not a facelens gallery or damaged ({exc})") from exc
         self._lock = threading.RLock()

@@ -28,6 +28,7 @@ import numpy as np
 from facelens.errors import GalleryError, GalleryModelMismatchError
 from facelens.ingest.process import ItemResult
 from facelens.ingest.sources import ItemKind, WorkItem
+from facelens.io.sqlite_files import open_sqlite_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,12 +96,7 @@ class ScanIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db = open_sqlite_file(self.path)
             self._db.executescript(_SCHEMA)
             with self._write() as db:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('model_id', ?)", (model_id,))

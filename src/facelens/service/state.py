@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facelens.errors import GalleryError
+from facelens.io.sqlite_files import open_sqlite_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -67,12 +68,7 @@ class StateDB:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(
-                path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = open_sqlite_file(path)
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a facelens service file or damaged ({exc})") from exc
         self._lock = threading.RLock()
