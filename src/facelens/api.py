@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from facelens.apps.video_identify import VideoIdentification
     from facelens.cluster import FaceClusters
     from facelens.gallery.postgres import PostgresGallery
+    from facelens.index.postgres_codes import PostgresCodeIndex
     from facelens.video.reader import VideoSource
 
 
@@ -87,6 +88,7 @@ class FaceLens:
         self._key_file = key_file
         self._gallery: GalleryStore | None = None
         self._index: GalleryIndex | None = None
+        self._server_codes: PostgresCodeIndex | None = None
         self._fmr = fmr
         self._threshold = threshold
         self.aggregation: Aggregation = aggregation
@@ -119,7 +121,9 @@ class FaceLens:
           else the candidates of the code index (:attr:`search_index`);
         * PostgreSQL in the clear: the server's HNSW index proposes the people among the
           ``CANDIDATES`` nearest templates of each face (``candidate_matrix``), and all
-          their templates are scored here, so the whole gallery is never loaded.
+          their templates are scored here, so the whole gallery is never loaded. With
+          ``$FACELENS_POSTGRES_SEARCH=codes`` this process's code index proposes them
+          instead (:mod:`facelens.index.postgres_codes`).
         """
         probes = [f.template.vector for f in faces if f.template is not None]
         server = self._searching_server()
@@ -142,18 +146,30 @@ class FaceLens:
     def sync_index(self) -> None:
         """After an enrollment or erasure: bring an existing index in step (erased templates
         leave the index and its file at once)."""
+        if self._server_codes is not None:
+            self._server_codes.sync()
+            return
         index = self.search_index
         if index is not None and index.exists:
             index.sync(self.gallery.template_matrix())
 
-    def _searching_server(self) -> PostgresGallery | None:
-        """The gallery, if it is PostgreSQL in the clear (its server searches), else None."""
+    def _searching_server(self) -> PostgresGallery | PostgresCodeIndex | None:
+        """What proposes candidates for a PostgreSQL gallery in the clear: the gallery (its
+        server's HNSW index) or, with ``$FACELENS_POSTGRES_SEARCH=codes``, this process's
+        code index over it. None for SQLite and encrypted galleries (searched in memory)."""
         gallery = self.gallery
         if isinstance(gallery, SQLiteGallery) or getattr(gallery, "encrypted", False):
             return None
         from facelens.gallery.postgres import PostgresGallery  # psycopg: PostgreSQL only
+        from facelens.index.postgres_codes import PostgresCodeIndex, postgres_search_mode
 
-        return gallery if isinstance(gallery, PostgresGallery) else None
+        if not isinstance(gallery, PostgresGallery):
+            return None
+        if postgres_search_mode() == "hnsw":
+            return gallery
+        if self._server_codes is None or self._server_codes.gallery is not gallery:
+            self._server_codes = PostgresCodeIndex(gallery)
+        return self._server_codes
 
     @property
     def calibration(self) -> Calibration:
@@ -303,6 +319,7 @@ class FaceLens:
         if self._gallery is not None:
             self._gallery.close()
             self._gallery = None
+            self._server_codes = None
 
     def __enter__(self) -> FaceLens:
         return self

@@ -552,6 +552,67 @@ class PostgresGallery:
         with self._read() as db:
             return self._fetch_matrix(db, "t.person_id = ANY(%s)", (people,))
 
+    def write_version(self) -> int:
+        """The gallery's write counter: it changes whenever any process commits a write."""
+        with self._read() as db:
+            return self._version(db)
+
+    def template_count(self) -> int:
+        """How many templates of this gallery's model are stored."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM facelens.templates WHERE model_id = %s", (self._model_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def template_ids(self) -> np.ndarray:
+        """The ids of every template of this gallery's model, increasing, ``(N,)`` int64."""
+        with self._read() as db:
+            cursor = db.cursor(binary=True)
+            rows = cursor.execute(
+                "SELECT id FROM facelens.templates WHERE model_id = %s ORDER BY id",
+                (self._model_id,),
+            ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def template_vectors(
+        self, after_id: int = 0, limit: int = 65_536
+    ) -> tuple[np.ndarray, FloatArray]:
+        """Up to ``limit`` plaintext templates with an id above ``after_id``, by increasing id.
+
+        Returns ``(ids (N,) int64, vectors (N, D) float32)``; page through a large
+        gallery by passing the last id back. Only for galleries in the clear: an
+        encrypted gallery's vectors come decrypted from :meth:`template_matrix`.
+        """
+        if self._cipher is not None:
+            raise GalleryError("an encrypted gallery's templates are read with template_matrix")
+        with self._read() as db:
+            cursor = db.cursor(binary=True)
+            cursor.adapters.register_loader("vector", _RawLoader)
+            rows = cursor.execute(
+                "SELECT id, vector FROM facelens.templates WHERE model_id = %s AND id > %s "
+                "ORDER BY id LIMIT %s",
+                (self._model_id, int(after_id), int(limit)),
+            ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        dimension = (len(rows[0][1]) - 4) // 4
+        packed = np.frombuffer(b"".join(r[1] for r in rows), dtype=">f4")
+        vectors = packed.reshape(len(rows), dimension + 1)[:, 1:].astype(np.float32)
+        return np.array([r[0] for r in rows], dtype=np.int64), vectors
+
+    def people_matrix(self, template_ids: np.ndarray) -> TemplateMatrix:
+        """Every template of the people who own any of ``template_ids`` (ids no longer
+        stored are ignored), for exact scoring of candidates found elsewhere."""
+        ids = [int(i) for i in np.unique(np.asarray(template_ids, np.int64)) if i > 0]
+        with self._read() as db:
+            return self._fetch_matrix(
+                db,
+                "t.model_id = %s AND t.person_id IN "
+                "(SELECT person_id FROM facelens.templates WHERE id = ANY(%s))",
+                (self._model_id, ids),
+            )
+
     def _nearest_in_memory(self, query: FloatArray, k: int) -> list[Neighbour]:
         matrix = self.template_matrix()
         if len(matrix.vectors) == 0:
