@@ -18,7 +18,17 @@ the transfer); the first pass over the probes warms the caches and is not
 timed. recall@1 = the top-1 template equals exact search's top-1 over all
 templates; rank-1 = the top-1 template belongs to the probe's own person.
 
-Part 2, encrypted templates (``--encrypted-sizes``). With a gallery key the
+Part 2, the code index in front of PostgreSQL (``--codes``, on by default): the
+same gallery searched as ``FACELENS_POSTGRES_SEARCH=codes`` searches it, through
+:class:`facelens.index.postgres_codes.PostgresCodeIndex` in this process. Timed:
+the first sync (every template read from the server, encoded), memory (the
+codes and ids, and the process's RSS growth), one enrollment and one erasure
+followed by a sync (what each worker pays after another process writes), and
+per probe the whole search: codes scan, one round trip fetching every template
+of the candidate people, exact top-10. Measured after the HNSW part, in the
+same server, so PostgreSQL's cache holds the table as for the HNSW queries.
+
+Part 3, encrypted templates (``--encrypted-sizes``). With a gallery key the
 server stores only AES-256-GCM ciphertext and cannot search: the application
 fetches and decrypts every template once (then caches the matrix until a write)
 and searches it exactly in memory. Measured at each size: the time to open the
@@ -26,7 +36,8 @@ gallery and build the matrix (fetch + decrypt) against the same for plaintext
 rows, memory of the matrix, and p50/p99 of an in-memory top-10 query.
 
     .venv/bin/python benchmarks/million_pgvector.py [--total 1000000] [--m 32] \\
-        [--ef-construction 128] [--ef-search 40,80,160,320] [--encrypted-sizes 10000,100000,1000000]
+        [--ef-construction 128] [--ef-search 40,80,160,320] [--no-codes] \\
+        [--encrypted-sizes 10000,100000,1000000]
 
 (defaults: the gallery's own HNSW parameters; ``--skip-hnsw`` runs the encrypted part alone).
 
@@ -56,9 +67,10 @@ from rich.progress import Progress
 from facelens.gallery.postgres import HNSW_EF_CONSTRUCTION, HNSW_M, PostgresGallery
 from facelens.gallery.protection import GalleryCipher, template_associated_data
 from facelens.gallery.store import NewTemplate
+from facelens.index.postgres_codes import PostgresCodeIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from million import exact_search, load_real, split, synthesize
+from million import _rss_mb, exact_search, load_real, split, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 TOP = 10
@@ -79,7 +91,10 @@ def main() -> int:
     parser.add_argument("--maintenance-work-mem", default="4GB")
     parser.add_argument("--shared-buffers", default="2GB", help="of the pgserver server")
     parser.add_argument("--encrypted-sizes", default="10000,100000,1000000")
-    parser.add_argument("--skip-hnsw", action="store_true", help="only the encrypted part")
+    parser.add_argument("--skip-hnsw", action="store_true", help="no HNSW build or queries")
+    parser.add_argument(
+        "--no-codes", dest="codes", action="store_false", help="skip the code index part"
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -123,6 +138,7 @@ def main() -> int:
             "load_before": load_before,
         },
         "hnsw": [],
+        "codes": None,
         "encrypted": [],
     }
     with server(args.url, args.shared_buffers) as base_url:
@@ -144,6 +160,9 @@ def main() -> int:
                     setting["rank1_accuracy"] = float(np.mean(person[top1] == probe_person))
                 print(json.dumps(row), file=sys.stderr)
                 result["hnsw"].append(row)
+        if args.codes and (load_time or args.reuse):
+            result["codes"] = codes_search(url, probes, exact_best, person, probe_person)
+            print(json.dumps(result["codes"]), file=sys.stderr)
         if not args.reuse:
             drop_database(base_url, "facelens_million")
         for size in (int(v) for v in args.encrypted_sizes.split(",") if v):
@@ -334,6 +353,76 @@ def build_and_query(
     }
 
 
+def codes_search(
+    url: str,
+    probes: np.ndarray,
+    exact_best: np.ndarray,
+    person: np.ndarray,
+    probe_person: np.ndarray,
+) -> dict[str, Any]:
+    """Part 2: the gallery searched through this process's code index (see the docstring)."""
+    # vacuum, not VACUUM FULL, after the erasure below: a full rewrite of a million rows
+    # is the scrub's cost (benchmarks/postgres_erase.py), not the sync's
+    gallery = PostgresGallery(url, EMBEDDER, scrub="vacuum")
+    codes = PostgresCodeIndex(gallery)
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    codes.sync()
+    first_sync = time.perf_counter() - started
+    assert codes.index is not None
+    row: dict[str, Any] = {
+        "candidates": codes.candidates,
+        "first_sync_seconds": round(first_sync, 1),
+        "codes_mb": round(codes.index.memory_bytes() / 2**20, 1),
+        "rss_growth_mb": round(_rss_mb() - rss_before, 1),
+    }
+    top1, top1_score, latencies, scan_only = [], [], [], []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("code index + PostgreSQL", total=2 * len(probes))
+        for repeat in range(2):  # the first pass warms the caches
+            for probe in probes:
+                begun = time.perf_counter()
+                matrix = codes.candidate_matrix(probe[None, :])
+                scores = matrix.vectors @ probe
+                best = np.argsort(-scores, kind="stable")[:TOP]
+                elapsed = time.perf_counter() - begun
+                progress.advance(task)
+                if repeat:
+                    latencies.append(elapsed)
+                    top1.append(int(matrix.template_ids[best[0]]) - 1)
+                    top1_score.append(float(scores[best[0]]))
+                    begun = time.perf_counter()
+                    codes.index.search(probe[None, :], codes.candidates)
+                    scan_only.append(time.perf_counter() - begun)
+    milliseconds = np.array(latencies) * 1000
+    found, chosen = np.array(top1_score), np.array(top1)
+    row.update(
+        {
+            "p50_ms": round(float(np.percentile(milliseconds, 50)), 2),
+            "p99_ms": round(float(np.percentile(milliseconds, 99)), 2),
+            "scan_only_p50_ms": round(float(np.percentile(scan_only, 50)) * 1000, 2),
+            "recall_at_1": float(np.mean(found >= exact_best - 1e-5)),
+            "rank1_accuracy": float(np.mean(person[chosen] == probe_person)),
+        }
+    )
+    # what a worker pays to follow another process's enrollment, then erasure
+    writer = PostgresGallery(url, EMBEDDER, scrub="vacuum")
+    writer.add_templates(
+        "benchmark newcomer", [NewTemplate(probes[0], EMBEDDER, "new", 1.0)], create=True
+    )
+    started = time.perf_counter()
+    codes.sync()
+    row["sync_after_enroll_seconds"] = round(time.perf_counter() - started, 3)
+    writer.erase_person("benchmark newcomer")
+    started = time.perf_counter()
+    codes.sync()
+    row["sync_after_erase_seconds"] = round(time.perf_counter() - started, 2)
+    row["load_average"] = os.getloadavg()
+    writer.close()
+    gallery.close()
+    return row
+
+
 def encrypted_cost(base_url: str, vectors: np.ndarray, probes: np.ndarray) -> dict[str, Any]:
     """Open + matrix time, encrypted vs plaintext, and in-memory query latency, at one size."""
     row: dict[str, Any] = {"templates": len(vectors)}
@@ -434,6 +523,21 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {row['table_total_mb']} | {row['index_mb']} | {s['ef_search']} | {s['p50_ms']} "
                 f"| {s['p99_ms']} | {s['recall_at_1']:.4f} | {s['rank1_accuracy']:.2%} |"
             )
+    codes = result.get("codes")
+    if codes:
+        lines += [
+            "",
+            "Code index in this process (`FACELENS_POSTGRES_SEARCH=codes`), "
+            f"{codes['candidates']} candidates:",
+            "",
+            "| first sync s | codes MB | RSS growth MB | p50 ms | p99 ms | scan alone p50 ms "
+            "| recall@1 | rank-1 | sync after an enrollment s | after an erasure s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| {codes['first_sync_seconds']} | {codes['codes_mb']} | {codes['rss_growth_mb']} "
+            f"| {codes['p50_ms']} | {codes['p99_ms']} | {codes['scan_only_p50_ms']} "
+            f"| {codes['recall_at_1']:.4f} | {codes['rank1_accuracy']:.2%} "
+            f"| {codes['sync_after_enroll_seconds']} | {codes['sync_after_erase_seconds']} |",
+        ]
     if result["encrypted"]:
         lines += [
             "",

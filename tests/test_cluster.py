@@ -6,6 +6,8 @@ Templates here are made by the test (points on the unit sphere around a few
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,15 @@ from facelens.cluster.engine import regroup
 from facelens.cluster.linkage import LinkageProblem, average_linkage
 from facelens.cluster.metrics import score_clustering
 from facelens.cluster.store import ClusterStore, NewFace
-from facelens.errors import ClusterModelMismatchError, CorrectionError, GroupNotFoundError
+from facelens.errors import (
+    ClusterModelMismatchError,
+    CorrectionError,
+    GalleryKeyMismatchError,
+    GalleryKeyRequiredError,
+    GalleryNotEncryptedError,
+    GroupNotFoundError,
+)
+from facelens.gallery.protection import GalleryCipher, write_key_file
 from facelens.types import Box
 from facelens.vectors import unit_rows
 
@@ -220,3 +230,87 @@ def test_bad_corrections_are_refused_and_change_nothing(store: ClusterStore) -> 
         merge_groups(store, [group])
     assert groups_of(store) == before
     assert store.links("must") == [] and store.links("cannot") == []
+
+
+# --- templates and crops protected with the gallery's key ----------------------------------
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The database file and its WAL, as they are on disk."""
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_with_the_gallery_key_templates_and_crops_are_stored_only_as_ciphertext(
+    tmp_path: Path,
+) -> None:
+    cipher = GalleryCipher.generate()
+    path = tmp_path / "sealed.clusters.db"
+    vectors, _ = people_templates(people=2, per_person=3, spread=0.1, seed=9)
+    crops = [f"JPEG bytes of crop {i};".encode() * 8 for i in range(len(vectors))]
+    store = ClusterStore(path, "test-model", cipher=cipher)
+    assert store.encrypted
+    faces = [
+        NewFace(Box(10 * i, 0, 10, 10), 0.9, v, c)
+        for i, (v, c) in enumerate(zip(vectors, crops, strict=True))
+    ]
+    ids = [
+        store.add_photo(f"{i}.jpg", f"sha-{i}", 100, 100, [face])[0] for i, face in enumerate(faces)
+    ]
+    regroup(store, 0.5)  # clustering reads the templates back, decrypted
+    group = groups_of(store)
+    assert [group[i] for i in ids] == [group[ids[0]]] * 3 + [group[ids[3]]] * 3
+    assert group[ids[0]] != group[ids[3]]
+    assert np.array_equal(store.face_matrix().vectors, vectors.astype(np.float32))
+    assert np.array_equal(store.vectors([ids[4]])[0], vectors[4].astype(np.float32))
+    assert store.crop(ids[1]) == crops[1]
+    raw = _file_bytes(path)
+    for vector, crop in zip(vectors, crops, strict=True):
+        assert vector.astype(np.float32).tobytes()[:32] not in raw
+        assert crop[:24] not in raw
+    store.close()
+
+    with pytest.raises(GalleryKeyRequiredError):
+        ClusterStore(path, "test-model")
+    with pytest.raises(GalleryKeyMismatchError):
+        ClusterStore(path, "test-model", cipher=GalleryCipher.generate())
+    # a sealed template copied onto another face's row does not open there
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "UPDATE faces SET vector = (SELECT vector FROM faces WHERE id = ?) WHERE id = ?",
+            (ids[0], ids[1]),
+        )
+    reopened = ClusterStore(path, "test-model", cipher=cipher)
+    with pytest.raises(GalleryKeyMismatchError):
+        reopened.face_matrix()
+    reopened.close()
+
+
+def test_a_key_is_refused_for_an_index_holding_faces_in_the_clear(tmp_path: Path) -> None:
+    path = tmp_path / "clear.clusters.db"
+    store = ClusterStore(path, "test-model")
+    vectors, _ = people_templates(people=1, per_person=2, spread=0.1)
+    add_faces(store, vectors)
+    store.close()
+    with pytest.raises(GalleryNotEncryptedError, match="--index"):
+        ClusterStore(path, "test-model", cipher=GalleryCipher.generate())
+    assert not ClusterStore(path, "test-model").encrypted  # and it still opens without
+
+
+def test_facelens_seals_its_cluster_index_with_the_gallery_key(tmp_path: Path) -> None:
+    from facelens import FaceLens
+
+    key_file = tmp_path / "gallery.key"
+    write_key_file(key_file)
+    lens = FaceLens(gallery=tmp_path / "people.db", key_file=key_file)
+    clusters = lens.clusters()
+    assert clusters.store.encrypted
+    vectors, _ = people_templates(people=1, per_person=3, spread=0.1)
+    add_faces(clusters.store, vectors)
+    regroup(clusters.store, 0.5)
+    group = clusters.store.groups()[0]
+    with clusters.store.write() as db:
+        clusters.store.set_name(db, group.id, "Ada")
+    clusters.close()
+    assert lens.erase_cluster_group("Ada") == group.faces > 0  # opened with the same key
+    lens.close()

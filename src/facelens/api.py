@@ -38,6 +38,7 @@ from facelens.types import Face, Match, Person, Verification
 if TYPE_CHECKING:
     from facelens.apps.video_identify import VideoIdentification
     from facelens.cluster import FaceClusters
+    from facelens.cluster.store import ClusterStore
     from facelens.gallery.postgres import PostgresGallery
     from facelens.index.postgres_codes import PostgresCodeIndex
     from facelens.video.reader import VideoSource
@@ -292,12 +293,11 @@ class FaceLens:
         """Forget the group named ``name`` in the cluster index beside the gallery, if both
         exist (its faces' templates and crops, no byte left); returns the faces erased."""
         from facelens.cluster import default_index_path
-        from facelens.cluster.store import ClusterStore
 
         path = default_index_path(self._gallery_path)
         if not path.exists():
             return 0
-        store = ClusterStore(path, self.analyzer.embedder_id)
+        store = self._cluster_store(path)
         try:
             group = store.group_named(name.strip())
             return store.forget_group(group.id) if group is not None else 0
@@ -308,12 +308,17 @@ class FaceLens:
         """Groups of unknown faces (``facelens.cluster``), kept in ``index`` (default: beside
         the gallery); named groups are enrolled into this lens's gallery. Close it when done."""
         from facelens.cluster import FaceClusters, default_index_path
-        from facelens.cluster.store import ClusterStore
 
-        store = ClusterStore(
-            index or default_index_path(self._gallery_path), self.analyzer.embedder_id
-        )
+        store = self._cluster_store(Path(index or default_index_path(self._gallery_path)))
         return FaceClusters(self.analyzer, store, lambda: self.gallery, owns_gallery=False)
+
+    def _cluster_store(self, path: Path) -> ClusterStore:
+        """The cluster index at ``path``, sealed with the gallery's key when one is in force."""
+        from facelens.cluster.store import ClusterStore
+        from facelens.gallery.protection import resolve_gallery_key
+
+        cipher = resolve_gallery_key(self._key_file)
+        return ClusterStore(path, self.analyzer.embedder_id, cipher=cipher)
 
     def close(self) -> None:
         if self._gallery is not None:

@@ -16,7 +16,6 @@ from facelens.cli.output import advance, console, emit_json, print_table, progre
 from facelens.cluster.clusterer import FaceClusters, default_index_path
 from facelens.cluster.ingest import PhotoOutcome
 from facelens.cluster.sheet import write_contact_sheets
-from facelens.cluster.store import ClusterStore
 from facelens.io.walk import expand_image_paths
 from facelens.types import USABLE_QUALITY
 
@@ -54,10 +53,9 @@ def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
     """The clusters of this invocation: the lens's analyzer and gallery, the index beside it."""
     lens = get_lens(ctx)
     gallery = ctx.ensure_object(dict).get("gallery")
-    path = Path(index_path) if index_path else default_index_path(gallery)
-    store = ClusterStore(path, lens.analyzer.embedder_id)
-    ctx.call_on_close(store.close)
-    return FaceClusters(lens.analyzer, store, lambda: lens.gallery, owns_gallery=False)
+    clusters = lens.clusters(Path(index_path) if index_path else default_index_path(gallery))
+    ctx.call_on_close(clusters.close)
+    return clusters
 
 
 @command.command("run")

@@ -42,6 +42,7 @@ from facelens.gallery import (
     resolve_gallery,
     stored_model_id,
 )
+from facelens.gallery.protection import resolve_gallery_key
 from facelens.match.calibration import OperatingPoint, calibration_for, operating_point
 from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer
@@ -113,14 +114,19 @@ class FaceClusters:
         *,
         embedder: str | None = None,
         analyzer: FaceAnalyzer | None = None,
+        key_file: str | Path | None = None,
     ) -> FaceClusters:
-        """The index at ``index`` (default: beside the gallery), for the gallery's embedder."""
+        """The index at ``index`` (default: beside the gallery), for the gallery's embedder;
+        with the gallery's key (``key_file``, else the key environment variables) the index
+        is encrypted too."""
         if analyzer is None:
             if embedder is None:
                 embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
             analyzer = FaceAnalyzer(embedder=embedder)
-        store = ClusterStore(index or default_index_path(gallery), analyzer.embedder_id)
-        return cls(analyzer, store, lambda: open_gallery(gallery, analyzer.embedder_id))
+        model = analyzer.embedder_id
+        cipher = resolve_gallery_key(key_file)
+        store = ClusterStore(index or default_index_path(gallery), model, cipher=cipher)
+        return cls(analyzer, store, lambda: open_gallery(gallery, model, key_file=key_file))
 
     @property
     def gallery(self) -> GalleryStore:

@@ -17,7 +17,13 @@ Tables:
 
 Like the gallery: WAL, one ``BEGIN IMMEDIATE`` transaction per write,
 ``secure_delete`` on, and the embedder recorded (an index of another model is
-refused).
+refused). And like the gallery, it can hold templates and crops only as
+ciphertext: opened with the gallery's key (:class:`GalleryCipher`), a new or
+empty index becomes encrypted (``encryption`` and ``key_check`` in ``meta``),
+each face's ``vector`` and ``crop`` sealed with AES-256-GCM and bound to the
+index, the face and its photo; an encrypted index then refuses to open
+without that key or with another, and an index holding faces in the clear
+refuses a key (cluster into a new ``--index`` with the key instead).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -38,7 +45,14 @@ from facelens.errors import (
     ClusterError,
     ClusterFaceNotFoundError,
     ClusterModelMismatchError,
+    GalleryNotEncryptedError,
     GroupNotFoundError,
+)
+from facelens.gallery.protection import (
+    SCHEME,
+    GalleryCipher,
+    opening_cipher,
+    template_associated_data,
 )
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
@@ -158,9 +172,12 @@ class ClusterStore:
     Args:
         path: the SQLite file (created with its folder when missing).
         model_id: the embedder whose templates it holds.
+        cipher: the gallery's key; see the module docstring.
     """
 
-    def __init__(self, path: str | Path, model_id: str) -> None:
+    def __init__(
+        self, path: str | Path, model_id: str, *, cipher: GalleryCipher | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -168,8 +185,10 @@ class ClusterStore:
         except sqlite3.DatabaseError as exc:
             raise ClusterError(f"{self.path}: not a facelens cluster index ({exc})") from exc
         self._lock = threading.RLock()
+        self._index_id = ""
+        self._cipher: GalleryCipher | None = None
         try:
-            self._model_id = self._initialise(model_id)
+            self._model_id = self._initialise(model_id, cipher)
         except BaseException:
             self._db.close()
             raise
@@ -178,7 +197,11 @@ class ClusterStore:
     def model_id(self) -> str:
         return self._model_id
 
-    def _initialise(self, model_id: str) -> str:
+    @property
+    def encrypted(self) -> bool:
+        return self._cipher is not None
+
+    def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         try:
             with self.write() as db:
                 for statement in _SCHEMA.split(";"):
@@ -188,9 +211,11 @@ class ClusterStore:
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('model_id', ?)", (model_id,))
-                stored = str(
-                    db.execute("SELECT value FROM meta WHERE key='model_id'").fetchone()[0]
-                )
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('index_id', ?)", (uuid.uuid4().hex,))
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                stored = str(meta["model_id"])
+                self._index_id = str(meta["index_id"])
+                self._cipher = self._checked_key(db, meta, cipher)
         except sqlite3.DatabaseError as exc:
             raise ClusterError(f"{self.path}: not a facelens cluster index ({exc})") from exc
         if stored != model_id:
@@ -199,6 +224,43 @@ class ClusterStore:
                 f"--embedder {stored}, or cluster into another index (--index)"
             )
         return stored
+
+    def _checked_key(
+        self, db: sqlite3.Connection, meta: dict[str, str], cipher: GalleryCipher | None
+    ) -> GalleryCipher | None:
+        """The cipher to seal and open faces with (inside the opening transaction)."""
+        scheme = meta.get("encryption")
+        if scheme is not None or cipher is None:
+            return opening_cipher(
+                str(self.path), scheme, meta.get("key_check"), self._index_id, cipher
+            )
+        if db.execute("SELECT 1 FROM faces LIMIT 1").fetchone():
+            raise GalleryNotEncryptedError(
+                f"{self.path} holds faces unencrypted, yet a key was given; open it without "
+                "a key, or cluster into a new index (--index) with the key"
+            )
+        db.execute("INSERT INTO meta VALUES ('encryption', ?)", (SCHEME,))
+        db.execute(
+            "INSERT INTO meta VALUES ('key_check', ?)", (cipher.key_check(self._index_id).hex(),)
+        )
+        return cipher
+
+    def _seal(self, value: bytes | None, face_id: int, photo_id: int, field: str) -> bytes | None:
+        if value is None or self._cipher is None:
+            return value
+        data = template_associated_data(self._index_id, face_id, photo_id, field)
+        return self._cipher.encrypt(value, data)
+
+    def _open(self, value: bytes | None, face_id: int, photo_id: int, field: str) -> bytes | None:
+        if value is None or self._cipher is None:
+            return None if value is None else bytes(value)
+        data = template_associated_data(self._index_id, face_id, photo_id, field)
+        return self._cipher.decrypt(bytes(value), data)
+
+    def _vector(self, value: bytes, face_id: int, photo_id: int) -> FloatArray:
+        plain = self._open(value, face_id, photo_id, "vector")
+        assert plain is not None
+        return np.frombuffer(plain, dtype=np.float32)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -244,23 +306,28 @@ class ClusterStore:
             ).lastrowid
             ids = []
             for face in faces:
-                vector = np.ascontiguousarray(face.vector, dtype=np.float32)
-                cursor = db.execute(
-                    "INSERT INTO faces (photo_id, x, y, w, h, quality, vector, crop, added_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                # ids chosen inside the transaction, so each row is sealed with its own id
+                face_id = int(
+                    db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM faces").fetchone()[0]
+                )
+                vector = np.ascontiguousarray(face.vector, dtype=np.float32).tobytes()
+                db.execute(
+                    "INSERT INTO faces (id, photo_id, x, y, w, h, quality, vector, crop, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
+                        face_id,
                         photo_id,
                         face.box.x,
                         face.box.y,
                         face.box.width,
                         face.box.height,
                         face.quality,
-                        vector.tobytes(),
-                        face.crop_jpeg,
+                        self._seal(vector, face_id, int(photo_id or 0), "vector"),
+                        self._seal(face.crop_jpeg, face_id, int(photo_id or 0), "crop"),
                         now,
                     ),
                 )
-                ids.append(int(cursor.lastrowid or 0))
+                ids.append(face_id)
         return ids
 
     def face_matrix(self) -> FaceMatrix:
@@ -276,7 +343,7 @@ class ClusterStore:
             np.array([r[0] for r in rows], dtype=np.int64),
             np.array([r[1] for r in rows], dtype=np.int64),
             np.array([r[2] for r in rows], dtype=np.int64),
-            np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows]),
+            np.stack([self._vector(r[3], r[0], r[1]) for r in rows]),
         )
 
     def faces(
@@ -311,19 +378,21 @@ class ClusterStore:
 
     def crop(self, face_id: int) -> bytes | None:
         with self._lock:
-            row = self._db.execute("SELECT crop FROM faces WHERE id = ?", (face_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT crop, photo_id FROM faces WHERE id = ?", (face_id,)
+            ).fetchone()
         if row is None:
             raise ClusterFaceNotFoundError(f"no face {face_id} in {self.path}")
-        return None if row[0] is None else bytes(row[0])
+        return self._open(row[0], face_id, row[1], "crop")
 
     def vectors(self, face_ids: list[int]) -> FloatArray:
         """Templates of ``face_ids``, in that order, ``(len, D)`` float32."""
         with self._lock:
             rows = [
-                self._db.execute("SELECT vector FROM faces WHERE id = ?", (i,)).fetchone()
+                self._db.execute("SELECT vector, photo_id FROM faces WHERE id = ?", (i,)).fetchone()
                 for i in face_ids
             ]
-        return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+        return np.stack([self._vector(r[0], i, r[1]) for r, i in zip(rows, face_ids, strict=True)])
 
     def set_enrolled(
         self,

@@ -43,14 +43,18 @@ import numpy as np
 from facelens.errors import (
     GalleryError,
     GalleryKeyMismatchError,
-    GalleryKeyRequiredError,
     GalleryModelMismatchError,
     GalleryNotEncryptedError,
     PersonExistsError,
     PersonNotFoundError,
     TemplateNotFoundError,
 )
-from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
+from facelens.gallery.protection import (
+    SCHEME,
+    GalleryCipher,
+    opening_cipher,
+    template_associated_data,
+)
 from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
 from facelens.types import FloatArray, Person, StoredTemplate
 
@@ -237,23 +241,10 @@ class PostgresGallery:
                 db.execute(
                     "INSERT INTO facelens.meta VALUES ('key_check', %s)", (meta["key_check"],)
                 )
-        if meta["encryption"] == "none":
-            return model_id, gallery_id, None
-        if meta["encryption"] != SCHEME:
-            raise GalleryError(
-                f"{self.label} is encrypted with {meta['encryption']}, unknown to this facelens"
-            )
-        if cipher is None:
-            raise GalleryKeyRequiredError(
-                f"{self.label} is encrypted: give its key with --key-file, "
-                "$FACELENS_GALLERY_KEY_FILE or $FACELENS_GALLERY_KEY"
-            )
-        if not cipher.opens(bytes.fromhex(meta["key_check"]), gallery_id):
-            raise GalleryKeyMismatchError(
-                f"the key given (fingerprint {cipher.fingerprint}) does not open {self.label}; "
-                "nothing was changed. Use the key it was encrypted with"
-            )
-        return model_id, gallery_id, cipher
+        checked = opening_cipher(
+            self.label, meta["encryption"], meta.get("key_check"), gallery_id, cipher
+        )
+        return model_id, gallery_id, checked
 
     def _ensure_same_encryption(self, db: psycopg.Connection[Any]) -> None:
         """Refuse to write plaintext into a gallery that another connection made encrypted."""
@@ -486,9 +477,8 @@ class PostgresGallery:
     ) -> TemplateMatrix:
         """The templates matching ``where`` (SQL over ``t`` = templates), as a matrix.
 
-        Plaintext vectors arrive in pgvector's binary form (int16 dimension,
-        int16 unused, big-endian float32s) and become one array in a single
-        step; ciphertexts are opened one by one.
+        Plaintext vectors arrive in pgvector's binary form and become one array
+        (:func:`_unpack_vectors`); ciphertexts are opened one by one.
         """
         column = "t.vector" if self._cipher is None else "t.sealed_vector"
         cursor = db.cursor(binary=True)
@@ -502,9 +492,7 @@ class PostgresGallery:
         if not rows:
             return _matrix_of(rows, np.zeros((0, 0), np.float32))
         if self._cipher is None:
-            dimension = (len(rows[0][2]) - 4) // 4
-            packed = np.frombuffer(b"".join(r[2] for r in rows), dtype=">f4")
-            vectors = packed.reshape(len(rows), dimension + 1)[:, 1:].astype(np.float32)
+            vectors = _unpack_vectors([r[2] for r in rows])
         else:
             vectors = np.stack(
                 [
@@ -596,10 +584,7 @@ class PostgresGallery:
             ).fetchall()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        dimension = (len(rows[0][1]) - 4) // 4
-        packed = np.frombuffer(b"".join(r[1] for r in rows), dtype=">f4")
-        vectors = packed.reshape(len(rows), dimension + 1)[:, 1:].astype(np.float32)
-        return np.array([r[0] for r in rows], dtype=np.int64), vectors
+        return np.array([r[0] for r in rows], dtype=np.int64), _unpack_vectors([r[1] for r in rows])
 
     def people_matrix(self, template_ids: np.ndarray) -> TemplateMatrix:
         """Every template of the people who own any of ``template_ids`` (ids no longer
@@ -692,6 +677,14 @@ class PostgresGallery:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _unpack_vectors(values: list[bytes]) -> FloatArray:
+    """pgvector values in binary form (int16 dimension, int16 unused, big-endian float32s),
+    all of one dimension, as one ``(N, D)`` float32 array, in a single step."""
+    dimension = (len(values[0]) - 4) // 4
+    packed = np.frombuffer(b"".join(values), dtype=">f4")
+    return packed.reshape(len(values), dimension + 1)[:, 1:].astype(np.float32)
 
 
 def _matrix_of(rows: list[Any], vectors: FloatArray) -> TemplateMatrix:

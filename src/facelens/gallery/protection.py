@@ -40,7 +40,12 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from facelens.errors import GalleryKeyError, GalleryKeyMismatchError
+from facelens.errors import (
+    GalleryError,
+    GalleryKeyError,
+    GalleryKeyMismatchError,
+    GalleryKeyRequiredError,
+)
 
 KEY_FILE_ENV = "FACELENS_GALLERY_KEY_FILE"
 KEY_ENV = "FACELENS_GALLERY_KEY"
@@ -124,6 +129,40 @@ def template_associated_data(
     return f"facelens/{gallery_id}/template/{template_id}/person/{person_id}/{field}".encode()
 
 
+def opening_cipher(
+    label: str,
+    scheme: str | None,
+    key_check: str | None,
+    store_id: str,
+    cipher: GalleryCipher | None,
+) -> GalleryCipher | None:
+    """The cipher a store of templates is opened with, checked against what it records.
+
+    ``scheme`` is the store's recorded encryption (``None`` or ``"none"``: in the
+    clear, and then the result is None; a key given for such a store is the
+    caller's to refuse or adopt). ``key_check`` is the hex of
+    :meth:`GalleryCipher.key_check` for ``store_id``. ``label`` names the store in
+    messages. Raises :class:`GalleryKeyRequiredError` without a key,
+    :class:`GalleryKeyMismatchError` with another one, :class:`GalleryError` for
+    an unknown scheme.
+    """
+    if scheme in (None, "none"):
+        return None
+    if scheme != SCHEME:
+        raise GalleryError(f"{label} is encrypted with {scheme}, unknown to this facelens")
+    if cipher is None:
+        raise GalleryKeyRequiredError(
+            f"{label} is encrypted: give its key with --key-file, "
+            "$FACELENS_GALLERY_KEY_FILE or $FACELENS_GALLERY_KEY"
+        )
+    if not cipher.opens(bytes.fromhex(str(key_check)), store_id):
+        raise GalleryKeyMismatchError(
+            f"the key given (fingerprint {cipher.fingerprint}) does not open {label}; "
+            "nothing was changed. Use the key it was encrypted with (or last rotated to)"
+        )
+    return cipher
+
+
 def _key_check_data(gallery_id: str) -> bytes:
     return f"facelens/{gallery_id}/key-check".encode()
 
@@ -199,6 +238,7 @@ __all__ = [
     "OVERHEAD_BYTES",
     "SCHEME",
     "GalleryCipher",
+    "opening_cipher",
     "parse_key",
     "read_key_file",
     "resolve_gallery_key",

@@ -30,14 +30,18 @@ import numpy as np
 from facelens.errors import (
     GalleryError,
     GalleryKeyMismatchError,
-    GalleryKeyRequiredError,
     GalleryModelMismatchError,
     GalleryNotEncryptedError,
     PersonExistsError,
     PersonNotFoundError,
     TemplateNotFoundError,
 )
-from facelens.gallery.protection import SCHEME, GalleryCipher, template_associated_data
+from facelens.gallery.protection import (
+    SCHEME,
+    GalleryCipher,
+    opening_cipher,
+    template_associated_data,
+)
 from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Person, StoredTemplate
@@ -141,21 +145,9 @@ class SQLiteGallery:
         """The cipher to use, after checking it against the gallery (inside the open transaction)."""
         scheme = _meta(db, "encryption")
         if scheme is not None:
-            if cipher is None:
-                raise GalleryKeyRequiredError(
-                    f"{self.path} is encrypted: give its key with --key-file, "
-                    "$FACELENS_GALLERY_KEY_FILE or $FACELENS_GALLERY_KEY"
-                )
-            if scheme != SCHEME:
-                raise GalleryError(
-                    f"{self.path} is encrypted with {scheme}, unknown to this facelens"
-                )
-            if not cipher.opens(bytes.fromhex(str(_meta(db, "key_check"))), self._gallery_id):
-                raise GalleryKeyMismatchError(
-                    f"the key given (fingerprint {cipher.fingerprint}) does not open {self.path}; "
-                    "nothing was changed. Use the key it was encrypted with (or last rotated to)"
-                )
-            return cipher
+            return opening_cipher(
+                str(self.path), scheme, _meta(db, "key_check"), self._gallery_id, cipher
+            )
         if cipher is None:
             return None
         if db.execute("SELECT COUNT(*) FROM templates").fetchone()[0]:
