@@ -3,11 +3,11 @@
 pgvector's HNSW graph, in the server, is the default search of a PostgreSQL
 gallery in the clear. On large galleries it misses: at a million templates
 (LFW + synthetic distractors, 2 cores) it finds the exact nearest template
-for 95% of probes in 19 ms, and needs 72 ms for 99% (docs/benchmarks.md#pgvector).
+for 95% of probes in 20 ms, and needs 77 ms for 99.5% (docs/benchmarks.md#pgvector).
 The same :class:`~facelens.index.codes.CodeIndex` that serves SQLite galleries
-scans every template's 32-byte code in about 1.5 ms and loses none
-(docs/benchmarks.md#million). :class:`PostgresCodeIndex` puts it in front of
-a PostgreSQL gallery:
+scans every template's 32-byte code in about 1.9 ms and loses none.
+:class:`PostgresCodeIndex` puts it in front of a PostgreSQL gallery (4.7 ms
+a search at a million, with the fetch of the candidates' templates):
 
 * PostgreSQL stays the one shared store. Each process (API worker, CLI run)
   reads the templates once, in pages of :data:`PAGE`, and keeps only their
@@ -24,11 +24,11 @@ a PostgreSQL gallery:
   A template erased by another process in between is simply absent from that
   fetch.
 
-Chosen with ``$FACELENS_POSTGRES_SEARCH=codes`` (default ``hnsw``): it pays a
-load when the process starts (a million templates: docs/benchmarks.md#pgvector),
-so it suits long-running workers of large galleries. Below ``min_templates``
-templates, and for encrypted galleries (which :class:`FaceLens` already searches
-in memory), the gallery answers as before.
+Chosen with ``$FACELENS_POSTGRES_SEARCH=codes`` (default ``hnsw``). Each process
+pays a read of every template at its first search (6 s at a million), so it
+suits long-running workers of large galleries. Below ``min_templates``
+templates, and for encrypted galleries (which :class:`FaceLens` already
+searches in memory), the gallery answers as before.
 """
 
 from __future__ import annotations
