@@ -215,3 +215,51 @@ def test_ray_ingest_gives_the_local_results(collection: Path, tmp_path: Path) ->
     assert summary.processed == 7 and summary.failed == 1
     assert face_rows(tmp_path / "ray.db") == face_rows(tmp_path / "local.db")
     assert np.allclose(distributed.faces().vectors, local.faces().vectors, atol=1e-5)
+
+
+def test_with_the_gallery_key_the_scan_index_holds_templates_only_as_ciphertext(
+    tmp_path: Path,
+) -> None:
+    from facelens.errors import GalleryKeyMismatchError, GalleryKeyRequiredError
+    from facelens.gallery.protection import GalleryCipher
+    from facelens.ingest.process import ItemResult
+    from facelens.ingest.sources import WorkItem
+    from facelens.vectors import unit_rows
+
+    cipher = GalleryCipher.generate()
+    path = tmp_path / "sealed-scan.db"
+    vectors = unit_rows(np.random.default_rng(3).normal(size=(5, 128))).astype(np.float32)
+    scan = ScanIndex(path, MODEL, cipher=cipher)
+    assert scan.encrypted
+    scan.add_items([WorkItem("/photos/a.jpg", "image"), WorkItem("/photos/b.jpg", "image")])
+    for source, rows in (("/photos/a.jpg", slice(0, 2)), ("/photos/b.jpg", slice(2, 5))):
+        count = len(vectors[rows])
+        scan.record(
+            ItemResult(
+                source,
+                boxes=np.tile(np.float32([1, 2, 30, 40]), (count, 1)),
+                detector_scores=np.full(count, 0.9, np.float32),
+                qualities=np.full(count, 0.8, np.float32),
+                frame_index=np.full(count, -1, np.int64),
+                time=np.full(count, np.nan),
+                vectors=vectors[rows],
+                frames=1,
+            )
+        )
+    faces = scan.faces()
+    assert np.array_equal(faces.vectors, vectors)
+    assert faces.sources == ["/photos/a.jpg"] * 2 + ["/photos/b.jpg"] * 3
+    raw = path.read_bytes() + path.with_name(path.name + "-wal").read_bytes()
+    assert not any(v.tobytes()[:32] in raw for v in vectors)
+    scan.close()
+    with pytest.raises(GalleryKeyRequiredError):
+        ScanIndex(path, MODEL)
+    with pytest.raises(GalleryKeyMismatchError):
+        ScanIndex(path, MODEL, cipher=GalleryCipher.generate())
+    with sqlite3.connect(path) as db:  # a template moved to another face does not open there
+        db.execute("UPDATE faces SET vector = (SELECT vector FROM faces WHERE id = 1) WHERE id = 2")
+    db.close()
+    reopened = ScanIndex(path, MODEL, cipher=cipher)
+    with pytest.raises(GalleryKeyMismatchError):
+        reopened.faces()
+    reopened.close()

@@ -10,6 +10,7 @@ import click
 
 from facelens.cli.common import friendly_errors, get_lens, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.process import ItemResult, ProcessOptions
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor, run_ingest
 from facelens.ingest.scan_index import ScanIndex
@@ -100,7 +101,7 @@ def command(
         threads=workers,
         max_side=obj.get("max_side"),
     )
-    state = ScanIndex(scan_path, embedder)
+    state = ScanIndex(scan_path, embedder, cipher=resolve_gallery_key(obj.get("key_file")))
     ctx.call_on_close(state.close)
     if retry_failed:
         state.retry_failed()

@@ -12,6 +12,7 @@ from facelens.cli.common import friendly_errors, json_option, operating_point_op
 from facelens.cli.ingest import scan_option, stored_scan_model
 from facelens.cli.output import console, emit_json, print_table
 from facelens.errors import GalleryError
+from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.scan_index import ScanIndex
 from facelens.ingest.search import search_appearances
 from facelens.io.image import source_label
@@ -51,7 +52,7 @@ def command(
     assert face.template is not None
     calibration = calibration_for(model)
     point = operating_point(calibration, fmr=fmr, threshold=threshold)
-    scan = ScanIndex(scan_path, model)
+    scan = ScanIndex(scan_path, model, cipher=resolve_gallery_key(obj.get("key_file")))
     try:
         faces = scan.faces()
     finally:

@@ -45,15 +45,9 @@ from facelens.errors import (
     ClusterError,
     ClusterFaceNotFoundError,
     ClusterModelMismatchError,
-    GalleryNotEncryptedError,
     GroupNotFoundError,
 )
-from facelens.gallery.protection import (
-    SCHEME,
-    GalleryCipher,
-    opening_cipher,
-    template_associated_data,
-)
+from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
 
@@ -185,8 +179,8 @@ class ClusterStore:
         except sqlite3.DatabaseError as exc:
             raise ClusterError(f"{self.path}: not a facelens cluster index ({exc})") from exc
         self._lock = threading.RLock()
-        self._index_id = ""
         self._cipher: GalleryCipher | None = None
+        self._sealer = RowSealer(None, "")
         try:
             self._model_id = self._initialise(model_id, cipher)
         except BaseException:
@@ -214,8 +208,12 @@ class ClusterStore:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('index_id', ?)", (uuid.uuid4().hex,))
                 meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
                 stored = str(meta["model_id"])
-                self._index_id = str(meta["index_id"])
-                self._cipher = self._checked_key(db, meta, cipher)
+                has_faces = db.execute("SELECT 1 FROM faces LIMIT 1").fetchone() is not None
+                self._cipher, marks = side_store_cipher(
+                    str(self.path), meta, str(meta["index_id"]), cipher, has_faces
+                )
+                db.executemany("INSERT INTO meta VALUES (?, ?)", list(marks.items()))
+                self._sealer = RowSealer(self._cipher, str(meta["index_id"]))
         except sqlite3.DatabaseError as exc:
             raise ClusterError(f"{self.path}: not a facelens cluster index ({exc})") from exc
         if stored != model_id:
@@ -225,40 +223,8 @@ class ClusterStore:
             )
         return stored
 
-    def _checked_key(
-        self, db: sqlite3.Connection, meta: dict[str, str], cipher: GalleryCipher | None
-    ) -> GalleryCipher | None:
-        """The cipher to seal and open faces with (inside the opening transaction)."""
-        scheme = meta.get("encryption")
-        if scheme is not None or cipher is None:
-            return opening_cipher(
-                str(self.path), scheme, meta.get("key_check"), self._index_id, cipher
-            )
-        if db.execute("SELECT 1 FROM faces LIMIT 1").fetchone():
-            raise GalleryNotEncryptedError(
-                f"{self.path} holds faces unencrypted, yet a key was given; open it without "
-                "a key, or cluster into a new index (--index) with the key"
-            )
-        db.execute("INSERT INTO meta VALUES ('encryption', ?)", (SCHEME,))
-        db.execute(
-            "INSERT INTO meta VALUES ('key_check', ?)", (cipher.key_check(self._index_id).hex(),)
-        )
-        return cipher
-
-    def _seal(self, value: bytes | None, face_id: int, photo_id: int, field: str) -> bytes | None:
-        if value is None or self._cipher is None:
-            return value
-        data = template_associated_data(self._index_id, face_id, photo_id, field)
-        return self._cipher.encrypt(value, data)
-
-    def _open(self, value: bytes | None, face_id: int, photo_id: int, field: str) -> bytes | None:
-        if value is None or self._cipher is None:
-            return None if value is None else bytes(value)
-        data = template_associated_data(self._index_id, face_id, photo_id, field)
-        return self._cipher.decrypt(bytes(value), data)
-
     def _vector(self, value: bytes, face_id: int, photo_id: int) -> FloatArray:
-        plain = self._open(value, face_id, photo_id, "vector")
+        plain = self._sealer.open(value, face_id, photo_id, "vector")
         assert plain is not None
         return np.frombuffer(plain, dtype=np.float32)
 
@@ -322,8 +288,8 @@ class ClusterStore:
                         face.box.width,
                         face.box.height,
                         face.quality,
-                        self._seal(vector, face_id, int(photo_id or 0), "vector"),
-                        self._seal(face.crop_jpeg, face_id, int(photo_id or 0), "crop"),
+                        self._sealer.seal(vector, face_id, int(photo_id or 0), "vector"),
+                        self._sealer.seal(face.crop_jpeg, face_id, int(photo_id or 0), "crop"),
                         now,
                     ),
                 )
@@ -383,7 +349,7 @@ class ClusterStore:
             ).fetchone()
         if row is None:
             raise ClusterFaceNotFoundError(f"no face {face_id} in {self.path}")
-        return self._open(row[0], face_id, row[1], "crop")
+        return self._sealer.open(row[0], face_id, row[1], "crop")
 
     def vectors(self, face_ids: list[int]) -> FloatArray:
         """Templates of ``face_ids``, in that order, ``(len, D)`` float32."""

@@ -45,6 +45,7 @@ from facelens.errors import (
     GalleryKeyError,
     GalleryKeyMismatchError,
     GalleryKeyRequiredError,
+    GalleryNotEncryptedError,
 )
 
 KEY_FILE_ENV = "FACELENS_GALLERY_KEY_FILE"
@@ -163,6 +164,57 @@ def opening_cipher(
     return cipher
 
 
+def side_store_cipher(
+    label: str,
+    meta: dict[str, str],
+    store_id: str,
+    cipher: GalleryCipher | None,
+    holds_rows: bool,
+) -> tuple[GalleryCipher | None, dict[str, str]]:
+    """Key rules for the files beside a gallery that hold templates (cluster and scan index).
+
+    ``meta`` is what the store records (``encryption``, ``key_check``). An
+    encrypted store needs its key (:func:`opening_cipher`); a key given for a
+    store in the clear makes an empty one encrypted, and is refused
+    (:class:`GalleryNotEncryptedError`) when it already ``holds_rows``. Returns
+    the cipher to seal and open rows with, and the meta rows to record.
+    """
+    scheme = meta.get("encryption")
+    if scheme is not None or cipher is None:
+        return opening_cipher(label, scheme, meta.get("key_check"), store_id, cipher), {}
+    if holds_rows:
+        raise GalleryNotEncryptedError(
+            f"{label} holds templates unencrypted, yet a key was given; open it without a "
+            "key, or make a new one (--index) with the key"
+        )
+    return cipher, {"encryption": SCHEME, "key_check": cipher.key_check(store_id).hex()}
+
+
+class RowSealer:
+    """Seals and opens one store's binary fields, or passes them through without a key.
+
+    Each value is bound (associated data) to the store, its row, the row's owner
+    (a person, a photo, a scanned file) and the field name, as the gallery binds
+    its templates (:func:`template_associated_data`).
+    """
+
+    def __init__(self, cipher: GalleryCipher | None, store_id: str) -> None:
+        self.cipher = cipher
+        self.store_id = store_id
+
+    def seal(self, value: bytes | None, row_id: int, owner_id: int, field: str) -> bytes | None:
+        if value is None or self.cipher is None:
+            return value
+        data = template_associated_data(self.store_id, row_id, owner_id, field)
+        return self.cipher.encrypt(value, data)
+
+    def open(self, value: bytes | None, row_id: int, owner_id: int, field: str) -> bytes | None:
+        if value is None or self.cipher is None:
+            return None if value is None else bytes(value)
+        data = template_associated_data(self.store_id, row_id, owner_id, field)
+        return self.cipher.decrypt(bytes(value), data)
+
+
 def _key_check_data(gallery_id: str) -> bytes:
     return f"facelens/{gallery_id}/key-check".encode()
 
@@ -238,10 +290,12 @@ __all__ = [
     "OVERHEAD_BYTES",
     "SCHEME",
     "GalleryCipher",
+    "RowSealer",
     "opening_cipher",
     "parse_key",
     "read_key_file",
     "resolve_gallery_key",
+    "side_store_cipher",
     "template_associated_data",
     "write_key_file",
 ]

@@ -11,12 +11,18 @@ nothing is recorded twice or lost.
 for videos), the box ``[x, y, width, height]`` in pixels, detector score,
 quality and the template (float32 little-endian). The embedder is recorded
 once; a scan index of another embedder is refused.
+
+With the gallery's key (``cipher``; the CLI passes the key in force, as for the
+gallery) a new scan index stores each template only as AES-256-GCM ciphertext
+bound to the index, the face and its item, and then needs that key to be
+opened (the rules of :func:`facelens.gallery.protection.side_store_cipher`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.errors import GalleryError, GalleryModelMismatchError
+from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.ingest.process import ItemResult
 from facelens.ingest.sources import ItemKind, WorkItem
 from facelens.io.sqlite_files import open_sqlite_file
@@ -89,9 +96,12 @@ class ScanIndex:
     Args:
         path: the SQLite file (created with its folder if missing).
         model_id: the embedder whose templates it holds.
+        cipher: the gallery's key; see the module docstring.
     """
 
-    def __init__(self, path: str | Path, model_id: str) -> None:
+    def __init__(
+        self, path: str | Path, model_id: str, *, cipher: GalleryCipher | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -100,7 +110,14 @@ class ScanIndex:
             self._db.executescript(_SCHEMA)
             with self._write() as db:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('model_id', ?)", (model_id,))
-                stored = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()[0]
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('index_id', ?)", (uuid.uuid4().hex,))
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                stored = meta["model_id"]
+                has_faces = db.execute("SELECT 1 FROM faces LIMIT 1").fetchone() is not None
+                checked, marks = side_store_cipher(
+                    str(self.path), meta, meta["index_id"], cipher, has_faces
+                )
+                db.executemany("INSERT INTO meta VALUES (?, ?)", list(marks.items()))
         except sqlite3.DatabaseError as exc:
             raise GalleryError(
                 f"{self.path}: not a facelens scan index or damaged ({exc})"
@@ -111,6 +128,11 @@ class ScanIndex:
                 f"--embedder {stored}, or start a new scan index"
             )
         self.model_id = model_id
+        self._sealer = RowSealer(checked, meta["index_id"])
+
+    @property
+    def encrypted(self) -> bool:
+        return self._sealer.cipher is not None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -163,18 +185,26 @@ class ScanIndex:
             if row is None or row[1] != "pending":
                 return
             item_id = int(row[0])
+            # ids chosen inside the transaction, so each template is sealed with its own id
+            first_id = int(db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM faces").fetchone()[0])
             db.executemany(
-                "INSERT INTO faces (item_id, frame_index, time, x, y, width, height, "
-                "detector_score, quality, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO faces (id, item_id, frame_index, time, x, y, width, height, "
+                "detector_score, quality, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        first_id + i,
                         item_id,
                         int(result.frame_index[i]),
                         None if np.isnan(result.time[i]) else float(result.time[i]),
                         *(float(v) for v in result.boxes[i]),
                         float(result.detector_scores[i]),
                         float(result.qualities[i]),
-                        np.ascontiguousarray(result.vectors[i], dtype="<f4").tobytes(),
+                        self._sealer.seal(
+                            np.ascontiguousarray(result.vectors[i], dtype="<f4").tobytes(),
+                            first_id + i,
+                            item_id,
+                            "vector",
+                        ),
                     )
                     for i in range(result.count)
                 ],
@@ -214,9 +244,11 @@ class ScanIndex:
         with self._lock:
             rows = self._db.execute(
                 "SELECT f.id, i.source, f.frame_index, f.time, f.x, f.y, f.width, f.height, "
-                "f.quality, f.vector FROM faces f JOIN items i ON i.id = f.item_id ORDER BY f.id"
+                "f.quality, f.vector, f.item_id FROM faces f JOIN items i ON i.id = f.item_id "
+                "ORDER BY f.id"
             ).fetchall()
-        dimension = len(rows[0][9]) // 4 if rows else 0
+        plain = [self._sealer.open(r[9], r[0], r[10], "vector") or b"" for r in rows]
+        dimension = len(plain[0]) // 4 if rows else 0
         return ScanFaces(
             face_ids=np.array([r[0] for r in rows], np.int64),
             sources=[str(r[1]) for r in rows],
@@ -224,7 +256,7 @@ class ScanIndex:
             time=np.array([np.nan if r[3] is None else r[3] for r in rows], np.float64),
             boxes=np.array([r[4:8] for r in rows], np.float32).reshape(-1, 4),
             qualities=np.array([r[8] for r in rows], np.float32),
-            vectors=np.frombuffer(b"".join(r[9] for r in rows), "<f4")
+            vectors=np.frombuffer(b"".join(plain), "<f4")
             .reshape(len(rows), dimension)
             .astype(np.float32),
         )
