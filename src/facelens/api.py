@@ -154,6 +154,20 @@ class FaceLens:
         if index is not None and index.exists:
             index.sync(self.gallery.template_matrix())
 
+    def prepare_search(self) -> None:
+        """Build the search structures now rather than at the first identification: the
+        code index of a large SQLite or encrypted gallery, or, with
+        ``$FACELENS_POSTGRES_SEARCH=codes``, the PostgreSQL code index (which reads
+        every template once). The service calls it when it starts."""
+        server = self._searching_server()
+        if server is not None:
+            if server is self._server_codes:  # the code index: read the templates now
+                self._server_codes.sync()
+            return
+        index = self.search_index
+        if index is not None:
+            index.sync(self.gallery.template_matrix())
+
     def _searching_server(self) -> PostgresGallery | PostgresCodeIndex | None:
         """What proposes candidates for a PostgreSQL gallery in the clear: the gallery (its
         server's HNSW index) or, with ``$FACELENS_POSTGRES_SEARCH=codes``, this process's

@@ -52,9 +52,11 @@ class ServiceContext:
             return self._lens
 
     def warm_up(self) -> None:
-        """Load the models and open the gallery now rather than on the first request."""
+        """Load the models, open the gallery and build its search index now rather than on
+        the first request."""
         lens = self.lens
         _ = lens.analyzer.detector, lens.analyzer.embedder, lens.gallery
+        lens.prepare_search()
 
     def analysing(self, work: Callable[[], T]) -> T:
         """Run ``work`` in an analysis slot; :class:`ServiceBusyError` if none frees in time."""
