@@ -15,6 +15,7 @@ import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 
+from facelens.cluster import default_index_path
 from facelens.cluster.corrections import (
     merge_groups,
     move_faces,
@@ -314,3 +315,28 @@ def test_facelens_seals_its_cluster_index_with_the_gallery_key(tmp_path: Path) -
     clusters.close()
     assert lens.erase_cluster_group("Ada") == group.faces > 0  # opened with the same key
     lens.close()
+
+
+def test_erasing_a_person_reaches_a_cluster_index_made_before_the_key(tmp_path: Path) -> None:
+    from facelens import FaceLens
+
+    gallery = tmp_path / "people.db"
+    plain = FaceLens(gallery=gallery)
+    clusters = plain.clusters()  # no key yet: the index is in the clear
+    vectors, _ = people_templates(people=1, per_person=2, spread=0.1)
+    add_faces(clusters.store, vectors)
+    regroup(clusters.store, 0.5)
+    ada = clusters.store.groups()[0]
+    with clusters.store.write() as db:
+        clusters.store.set_name(db, ada.id, "Ada")
+    clusters.close()
+    key_file = tmp_path / "gallery.key"
+    write_key_file(key_file)
+    keyed = FaceLens(gallery=gallery, key_file=key_file)  # e.g. after `gallery encrypt`
+    assert keyed.erase_cluster_group("Ada") == ada.faces  # the key is not needed to erase
+    left = ClusterStore(default_index_path(gallery), plain.analyzer.embedder_id)
+    assert left.group_named("Ada") is None
+    assert len(left.face_matrix().face_ids) == 2 - ada.faces
+    left.close()
+    keyed.close()
+    plain.close()

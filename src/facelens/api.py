@@ -18,6 +18,7 @@ import numpy as np
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.apps.identify import identify_faces, main_face, verify_faces
+from facelens.errors import GalleryNotEncryptedError
 from facelens.gallery import (
     GalleryStore,
     SQLiteGallery,
@@ -311,7 +312,12 @@ class FaceLens:
         path = default_index_path(self._gallery_path)
         if not path.exists():
             return 0
-        store = self._cluster_store(path)
+        try:
+            store = self._cluster_store(path)
+        except GalleryNotEncryptedError:  # an index made before the key: erase needs none
+            from facelens.cluster.store import ClusterStore
+
+            store = ClusterStore(path, self.analyzer.embedder_id)
         try:
             group = store.group_named(name.strip())
             return store.forget_group(group.id) if group is not None else 0
