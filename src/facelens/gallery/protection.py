@@ -185,7 +185,7 @@ def side_store_cipher(
     if holds_rows:
         raise GalleryNotEncryptedError(
             f"{label} holds templates unencrypted, yet a key was given; open it without a "
-            "key, or make a new one (--index) with the key"
+            "key, or make a new one with the key (cluster --index, ingest --scan)"
         )
     return cipher, {"encryption": SCHEME, "key_check": cipher.key_check(store_id).hex()}
 
