@@ -25,7 +25,7 @@ from facelens.cluster.corrections import (
 from facelens.cluster.engine import regroup
 from facelens.cluster.linkage import LinkageProblem, average_linkage
 from facelens.cluster.metrics import score_clustering
-from facelens.cluster.store import ClusterStore, NewFace
+from facelens.cluster.store import ClusterStore, GroupRecord, NewFace
 from facelens.errors import (
     ClusterModelMismatchError,
     CorrectionError,
@@ -298,6 +298,17 @@ def test_a_key_is_refused_for_an_index_holding_faces_in_the_clear(tmp_path: Path
     assert not ClusterStore(path, "test-model").encrypted  # and it still opens without
 
 
+def _name_a_group_ada(store: ClusterStore, faces: int) -> GroupRecord:
+    """Index ``faces`` made-up faces of one person, group them, name the first group Ada."""
+    vectors, _ = people_templates(people=1, per_person=faces, spread=0.1)
+    add_faces(store, vectors)
+    regroup(store, 0.5)
+    group = store.groups()[0]
+    with store.write() as db:
+        store.set_name(db, group.id, "Ada")
+    return group
+
+
 def test_facelens_seals_its_cluster_index_with_the_gallery_key(tmp_path: Path) -> None:
     from facelens import FaceLens
 
@@ -306,12 +317,7 @@ def test_facelens_seals_its_cluster_index_with_the_gallery_key(tmp_path: Path) -
     lens = FaceLens(gallery=tmp_path / "people.db", key_file=key_file)
     clusters = lens.clusters()
     assert clusters.store.encrypted
-    vectors, _ = people_templates(people=1, per_person=3, spread=0.1)
-    add_faces(clusters.store, vectors)
-    regroup(clusters.store, 0.5)
-    group = clusters.store.groups()[0]
-    with clusters.store.write() as db:
-        clusters.store.set_name(db, group.id, "Ada")
+    group = _name_a_group_ada(clusters.store, faces=3)
     clusters.close()
     assert lens.erase_cluster_group("Ada") == group.faces > 0  # opened with the same key
     lens.close()
@@ -323,12 +329,7 @@ def test_erasing_a_person_reaches_a_cluster_index_made_before_the_key(tmp_path: 
     gallery = tmp_path / "people.db"
     plain = FaceLens(gallery=gallery)
     clusters = plain.clusters()  # no key yet: the index is in the clear
-    vectors, _ = people_templates(people=1, per_person=2, spread=0.1)
-    add_faces(clusters.store, vectors)
-    regroup(clusters.store, 0.5)
-    ada = clusters.store.groups()[0]
-    with clusters.store.write() as db:
-        clusters.store.set_name(db, ada.id, "Ada")
+    ada = _name_a_group_ada(clusters.store, faces=2)
     clusters.close()
     key_file = tmp_path / "gallery.key"
     write_key_file(key_file)
