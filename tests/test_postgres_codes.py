@@ -5,8 +5,6 @@ the session's real server (conftest)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -22,12 +20,12 @@ from facelens.vectors import unit_rows
 DIMENSION = 128
 
 
-def _people(count: int, per_person: int, seed: int) -> list[np.ndarray]:
+def _people(count: int, per_person: int, seed: int, dimension: int = DIMENSION) -> list[np.ndarray]:
     """``count`` people, each ``per_person`` unit templates around their own direction."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(count, DIMENSION))
+    centres = rng.normal(size=(count, dimension))
     return [
-        unit_rows(centre + 0.8 * rng.normal(size=(per_person, DIMENSION))).astype(np.float32)
+        unit_rows(centre + 0.8 * rng.normal(size=(per_person, dimension))).astype(np.float32)
         for centre in centres
     ]
 
@@ -125,7 +123,7 @@ def test_an_encrypted_gallery_is_refused(postgres_url: str) -> None:
 
 
 def test_facelens_identifies_through_the_code_index(
-    postgres_url: str, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    postgres_url: str, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from facelens import FaceLens
 
@@ -134,9 +132,9 @@ def test_facelens_identifies_through_the_code_index(
     lens.enroll("Eileen Collins", [astronaut])
     gallery = lens.gallery
     assert isinstance(gallery, PostgresGallery)
-    for number, vectors in enumerate(_people(50, 6, seed=4)):
-        dimension = lens.gallery.template_matrix().vectors.shape[1]
-        _add(gallery, f"stranger {number}", unit_rows(np.resize(vectors, (6, dimension))))
+    dimension = gallery.template_matrix().vectors.shape[1]  # the default embedder's
+    for number, vectors in enumerate(_people(50, 6, seed=4, dimension=dimension)):
+        _add(gallery, f"stranger {number}", vectors)
     monkeypatch.setenv(postgres_codes.SEARCH_ENV, "hnsw")
     by_server = lens.identify(astronaut)
     lens.prepare_search()
