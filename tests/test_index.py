@@ -222,7 +222,7 @@ def test_identification_through_the_index_decides_like_exact_search(
 ) -> None:
     """A real face among 2,000 synthetic templates: same decision, scores and evidence."""
     from facelens import FaceLens
-    from facelens.apps.identify import identify_faces
+    from facelens.match.decide import identify_faces
 
     lens = FaceLens(gallery=tmp_path / "people.db")
     face = lens.detect(astronaut)[0]

@@ -10,6 +10,7 @@ import pytest
 
 from facelens.errors import ModelIntegrityError, UnknownModelError
 from facelens.models import registry
+from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.align import align_face
 
 
@@ -36,7 +37,7 @@ def test_tampered_file_is_refused(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     tampered.write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError, match="sha256"):
-        registry.verified_model_bytes(spec, tampered)
+        verified_model_bytes(spec, tampered)
 
 
 def test_yunet_matches_opencv_face_detector(astronaut: np.ndarray) -> None:

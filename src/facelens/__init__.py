@@ -14,8 +14,7 @@ from facelens.errors import FaceLensError
 from facelens.io.image import load_image
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.types import Box, Candidate, Face, Match, Person, Quality, Template, Verification
-
-__version__ = "0.1.0"
+from facelens.version import __version__
 
 __all__ = [
     "Box",

@@ -17,7 +17,6 @@ import numpy as np
 
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
-from facelens.apps.identify import identify_faces, main_face, verify_faces
 from facelens.errors import GalleryNotEncryptedError
 from facelens.gallery import (
     GalleryStore,
@@ -30,6 +29,7 @@ from facelens.index.gallery_index import GalleryIndex, index_path_for
 from facelens.index.search import CANDIDATES
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
+from facelens.match.decide import identify_faces, main_face, verify_faces
 from facelens.match.scoring import Aggregation
 from facelens.models import registry
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces

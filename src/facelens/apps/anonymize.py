@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facelens.apps.identify import identify_faces
 from facelens.errors import FaceLensError
 from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
+from facelens.match.decide import identify_faces
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.privacy import regions as margins
 from facelens.privacy.centerface import load_centerface

@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 
 from facelens.apps.anonymize import LOW_CONFIDENCE, AnonymizationReport, Anonymizer, _review_outside
-from facelens.apps.identify import identify_faces
 from facelens.errors import FaceLensError
 from facelens.io.image import DecodedImage
+from facelens.match.decide import identify_faces
 from facelens.pipeline.detect import detect_faces
 from facelens.privacy.check import CheckSummary
 from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions

@@ -10,14 +10,11 @@ half-size copy of it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from facelens.api import FaceLens
-from facelens.apps.enroll import EnrollReport
 from facelens.io.image import ImageSource
 
 DATA_ENV = "FACELENS_DATA"
@@ -62,9 +59,3 @@ def _astronaut_plan() -> DemoPlan:
         {"Eileen Collins": [portrait]},
         [mirrored_half],
     )
-
-
-def run_demo(lens: FaceLens, plan: DemoPlan) -> Iterator[EnrollReport]:
-    """Enroll every person of the plan, yielding each report."""
-    for name, photos in plan.enrollments.items():
-        yield lens.enroll(name, photos)

@@ -17,7 +17,7 @@ import cv2
 from facelens.errors import PersonNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate
 from facelens.io.image import ImageSource
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.types import Face, Person
 
 
@@ -65,21 +65,6 @@ class EnrollReport:
         }
 
 
-def choose_enrollment_face(result: ImageFaces) -> Face | str:
-    """The one usable face of a photo, or the reason there is none."""
-    if result.error is not None:
-        return str(result.error)
-    if not result.faces:
-        return "no face found"
-    usable = [f for f in result.faces if f.quality.usable]
-    if len(usable) > 1:
-        return f"{len(usable)} faces found; use a photo of this person alone, or crop it"
-    if not usable:
-        best = max(result.faces, key=lambda f: f.quality.value)
-        return "no usable face: " + "; ".join(best.quality.reasons)
-    return usable[0]
-
-
 def enroll_person(
     analyzer: FaceAnalyzer,
     gallery: GalleryStore,
@@ -92,7 +77,7 @@ def enroll_person(
     report = EnrollReport(name=name)
     pending: list[tuple[int, NewTemplate]] = []
     for result in analyzer.analyze_many(sources):
-        choice = choose_enrollment_face(result)
+        choice = result.enrollment_face()
         if isinstance(choice, str):
             outcome = EnrollOutcome(result.source, False, reason=choice)
         else:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from facelens.api import FaceLens
-from facelens.apps.demo import default_data_root, plan_demo, run_demo
+from facelens.apps.demo import default_data_root, plan_demo
 from facelens.apps.draw import KNOWN, UNKNOWN, draw_faces, save_drawing
 from facelens.cli.common import friendly_errors
 from facelens.cli.identify import print_identifications
@@ -43,7 +43,8 @@ def command(data_root: str | None, out_dir: str) -> None:
     plan = plan_demo(Path(data_root) if data_root else default_data_root())
     console.print(f"Demo data: {plan.description}")
     with FaceLens(gallery=gallery) as lens:
-        for report in run_demo(lens, plan):
+        for name, photos in plan.enrollments.items():
+            report = lens.enroll(name, photos)
             console.print(
                 f"enrolled {report.name}: {len(report.accepted)} photo(s) added, "
                 f"{len(report.rejected)} rejected"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from facelens import __version__
 from facelens.cli import (
     analyze,
     anonymize,
@@ -25,6 +24,7 @@ from facelens.cli import (
     verify,
     video,
 )
+from facelens.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from facelens.apps.identify import main_face
 from facelens.cli.common import friendly_errors, json_option, operating_point_options
 from facelens.cli.ingest import scan_option, stored_scan_model
 from facelens.cli.output import console, emit_json, print_table
@@ -17,6 +16,7 @@ from facelens.ingest.scan_index import ScanIndex
 from facelens.ingest.search import search_appearances
 from facelens.io.image import source_label
 from facelens.match.calibration import calibration_for, operating_point
+from facelens.match.decide import main_face
 from facelens.pipeline.analyzer import FaceAnalyzer
 
 

@@ -10,10 +10,10 @@ import html
 from pathlib import Path
 from typing import Any
 
-from facelens import __version__
 from facelens.evaluation import plots
 from facelens.evaluation.identification import IdentificationResult
 from facelens.evaluation.verification import FAR_GRID, VerificationResult
+from facelens.version import __version__
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;

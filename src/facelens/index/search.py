@@ -21,8 +21,8 @@ import numpy as np
 
 from facelens.gallery.store import TemplateMatrix
 from facelens.index.base import TemplateIndex
-from facelens.match.scoring import cosine_scores
 from facelens.types import FloatArray
+from facelens.vectors import cosine_scores
 
 ANN_MIN_TEMPLATES = 5_000
 """Galleries with fewer templates are searched exactly. Measured (one query, one core,

@@ -14,7 +14,6 @@ from typing import Literal
 
 import numpy as np
 
-from facelens.apps.enroll import choose_enrollment_face
 from facelens.errors import FaceLensError
 from facelens.ingest.sources import WorkItem
 from facelens.io.image import ImageSource
@@ -102,7 +101,7 @@ class Processor:
         if analyzed.error is not None:
             return ItemResult(source, error=str(analyzed.error))
         if self.options.target == "gallery":
-            chosen = choose_enrollment_face(analyzed)
+            chosen = analyzed.enrollment_face()
             if isinstance(chosen, str):
                 return ItemResult(source, error=chosen, frames=1)
             return _result(source, [(chosen, -1, float("nan"))], frames=1)

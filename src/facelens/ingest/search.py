@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from facelens.apps.identify import score_evidence
 from facelens.gallery.store import TemplateMatrix
 from facelens.index.base import TemplateIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, top_templates
 from facelens.ingest.scan_index import ScanFaces
 from facelens.match.calibration import Calibration, OperatingPoint
+from facelens.match.decide import score_evidence
 from facelens.types import FloatArray
 
 

@@ -16,17 +16,9 @@ from typing import Literal
 import numpy as np
 
 from facelens.types import FloatArray
-from facelens.vectors import unit_rows
+from facelens.vectors import cosine_scores, unit_rows
 
 Aggregation = Literal["max", "centroid"]
-
-
-def cosine_scores(probes: FloatArray, references: FloatArray) -> FloatArray:
-    """``(P, R)`` cosine similarities between unit-norm templates (rows)."""
-    if len(probes) == 0 or len(references) == 0:
-        return np.zeros((len(probes), len(references)), dtype=np.float32)
-    scores: FloatArray = (probes @ references.T).astype(np.float32)
-    return scores
 
 
 def best_per_person(scores: FloatArray, owners: np.ndarray) -> tuple[np.ndarray, FloatArray]:

@@ -53,8 +53,8 @@ from facelens.models.dlib_shape import (
     predict_shape,
     read_shape_predictor,
 )
-from facelens.models.registry import ModelSpec, check_folded, verified_model_bytes
 from facelens.models.runtime import create_session
+from facelens.models.spec import ModelSpec, check_folded, verified_model_bytes
 from facelens.types import Detection, FloatArray, ImageArray
 from facelens.vectors import unit_rows
 

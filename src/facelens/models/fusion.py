@@ -20,13 +20,10 @@ fusion's weights and calibration were measured that way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from facelens.models.base import Embedder
+from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
-
-if TYPE_CHECKING:
-    from facelens.models.registry import ModelSpec
 
 
 class FusionEmbedder:
@@ -67,21 +64,6 @@ def embedder_parts(embedder: Embedder) -> list[Embedder]:
     return list(embedder.parts) if isinstance(embedder, FusionEmbedder) else [embedder]
 
 
-def create_fusion(
-    spec: ModelSpec, model_bytes: bytes, threads: int | None, runtime: str
-) -> FusionEmbedder:
-    """The registry factory of a fusion spec: load each part, then combine them."""
-    from facelens.models.registry import load_embedder
-
-    parts = [load_embedder(part, threads) for part, _ in spec.parts]
-    return FusionEmbedder(
-        spec.id,
-        parts,
-        [weight for _, weight in spec.parts],
-        [part in spec.flipped_parts for part, _ in spec.parts],
-    )
-
-
 def fusion_spec() -> ModelSpec:
     """The SFace + dlib fusion with weights fitted for calibration (log-loss)."""
     return _sface_dlib_spec(
@@ -110,8 +92,6 @@ def accurate_fusion_spec() -> ModelSpec:
 def _sface_dlib_spec(
     model_id: str, parts: tuple[tuple[str, float], ...], flipped_parts: tuple[str, ...]
 ) -> ModelSpec:
-    from facelens.models.registry import ModelSpec
-
     return ModelSpec(
         id=model_id,
         task="embedder",
@@ -125,7 +105,7 @@ def _sface_dlib_spec(
         licence="those of its parts (Apache-2.0 and CC0-1.0)",
         upstream="",
         input_spec="each part's own aligned crop (112x112 for SFace, 150x150 for dlib)",
-        factory=create_fusion,
+        factory=None,  # the registry loads the parts and combines them
         parts=parts,
         flipped_parts=flipped_parts,
         calibration_file=f"{model_id}.json",

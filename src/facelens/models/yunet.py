@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 
 from facelens.models.onnx_fold import fold_dequantize_linear, make_dims_symbolic
-from facelens.models.registry import ModelSpec, check_folded
 from facelens.models.runtime import create_session
+from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import Box, Detection, ImageArray
 
 STRIDES = (8, 16, 32)

@@ -49,6 +49,20 @@ class ImageFaces:
     def ok(self) -> bool:
         return self.error is None
 
+    def enrollment_face(self) -> Face | str:
+        """The one usable face of this photo, or the reason there is none (for enrollment)."""
+        if self.error is not None:
+            return str(self.error)
+        if not self.faces:
+            return "no face found"
+        usable = [f for f in self.faces if f.quality.usable]
+        if len(usable) > 1:
+            return f"{len(usable)} faces found; use a photo of this person alone, or crop it"
+        if not usable:
+            best = max(self.faces, key=lambda f: f.quality.value)
+            return "no usable face: " + "; ".join(best.quality.reasons)
+        return usable[0]
+
 
 class FaceAnalyzer:
     """Finds, aligns, rates and embeds faces.

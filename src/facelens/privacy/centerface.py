@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 import onnx
 
-from facelens.models.registry import ModelSpec, verified_model_bytes
 from facelens.models.runtime import create_session
+from facelens.models.spec import ModelSpec, verified_model_bytes
 from facelens.types import Box, Detection, ImageArray
 
 SPEC = ModelSpec(

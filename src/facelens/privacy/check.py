@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from facelens.apps.identify import identify_faces
 from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
+from facelens.match.decide import identify_faces
 from facelens.models.base import Detector
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.privacy.regions import Region, centre_inside

@@ -20,7 +20,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facelens import __version__
 from facelens.errors import FaceLensError
 from facelens.service.context import ServiceContext
 from facelens.service.docs import mount_docs
@@ -34,6 +33,7 @@ from facelens.service.errors import (
 from facelens.service.limits import BodyLimitMiddleware, BodyRejectedError
 from facelens.service.routes import analysis, faces, jobs, people, session
 from facelens.service.settings import ServiceSettings
+from facelens.version import __version__
 
 log = logging.getLogger("facelens.service")
 

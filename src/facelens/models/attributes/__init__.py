@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from facelens.models.registry import ModelSpec
 from facelens.models.runtime import create_session
+from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
 
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facelens.apps.identify import main_face, verify_faces
+from facelens.match.decide import main_face, verify_faces
 from facelens.service.auth import QueryKey, Service
 from facelens.service.limits import read_image, require_multipart
 from facelens.service.models import ERROR_RESPONSES

@@ -1,4 +1,11 @@
-"""Open-set identification (1:N) and verification (1:1) with calibrated thresholds."""
+"""Decisions on faces: open-set identification (1:N) and verification (1:1), calibrated.
+
+The match stage's last step, below every app: a face's template is scored
+against the gallery (exhaustively, or through the gallery's index), and the
+best person is named only when the score reaches the operating point's
+threshold. Each decision carries its evidence (log10 likelihood ratio and the
+impostor tail rate of the score) from the embedder's calibration.
+"""
 
 from __future__ import annotations
 
