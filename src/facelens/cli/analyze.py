@@ -13,7 +13,7 @@ from facelens.analysis.attributes import AnalyzedFace
 from facelens.analysis.smoothing import DEFAULT_WINDOW_SECONDS
 from facelens.analysis.video import analyze_video_expressions, timeline_png
 from facelens.apps.draw import draw_faces, save_drawing
-from facelens.cli.common import friendly_errors, get_lens, json_option
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.errors import FaceLensError
 from facelens.io.walk import expand_image_paths
@@ -21,7 +21,7 @@ from facelens.pipeline.analyzer import FaceAnalyzer
 
 
 @click.command("analyze")
-@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
 @click.option(
     "--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here."
 )

@@ -8,10 +8,16 @@ from typing import Any
 
 import click
 
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.common import (
+    INPUT_PATHS,
+    friendly_errors,
+    get_lens,
+    json_option,
+    operating_point_options,
+)
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.gallery import resolve_gallery_path
-from facelens.io.walk import IMAGE_SUFFIXES
+from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 from facelens.match.calibration import operating_point
 from facelens.privacy.methods import METHODS
 from facelens.privacy.policy import POSSIBLE_MATCH_FMR, Policy
@@ -22,7 +28,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
 
 @click.command("anonymize")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATHS)
 @click.option(
     "-o",
     "--output",
@@ -156,16 +162,13 @@ def command(
 
 def plan_outputs(inputs: tuple[str, ...], out_dir: Path) -> Iterator[tuple[Path, Path]]:
     """``(source, output)`` per file: a file goes to ``out_dir/<name>``, a folder's files keep
-    their path relative to the folder. A missing path is kept (its report says so)."""
+    their path relative to the folder. A missing path, or a folder that cannot be listed, is
+    kept (its report says so)."""
     taken: set[Path] = set()
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
-            )
+            files = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
             pairs = [(p, out_dir / p.relative_to(path)) for p in files]
         else:
             pairs = [(path, out_dir / path.name)]

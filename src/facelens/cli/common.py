@@ -13,6 +13,11 @@ from facelens.errors import FaceLensError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+INPUT_PATHS = click.Path(readable=False)
+"""Type of the files and folders a batch command reads. Only a path type for the help:
+a file that cannot be read is one bad item, reported and skipped by the command, not a
+usage error that refuses the whole batch (as click's own read check would)."""
+
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Write JSON to stdout instead of a table."
 )

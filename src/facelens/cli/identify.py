@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from facelens.apps.draw import KNOWN, UNKNOWN, draw_faces, save_drawing
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.common import (
+    INPUT_PATHS,
+    friendly_errors,
+    get_lens,
+    json_option,
+    operating_point_options,
+)
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.analyzer import ImageFaces
@@ -16,7 +22,7 @@ from facelens.types import Match
 
 
 @click.command("identify")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=INPUT_PATHS)
 @operating_point_options
 @click.option("--top-k", type=int, default=5, show_default=True, help="Candidates listed per face.")
 @click.option(
