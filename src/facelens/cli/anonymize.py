@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from facelens.apps.anonymize_video import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
 from facelens.cli.common import (
     INPUT_PATHS,
     friendly_errors,
@@ -67,13 +68,14 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
     "--hold",
     type=click.IntRange(min=0),
     default=None,
-    help="Videos: frames a region stays after its face is lost (default 5).",
+    help=f"Videos: frames a region stays after its face is lost (default {DEFAULT_HOLD}).",
 )
 @click.option(
     "--detect-every",
     type=click.IntRange(min=1),
     default=None,
-    help="Videos: run the detector on one frame in N (regions are interpolated between; default 2).",
+    help="Videos: run the detector on one frame in N (regions are interpolated between; "
+    f"default {DEFAULT_DETECT_EVERY}).",
 )
 @operating_point_options
 @json_option
@@ -130,11 +132,7 @@ def command(
     with progress_bar("Anonymizing", len(jobs)) as progress:
         for source, output in jobs:
             if source.suffix.lower() in VIDEO_SUFFIXES:
-                from facelens.apps.anonymize_video import (
-                    DEFAULT_DETECT_EVERY,
-                    DEFAULT_HOLD,
-                    anonymize_video,
-                )
+                from facelens.apps.anonymize_video import anonymize_video
 
                 report = anonymize_video(
                     anonymizer,

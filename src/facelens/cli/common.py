@@ -10,6 +10,7 @@ import click
 
 from facelens.api import FaceLens
 from facelens.errors import FaceLensError
+from facelens.match.calibration import DEFAULT_FMR
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +36,7 @@ def operating_point_options(func: F) -> F:
         "--fmr",
         type=float,
         default=None,
-        help="Operating point as a false-match rate per comparison (default 1e-4).",
+        help=f"Operating point as a false-match rate per comparison (default {DEFAULT_FMR:g}).",
     )(func)
     return func
 

@@ -25,6 +25,8 @@ from facelens.cli import (
     verify,
     video,
 )
+from facelens.models import registry
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,12 +40,13 @@ from facelens.cli import (
     "--max-side",
     type=int,
     default=None,
-    help="Longest side in pixels of the copy searched for faces (default 1280).",
+    help=f"Longest side in pixels of the copy searched for faces (default {DEFAULT_MAX_SIDE}).",
 )
 @click.option(
     "--embedder",
     default=None,
-    help="Embedder id (see `facelens models`); default: the gallery's own, else SFace.",
+    help="Embedder id (see `facelens models`); default: the gallery's own, else "
+    f"{registry.DEFAULT_EMBEDDER}.",
 )
 @click.option(
     "--key-file",
