@@ -158,7 +158,9 @@ def test_help_names_the_defaults_the_code_uses() -> None:
     from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 
     def help_of(*command: str) -> str:
-        result = CliRunner().invoke(cli, [*command, "--help"], terminal_width=400, max_content_width=400)
+        result = CliRunner().invoke(
+            cli, [*command, "--help"], terminal_width=400, max_content_width=400
+        )
         assert result.exit_code == 0, result.output
         return " ".join(result.output.split())
 
