@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
+from tests.test_cli import FACELENS
 
 DROP_DAC = """
 import ctypes, os, sys
@@ -201,3 +202,68 @@ def test_unreadable_files_are_rejected_photos_of_enroll(
     errors = {name: p["reason"] for name, p in photos.items() if not p["accepted"]}
     good = {name for name, p in photos.items() if p["accepted"]}
     assert_one_bad_item_each(result, errors, good)
+
+
+def animated_gif(path: Path, astronaut: np.ndarray, frames: int = 3) -> Path:
+    """An animated GIF of the astronaut, shifted a little in each frame."""
+    pictures = [Image.fromarray(np.roll(astronaut, 8 * i, axis=1)) for i in range(frames)]
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    return path
+
+
+def test_anonymize_marks_a_truncated_video_and_an_animation_as_partial_and_exits_1(
+    astronaut: np.ndarray, astronaut_png: bytes, tmp_path: Path
+) -> None:
+    from tests.test_video import synthetic_frames, write_clip
+
+    whole = write_clip(tmp_path / "whole.mp4", synthetic_frames(50), faststart=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    gif = animated_gif(tmp_path / "party.gif", astronaut)
+    good = tmp_path / "good.png"
+    good.write_bytes(astronaut_png)
+    out = tmp_path / "out"
+    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "g.db"), COLUMNS="1000")
+    result = subprocess.run(
+        [*FACELENS, "anonymize", cut, gif, good, "-o", out, "--no-check", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 1, result.stderr  # nothing failed, but two outputs are partial
+    records = by_name(json.loads(result.stdout))
+    video = records["cut.mp4"]
+    assert video["partial"] is True and "error" not in video
+    assert any("truncated" in p for p in video["problems"])
+    assert 0 < video["frames"] < 50 and Path(video["output"]).is_file()  # what decoded is kept
+    assert records["party.gif"]["partial"] is True
+    assert "animated GIF of 3 frames" in records["party.gif"]["problems"][0]
+    assert records["good.png"]["partial"] is False and not records["good.png"]["problems"]
+    for name in ("cut.mp4", "party.gif"):
+        assert f"partial {records[name]['source']}" in " ".join(result.stderr.split())
+        html = Path(records[name]["reports"][1]).read_text()
+        assert "Partial: the output holds only part of the input" in html
+        assert json.loads(Path(records[name]["reports"][0]).read_text())["partial"] is True
+    assert "Partial" not in Path(records["good.png"]["reports"][1]).read_text()
+
+
+@pytest.mark.parametrize("command", ["detect", "identify", "analyze"])
+def test_an_animated_gif_is_read_as_its_first_frame_with_a_warning(
+    command: str, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    gif = animated_gif(tmp_path / "party.gif", astronaut)
+    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "g.db"), COLUMNS="1000")
+    result = subprocess.run(
+        [*FACELENS, command, gif, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr  # a warning, not a failure
+    [record] = json.loads(result.stdout)
+    assert len(record["faces"]) == 1 and "error" not in record
+    [warning] = record["warnings"]
+    assert "animated GIF of 3 frames; only the first was read" in warning
+    assert f"warning {warning}" in " ".join(result.stderr.split())

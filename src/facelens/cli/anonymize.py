@@ -150,11 +150,16 @@ def command(
             advance(progress)
             if report.error is not None:
                 console.print(f"[red]failed[/red] {source}: {report.error}")
+            elif report.partial:
+                console.print(
+                    f"[yellow]partial[/yellow] {source}: only part of it is in {output} "
+                    f"({'; '.join(report.problems)})"
+                )
     if as_json:
         emit_json(records)
     else:
         _print_summary(records)
-    if any("error" in r for r in records):
+    if any("error" in r or r["partial"] for r in records):
         ctx.exit(1)
 
 
@@ -214,7 +219,10 @@ def _print_summary(records: list[dict[str, Any]]) -> None:
                 tracks,
                 f"{r['frames_touched']}/{r['frames']}",
                 verdict,
-                f"{len(r['review'])} to review" if r["review"] else "",
+                ", ".join(
+                    (["[yellow]partial[/yellow]"] if r["partial"] else [])
+                    + ([f"{len(r['review'])} to review"] if r["review"] else [])
+                ),
             ]
         )
     print_table(

@@ -15,7 +15,14 @@ from facelens.cli.common import (
     json_option,
     operating_point_options,
 )
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.output import (
+    advance,
+    console,
+    emit_json,
+    print_table,
+    progress_bar,
+    warn_notes,
+)
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.analyzer import ImageFaces
 from facelens.types import Match
@@ -81,6 +88,7 @@ def _record(result: ImageFaces, matches: list[Match]) -> dict[str, Any]:
     record: dict[str, Any] = {"source": result.source, "faces": [m.to_dict() for m in matches]}
     if result.error is not None:
         record["error"] = str(result.error)
+    warn_notes(record, result.notes)
     return record
 
 
