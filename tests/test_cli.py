@@ -145,3 +145,30 @@ def test_eval_lfw_on_a_small_pairs_file(lfw_root: Path, tmp_path: Path) -> None:
     assert data["folds"] == 2 and data["fallbacks"] == 0
     assert {"accuracy_mean", "accuracy_std", "folds", "fallbacks"} <= set(data)
     assert data["accuracy_mean"] >= 0.9
+
+
+def test_help_names_the_defaults_the_code_uses() -> None:
+    """Help text is made from the constants, so it cannot drift from them (it said SFace)."""
+    from click.testing import CliRunner
+
+    from facelens.apps.anonymize_video import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
+    from facelens.cli.main import cli
+    from facelens.match.calibration import DEFAULT_FMR
+    from facelens.models import registry
+    from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+
+    def help_of(*command: str) -> str:
+        result = CliRunner().invoke(
+            cli, [*command, "--help"], terminal_width=400, max_content_width=400
+        )
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    top = help_of()
+    assert f"else {registry.DEFAULT_EMBEDDER}." in top
+    assert registry.DEFAULT_EMBEDDER != registry.SFACE_EMBEDDER and "else SFace" not in top
+    assert f"(default {DEFAULT_MAX_SIDE})" in top
+    assert f"(default {DEFAULT_FMR:g})" in help_of("identify")
+    anonymize = help_of("anonymize")
+    assert f"(default {DEFAULT_HOLD})" in anonymize
+    assert f"default {DEFAULT_DETECT_EVERY})" in anonymize

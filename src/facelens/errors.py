@@ -35,6 +35,13 @@ class UnsupportedInputError(InputError):
     code = "unsupported_input"
 
 
+class InputNotReadableError(InputError):
+    """The file or folder exists but cannot be read (no read permission, a folder that
+    cannot be listed): one bad item of a batch, reported and skipped."""
+
+    code = "not_readable"
+
+
 class FaceSelectionError(FaceLensError):
     """A photo did not hold exactly one usable face where one was required."""
 

@@ -73,6 +73,10 @@ class AnonymizationReport:
     was hidden. ``review`` lists frame ranges a person should look at (low
     detection confidence, a face held after it was lost, a face the
     independent detector found outside every region).
+
+    ``partial`` is true when the output holds only part of the input: a video
+    whose decoding stopped early (truncated, corrupt), or an animated image of
+    which only the first frame was read; ``problems`` says why.
     """
 
     source: str
@@ -92,6 +96,7 @@ class AnonymizationReport:
     check: CheckSummary | None = None
     audio: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # e.g. a truncated video, in words
+    partial: bool = False  # the output holds only part of the input (see ``problems``)
     timing: dict[str, float] = field(default_factory=dict)  # seconds per pass (videos)
     error: FaceLensError | None = None
     seconds: float = 0.0
@@ -133,6 +138,7 @@ class AnonymizationReport:
             "check": None if self.check is None else self.check.to_dict(),
             "seconds": round(self.seconds, 2),
             "problems": self.problems,
+            "partial": self.partial,
             "timing": {k: round(v, 2) for k, v in self.timing.items()},
         }
         if self.kind == "image":
@@ -210,6 +216,9 @@ class Anonymizer:
         )
         try:
             image = self.analyzer.load(source)
+            if image.notes:  # an animation: only its first frame is anonymized and written
+                report.problems.extend(image.notes)
+                report.partial = True
             faces = self.analyzer.analyze(image, embed=self.needs_templates)
             pixels = image.pixels.copy()
             report.width, report.height = image.width, image.height

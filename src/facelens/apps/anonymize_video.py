@@ -372,6 +372,7 @@ def _describe_output(report: AnonymizationReport, reader: VideoReader, writer: V
     info = reader.info
     report.width, report.height, report.fps = info.width, info.height, round(float(info.fps), 3)
     report.problems.extend(reader.problems)
+    report.partial = report.partial or not reader.complete  # decoding stopped early
     report.frames = writer.frames
     report.audio = (
         {

@@ -13,15 +13,22 @@ from facelens.analysis.attributes import AnalyzedFace
 from facelens.analysis.smoothing import DEFAULT_WINDOW_SECONDS
 from facelens.analysis.video import analyze_video_expressions, timeline_png
 from facelens.apps.draw import draw_faces, save_drawing
-from facelens.cli.common import friendly_errors, get_lens, json_option
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
+from facelens.cli.output import (
+    advance,
+    console,
+    emit_json,
+    print_table,
+    progress_bar,
+    warn_notes,
+)
 from facelens.errors import FaceLensError
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.analyzer import FaceAnalyzer
 
 
 @click.command("analyze")
-@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
 @click.option(
     "--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here."
 )
@@ -57,6 +64,7 @@ def command(
             advance(progress)
             record: dict[str, Any] = {"source": result.source, "faces": []}
             records.append(record)
+            warn_notes(record, result.notes)
             if result.error is not None or result.image is None:
                 record["error"] = str(result.error)
                 console.print(f"[red]skipped[/red] {result.error}")

@@ -8,10 +8,17 @@ from typing import Any
 
 import click
 
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.apps.anonymize_video import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
+from facelens.cli.common import (
+    INPUT_PATHS,
+    friendly_errors,
+    get_lens,
+    json_option,
+    operating_point_options,
+)
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.gallery import resolve_gallery_path
-from facelens.io.walk import IMAGE_SUFFIXES
+from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 from facelens.match.calibration import operating_point
 from facelens.privacy.methods import METHODS
 from facelens.privacy.policy import POSSIBLE_MATCH_FMR, Policy
@@ -22,7 +29,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
 
 @click.command("anonymize")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_PATHS)
 @click.option(
     "-o",
     "--output",
@@ -61,13 +68,14 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
     "--hold",
     type=click.IntRange(min=0),
     default=None,
-    help="Videos: frames a region stays after its face is lost (default 5).",
+    help=f"Videos: frames a region stays after its face is lost (default {DEFAULT_HOLD}).",
 )
 @click.option(
     "--detect-every",
     type=click.IntRange(min=1),
     default=None,
-    help="Videos: run the detector on one frame in N (regions are interpolated between; default 2).",
+    help="Videos: run the detector on one frame in N (regions are interpolated between; "
+    f"default {DEFAULT_DETECT_EVERY}).",
 )
 @operating_point_options
 @json_option
@@ -124,11 +132,7 @@ def command(
     with progress_bar("Anonymizing", len(jobs)) as progress:
         for source, output in jobs:
             if source.suffix.lower() in VIDEO_SUFFIXES:
-                from facelens.apps.anonymize_video import (
-                    DEFAULT_DETECT_EVERY,
-                    DEFAULT_HOLD,
-                    anonymize_video,
-                )
+                from facelens.apps.anonymize_video import anonymize_video
 
                 report = anonymize_video(
                     anonymizer,
@@ -146,26 +150,28 @@ def command(
             advance(progress)
             if report.error is not None:
                 console.print(f"[red]failed[/red] {source}: {report.error}")
+            elif report.partial:
+                console.print(
+                    f"[yellow]partial[/yellow] {source}: only part of it is in {output} "
+                    f"({'; '.join(report.problems)})"
+                )
     if as_json:
         emit_json(records)
     else:
         _print_summary(records)
-    if any("error" in r for r in records):
+    if any("error" in r or r["partial"] for r in records):
         ctx.exit(1)
 
 
 def plan_outputs(inputs: tuple[str, ...], out_dir: Path) -> Iterator[tuple[Path, Path]]:
     """``(source, output)`` per file: a file goes to ``out_dir/<name>``, a folder's files keep
-    their path relative to the folder. A missing path is kept (its report says so)."""
+    their path relative to the folder. A missing path, or a folder that cannot be listed, is
+    kept (its report says so)."""
     taken: set[Path] = set()
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
-            )
+            files = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
             pairs = [(p, out_dir / p.relative_to(path)) for p in files]
         else:
             pairs = [(path, out_dir / path.name)]
@@ -213,7 +219,10 @@ def _print_summary(records: list[dict[str, Any]]) -> None:
                 tracks,
                 f"{r['frames_touched']}/{r['frames']}",
                 verdict,
-                f"{len(r['review'])} to review" if r["review"] else "",
+                ", ".join(
+                    (["[yellow]partial[/yellow]"] if r["partial"] else [])
+                    + ([f"{len(r['review'])} to review"] if r["review"] else [])
+                ),
             ]
         )
     print_table(

@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.common import (
+    INPUT_PATHS,
+    friendly_errors,
+    get_lens,
+    json_option,
+    operating_point_options,
+)
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.cluster.clusterer import FaceClusters, default_index_path
 from facelens.cluster.ingest import PhotoOutcome
@@ -59,7 +65,7 @@ def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
 
 
 @command.command("run")
-@click.argument("sources", nargs=-1, type=click.Path())
+@click.argument("sources", nargs=-1, type=INPUT_PATHS)
 @index_option
 @operating_point_options
 @click.option(

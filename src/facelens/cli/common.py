@@ -10,8 +10,14 @@ import click
 
 from facelens.api import FaceLens
 from facelens.errors import FaceLensError
+from facelens.match.calibration import DEFAULT_FMR
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+INPUT_PATHS = click.Path(readable=False)
+"""Type of the files and folders a batch command reads. Only a path type for the help:
+a file that cannot be read is one bad item, reported and skipped by the command, not a
+usage error that refuses the whole batch (as click's own read check would)."""
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Write JSON to stdout instead of a table."
@@ -30,7 +36,7 @@ def operating_point_options(func: F) -> F:
         "--fmr",
         type=float,
         default=None,
-        help="Operating point as a false-match rate per comparison (default 1e-4).",
+        help=f"Operating point as a false-match rate per comparison (default {DEFAULT_FMR:g}).",
     )(func)
     return func
 

@@ -8,13 +8,20 @@ from typing import Any
 import click
 
 from facelens.apps.draw import draw_faces, save_drawing
-from facelens.cli.common import friendly_errors, get_lens, json_option
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
+from facelens.cli.output import (
+    advance,
+    console,
+    emit_json,
+    print_table,
+    progress_bar,
+    warn_notes,
+)
 from facelens.io.walk import expand_image_paths
 
 
 @click.command("detect")
-@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
 @click.option(
     "--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here."
 )
@@ -41,6 +48,7 @@ def command(
             if result.error is not None:
                 record["error"] = str(result.error)
                 console.print(f"[red]skipped[/red] {result.error}")
+            warn_notes(record, result.notes)
             records.append(record)
             for index, face in enumerate(result.faces):
                 rows.append(

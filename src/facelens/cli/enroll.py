@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from facelens.apps.enroll import EnrollOutcome, enroll_person
-from facelens.cli.common import friendly_errors, get_lens, json_option
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.io.walk import expand_image_paths
 
 
 @click.command("enroll")
 @click.argument("name")
-@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
 @json_option
 @click.pass_context
 @friendly_errors

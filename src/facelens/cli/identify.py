@@ -8,15 +8,28 @@ from typing import Any
 import click
 
 from facelens.apps.draw import KNOWN, UNKNOWN, draw_faces, save_drawing
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.common import (
+    INPUT_PATHS,
+    friendly_errors,
+    get_lens,
+    json_option,
+    operating_point_options,
+)
+from facelens.cli.output import (
+    advance,
+    console,
+    emit_json,
+    print_table,
+    progress_bar,
+    warn_notes,
+)
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.analyzer import ImageFaces
 from facelens.types import Match
 
 
 @click.command("identify")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=INPUT_PATHS)
 @operating_point_options
 @click.option("--top-k", type=int, default=5, show_default=True, help="Candidates listed per face.")
 @click.option(
@@ -75,6 +88,7 @@ def _record(result: ImageFaces, matches: list[Match]) -> dict[str, Any]:
     record: dict[str, Any] = {"source": result.source, "faces": [m.to_dict() for m in matches]}
     if result.error is not None:
         record["error"] = str(result.error)
+    warn_notes(record, result.notes)
     return record
 
 

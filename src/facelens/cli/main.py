@@ -24,6 +24,8 @@ from facelens.cli import (
     verify,
     video,
 )
+from facelens.models import registry
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.version import __version__
 
 
@@ -38,12 +40,13 @@ from facelens.version import __version__
     "--max-side",
     type=int,
     default=None,
-    help="Longest side in pixels of the copy searched for faces (default 1280).",
+    help=f"Longest side in pixels of the copy searched for faces (default {DEFAULT_MAX_SIDE}).",
 )
 @click.option(
     "--embedder",
     default=None,
-    help="Embedder id (see `facelens models`); default: the gallery's own, else SFace.",
+    help="Embedder id (see `facelens models`); default: the gallery's own, else "
+    f"{registry.DEFAULT_EMBEDDER}.",
 )
 @click.option(
     "--key-file",

@@ -47,6 +47,14 @@ def advance(progress: Progress, steps: int = 1) -> None:
     progress.advance(progress.task_ids[0], steps)
 
 
+def warn_notes(record: dict[str, Any], notes: tuple[str, ...]) -> None:
+    """Put an item's warnings in its JSON record (``warnings``) and on stderr."""
+    if notes:
+        record["warnings"] = list(notes)
+    for note in notes:
+        console.print(f"[yellow]warning[/yellow] {note}", markup=True, highlight=False)
+
+
 def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     """A table for people, on stdout."""
     from rich.table import Table

@@ -17,7 +17,8 @@ from typing import Any
 import cv2
 
 from facelens.cluster.store import ClusterStore, NewFace
-from facelens.errors import FaceLensError, ImageNotFoundError
+from facelens.errors import FaceLensError, ImageDecodeError
+from facelens.io.image import open_user_file
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.types import USABLE_QUALITY, ImageArray
 
@@ -42,16 +43,15 @@ class PhotoOutcome:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    """sha256 of a file's bytes, read in 1 MiB blocks; a file that cannot be opened raises
+    the :class:`FaceLensError` of :func:`facelens.io.image.open_user_file`."""
     digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
+    with open_user_file(path) as handle:
+        try:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    except FileNotFoundError as exc:
-        raise ImageNotFoundError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise ImageNotFoundError(f"{path}: cannot be read ({exc.strerror})") from exc
+        except OSError as exc:
+            raise ImageDecodeError(f"{path}: cannot be read ({exc.strerror})") from exc
     return digest.hexdigest()
 
 

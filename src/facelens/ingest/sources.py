@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from facelens.io.walk import IMAGE_SUFFIXES
+from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"})
 """File endings taken as videos (every sampled frame is searched for faces)."""
@@ -38,8 +38,9 @@ def kind_of(path: Path) -> ItemKind:
 def expand_sources(sources: Iterable[str | Path]) -> list[WorkItem]:
     """Work items for ``sources``, in a stable order, each file once.
 
-    A path that does not exist is kept, so that it is reported as that item's
-    error instead of silently dropped.
+    A path that does not exist, a folder that cannot be listed and a file list
+    that cannot be read are kept, so that each is reported as that item's error
+    instead of silently dropped.
     """
     items: list[WorkItem] = []
     seen: set[str] = set()
@@ -57,7 +58,12 @@ def _paths(sources: Iterable[str | Path]) -> Iterable[Path]:
         text = str(raw)
         if text.startswith("@"):
             listing = Path(text[1:])
-            for line in listing.read_text().splitlines():
+            try:
+                lines = listing.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                yield listing  # an unreadable list is one failed item: its error says why
+                continue
+            for line in lines:
                 entry = line.strip()
                 if entry and not entry.startswith("#"):
                     path = Path(entry).expanduser()
@@ -65,8 +71,6 @@ def _paths(sources: Iterable[str | Path]) -> Iterable[Path]:
             continue
         path = Path(text)
         if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
-            )
+            yield from walk_files(path, wanted)
         else:
             yield path

@@ -3,7 +3,8 @@
 This is the only place where colour order and pixel depth are decided:
 
 * paths, ``bytes`` and PIL images go through Pillow; EXIF orientation is
-  applied, the first frame of an animation is used, and every mode
+  applied, the first frame of an animation (or page of a TIFF) is used and
+  the image's ``notes`` say so, and every mode
   (grey, grey+alpha, RGBA, palette, CMYK, 16-bit, 32-bit float) is mapped to
   8-bit RGB. Transparent pixels are composited onto white.
 * numpy arrays are taken as they are, in the colour order the caller states
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from facelens.errors import (
     ImageDecodeError,
     ImageNotFoundError,
     ImageTooLargeError,
+    InputNotReadableError,
     UnsupportedInputError,
 )
 from facelens.types import ImageArray
@@ -48,10 +51,15 @@ set ``FACELENS_MAX_PIXELS`` to change it."""
 
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
-    """An image ready for the pipeline: ``pixels`` is ``(H, W, 3)`` uint8 RGB."""
+    """An image ready for the pipeline: ``pixels`` is ``(H, W, 3)`` uint8 RGB.
+
+    ``notes`` are warnings about what was read, in words (e.g. only the first
+    frame of an animated GIF); callers pass them on to the user.
+    """
 
     pixels: ImageArray
     source: str  # a label for reports: the path, or "<bytes>", "<array>", "<PIL image>"
+    notes: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -96,6 +104,8 @@ def load_image(
 
     Raises:
         ImageNotFoundError: the path does not exist.
+        InputNotReadableError: the file (or a folder on its path) cannot be read
+            by this user, e.g. no read permission.
         ImageTooLargeError: the image has more than ``max_pixels`` pixels.
         ImageDecodeError: the data is not a readable image.
         UnsupportedInputError: the source is of a type facelens cannot read.
@@ -106,18 +116,63 @@ def load_image(
     if isinstance(source, np.ndarray):
         return DecodedImage(_from_array(source, channel_order, max_pixels), name)
     if isinstance(source, Image.Image):
-        return DecodedImage(_from_pil(source, max_pixels, name), name)
+        return DecodedImage(_from_pil(source, max_pixels, name), name, _frames_note(source, name))
     if isinstance(source, (bytes, bytearray)):
-        return DecodedImage(_open_and_convert(io.BytesIO(bytes(source)), max_pixels, name), name)
+        return _open_and_convert(io.BytesIO(bytes(source)), max_pixels, name)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageNotFoundError(f"{path}: no such file")
-        with path.open("rb") as handle:
-            return DecodedImage(_open_and_convert(handle, max_pixels, name), name)
+        with open_user_file(Path(source)) as handle:
+            return _open_and_convert(handle, max_pixels, name)
     raise UnsupportedInputError(
         f"cannot read an image from a {type(source).__name__}; "
         "pass a path, bytes, a numpy array or a PIL image"
+    )
+
+
+def open_user_file(path: Path) -> BinaryIO:
+    """Open a file the user named, for reading bytes; each way this fails is a
+    :class:`FaceLensError` that names the path (never a bare ``OSError``).
+
+    Raises:
+        ImageNotFoundError: nothing at ``path``.
+        InputNotReadableError: no permission to read the file, or to search a
+            folder on its path.
+        UnsupportedInputError: a folder, or not a regular file (a FIFO, a device).
+        ImageDecodeError: any other error of the operating system.
+    """
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise InputNotReadableError(
+                    f"{path}: a folder that cannot be read (permission denied); "
+                    "its files were skipped"
+                )
+            raise UnsupportedInputError(f"{path}: a folder, not an image file")
+        if not stat.S_ISREG(mode):
+            raise UnsupportedInputError(f"{path}: not a regular file")
+        return path.open("rb")
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ImageNotFoundError(f"{path}: no such file") from exc
+    except PermissionError as exc:
+        raise InputNotReadableError(
+            f"{path}: permission denied (this user cannot read the file; check its permissions)"
+        ) from exc
+    except OSError as exc:
+        raise ImageDecodeError(f"{path}: could not read the file ({exc.strerror or exc})") from exc
+
+
+def _frames_note(image: Image.Image, name: str) -> tuple[str, ...]:
+    """A warning when ``image`` holds more than one picture (only the first is used)."""
+    frames = int(getattr(image, "n_frames", 1))
+    if frames <= 1 or image.format == "MPO":  # MPO: a camera JPEG's extra preview pictures
+        return ()
+    if image.format == "TIFF":
+        kind, what = f"a {frames}-page TIFF", "pages"
+    else:
+        kind, what = f"an animated {image.format or 'image'} of {frames} frames", "frames"
+    return (
+        f"{name}: {kind}; only the first was read "
+        f"(extract the {what} as separate images to use the others)",
     )
 
 
@@ -131,7 +186,7 @@ def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
         raise ImageDecodeError(f"{name}: the image is empty ({width}x{height})")
 
 
-def _open_and_convert(handle: BinaryIO, max_pixels: int, name: str) -> ImageArray:
+def _open_and_convert(handle: BinaryIO, max_pixels: int, name: str) -> DecodedImage:
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; Pillow's bomb warning would only be noise.
@@ -147,7 +202,7 @@ def _open_and_convert(handle: BinaryIO, max_pixels: int, name: str) -> ImageArra
     except OSError as exc:
         raise ImageDecodeError(f"{name}: could not read the file ({exc})") from exc
     with image:
-        return _from_pil(image, max_pixels, name)
+        return DecodedImage(_from_pil(image, max_pixels, name), name, _frames_note(image, name))
 
 
 def _from_pil(image: Image.Image, max_pixels: int, name: str) -> ImageArray:

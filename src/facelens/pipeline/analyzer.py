@@ -44,6 +44,7 @@ class ImageFaces:
     width: int = 0
     height: int = 0
     image: DecodedImage | None = field(default=None, repr=False)  # kept when asked for (drawing)
+    notes: tuple[str, ...] = ()  # warnings about what was read (only an animation's first frame)
 
     @property
     def ok(self) -> bool:
@@ -198,6 +199,7 @@ class FaceAnalyzer:
             width=image.width,
             height=image.height,
             image=image if keep_image else None,
+            notes=image.notes,
         )
 
     def _faces_without_templates(self, image: DecodedImage) -> list[Face]:

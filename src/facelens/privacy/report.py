@@ -45,6 +45,12 @@ def render_html(report: dict[str, Any], preview: ImageArray | None) -> str:
     ]
     if report.get("error"):
         parts.append(f"<p class='bad'>Not anonymized: {esc(report['error'])}</p>")
+    if report.get("partial"):
+        parts.append(
+            "<p class='bad'>Partial: the output holds only part of the input. "
+            + esc("; ".join(report.get("problems", [])))
+            + "</p>"
+        )
     parts.append(_summary(report))
     parts.append(_check(report.get("check")))
     parts.append(_review(report["review"]))
