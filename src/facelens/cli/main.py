@@ -25,6 +25,7 @@ from facelens.cli import (
     verify,
     video,
 )
+from facelens.cli.output import print_exposed_file_warnings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,6 +66,7 @@ def cli(
     ctx.ensure_object(dict).update(
         {"gallery": gallery, "max_side": max_side, "embedder": embedder, "key_file": key_file}
     )
+    print_exposed_file_warnings(ctx)  # a gallery others can read: one line on stderr
 
 
 for module in (detect, enroll, people, identify, verify, evaluate, demo, models, gallery):
