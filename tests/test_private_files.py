@@ -99,7 +99,7 @@ def test_every_file_and_folder_of_a_realistic_run_is_private(
         found = modes(state)  # while the service holds its databases open: -wal and -shm exist
     # the code index a gallery of 5,000 templates or more keeps beside it (the same save)
     codes = CodeIndex(128)
-    codes.add(np.arange(700), np.random.default_rng(0).standard_normal((700, 128)))
+    codes.add(np.arange(700), np.random.default_rng(0).standard_normal((700, 128), np.float32))
     codes.save(index_path_for(gallery))
     found.update(modes(state))
 
