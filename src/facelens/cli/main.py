@@ -24,6 +24,7 @@ from facelens.cli import (
     verify,
     video,
 )
+from facelens.cli.output import print_exposed_file_warnings
 from facelens.models import registry
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.version import __version__
@@ -68,6 +69,7 @@ def cli(
     ctx.ensure_object(dict).update(
         {"gallery": gallery, "max_side": max_side, "embedder": embedder, "key_file": key_file}
     )
+    print_exposed_file_warnings(ctx)  # a gallery others can read: one line on stderr
 
 
 for module in (detect, enroll, people, identify, verify, evaluate, demo, models, gallery):

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from facelens.io.private_files import ExposedFileWarning
 
 console = Console(stderr=True)
 """Human-facing messages go to stderr, so ``--json`` output on stdout stays parseable."""
@@ -65,3 +69,29 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def print_exposed_file_warnings(ctx: click.Context) -> None:
+    """For this command, print each :class:`ExposedFileWarning` once on stderr as one line.
+
+    (A gallery or index that other users can read: the line names the ``chmod`` that
+    fixes it.) Other warnings are shown as Python shows them.
+    """
+    ctx.with_resource(warnings.catch_warnings())
+    warnings.simplefilter("default", ExposedFileWarning)  # once per file
+    show_others = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, ExposedFileWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            show_others(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

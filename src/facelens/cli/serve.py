@@ -8,7 +8,7 @@ import click
 
 from facelens.cli.output import console
 from facelens.service.keys import KeyStore
-from facelens.service.settings import SETTINGS_ENV, ServiceSettings
+from facelens.service.settings import BODY_RATE_GRACE, SETTINGS_ENV, ServiceSettings
 from facelens.service.state import StateDB
 
 
@@ -46,6 +46,36 @@ from facelens.service.state import StateDB
     help="Seconds a request body may stall before the answer is 408.",
 )
 @click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection has to send a complete request line and headers (408, closed).",
+)
+@click.option(
+    "--min-body-rate",
+    type=click.FloatRange(0),
+    default=1024.0,
+    show_default=True,
+    help=f"Slowest average request body in bytes/s after the first {BODY_RATE_GRACE:g} s "
+    "(408); 0: no minimum.",
+)
+@click.option(
+    "--max-connections-per-client",
+    type=click.IntRange(1),
+    default=64,
+    show_default=True,
+    help="Open connections one client address may hold per worker process; "
+    "requests on more are answered 429.",
+)
+@click.option(
+    "--max-requests-in-progress",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    help="Requests handled at once per worker process; more are answered 503.",
+)
+@click.option(
     "--threads",
     type=click.IntRange(1),
     default=None,
@@ -69,6 +99,10 @@ def command(
     max_pixels: int,
     max_video_seconds: float,
     body_timeout: float,
+    header_timeout: float,
+    min_body_rate: float,
+    max_connections_per_client: int,
+    max_requests_in_progress: int,
     threads: int | None,
     log_level: str,
 ) -> None:
@@ -77,6 +111,8 @@ def command(
     Every request needs an API key: create one first with `facelens keys create`.
     """
     import uvicorn
+
+    from facelens.service.protocol import PROTOCOL_PATH
 
     obj = ctx.ensure_object(dict)
     settings = ServiceSettings(
@@ -88,6 +124,10 @@ def command(
         max_pixels=max_pixels,
         max_video_seconds=max_video_seconds,
         body_timeout=body_timeout,
+        header_timeout=header_timeout,
+        min_body_rate=min_body_rate,
+        max_connections_per_client=max_connections_per_client,
+        max_requests_in_progress=max_requests_in_progress,
         threads=threads,
         key_file=obj.get("key_file"),
     )
@@ -112,9 +152,9 @@ def command(
         port=port,
         workers=workers,
         log_level=log_level,
+        http=PROTOCOL_PATH,  # uvicorn's h11 with a header timeout and per-client cap
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
-        limit_concurrency=256,
         proxy_headers=False,
         server_header=False,
     )

@@ -48,6 +48,7 @@ from facelens.errors import (
     GroupNotFoundError,
 )
 from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
+from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
 
@@ -173,9 +174,9 @@ class ClusterStore:
         self, path: str | Path, model_id: str, *, cipher: GalleryCipher | None = None
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         try:
-            self._db = open_sqlite_file(self.path)
+            self._db = open_sqlite_file(self.path, "cluster index")
         except sqlite3.DatabaseError as exc:
             raise ClusterError(f"{self.path}: not a facelens cluster index ({exc})") from exc
         self._lock = threading.RLock()

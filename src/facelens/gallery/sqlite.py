@@ -43,6 +43,7 @@ from facelens.gallery.protection import (
     template_associated_data,
 )
 from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
+from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Person, StoredTemplate
 
@@ -92,9 +93,9 @@ class SQLiteGallery:
         self, path: str | Path, model_id: str, *, cipher: GalleryCipher | None = None
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         try:
-            self._db = open_sqlite_file(self.path)
+            self._db = open_sqlite_file(self.path, "gallery")
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{self.path}: not a facelens gallery or damaged ({exc})") from exc
         self._lock = threading.RLock()

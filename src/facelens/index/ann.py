@@ -31,6 +31,13 @@ import numpy as np
 from usearch.index import Index
 
 from facelens.errors import GalleryError
+from facelens.io.private_files import (
+    PRIVATE_FILE_MODE,
+    create_private_file,
+    make_private_dir,
+    open_private,
+    write_private_text,
+)
 from facelens.types import FloatArray
 
 Quantization = Literal["i8", "f16", "f32"]
@@ -162,11 +169,13 @@ class AnnIndex:
 
     def save(self, path: Path) -> None:
         """Write the graph to ``path`` and the ids and parameters beside it, atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         temporary = path.with_name(path.name + ".tmp")
+        create_private_file(temporary)  # mode 0600 (the library keeps it when it writes)
         self._index.save(str(temporary))
+        os.chmod(temporary, PRIVATE_FILE_MODE)
         ids_path = _ids_path(path)
-        with open(ids_path.with_name(ids_path.name + ".tmp"), "wb") as handle:
+        with open_private(ids_path.with_name(ids_path.name + ".tmp")) as handle:
             np.save(handle, self._ids)
         meta = {
             "format": INDEX_FORMAT,
@@ -174,7 +183,9 @@ class AnnIndex:
             "count": len(self),
             **self.parameters.__dict__,
         }
-        _meta_path(path).with_name(_meta_path(path).name + ".tmp").write_text(json.dumps(meta))
+        write_private_text(
+            _meta_path(path).with_name(_meta_path(path).name + ".tmp"), json.dumps(meta)
+        )
         os.replace(temporary, path)
         os.replace(ids_path.with_name(ids_path.name + ".tmp"), ids_path)
         os.replace(_meta_path(path).with_name(_meta_path(path).name + ".tmp"), _meta_path(path))

@@ -38,6 +38,7 @@ import faiss
 import numpy as np
 
 from facelens.errors import GalleryError
+from facelens.io.private_files import make_private_dir, open_private
 from facelens.types import FloatArray
 
 INDEX_FORMAT = 1
@@ -137,12 +138,12 @@ class CodeIndex:
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` (one ``.npz`` file), atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         temporary = path.with_name(path.name + ".tmp")
         codes = (
             faiss.serialize_index(self._codes) if self._codes is not None else np.zeros(0, np.uint8)
         )
-        with open(temporary, "wb") as handle:
+        with open_private(temporary) as handle:  # mode 0600: codes are biometric data
             np.savez(
                 handle,
                 format=np.array(INDEX_FORMAT),

@@ -35,6 +35,7 @@ from facelens.errors import GalleryError, GalleryModelMismatchError
 from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.ingest.process import ItemResult
 from facelens.ingest.sources import ItemKind, WorkItem
+from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 
 _SCHEMA = """
@@ -103,10 +104,10 @@ class ScanIndex:
         self, path: str | Path, model_id: str, *, cipher: GalleryCipher | None = None
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         self._lock = threading.RLock()
         try:
-            self._db = open_sqlite_file(self.path)
+            self._db = open_sqlite_file(self.path, "scan index")
             self._db.executescript(_SCHEMA)
             with self._write() as db:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('model_id', ?)", (model_id,))

@@ -9,7 +9,8 @@ once, and most hold face templates, so they share one set of settings:
 * ``secure_delete=ON``: deleted rows are overwritten with zeros, so an erased
   template does not linger in free pages;
 * ``foreign_keys=ON``: ``ON DELETE CASCADE`` really removes dependent rows;
-* a 30 s busy timeout: a writer waits for another instead of failing at once.
+* a 30 s busy timeout: a writer waits for another instead of failing at once;
+* mode 0600 for the file and its ``-wal``/``-shm`` (see :mod:`facelens.io.private_files`).
 
 The connection is in autocommit mode (``isolation_level=None``): callers open their
 own ``BEGIN IMMEDIATE`` transactions, and share it between threads behind their own lock
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from facelens.io.private_files import create_private_file, warn_if_exposed
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -32,12 +35,23 @@ _PRAGMAS = (
 )
 
 
-def open_sqlite_file(path: Path) -> sqlite3.Connection:
+def open_sqlite_file(path: Path, what: str = "database") -> sqlite3.Connection:
     """A connection to ``path`` (created if missing) with the settings above.
+
+    A new file is created mode 0600 first, so that SQLite gives its ``-wal`` and
+    ``-shm`` files the same mode; an existing one that other users can open gets
+    an :class:`~facelens.io.private_files.ExposedFileWarning` naming it as ``what``
+    (e.g. "gallery").
 
     Raises ``sqlite3.DatabaseError`` when the file is not a SQLite database or is
     damaged; callers turn it into their own error, naming what the file should be.
     """
+    try:
+        created = create_private_file(path)
+    except OSError:
+        created = False  # e.g. no permission: SQLite's own error below says so
+    if not created:
+        warn_if_exposed(path, what)
     db = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
     )

@@ -148,6 +148,7 @@ def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = Tr
         default_limit=settings.max_request_bytes,
         limits=[(jobs.UPLOAD_PREFIX, settings.max_upload_bytes)],
         body_timeout=settings.body_timeout,
+        min_body_rate=settings.min_body_rate,
     )
     for module in (faces, people, jobs, session, analysis):
         app.include_router(module.router)

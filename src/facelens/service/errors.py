@@ -106,6 +106,27 @@ class ServiceBusyError(ServiceError):
     status = 503
 
 
+class MalformedHTTPError(ServiceError):
+    """Bytes that are not an HTTP/1.1 request, or a request head over the size limit."""
+
+    code = "bad_request"
+    status = 400
+
+
+class TooManyConnectionsError(ServiceError):
+    """The client's address holds more open connections than the per-client cap."""
+
+    code = "too_many_connections"
+    status = 429
+
+
+class OverloadedError(ServiceError):
+    """The worker process is handling as many requests as it may at once."""
+
+    code = "overloaded"
+    status = 503
+
+
 class KeyNotFoundError(ServiceError):
     code = "key_not_found"
     status = 404

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from facelens.errors import FaceLensError
+from facelens.io.private_files import PRIVATE_DIR_MODE, make_private_dir, make_tree_private
 from facelens.service.errors import JobNotFoundError
 from facelens.service.state import StateDB
 
@@ -127,7 +128,7 @@ class JobStore:
     def __init__(self, db: StateDB, jobs_dir: Path) -> None:
         self._db = db
         self.jobs_dir = jobs_dir
-        jobs_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(jobs_dir)
 
     def folder(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
@@ -139,7 +140,9 @@ class JobStore:
         """A fresh job id and its (created) folder, before the job is queued."""
         job_id = uuid.uuid4().hex
         folder = self.folder(job_id)
-        folder.mkdir(parents=True)
+        make_private_dir(self.jobs_dir)
+        folder.mkdir(mode=PRIVATE_DIR_MODE)
+        os.chmod(folder, PRIVATE_DIR_MODE)  # whatever the umask
         return job_id, folder
 
     def enqueue(
@@ -387,13 +390,20 @@ class JobRunner:
                 continue
             self.run_one(job)
 
+    def run_private(self, context: JobContext) -> dict[str, Any]:
+        """Run the job; then every file in its output is 0600 (encoders write their own mode)."""
+        try:
+            return self.run_job(context)
+        finally:
+            make_tree_private(context.output_dir)
+
     def run_one(self, job: Job) -> None:
         """Run a claimed job to its end and record the outcome."""
         self._current = job.id
         folder = self.store.folder(job.id)
         output = folder / "output"
         shutil.rmtree(output, ignore_errors=True)  # a resumed job starts clean
-        output.mkdir(parents=True, exist_ok=True)
+        make_private_dir(output)
 
         def report(fraction: float, message: str) -> None:
             if self._stop.is_set() or not self.store.report_progress(
@@ -403,7 +413,7 @@ class JobRunner:
 
         context = JobContext(job, self.store.input_path(job), output, report)
         try:
-            result = self.run_job(context)
+            result = self.run_private(context)
         except JobCancelledError:
             pass  # cancelled (state already set) or this process is stopping (requeued later)
         except FaceLensError as error:

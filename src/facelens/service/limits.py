@@ -1,9 +1,11 @@
 """Hardened input: body size and read-time limits, content types, safe image decoding.
 
 :class:`BodyLimitMiddleware` refuses a request whose declared or actual body
-is larger than the limit of its route (413), or whose body stalls for longer
-than ``body_timeout`` seconds between chunks (408), before any handler sees
-it. Uploaded images must be declared as ``image/*`` (or
+is larger than the limit of its route (413), whose body stalls for longer
+than ``body_timeout`` seconds between chunks, or whose body arrives slower than
+``min_body_rate`` bytes per second on average after a grace of
+:data:`~facelens.service.settings.BODY_RATE_GRACE` seconds (408: a byte every
+few seconds would never stall), before any handler sees it. Uploaded images must be declared as ``image/*`` (or
 ``application/octet-stream``) and are decoded with the pixel limit checked
 before decoding; anything Pillow cannot read is a 422, never a 500.
 """
@@ -27,6 +29,7 @@ from facelens.service.errors import (
     ServiceError,
     UnsupportedMediaTypeError,
 )
+from facelens.service.settings import BODY_RATE_GRACE
 
 IMAGE_TYPES = ("image/", "application/octet-stream")
 """Declared content types an image upload may carry (the bytes decide in the end)."""
@@ -44,6 +47,8 @@ class BodyLimitMiddleware:
         default_limit: largest body in bytes for every route not in ``limits``.
         limits: ``(path prefix, bytes)`` pairs for routes with their own limit.
         body_timeout: longest wait for the next body chunk, in seconds.
+        min_body_rate: slowest average body rate in bytes per second once the
+            body is older than :data:`BODY_RATE_GRACE` seconds; 0: no minimum.
     """
 
     def __init__(
@@ -52,11 +57,13 @@ class BodyLimitMiddleware:
         default_limit: int,
         limits: list[tuple[str, int]],
         body_timeout: float,
+        min_body_rate: float = 0.0,
     ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.limits = sorted(limits, key=lambda item: -len(item[0]))
         self.body_timeout = body_timeout
+        self.min_body_rate = min_body_rate
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.limits:
@@ -71,25 +78,40 @@ class BodyLimitMiddleware:
         limit = self.limit_for(str(scope.get("path", "")))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _reject(send, _too_large(declared, limit))
+            await reject(send, _too_large(declared, limit))
             return
         received = 0
+        started: float | None = None  # event-loop time of the first wait for the body
+        body_complete = False
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, started, body_complete
+            if body_complete:  # e.g. a wait for the disconnect: no body limit applies
+                return await receive()
+            now = asyncio.get_running_loop().time()
+            started = now if started is None else started
+            wait, too_slow = self.body_timeout, False
+            if self.min_body_rate > 0:
+                # by now + wait the body must average min_body_rate since the grace ended
+                rate_deadline = started + BODY_RATE_GRACE + received / self.min_body_rate
+                if rate_deadline - now < wait:
+                    wait, too_slow = max(rate_deadline - now, 0.0), True
             try:
-                message = await asyncio.wait_for(receive(), timeout=self.body_timeout)
+                message = await asyncio.wait_for(receive(), timeout=wait)
             except TimeoutError:
                 raise BodyRejectedError(
                     RequestTimeoutError(
-                        f"the request body stalled for more than {self.body_timeout:.0f} s"
+                        f"the request body arrived slower than {self.min_body_rate:,.0f} bytes/s"
+                        if too_slow
+                        else f"the request body stalled for more than {self.body_timeout:.0f} s"
                     )
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyRejectedError(_too_large(received, limit))
+                body_complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -102,7 +124,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyRejectedError as rejected:
             if not response_started:
-                await _reject(send, rejected.error)
+                await reject(send, rejected.error)
 
 
 class BodyRejectedError(HTTPException):
@@ -133,7 +155,10 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _reject(send: Send, error: ServiceError) -> None:
+async def reject(
+    send: Send, error: ServiceError, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer ``error`` in the service's JSON error shape and close the connection."""
     body = error_body(error)
     await send(
         {
@@ -143,6 +168,7 @@ async def _reject(send: Send, error: ServiceError) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *(headers or []),
             ],
         }
     )

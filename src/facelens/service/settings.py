@@ -22,6 +22,9 @@ SETTINGS_ENV = "FACELENS_SERVICE_SETTINGS"
 WEB_DIR = Path(__file__).resolve().parent / "web"
 """The web page's static files (owned by the web page), served under ``/web/``."""
 
+BODY_RATE_GRACE = 5.0
+"""Seconds a request body may take before its average rate must reach ``min_body_rate``."""
+
 
 def resolve_service_dir(gallery: str | Path | None, service_dir: str | Path | None = None) -> Path:
     """The state folder: ``service_dir``, else ``$FACELENS_SERVICE_DIR``, else beside the gallery."""
@@ -48,6 +51,14 @@ class ServiceSettings:
         max_images_per_request: most photos in one enrollment.
         max_video_seconds: longest video a job accepts.
         body_timeout: longest wait for the next chunk of a request body.
+        header_timeout: longest time a connection may take to send a complete request
+            line and headers, from its opening or from the previous response (408).
+        min_body_rate: slowest average rate of a request body, in bytes per second,
+            after a grace of :data:`BODY_RATE_GRACE` seconds (408); 0: no minimum.
+        max_connections_per_client: most open connections from one client address
+            in one worker process; requests on any more are answered 429.
+        max_requests_in_progress: most requests being handled at once in one worker
+            process; any more are answered 503.
         analysis_slots: images analysed at once in one worker process.
         queue_timeout: longest wait for a free analysis slot before 503.
         job_stale_after: a running job whose heartbeat is older than this is
@@ -67,6 +78,10 @@ class ServiceSettings:
     max_images_per_request: int = 32
     max_video_seconds: float = 600.0
     body_timeout: float = 30.0
+    header_timeout: float = 10.0
+    min_body_rate: float = 1024.0
+    max_connections_per_client: int = 64
+    max_requests_in_progress: int = 256
     analysis_slots: int = 2
     queue_timeout: float = 120.0
     job_stale_after: float = 30.0

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facelens.errors import GalleryError
+from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 
 _SCHEMA = """
@@ -66,9 +67,9 @@ class StateDB:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         try:
-            self._db = open_sqlite_file(path)
+            self._db = open_sqlite_file(path, "service state")
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a facelens service file or damaged ({exc})") from exc
         self._lock = threading.RLock()

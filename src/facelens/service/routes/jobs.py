@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from facelens.io.private_files import open_private
 from facelens.service.auth import QueryKey, Service
 from facelens.service.context import ServiceContext
 from facelens.service.errors import (
@@ -129,7 +130,7 @@ def _save_and_check(
     settings = context.settings
     target = folder / ("input" + Path(label).suffix.lower()[:10])
     upload.file.seek(0)
-    with target.open("wb") as out:
+    with open_private(target) as out:  # mode 0600: an upload may show faces
         shutil.copyfileobj(upload.file, out, 1024 * 1024)
         out.flush()
         os.fsync(out.fileno())
