@@ -156,7 +156,9 @@ def test_cli_refuses_duplicates_and_other_peoples_faces_unless_forced(
     gallery = tmp_path / "g.db"
     run("enroll", "biden", train / "biden/biden.jpg", gallery=gallery)
     run("enroll", "obama", train / "obama/obama.jpg", gallery=gallery)
-    again = run("enroll", "obama", train / "obama/obama.jpg", "--json", gallery=gallery, check=False)
+    again = run(
+        "enroll", "obama", train / "obama/obama.jpg", "--json", gallery=gallery, check=False
+    )
     assert again.returncode == 1
     assert json.loads(again.stdout)["photos"][0]["code"] == DUPLICATE
     mixed = run(

@@ -179,9 +179,13 @@ export function setupEnroll(session) {
         el(
           "li",
           { class: "lookalike", "data-file": entry.file.name },
-          el("figure", {}, entry.thumb ? entry.thumb() : null, el("figcaption", { class: "file", text: entry.file.name })),
-          el("span", { class: "versus", text: "looks like" }),
-          el("figure", {}, await storedFace(other.name), el("figcaption", { class: "file", text: other.name })),
+          el(
+            "div",
+            { class: "faces" },
+            el("figure", {}, entry.thumb ? entry.thumb() : null, el("figcaption", { class: "file", text: entry.file.name })),
+            el("span", { class: "versus", text: "looks like" }),
+            el("figure", {}, await storedFace(other.name), el("figcaption", { class: "file", text: other.name })),
+          ),
           el("p", {
             class: "muted",
             text: `score ${other.score.toFixed(2)} with ${other.name}, above the threshold and higher than with ${name}`,
@@ -191,11 +195,14 @@ export function setupEnroll(session) {
     );
     const box = $("#enroll-warning");
     box.replaceChildren(
-      el("h3", { tabindex: "-1", text: "Nothing was saved: these photos look like someone else" }),
+      el("h3", {
+        tabindex: "-1",
+        text: `Nothing was saved: ${conflicts.length === 1 ? "this photo looks" : "these photos look"} like someone else`,
+      }),
       el("p", {
         text:
-          `${conflicts.length === 1 ? "This face matches" : "These faces match"} another enrolled person ` +
-          `better than ${name}. Saving would make that person be identified as ${name}.`,
+          `${conflicts.length === 1 ? "Its face matches" : "Their faces match"} another enrolled person better ` +
+          `than ${name}. Saved as ${name}, that person would then be identified as ${name} too.`,
       }),
       el("ul", { class: "lookalikes" }, ...rows),
       el(
