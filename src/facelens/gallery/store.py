@@ -12,10 +12,6 @@ from facelens.errors import GalleryModelMismatchError, InvalidNameError
 from facelens.types import FloatArray, Person, StoredTemplate
 
 MAX_NAME_LENGTH = 200  # characters, after normalisation
-NAME_RULE = (
-    "1 to 200 printable characters (NFC-normalised, runs of spaces collapsed); no control, "
-    "bidirectional-override or other invisible formatting characters, no '/', not '.' or '..'"
-)
 _KINDS = {
     "Cc": "a control character",
     "Cf": "an invisible formatting character (e.g. a bidirectional override)",
