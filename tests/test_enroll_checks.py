@@ -282,3 +282,28 @@ def test_service_409_for_another_persons_face_unless_forced(
     assert added.status_code == 201 and added.json()["accepted"] == 2, added.text
     duplicate = assert_error(enroll("Barack Obama", train / "obama/obama2.jpg"), 422)
     assert duplicate["details"]["photos"][0]["code"] == DUPLICATE
+
+
+def test_ingest_refuses_a_folder_name_for_that_photo_only(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    from facelens.gallery import SQLiteGallery
+    from facelens.ingest.process import ProcessOptions
+    from facelens.ingest.run import LocalExecutor, enroll_result
+    from facelens.ingest.sources import expand_sources
+    from facelens.models import registry
+
+    folder = tmp_path / "bad\x1bname"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "a.jpg")
+    model = registry.DEFAULT_EMBEDDER
+    options = ProcessOptions(model, registry.DEFAULT_DETECTOR, target="gallery", threads=2)
+    found = LocalExecutor(options).processor.run([(expand_sources([folder])[0], None)])[0]
+    assert found.error is None and found.count == 1
+    gallery = SQLiteGallery(tmp_path / "g.db", model)
+    try:
+        result = enroll_result(gallery, found)  # an error for this item, not an exception
+        assert result.error is not None and "U+001B" in result.error
+        assert result.vectors.size == 0 and gallery.list_people() == []
+    finally:
+        gallery.close()
