@@ -344,7 +344,7 @@ def test_truncated_images_and_wrong_bodies_are_refused(
     assert_error(
         client.patch("/api/people/X", json={"name": "\x00\x01"}, headers=headers),
         422,
-        "invalid_request",
+        "invalid_name",
     )
     assert_error(
         client.patch(

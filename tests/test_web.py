@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,6 +320,71 @@ def _box_on_face(page: Page, figure: Any) -> None:
     centre_y = (box["y"] + box["height"] / 2 - photo["y"]) / photo["height"]
     assert 0.35 < centre_x < 0.75 and 0.1 < centre_y < 0.45, (centre_x, centre_y)
     assert 0.05 < box["width"] / photo["width"] < 0.5
+
+
+@pytest.mark.parametrize(("width", "choice"), [(1280, "save anyway"), (390, "leave out")])
+def test_enroll_warns_before_saving_another_persons_face(
+    page: Page, site: Site, shot: Shots, knn_root: Path, width: int, choice: str
+) -> None:
+    """Biden's photo put into Obama's entry: nothing is saved until the person decides, with
+    the new face shown beside Biden's stored one (issue 13, item 8)."""
+    train = knn_root / "train"
+    site.enroll("Joe Biden", train / "biden/biden.jpg")
+    site.enroll("Barack Obama", train / "obama/obama.jpg")
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, site)
+    page.click("#nav a[data-view=enroll]")
+    page.fill("#enroll-name", "Barack Obama")
+    page.set_input_files("#enroll-files", [train / "biden/biden2.jpg", train / "obama/obama2.jpg"])
+    expect(page.locator("#enroll-summary")).to_have_text("2 of 2 photos ready to enroll")
+    page.click("#enroll-save")
+
+    warning = page.locator("#enroll-warning")
+    expect(warning).to_be_visible()
+    expect(warning.locator("h3")).to_be_focused()  # a keyboard user lands on it
+    lookalike = warning.locator("li.lookalike[data-file='biden2.jpg']")
+    expect(warning.locator("li.lookalike")).to_have_count(1)
+    expect(lookalike.locator("canvas")).to_have_count(1)  # the new photo's face
+    expect(lookalike).to_contain_text("Joe Biden")
+    expect(warning).to_contain_text("better than Barack Obama")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#enroll-warning img.crop');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )  # Biden's stored face, decrypted through the cookie
+    wide = page.evaluate(
+        "() => [...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+        ".map(e => `${e.tagName}#${e.id}.${e.className}`)"
+    )
+    assert not wide, f"at {width} px these scroll sideways: {wide}"
+    counts = {p["name"]: p["templates"] for p in site.people()}
+    assert counts == {"Joe Biden": 1, "Barack Obama": 1}  # nothing saved yet
+    shot(f"lookalike-warning-{width}")
+
+    if choice == "save anyway":
+        page.focus("#enroll-force")
+        page.keyboard.press("Enter")
+        expect(page.locator("#enroll-result")).to_have_text(
+            "Enrolled 2 photos of Barack Obama (now 3 in the gallery)."
+        )
+        expected = {"Joe Biden": 1, "Barack Obama": 3}
+    else:
+        page.click("#enroll-drop-lookalikes")
+        expect(warning).to_be_hidden()
+        expect(page.locator("#enroll-previews figure[data-file='biden2.jpg']")).to_have_count(0)
+        page.click("#enroll-save")
+        expect(page.locator("#enroll-result")).to_have_text(
+            "Enrolled 1 photo of Barack Obama (now 2 in the gallery)."
+        )
+        expected = {"Joe Biden": 1, "Barack Obama": 2}
+    assert {p["name"]: p["templates"] for p in site.people()} == expected
+    shot(f"after-{choice.replace(' ', '-')}-{width}")
+
+    with sqlite3.connect(site.gallery) as db:  # a name an older version let in
+        db.execute("INSERT INTO people (name, created_at) VALUES ('AC/DC', '2024-01-01')")
+    page.click("#nav a[data-view=people]")
+    page.click("#people-list button[data-name='AC/DC']")
+    expect(page.locator("#flash")).to_contain_text("facelens people rename")
 
 
 def test_identify_draws_names_and_marks_unknowns(

@@ -115,7 +115,13 @@ class FaceLens:
             self._index = GalleryIndex(Path("postgresql.codes.npz"), persist=False)
         return self._index
 
-    def match_faces(self, faces: list[Face], point: OperatingPoint, top_k: int = 5) -> list[Match]:
+    def match_faces(
+        self,
+        faces: list[Face],
+        point: OperatingPoint,
+        top_k: int = 5,
+        aggregation: Aggregation | None = None,
+    ) -> list[Match]:
         """Who is each embedded face, at ``point``? The gallery is searched the fastest way
         that still scores every reported candidate exactly:
 
@@ -127,13 +133,12 @@ class FaceLens:
           ``$FACELENS_POSTGRES_SEARCH=codes`` this process's code index proposes them
           instead (:mod:`facelens.index.postgres_codes`).
         """
+        aggregation = aggregation or self.aggregation
         probes = [f.template.vector for f in faces if f.template is not None]
         server = self._searching_server()
         if server is not None and probes:
             templates = server.candidate_matrix(np.stack(probes), k=CANDIDATES)
-            return identify_faces(
-                faces, templates, point, self.calibration, top_k, self.aggregation
-            )
+            return identify_faces(faces, templates, point, self.calibration, top_k, aggregation)
         gallery = self.gallery
         return identify_faces(
             faces,
@@ -141,7 +146,7 @@ class FaceLens:
             point,
             self.calibration,
             top_k,
-            self.aggregation,
+            aggregation,
             self.search_index,
         )
 
@@ -216,11 +221,31 @@ class FaceLens:
         found = attributes.analyze(decoded.pixels, faces)
         return [AnalyzedFace(f, a) for f, a in zip(faces, found, strict=True)]
 
-    def enroll(self, name: str, images: ImageSource | Iterable[ImageSource]) -> EnrollReport:
-        """Add photos of ``name`` (created if new); see :class:`EnrollReport` for rejections."""
-        report = enroll_person(self.analyzer, self.gallery, name, _as_list(images))
+    def enroll(
+        self, name: str, images: ImageSource | Iterable[ImageSource], *, force: bool = False
+    ) -> EnrollReport:
+        """Add photos of ``name`` (created if new); see :class:`EnrollReport` for rejections.
+
+        A photo whose face is already in the gallery is rejected (``duplicate``); one that
+        another enrolled person matches better than ``name`` at this lens's operating point
+        is rejected (``matches_other_person``) unless ``force``. The other photos are saved.
+        """
+        report = enroll_person(
+            self.analyzer,
+            self.gallery,
+            name,
+            _as_list(images),
+            screen=self.screen_faces,
+            force=force,
+        )
         self.sync_index()
         return report
+
+    def screen_faces(self, faces: list[Face]) -> list[Match]:
+        """Who each face already is in the gallery, before it is enrolled: people ranked by
+        their best template (``max``, whatever this lens's aggregation), decided at this
+        lens's default operating point (see :mod:`facelens.apps.enroll`)."""
+        return self.match_faces(faces, self.operating_point(), top_k=3, aggregation="max")
 
     def identify(
         self,

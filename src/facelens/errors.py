@@ -98,6 +98,12 @@ class PersonExistsError(GalleryError):
     code = "person_exists"
 
 
+class InvalidNameError(GalleryError):
+    """A person's name that the name rule refuses (see ``facelens.gallery.store.clean_name``)."""
+
+    code = "invalid_name"
+
+
 class TemplateNotFoundError(GalleryError):
     code = "template_not_found"
 

@@ -6,41 +6,69 @@ import click
 
 from facelens.apps.enroll import EnrollOutcome, enroll_person
 from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.output import advance, console, emit_json, print_table, progress_bar, shown
 from facelens.io.walk import expand_image_paths
 
 
 @click.command("enroll")
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Save a photo even when another enrolled person matches it better than NAME.",
+)
 @json_option
 @click.pass_context
 @friendly_errors
-def command(ctx: click.Context, name: str, images: tuple[str, ...], as_json: bool) -> None:
-    """Enroll NAME from IMAGES (files or folders). Each photo must show NAME alone."""
+def command(
+    ctx: click.Context, name: str, images: tuple[str, ...], force: bool, as_json: bool
+) -> None:
+    """Enroll NAME from IMAGES (files or folders). Each photo must show NAME alone.
+
+    NAME: 1 to 200 printable characters; no control or bidirectional-override
+    characters, no '/'. A photo already in the gallery is rejected; so is one that
+    another enrolled person matches better than NAME, unless --force. Exit status 1
+    when any photo was rejected (every photo is still listed).
+    """
     lens = get_lens(ctx)
     paths = expand_image_paths(images)
-    with progress_bar(f"Enrolling {name}", len(paths)) as progress:
+    with progress_bar(f"Enrolling {shown(name)}", len(paths)) as progress:
 
         def step(_: EnrollOutcome) -> None:
             advance(progress)
 
-        report = enroll_person(lens.analyzer, lens.gallery, name, paths, on_item=step)
+        report = enroll_person(
+            lens.analyzer,
+            lens.gallery,
+            name,
+            paths,
+            screen=lens.screen_faces,
+            force=force,
+            on_item=step,
+        )
     if as_json:
         emit_json(report.to_dict())
     else:
         rows = [
             [
-                o.source,
+                shown(o.source),
                 "added" if o.accepted else "rejected",
-                o.reason or f"quality {o.quality:.2f}",
+                shown(o.reason) if o.reason else f"quality {o.quality:.2f}",
             ]
             for o in report.outcomes
         ]
-        print_table(f"Enrolling {name}", ["photo", "result", "detail"], rows)
+        print_table(f"Enrolling {shown(report.name)}", ["photo", "result", "detail"], rows)
         total = report.person.templates if report.person else 0
         console.print(
-            f"{name}: {len(report.accepted)} added, {len(report.rejected)} rejected, {total} in the gallery"
+            f"{shown(report.name)}: {len(report.accepted)} added, {len(report.rejected)} rejected, "
+            f"{total} in the gallery"
         )
-    if not report.accepted:
+    if report.conflicts:
+        click.echo(
+            f"{len(report.conflicts)} photo(s) match someone else better than {report.name!r} "
+            "and were not saved; if they really are of this person, run again with --force",
+            err=True,
+        )
+    if report.rejected:
         ctx.exit(1)

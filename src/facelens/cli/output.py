@@ -19,6 +19,17 @@ console = Console(stderr=True)
 """Human-facing messages go to stderr, so ``--json`` output on stdout stays parseable."""
 
 
+def shown(text: str) -> str:
+    """``text`` (a name, a file name) safe to print in a rich table or message: markup
+    brackets escaped, and any character that is not printable (ESC, newline, a bidirectional
+    override, e.g. in a name stored by an older version) shown as its ``\\uXXXX`` escape,
+    so nothing a user typed can restyle, clear or reorder the terminal."""
+    from rich.markup import escape
+
+    visible = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+    return escape(visible)
+
+
 def emit_json(data: Any) -> None:
     """Write ``data`` as indented JSON to stdout."""
     json.dump(data, sys.stdout, indent=2, default=_json_default)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facelens.cli.common import friendly_errors, get_lens, json_option
-from facelens.cli.output import console, emit_json, print_table
+from facelens.cli.output import console, emit_json, print_table, shown
 
 
 @click.group("people")
@@ -31,7 +31,7 @@ def list_people(ctx: click.Context, as_json: bool) -> None:
         print_table(
             "People",
             ["name", "templates", "enrolled"],
-            [[p.name, str(p.templates), p.created_at] for p in people],
+            [[shown(p.name), str(p.templates), p.created_at] for p in people],
         )
 
 
@@ -58,9 +58,9 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         )
     else:
         print_table(
-            name,
+            shown(name),
             ["template", "photo", "quality", "added"],
-            [[str(t.id), t.source, f"{t.quality:.2f}", t.created_at] for t in templates],
+            [[str(t.id), shown(t.source), f"{t.quality:.2f}", t.created_at] for t in templates],
         )
 
 
@@ -72,7 +72,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 def rename(ctx: click.Context, old: str, new: str) -> None:
     """Rename OLD to NEW, keeping their templates."""
     person = get_lens(ctx).rename(old, new)
-    console.print(f"renamed {old!r} to {person.name!r}")
+    console.print(f"renamed {shown(repr(old))} to {shown(repr(person.name))}")
 
 
 @command.command("remove")
@@ -95,10 +95,10 @@ def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
             raise click.ClickException(f"template {template_id} does not belong to {name!r}")
         lens.gallery.remove_template(template_id)
         lens.sync_index()
-        console.print(f"removed template {template_id} of {name!r}")
+        console.print(f"removed template {template_id} of {shown(repr(name))}")
         return
     removed = lens.erase(name)
     console.print(
-        f"erased {name!r} ({removed} templates); nothing of them remains in the gallery "
+        f"erased {shown(repr(name))} ({removed} templates); nothing of them remains in the gallery "
         "file, its search index or the cluster group named after them"
     )

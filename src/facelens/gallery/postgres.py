@@ -55,7 +55,13 @@ from facelens.gallery.protection import (
     opening_cipher,
     template_associated_data,
 )
-from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
+from facelens.gallery.store import (
+    NewTemplate,
+    TemplateMatrix,
+    clean_name,
+    lookup_names,
+    require_model,
+)
 from facelens.types import FloatArray, Person, StoredTemplate
 
 try:
@@ -257,12 +263,13 @@ class PostgresGallery:
     # -- people -----------------------------------------------------------------------
 
     def _person_row(self, db: psycopg.Connection[Any], name: str) -> tuple[int, str, datetime]:
-        row = db.execute(
-            "SELECT id, name, created_at FROM facelens.people WHERE name = %s", (name,)
-        ).fetchone()
-        if row is None:
-            raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
-        return int(row[0]), str(row[1]), row[2]
+        for key in lookup_names(name):
+            row = db.execute(
+                "SELECT id, name, created_at FROM facelens.people WHERE name = %s", (key,)
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), str(row[1]), row[2]
+        raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
 
     def _person(self, db: psycopg.Connection[Any], name: str) -> Person:
         person_id, stored_name, created = self._person_row(db, name)
@@ -348,20 +355,19 @@ class PostgresGallery:
     ) -> list[int]:
         """Store templates for ``name`` in one transaction (creating the person if asked)."""
         require_model(templates, self._model_id)
-        name = clean_name(name)
         with self._write() as db:
             self._ensure_same_encryption(db)
-            row = db.execute("SELECT id FROM facelens.people WHERE name = %s", (name,)).fetchone()
-            if row is None and not create:
-                raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
-            if row is None:
+            try:
+                person_id = self._person_row(db, name)[0]
+            except PersonNotFoundError:
+                if not create:
+                    raise
                 inserted = db.execute(
-                    "INSERT INTO facelens.people (name) VALUES (%s) RETURNING id", (name,)
+                    "INSERT INTO facelens.people (name) VALUES (%s) RETURNING id",
+                    (clean_name(name),),
                 ).fetchone()
                 assert inserted is not None
                 person_id = int(inserted[0])
-            else:
-                person_id = int(row[0])
             ids = []
             for template in templates:
                 vector = np.ascontiguousarray(template.vector, dtype=np.float32).reshape(-1)

@@ -42,7 +42,13 @@ from facelens.gallery.protection import (
     opening_cipher,
     template_associated_data,
 )
-from facelens.gallery.store import NewTemplate, TemplateMatrix, clean_name, require_model
+from facelens.gallery.store import (
+    NewTemplate,
+    TemplateMatrix,
+    clean_name,
+    lookup_names,
+    require_model,
+)
 from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Person, StoredTemplate
@@ -263,12 +269,13 @@ class SQLiteGallery:
                 self._db.execute("COMMIT")
 
     def _person_row(self, db: sqlite3.Connection, name: str) -> tuple[int, str, str]:
-        row = db.execute(
-            "SELECT id, name, created_at FROM people WHERE name = ?", (name,)
-        ).fetchone()
-        if row is None:
-            raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
-        return int(row[0]), str(row[1]), str(row[2])
+        for key in lookup_names(name):
+            row = db.execute(
+                "SELECT id, name, created_at FROM people WHERE name = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), str(row[1]), str(row[2])
+        raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
 
     def _person(self, db: sqlite3.Connection, name: str) -> Person:
         person_id, stored_name, created = self._person_row(db, name)
@@ -329,17 +336,16 @@ class SQLiteGallery:
     ) -> list[int]:
         """Store templates for ``name`` in one transaction (creating the person if asked)."""
         require_model(templates, self._model_id)
-        name = clean_name(name)
         with self._write() as db:
-            row = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            if row is None and not create:
-                raise PersonNotFoundError(f"nobody called {name!r} is in the gallery")
-            if row is None:
+            try:
+                person_id: int | None = self._person_row(db, name)[0]
+            except PersonNotFoundError:
+                if not create:
+                    raise
                 person_id = db.execute(
-                    "INSERT INTO people (name, created_at) VALUES (?, ?)", (name, _now())
+                    "INSERT INTO people (name, created_at) VALUES (?, ?)",
+                    (clean_name(name), _now()),
                 ).lastrowid
-            else:
-                person_id = int(row[0])
             self._ensure_same_key(db)
             ids = []
             # Ids are chosen here (the write lock is held) because ciphertexts are bound to them.

@@ -2,25 +2,68 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from facelens.errors import GalleryError, GalleryModelMismatchError
+from facelens.errors import GalleryModelMismatchError, InvalidNameError
 from facelens.types import FloatArray, Person, StoredTemplate
 
-MAX_NAME_LENGTH = 200  # characters
+MAX_NAME_LENGTH = 200  # characters, after normalisation
+_KINDS = {
+    "Cc": "a control character",
+    "Cf": "an invisible formatting character (e.g. a bidirectional override)",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Co": "a private-use character",
+    "Cs": "a lone surrogate",
+    "Cn": "an unassigned code point",
+}
 
 
 def clean_name(name: str) -> str:
-    """A person's name as every backend stores it: whitespace runs collapsed, not empty."""
-    cleaned = " ".join(name.split())
+    """The one name rule, for every surface (Python API, CLI, service) and every backend.
+
+    The name is NFC-normalised and runs of whitespace become one space. Refused with
+    :class:`InvalidNameError`, naming the character by code point: control characters
+    (newline, tab, ESC...), invisible formatting characters (bidirectional overrides and
+    isolates U+202A-U+202E, U+2066-U+2069, marks U+200E/U+200F, zero-width characters),
+    line/paragraph separators, private-use and unassigned code points; ``/``, ``.`` and
+    ``..``, which cannot be one segment of the URL ``/api/people/{name}``; an empty name;
+    more than :data:`MAX_NAME_LENGTH` characters.
+    """
+    normal = unicodedata.normalize("NFC", name)
+    for char in normal:
+        if char == "/":
+            raise InvalidNameError(
+                "a person's name cannot hold '/' (it would not fit in the URL /api/people/{name})"
+            )
+        kind = unicodedata.category(char)
+        if not char.isprintable() and kind != "Zs":  # Zs: spaces, collapsed below
+            label = unicodedata.name(char, "")
+            described = f"U+{ord(char):04X}" + (f" {label}" if label else "")
+            raise InvalidNameError(
+                f"a person's name cannot hold {described}, {_KINDS.get(kind, kind)}"
+            )
+    cleaned = " ".join(normal.split())
     if not cleaned:
-        raise GalleryError("a person's name cannot be empty")
+        raise InvalidNameError("a person's name cannot be empty")
+    if cleaned in {".", ".."}:
+        raise InvalidNameError(f"a person's name cannot be {cleaned!r} (it is a URL path step)")
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise GalleryError(f"a person's name must be at most {MAX_NAME_LENGTH} characters")
+        raise InvalidNameError(f"a person's name must be at most {MAX_NAME_LENGTH} characters")
     return cleaned
+
+
+def lookup_names(name: str) -> list[str]:
+    """The forms a person is looked up by (remove, show, rename, add photos): the name as
+    :func:`clean_name` would store it (NFC, whitespace collapsed, nothing refused), then,
+    if different, the name exactly as given: so a name stored by an older version that
+    the rule now refuses (e.g. with '/' or ESC) can still be reached, renamed and erased."""
+    key = " ".join(unicodedata.normalize("NFC", name).split())
+    return [key] if key == name else [key, name]
 
 
 def require_model(templates: list[NewTemplate], model_id: str) -> None:

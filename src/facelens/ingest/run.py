@@ -24,8 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
-from facelens.errors import PersonNotFoundError
-from facelens.gallery.store import GalleryStore, NewTemplate
+from facelens.errors import InvalidNameError, PersonNotFoundError
+from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.ingest.process import ItemResult, ProcessOptions, Processor, batches
 from facelens.ingest.scan_index import ItemCounts, ScanIndex
 from facelens.ingest.sources import WorkItem
@@ -125,6 +125,11 @@ def enroll_result(gallery: GalleryStore, result: ItemResult) -> ItemResult:
     try:
         known = {t.source for t in gallery.list_templates(name)}
     except PersonNotFoundError:
+        try:
+            clean_name(name)
+        except InvalidNameError as error:  # a folder name the name rule refuses: this item only
+            refused = f"folder name {name!r} cannot be a person's name: {error}"
+            return replace(_without_faces(result), error=refused)
         known = set()
     if result.source not in known:
         gallery.add_templates(
@@ -136,6 +141,11 @@ def enroll_result(gallery: GalleryStore, result: ItemResult) -> ItemResult:
             ],
             create=True,
         )
+    return _without_faces(result)
+
+
+def _without_faces(result: ItemResult) -> ItemResult:
+    """``result`` with no template, box or score left (what the state file keeps)."""
     return replace(
         result,
         vectors=np.zeros((0, result.vectors.shape[1]), np.float32),

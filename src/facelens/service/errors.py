@@ -16,6 +16,7 @@ from facelens.errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     InputError,
+    InvalidNameError,
     PersonExistsError,
     PersonNotFoundError,
     TemplateNotFoundError,
@@ -141,6 +142,7 @@ _STATUS_BY_CLASS: list[tuple[type[FaceLensError], int]] = [
     (PersonNotFoundError, 404),
     (TemplateNotFoundError, 404),
     (PersonExistsError, 409),
+    (InvalidNameError, 422),
     (GalleryModelMismatchError, 409),
     # The server's gallery key no longer opens the gallery (e.g. rotated while it ran):
     # the request was fine, the service cannot serve it until restarted with the new key.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from facelens.service.errors import InvalidRequestError
+from facelens.gallery import store
 
 PersonName = Annotated[
     str, Path(min_length=1, max_length=200, description="A person's name as stored")
@@ -23,10 +23,6 @@ TopK = Annotated[int, Query(ge=1, le=50, description="Candidates listed per face
 
 
 def clean_name(name: str) -> str:
-    """A person's name with whitespace collapsed; 1-200 printable characters."""
-    cleaned = " ".join(name.split())
-    if not cleaned or len(cleaned) > 200:
-        raise InvalidRequestError("a person's name must have 1 to 200 characters")
-    if not all(ch.isprintable() for ch in cleaned):
-        raise InvalidRequestError("a person's name cannot hold control characters")
-    return cleaned
+    """A person's name by the one rule of :func:`facelens.gallery.store.clean_name` (the
+    CLI and the Python API apply it too); a refused name is a 422 ``invalid_name``."""
+    return store.clean_name(name)

@@ -4,6 +4,11 @@ Photos of one enrollment are stored in one transaction, acknowledged only
 after it is committed. A photo that does not hold exactly one usable face is
 rejected with the reason while the others are enrolled; when none is
 accepted the answer is 422 ``no_usable_photo`` with every photo's reason.
+A photo already in the gallery is rejected (``duplicate``). When another
+enrolled person matches a photo better than the person named, nothing is
+stored and the answer is 409 ``matches_other_person`` with every photo's
+outcome, unless the form field ``force`` is true (see
+:mod:`facelens.apps.enroll`).
 """
 
 from __future__ import annotations
@@ -13,12 +18,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from facelens.apps.enroll import EnrollOutcome, EnrollReport, enroll_person
+from facelens.apps.enroll import (
+    MATCHES_OTHER_PERSON,
+    EnrollOutcome,
+    EnrollPlan,
+    prepare_enrollment,
+    save_enrollment,
+)
 from facelens.errors import FaceLensError, TemplateNotFoundError
 from facelens.io.image import DecodedImage
 from facelens.service.auth import AdminKey, EnrollKey, QueryKey, Service
 from facelens.service.context import ServiceContext
-from facelens.service.errors import InvalidRequestError
+from facelens.service.errors import InvalidRequestError, ServiceError
 from facelens.service.keys import ApiKey
 from facelens.service.limits import check_count, read_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES, RenameRequest
@@ -28,12 +39,27 @@ from facelens.types import Person
 router = APIRouter(prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES)
 
 Photos = list[UploadFile]
+FORCE_HELP = (
+    "Save photos that another enrolled person matches better than this one "
+    "(otherwise 409 matches_other_person, nothing saved)"
+)
 
 
 class NoUsablePhotoError(InvalidRequestError):
     """Not one photo of an enrollment held exactly one usable face."""
 
     code = "no_usable_photo"
+
+    def __init__(self, message: str, outcomes: list[EnrollOutcome]) -> None:
+        super().__init__(message)
+        self.details = {"photos": [o.to_dict() for o in outcomes]}
+
+
+class MatchesOtherPersonError(ServiceError):
+    """A photo to enroll is matched better by another enrolled person: nothing was stored."""
+
+    code = MATCHES_OTHER_PERSON
+    status = 409
 
     def __init__(self, message: str, outcomes: list[EnrollOutcome]) -> None:
         super().__init__(message)
@@ -50,7 +76,7 @@ def _person_dict(person: Person) -> dict[str, Any]:
 
 
 async def _enroll(
-    context: ServiceContext, key: ApiKey, name: str, photos: Photos, action: str
+    context: ServiceContext, key: ApiKey, name: str, photos: Photos, action: str, force: bool
 ) -> dict[str, Any]:
     check_count(photos, context.settings.max_images_per_request, "photos")
     decoded: list[tuple[int, DecodedImage]] = []
@@ -60,13 +86,36 @@ async def _enroll(
             decoded.append((index, await read_image(upload, context.settings.max_pixels)))
             outcomes.append(None)
         except FaceLensError as error:
-            outcomes.append(EnrollOutcome(upload_label(upload), False, reason=str(error)))
+            outcomes.append(
+                EnrollOutcome(upload_label(upload), False, reason=str(error), code=error.code)
+            )
     lens = context.lens
 
-    def work() -> EnrollReport:
-        return enroll_person(lens.analyzer, lens.gallery, name, [image for _, image in decoded])
+    def prepare() -> EnrollPlan:
+        images = [image for _, image in decoded]
+        return prepare_enrollment(
+            lens.analyzer, lens.gallery, name, images, screen=lens.screen_faces, force=force
+        )
 
-    report = await run_in_threadpool(context.analysing, work)
+    plan = await run_in_threadpool(context.analysing, prepare)
+    for (index, _), outcome in zip(decoded, plan.outcomes, strict=True):
+        outcomes[index] = outcome
+    if plan.conflicts:
+        held = [o for o in outcomes if o is not None]
+        context.audit.record(
+            key,
+            action,
+            name,
+            {"held": [o.source for o in plan.conflicts]},
+            outcome=MATCHES_OTHER_PERSON,
+        )
+        others = ", ".join(sorted({repr(o.match.name) for o in plan.conflicts if o.match}))
+        raise MatchesOtherPersonError(
+            f"nothing was saved: {len(plan.conflicts)} photo(s) match {others} better than "
+            f"{plan.name!r}; send force=true to save them anyway",
+            held,
+        )
+    report = await run_in_threadpool(save_enrollment, lens.gallery, plan)
     for (index, _), outcome in zip(decoded, report.outcomes, strict=True):
         outcomes[index] = outcome
     final = [o for o in outcomes if o is not None]
@@ -80,7 +129,9 @@ async def _enroll(
     )
     if not accepted:
         raise NoUsablePhotoError(
-            f"no photo of {name!r} was enrolled: each needs exactly one usable face", final
+            f"no photo of {name!r} was enrolled: each needs exactly one usable face, "
+            "not already in the gallery (see each photo's reason)",
+            final,
         )
     person = report.person
     return {
@@ -103,9 +154,10 @@ async def enroll(
     photos: Annotated[Photos, File(description="Photos of this person alone (one face each)")],
     key: EnrollKey,
     context: Service,
+    force: Annotated[bool, Form(description=FORCE_HELP)] = False,
 ) -> dict[str, Any]:
     """Enroll a person from photos (created if new, else the photos are added)."""
-    return await _enroll(context, key, clean_name(name), photos, "enroll")
+    return await _enroll(context, key, clean_name(name), photos, "enroll", force)
 
 
 @router.get("/{name}")
@@ -155,10 +207,11 @@ async def add_photos(
     photos: Annotated[Photos, File(description="More photos of this person")],
     key: EnrollKey,
     context: Service,
+    force: Annotated[bool, Form(description=FORCE_HELP)] = False,
 ) -> dict[str, Any]:
     """Add photos to a person already in the gallery (404 if they are not)."""
     person = context.lens.gallery.get_person(name)
-    return await _enroll(context, key, person.name, photos, "add_photos")
+    return await _enroll(context, key, person.name, photos, "add_photos", force)
 
 
 @router.get(

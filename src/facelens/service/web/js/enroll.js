@@ -1,7 +1,10 @@
 // Enroll: photos of one person, each checked for faces (POST /api/detect) and shown with the
-// face found before anything is saved; Save sends the usable ones (POST /api/people).
+// face found before anything is saved; Save sends the usable ones (POST /api/people). When the
+// server answers 409 matches_other_person (a photo looks like someone else already enrolled),
+// nothing was saved: the warning shows each such face beside the other person's, with
+// "Save anyway" (force=true) and "Leave them out".
 
-import { api, formData } from "./api.js";
+import { api, cropUrl, formData } from "./api.js";
 import { $, dropZone, el, faceThumbnail, loadImage, photoWithBoxes, say } from "./dom.js";
 
 /** The quality a face needs to be enrolled (USABLE_QUALITY in facelens/types.py). */
@@ -51,6 +54,7 @@ export function setupEnroll(session) {
     entry.figure.querySelector(".photo").replaceWith(photoWithBoxes(image, width, height, boxes));
     entry.status.textContent = label;
     entry.thumbs.replaceChildren(...usable.map((face) => faceThumbnail(image, face.box, scale)));
+    entry.thumb = entry.usable ? () => faceThumbnail(image, usable[0].box, scale) : null;
   }
 
   async function check(entry) {
@@ -106,13 +110,15 @@ export function setupEnroll(session) {
     update();
   }
 
-  async function save() {
+  async function save(force = false) {
     const name = $("#enroll-name").value.trim();
     const usable = entries.filter((entry) => entry.usable);
     say("enroll-error", "");
+    hideWarning();
     $("#enroll-save").disabled = true;
     try {
-      const form = formData([["name", name], ...usable.map((entry) => ["photos", entry.file])]);
+      const fields = [["name", name], ...(force ? [["force", "true"]] : [])];
+      const form = formData([...fields, ...usable.map((entry) => ["photos", entry.file])]);
       const answer = await api("POST", "/api/people", { form });
       answer.photos.forEach((outcome, index) => {
         const entry = usable[index];
@@ -128,14 +134,103 @@ export function setupEnroll(session) {
       );
       entries = [];
     } catch (error) {
+      if (error.code === "matches_other_person" && error.details) {
+        await warn(error, usable, name);
+        update();
+        return;
+      }
       const reasons = ((error.details && error.details.photos) || []).map((p) => `${p.source}: ${p.reason}`);
       say("enroll-error", [error.message, ...reasons].join(" — "));
     }
     update();
   }
 
+  function hideWarning() {
+    const box = $("#enroll-warning");
+    box.hidden = true;
+    box.replaceChildren();
+  }
+
+  /** The first stored face crop of `name` (an <img>), or a note when it cannot be shown. */
+  async function storedFace(name) {
+    try {
+      const person = await api("GET", `/api/people/${encodeURIComponent(name)}`);
+      if (person.photos.length) {
+        return el("img", { class: "crop", src: cropUrl(name, person.photos[0].id), alt: `face of ${name} in the gallery` });
+      }
+    } catch (error) {
+      return el("p", { class: "muted", text: `(${error.message})` });
+    }
+    return el("p", { class: "muted", text: "(no stored face)" });
+  }
+
+  /** Nothing was saved: show each photo that matches someone else beside that person's face. */
+  async function warn(error, usable, name) {
+    const conflicts = [];
+    error.details.photos.forEach((outcome, index) => {
+      const entry = usable[index];
+      if (!entry || outcome.code !== "matches_other_person" || !outcome.matches) return;
+      conflicts.push({ entry, other: outcome.matches });
+      entry.figure.className = "rejected";
+      entry.status.textContent = `looks like ${outcome.matches.name}: not saved yet`;
+    });
+    const rows = await Promise.all(
+      conflicts.map(async ({ entry, other }) =>
+        el(
+          "li",
+          { class: "lookalike", "data-file": entry.file.name },
+          el(
+            "div",
+            { class: "faces" },
+            el("figure", {}, entry.thumb ? entry.thumb() : null, el("figcaption", { class: "file", text: entry.file.name })),
+            el("span", { class: "versus", text: "looks like" }),
+            el("figure", {}, await storedFace(other.name), el("figcaption", { class: "file", text: other.name })),
+          ),
+          el("p", {
+            class: "muted",
+            text: `score ${other.score.toFixed(2)} with ${other.name}, above the threshold and higher than with ${name}`,
+          }),
+        ),
+      ),
+    );
+    const box = $("#enroll-warning");
+    box.replaceChildren(
+      el("h3", {
+        tabindex: "-1",
+        text: `Nothing was saved: ${conflicts.length === 1 ? "this photo looks" : "these photos look"} like someone else`,
+      }),
+      el("p", {
+        text:
+          `${conflicts.length === 1 ? "Its face matches" : "Their faces match"} another enrolled person better ` +
+          `than ${name}. Saved as ${name}, that person would then be identified as ${name} too.`,
+      }),
+      el("ul", { class: "lookalikes" }, ...rows),
+      el(
+        "div",
+        { class: "row" },
+        el("button", { type: "button", id: "enroll-force", class: "danger", text: `Save anyway as ${name}`, onclick: () => save(true) }),
+        el("button", {
+          type: "button",
+          id: "enroll-drop-lookalikes",
+          class: "secondary",
+          text: conflicts.length === 1 ? "Leave this photo out" : "Leave these photos out",
+          onclick: () => {
+            const held = new Set(conflicts.map(({ entry }) => entry));
+            entries = entries.filter((entry) => !held.has(entry));
+            held.forEach((entry) => entry.figure.remove());
+            hideWarning();
+            update();
+          },
+        }),
+      ),
+    );
+    box.hidden = false;
+    box.querySelector("h3").focus();
+  }
+
   function clear() {
     entries = [];
+    hideWarning();
     $("#enroll-previews").replaceChildren();
     say("enroll-result", "");
     say("enroll-error", "");
@@ -144,7 +239,7 @@ export function setupEnroll(session) {
 
   dropZone($("#enroll-drop"), $("#enroll-files"), addFiles);
   $("#enroll-name").addEventListener("input", update);
-  $("#enroll-save").addEventListener("click", save);
+  $("#enroll-save").addEventListener("click", () => save());
   $("#enroll-clear").addEventListener("click", clear);
 
   return {

@@ -51,6 +51,13 @@ export function setupPeople(session) {
     selected = name;
     renderList();
     say("person-error", "");
+    if (name.includes("/")) {
+      // Only an older version could store it: a URL path segment cannot hold "/" (issue 13).
+      $("#person-detail").hidden = true;
+      say("flash", `"${name}" holds a "/", which names no longer may: rename or erase it with ` +
+        "facelens people rename / facelens people remove on the server.");
+      return;
+    }
     let person;
     try {
       person = await api("GET", `/api/people/${encodeURIComponent(name)}`);

@@ -1,0 +1,309 @@
+"""Issue 13, items 1, 6, 7, 8: one name rule everywhere, every person reachable by the name
+given, and enrollment refusing duplicates and other people's faces (real photos).
+
+The name rule and its refusals always run; the enrollment checks use the Obama and Biden
+photos of the shared data (skipped when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from facelens import FaceLens
+from facelens.apps.enroll import DUPLICATE, MATCHES_OTHER_PERSON
+from facelens.errors import InvalidNameError, PersonNotFoundError
+from facelens.gallery.store import clean_name
+from facelens.service.app import create_app
+from facelens.service.settings import ServiceSettings
+from tests.test_cli import run, run_json
+from tests.test_service import assert_error, auth, make_keys
+
+# name given -> the code point its refusal names
+REFUSED = {
+    "line1\nline2": "U+000A",
+    "tab\there": "U+0009",
+    "clear\x1b[2Jscreen": "U+001B",
+    "gpj.\u202eexe": "U+202E",  # RIGHT-TO-LEFT OVERRIDE
+    "iso\u2066late": "U+2066",  # LEFT-TO-RIGHT ISOLATE
+    "mark\u200fed": "U+200F",  # RIGHT-TO-LEFT MARK
+    "para\u2029graph": "U+2029",
+    "nul\x00": "U+0000",
+}
+
+
+@pytest.mark.parametrize(("name", "code_point"), REFUSED.items())
+def test_the_name_rule_refuses_control_and_bidi_characters_by_code_point(
+    name: str, code_point: str
+) -> None:
+    with pytest.raises(InvalidNameError, match=re.escape(code_point)):
+        clean_name(name)
+
+
+@pytest.mark.parametrize("name", ["a/b", "/", ".", "..", "  ..  ", "", " \u00a0 ", "x" * 201])
+def test_the_name_rule_refuses_what_cannot_be_a_url_segment_or_is_empty(name: str) -> None:
+    with pytest.raises(InvalidNameError):
+        clean_name(name)
+
+
+def test_the_name_rule_normalises() -> None:
+    assert clean_name("  Ada \u00a0  Lovelace ") == "Ada Lovelace"  # no-break space collapsed
+    assert clean_name("Rene\u0301") == "Ren\u00e9"  # NFC: e + combining acute -> é
+    assert clean_name("李 小龍") == "李 小龍" and clean_name("Zoë #1 (ok?)") == "Zoë #1 (ok?)"
+
+
+def _insert_legacy(location: str, name: str) -> None:
+    """A person stored by an older version, which kept any name as given."""
+    if location.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as db:
+            db.execute("INSERT INTO facelens.people (name) VALUES (%s)", (name,))
+    else:
+        with sqlite3.connect(location) as db:
+            db.execute(
+                "INSERT INTO people (name, created_at) VALUES (?, '2024-01-01T00:00:00Z')", (name,)
+            )
+
+
+def test_every_person_is_reached_by_the_name_given(gallery_location: str) -> None:
+    with FaceLens(gallery=gallery_location) as lens:
+        gallery = lens.gallery
+        assert gallery.add_person("Rene\u0301  Magritte").name == "Ren\u00e9 Magritte"
+        assert gallery.get_person("Rene\u0301 Magritte").name == "Ren\u00e9 Magritte"
+        assert gallery.get_person(" Ren\u00e9\tMagritte ").name == "Ren\u00e9 Magritte"
+        for bad in REFUSED:
+            with pytest.raises(InvalidNameError):
+                gallery.add_person(bad)
+            with pytest.raises(InvalidNameError):
+                lens.rename("Ren\u00e9 Magritte", bad)
+        assert [p.name for p in lens.people()] == ["Ren\u00e9 Magritte"]
+        for legacy in ["line1 line2", "a/b", "esc\x1b[2J"]:  # stored before the rule
+            _insert_legacy(gallery_location, legacy)
+        assert gallery.get_person("line1\nline2").name == "line1 line2"  # as it was first given
+        assert lens.rename("a/b", "a-b").name == "a-b"
+        assert lens.erase("esc\x1b[2J") == 0
+        assert lens.erase("line1\nline2") == 0
+        with pytest.raises(PersonNotFoundError):
+            gallery.get_person("esc\x1b[2J")
+        assert sorted(p.name for p in lens.people()) == ["Ren\u00e9 Magritte", "a-b"]
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_cli_refuses_bad_names_and_prints_old_ones_escaped(tmp_path: Path) -> None:
+    gallery = tmp_path / "g.db"
+    for name, code_point in REFUSED.items():
+        if "\x00" in name:
+            continue  # no argv can hold NUL
+        result = run("enroll", name, tmp_path, gallery=gallery, check=False)
+        assert result.returncode == 1 and code_point in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    result = run("people", "rename", "x", "a/b", gallery=gallery, check=False)
+    assert result.returncode == 1 and "'/'" in result.stderr
+    with FaceLens(gallery=gallery) as lens:
+        lens.gallery.add_person("Ada [bold]Lovelace[red]")
+    for legacy in ["esc\x1b[2J\x1b[H", "evil\u202etxt.exe", "a/b"]:
+        _insert_legacy(str(gallery), legacy)
+    listing = run("people", "list", gallery=gallery).stdout
+    assert "\x1b" not in listing and "\u202e" not in listing
+    assert "esc\\u001b[2J\\u001b[H" in listing and "evil\\u202etxt.exe" in listing
+    assert "Ada [bold]Lovelace[red]" in listing  # a name, not markup
+    run("people", "remove", "a/b", gallery=gallery)  # the CLI erases what the API cannot reach
+    run("people", "remove", "esc\x1b[2J\x1b[H", gallery=gallery)
+    names = [p["name"] for p in run_json("people", "list", gallery=gallery)]
+    assert names == ["Ada [bold]Lovelace[red]", "evil\u202etxt.exe"]
+
+
+def test_cli_enroll_exits_1_when_any_photo_is_rejected(knn_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a_obama.jpg").write_bytes((knn_root / "train/obama/obama.jpg").read_bytes())
+    (folder / "b_empty.jpg").write_bytes(b"")
+    (folder / "c_notes.png").write_text("not an image")
+    bomb = folder / "d_bomb.png"
+    Image.new("L", (1, 1)).save(bomb)
+    data = bytearray(bomb.read_bytes())  # claim 60000 x 60000 pixels in the header
+    data[16:24] = (60000).to_bytes(4, "big") * 2
+    bomb.write_bytes(bytes(data))
+    gallery = tmp_path / "g.db"
+    result = run("enroll", "obama", folder, "--json", gallery=gallery, check=False)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    photos = {Path(p["source"]).name: p for p in report["photos"]}
+    assert list(photos) == ["a_obama.jpg", "b_empty.jpg", "c_notes.png", "d_bomb.png"]
+    assert photos["a_obama.jpg"]["accepted"] and report["templates"] == 1
+    assert not any(photos[n]["accepted"] for n in ["b_empty.jpg", "c_notes.png", "d_bomb.png"])
+    assert all(photos[n]["reason"] for n in ["b_empty.jpg", "c_notes.png", "d_bomb.png"])
+    table = run("enroll", "obama", knn_root / "train/obama/obama2.jpg", gallery=gallery)
+    assert table.returncode == 0 and "1 added, 0 rejected, 2 in the gallery" in table.stderr
+
+
+def test_cli_refuses_duplicates_and_other_peoples_faces_unless_forced(
+    knn_root: Path, tmp_path: Path
+) -> None:
+    train = knn_root / "train"
+    gallery = tmp_path / "g.db"
+    run("enroll", "biden", train / "biden/biden.jpg", gallery=gallery)
+    run("enroll", "obama", train / "obama/obama.jpg", gallery=gallery)
+    again = run(
+        "enroll", "obama", train / "obama/obama.jpg", "--json", gallery=gallery, check=False
+    )
+    assert again.returncode == 1
+    assert json.loads(again.stdout)["photos"][0]["code"] == DUPLICATE
+    mixed = run(
+        "enroll",
+        "obama",
+        train / "biden/biden2.jpg",
+        train / "obama/obama2.jpg",
+        "--json",
+        gallery=gallery,
+        check=False,
+    )
+    assert mixed.returncode == 1 and "--force" in mixed.stderr
+    biden2, obama2 = json.loads(mixed.stdout)["photos"]
+    assert biden2["code"] == MATCHES_OTHER_PERSON and not biden2["accepted"]
+    assert biden2["matches"]["name"] == "biden" and biden2["matches"]["score"] > 0.85
+    assert obama2["accepted"]  # one held-back photo does not sink the others
+    counts = {p["name"]: p["templates"] for p in run_json("people", "list", gallery=gallery)}
+    assert counts == {"biden": 1, "obama": 2}
+    run("enroll", "obama", train / "biden/biden2.jpg", "--force", gallery=gallery)
+    counts = {p["name"]: p["templates"] for p in run_json("people", "list", gallery=gallery)}
+    assert counts == {"biden": 1, "obama": 3}
+
+
+# --- the Python API -------------------------------------------------------------------------
+
+
+def test_python_enroll_screens_duplicates_and_lookalikes(knn_root: Path, tmp_path: Path) -> None:
+    train = knn_root / "train"
+    obama = np.asarray(Image.open(train / "obama/obama.jpg").convert("RGB"))
+    with FaceLens(gallery=tmp_path / "g.db") as lens:
+        first = lens.enroll("Barack Obama", [obama, obama.copy()])  # the same photo twice
+        assert [o.code for o in first.outcomes] == [None, DUPLICATE]
+        assert lens.enroll("Joe Biden", [train / "biden/biden.jpg"]).person is not None
+        held = lens.enroll("Barack Obama", [train / "biden/biden2.jpg"])
+        assert held.conflicts and held.conflicts[0].match is not None
+        assert held.conflicts[0].match.name == "Joe Biden"
+        assert lens.gallery.get_person("Barack Obama").templates == 1
+        # a new name for an enrolled face is held back too
+        assert lens.enroll("Joseph", [train / "biden/biden2.jpg"]).conflicts
+        with pytest.raises(PersonNotFoundError):
+            lens.gallery.get_person("Joseph")
+        forced = lens.enroll("Barack Obama", [train / "biden/biden2.jpg"], force=True)
+        assert forced.accepted and forced.accepted[0].match is not None  # saved, with its match
+        dup = lens.enroll("Joe Biden", [train / "biden/biden2.jpg"], force=True)
+        assert dup.outcomes[0].code == DUPLICATE  # a duplicate is never forced in
+        assert lens.gallery.get_person("Barack Obama").templates == 2
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    settings = ServiceSettings(gallery=str(tmp_path / "people.db"))
+    keys = make_keys(settings)
+    with TestClient(create_app(settings)) as client:
+        yield client, auth(keys["admin"])
+
+
+def _photos(*paths: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+
+
+def test_service_applies_the_same_name_rule(
+    service: tuple[TestClient, dict[str, str]], knn_root: Path, tmp_path: Path
+) -> None:
+    client, headers = service
+    photo = knn_root / "train/obama/obama.jpg"
+    for name, code_point in [*REFUSED.items(), ("a/b", "'/'"), ("..", "'..'")]:
+        error = assert_error(
+            client.post("/api/people", data={"name": name}, files=_photos(photo), headers=headers),
+            422,
+            "invalid_name",
+        )
+        assert code_point in error["message"]
+        with pytest.raises(InvalidNameError) as raised:
+            clean_name(name)
+        assert error["message"] == str(raised.value)  # the same words as the CLI and Python
+    assert client.get("/api/people", headers=headers).json() == []
+    made = client.post(
+        "/api/people", data={"name": "Rene\u0301  Magritte"}, files=_photos(photo), headers=headers
+    )
+    assert made.status_code == 201 and made.json()["person"]["name"] == "Ren\u00e9 Magritte"
+    assert client.get("/api/people/Rene\u0301 Magritte", headers=headers).status_code == 200
+    renamed = client.patch(
+        "/api/people/Ren\u00e9 Magritte", json={"name": "esc\x1b"}, headers=headers
+    )
+    assert_error(renamed, 422, "invalid_name")
+    assert client.delete("/api/people/Rene\u0301 Magritte", headers=headers).status_code == 200
+
+
+def test_service_409_for_another_persons_face_unless_forced(
+    service: tuple[TestClient, dict[str, str]], knn_root: Path
+) -> None:
+    client, headers = service
+    train = knn_root / "train"
+
+    def enroll(name: str, *photos: Path, **form: Any) -> Any:
+        return client.post(
+            "/api/people", data={"name": name, **form}, files=_photos(*photos), headers=headers
+        )
+
+    assert enroll("Joe Biden", train / "biden/biden.jpg").status_code == 201
+    assert enroll("Barack Obama", train / "obama/obama.jpg").status_code == 201
+    error = assert_error(
+        enroll("Barack Obama", train / "biden/biden2.jpg", train / "obama/obama2.jpg"),
+        409,
+        MATCHES_OTHER_PERSON,
+    )
+    held, fine = error["details"]["photos"]
+    assert held["code"] == MATCHES_OTHER_PERSON and held["matches"]["name"] == "Joe Biden"
+    assert fine["code"] is None and "Joe Biden" in error["message"]
+    person = client.get("/api/people/Barack Obama", headers=headers).json()
+    assert person["templates"] == 1  # nothing was saved, not even the good photo
+    added = client.post(
+        "/api/people/Barack Obama/photos",
+        data={"force": "true"},
+        files=_photos(train / "biden/biden2.jpg", train / "obama/obama2.jpg"),
+        headers=headers,
+    )
+    assert added.status_code == 201 and added.json()["accepted"] == 2, added.text
+    duplicate = assert_error(enroll("Barack Obama", train / "obama/obama2.jpg"), 422)
+    assert duplicate["details"]["photos"][0]["code"] == DUPLICATE
+
+
+def test_ingest_refuses_a_folder_name_for_that_photo_only(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    from facelens.gallery import SQLiteGallery
+    from facelens.ingest.process import ProcessOptions
+    from facelens.ingest.run import LocalExecutor, enroll_result
+    from facelens.ingest.sources import expand_sources
+    from facelens.models import registry
+
+    folder = tmp_path / "bad\x1bname"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "a.jpg")
+    model = registry.DEFAULT_EMBEDDER
+    options = ProcessOptions(model, registry.DEFAULT_DETECTOR, target="gallery", threads=2)
+    found = LocalExecutor(options).processor.run([(expand_sources([folder])[0], None)])[0]
+    assert found.error is None and found.count == 1
+    gallery = SQLiteGallery(tmp_path / "g.db", model)
+    try:
+        result = enroll_result(gallery, found)  # an error for this item, not an exception
+        assert result.error is not None and "U+001B" in result.error
+        assert result.vectors.size == 0 and gallery.list_people() == []
+    finally:
+        gallery.close()
