@@ -70,7 +70,7 @@ def _group_of(library: Library, person: str) -> int:
 def test_scan_keeps_items_faces_and_groups_beside_the_gallery(
     scanned: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    root, folder = scanned
+    root = scanned[0]
     assert (root / "people.library.db").is_file()
     with FaceLens(gallery=root / "people.db") as lens:
         library = lens.library()

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from facelens.errors import (
     CalibrationError,
+    ClusterFaceNotFoundError,
+    CorrectionError,
     FaceLensError,
     FaceSelectionError,
     GalleryKeyError,
     GalleryModelMismatchError,
+    GroupNotFoundError,
     ImageNotFoundError,
     ImageTooLargeError,
     InputError,
@@ -120,6 +123,9 @@ _STATUS_BY_CLASS: list[tuple[type[FaceLensError], int]] = [
     (PersonNotFoundError, 404),
     (TemplateNotFoundError, 404),
     (PersonExistsError, 409),
+    (GroupNotFoundError, 404),  # the library's groups and faces
+    (ClusterFaceNotFoundError, 404),
+    (CorrectionError, 409),
     (GalleryModelMismatchError, 409),
     # The server's gallery key no longer opens the gallery (e.g. rotated while it ran):
     # the request was fine, the service cannot serve it until restarted with the new key.
