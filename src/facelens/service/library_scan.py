@@ -70,6 +70,8 @@ def check_folder(folder: str, context: ServiceContext) -> Path:
         raise PathNotAllowedError(
             "this server may not read any folder: start it with --library-root DIR"
         )
+    if "\x00" in folder or not folder.isprintable():
+        raise InvalidRequestError("a folder's path cannot hold control characters")
     given = Path(folder).expanduser()
     candidates = (
         [given]
@@ -79,13 +81,14 @@ def check_folder(folder: str, context: ServiceContext) -> Path:
     for candidate in candidates:
         try:
             real = candidate.resolve()
-        except (OSError, RuntimeError):  # a symlink loop
+            if not _inside(real, roots):
+                continue
+            if real.is_dir():
+                return candidate
+            exists = real.exists()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
             continue
-        if not _inside(real, roots):
-            continue
-        if real.is_dir():
-            return candidate
-        if real.exists():
+        if exists:
             raise InvalidRequestError(f"{folder}: not a folder")
     if given.is_absolute() and not _inside(_real(given), roots):
         raise PathNotAllowedError(f"{folder}: outside the folders this server may read")
@@ -95,7 +98,7 @@ def check_folder(folder: str, context: ServiceContext) -> Path:
 def _real(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):
         return path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +39,10 @@ router = APIRouter(tags=["library"], responses=ERROR_RESPONSES)
 UPLOAD_PATH = "/api/library/scan/upload"
 """The upload route takes the larger upload limit (videos, zips)."""
 SAMPLES = 6
+MAX_ID = 2**53
+GroupId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A group's id")]
+FaceId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A face's id in the library")]
+IdItem = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 # --- shapes --------------------------------------------------------------------------------
@@ -104,15 +109,15 @@ class HideRequest(BaseModel):
 
 
 class MergeRequest(BaseModel):
-    groups: list[int] = Field(min_length=2, max_length=100, description="Groups of one person")
+    groups: list[IdItem] = Field(min_length=2, max_length=100, description="Groups of one person")
 
 
 class FacesRequest(BaseModel):
-    faces: list[int] = Field(min_length=1, max_length=1000)
+    faces: list[IdItem] = Field(min_length=1, max_length=1000)
 
 
 class MoveRequest(FacesRequest):
-    group: int = Field(description="The group the faces belong to")
+    group: int = Field(ge=1, le=MAX_ID, description="The group the faces belong to")
 
 
 class Correction(BaseModel):
@@ -326,7 +331,7 @@ def list_groups(
 
 
 @router.get("/api/library/groups/{group_id}")
-def get_group(group_id: int, key: QueryKey, context: Service) -> GroupDetail:
+def get_group(group_id: GroupId, key: QueryKey, context: Service) -> GroupDetail:
     """A group and every face in it (best first)."""
     library = context.library
     group = library.store.group(group_id)
@@ -356,7 +361,7 @@ def get_group(group_id: int, key: QueryKey, context: Service) -> GroupDetail:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "The aligned face crop"}},
 )
-def face_crop(face_id: int, key: QueryKey, context: Service) -> Response:
+def face_crop(face_id: FaceId, key: QueryKey, context: Service) -> Response:
     """The aligned crop (JPEG) of a face of the library: for thumbnails."""
     crop = context.library.store.crop(face_id)
     if crop is None:
@@ -377,7 +382,9 @@ def _correct(
 
 
 @router.post("/api/library/groups/{group_id}/name")
-def name_group(group_id: int, body: NameRequest, key: EnrollKey, context: Service) -> Correction:
+def name_group(
+    group_id: GroupId, body: NameRequest, key: EnrollKey, context: Service
+) -> Correction:
     """The group is this person (new, or already known: it joins them). Its best faces are
     enrolled in the gallery, the rest linked as their appearances."""
     name = clean_name(body.name)
@@ -389,7 +396,9 @@ def name_group(group_id: int, body: NameRequest, key: EnrollKey, context: Servic
 
 
 @router.post("/api/library/groups/{group_id}/hide")
-def hide_group(group_id: int, body: HideRequest, key: EnrollKey, context: Service) -> Correction:
+def hide_group(
+    group_id: GroupId, body: HideRequest, key: EnrollKey, context: Service
+) -> Correction:
     """Hide a group of strangers from the groups to name (``hidden: false`` shows it again)."""
     result = _correct(
         context, key, "library_hide", str(group_id), lambda lib: lib.hide(group_id, body.hidden)
@@ -451,7 +460,7 @@ def appearances(
 
 @router.post("/api/people/{name}/appearances/{face_id}/reject")
 def reject_appearance(
-    name: PersonName, face_id: int, key: EnrollKey, context: Service
+    name: PersonName, face_id: FaceId, key: EnrollKey, context: Service
 ) -> RejectedAppearance:
     """ "Not this person": this face is never shown as theirs again."""
     context.lens.gallery.get_person(name)
