@@ -212,3 +212,31 @@ def test_search_by_photo_finds_that_persons_appearances(
             assert found[0].face is not None and found[0].llr is not None
         finally:
             library.close()
+
+
+def test_cli_ingest_cluster_and_search_share_the_library(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from facelens.cli.main import cli
+
+    lfw = data_path("lfw/images_deepfunneled")
+    folder = tmp_path / "photos"
+    for person in PEOPLE[:2]:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).glob("*.jpg"))[:3]:
+            shutil.copy(photo, folder / person / photo.name)
+    gallery = str(tmp_path / "people.db")
+    ingested = CliRunner().invoke(cli, ["--gallery", gallery, "ingest", str(folder), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    report = json.loads(ingested.output)
+    assert report["processed"] == 6 and report["library"].endswith("people.library.db")
+    shown = CliRunner().invoke(cli, ["--gallery", gallery, "cluster", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["stats"]["photos"] == 6  # the same file
+    probe = str(sorted((lfw / PEOPLE[0]).glob("*.jpg"))[-1])
+    found = CliRunner().invoke(cli, ["--gallery", gallery, "search", probe, "--json"])
+    assert found.exit_code == 0, found.output
+    hits = json.loads(found.output)["appearances"]
+    assert hits and all(PEOPLE[0] in a["source"] for a in hits)
