@@ -57,7 +57,7 @@ def indexed_train(
 @pytest.fixture()
 def clusters(tmp_path: Path, indexed_train: Path, analyzer: FaceAnalyzer) -> FaceClusters:
     """A copy of the indexed training photos, with its own (empty) gallery."""
-    shutil.copy(indexed_train / "g.clusters.db", tmp_path / "g.clusters.db")
+    shutil.copy(indexed_train / "g.library.db", tmp_path / "g.library.db")
     opened = FaceClusters.open(tmp_path / "g.db", analyzer=analyzer)
     yield opened  # type: ignore[misc]
     opened.close()
@@ -142,7 +142,7 @@ def test_corrections_survive_later_runs_and_rebuilds(
 def test_naming_a_group_enrolls_it_and_identify_finds_the_person(
     indexed_train: Path, knn_test: Path, tmp_path: Path
 ) -> None:
-    shutil.copy(indexed_train / "g.clusters.db", tmp_path / "g.clusters.db")
+    shutil.copy(indexed_train / "g.library.db", tmp_path / "g.library.db")
     with FaceLens(gallery=tmp_path / "g.db") as lens:
         assert [m.identity for m in lens.identify(knn_test / "obama1.jpg")] == [None]
         clusters = lens.clusters()  # the index beside the lens's gallery
@@ -191,7 +191,7 @@ def test_command_line_run_json_html_and_corrections(
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["stats"]["photos"] == 10 and Path(data["index"]).name == "g.clusters.db"
+    assert data["stats"]["photos"] == 10 and Path(data["index"]).name == "g.library.db"
     obama = next(
         g for g in data["groups"] if any(Path(f["source"]).name == "obama1.jpg" for f in g["faces"])
     )

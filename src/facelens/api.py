@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from facelens.cluster.store import ClusterStore
     from facelens.gallery.postgres import PostgresGallery
     from facelens.index.postgres_codes import PostgresCodeIndex
+    from facelens.ingest.library import Library
     from facelens.video.reader import VideoSource
 
 
@@ -330,24 +331,33 @@ class FaceLens:
         return removed
 
     def erase_cluster_group(self, name: str) -> int:
-        """Forget the group named ``name`` in the cluster index beside the gallery, if both
-        exist (its faces' templates and crops, no byte left); returns the faces erased."""
-        from facelens.cluster import default_index_path
+        """Erase ``name`` from the library beside the gallery (and from an older cluster
+        index there), if it exists: the faces of the group named after them (templates
+        and crops), every "not this person" said about them; no byte left. Returns the
+        faces erased."""
+        from facelens.cluster.clusterer import default_index_path
 
-        path = default_index_path(self._gallery_path)
-        if not path.exists():
-            return 0
-        try:
-            store = self._cluster_store(path)
-        except GalleryNotEncryptedError:  # an index made before the key: erase needs none
-            from facelens.cluster.store import ClusterStore
+        paths = {default_index_path(self._gallery_path)}
+        location = resolve_gallery(self._gallery_path)
+        if isinstance(location, Path):  # a gallery file: its library and older cluster index
+            paths |= {
+                location.with_name(location.stem + s) for s in (".library.db", ".clusters.db")
+            }
+        erased = 0
+        for path in sorted(paths):
+            if not path.exists():
+                continue
+            try:
+                store = self._cluster_store(path)
+            except GalleryNotEncryptedError:  # an index made before the key: erase needs none
+                from facelens.cluster.store import ClusterStore
 
-            store = ClusterStore(path, self.analyzer.embedder_id)
-        try:
-            group = store.group_named(name.strip())
-            return store.forget_group(group.id) if group is not None else 0
-        finally:
-            store.close()
+                store = ClusterStore(path, self.analyzer.embedder_id)
+            try:
+                erased += store.forget_person(name.strip())
+            finally:
+                store.close()
+        return erased
 
     def clusters(self, index: str | Path | None = None) -> FaceClusters:
         """Groups of unknown faces (``facelens.cluster``), kept in ``index`` (default: beside
@@ -356,6 +366,15 @@ class FaceLens:
 
         store = self._cluster_store(Path(index or default_index_path(self._gallery_path)))
         return FaceClusters(self.analyzer, store, lambda: self.gallery, owns_gallery=False)
+
+    def library(self, path: str | Path | None = None, **options: Any) -> Library:
+        """The library (``facelens.ingest.library``) at ``path`` (default: beside the
+        gallery, see ``default_library_path``): scans, groups, people's appearances; named
+        groups are enrolled into this lens's gallery. ``options`` go to :class:`Library`.
+        Close it when done."""
+        from facelens.ingest.library import Library
+
+        return Library(self.clusters(path), **options)
 
     def _cluster_store(self, path: Path) -> ClusterStore:
         """The cluster index at ``path``, sealed with the gallery's key when one is in force."""

@@ -40,7 +40,8 @@ index_option = click.option(
     "index_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Cluster index file (default: <gallery>.clusters.db beside the gallery).",
+    help="Library file (default: <gallery>.library.db beside the gallery, or $FACELENS_LIBRARY; "
+    "the one `facelens ingest` and the service use).",
 )
 
 

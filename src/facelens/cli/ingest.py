@@ -1,8 +1,11 @@
-"""``facelens ingest``: a large collection of photos and videos into a scan index or the gallery."""
+"""``facelens ingest``: a large collection of photos and videos into the library (beside the
+gallery; the one ``facelens cluster``, ``search`` and the service's ``/api/library`` use),
+a separate scan index (``--scan FILE``), or the gallery."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,14 +25,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def scan_option(func: F) -> F:
-    """``--scan PATH``: the scan index file, shared by ``ingest`` and ``search``."""
+    """``--scan PATH``: a separate scan index file, shared by ``ingest`` and ``search``
+    (default: none, the library beside the gallery)."""
     return click.option(
         "--scan",
         "scan_path",
         type=click.Path(dir_okay=False),
-        default=DEFAULT_SCAN,
-        show_default=True,
-        help="The scan index file (faces found, with their templates, for `facelens search`).",
+        default=None,
+        help="A separate scan index file instead of the library beside the gallery "
+        "(<gallery>.library.db, or $FACELENS_LIBRARY).",
     )(func)
 
 
@@ -40,7 +44,7 @@ def scan_option(func: F) -> F:
     "--into-gallery",
     is_flag=True,
     help="Enroll each photo's one face under its folder's name, instead of scanning. "
-    "The --scan file then only keeps each item's state.",
+    f"The --scan file (default {DEFAULT_SCAN}) then only keeps each item's state.",
 )
 @click.option(
     "--video-fps",
@@ -71,7 +75,7 @@ def scan_option(func: F) -> F:
 def command(
     ctx: click.Context,
     sources: tuple[str, ...],
-    scan_path: str,
+    scan_path: str | None,
     into_gallery: bool,
     video_fps: float,
     batch_size: int,
@@ -83,10 +87,17 @@ def command(
 ) -> None:
     """Find every face in SOURCES (files, folders, @file-lists; photos and videos).
 
-    Resumable: the state of every item is kept in the --scan file, so an
+    Into the library beside the gallery by default (then grouped, as `facelens
+    cluster` does). Resumable: the state of every item is kept, so an
     interrupted run continues where it stopped when run again.
     """
     obj = ctx.ensure_object(dict)
+    if scan_path is None and not into_gallery:
+        _into_library(
+            ctx, sources, video_fps, batch_size, workers, ray_address, limit, retry_failed, as_json
+        )
+        return
+    scan_path = scan_path or DEFAULT_SCAN
     gallery = get_lens(ctx).gallery if into_gallery else None
     embedder = (
         get_lens(ctx).analyzer.embedder_id
@@ -155,6 +166,68 @@ def command(
             f"in {summary.seconds:.1f} s, {summary.items_per_second:.2f} items/s; "
             f"{summary.counts.done} done, {summary.counts.pending} pending, "
             f"{summary.counts.failed} failed in {scan_path}"
+        )
+    if summary.failed:
+        ctx.exit(1)
+
+
+def _executor(options: ProcessOptions, ray_address: str | None, workers: int | None) -> Executor:
+    from facelens.ingest.ray_runner import RayExecutor
+
+    return RayExecutor(options, None if ray_address == "local" else ray_address, workers or 2)
+
+
+def _into_library(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    video_fps: float,
+    batch_size: int,
+    workers: int | None,
+    ray_address: str | None,
+    limit: int | None,
+    retry_failed: bool,
+    as_json: bool,
+) -> None:
+    """``facelens ingest SOURCES`` into the library, then group the new faces."""
+    library = get_lens(ctx).library(video_fps=video_fps)
+    ctx.call_on_close(library.close)
+    options = replace(library.options(workers), video_fps=video_fps)
+    executor = _executor(options, ray_address, workers) if ray_address is not None else None
+    items = expand_sources(sources)
+    before = library.store.item_counts()
+    if before.done or before.failed:
+        console.print(f"{before.done + before.failed} items already in {library.path}; continuing")
+    try:
+        with progress_bar("Scanning", None) as progress:
+
+            def step(done: int, total: int, source: str) -> None:
+                progress.update(progress.task_ids[0], total=total)
+                advance(progress)
+
+            summary = library.scan(
+                items,
+                executor=executor,
+                batch_size=batch_size,
+                limit=limit,
+                retry_failed=retry_failed,
+                progress=step,
+            )
+    finally:
+        if executor is not None:
+            executor.close()
+    if as_json:
+        emit_json({**summary.to_dict(), "library": str(library.path)})
+    else:
+        if summary.failures:
+            print_table(
+                "Failed items", ["item", "reason"], [list(f) for f in summary.failures[-20:]]
+            )
+        grouping = summary.grouping.to_dict() if summary.grouping else {}
+        console.print(
+            f"{summary.processed} items read ({summary.faces} faces, {summary.failed} failed, "
+            f"{summary.duplicates} already known) in {summary.seconds:.1f} s; "
+            f"{grouping.get('groups_created', 0)} new groups; {summary.counts.done} done, "
+            f"{summary.counts.pending} pending, {summary.counts.failed} failed in {library.path}"
         )
     if summary.failed:
         ctx.exit(1)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from facelens.cli.common import friendly_errors, json_option, operating_point_options
+from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
 from facelens.cli.ingest import scan_option, stored_scan_model
 from facelens.cli.output import console, emit_json, print_table
+from facelens.cluster.clusterer import default_library_path
 from facelens.errors import GalleryError
 from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.scan_index import ScanIndex
@@ -34,29 +35,48 @@ from facelens.pipeline.analyzer import FaceAnalyzer
 def command(
     ctx: click.Context,
     photo: str,
-    scan_path: str,
+    scan_path: str | None,
     fmr: float | None,
     threshold: float | None,
     limit: int,
     include_below: bool,
     as_json: bool,
 ) -> None:
-    """Find the person of PHOTO (its largest face) in every photo and video of the scan index."""
-    model = stored_scan_model(Path(scan_path))
-    if model is None:
-        raise GalleryError(f"{scan_path}: no scan index there; make one with `facelens ingest`")
+    """Find the person of PHOTO (its largest face) in every photo and video of the library
+    (or of the scan index given with --scan)."""
     obj = ctx.ensure_object(dict)
-    kwargs = {"max_side": obj["max_side"]} if obj.get("max_side") else {}
-    analyzer = FaceAnalyzer(embedder=model, **kwargs)
+    if scan_path is None:
+        lens = get_lens(ctx)
+        library_path = default_library_path(obj.get("gallery"))
+        if not library_path.is_file():
+            raise GalleryError(
+                f"{library_path}: no library there yet; scan photos with `facelens ingest`"
+            )
+        library = lens.library(library_path)
+        ctx.call_on_close(library.close)
+        where = str(library_path)
+        analyzer = lens.analyzer
+        model = analyzer.embedder_id
+    else:
+        where = scan_path
+        stored = stored_scan_model(Path(scan_path))
+        if stored is None:
+            raise GalleryError(f"{scan_path}: no scan index there; make one with `facelens ingest`")
+        model = stored
+        kwargs = {"max_side": obj["max_side"]} if obj.get("max_side") else {}
+        analyzer = FaceAnalyzer(embedder=model, **kwargs)
     face = main_face(analyzer.analyze(photo), source_label(photo))
     assert face.template is not None
     calibration = calibration_for(model)
     point = operating_point(calibration, fmr=fmr, threshold=threshold)
-    scan = ScanIndex(scan_path, model, cipher=resolve_gallery_key(obj.get("key_file")))
-    try:
-        faces = scan.faces()
-    finally:
-        scan.close()
+    if scan_path is None:
+        faces = library.scan_faces()
+    else:
+        scan = ScanIndex(scan_path, model, cipher=resolve_gallery_key(obj.get("key_file")))
+        try:
+            faces = scan.faces()
+        finally:
+            scan.close()
     found = search_appearances(
         face.template.vector, faces, point, calibration, limit=limit, include_below=include_below
     )
@@ -83,7 +103,7 @@ def command(
         for a in found
     ]
     print_table(
-        f"{photo} in {scan_path}",
+        f"{photo} in {where}",
         ["where", "box x,y wxh", "score", "llr", "score fmr", "match"],
         rows,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -82,6 +83,21 @@ from facelens.service.state import StateDB
     help="Inference threads per model in each worker (default: every core).",
 )
 @click.option(
+    "--library-root",
+    "library_roots",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A server folder that library scans may read (repeatable); no other folder is read.",
+)
+@click.option(
+    "--library",
+    "library",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The library file (default: <gallery>.library.db beside the gallery, or "
+    "$FACELENS_LIBRARY; for a PostgreSQL gallery the library stays SQLite).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -104,6 +120,8 @@ def command(
     max_connections_per_client: int,
     max_requests_in_progress: int,
     threads: int | None,
+    library_roots: tuple[str, ...],
+    library: str | None,
     log_level: str,
 ) -> None:
     """Serve the REST API (docs at /docs) and the web page (/web/) until stopped.
@@ -130,6 +148,8 @@ def command(
         max_requests_in_progress=max_requests_in_progress,
         threads=threads,
         key_file=obj.get("key_file"),
+        library=library,
+        library_roots=[str(Path(root).expanduser().absolute()) for root in library_roots],
     )
     os.environ[SETTINGS_ENV] = settings.to_json()  # worker processes read it
     state = StateDB(settings.state_db)

@@ -15,6 +15,7 @@ development people (``benchmarks/cluster_lfw.py``, docs/benchmarks.md).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,14 +53,29 @@ DEFAULT_CLUSTER_FMR = 1e-5
 """False-match rate per comparison that sets the default merge threshold (see module docstring)."""
 
 
+LIBRARY_ENV = "FACELENS_LIBRARY"
+"""Where the library file is, when not beside the gallery (e.g. for a PostgreSQL gallery)."""
+
+
 def default_index_path(gallery: str | Path | None) -> Path:
-    """``<gallery file stem>.clusters.db`` beside the gallery file; for a PostgreSQL gallery,
-    ``clusters.db`` in the user data folder."""
+    """The library of a gallery: ``$FACELENS_LIBRARY`` when set, else
+    ``<gallery file stem>.library.db`` beside the gallery file (or the
+    ``<stem>.clusters.db`` an older ``facelens cluster`` made there, when only it
+    exists); for a PostgreSQL gallery, ``library.db`` in the user data folder
+    (the library itself is always SQLite)."""
+    configured = os.environ.get(LIBRARY_ENV)
+    if configured:
+        return Path(configured).expanduser()
     location = resolve_gallery(gallery)
     if is_postgres_url(location):
-        return Path(platformdirs.user_data_dir("facelens")) / "clusters.db"
+        return Path(platformdirs.user_data_dir("facelens")) / "library.db"
     path = Path(location)
-    return path.with_name(path.stem + ".clusters.db")
+    library = path.with_name(path.stem + ".library.db")
+    legacy = path.with_name(path.stem + ".clusters.db")
+    return legacy if legacy.exists() and not library.exists() else library
+
+
+default_library_path = default_index_path
 
 
 @dataclass
@@ -105,6 +121,7 @@ class FaceClusters:
         self._open_gallery = gallery
         self._gallery: GalleryStore | None = None
         self._owns_gallery = owns_gallery
+        self.enroll_best: int | None = None  # None: enroll every usable face of a named group
 
     @classmethod
     def open(
@@ -202,7 +219,9 @@ class FaceClusters:
                     f"into the group named {name.strip()!r}"
                 )
         name_group(self.store, group_id, name)
-        changes = sync_gallery(self.store, self.gallery, [group_id], renamed_from=previous)
+        changes = sync_gallery(
+            self.store, self.gallery, [group_id], renamed_from=previous, best=self.enroll_best
+        )
         person = self.gallery.get_person(name.strip()) if changes["enrolled"] or previous else None
         return {
             "group": group_id,
@@ -224,7 +243,7 @@ class FaceClusters:
         enrolled_faces = any(f.template_id is not None for f in self.store.faces())
         if not named and not enrolled_faces:
             return {"enrolled": 0, "removed": 0}
-        return sync_gallery(self.store, self.gallery, group_ids)
+        return sync_gallery(self.store, self.gallery, group_ids, best=self.enroll_best)
 
     # --- reading ------------------------------------------------------------------------
 

@@ -170,12 +170,16 @@ def sync_gallery(
     gallery: GalleryStore,
     group_ids: Iterable[int],
     renamed_from: str | None = None,
+    *,
+    best: int | None = None,
 ) -> dict[str, int]:
     """Bring the gallery in step with named groups: drop leavers, enroll their usable faces.
 
     Returns the number of templates ``enrolled`` and ``removed``. ``renamed_from``
     is the previous name of a group that was just renamed (its gallery person
-    is renamed too).
+    is renamed too). With ``best``, a group keeps at most that many faces
+    enrolled (its best by quality); its other faces stay linked to the person
+    as appearances, without a gallery template.
     """
     names = {g.id: g.name for g in store.groups()}
     wanted = [g for g in dict.fromkeys(group_ids) if names.get(g) is not None]
@@ -203,11 +207,10 @@ def sync_gallery(
     enrolled = 0
     for group_id in wanted:
         name = str(names[group_id])
-        pending = [
-            f
-            for f in store.faces(group_id=group_id)
-            if f.template_id is None and f.quality >= USABLE_QUALITY
-        ]
+        members = store.faces(group_id=group_id)  # best quality first
+        pending = [f for f in members if f.template_id is None and f.quality >= USABLE_QUALITY]
+        if best is not None:
+            pending = pending[: max(0, best - sum(f.template_id is not None for f in members))]
         if not pending:
             continue
         vectors = store.vectors(_ids(pending))

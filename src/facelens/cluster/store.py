@@ -1,15 +1,26 @@
-"""The cluster index: one SQLite file of faces, groups and the corrections people made.
+"""The library (formerly the cluster index): one SQLite file beside the gallery holding
+every photo and video scanned, every face found, the groups of faces and the
+corrections people made.
 
 Tables:
 
-* ``photos``: one row per photo read (path, sha256 of its bytes, size in
-  pixels, faces found); a photo already indexed (same bytes) is not read again.
-* ``faces``: box ``(x, y, w, h)`` in pixels of the photo, quality, the unit-norm
-  float32 template, the aligned RGB crop as JPEG (thumbnail and gallery
-  crop), the group it is in (``NULL``: waiting for the next run), and the
-  gallery template made from it when its group was named.
-* ``groups``: an id that stays put across runs, and a name once a person
-  named it (the name of the gallery person it was enrolled as).
+* ``photos``: one row per item (a photo or a video; ``kind``), keyed by its
+  path while it waits (``state`` ``pending``), then by the sha256 of its bytes
+  once read (``done``, with its size in pixels and faces found; or ``failed``
+  with the ``error``). An item with the bytes of one already read is ``done``
+  with no faces (``duplicate_of`` that item). A scan interrupted at any point
+  resumes with the items still pending.
+* ``faces``: box ``(x, y, w, h)`` in pixels of the photo (or video frame),
+  ``frame_index`` and ``time`` (seconds) for a video's faces (``NULL`` for a
+  photo's), quality, the unit-norm float32 template, the aligned RGB crop as
+  JPEG (thumbnail and gallery crop), the group it is in (``NULL``: waiting for
+  the next run), and the gallery template made from it when its group was named.
+* ``groups``: an id that stays put across runs, a name once a person named it
+  (the name of the gallery person it was enrolled as: its faces are that
+  person's appearances), and ``hidden`` (strangers nobody wants to name).
+* ``not_person``: "not this person" said about a face and a name (an
+  identified appearance that is wrong); the face is never shown as theirs.
+* ``undo``: the state the last correction changed, so it can be undone.
 * ``links``: the corrections as durable constraints between two faces,
   ``must`` (same person) or ``cannot`` (different people). Every run honours
   them; only a later correction replaces them.
@@ -52,7 +63,7 @@ from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 LinkKind = Literal["must", "cannot"]
 
@@ -70,6 +81,18 @@ CREATE TABLE IF NOT EXISTS photos (
 CREATE TABLE IF NOT EXISTS groups (
     id INTEGER PRIMARY KEY,
     name TEXT UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS not_person (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (face_id, name)
+);
+CREATE TABLE IF NOT EXISTS undo (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    action TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS faces (
@@ -104,6 +127,27 @@ CREATE TABLE IF NOT EXISTS corrections (
 """
 
 
+# Columns added in schema 2 (the library); an index of schema 1 gains them when opened.
+_ADDED_COLUMNS = {
+    "photos": [
+        ("kind", "TEXT NOT NULL DEFAULT 'image'"),
+        ("state", "TEXT NOT NULL DEFAULT 'done'"),
+        ("error", "TEXT"),
+        ("frames", "INTEGER"),
+        ("duplicate_of", "INTEGER"),
+    ],
+    "faces": [("frame_index", "INTEGER"), ("time", "REAL")],
+    "groups": [("hidden", "INTEGER NOT NULL DEFAULT 0")],
+}
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS photos_by_source ON photos(source)",
+    "CREATE INDEX IF NOT EXISTS photos_by_state ON photos(state, id)",
+    "CREATE INDEX IF NOT EXISTS not_person_by_name ON not_person(name)",
+)
+
+ItemState = Literal["pending", "done", "failed"]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -116,6 +160,8 @@ class NewFace:
     quality: float
     vector: FloatArray
     crop_jpeg: bytes | None
+    frame_index: int | None = None  # a video's frame (None for a photo)
+    time: float | None = None  # seconds into the video (None for a photo)
 
 
 @dataclass(frozen=True)
@@ -130,6 +176,9 @@ class FaceRecord:
     group_id: int | None
     template_id: int | None  # the gallery template made from this face, if enrolled
     enrolled_as: str | None  # the gallery person that template belongs to
+    frame_index: int | None = None  # a video's frame (None for a photo)
+    time: float | None = None  # seconds into the video (None for a photo)
+    kind: str = "image"  # "image" or "video"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +188,8 @@ class FaceRecord:
             "quality": round(self.quality, 3),
             "group": self.group_id,
             "enrolled_as": self.enrolled_as,
+            "frame_index": self.frame_index,
+            "time": None if self.time is None else round(self.time, 3),
         }
 
 
@@ -149,14 +200,44 @@ class GroupRecord:
     id: int
     name: str | None
     faces: int
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """An item of the library (a photo or a video) and its state."""
+
+    id: int
+    source: str
+    kind: str
+    state: str
+    faces: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ItemTally:
+    """How many items are in each state."""
+
+    pending: int
+    done: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.done + self.failed
 
 
 @dataclass(frozen=True, eq=False)
 class FaceMatrix:
-    """Every face of the index, ready for clustering (rows in face id order)."""
+    """Every face of the index, ready for clustering (rows in face id order).
+
+    ``photo_ids`` tells one picture from another: a photo, or one frame of a
+    video (two faces of one picture are never one person).
+    """
 
     face_ids: np.ndarray  # (N,) int64
-    photo_ids: np.ndarray  # (N,) int64
+    photo_ids: np.ndarray  # (N,) int64, one id per photo or video frame
     group_ids: np.ndarray  # (N,) int64, -1 where the face waits for a group
     vectors: FloatArray  # (N, D) float32, unit norm
 
@@ -202,6 +283,7 @@ class ClusterStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                self._migrate(db)
                 db.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
@@ -223,6 +305,18 @@ class ClusterStore:
                 f"--embedder {stored}, or cluster into another index (--index)"
             )
         return stored
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Bring an index of schema 1 (``facelens cluster``) up to the library's schema."""
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in columns:
+                if name not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+        for statement in _ADDED_INDEXES:
+            db.execute(statement)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     def _vector(self, value: bytes, face_id: int, photo_id: int) -> FloatArray:
         plain = self._sealer.open(value, face_id, photo_id, "vector")
@@ -266,49 +360,180 @@ class ClusterStore:
         """Store a photo and its faces (waiting for a group) in one transaction; their ids."""
         now = _now()
         with self.write() as db:
-            photo_id = db.execute(
-                "INSERT INTO photos (source, sha256, width, height, faces, added_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (source, sha256, width, height, len(faces), now),
-            ).lastrowid
-            ids = []
-            for face in faces:
-                # ids chosen inside the transaction, so each row is sealed with its own id
-                face_id = int(
-                    db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM faces").fetchone()[0]
-                )
-                vector = np.ascontiguousarray(face.vector, dtype=np.float32).tobytes()
+            photo_id = int(
                 db.execute(
-                    "INSERT INTO faces (id, photo_id, x, y, w, h, quality, vector, crop, added_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        face_id,
-                        photo_id,
-                        face.box.x,
-                        face.box.y,
-                        face.box.width,
-                        face.box.height,
-                        face.quality,
-                        self._sealer.seal(vector, face_id, int(photo_id or 0), "vector"),
-                        self._sealer.seal(face.crop_jpeg, face_id, int(photo_id or 0), "crop"),
-                        now,
-                    ),
-                )
-                ids.append(face_id)
+                    "INSERT INTO photos (source, sha256, width, height, faces, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (source, sha256, width, height, len(faces), now),
+                ).lastrowid
+                or 0
+            )
+            return self._insert_faces(db, photo_id, faces, now)
+
+    def _insert_faces(
+        self, db: sqlite3.Connection, photo_id: int, faces: list[NewFace], now: str
+    ) -> list[int]:
+        ids = []
+        for face in faces:
+            # ids chosen inside the transaction, so each row is sealed with its own id
+            face_id = int(db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM faces").fetchone()[0])
+            vector = np.ascontiguousarray(face.vector, dtype=np.float32).tobytes()
+            db.execute(
+                "INSERT INTO faces (id, photo_id, x, y, w, h, quality, vector, crop, added_at, "
+                "frame_index, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    face_id,
+                    photo_id,
+                    face.box.x,
+                    face.box.y,
+                    face.box.width,
+                    face.box.height,
+                    face.quality,
+                    self._sealer.seal(vector, face_id, photo_id, "vector"),
+                    self._sealer.seal(face.crop_jpeg, face_id, photo_id, "crop"),
+                    now,
+                    face.frame_index,
+                    face.time,
+                ),
+            )
+            ids.append(face_id)
         return ids
+
+    # --- items: what a scan registers, then reads ---------------------------------------
+
+    def register_items(self, items: Iterable[tuple[str, str]]) -> int:
+        """Register ``(source, kind)`` items as pending; a source already known keeps its
+        state. Returns how many are new."""
+        now = _now()
+        added = 0
+        with self.write() as db:
+            for source, kind in items:
+                if db.execute("SELECT 1 FROM photos WHERE source = ?", (source,)).fetchone():
+                    continue
+                db.execute(
+                    "INSERT INTO photos (source, sha256, width, height, faces, added_at, kind, "
+                    "state) VALUES (?, ?, 0, 0, 0, ?, ?, 'pending')",
+                    (source, f"pending:{uuid.uuid4().hex}", now, kind),
+                )
+                added += 1
+        return added
+
+    def pending_items(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """``(source, kind)`` of the items waiting to be read, in the order registered."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source, kind FROM photos WHERE state = 'pending' ORDER BY id LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def retry_failed(self) -> int:
+        """Put failed items back to pending; returns how many."""
+        with self.write() as db:
+            return int(
+                db.execute(
+                    "UPDATE photos SET state = 'pending', error = NULL WHERE state = 'failed'"
+                ).rowcount
+            )
+
+    def record_item(
+        self,
+        source: str,
+        *,
+        sha256: str | None = None,
+        width: int = 0,
+        height: int = 0,
+        faces: list[NewFace] | None = None,
+        frames: int | None = None,
+        error: str | None = None,
+    ) -> list[int]:
+        """Store a pending item's faces and mark it done (or ``failed`` with ``error``) in one
+        transaction; the new faces' ids. An item that is not pending is left as it is; an
+        item whose bytes (``sha256``) were read before is done with no faces."""
+        faces = faces or []
+        now = _now()
+        with self.write() as db:
+            row = db.execute(
+                "SELECT id FROM photos WHERE source = ? AND state = 'pending'", (source,)
+            ).fetchone()
+            if row is None:
+                return []
+            item_id = int(row[0])
+            if error is not None:
+                db.execute(
+                    "UPDATE photos SET state = 'failed', error = ?, frames = ?, added_at = ? "
+                    "WHERE id = ?",
+                    (error[:1000], frames, now, item_id),
+                )
+                return []
+            twin = None
+            if sha256 is not None:
+                twin = db.execute(
+                    "SELECT id FROM photos WHERE sha256 = ? AND id != ?", (sha256, item_id)
+                ).fetchone()
+            if twin is not None:
+                db.execute(
+                    "UPDATE photos SET state = 'done', duplicate_of = ?, added_at = ? WHERE id = ?",
+                    (int(twin[0]), now, item_id),
+                )
+                return []
+            db.execute(
+                "UPDATE photos SET state = 'done', sha256 = COALESCE(?, sha256), width = ?, "
+                "height = ?, faces = ?, frames = ?, error = NULL, added_at = ? WHERE id = ?",
+                (sha256, width, height, len(faces), frames, now, item_id),
+            )
+            return self._insert_faces(db, item_id, faces, now)
+
+    def item_counts(self) -> ItemTally:
+        with self._lock:
+            found = dict(
+                self._db.execute("SELECT state, COUNT(*) FROM photos GROUP BY state").fetchall()
+            )
+        return ItemTally(
+            int(found.get("pending", 0)), int(found.get("done", 0)), int(found.get("failed", 0))
+        )
+
+    def items(self, state: ItemState | None = None, limit: int = -1) -> list[ItemRecord]:
+        """Items (every one, or those in ``state``), in the order registered."""
+        query = "SELECT id, source, kind, state, faces, error FROM photos"
+        with self._lock:
+            if state is None:
+                rows = self._db.execute(query + " ORDER BY id LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = self._db.execute(
+                    query + " WHERE state = ? ORDER BY id LIMIT ?", (state, limit)
+                ).fetchall()
+        return [ItemRecord(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def item(self, item_id: int) -> ItemRecord:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, source, kind, state, faces, error FROM photos WHERE id = ?", (item_id,)
+            ).fetchone()
+        if row is None:
+            raise ClusterFaceNotFoundError(f"no item {item_id} in the library")
+        return ItemRecord(row[0], row[1], row[2], row[3], row[4], row[5])
 
     def face_matrix(self) -> FaceMatrix:
         """Every face's id, photo, group (-1: none) and template."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, photo_id, COALESCE(group_id, -1), vector FROM faces ORDER BY id"
+                "SELECT id, photo_id, COALESCE(group_id, -1), vector, frame_index FROM faces "
+                "ORDER BY id"
             ).fetchall()
         if not rows:
             empty = np.zeros(0, dtype=np.int64)
             return FaceMatrix(empty, empty, empty, np.zeros((0, 0), dtype=np.float32))
+        pictures: dict[tuple[int, int], int] = {}
         return FaceMatrix(
             np.array([r[0] for r in rows], dtype=np.int64),
-            np.array([r[1] for r in rows], dtype=np.int64),
+            np.array(
+                [
+                    pictures.setdefault((r[1], -1 if r[4] is None else r[4]), len(pictures))
+                    for r in rows
+                ],
+                dtype=np.int64,
+            ),
             np.array([r[2] for r in rows], dtype=np.int64),
             np.stack([self._vector(r[3], r[0], r[1]) for r in rows]),
         )
@@ -319,7 +544,8 @@ class ClusterStore:
         """Faces by id (each must exist), or every face of a group, or every face."""
         query = (
             "SELECT f.id, f.photo_id, p.source, f.x, f.y, f.w, f.h, f.quality, f.group_id, "
-            "f.template_id, f.enrolled_as FROM faces f JOIN photos p ON p.id = f.photo_id"
+            "f.template_id, f.enrolled_as, f.frame_index, f.time, p.kind "
+            "FROM faces f JOIN photos p ON p.id = f.photo_id"
         )
         with self._lock:
             if face_ids is not None:
@@ -339,7 +565,19 @@ class ClusterStore:
             else:
                 rows = self._db.execute(query + " ORDER BY f.id").fetchall()
         return [
-            FaceRecord(r[0], r[1], r[2], Box(r[3], r[4], r[5], r[6]), r[7], r[8], r[9], r[10])
+            FaceRecord(
+                r[0],
+                r[1],
+                r[2],
+                Box(r[3], r[4], r[5], r[6]),
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                str(r[13]),
+            )
             for r in rows
         ]
 
@@ -386,23 +624,53 @@ class ClusterStore:
         """Every group with its size, largest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT g.id, g.name, COUNT(f.id) AS n FROM groups g "
+                "SELECT g.id, g.name, COUNT(f.id) AS n, g.hidden FROM groups g "
                 "LEFT JOIN faces f ON f.group_id = g.id GROUP BY g.id ORDER BY n DESC, g.id"
             ).fetchall()
-        return [GroupRecord(r[0], r[1], r[2]) for r in rows]
+        return [GroupRecord(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def unnamed_groups(
+        self, offset: int = 0, limit: int = 50, *, hidden: bool = False
+    ) -> tuple[int, list[GroupRecord]]:
+        """A page of the groups nobody named (the hidden ones with ``hidden``), largest
+        first, and how many there are in all."""
+        where = "g.name IS NULL AND g.hidden = ?"
+        with self._lock:
+            total = self._db.execute(
+                f"SELECT COUNT(*) FROM groups g WHERE {where}", (int(hidden),)
+            ).fetchone()[0]
+            rows = self._db.execute(
+                "SELECT g.id, g.name, COUNT(f.id) AS n, g.hidden FROM groups g "
+                f"JOIN faces f ON f.group_id = g.id WHERE {where} "
+                "GROUP BY g.id ORDER BY n DESC, g.id LIMIT ? OFFSET ?",
+                (int(hidden), limit, offset),
+            ).fetchall()
+        return int(total), [GroupRecord(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def sample_faces(self, group_id: int, count: int) -> list[int]:
+        """Ids of the ``count`` best faces (highest quality) of a group."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM faces WHERE group_id = ? ORDER BY quality DESC, id LIMIT ?",
+                (group_id, count),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def set_hidden(self, db: sqlite3.Connection, group_id: int, hidden: bool) -> None:
+        db.execute("UPDATE groups SET hidden = ? WHERE id = ?", (int(hidden), group_id))
 
     def group(self, group_id: int) -> GroupRecord:
         with self._lock:
             row = self._db.execute(
-                "SELECT g.id, g.name, (SELECT COUNT(*) FROM faces WHERE group_id = g.id) "
-                "FROM groups g WHERE g.id = ?",
+                "SELECT g.id, g.name, (SELECT COUNT(*) FROM faces WHERE group_id = g.id), "
+                "g.hidden FROM groups g WHERE g.id = ?",
                 (group_id,),
             ).fetchone()
         if row is None:
             raise GroupNotFoundError(
                 f"no group {group_id} in {self.path}; `facelens cluster show` lists them"
             )
-        return GroupRecord(row[0], row[1], row[2])
+        return GroupRecord(row[0], row[1], row[2], bool(row[3]))
 
     def group_named(self, name: str) -> GroupRecord | None:
         with self._lock:
@@ -435,6 +703,94 @@ class ClusterStore:
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(count)
+
+    def forget_person(self, name: str) -> int:
+        """Erase every trace of a person: the faces of the group named ``name`` (templates,
+        crops, constraints), every "not this person" said about them, the corrections that
+        name them and the undo record; then vacuum (as :meth:`forget_group`). Returns the
+        faces erased."""
+        group = self.group_named(name)
+        count = 0
+        with self.write() as db:
+            if group is not None:
+                count = db.execute("DELETE FROM faces WHERE group_id = ?", (group.id,)).rowcount
+                db.execute("DELETE FROM groups WHERE id = ?", (group.id,))
+            db.execute("DELETE FROM not_person WHERE name = ?", (name,))
+            db.execute("DELETE FROM undo")
+            db.execute("UPDATE faces SET enrolled_as = NULL WHERE enrolled_as = ?", (name,))
+            naming = [
+                int(row[0])
+                for row in db.execute("SELECT id, detail FROM corrections").fetchall()
+                if name in json.loads(row[1]).values()
+            ]
+            db.executemany("DELETE FROM corrections WHERE id = ?", [(i,) for i in naming])
+            if group is not None:
+                self.log(db, "forget", {"group": group.id, "faces": count})
+        with self._lock:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(count)
+
+    def add_not_person(self, db: sqlite3.Connection, face_id: int, name: str) -> None:
+        db.execute("INSERT OR IGNORE INTO not_person VALUES (?, ?, ?)", (face_id, name, _now()))
+
+    def not_person(self, name: str) -> set[int]:
+        """The faces someone said are not ``name``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT face_id FROM not_person WHERE name = ?", (name,)
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    # --- undo: the state before the last correction --------------------------------------
+
+    def save_undo(self, db: sqlite3.Connection, action: str) -> None:
+        """Keep the groups, face placements, constraints and "not this person" marks as
+        they are now, so the next correction can be undone (one level)."""
+        snapshot = {
+            "groups": db.execute("SELECT id, name, created_at, hidden FROM groups").fetchall(),
+            "faces": db.execute(
+                "SELECT id, group_id FROM faces WHERE group_id IS NOT NULL"
+            ).fetchall(),
+            "links": db.execute("SELECT kind, face_a, face_b, created_at FROM links").fetchall(),
+            "not_person": db.execute("SELECT face_id, name, created_at FROM not_person").fetchall(),
+        }
+        db.execute(
+            "INSERT OR REPLACE INTO undo VALUES (1, ?, ?, ?)",
+            (action, json.dumps(snapshot), _now()),
+        )
+
+    def restore_undo(self) -> str | None:
+        """Put back the state saved before the last correction; the correction's name, or
+        None when there is nothing to undo. Faces erased since stay erased."""
+        with self.write() as db:
+            row = db.execute("SELECT action, snapshot FROM undo WHERE id = 1").fetchone()
+            if row is None:
+                return None
+            snapshot = json.loads(row[1])
+            faces = {int(r[0]) for r in db.execute("SELECT id FROM faces")}
+            db.execute("UPDATE faces SET group_id = NULL")
+            db.execute("DELETE FROM links")
+            db.execute("DELETE FROM not_person")
+            db.execute("UPDATE groups SET name = NULL")
+            db.execute("DELETE FROM groups")
+            db.executemany("INSERT INTO groups VALUES (?, ?, ?, ?)", snapshot["groups"])
+            db.executemany(
+                "UPDATE faces SET group_id = ? WHERE id = ?",
+                [(g, f) for f, g in snapshot["faces"] if f in faces],
+            )
+            db.executemany(
+                "INSERT INTO links VALUES (?, ?, ?, ?)",
+                [r for r in snapshot["links"] if r[1] in faces and r[2] in faces],
+            )
+            db.executemany(
+                "INSERT INTO not_person VALUES (?, ?, ?)",
+                [r for r in snapshot["not_person"] if r[0] in faces],
+            )
+            db.execute("DELETE FROM undo")
+            self.drop_empty_groups(db)
+            self.log(db, "undo", {"undid": row[0]})
+        return str(row[0])
 
     def drop_empty_groups(self, db: sqlite3.Connection) -> None:
         """Delete unnamed groups that lost every face."""
@@ -499,7 +855,9 @@ class ClusterStore:
 
     def stats(self) -> dict[str, int]:
         with self._lock, closing(self._db.cursor()) as cursor:
-            photos = cursor.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+            photos = cursor.execute("SELECT COUNT(*) FROM photos WHERE state = 'done'").fetchone()[
+                0
+            ]
             faces = cursor.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
             waiting = cursor.execute(
                 "SELECT COUNT(*) FROM faces WHERE group_id IS NULL"

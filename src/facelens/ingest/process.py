@@ -9,11 +9,12 @@ actors. A bad item yields a result with its error; it never stops the batch.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
+from facelens.cluster.ingest import crop_jpeg
 from facelens.errors import FaceLensError
 from facelens.ingest.sources import WorkItem
 from facelens.io.image import ImageSource
@@ -32,7 +33,7 @@ class ProcessOptions:
     usable face of each photo (enrollment rules) or the reason there is none.
     ``video_fps``: frames per second of video time searched for faces.
     ``threads``: analyzer threads (onnxruntime threads per model and chunk
-    workers); None = every core.
+    workers); None = every core. ``crops``: keep each face's aligned crop.
     """
 
     embedder: str
@@ -41,6 +42,7 @@ class ProcessOptions:
     video_fps: float = 2.0
     threads: int | None = None
     max_side: int | None = None
+    crops: bool = False  # keep each face's aligned crop as JPEG (the library's thumbnails)
 
 
 @dataclass(eq=False)
@@ -63,6 +65,9 @@ class ItemResult:
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     error: str | None = None
     frames: int = 0  # frames searched (1 for an image)
+    crops: list[bytes | None] = field(default_factory=list)  # JPEG per face, when asked for
+    width: int = 0  # of the image (or the video's frames), in pixels
+    height: int = 0
 
     @property
     def count(self) -> int:
@@ -72,9 +77,9 @@ class ItemResult:
 class Processor:
     """Turns work items into :class:`ItemResult` with one set of models (see module docstring)."""
 
-    def __init__(self, options: ProcessOptions) -> None:
+    def __init__(self, options: ProcessOptions, analyzer: FaceAnalyzer | None = None) -> None:
         self.options = options
-        self.analyzer = FaceAnalyzer(
+        self.analyzer = analyzer or FaceAnalyzer(
             options.detector,
             options.embedder,
             threads=options.threads,
@@ -105,26 +110,32 @@ class Processor:
             if isinstance(chosen, str):
                 return ItemResult(source, error=chosen, frames=1)
             return _result(source, [(chosen, -1, float("nan"))], frames=1)
-        return _result(source, [(f, -1, float("nan")) for f in analyzed.faces], frames=1)
+        found = [(f, -1, float("nan")) for f in analyzed.faces]
+        result = _result(source, found, frames=1, crops=self.options.crops)
+        return replace(result, width=analyzed.width, height=analyzed.height)
 
     def _video_result(self, source: str) -> ItemResult:
         from facelens.video.reader import open_video
 
         found: list[tuple[Face, int, float]] = []
-        frames = 0
+        frames = width = height = 0
         try:
             with open_video(source, fps=self.options.video_fps) as reader:
                 for frame in reader:
                     frames += 1
+                    width, height = frame.width, frame.height
                     faces = self.analyzer.analyze(frame.as_image())
                     found.extend((face, frame.index, frame.time) for face in faces)
         except FaceLensError as error:
             if not found:
                 return ItemResult(source, error=str(error), frames=frames)
-        return _result(source, found, frames=frames)
+        result = _result(source, found, frames=frames, crops=self.options.crops)
+        return replace(result, width=width, height=height)
 
 
-def _result(source: str, found: list[tuple[Face, int, float]], frames: int) -> ItemResult:
+def _result(
+    source: str, found: list[tuple[Face, int, float]], frames: int, crops: bool = False
+) -> ItemResult:
     faces = [face for face, _, _ in found if face.template is not None]
     if not faces:
         return ItemResult(source, frames=frames)
@@ -137,6 +148,7 @@ def _result(source: str, found: list[tuple[Face, int, float]], frames: int) -> I
         time=np.array([t for f, _, t in found if f.template is not None], np.float64),
         vectors=np.stack([_vector(f) for f in faces]).astype(np.float32),
         frames=frames,
+        crops=[crop_jpeg(f.aligned) for f in faces] if crops else [],
     )
 
 

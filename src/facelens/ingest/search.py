@@ -41,9 +41,11 @@ class Appearance:
     llr: float | None
     score_fmr: float
     match: bool
+    face: int | None = None  # the face's id in a library
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "face": self.face,
             "source": self.source,
             "box": self.box,
             "frame_index": self.frame_index,
@@ -100,6 +102,7 @@ def search_appearances(
                 llr=llr,
                 score_fmr=score_fmr,
                 match=bool(score >= point.threshold),
+                face=int(faces.face_ids[row]),
             )
         )
     return found

@@ -31,7 +31,7 @@ from facelens.service.errors import (
     http_status,
 )
 from facelens.service.limits import BodyLimitMiddleware, BodyRejectedError
-from facelens.service.routes import analysis, faces, jobs, people, session
+from facelens.service.routes import analysis, faces, jobs, library, people, session
 from facelens.service.settings import ServiceSettings
 from facelens.version import __version__
 
@@ -146,11 +146,14 @@ def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = Tr
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_request_bytes,
-        limits=[(jobs.UPLOAD_PREFIX, settings.max_upload_bytes)],
+        limits=[
+            (jobs.UPLOAD_PREFIX, settings.max_upload_bytes),
+            (library.UPLOAD_PATH, settings.max_upload_bytes),
+        ],
         body_timeout=settings.body_timeout,
         min_body_rate=settings.min_body_rate,
     )
-    for module in (faces, people, jobs, session, analysis):
+    for module in (faces, people, jobs, session, analysis, library):
         app.include_router(module.router)
     mount_docs(app)
     mount_web(app, Path(settings.web_dir))

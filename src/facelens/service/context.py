@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from facelens.api import FaceLens
+from facelens.ingest.library import Library
 from facelens.service.audit import AuditLog
 from facelens.service.errors import ServiceBusyError
 from facelens.service.jobs import JobStore
@@ -34,6 +35,7 @@ class ServiceContext:
         self._lens: FaceLens | None = None
         self._lens_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, settings.analysis_slots))
+        self._library: Library | None = None
 
     @property
     def lens(self) -> FaceLens:
@@ -50,6 +52,15 @@ class ServiceContext:
                 )
                 self._lens.analyzer.max_pixels = self.settings.max_pixels
             return self._lens
+
+    @property
+    def library(self) -> Library:
+        """The library beside the gallery (or ``settings.library``), opened on first use."""
+        lens = self.lens
+        with self._lens_lock:
+            if self._library is None:
+                self._library = lens.library(self.settings.library)
+            return self._library
 
     def warm_up(self) -> None:
         """Load the models, open the gallery and build its search index now rather than on
@@ -71,6 +82,9 @@ class ServiceContext:
 
     def close(self) -> None:
         with self._lens_lock:
+            if self._library is not None:
+                self._library.close()
+                self._library = None
             if self._lens is not None:
                 self._lens.close()
                 self._lens = None

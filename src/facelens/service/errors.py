@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from facelens.errors import (
     CalibrationError,
+    ClusterFaceNotFoundError,
+    CorrectionError,
     FaceLensError,
     FaceSelectionError,
     GalleryKeyError,
     GalleryModelMismatchError,
+    GroupNotFoundError,
     ImageNotFoundError,
     ImageTooLargeError,
     InputError,
@@ -143,6 +146,9 @@ _STATUS_BY_CLASS: list[tuple[type[FaceLensError], int]] = [
     (TemplateNotFoundError, 404),
     (PersonExistsError, 409),
     (InvalidNameError, 422),
+    (GroupNotFoundError, 404),  # the library's groups and faces
+    (ClusterFaceNotFoundError, 404),
+    (CorrectionError, 409),
     (GalleryModelMismatchError, 409),
     # The server's gallery key no longer opens the gallery (e.g. rotated while it ran):
     # the request was fine, the service cannot serve it until restarted with the new key.

@@ -67,6 +67,9 @@ class ServiceSettings:
         web_dir: the web page's folder, served at ``/web/`` when it exists.
         threads: inference threads per model (None: every core).
         key_file: the gallery's template key file (None: the environment's, if any).
+        library: the library file (None: beside the gallery, see
+            :func:`facelens.cluster.clusterer.default_library_path`).
+        library_roots: the only server folders a library scan may read.
     """
 
     gallery: str | None = None
@@ -89,6 +92,8 @@ class ServiceSettings:
     web_dir: str = field(default=str(WEB_DIR))
     threads: int | None = None
     key_file: str | None = None
+    library: str | None = None
+    library_roots: list[str] = field(default_factory=list)
 
     @property
     def state_dir(self) -> Path:

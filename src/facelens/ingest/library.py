@@ -1,0 +1,468 @@
+"""The library: every photo and video scanned beside a gallery, its faces, groups and people.
+
+One SQLite file (:class:`~facelens.cluster.store.ClusterStore`, beside the
+gallery; see :func:`~facelens.cluster.clusterer.default_library_path`) holds
+every item scanned with its state (``pending``, ``done``, ``failed`` and why),
+every usable face found (box, video frame and time, quality, template, crop),
+the groups of unknown faces and the corrections people made. ``facelens
+ingest``, ``cluster`` and ``search`` and the service's ``/api/library`` all
+read and write this one file, so the CLI and the browser see the same state.
+
+>>> from facelens import FaceLens
+>>> from facelens.ingest import expand_sources
+>>> with FaceLens(gallery="people.db") as lens:                    # doctest: +SKIP
+...     library = lens.library()
+...     library.scan(expand_sources(["photos/"]))
+...     group = library.groups_page(0, 1)[1][0]
+...     library.name(group.id, "Ada")      # her best faces enrolled, the rest linked
+
+A scan is incremental and resumable: a file already read (same path, or
+same bytes under another path) is not read again, and an interrupted scan
+continues with the items still pending. A file that cannot be read is
+recorded as failed with its reason; it never stops the scan.
+
+A person's *appearances* are the faces of the group named after them
+(linked) and the faces elsewhere in the library that the gallery identifies
+as them at the operating point (identified), less those someone said are
+"not this person".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facelens.cluster.clusterer import FaceClusters
+from facelens.cluster.engine import RegroupSummary, regroup
+from facelens.cluster.ingest import file_sha256
+from facelens.cluster.store import ClusterStore, FaceRecord, GroupRecord, ItemTally, NewFace
+from facelens.errors import FaceLensError
+from facelens.ingest.process import ItemResult, ProcessOptions, batches
+from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor
+from facelens.ingest.scan_index import ScanFaces
+from facelens.ingest.search import Appearance, search_appearances
+from facelens.ingest.sources import WorkItem
+from facelens.match.calibration import Calibration, OperatingPoint
+from facelens.models import registry
+from facelens.types import USABLE_QUALITY, Box, FloatArray
+
+DEFAULT_ENROLLED = 8
+"""Faces of a named group enrolled in the gallery (its best); the rest are linked appearances."""
+MAX_FAILURES_LISTED = 500
+
+
+@dataclass
+class ScanSummary:
+    """One scan: what it registered, read, skipped and failed, and what grouping changed.
+
+    ``seconds`` is wall time; ``failures`` lists ``(source, reason)`` of the items
+    that failed in this scan (at most :data:`MAX_FAILURES_LISTED`).
+    """
+
+    registered: int = 0
+    processed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    faces: int = 0
+    low_quality: int = 0
+    seconds: float = 0.0
+    counts: ItemTally = field(default_factory=lambda: ItemTally(0, 0, 0))
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    grouping: RegroupSummary | None = None
+
+    @property
+    def items_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self, show: Callable[[str], str] = str) -> dict[str, Any]:
+        """JSON-ready; ``show`` turns a stored path into the form shown to the user."""
+        return {
+            "registered": self.registered,
+            "processed": self.processed,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "faces": self.faces,
+            "low_quality": self.low_quality,
+            "seconds": round(self.seconds, 3),
+            "items_per_second": round(self.items_per_second, 3),
+            "pending": self.counts.pending,
+            "done": self.counts.done,
+            "failed_in_all": self.counts.failed,
+            "failures": [{"source": show(s), "error": show(e)} for s, e in self.failures],
+            "grouping": None if self.grouping is None else self.grouping.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class LibraryAppearance:
+    """A face of the library that is a given person.
+
+    ``how`` is ``linked`` (in the group named after them) or ``identified``
+    (the gallery's best match at the operating point, ``score`` its cosine).
+    ``box`` ``[x, y, width, height]`` in pixels of the photo or video frame;
+    ``time`` seconds into a video (None for a photo).
+    """
+
+    face: int
+    item: int
+    source: str
+    kind: str
+    box: list[float]
+    frame_index: int | None
+    time: float | None
+    how: str
+    score: float | None
+
+
+class Library:
+    """The library beside a gallery (see the module docstring).
+
+    Args:
+        clusters: the groups and corrections over the library file
+            (``clusters.store``), with the analyzer and gallery they use.
+        video_fps: video frames searched per second of video.
+        min_quality: faces below this quality (0-1) are counted, not kept.
+        enroll_best: faces of a named group enrolled in the gallery (its best).
+    """
+
+    def __init__(
+        self,
+        clusters: FaceClusters,
+        *,
+        video_fps: float = 2.0,
+        min_quality: float = USABLE_QUALITY,
+        enroll_best: int = DEFAULT_ENROLLED,
+    ) -> None:
+        self.clusters = clusters
+        self.clusters.enroll_best = enroll_best
+        self.store: ClusterStore = clusters.store
+        self.video_fps = video_fps
+        self.min_quality = min_quality
+        self._lock = threading.RLock()
+        self._lock_path = self.store.path.with_name(self.store.path.name + ".lock")
+        self._vectors: tuple[tuple[int, int], np.ndarray, FloatArray] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the library for a multi-step change: one thread of one process at a time
+        (a lock file beside the library, so several server processes take turns)."""
+        with self._lock, self._lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- scanning -----------------------------------------------------------------------
+
+    def options(self, threads: int | None = None) -> ProcessOptions:
+        analyzer = self.clusters.analyzer
+        return ProcessOptions(
+            embedder=analyzer.embedder_id,
+            detector=registry.DEFAULT_DETECTOR,
+            target="scan",
+            video_fps=self.video_fps,
+            threads=threads,
+            max_side=analyzer.max_side,
+            crops=True,
+        )
+
+    def scan(
+        self,
+        items: list[WorkItem],
+        *,
+        executor: Executor | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        limit: int | None = None,
+        retry_failed: bool = False,
+        group: bool = True,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ScanSummary:
+        """Register ``items``, read every pending one (at most ``limit``), then group the new
+        faces (unless ``group`` is False). ``progress(done, total, source)`` follows each item;
+        it may raise to stop the scan (the items not read stay pending)."""
+        started = time.perf_counter()
+        summary = ScanSummary()
+        if retry_failed:
+            self.store.retry_failed()
+        summary.registered = self.store.register_items((i.source, i.kind) for i in items)
+        pending = [
+            WorkItem(s, "video" if k == "video" else "image")
+            for s, k in self.store.pending_items(limit)
+        ]
+        total = len(pending)
+        done = 0
+        digests: dict[str, str] = {}
+        to_read: list[WorkItem] = []
+        for item in pending:
+            try:
+                digest = file_sha256(Path(item.source))
+            except FaceLensError as error:
+                self._fail(summary, item.source, str(error))
+                done += 1
+                if progress:
+                    progress(done, total, item.source)
+                continue
+            if self.store.has_photo(digest):
+                self.store.record_item(item.source, sha256=digest)
+                summary.duplicates += 1
+                done += 1
+                if progress:
+                    progress(done, total, item.source)
+                continue
+            digests[item.source] = digest
+            to_read.append(item)
+        own = executor is None
+        runner = executor or LocalExecutor(self.options(), self.clusters.analyzer)
+        try:
+            for results in runner.map(batches(to_read, batch_size)):
+                for result in results:
+                    self._record(summary, result, digests.get(result.source))
+                    done += 1
+                    if progress:
+                        progress(done, total, result.source)
+        finally:
+            if own:
+                runner.close()
+        if group:
+            summary.grouping = self.regroup()
+        summary.counts = self.store.item_counts()
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _fail(self, summary: ScanSummary, source: str, reason: str) -> None:
+        self.store.record_item(source, error=reason)
+        summary.failed += 1
+        if len(summary.failures) < MAX_FAILURES_LISTED:
+            summary.failures.append((source, reason))
+
+    def _record(self, summary: ScanSummary, result: ItemResult, digest: str | None) -> None:
+        summary.processed += 1
+        if result.error is not None:
+            self._fail(summary, result.source, result.error)
+            return
+        kept = [i for i in range(result.count) if result.qualities[i] >= self.min_quality]
+        faces = []
+        for i in kept:
+            frame = int(result.frame_index[i])
+            moment = float(result.time[i])
+            faces.append(
+                NewFace(
+                    Box(*(float(v) for v in result.boxes[i])),
+                    float(result.qualities[i]),
+                    result.vectors[i],
+                    result.crops[i] if result.crops else None,
+                    frame_index=None if frame < 0 else frame,
+                    time=None if math.isnan(moment) else moment,
+                )
+            )
+        self.store.record_item(
+            result.source,
+            sha256=digest,
+            width=result.width,
+            height=result.height,
+            faces=faces,
+            frames=result.frames,
+        )
+        summary.faces += len(faces)
+        summary.low_quality += result.count - len(faces)
+
+    def regroup(self, *, rebuild: bool = False) -> RegroupSummary:
+        """Group the faces waiting for a group (every face with ``rebuild``)."""
+        with self.exclusive():
+            point = self.clusters.operating_point()
+            grouping = regroup(self.store, point.threshold, rebuild=rebuild)
+            self.store.set_meta("threshold", repr(point.threshold))
+        return grouping
+
+    # --- groups and corrections -----------------------------------------------------------
+
+    def groups_page(
+        self, offset: int = 0, limit: int = 50, *, hidden: bool = False
+    ) -> tuple[int, list[GroupRecord]]:
+        """A page of the unnamed groups (hidden ones with ``hidden``), largest first, and
+        how many there are in all."""
+        return self.store.unnamed_groups(offset, limit, hidden=hidden)
+
+    @contextlib.contextmanager
+    def _correction(self, action: str) -> Iterator[None]:
+        """One correction: exclusive, undoable; when it fails half-way, rolled back."""
+        with self.exclusive():
+            with self.store.write() as db:
+                self.store.save_undo(db, action)
+            try:
+                yield
+            except BaseException:
+                self._restore()
+                raise
+
+    def _restore(self) -> str | None:
+        undone = self.store.restore_undo()
+        if undone is not None:
+            named = [g.id for g in self.store.groups() if g.name is not None]
+            self.clusters._sync(named)
+            regroup(self.store, self.clusters.operating_point().threshold)
+        return undone
+
+    def name(self, group_id: int, name: str) -> dict[str, Any]:
+        """The group is the person ``name`` (new, or already in the gallery or the library:
+        then it joins them). Its best faces are enrolled, the rest linked."""
+        name = name.strip()
+        with self._correction("name"):
+            group = self.store.group(group_id)
+            holder = self.store.group_named(name)
+            if holder is not None and holder.id != group.id:
+                merged = self.clusters.merge([holder.id, group.id])
+                return {"group": merged["group"], "name": name, "gallery": merged["gallery"]}
+            return self.clusters.name(group_id, name)
+
+    def merge(self, group_ids: list[int]) -> dict[str, Any]:
+        with self._correction("merge"):
+            return self.clusters.merge(group_ids)
+
+    def move(self, face_ids: list[int], group_id: int) -> dict[str, Any]:
+        with self._correction("move"):
+            return self.clusters.move(face_ids, group_id)
+
+    def reject(self, face_ids: list[int]) -> dict[str, Any]:
+        """ "Not this person" on faces of groups: they leave for good and are grouped again."""
+        with self._correction("reject"):
+            return self.clusters.reject(face_ids)
+
+    def hide(self, group_id: int, hidden: bool = True) -> dict[str, Any]:
+        """Hide a group (strangers) from the list of groups to name, or show it again."""
+        with self._correction("hide"):
+            group = self.store.group(group_id)
+            with self.store.write() as db:
+                self.store.set_hidden(db, group.id, hidden)
+                self.store.log(db, "hide" if hidden else "show", {"group": group.id})
+        return {"group": group.id, "hidden": hidden}
+
+    def undo(self) -> dict[str, Any]:
+        """Undo the last correction (one level); ``undone`` is None when there was none."""
+        with self.exclusive():
+            return {"undone": self._restore()}
+
+    # --- people's appearances ---------------------------------------------------------------
+
+    def _face_vectors(self) -> tuple[np.ndarray, FloatArray]:
+        """Every face's id and template (cached until faces are added or erased)."""
+        with self.store._lock:
+            row = self.store._db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces")
+            key = tuple(int(v) for v in row.fetchone())
+        if self._vectors is None or self._vectors[0] != key:
+            matrix = self.store.face_matrix()
+            self._vectors = ((key[0], key[1]), matrix.face_ids, matrix.vectors)
+        return self._vectors[1], self._vectors[2]
+
+    def appearances(self, name: str, point: OperatingPoint) -> list[LibraryAppearance]:
+        """Every face of ``name`` in the library: linked ones, then those the gallery
+        identifies as them at ``point``, by source and time."""
+        group = self.store.group_named(name)
+        refused = self.store.not_person(name)
+        found: list[LibraryAppearance] = []
+        linked_ids: set[int] = set()
+        if group is not None:
+            for face in self.store.faces(group_id=group.id):
+                if face.id not in refused:
+                    found.append(_appearance(face, "linked", None))
+                    linked_ids.add(face.id)
+        matrix = self.clusters.gallery.template_matrix()
+        mine = [pid for pid, n in matrix.names.items() if n == name]
+        face_ids, vectors = self._face_vectors()
+        if mine and len(face_ids) and len(matrix.template_ids):
+            scores = vectors @ matrix.vectors.T
+            best = scores.argmax(axis=1)
+            best_scores = scores[np.arange(len(face_ids)), best]
+            owners = matrix.person_ids[best]
+            hits = np.flatnonzero((owners == mine[0]) & (best_scores >= point.threshold))
+            named = {g.id for g in self.store.groups() if g.name is not None}
+            candidates = [int(face_ids[i]) for i in hits]
+            score_of = {int(face_ids[i]): float(best_scores[i]) for i in hits}
+            wanted = [f for f in candidates if f not in linked_ids and f not in refused]
+            for face in self.store.faces(wanted) if wanted else []:
+                if face.group_id is None or face.group_id not in named:
+                    found.append(_appearance(face, "identified", score_of[face.id]))
+        found.sort(key=lambda a: (a.source, a.time or 0.0, a.face))
+        return found
+
+    def reject_appearance(self, name: str, face_id: int) -> dict[str, Any]:
+        """ "Not this person": the face is never shown as ``name``'s again (and leaves their
+        group if it was in it)."""
+        with self._correction("not_person"):
+            face = self.store.faces([face_id])[0]
+            group = self.store.group_named(name)
+            with self.store.write() as db:
+                self.store.add_not_person(db, face.id, name)
+                self.store.log(db, "not_person", {"face": face.id, "name": name})
+            if group is not None and face.group_id == group.id:
+                self.clusters.reject([face.id])
+        return {"face": face_id, "not": name}
+
+    # --- search -------------------------------------------------------------------------------
+
+    def scan_faces(self) -> ScanFaces:
+        """Every face of the library as search candidates."""
+        face_ids, vectors = self._face_vectors()
+        records = {f.id: f for f in self.store.faces()}
+        rows = [records[int(i)] for i in face_ids]
+        return ScanFaces(
+            face_ids=face_ids,
+            sources=[f.source for f in rows],
+            frame_index=np.array(
+                [-1 if f.frame_index is None else f.frame_index for f in rows], np.int64
+            ),
+            time=np.array([np.nan if f.time is None else f.time for f in rows], np.float64),
+            boxes=np.array([f.box.as_list() for f in rows], np.float32).reshape(-1, 4),
+            qualities=np.array([f.quality for f in rows], np.float32),
+            vectors=vectors,
+        )
+
+    def search(
+        self,
+        probe: FloatArray,
+        point: OperatingPoint,
+        calibration: Calibration,
+        *,
+        limit: int = 100,
+        include_below: bool = False,
+    ) -> list[Appearance]:
+        """The faces of the library most like ``probe`` (a unit template), best first."""
+        return search_appearances(
+            probe,
+            self.scan_faces(),
+            point,
+            calibration,
+            limit=limit,
+            include_below=include_below,
+        )
+
+    def close(self) -> None:
+        self.clusters.close()
+
+
+def _appearance(face: FaceRecord, how: str, score: float | None) -> LibraryAppearance:
+    return LibraryAppearance(
+        face=face.id,
+        item=face.photo_id,
+        source=face.source,
+        kind=face.kind,
+        box=[round(v, 1) for v in face.box.as_list()],
+        frame_index=face.frame_index,
+        time=None if face.time is None else round(face.time, 3),
+        how=how,
+        score=None if score is None else round(score, 4),
+    )

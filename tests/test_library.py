@@ -1,0 +1,242 @@
+"""The library: one store beside the gallery for every photo and video scanned (real photos).
+
+A few LFW people, a talking-head video and a damaged file are copied to a
+temporary folder at test time (never into the repository), scanned once into
+a library, and each test works on its own copy of that library and gallery.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from facelens import FaceLens
+from facelens.cluster.store import ClusterStore
+from facelens.ingest import expand_sources
+from facelens.ingest.library import Library
+from tests.conftest import data_path
+
+PEOPLE = ("Albert_Costa", "Angela_Bassett", "Benjamin_Netanyahu", "Bob_Graham")
+VIDEO = "videos/OpenTalker+SadTalker/examples/ref_video/WDA_KatieHill_000.mp4"
+
+
+def _collection(root: Path) -> Path:
+    folder = root / "photos"
+    lfw = data_path("lfw/images_deepfunneled")
+    for person in PEOPLE:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).glob("*.jpg"))[:5]:
+            shutil.copy(photo, folder / person / photo.name)
+    (folder / "video").mkdir()
+    shutil.copy(data_path(VIDEO), folder / "video" / "katie.mp4")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a whole JPEG")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A collection and the gallery folder whose library holds it, scanned once."""
+    root = tmp_path_factory.mktemp("library")
+    folder = _collection(root)
+    with FaceLens(gallery=root / "people.db") as lens:
+        library = lens.library(video_fps=1.0)
+        try:
+            summary = library.scan(expand_sources([folder]))
+        finally:
+            library.close()
+    assert summary.failed == 1 and summary.processed == 4 * 5 + 1 + 1
+    return root, folder
+
+
+def _copy(scanned: tuple[Path, Path], tmp_path: Path) -> Path:
+    root, _ = scanned
+    for name in ("people.db", "people.library.db"):
+        if (root / name).exists():
+            shutil.copy(root / name, tmp_path / name)
+    return tmp_path / "people.db"
+
+
+def _group_of(library: Library, person: str) -> int:
+    """The group holding most of ``person``'s photos."""
+    counts: dict[int, int] = {}
+    for face in library.store.faces():
+        if f"/{person}/" in face.source and face.group_id is not None:
+            counts[face.group_id] = counts.get(face.group_id, 0) + 1
+    return max(counts, key=lambda g: counts[g])
+
+
+def test_scan_keeps_items_faces_and_groups_beside_the_gallery(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root = scanned[0]
+    assert (root / "people.library.db").is_file()
+    with FaceLens(gallery=root / "people.db") as lens:
+        library = lens.library()
+        try:
+            counts = library.store.item_counts()
+            assert (counts.done, counts.failed, counts.pending) == (21, 1, 0)
+            failed = library.store.items("failed")
+            assert failed[0].source.endswith("broken.jpg") and failed[0].error
+            video_faces = [f for f in library.store.faces() if f.kind == "video"]
+            assert video_faces and all(f.time is not None for f in video_faces)
+            assert {f.frame_index for f in video_faces} != {None}
+            photo_faces = [f for f in library.store.faces() if f.kind == "image"]
+            assert all(f.time is None and f.frame_index is None for f in photo_faces)
+            assert library.store.crop(photo_faces[0].id)[:2] == b"\xff\xd8"  # JPEG
+            # The video's faces (one person over many frames) make one group, not one per frame.
+            video_groups = {f.group_id for f in video_faces}
+            assert len(video_groups) == 1
+            total, page = library.groups_page(0, 3)
+            assert total >= 5 and len(page) == 3
+            assert page[0].faces >= page[1].faces >= page[2].faces
+        finally:
+            library.close()
+
+
+def test_a_second_scan_reads_only_new_files_and_resumes_pending_ones(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    gallery = _copy(scanned, tmp_path)
+    _, folder = scanned
+    extra = tmp_path / "more"
+    extra.mkdir()
+    lfw = data_path("lfw/images_deepfunneled")
+    new_photos = sorted((lfw / "Allyson_Felix").glob("*.jpg"))[:3]
+    for photo in new_photos:
+        shutil.copy(photo, extra / photo.name)
+    shutil.copy(next((folder / PEOPLE[0]).glob("*.jpg")), extra / "same_bytes.jpg")
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library()
+        try:
+            again = library.scan(expand_sources([folder]))
+            assert (again.registered, again.processed) == (0, 0)
+            # Stop after the first item: the rest stays pending, recorded as such.
+            with pytest.raises(KeyboardInterrupt):
+
+                def stop(done: int, total: int, source: str) -> None:
+                    raise KeyboardInterrupt
+
+                library.scan(expand_sources([extra]), progress=stop, batch_size=1)
+            # The copy under another name is known by its bytes: done, not read again.
+            done = {i.source: i for i in library.store.items("done")}
+            assert done[str(extra / "same_bytes.jpg")].faces == 0
+            assert library.store.item_counts().pending == 3
+        finally:
+            library.close()
+    with FaceLens(gallery=gallery) as lens:  # as after a restart
+        library = lens.library()
+        try:
+            resumed = library.scan([])
+            assert (resumed.processed, resumed.faces) == (3, 3)
+            assert library.store.item_counts().pending == 0
+        finally:
+            library.close()
+
+
+def test_naming_a_group_enrolls_its_best_faces_and_links_the_rest(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    gallery = _copy(scanned, tmp_path)
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library(enroll_best=2)
+        try:
+            group = _group_of(library, "Angela_Bassett")
+            size = library.store.group(group).faces
+            assert size >= 3
+            library.name(group, "Angela Bassett")
+            assert lens.gallery.get_person("Angela Bassett").templates == 2
+            point = lens.operating_point()
+            found = library.appearances("Angela Bassett", point)
+            linked = [a for a in found if a.how == "linked"]
+            assert len(linked) == size and all(a.time is None for a in linked)
+            assert all("Angela_Bassett" in a.source for a in found)
+            # Naming another group with the same name joins the person (a merge).
+            other = _group_of(library, "Bob_Graham")
+            result = library.name(other, "Angela Bassett")
+            assert result["group"] == group
+            assert library.store.group(group).faces > size
+            # ... and undo puts it back.
+            assert library.undo()["undone"] == "name"
+            assert library.store.group(group).faces == size
+            assert library.store.group(other).name is None
+        finally:
+            library.close()
+
+
+def test_not_this_person_and_erase_reach_the_library(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    gallery = _copy(scanned, tmp_path)
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library()
+        try:
+            group = _group_of(library, "Benjamin_Netanyahu")
+            library.name(group, "Bibi")
+            point = lens.operating_point()
+            before = library.appearances("Bibi", point)
+            wrong = before[0].face
+            library.reject_appearance("Bibi", wrong)
+            after = library.appearances("Bibi", point)
+            assert wrong not in {a.face for a in after}
+            assert len(after) == len(before) - 1
+            linked = {a.face for a in after if a.how == "linked"}
+        finally:
+            library.close()
+        lens.erase("Bibi")
+        store = ClusterStore(tmp_path / "people.library.db", lens.analyzer.embedder_id)
+        try:
+            assert store.group_named("Bibi") is None
+            assert store.not_person("Bibi") == set()
+            assert not linked & {f.id for f in store.faces()}
+            assert wrong in {f.id for f in store.faces()}  # not theirs: it stays
+        finally:
+            store.close()
+        raw = (tmp_path / "people.library.db").read_bytes()
+        assert b"Bibi" not in raw
+
+
+def test_search_by_photo_finds_that_persons_appearances(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, _ = scanned
+    probe = sorted((data_path("lfw/images_deepfunneled") / "Albert_Costa").glob("*.jpg"))[-1]
+    with FaceLens(gallery=root / "people.db") as lens:
+        library = lens.library()
+        try:
+            face = lens.analyzer.analyze(probe)[0]
+            assert face.template is not None
+            found = library.search(face.template.vector, lens.operating_point(), lens.calibration)
+            assert found and all("Albert_Costa" in a.source for a in found if a.match)
+            assert found[0].face is not None and found[0].llr is not None
+        finally:
+            library.close()
+
+
+def test_cli_ingest_cluster_and_search_share_the_library(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from facelens.cli.main import cli
+
+    lfw = data_path("lfw/images_deepfunneled")
+    folder = tmp_path / "photos"
+    for person in PEOPLE[:2]:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).glob("*.jpg"))[:3]:
+            shutil.copy(photo, folder / person / photo.name)
+    gallery = str(tmp_path / "people.db")
+    ingested = CliRunner().invoke(cli, ["--gallery", gallery, "ingest", str(folder), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    report = json.loads(ingested.output)
+    assert report["processed"] == 6 and report["library"].endswith("people.library.db")
+    shown = CliRunner().invoke(cli, ["--gallery", gallery, "cluster", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["stats"]["photos"] == 6  # the same file
+    probe = str(sorted((lfw / PEOPLE[0]).glob("*.jpg"))[-1])
+    found = CliRunner().invoke(cli, ["--gallery", gallery, "search", probe, "--json"])
+    assert found.exit_code == 0, found.output
+    hits = json.loads(found.output)["appearances"]
+    assert hits and all(PEOPLE[0] in a["source"] for a in hits)

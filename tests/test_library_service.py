@@ -1,0 +1,250 @@
+"""``/api/library`` through the service: roots, scan jobs, groups, naming, appearances, search.
+
+Real photos (a few LFW people) are copied into a library root at test time;
+a symlink inside the root leads outside it. The app runs in process with its
+job runner; the restart test runs a real ``facelens serve`` and kills it
+mid-scan.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from facelens.service.app import create_app
+from facelens.service.keys import KeyStore
+from facelens.service.launcher import ServerProcess
+from facelens.service.settings import ServiceSettings
+from facelens.service.state import StateDB
+from tests.conftest import data_path
+
+PEOPLE = ("Albert_Costa", "Angela_Bassett", "Benjamin_Netanyahu")
+
+
+def _photos(root: Path, people: tuple[str, ...] = PEOPLE, per_person: int = 5) -> Path:
+    lfw = data_path("lfw/images_deepfunneled")
+    folder = root / "photos"
+    for person in people:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).glob("*.jpg"))[:per_person]:
+            shutil.copy(photo, folder / person / photo.name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    return folder
+
+
+def _keys(settings: ServiceSettings) -> dict[str, str]:
+    state = StateDB(settings.state_db)
+    store = KeyStore(state)
+    keys = {role: store.create(role, role)[1] for role in ("query", "enroll", "admin")}
+    state.close()
+    return keys
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], Path, Path]]:
+    roots = tmp_path / "root"
+    folder = _photos(roots)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(next((folder / PEOPLE[0]).glob("*.jpg")), outside / "secret.jpg")
+    (folder / "leak.jpg").symlink_to(outside / "secret.jpg")
+    (roots / "escape").symlink_to(outside, target_is_directory=True)
+    settings = ServiceSettings(
+        gallery=str(tmp_path / "people.db"), library_roots=[str(roots)], analysis_slots=1
+    )
+    keys = _keys(settings)
+    headers = {role: {"X-API-Key": key} for role, key in keys.items()}
+    with TestClient(create_app(settings)) as client:
+        yield client, headers, roots, outside
+
+
+def _finished(client: TestClient, headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    for _ in range(1200):
+        job = client.get(f"/api/jobs/{job_id}", headers=headers).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return dict(job)
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def _scan(client: TestClient, headers: dict[str, str], folder: str) -> dict[str, Any]:
+    started = client.post("/api/library/scan", json={"folder": folder}, headers=headers)
+    assert started.status_code == 202, started.text
+    return _finished(client, headers, started.json()["job"])
+
+
+def test_a_scan_reads_only_inside_the_library_roots(
+    setup: tuple[TestClient, dict[str, dict[str, str]], Path, Path],
+) -> None:
+    client, headers, roots, outside = setup
+    enroll = headers["enroll"]
+    for folder in (str(outside), str(roots / "escape"), str(roots / ".." / "outside")):
+        refused = client.post("/api/library/scan", json={"folder": folder}, headers=enroll)
+        assert refused.status_code == 403, folder
+        message = refused.json()["error"]["message"]
+        assert folder in message
+        if folder != str(outside):
+            assert str(outside) not in message  # never the resolved server path
+    missing = client.post("/api/library/scan", json={"folder": "nowhere"}, headers=enroll)
+    assert missing.status_code == 404 and "nowhere" in missing.json()["error"]["message"]
+    by_query = client.post("/api/library/scan", json={"folder": "photos"}, headers=headers["query"])
+    assert by_query.status_code == 403
+
+    job = _scan(client, enroll, "photos")
+    assert job["state"] == "done", job
+    summary = job["result"]["summary"]
+    failed = {f["source"]: f["error"] for f in summary["failures"]}
+    assert set(failed) == {str(roots / "photos" / "broken.jpg"), str(roots / "photos" / "leak.jpg")}
+    assert "outside" in failed[str(roots / "photos" / "leak.jpg")]
+    assert summary["processed"] == 3 * 5 + 1 and summary["faces"] >= 3 * 5
+    again = _scan(client, enroll, str(roots / "photos"))
+    assert again["result"]["summary"]["processed"] == 0  # incremental
+
+
+def test_groups_names_appearances_undo_and_search(
+    setup: tuple[TestClient, dict[str, dict[str, str]], Path, Path],
+) -> None:
+    client, headers, _, _ = setup
+    query, enroll = headers["query"], headers["enroll"]
+    _scan(client, enroll, "photos")
+    page = client.get("/api/library/groups", params={"limit": 2}, headers=query)
+    assert page.status_code == 200
+    groups = page.json()
+    total = int(page.headers["X-Total-Count"])
+    assert total >= 3 and len(groups) == 2 and groups[0]["faces"] >= groups[1]["faces"]
+    crop = client.get(groups[0]["samples"][0]["crop_url"], headers=query)
+    assert crop.status_code == 200 and crop.content[:2] == b"\xff\xd8"
+    first = client.get(f"/api/library/groups/{groups[0]['id']}", headers=query).json()
+    person = Path(first["faces"][0]["source"]).parent.name
+
+    refused = client.post(
+        f"/api/library/groups/{groups[0]['id']}/name",
+        json={"name": "bad\u0007name"},
+        headers=enroll,
+    )
+    by_people = client.post(
+        "/api/people",
+        data={"name": "bad\u0007name"},
+        files={"photos": ("a.jpg", b"x")},
+        headers=enroll,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"] == by_people.json()["error"]["message"]
+
+    # Two namings of one group at once end with one consistent result.
+    answers: list[httpx.Response] = []
+
+    def name(who: str) -> None:
+        answers.append(
+            client.post(
+                f"/api/library/groups/{groups[0]['id']}/name", json={"name": who}, headers=enroll
+            )
+        )
+
+    threads = [threading.Thread(target=name, args=(who,)) for who in ("Ann", "Bea")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    named = client.get(f"/api/library/groups/{groups[0]['id']}", headers=query).json()["name"]
+    assert named in ("Ann", "Bea")
+    people = {p["name"] for p in client.get("/api/people", headers=query).json()}
+    assert named in people and len({"Ann", "Bea"} & people) >= 1
+    found = client.get(f"/api/people/{named}/appearances", headers=query)
+    assert found.status_code == 200
+    shown = found.json()
+    assert len(shown) >= len(first["faces"])
+    assert all(person in a["source"] and a["time"] is None for a in shown)
+
+    wrong = shown[0]["face"]
+    rejected = client.post(f"/api/people/{named}/appearances/{wrong}/reject", headers=enroll)
+    assert rejected.status_code == 200
+    after = client.get(f"/api/people/{named}/appearances", headers=query).json()
+    assert wrong not in {a["face"] for a in after}
+    undone = client.post("/api/library/undo", headers=enroll)
+    assert undone.json()["undone"] == "not_person"
+    restored = client.get(f"/api/people/{named}/appearances", headers=query).json()
+    assert wrong in {a["face"] for a in restored}
+
+    hidden = client.post(f"/api/library/groups/{groups[1]['id']}/hide", json={}, headers=enroll)
+    assert hidden.status_code == 200
+    listed = client.get("/api/library/groups", params={"limit": 50}, headers=query).json()
+    assert groups[1]["id"] not in {g["id"] for g in listed}
+
+    probe = sorted((data_path("lfw/images_deepfunneled") / person).glob("*.jpg"))[-1]
+    searched = client.post(
+        "/api/library/search",
+        files={"photo": (probe.name, probe.read_bytes(), "image/jpeg")},
+        headers=query,
+    )
+    assert searched.status_code == 200, searched.text
+    hits = [a for a in searched.json()["appearances"] if a["match"]]
+    assert hits and all(person in a["source"] for a in hits)
+    assert {"score", "llr", "score_fmr"} <= set(hits[0])
+
+
+def test_the_library_api_is_in_the_openapi_schema(
+    setup: tuple[TestClient, dict[str, dict[str, str]], Path, Path],
+) -> None:
+    client = setup[0]
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/library/scan",
+        "/api/library/scan/upload",
+        "/api/library/groups",
+        "/api/library/groups/{group_id}/name",
+        "/api/library/faces/{face_id}/crop",
+        "/api/people/{name}/appearances",
+        "/api/library/search",
+        "/api/library/undo",
+    ):
+        assert path in paths, path
+    groups = paths["/api/library/groups"]["get"]["responses"]["200"]
+    assert "GroupSummary" in str(groups)
+
+
+@pytest.mark.slow
+def test_a_scan_survives_a_server_crash_and_resumes(tmp_path: Path) -> None:
+    roots = tmp_path / "root"
+    folder = _photos(roots, ("Albert_Costa", "Angela_Bassett", "Bob_Graham"), 6)
+    photos = len(list(folder.rglob("*_0*.jpg")))
+    gallery = tmp_path / "people.db"
+    keys = _keys(ServiceSettings(gallery=str(gallery)))
+    args = ["--library-root", str(roots), "--threads", "1"]
+    first = ServerProcess(gallery, extra_args=args, log_path=tmp_path / "a.log")
+    with (
+        first as server,
+        httpx.Client(base_url=server.url, headers={"X-API-Key": keys["enroll"]}) as http,
+    ):
+        job_id = http.post("/api/library/scan", json={"folder": "photos"}).json()["job"]
+        for _ in range(600):
+            job = http.get(f"/api/jobs/{job_id}").json()
+            if job["state"] == "running" and job["progress"] > 0.1:
+                break
+            time.sleep(0.1)
+        server.kill()  # a crash in the middle of the scan
+    second = ServerProcess(gallery, extra_args=args, log_path=tmp_path / "b.log")
+    with (
+        second as server,
+        httpx.Client(
+            base_url=server.url, headers={"X-API-Key": keys["enroll"]}, timeout=60
+        ) as http,
+    ):
+        for _ in range(1200):
+            job = http.get(f"/api/jobs/{job_id}").json()
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.25)
+        assert job["state"] == "done", job
+        assert job["attempts"] == 2
+        stats = http.get("/api/library").json()
+        assert (stats["pending"], stats["done"], stats["failed"]) == (0, photos, 1)
