@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.output import console, emit_json, print_table, progress_bar
 from facelens.gallery import resolve_gallery_path
 from facelens.io.walk import IMAGE_SUFFIXES
 from facelens.match.calibration import operating_point
@@ -122,7 +122,11 @@ def command(
     jobs = list(plan_outputs(inputs, Path(out_dir)))
     records: list[dict[str, Any]] = []
     with progress_bar("Anonymizing", len(jobs)) as progress:
-        for source, output in jobs:
+        for done, (source, output) in enumerate(jobs):
+
+            def moved(share: float, _message: str, done: int = done) -> None:
+                progress.update(progress.task_ids[0], completed=done + share)
+
             if source.suffix.lower() in VIDEO_SUFFIXES:
                 from facelens.apps.anonymize_video import (
                     DEFAULT_DETECT_EVERY,
@@ -136,14 +140,15 @@ def command(
                     output,
                     hold=DEFAULT_HOLD if hold is None else hold,
                     detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
+                    progress=moved,
                 )
             else:
-                report = anonymizer.anonymize_image(source, output)
+                report = anonymizer.anonymize_image(source, output, progress=moved)
             record = report.to_dict()
             written = write_reports(record, report.preview, _report_stem(output))
             record["reports"] = [str(p) for p in written]
             records.append(record)
-            advance(progress)
+            progress.update(progress.task_ids[0], completed=done + 1)
             if report.error is not None:
                 console.print(f"[red]failed[/red] {source}: {report.error}")
     if as_json:
