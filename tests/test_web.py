@@ -666,11 +666,20 @@ def test_identify_says_when_a_photo_has_no_face(
 
 
 def test_every_view_fits_a_phone_and_a_desktop(
-    page: Page, site: Site, shot: Shots, photos: dict[str, Path]
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path], tmp_path: Path
 ) -> None:
     """With an admin key (every control shown) and content in every view."""
     site.enroll("Eileen Collins", photos["astronaut"])
+    archive = tmp_path / "a-zip-of-photos-with-a-rather-long-name.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(photos["mirrored"], "mirrored.jpg")
     log_in(page, site, "admin")
+    with site.client() as client:  # a finished job in the table (an admin key sees every job)
+        started = client.post(
+            "/api/jobs/identify_photos",
+            files={"file": (archive.name, archive.read_bytes(), "application/octet-stream")},
+        )
+        assert started.status_code == 202, started.text
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 844})
         page.click("#nav a[data-view=people]")
@@ -699,6 +708,7 @@ def test_every_view_fits_a_phone_and_a_desktop(
         shot(f"verify-{width}")
         page.click("#nav a[data-view=jobs]")
         expect(page.locator("#job-kind option")).not_to_have_count(0)
+        expect(page.locator("#jobs-list tr[data-state=done]")).to_have_count(1)
         assert_no_sideways_scroll(page)
         shot(f"jobs-{width}")
     page.click("#nav a[data-view=people]")

@@ -193,6 +193,11 @@ def check_media(path: Path, label: str, max_seconds: float, max_pixels: int) -> 
         raise ImageDecodeError(f"{label}: neither an image nor a video that can be read") from error
 
 
+def _count(number: int, noun: str) -> str:
+    """``"1 frame"``, ``"2 frames"``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _share_reporter(
     job: JobContext, start: float = 0.0, end: float = 0.95
 ) -> Callable[[float, str], None]:
@@ -223,7 +228,7 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
 
     with zipfile.ZipFile(job.input_path) as archive:
         for index, member in enumerate(members):
-            job.progress(index / len(members), f"{index} of {len(members)} photos")
+            job.progress(index / len(members), f"{index} of {_count(len(members), 'photo')}")
             label = member.filename
             try:
                 if member.file_size > settings.max_request_bytes:
@@ -306,9 +311,9 @@ def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, A
         nonlocal done
         done += frames
         if done <= analysed or not drawing:
-            message = f"{done} frames analysed"
+            message = f"{_count(done, 'frame')} analysed"
         else:
-            message = f"{done - round(analysed)} frames drawn"
+            message = f"{_count(done - round(analysed), 'frame')} drawn"
         report(done / (analysed + drawing), message)
 
     drawn = job.output_dir / "annotated.mp4" if params.get("draw") else None
