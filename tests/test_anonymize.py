@@ -368,3 +368,51 @@ def test_cli_writes_outputs_reports_and_fails_only_the_bad_item(
         assert json.loads(Path(record["reports"][0]).read_text())["source"] == record["source"]
     assert records["moving_face.mp4"]["kind"] == "video"
     assert not (tmp_path / "none.db").exists()  # mode "all" never creates a gallery
+
+
+def test_video_progress_moves_with_the_frames_of_every_pass(
+    synthetic_video: Path,
+    lens: FaceLens,
+    astronaut_file: Path,
+    astronaut: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    """One pass (find, hide, write) then the check: each is half, told after every frame."""
+    seen: list[tuple[float, str]] = []
+    report = anonymize_video(
+        make_anonymizer(lens),
+        synthetic_video,
+        tmp_path / "out.mp4",
+        progress=lambda share, message: seen.append((share, message)),
+    )
+    assert report.error is None
+    shares = [share for share, _ in seen]
+    assert len(seen) == 2 * FRAMES and shares == sorted(shares)
+    assert shares[0] == pytest.approx(0.5 / FRAMES) and shares[-1] == 1.0
+    assert seen[FRAMES - 1] == (0.5, f"hiding faces: frame {FRAMES} of {FRAMES}")
+    assert seen[FRAMES] == (pytest.approx(0.5 + 0.5 / FRAMES), f"checking: frame 1 of {FRAMES}")
+
+    kept: list[tuple[float, str]] = []  # --keep reads the video twice (no check here)
+    lens.enroll("Eileen Collins", [np.ascontiguousarray(astronaut[:, ::-1])])
+    anonymize_video(
+        make_anonymizer(
+            lens,
+            policy=Policy.make(keep=["Eileen Collins"]),
+            gallery=lens.gallery.template_matrix(),
+            check=False,
+        ),
+        synthetic_video,
+        tmp_path / "kept.mp4",
+        progress=lambda share, message: kept.append((share, message)),
+    )
+    passes = [message.split(":")[0] for _, message in kept]
+    assert sorted(set(passes), key=passes.index) == ["tracking faces", "hiding faces"]
+    assert [share for share, _ in kept] == sorted(share for share, _ in kept)
+    assert max(s for s, m in kept if m.startswith("tracking")) <= 0.5
+    assert kept[-1] == (1.0, f"hiding faces: frame {FRAMES} of {FRAMES}")
+
+    steps: list[tuple[float, str]] = []
+    make_anonymizer(lens).anonymize_image(
+        astronaut_file, tmp_path / "a.png", progress=lambda s, m: steps.append((s, m))
+    )
+    assert steps == [(0.0, "finding faces"), (0.5, "hiding faces"), (0.6, "checking")]

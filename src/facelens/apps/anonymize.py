@@ -11,7 +11,7 @@ the rest of a batch goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,20 +206,35 @@ class Anonymizer:
 
     # ---- images -------------------------------------------------------------
 
-    def anonymize_image(self, source: Path, output: Path) -> AnonymizationReport:
-        """Anonymize one image file into ``output``; errors are returned in the report."""
+    def anonymize_image(
+        self,
+        source: Path,
+        output: Path,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> AnonymizationReport:
+        """Anonymize one image file into ``output``; errors are returned in the report.
+
+        ``progress(share, message)``, when given, is told each step as it starts
+        (finding faces, hiding them, checking), with the share of the work done in [0, 1].
+        """
         import time
+
+        def step(share: float, message: str) -> None:
+            if progress is not None:
+                progress(share, message)
 
         started = time.perf_counter()
         report = AnonymizationReport(
             str(source), "image", method=self.method, policy=self.policy, frames=1
         )
         try:
+            step(0.0, "finding faces")
             image = self.analyzer.load(source)
             if image.notes:  # an animation: only its first frame is anonymized and written
                 report.problems.extend(image.notes)
                 report.partial = True
             faces = self.analyzer.analyze(image, embed=self.needs_templates)
+            step(0.5, "hiding faces")
             pixels = image.pixels.copy()
             report.width, report.height = image.width, image.height
             report.faces = self.decide(faces, image.width, image.height)
@@ -240,6 +255,7 @@ class Anonymizer:
             report.output = str(output)
             report.preview = pixels
             if self.run_check:
+                step(0.6, "checking")
                 report.check = self._check_image(output, hidden)
                 _review_outside(report, report.check)
         except FaceLensError as error:

@@ -30,12 +30,18 @@ Then the **check**: the written file is decoded and attacked frame by frame
 with the privacy check (:mod:`facelens.privacy.check`), on one frame in
 ``check_every`` (default: every frame); every track's best faces are embedded
 for it.
+
+``progress`` is told the share of the work done (0 to 1) after every decoded
+frame of every pass: each pass (track, hide and write, check) is an equal
+share, and within a pass the share is the frame reached over the frames the
+container declares.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +61,7 @@ from facelens.vectors import unit_rows
 from facelens.video import (
     FaceTracker,
     Track,
+    VideoInfo,
     VideoReader,
     VideoWriter,
     YuvFrame,
@@ -111,20 +118,34 @@ def anonymize_video(
     detect_side: int = DEFAULT_DETECT_SIDE,
     check_every: int = 1,
     preset: str = DEFAULT_PRESET,
+    progress: VideoProgress | None = None,
 ) -> AnonymizationReport:
-    """Anonymize ``source`` into ``output`` (see the module docstring); errors go in the report."""
+    """Anonymize ``source`` into ``output`` (see the module docstring); errors go in the report.
+
+    ``progress(share, message)``, when given, is called after every decoded frame
+    with the share of the whole work done, in [0, 1].
+    """
     started = time.perf_counter()
     report = AnonymizationReport(
         str(source), "video", method=anonymizer.method, policy=anonymizer.policy
     )
     try:
-        if anonymizer.policy.needs_identity or not _even_sized(source):
+        info = probe_video(source)
+        two_passes = anonymizer.policy.needs_identity or not _even_sized(info)
+        steps = _Progress(
+            progress,
+            _declared_frames(info),
+            ["tracking faces"] * two_passes
+            + ["hiding faces"]
+            + ["checking"] * anonymizer.run_check,
+        )
+        if two_passes:
             plans, frame_regions, hidden_counts = _two_passes(
-                anonymizer, source, output, hold, detect_every, detect_side, report, preset
+                anonymizer, source, output, hold, detect_every, detect_side, report, preset, steps
             )
         else:
             plans, frame_regions, hidden_counts = _one_pass(
-                anonymizer, source, output, hold, detect_every, detect_side, report, preset
+                anonymizer, source, output, hold, detect_every, detect_side, report, preset, steps
             )
         report.output = str(output)
         report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
@@ -134,7 +155,7 @@ def anonymize_video(
         if anonymizer.run_check:
             templates = {p.track.id: p.template for p in plans}
             checking = time.perf_counter()
-            report.check = _check(anonymizer, output, frame_regions, templates, check_every)
+            report.check = _check(anonymizer, output, frame_regions, templates, check_every, steps)
             report.timing["check"] = time.perf_counter() - checking
             _review_outside(report, report.check)
     except FaceLensError as error:
@@ -146,6 +167,31 @@ def anonymize_video(
 FrameRegions = list[list[Region]]
 """The regions hidden in each frame of the output, by frame index."""
 
+VideoProgress = Callable[[float, str], None]
+"""Told the share of the work done, in [0, 1], and what is being done (``"checking: frame 3 of 90"``)."""
+
+
+class _Progress:
+    """The share of the work done: equal shares per pass, frames reached within a pass."""
+
+    def __init__(self, report: VideoProgress | None, frames: int, passes: list[str]) -> None:
+        self.report = report
+        self.frames = max(1, frames)
+        self.passes = passes
+        self.current = 0
+
+    def start(self, name: str) -> None:
+        """The pass ``name`` begins (one of ``passes``)."""
+        self.current = self.passes.index(name) if name in self.passes else self.current
+
+    def frame(self, index: int) -> None:
+        """Frame ``index`` (0-based, of the source) of the current pass is done."""
+        if self.report is None or not self.passes:
+            return
+        reached = min(self.frames, index + 1)
+        share = (self.current + reached / self.frames) / len(self.passes)
+        self.report(share, f"{self.passes[self.current]}: frame {reached} of {self.frames}")
+
 
 def _two_passes(
     anonymizer: Anonymizer,
@@ -156,15 +202,17 @@ def _two_passes(
     detect_side: int,
     report: AnonymizationReport,
     preset: str,
+    steps: _Progress | None = None,
 ) -> tuple[list[TrackPlan], FrameRegions, dict[int, int]]:
     """Track the whole file, decide per track, then decode again to hide and write."""
     started = time.perf_counter()
-    tracks, info = _track(anonymizer, source, detect_every, detect_side)
+    steps = steps or _Progress(None, 1, [])
+    tracks, info = _track(anonymizer, source, detect_every, detect_side, steps)
     report.timing["track"] = time.perf_counter() - started
     plans = [plan_track(anonymizer, track) for track in tracks]
     hold_seconds = hold / float(info.fps or 25)
     frame_regions, hidden_counts = _write(
-        anonymizer, source, output, plans, hold_seconds, detect_every, report, preset
+        anonymizer, source, output, plans, hold_seconds, detect_every, report, preset, steps
     )
     report.timing["write"] = time.perf_counter() - started - report.timing["track"]
     return plans, frame_regions, hidden_counts
@@ -179,6 +227,7 @@ def _one_pass(
     detect_side: int,
     report: AnonymizationReport,
     preset: str,
+    steps: _Progress | None = None,
 ) -> tuple[list[TrackPlan], FrameRegions, dict[int, int]]:
     """Detect, track, hide and write in one decoding pass (every face is hidden).
 
@@ -190,6 +239,7 @@ def _one_pass(
     started = time.perf_counter()
     analyzer = anonymizer.analyzer
     tracker = FaceTracker(embed=analyzer.embed_faces)
+    steps = steps or _Progress(None, 1, [])
     with (
         open_video(source) as reader,
         VideoWriter.like(output, reader, preset=preset, background=True) as writer,
@@ -198,6 +248,7 @@ def _one_pass(
         hider = _FrameHider(anonymizer, writer, hold / fps, detect_every)
         lag = tracker.max_gap + (hold + detect_every) / fps
         waiting: deque[YuvFrame] = deque()
+        steps.start("hiding faces")
         for frame in reader.yuv_frames():
             if frame.index % detect_every == 0:
                 pixels = frame.rgb()
@@ -212,6 +263,7 @@ def _one_pass(
             waiting.append(frame)
             while waiting[0].time + lag <= frame.time:
                 hider.write(waiting.popleft())
+            steps.frame(frame.index)
         tracks = tracker.finish()
         while waiting:
             hider.write(waiting.popleft())
@@ -269,23 +321,38 @@ class _FrameHider:
         self.writer.write(frame)
 
 
-def _even_sized(source: Path) -> bool:
-    info = probe_video(source)
+def _even_sized(info: VideoInfo) -> bool:
     return info.width % 2 == 0 and info.height % 2 == 0
 
 
+def _declared_frames(info: VideoInfo) -> int:
+    """The frames the container declares (or its duration times its rate); at least 1."""
+    if info.frame_count:
+        return info.frame_count
+    if info.duration and info.fps:
+        return max(1, round(info.duration * float(info.fps)))
+    return 1
+
+
 def _track(
-    anonymizer: Anonymizer, source: Path, detect_every: int, detect_side: int
+    anonymizer: Anonymizer,
+    source: Path,
+    detect_every: int,
+    detect_side: int,
+    steps: _Progress | None = None,
 ) -> tuple[list[Track], Any]:
     """Pass 1 of 2: detect on one frame in ``detect_every`` and link the faces into tracks."""
     analyzer = anonymizer.analyzer
     tracker = FaceTracker(embed=analyzer.embed_faces)
+    steps = steps or _Progress(None, 1, [])
+    steps.start("tracking faces")
     with open_video(source, every=max(1, detect_every)) as reader:
         for frame in reader:
             image = frame.as_image()
             detections = detect_faces(analyzer.detector, frame.pixels, detect_side, 1.0)
             faces = analyzer.faces_at(image, detections, embed=False)
             tracker.update(frame.index, frame.time, faces)
+            steps.frame(frame.index)
         _raise_if_incomplete(reader)
         info = reader.info
     return tracker.finish(), info
@@ -333,12 +400,15 @@ def _write(
     detect_every: int,
     report: AnonymizationReport,
     preset: str = DEFAULT_PRESET,
+    steps: _Progress | None = None,
 ) -> tuple[list[list[Region]], dict[int, int]]:
     """Pass 2 of 2: hide each hidden track's region in every frame and write the video."""
     hidden = [p.track for p in plans if p.anonymized]
     frame_regions: FrameRegions = []
     counts: dict[int, int] = {}
     preview_at = _busiest_frame(hidden)
+    steps = steps or _Progress(None, 1, [])
+    steps.start("hiding faces")
     with open_video(source) as reader, VideoWriter.like(output, reader, preset=preset) as writer:
         for frame in reader:
             regions = _regions_at(
@@ -362,6 +432,7 @@ def _write(
             writer.write(pixels)
             if frame.index == preview_at:
                 report.preview = pixels.copy()
+            steps.frame(frame.index)
         _raise_if_incomplete(reader)
         _describe_output(report, reader, writer)
     return frame_regions, counts
@@ -464,10 +535,13 @@ def _check(
     frame_regions: FrameRegions,
     templates: dict[int, FloatArray | None],
     check_every: int,
+    steps: _Progress | None = None,
 ) -> CheckSummary:
     """Pass 3: decode the written file and attack every ``check_every``-th frame."""
     checker = anonymizer.checker()
     summary = CheckSummary()
+    steps = steps or _Progress(None, 1, [])
+    steps.start("checking")
     with open_video(output, every=max(1, check_every)) as reader:
         for frame in reader:
             regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
@@ -475,6 +549,7 @@ def _check(
                 templates.get(r.track_id) if r.track_id is not None else None for r in regions
             ]
             summary.add(frame.index, regions, checker.check(frame.pixels, regions, originals))
+            steps.frame(frame.index)
     return summary
 
 

@@ -280,6 +280,10 @@ def identify_video(
     each track its expression over time (segments of the label smoothed in a
     sliding window, :mod:`facelens.analysis.video`), as ``expressions`` in
     the timeline.
+
+    ``progress(n)`` is called with ``n=1`` after each processed frame, then,
+    with ``draw_to`` (a file), after each frame drawn (every frame of the
+    window): the processed frames plus the drawn frames in all.
     """
     video_analyzer = _video_analyzer(analyzer)
     embed = _Embedder(video_analyzer)
@@ -360,7 +364,16 @@ def identify_video(
     result.tracks.sort(key=lambda t: (t.first_time, t.track_id))
     result.seconds = clock.perf_counter() - started
     if draw_to is not None and not result.info.live:
-        draw_video(source, result, drawn, draw_to, start=start, end=end, max_gap=max_gap)
+        draw_video(
+            source,
+            result,
+            drawn,
+            draw_to,
+            start=start,
+            end=end,
+            max_gap=max_gap,
+            progress=progress,
+        )
     result.drawn = None if draw_to is None else str(draw_to)
     return result
 
@@ -491,9 +504,10 @@ def draw_video(
     start: float | None = None,
     end: float | None = None,
     max_gap: float = DEFAULT_MAX_GAP,
+    progress: Progress | None = None,
 ) -> Path:
     """Write an annotated copy of ``source``: every frame, each track's box, id and decision,
-    with the source's size, frame rate and audio."""
+    with the source's size, frame rate and audio; ``progress(1)`` after each frame written."""
     decisions = {t.track_id: t for t in result.tracks}
     drawn = [t for t in tracks if t.id in decisions]
     hold = min(max_gap, 0.5)
@@ -512,6 +526,8 @@ def draw_video(
                 labels.append(f"#{track.id} {_decision_label(timeline)}")
                 colours.append(KNOWN if timeline.identity else UNKNOWN)
             out.write(replace(frame, pixels=draw_boxes(frame.pixels, boxes, labels, colours)))
+            if progress is not None:
+                progress(1)
         result.problems.extend(out.problems)
     return Path(target)
 

@@ -16,7 +16,7 @@ from facelens.cli.common import (
     json_option,
     operating_point_options,
 )
-from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.cli.output import console, emit_json, print_table, progress_bar
 from facelens.gallery import resolve_gallery_path
 from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 from facelens.match.calibration import operating_point
@@ -130,7 +130,11 @@ def command(
     jobs = list(plan_outputs(inputs, Path(out_dir)))
     records: list[dict[str, Any]] = []
     with progress_bar("Anonymizing", len(jobs)) as progress:
-        for source, output in jobs:
+        for done, (source, output) in enumerate(jobs):
+
+            def moved(share: float, _message: str, done: int = done) -> None:
+                progress.update(progress.task_ids[0], completed=done + share)
+
             if source.suffix.lower() in VIDEO_SUFFIXES:
                 from facelens.apps.anonymize_video import anonymize_video
 
@@ -140,14 +144,15 @@ def command(
                     output,
                     hold=DEFAULT_HOLD if hold is None else hold,
                     detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
+                    progress=moved,
                 )
             else:
-                report = anonymizer.anonymize_image(source, output)
+                report = anonymizer.anonymize_image(source, output, progress=moved)
             record = report.to_dict()
             written = write_reports(record, report.preview, _report_stem(output))
             record["reports"] = [str(p) for p in written]
             records.append(record)
-            advance(progress)
+            progress.update(progress.task_ids[0], completed=done + 1)
             if report.error is not None:
                 console.print(f"[red]failed[/red] {source}: {report.error}")
             elif report.partial:

@@ -118,6 +118,11 @@ def identify(
     total = _expected_frames(
         info.frame_count, info.duration, float(info.fps), every, sample_fps, start, end
     )
+    if draw_path and total is not None and not info.live:  # then every frame is drawn
+        drawn = _expected_frames(
+            info.frame_count, info.duration, float(info.fps), 1, None, start, end
+        )
+        total += drawn or 0
     with progress_bar("Tracking faces", total) as progress:
         result = lens.identify_video(
             source,

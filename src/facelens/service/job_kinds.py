@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from facelens.errors import ImageDecodeError
+from facelens.errors import FaceLensError, ImageDecodeError
 from facelens.service.context import ServiceContext
 from facelens.service.errors import InvalidRequestError, RequestTooLargeError, VideoTooLongError
 from facelens.service.jobs import JobContext
@@ -154,6 +154,67 @@ def check_video(path: Path, max_seconds: float, max_pixels: int) -> dict[str, fl
     }
 
 
+# What an upload holds, from its bytes: the name and the declared content type do not decide.
+
+_IMAGE_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tiff"}
+
+
+def sniff_media(path: Path) -> tuple[Literal["image", "video"], str]:
+    """``("image", suffix)`` when Pillow recognises the bytes of ``path``, else ``("video", "")``.
+
+    The suffix is the one to write the image back in (``.png`` for formats
+    without a writer here). Only the header is read; a file Pillow recognises
+    but cannot open (too large, damaged) is an image, whose decoding then
+    says what is wrong. Whether a non-image is a readable video is for
+    :func:`check_video` to say.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            return "image", _IMAGE_SUFFIXES.get(str(picture.format), ".png")
+    except UnidentifiedImageError:
+        return "video", ""
+    except Exception:  # a known format that does not open: decode_image reports why
+        return "image", ".png"
+
+
+def check_media(path: Path, label: str, max_seconds: float, max_pixels: int) -> dict[str, Any]:
+    """Check an upload that may be an image or a video (sniffed, see :func:`sniff_media`)."""
+    kind, _ = sniff_media(path)
+    if kind == "image":
+        image = decode_image(path.read_bytes(), label, max_pixels)
+        return {"image": {"width": image.width, "height": image.height}}
+    try:
+        return {"video": check_video(path, max_seconds, max_pixels)}
+    except FaceLensError as error:
+        if error.code != "video_open_failed":
+            raise
+        raise ImageDecodeError(f"{label}: neither an image nor a video that can be read") from error
+
+
+def _count(number: int, noun: str) -> str:
+    """``"1 frame"``, ``"2 frames"``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _share_reporter(
+    job: JobContext, start: float = 0.0, end: float = 0.95
+) -> Callable[[float, str], None]:
+    """``job.progress`` for work that tells its share done in [0, 1], mapped into
+    [``start``, ``end``] and recorded once per percent (each record is a database write)."""
+    last = -1.0
+
+    def report(share: float, message: str) -> None:
+        nonlocal last
+        fraction = start + (end - start) * min(max(share, 0.0), 1.0)
+        if fraction - last >= 0.01:
+            last = fraction
+            job.progress(fraction, message)
+
+    return report
+
+
 # --- identify_photos ---------------------------------------------------------------------------
 
 
@@ -167,7 +228,7 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
 
     with zipfile.ZipFile(job.input_path) as archive:
         for index, member in enumerate(members):
-            job.progress(index / len(members), f"{index} of {len(members)} photos")
+            job.progress(index / len(members), f"{index} of {_count(len(members), 'photo')}")
             label = member.filename
             try:
                 if member.file_size > settings.max_request_bytes:
@@ -239,16 +300,21 @@ def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, A
     info = check_video(
         job.input_path, context.settings.max_video_seconds, context.settings.max_pixels
     )
-    expected = max(1.0, info["seconds"] * info["fps"] / every)
+    analysed = max(1.0, info["seconds"] * info["fps"] / every)
     if params.get("fps"):
-        expected = max(1.0, info["seconds"] * float(params["fps"]))
+        analysed = max(1.0, min(analysed, info["seconds"] * float(params["fps"])))
+    drawing = info["seconds"] * info["fps"] if params.get("draw") else 0.0  # every frame
+    report = _share_reporter(job)
     done = 0
 
-    def advance(frames: int) -> None:
+    def advance(frames: int) -> None:  # frames analysed, then frames drawn (with draw)
         nonlocal done
         done += frames
-        if done % 10 == 0:
-            job.progress(min(0.95, done / expected), f"{done} frames analysed")
+        if done <= analysed or not drawing:
+            message = f"{_count(done, 'frame')} analysed"
+        else:
+            message = f"{_count(done - round(analysed), 'frame')} drawn"
+        report(done / (analysed + drawing), message)
 
     drawn = job.output_dir / "annotated.mp4" if params.get("draw") else None
     result = context.analysing(
@@ -299,7 +365,6 @@ register(
 
 # --- anonymize ---------------------------------------------------------------------------------
 
-_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 _METHODS = ("blur", "pixelate", "box", "ellipse")
 
 
@@ -333,18 +398,24 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
         )
     except ValueError as error:
         raise InvalidRequestError(str(error)) from error
-    suffix = job.input_path.suffix.lower()
-    is_video = suffix in _VIDEO_SUFFIXES
+    media, image_suffix = sniff_media(job.input_path)  # the bytes decide, not the name
+    is_video = media == "video"
+    webm = job.input_path.suffix.lower() == ".webm"
     output = job.output_dir / (
-        "anonymized" + (".mp4" if is_video and suffix != ".webm" else suffix)
+        "anonymized" + ((".webm" if webm else ".mp4") if is_video else image_suffix)
     )
-    job.progress(0.05, "anonymizing")
+    job.progress(0.0, "anonymizing")
+    moved = _share_reporter(job)
     if is_video:
         from facelens.apps.anonymize_video import anonymize_video
 
-        report = context.analysing(lambda: anonymize_video(anonymizer, job.input_path, output))
+        report = context.analysing(
+            lambda: anonymize_video(anonymizer, job.input_path, output, progress=moved)
+        )
     else:
-        report = context.analysing(lambda: anonymizer.anonymize_image(job.input_path, output))
+        report = context.analysing(
+            lambda: anonymizer.anonymize_image(job.input_path, output, progress=moved)
+        )
     if report.error is not None:
         raise report.error
     record = without_server_paths(report.to_dict(), job)

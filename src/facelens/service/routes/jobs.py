@@ -30,10 +30,16 @@ from facelens.service.errors import (
     PermissionDeniedError,
     UnsupportedMediaTypeError,
 )
-from facelens.service.job_kinds import JobKind, available_kinds, check_video, check_zip
+from facelens.service.job_kinds import (
+    JobKind,
+    available_kinds,
+    check_media,
+    check_video,
+    check_zip,
+)
 from facelens.service.jobs import Job, JobRunner
 from facelens.service.keys import ApiKey
-from facelens.service.limits import decode_image, require_multipart, upload_label
+from facelens.service.limits import require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
@@ -138,9 +144,8 @@ def _save_and_check(
         raise InvalidRequestError("the uploaded file is empty")
     if kind.upload == "zip":
         return {"photos": len(check_zip(target, settings.max_upload_bytes * 4))}
-    if kind.upload == "media" and not (upload.content_type or "").lower().startswith("video/"):
-        image = decode_image(target.read_bytes(), label, settings.max_pixels)
-        return {"image": {"width": image.width, "height": image.height}}
+    if kind.upload == "media":  # an image or a video: the bytes say which
+        return check_media(target, label, settings.max_video_seconds, settings.max_pixels)
     return {"video": check_video(target, settings.max_video_seconds, settings.max_pixels)}
 
 

@@ -65,10 +65,18 @@ export function loadImage(file) {
   });
 }
 
+/** "1 photo", "3 photos": a count with its noun in the right number. */
+export function plural(count, noun, many = `${noun}s`) {
+  return `${count.toLocaleString("en")} ${count === 1 ? noun : many}`;
+}
+
 /**
  * A photo with boxes laid over it. Boxes are [x, y, width, height] in pixels of an image
  * `width` x `height` (the API's coordinates); they are placed in percent, so they follow
  * the photo at any displayed size. Each face: {box, label, kind: "known"|"unknown"|"rejected"}.
+ * Each box carries a tag with its label; when tags would overlap at the size shown, they
+ * show the face's number (1, 2, ... in the order given) instead, placed where they overlap
+ * no other, and the page lists the faces by number (see `declutter`).
  */
 export function photoWithBoxes(image, width, height, faces) {
   const frame = el("div", { class: "photo" }, image);
@@ -79,9 +87,9 @@ export function photoWithBoxes(image, width, height, faces) {
       {
         class: `face-box ${face.kind === "known" ? "" : face.kind}`.trim(),
         "data-face": index,
-        title: face.title || face.label,
+        title: face.title ? `${index + 1}. ${face.label}: ${face.title}` : `${index + 1}. ${face.label}`,
       },
-      el("span", { class: "tag", text: face.label }),
+      el("span", { class: "tag", text: face.label, "data-label": face.label, "data-n": index + 1 }),
     );
     box.style.left = `${(100 * x) / width}%`;
     box.style.top = `${(100 * y) / height}%`;
@@ -89,7 +97,141 @@ export function photoWithBoxes(image, width, height, faces) {
     box.style.height = `${(100 * h) / height}%`;
     frame.append(box);
   });
+  if (faces.length && "ResizeObserver" in window) {
+    let shownWidth = -1;
+    new ResizeObserver(() => {
+      if (frame.clientWidth === shownWidth) return;
+      shownWidth = frame.clientWidth;
+      declutter(frame);
+    }).observe(frame);
+  }
   return frame;
+}
+
+/**
+ * Lay out the tags of a photo's boxes at its displayed size. A tag sits above its box,
+ * kept inside the photo. If two tags would overlap, the photo becomes "numbered": each tag
+ * shows its face's number and takes the first place around its box (above, below, left,
+ * right, inside) where it overlaps no other tag, and no other face if it can.
+ */
+export function declutter(frame) {
+  const tags = [...frame.querySelectorAll(".face-box > .tag")];
+  const area = { width: frame.clientWidth, height: frame.clientHeight };
+  if (!tags.length || area.width === 0) return;
+  frame.classList.remove("numbered");
+  drawLeaders(frame, [], area);
+  const origin = frame.getBoundingClientRect();
+  const boxes = tags.map((tag) => relative(tag.parentElement.getBoundingClientRect(), origin));
+  const named = tags.map((tag, i) => {
+    tag.textContent = tag.dataset.label;
+    const size = tag.getBoundingClientRect();
+    const b = boxes[i];
+    const top = b.top - size.height >= 0 ? b.top - size.height : b.top; // inside when no room
+    return place(tag, b, clamp(b.left, size.width, area.width), top, size);
+  });
+  if (!named.some((r, i) => named.slice(i + 1).some((other) => overlap(r, other) > 0))) return;
+
+  frame.classList.add("numbered");
+  const placed = [];
+  const leaders = [];
+  tags.forEach((tag, i) => {
+    tag.textContent = tag.dataset.n;
+    const size = tag.getBoundingClientRect();
+    const b = boxes[i];
+    const spot = ([x, y]) => ({
+      left: clamp(x, size.width, area.width),
+      top: clamp(y, size.height, area.height),
+      width: size.width,
+      height: size.height,
+    });
+    const beside = [
+      [b.left, b.top - size.height],
+      [b.left, b.bottom],
+      [b.left - size.width, b.top],
+      [b.right, b.top],
+      [b.right - size.width, b.top - size.height],
+      [b.right - size.width, b.bottom],
+      [b.left, b.top],
+    ].map(spot);
+    const cost = (r) =>
+      1e6 * placed.reduce((sum, other) => sum + overlap(r, other), 0) +
+      0.2 * boxes.reduce((sum, other, j) => sum + (j === i ? 0 : overlap(r, other)), 0) +
+      distance(r, b);
+    let best = beside.reduce((a, c) => (cost(c) < cost(a) ? c : a));
+    // no free place beside the box: the nearest free one around it, with a line to the face
+    for (let ring = 1; ring <= 6 && cost(best) >= 1e6; ring++) {
+      for (let dx = -ring; dx <= ring; dx++) {
+        for (let dy = -ring; dy <= ring; dy++) {
+          if (Math.max(Math.abs(dx), Math.abs(dy)) !== ring) continue;
+          const candidate = spot([
+            b.left + dx * (size.width + 2),
+            b.top - size.height + dy * (size.height + 2),
+          ]);
+          if (cost(candidate) < cost(best)) best = candidate;
+        }
+      }
+    }
+    placed.push(place(tag, b, best.left, best.top, size));
+    if (distance(best, b) > 2) leaders.push([best, b]);
+  });
+  drawLeaders(frame, leaders, area);
+}
+
+/** Thin lines from numbers placed away from their face to the face's box. */
+function drawLeaders(frame, leaders, area) {
+  const NS = "http://www.w3.org/2000/svg";
+  let svg = frame.querySelector("svg.leaders");
+  if (!svg) {
+    svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("class", "leaders");
+    svg.setAttribute("aria-hidden", "true");
+    frame.append(svg);
+  }
+  svg.setAttribute("viewBox", `0 0 ${area.width} ${area.height}`);
+  svg.replaceChildren(
+    ...leaders.map(([tag, b]) => {
+      const x = tag.left + tag.width / 2;
+      const y = tag.top + tag.height / 2;
+      const line = document.createElementNS(NS, "line");
+      line.setAttribute("x1", x);
+      line.setAttribute("y1", y);
+      line.setAttribute("x2", Math.max(b.left, Math.min(x, b.right)));
+      line.setAttribute("y2", Math.max(b.top, Math.min(y, b.bottom)));
+      return line;
+    }),
+  );
+}
+
+/** Pixels between a rect and a box (0 when they touch or overlap). */
+function distance(r, b) {
+  const dx = Math.max(b.left - (r.left + r.width), r.left - b.right, 0);
+  const dy = Math.max(b.top - (r.top + r.height), r.top - b.bottom, 0);
+  return Math.hypot(dx, dy);
+}
+
+function relative(rect, origin) {
+  const left = rect.left - origin.left;
+  const top = rect.top - origin.top;
+  return { left, top, right: left + rect.width, bottom: top + rect.height, width: rect.width, height: rect.height };
+}
+
+function clamp(start, length, limit) {
+  return Math.max(0, Math.min(start, limit - length));
+}
+
+/** Put `tag` at (left, top) of the photo (it is positioned inside its box `b`); its rect. */
+function place(tag, b, left, top, size) {
+  tag.style.left = `${left - b.left - tag.parentElement.clientLeft}px`;
+  tag.style.top = `${top - b.top - tag.parentElement.clientTop}px`;
+  tag.style.bottom = "auto";
+  return { left, top, width: size.width, height: size.height };
+}
+
+/** The area two rects {left, top, width, height} share, in square pixels. */
+function overlap(a, b) {
+  const width = Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left);
+  const height = Math.min(a.top + a.height, b.top + b.height) - Math.max(a.top, b.top);
+  return width > 0 && height > 0 ? width * height : 0;
 }
 
 /** A small canvas showing the region `box` of `image` (the face found), `size` px square. */

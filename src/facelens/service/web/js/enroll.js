@@ -5,7 +5,7 @@
 // "Save anyway" (force=true) and "Leave them out".
 
 import { api, cropUrl, formData } from "./api.js";
-import { $, dropZone, el, faceThumbnail, loadImage, photoWithBoxes, say } from "./dom.js";
+import { $, dropZone, el, faceThumbnail, loadImage, photoWithBoxes, plural, say } from "./dom.js";
 
 /** The quality a face needs to be enrolled (USABLE_QUALITY in facelens/types.py). */
 const USABLE_QUALITY = 0.3;
@@ -19,12 +19,24 @@ export function setupEnroll(session) {
     const checking = entries.some((entry) => entry.faces === null);
     const name = $("#enroll-name").value.trim();
     $("#enroll-save").disabled = checking || usable.length === 0 || !name || !session.can("enroll");
+    say("enroll-why", whyNotSave(usable.length, checking, name));
     const unusable = entries.length - usable.length - entries.filter((e) => e.faces === null).length;
     $("#enroll-summary").textContent = entries.length
-      ? `${usable.length} of ${entries.length} photos ready to enroll` +
+      ? `${usable.length} of ${plural(entries.length, "photo")} ready to enroll` +
         (unusable ? `, ${unusable} will be skipped` : "") +
         (checking ? " (checking…)" : "")
       : "";
+  }
+
+  /** Why Save cannot be pressed now ("" when it can, or before any photo is picked). */
+  function whyNotSave(usable, checking, name) {
+    if (!session.can("enroll")) {
+      return "Saving needs an enroll or admin key: with this key you can check photos, not enroll them.";
+    }
+    if (entries.length === 0 || checking) return "";
+    if (!name) return "Type the person's name to save.";
+    if (usable === 0) return "No photo is ready: each needs exactly one usable face.";
+    return "";
   }
 
   function describe(entry, faces, width, height, image) {
@@ -246,7 +258,6 @@ export function setupEnroll(session) {
     show() {
       const preset = decodeURIComponent(location.hash.split("/")[2] || "");
       if (preset) $("#enroll-name").value = preset;
-      if (!session.can("enroll")) say("enroll-error", "Enrolling needs an enroll or admin key.");
       update();
     },
   };

@@ -1,7 +1,7 @@
 // People: the gallery's people, one at a time with the face crops of their photos.
 
 import { api, ApiError, cropUrl } from "./api.js";
-import { $, el, say } from "./dom.js";
+import { $, el, plural, say } from "./dom.js";
 
 export function setupPeople(session) {
   let people = [];
@@ -26,7 +26,7 @@ export function setupPeople(session) {
                 onclick: () => showPerson(person.name),
               },
               el("span", { class: "person-name", text: person.name }),
-              el("span", { class: "muted", text: `${person.templates} photo${person.templates === 1 ? "" : "s"}` }),
+              el("span", { class: "muted", text: plural(person.templates, "photo") }),
             ),
           ),
         ),
@@ -67,13 +67,14 @@ export function setupPeople(session) {
     }
     $("#person-detail").hidden = false;
     $("#person-name").textContent = person.name;
-    $("#person-meta").textContent = `${person.templates} photo${person.templates === 1 ? "" : "s"}, enrolled ${person.created_at.slice(0, 10)}`;
+    $("#person-meta").textContent = `${plural(person.templates, "photo")}, enrolled ${person.created_at.slice(0, 10)}`;
     $("#rename-input").value = person.name;
     $("#person-add-photos").href = `#/enroll/${encodeURIComponent(person.name)}`;
     const canSeeFaces = session.can("enroll");
     const canErase = session.can("admin");
     $("#erase-button").hidden = !canErase;
-    $("#rename-button").disabled = !canSeeFaces;
+    // a query key may look, not change: the controls it cannot use are not shown
+    for (const id of ["#rename-input", "#rename-button", "#person-add-photos"]) $(id).hidden = !canSeeFaces;
     $("#person-photos").replaceChildren(
       ...person.photos.map((photo) =>
         el(
@@ -119,7 +120,7 @@ export function setupPeople(session) {
     if (!window.confirm(`Erase ${selected} and every photo and template of theirs? This cannot be undone.`)) return;
     try {
       const answer = await api("DELETE", `/api/people/${encodeURIComponent(selected)}`);
-      say("flash", `Erased ${answer.erased} (${answer.templates} templates); nothing of them remains in the gallery.`);
+      say("flash", `Erased ${answer.erased} (${plural(answer.templates, "template")}); nothing of them remains in the gallery.`);
       selected = null;
       await load();
     } catch (error) {
