@@ -53,6 +53,13 @@ class PathNotAllowedError(PermissionDeniedError):
     code = "path_not_allowed"
 
 
+class MediaNotFoundError(ServiceError):
+    """An item of the library whose file is no longer where it was scanned."""
+
+    code = "media_not_found"
+    status = 404
+
+
 def roots_of(context: ServiceContext) -> list[Path]:
     """The library roots, resolved."""
     return [Path(root).expanduser().resolve() for root in context.settings.library_roots]
@@ -126,6 +133,26 @@ def shown(source: str, context: ServiceContext) -> str:
     """A stored path as the user may see it: an upload as ``upload/<job>/<name>``."""
     prefix = str(uploads_dir(context)) + "/"
     return source.replace(prefix, UPLOAD_LABEL + "/")
+
+
+def media_file(item_id: int, source: str, context: ServiceContext) -> Path:
+    """The file of library item ``item_id`` (stored path ``source``) to send to a browser:
+    only while its real path is still inside a library root (or the service's uploads) and
+    it is a regular file. Errors name the item, never a server path."""
+    path = Path(source)
+    real = _real(path)
+    allowed = [*roots_of(context), uploads_dir(context).resolve()]
+    if not _inside(real, allowed):
+        raise PathNotAllowedError(
+            f"item {item_id}: its file is now outside the folders this server may read"
+        )
+    try:
+        regular = real.is_file()
+    except OSError:
+        regular = False
+    if not regular:
+        raise MediaNotFoundError(f"item {item_id}: its file is no longer there")
+    return real
 
 
 def unpack_upload(job: JobContext, context: ServiceContext) -> Path:

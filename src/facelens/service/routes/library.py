@@ -10,6 +10,7 @@ library holds and :mod:`facelens.service.library_scan` for what a scan may read.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import shutil
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +31,7 @@ from facelens.service.context import ServiceContext
 from facelens.service.errors import InvalidRequestError, UnsupportedMediaTypeError
 from facelens.service.job_kinds import check_video, check_zip
 from facelens.service.keys import ApiKey
-from facelens.service.library_scan import LIBRARY_SCAN, check_folder, shown
+from facelens.service.library_scan import LIBRARY_SCAN, check_folder, media_file, shown
 from facelens.service.limits import decode_image, read_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES
 from facelens.service.routes.common import Fmr, PersonName, Threshold, clean_name
@@ -42,6 +44,9 @@ SAMPLES = 6
 MAX_ID = 2**53
 GroupId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A group's id")]
 FaceId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A face's id in the library")]
+ItemId = Annotated[
+    int, PathParam(ge=1, le=MAX_ID, description="A photo or video's id in the library")
+]
 IdItem = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
@@ -152,6 +157,9 @@ class RejectedAppearance(BaseModel):
 
 class SearchHit(BaseModel):
     face: int | None
+    item: int | None = Field(description="The photo or video's id in the library")
+    kind: str | None = Field(description="image or video")
+    crop_url: str | None = Field(description="The face's aligned crop, JPEG")
     source: str
     box: list[float]
     frame_index: int | None
@@ -369,6 +377,40 @@ def face_crop(face_id: FaceId, key: QueryKey, context: Service) -> Response:
     return Response(crop, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
+MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/*": {}, "video/*": {}, "application/octet-stream": {}},
+        "description": "The photo or the video, as scanned",
+    },
+    206: {
+        "content": {"image/*": {}, "video/*": {}, "application/octet-stream": {}},
+        "description": "The byte range asked for with a Range header (videos seek this way)",
+    },
+    416: {"content": {"text/plain": {}}, "description": "A Range beyond the file's end"},
+}
+
+
+@router.get(
+    "/api/library/items/{item_id}/media", response_class=Response, responses=MEDIA_RESPONSES
+)
+def item_media(item_id: ItemId, key: QueryKey, context: Service) -> Response:
+    """The photo or video of a library item, so a page can show the photo a face was found
+    in or play a video from a face's moment. Byte ranges (``Range: bytes=START-END``) are
+    answered 206, so a browser's ``<video>`` can seek. Sent only while the file is still
+    inside a ``--library-root`` (or the service's uploads): 403 when it no longer is, 404
+    when it is gone; errors never show a server path."""
+    item = context.library.store.item(item_id)
+    path = media_file(item.id, item.source, context)
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not media_type.startswith(("image/", "video/")):
+        media_type = "application/octet-stream"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={"Cache-Control": "private, no-store", "Content-Disposition": "inline"},
+    )
+
+
 def _correct(
     context: ServiceContext,
     key: ApiKey,
@@ -499,13 +541,27 @@ async def search(
         found = library.search(
             face.template.vector, point, lens.calibration, limit=limit, include_below=include_below
         )
+        ids = [a.face for a in found if a.face is not None]
+        records = {f.id: f for f in library.store.faces(ids)} if ids else {}
+        hits = []
+        for a in found:
+            record = records.get(a.face) if a.face is not None else None
+            hits.append(
+                SearchHit(
+                    **{
+                        **a.to_dict(),
+                        "source": shown(a.source, context),
+                        "item": None if record is None else record.photo_id,
+                        "kind": None if record is None else record.kind,
+                        "crop_url": None if a.face is None else _crop_url(a.face),
+                    }
+                )
+            )
         return SearchResult(
             threshold=point.threshold,
             fmr=point.fmr,
             faces_searched=library.store.stats()["faces"],
-            appearances=[
-                SearchHit(**{**a.to_dict(), "source": shown(a.source, context)}) for a in found
-            ],
+            appearances=hits,
         )
 
     result = await run_in_threadpool(context.analysing, work)

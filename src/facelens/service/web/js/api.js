@@ -22,7 +22,17 @@ export function onUnauthorised(callback) {
  * One API call. `json` is sent as a JSON body, `form` (a FormData) as multipart.
  * Resolves to the parsed JSON answer; rejects with ApiError on any error answer.
  */
-export async function api(method, path, { json, form } = {}) {
+export async function api(method, path, options = {}) {
+  return (await call(method, path, options)).body;
+}
+
+/** A GET of a paged list: {items, total} (the total from the X-Total-Count header). */
+export async function apiPage(path) {
+  const { body, headers } = await call("GET", path, {});
+  return { items: body, total: Number(headers.get("x-total-count") || body.length) };
+}
+
+async function call(method, path, { json, form } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -48,7 +58,7 @@ export async function api(method, path, { json, form } = {}) {
     }
     throw new ApiError(response.status, error.code, error.message, error.details);
   }
-  return body;
+  return { body, headers: response.headers };
 }
 
 /** A FormData from [name, value] pairs; File values keep their file names. */
@@ -64,4 +74,9 @@ export function formData(entries) {
 /** The URL of a person's stored face crop (JPEG). */
 export function cropUrl(name, templateId) {
   return `/api/people/${encodeURIComponent(name)}/photos/${templateId}`;
+}
+
+/** The URL of a library item's photo or video (GET /api/library/items/{id}/media). */
+export function mediaUrl(itemId) {
+  return `/api/library/items/${itemId}/media`;
 }

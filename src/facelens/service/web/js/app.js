@@ -1,14 +1,15 @@
 // The page: log in with an API key, then one view per section (#/people, #/enroll, ...).
 
 import { api, ApiError, onUnauthorised } from "./api.js";
-import { $, say } from "./dom.js";
+import { $, say, takeFlash } from "./dom.js";
 import { setupEnroll } from "./enroll.js";
 import { setupIdentify } from "./identify.js";
 import { setupJobs } from "./jobs.js";
 import { setupPeople } from "./people.js";
+import { setupSearch } from "./search.js";
 import { setupVerify } from "./verify.js";
 
-const VIEWS = ["people", "enroll", "identify", "verify", "jobs"];
+const VIEWS = ["people", "enroll", "identify", "search", "verify", "jobs"];
 const ROLES = ["query", "enroll", "admin"];
 
 /** What every view may ask about the session. */
@@ -49,7 +50,7 @@ function route() {
     $(`#view-${view}`).hidden = view !== name;
     $(`#nav a[data-view=${view}]`).classList.toggle("active", view === name);
   }
-  say("flash", "");
+  say("flash", takeFlash());
   views[name].show();
 }
 
@@ -74,6 +75,7 @@ async function logOut() {
     await api("DELETE", "/api/session");
   } finally {
     views.jobs.stop();
+    views.people.stop();
     showLogin("You are logged out.");
   }
 }
@@ -82,6 +84,7 @@ async function start() {
   views.people = setupPeople(session);
   views.enroll = setupEnroll(session);
   views.identify = setupIdentify(session);
+  views.search = setupSearch(session);
   views.verify = setupVerify(session);
   views.jobs = setupJobs(session);
   $("#login-form").addEventListener("submit", logIn);
@@ -89,6 +92,7 @@ async function start() {
   window.addEventListener("hashchange", route);
   onUnauthorised((message) => {
     views.jobs.stop();
+    views.people.stop();
     showLogin(`Please log in again: ${message}`);
   });
   try {

@@ -19,6 +19,20 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+let pendingFlash = "";
+
+/** Show `message` in the flash line after the next change of view (which clears it). */
+export function flashNext(message) {
+  pendingFlash = message;
+}
+
+/** The message `flashNext` left for the view being shown ("" when none); it is used once. */
+export function takeFlash() {
+  const message = pendingFlash;
+  pendingFlash = "";
+  return message;
+}
+
 /** Show `message` in the element with id `id` (hidden when message is empty). */
 export function say(id, message) {
   const node = document.getElementById(id);

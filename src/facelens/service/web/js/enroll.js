@@ -4,7 +4,8 @@
 // nothing was saved: the warning shows each such face beside the other person's, with
 // "Save anyway" (force=true) and "Leave them out".
 
-import { api, cropUrl, formData } from "./api.js";
+import { api, formData } from "./api.js";
+import { showLookalikes } from "./lookalike.js";
 import { $, dropZone, el, faceThumbnail, loadImage, photoWithBoxes, plural, say } from "./dom.js";
 
 /** The quality a face needs to be enrolled (USABLE_QUALITY in facelens/types.py). */
@@ -163,81 +164,26 @@ export function setupEnroll(session) {
     box.replaceChildren();
   }
 
-  /** The first stored face crop of `name` (an <img>), or a note when it cannot be shown. */
-  async function storedFace(name) {
-    try {
-      const person = await api("GET", `/api/people/${encodeURIComponent(name)}`);
-      if (person.photos.length) {
-        return el("img", { class: "crop", src: cropUrl(name, person.photos[0].id), alt: `face of ${name} in the gallery` });
-      }
-    } catch (error) {
-      return el("p", { class: "muted", text: `(${error.message})` });
-    }
-    return el("p", { class: "muted", text: "(no stored face)" });
-  }
-
   /** Nothing was saved: show each photo that matches someone else beside that person's face. */
   async function warn(error, usable, name) {
     const conflicts = [];
     error.details.photos.forEach((outcome, index) => {
       const entry = usable[index];
       if (!entry || outcome.code !== "matches_other_person" || !outcome.matches) return;
-      conflicts.push({ entry, other: outcome.matches });
+      conflicts.push({ entry, thumb: entry.thumb ? entry.thumb() : null, label: entry.file.name, other: outcome.matches });
       entry.figure.className = "rejected";
       entry.status.textContent = `looks like ${outcome.matches.name}: not saved yet`;
     });
-    const rows = await Promise.all(
-      conflicts.map(async ({ entry, other }) =>
-        el(
-          "li",
-          { class: "lookalike", "data-file": entry.file.name },
-          el(
-            "div",
-            { class: "faces" },
-            el("figure", {}, entry.thumb ? entry.thumb() : null, el("figcaption", { class: "file", text: entry.file.name })),
-            el("span", { class: "versus", text: "looks like" }),
-            el("figure", {}, await storedFace(other.name), el("figcaption", { class: "file", text: other.name })),
-          ),
-          el("p", {
-            class: "muted",
-            text: `score ${other.score.toFixed(2)} with ${other.name}, above the threshold and higher than with ${name}`,
-          }),
-        ),
-      ),
-    );
-    const box = $("#enroll-warning");
-    box.replaceChildren(
-      el("h3", {
-        tabindex: "-1",
-        text: `Nothing was saved: ${conflicts.length === 1 ? "this photo looks" : "these photos look"} like someone else`,
-      }),
-      el("p", {
-        text:
-          `${conflicts.length === 1 ? "Its face matches" : "Their faces match"} another enrolled person better ` +
-          `than ${name}. Saved as ${name}, that person would then be identified as ${name} too.`,
-      }),
-      el("ul", { class: "lookalikes" }, ...rows),
-      el(
-        "div",
-        { class: "row" },
-        el("button", { type: "button", id: "enroll-force", class: "danger", text: `Save anyway as ${name}`, onclick: () => save(true) }),
-        el("button", {
-          type: "button",
-          id: "enroll-drop-lookalikes",
-          class: "secondary",
-          text: conflicts.length === 1 ? "Leave this photo out" : "Leave these photos out",
-          onclick: () => {
-            const held = new Set(conflicts.map(({ entry }) => entry));
-            entries = entries.filter((entry) => !held.has(entry));
-            held.forEach((entry) => entry.figure.remove());
-            hideWarning();
-            update();
-          },
-        }),
-      ),
-    );
-    box.hidden = false;
-    box.querySelector("h3").focus();
+    await showLookalikes($("#enroll-warning"), conflicts, name, { force: "enroll-force", leave: "enroll-drop-lookalikes" }, {
+      onForce: () => save(true),
+      onLeave: () => {
+        const held = new Set(conflicts.map(({ entry }) => entry));
+        entries = entries.filter((entry) => !held.has(entry));
+        held.forEach((entry) => entry.figure.remove());
+        hideWarning();
+        update();
+      },
+    });
   }
 
   function clear() {

@@ -1,12 +1,107 @@
 // Identify: who is each face of a photo (POST /api/identify); boxes and names drawn on the
 // photo, unknown faces marked in red. Faces are numbered left to right; on a crowded photo
-// the boxes show their numbers and the list below names them.
+// the boxes show their numbers and the list below names them. An unknown face can be named
+// where it is met (enroll key): "This is NAME" adds it to someone enrolled, "New person NAME"
+// enrolls them; the face is cut from the photo here and sent as its own photo.
 
 import { api, formData } from "./api.js";
-import { $, dropZone, el, loadImage, oneIn, photoWithBoxes, plural, say } from "./dom.js";
+import { $, declutter, dropZone, el, loadImage, oneIn, photoWithBoxes, plural, say } from "./dom.js";
+import { showLookalikes } from "./lookalike.js";
+import { loadNames } from "./people.js";
 
-export function setupIdentify() {
+/** The face `box` ([x, y, w, h] in pixels of the natural image) with room around it, as a
+ * JPEG File the detector can find it in again (at least 200 px square). */
+function cutFace(image, box, fileName) {
+  const [x, y, w, h] = box;
+  const side = Math.max(w, h) * 2.2;
+  const size = Math.round(Math.min(800, Math.max(200, side)));
+  const canvas = document.createElement("canvas");
+  canvas.width = size;
+  canvas.height = size;
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#808080";
+  context.fillRect(0, 0, size, size);
+  context.drawImage(image, x + w / 2 - side / 2, y + h / 2 - side / 2, side, side, 0, 0, size, size);
+  return new Promise((resolve, reject) =>
+    canvas.toBlob(
+      (blob) => (blob ? resolve(new File([blob], fileName, { type: "image/jpeg" })) : reject(new Error("the face cannot be cut out"))),
+      "image/jpeg",
+      0.95,
+    ),
+  );
+}
+
+export function setupIdentify(session) {
   let current = null;
+  let known = new Set();
+
+  /** The form that names unknown face `index` (shown only to enroll and admin keys). */
+  function nameForm(face, index, image, scale, photo, item) {
+    const input = el("input", {
+      type: "text",
+      list: "people-names",
+      maxlength: 200,
+      placeholder: "a name",
+      "aria-label": `Who is face ${index + 1}`,
+      class: "name-face-input",
+    });
+    const button = el("button", { type: "submit", class: "small", text: "This is…", disabled: true });
+    const warning = el("div", { class: "warning", role: "alert", hidden: true });
+    const message = el("p", { class: "error", role: "alert", hidden: true });
+    const label = () => {
+      const name = input.value.trim();
+      button.disabled = !name;
+      button.textContent = !name ? "This is…" : known.has(name) ? `This is ${name}` : `New person: ${name}`;
+    };
+    input.addEventListener("input", label);
+    const save = async (force) => {
+      const name = input.value.trim();
+      if (!name) return;
+      message.hidden = true;
+      warning.hidden = true;
+      button.disabled = true;
+      const scaled = face.box.map((v) => v * scale);
+      try {
+        const file = await cutFace(image, scaled, `face-${index + 1}-of-${current.name.replace(/\.[^.]*$/, "")}.jpg`);
+        const fields = force ? [["force", "true"]] : [];
+        const adding = known.has(name);
+        const answer = adding
+          ? await api("POST", `/api/people/${encodeURIComponent(name)}/photos`, { form: formData([...fields, ["photos", file]]) })
+          : await api("POST", "/api/people", { form: formData([["name", name], ...fields, ["photos", file]]) });
+        const who = answer.person.name;
+        item.querySelector(".unknown").textContent = who;
+        item.querySelector(".unknown").className = "known";
+        form.replaceWith(el("p", { class: "ok", role: "status", text: adding ? `Added to ${who}.` : `${who} is enrolled with this face.` }));
+        const tag = photo.querySelector(`.face-box[data-face="${index}"]`);
+        tag.classList.remove("unknown");
+        tag.querySelector(".tag").dataset.label = who;
+        declutter(photo);
+        known = new Set((await loadNames()).map((p) => p.name));
+      } catch (error) {
+        button.disabled = false;
+        if (error.code === "matches_other_person" && error.details) {
+          const outcome = error.details.photos.find((o) => o.matches);
+          if (outcome) {
+            const thumb = el("img", { class: "crop", alt: `face ${index + 1}`, src: URL.createObjectURL(await cutFace(image, scaled, "face.jpg")) });
+            await showLookalikes(warning, [{ thumb, label: `face ${index + 1}`, other: outcome.matches }], name,
+              { force: `identify-force-${index}`, leave: `identify-leave-${index}` },
+              { onForce: () => save(true), onLeave: () => { warning.hidden = true; input.value = ""; label(); input.focus(); } });
+            return;
+          }
+        }
+        const reasons = ((error.details && error.details.photos) || []).map((p) => p.reason).filter(Boolean);
+        message.textContent = [error.message, ...reasons].join(" — ");
+        message.hidden = false;
+      }
+    };
+    const form = el(
+      "form",
+      { class: "row name-face", onsubmit: (event) => { event.preventDefault(); save(false); } },
+      input,
+      button,
+    );
+    return [form, message, warning];
+  }
 
   async function identify(file) {
     current = file;
@@ -30,15 +125,18 @@ export function setupIdentify() {
         title: face.score === null ? "empty gallery" : `score ${face.score.toFixed(3)}`,
       }));
       const photo = photoWithBoxes(image, answer.width, answer.height, faces);
+      const scale = image.naturalWidth / answer.width;
+      const canName = session.can("enroll");
+      if (canName) known = new Set((await loadNames()).map((p) => p.name));
       $("#identify-photo").replaceChildren(photo);
       if (found.length === 0) {
         $("#identify-status").textContent = `No face found in ${file.name}.`;
         return;
       }
-      const known = found.filter((face) => face.identity).length;
+      const identified = found.filter((face) => face.identity).length;
       $("#identify-status").textContent =
         `${plural(found.length, "face")} in ${file.name}: ` +
-        `${known} identified, ${found.length - known} unknown ` +
+        `${identified} identified, ${found.length - identified} unknown ` +
         `(threshold ${answer.threshold.toFixed(3)}, false-match rate ${oneIn(answer.fmr)} per comparison)`;
       const highlight = (index, on) => {
         photo.querySelector(`.face-box[data-face="${index}"]`).classList.toggle("focus", on);
@@ -48,7 +146,7 @@ export function setupIdentify() {
       $("#identify-results").replaceChildren(
         ...found.map((face, index) => {
           const best = face.candidates[0];
-          return el(
+          const item = el(
             "li",
             {
               "data-face": index,
@@ -67,6 +165,8 @@ export function setupIdentify() {
                   (face.llr !== null && face.llr !== undefined ? `, likelihood ratio 10^${face.llr.toFixed(1)}` : ""),
             }),
           );
+          if (canName && !face.identity) item.append(...nameForm(face, index, image, scale, photo, item));
+          return item;
         }),
       );
     } catch (error) {

@@ -1,145 +1,449 @@
-// People: the gallery's people, one at a time with the face crops of their photos.
+// People, the home page (#/people): the known people, then the groups of unknown faces of the
+// library (largest first, a page at a time) to name, merge, hide or correct, and the scan of
+// a folder or an upload into the library. #/people/NAME is one person's page (person.js).
 
-import { api, ApiError, cropUrl } from "./api.js";
-import { $, el, plural, say } from "./dom.js";
+import { api, apiPage, ApiError, cropUrl } from "./api.js";
+import { $, dropZone, el, plural, say } from "./dom.js";
+import { setupPerson } from "./person.js";
+
+const PAGE = 24; // groups fetched per page: 2,000 groups open as fast as 24
+const POLL_MS = 1000;
+const FINISHED = ["done", "failed", "cancelled"];
+
+/** Every gallery person's name in the shared <datalist id="people-names"> (and enroll's). */
+export async function loadNames() {
+  const people = await api("GET", "/api/people");
+  const options = () => people.map((p) => el("option", { value: p.name }));
+  $("#people-names").replaceChildren(...options());
+  $("#enroll-names").replaceChildren(...options());
+  return people;
+}
 
 export function setupPeople(session) {
   let people = [];
-  let selected = null;
+  let groups = [];
+  let total = 0;
+  const selected = new Set();
+  let scanTimer = null;
+  const person = setupPerson(session, { onChange: () => loadPeople() });
 
-  function renderList() {
+  // --- known people ----------------------------------------------------------------------
+
+  function avatar(p) {
+    if (session.can("enroll") && p.photos && p.photos.length) {
+      return el("img", { class: "avatar", src: cropUrl(p.name, p.photos[0].id), alt: "" });
+    }
+    const initials = p.name.split(/\s+/).map((w) => w[0] || "").join("").slice(0, 2).toUpperCase();
+    return el("span", { class: "avatar initials", "aria-hidden": "true", text: initials });
+  }
+
+  function renderPeople() {
     const filter = $("#people-filter").value.trim().toLowerCase();
-    const list = $("#people-list");
-    list.replaceChildren(
+    $("#people-list").replaceChildren(
       ...people
-        .filter((person) => person.name.toLowerCase().includes(filter))
-        .map((person) =>
+        .filter((p) => p.name.toLowerCase().includes(filter))
+        .map((p) =>
           el(
             "li",
             {},
             el(
               "button",
-              {
-                type: "button",
-                class: person.name === selected ? "selected" : "",
-                "data-name": person.name,
-                onclick: () => showPerson(person.name),
-              },
-              el("span", { class: "person-name", text: person.name }),
-              el("span", { class: "muted", text: plural(person.templates, "photo") }),
+              { type: "button", class: "person-card", "data-name": p.name, onclick: () => open(p.name) },
+              avatar(p),
+              el("span", { class: "person-name", text: p.name }),
+              el("span", { class: "muted", text: plural(p.templates, "photo") }),
             ),
           ),
         ),
     );
     $("#people-count").textContent = `(${people.length})`;
     $("#people-empty").hidden = people.length > 0;
-    $("#enroll-names").replaceChildren(...people.map((p) => el("option", { value: p.name })));
   }
 
-  async function load() {
-    try {
-      people = await api("GET", "/api/people");
-      renderList();
-      if (selected && people.some((p) => p.name === selected)) await showPerson(selected);
-      else $("#person-detail").hidden = true;
-    } catch (error) {
-      say("flash", error.message);
-    }
-  }
-
-  async function showPerson(name) {
-    selected = name;
-    renderList();
-    say("person-error", "");
+  function open(name) {
     if (name.includes("/")) {
       // Only an older version could store it: a URL path segment cannot hold "/" (issue 13).
-      $("#person-detail").hidden = true;
       say("flash", `"${name}" holds a "/", which names no longer may: rename or erase it with ` +
         "facelens people rename / facelens people remove on the server.");
       return;
     }
-    let person;
+    location.hash = `#/people/${encodeURIComponent(name)}`;
+  }
+
+  async function loadPeople() {
     try {
-      person = await api("GET", `/api/people/${encodeURIComponent(name)}`);
+      people = await loadNames();
     } catch (error) {
-      say("person-error", error.message);
+      say("flash", error.message);
       return;
     }
-    $("#person-detail").hidden = false;
-    $("#person-name").textContent = person.name;
-    $("#person-meta").textContent = `${plural(person.templates, "photo")}, enrolled ${person.created_at.slice(0, 10)}`;
-    $("#rename-input").value = person.name;
-    $("#person-add-photos").href = `#/enroll/${encodeURIComponent(person.name)}`;
-    const canSeeFaces = session.can("enroll");
-    const canErase = session.can("admin");
-    $("#erase-button").hidden = !canErase;
-    // a query key may look, not change: the controls it cannot use are not shown
-    for (const id of ["#rename-input", "#rename-button", "#person-add-photos"]) $(id).hidden = !canSeeFaces;
-    $("#person-photos").replaceChildren(
-      ...person.photos.map((photo) =>
-        el(
-          "figure",
-          { "data-template": photo.id },
-          canSeeFaces
-            ? el("img", { src: cropUrl(person.name, photo.id), alt: `face of ${person.name} from ${photo.source}`, class: "crop" })
-            : el("p", { class: "muted", text: "face crops need an enroll or admin key" }),
+    renderPeople();
+    if (session.can("enroll")) {
+      // one face each, fetched after the list shows (the list never waits for them)
+      const detailed = await Promise.all(
+        people.slice(0, 60).map((p) => api("GET", `/api/people/${encodeURIComponent(p.name)}`).catch(() => p)),
+      );
+      const byName = new Map(detailed.map((p) => [p.name, p]));
+      people = people.map((p) => byName.get(p.name) || p);
+      renderPeople();
+    }
+  }
+
+  // --- groups of unknown faces -----------------------------------------------------------
+
+  function groupsPath(offset, limit) {
+    const hidden = $("#groups-hidden").checked ? "&hidden=true" : "";
+    return `/api/library/groups?offset=${offset}&limit=${limit}${hidden}`;
+  }
+
+  /** The first `count` groups again (after a change), or the first page. */
+  async function loadGroups(count = PAGE) {
+    say("groups-error", "");
+    try {
+      const page = await apiPage(groupsPath(0, Math.min(500, Math.max(PAGE, count))));
+      groups = page.items;
+      total = page.total;
+    } catch (error) {
+      say("groups-error", error.message);
+      return;
+    }
+    for (const id of [...selected]) if (!groups.some((g) => g.id === id)) selected.delete(id);
+    renderGroups();
+  }
+
+  async function more() {
+    try {
+      const page = await apiPage(groupsPath(groups.length, PAGE));
+      const known = new Set(groups.map((g) => g.id));
+      groups = groups.concat(page.items.filter((g) => !known.has(g.id)));
+      total = page.total;
+    } catch (error) {
+      say("groups-error", error.message);
+      return;
+    }
+    const first = groups.length - PAGE;
+    renderGroups();
+    const next = $(`#groups-list li:nth-child(${Math.max(1, first + 1)}) .group-select`);
+    if (next) next.focus(); // keyboard users carry on where the new groups start
+  }
+
+  function renderGroups() {
+    const hidden = $("#groups-hidden").checked;
+    $("#groups-count").textContent = `(${plural(total, hidden ? "hidden group" : "group")})`;
+    $("#groups-list").replaceChildren(...groups.map(groupCard));
+    $("#groups-empty").hidden = groups.length > 0;
+    $("#groups-more").hidden = groups.length >= total;
+    $("#groups-more").textContent = `Show more groups (${(total - groups.length).toLocaleString("en")} more)`;
+    updateTools();
+  }
+
+  function updateTools() {
+    const canChange = session.can("enroll");
+    $("#groups-tools").hidden = false;
+    $("#groups-merge").hidden = !canChange;
+    $("#library-undo").hidden = !canChange;
+    $("#groups-merge").disabled = selected.size < 2;
+    $("#groups-merge").textContent = selected.size >= 2 ? `Merge ${selected.size} selected groups` : "Merge selected";
+  }
+
+  function groupCard(group) {
+    const canChange = session.can("enroll");
+    const title = `Group ${group.id}: ${plural(group.faces, "face")}`;
+    const input = el("input", {
+      type: "text",
+      class: "group-name-input",
+      list: "people-names",
+      maxlength: 200,
+      placeholder: "Who is this?",
+      "aria-label": `Name of the person in group ${group.id}`,
+      required: true,
+    });
+    const faces = el("div", { class: "group-faces", hidden: true });
+    const toggle = el("button", {
+      type: "button",
+      class: "secondary small group-open",
+      "aria-expanded": "false",
+      text: "Check the faces",
+      onclick: () => toggleFaces(group, faces, toggle),
+    });
+    return el(
+      "li",
+      { class: "group", "data-group": group.id },
+      el(
+        "div",
+        { class: "group-head" },
+        canChange
+          ? el(
+              "label",
+              { class: "check" },
+              el("input", {
+                type: "checkbox",
+                class: "group-select",
+                checked: selected.has(group.id),
+                "aria-label": `Select group ${group.id} to merge`,
+                onchange: (event) => {
+                  if (event.target.checked) selected.add(group.id);
+                  else selected.delete(group.id);
+                  updateTools();
+                },
+              }),
+              el("span", { text: title }),
+            )
+          : el("span", { text: title }),
+      ),
+      el(
+        "div",
+        { class: "samples" },
+        ...group.samples.map((s) => el("img", { class: "crop", src: s.crop_url, alt: `a face of group ${group.id}`, loading: "lazy" })),
+      ),
+      canChange
+        ? el(
+            "form",
+            { class: "row group-name", onsubmit: (event) => nameGroup(event, group, input) },
+            input,
+            el("button", { type: "submit", text: "Name" }),
+          )
+        : null,
+      el(
+        "div",
+        { class: "row" },
+        toggle,
+        canChange
+          ? el("button", {
+              type: "button",
+              class: "secondary small group-hide",
+              text: group.hidden ? "Show again" : "Hide (strangers)",
+              onclick: () => hide(group),
+            })
+          : null,
+      ),
+      faces,
+    );
+  }
+
+  async function toggleFaces(group, box, button) {
+    const opening = box.hidden;
+    box.hidden = !opening;
+    button.setAttribute("aria-expanded", String(opening));
+    button.textContent = opening ? "Close the faces" : "Check the faces";
+    if (!opening) return;
+    box.replaceChildren(el("p", { class: "muted", text: "loading…" }));
+    let detail;
+    try {
+      detail = await api("GET", `/api/library/groups/${group.id}`);
+    } catch (error) {
+      box.replaceChildren(el("p", { class: "error", text: error.message }));
+      return;
+    }
+    const canChange = session.can("enroll");
+    const others = groups.filter((g) => g.id !== group.id);
+    box.replaceChildren(
+      el("p", { class: "hint", text: canChange ? "A face that is not this person: move it to its group, or say it is not them." : "" }),
+      el(
+        "ul",
+        { class: "face-list" },
+        ...detail.faces.map((face) =>
           el(
-            "figcaption",
-            {},
-            el("div", { class: "file", text: photo.source }),
-            el("div", { class: "muted", text: `quality ${photo.quality.toFixed(2)} · ${photo.created_at.slice(0, 10)}` }),
-            canErase
-              ? el("button", {
-                  type: "button",
-                  class: "small danger",
-                  text: "Remove photo",
-                  onclick: () => removePhoto(person.name, photo.id),
-                })
-              : null,
+            "li",
+            { "data-face": face.face },
+            el("img", { class: "crop", src: face.crop_url, alt: `face ${face.face}`, loading: "lazy" }),
+            el(
+              "div",
+              { class: "face-info" },
+              el("div", { class: "file", title: face.source, text: face.source.split("/").pop() }),
+              el("div", { class: "muted", text: face.time === null ? "photo" : `video at ${face.time.toFixed(1)} s` }),
+              canChange
+                ? el(
+                    "div",
+                    { class: "row" },
+                    el("button", {
+                      type: "button",
+                      class: "small danger face-reject",
+                      text: "Not this person",
+                      onclick: () => correct("/api/library/faces/reject", { faces: [face.face] }, "The face left the group."),
+                    }),
+                    others.length
+                      ? el(
+                          "select",
+                          {
+                            class: "face-move",
+                            "aria-label": `Move face ${face.face} to another group`,
+                            onchange: (event) => {
+                              const target = Number(event.target.value);
+                              if (target) correct("/api/library/faces/move", { faces: [face.face], group: target }, `The face moved to group ${target}.`);
+                            },
+                          },
+                          el("option", { value: "", text: "Move to group…" }),
+                          ...others.map((g) => el("option", { value: g.id, text: `group ${g.id} (${plural(g.faces, "face")})` })),
+                        )
+                      : null,
+                  )
+                : null,
+            ),
           ),
         ),
       ),
     );
   }
 
-  async function rename() {
-    const next = $("#rename-input").value.trim();
-    if (!selected || !next || next === selected) return;
+  async function correct(path, body, message) {
+    say("groups-error", "");
+    say("groups-status", "");
     try {
-      const person = await api("PATCH", `/api/people/${encodeURIComponent(selected)}`, { json: { name: next } });
-      selected = person.name;
-      say("flash", `Renamed to ${person.name}.`);
-      await load();
+      const answer = await api("POST", path, body === undefined ? {} : { json: body });
+      say("groups-status", typeof message === "function" ? message(answer) : message);
     } catch (error) {
-      say("person-error", error instanceof ApiError ? error.message : String(error));
+      say("groups-error", error instanceof ApiError ? error.message : String(error));
+      return false;
+    }
+    await Promise.all([loadGroups(groups.length), loadPeople()]);
+    return true;
+  }
+
+  async function nameGroup(event, group, input) {
+    event.preventDefault();
+    const name = input.value.trim();
+    if (!name) return;
+    const known = people.some((p) => p.name === name);
+    await correct(`/api/library/groups/${group.id}/name`, { name }, known
+      ? `The group joined ${name}.`
+      : `The group is now ${name}.`);
+  }
+
+  async function merge() {
+    const ids = [...selected];
+    if (ids.length < 2) return;
+    const ok = await correct("/api/library/groups/merge", { groups: ids }, (a) => `${plural(ids.length, "group")} merged into group ${a.group}.`);
+    if (ok) selected.clear();
+    updateTools();
+  }
+
+  function hide(group) {
+    return correct(`/api/library/groups/${group.id}/hide`, { hidden: !group.hidden }, group.hidden
+      ? `Group ${group.id} is shown again.`
+      : `Group ${group.id} is hidden. Undo brings it back.`);
+  }
+
+  function undo() {
+    return correct("/api/library/undo", undefined, (a) => (a.undone ? `Undone: ${a.undone.replaceAll("_", " ")}.` : "Nothing to undo."));
+  }
+
+  // --- scans -------------------------------------------------------------------------------
+
+  async function describeRoots() {
+    try {
+      const stats = await api("GET", "/api/library");
+      const noRoots = stats.roots === 0;
+      $("#scan-folder").disabled = noRoots;
+      $("#scan-start").disabled = noRoots;
+      $("#scan-roots").textContent = noRoots
+        ? "This server may not read any folder (it needs --library-root DIR): upload instead."
+        : `A folder under the server's library ${stats.roots === 1 ? "folder" : "folders"}, absolute or relative to it. ` +
+          `The library holds ${plural(stats.done, "file")} read, ${plural(stats.faces, "face")}.`;
+    } catch (error) {
+      $("#scan-roots").textContent = error.message;
     }
   }
 
-  async function erase() {
-    if (!selected) return;
-    if (!window.confirm(`Erase ${selected} and every photo and template of theirs? This cannot be undone.`)) return;
+  async function startScan(request) {
+    say("scan-error", "");
+    say("scan-result", "");
+    $("#scan-failures-box").hidden = true;
+    $("#scan-start").disabled = true;
     try {
-      const answer = await api("DELETE", `/api/people/${encodeURIComponent(selected)}`);
-      say("flash", `Erased ${answer.erased} (${plural(answer.templates, "template")}); nothing of them remains in the gallery.`);
-      selected = null;
-      await load();
+      const started = await api("POST", request.path, request.body);
+      watch(started.job);
     } catch (error) {
-      say("person-error", error.message);
+      say("scan-error", error.message);
+      $("#scan-start").disabled = false;
     }
   }
 
-  async function removePhoto(name, templateId) {
-    if (!window.confirm(`Remove this photo of ${name}?`)) return;
-    try {
-      await api("DELETE", `/api/people/${encodeURIComponent(name)}/photos/${templateId}`);
-      await load();
-    } catch (error) {
-      say("person-error", error.message);
-    }
+  function watch(jobId) {
+    clearTimeout(scanTimer);
+    $("#scan-progress").hidden = false;
+    const poll = async () => {
+      let job;
+      try {
+        job = await api("GET", `/api/jobs/${jobId}`);
+      } catch (error) {
+        say("scan-error", error.message);
+        $("#scan-start").disabled = false;
+        return;
+      }
+      $("#scan-bar").value = job.progress;
+      $("#scan-message").textContent = `${Math.round(job.progress * 100)}% ${job.message || job.state}`;
+      if (!FINISHED.includes(job.state)) {
+        scanTimer = setTimeout(poll, POLL_MS);
+        return;
+      }
+      $("#scan-start").disabled = false;
+      if (job.state === "done") finished(job.result.summary);
+      else say("scan-error", `The scan ${job.state}: ${(job.error && job.error.message) || ""}`);
+      await Promise.all([loadGroups(groups.length), loadPeople(), describeRoots()]);
+    };
+    poll();
   }
 
-  $("#people-filter").addEventListener("input", renderList);
-  $("#rename-button").addEventListener("click", rename);
-  $("#erase-button").addEventListener("click", erase);
-  return { show: load };
+  function finished(summary) {
+    $("#scan-message").textContent = "100% done";
+    say(
+      "scan-result",
+      `Scanned ${summary.folder}: ${plural(summary.processed, "file")} read, ${plural(summary.faces, "face")} found` +
+        (summary.duplicates ? `, ${plural(summary.duplicates, "copy", "copies")} of files already read` : "") +
+        (summary.failed ? `, ${summary.failed} could not be read` : "") + ".",
+    );
+    const failures = summary.failures || [];
+    $("#scan-failures-box").hidden = failures.length === 0;
+    $("#scan-failures-box").open = failures.length > 0 && failures.length <= 10;
+    $("#scan-failures-title").textContent = `${plural(summary.failed, "file")} could not be read`;
+    $("#scan-failures").replaceChildren(
+      ...failures.map((f) => el("li", {}, el("span", { class: "file", text: f.source }), el("span", { class: "muted", text: ` — ${f.error}` }))),
+    );
+  }
+
+  function scanFolder(event) {
+    event.preventDefault();
+    const folder = $("#scan-folder").value.trim();
+    if (!folder) {
+      say("scan-error", "Type a folder to scan.");
+      return;
+    }
+    startScan({ path: "/api/library/scan", body: { json: { folder } } });
+  }
+
+  function scanUpload(files) {
+    const form = new FormData();
+    form.append("file", files[0], files[0].name);
+    startScan({ path: "/api/library/scan/upload", body: { form } });
+  }
+
+  // --- the view ------------------------------------------------------------------------------
+
+  async function show() {
+    const name = decodeURIComponent(location.hash.split("/")[2] || "");
+    $("#people-home").hidden = Boolean(name);
+    $("#person-detail").hidden = !name;
+    if (name) {
+      await person.show(name);
+      return;
+    }
+    $("#scan-card").hidden = !session.can("enroll");
+    const work = [loadPeople(), loadGroups(Math.max(groups.length, PAGE))];
+    if (session.can("enroll")) work.push(describeRoots());
+    await Promise.all(work);
+  }
+
+  $("#people-filter").addEventListener("input", renderPeople);
+  $("#groups-more").addEventListener("click", more);
+  $("#groups-merge").addEventListener("click", merge);
+  $("#library-undo").addEventListener("click", undo);
+  $("#groups-hidden").addEventListener("change", () => {
+    selected.clear();
+    groups = [];
+    loadGroups();
+  });
+  $("#scan-form").addEventListener("submit", scanFolder);
+  dropZone($("#scan-drop"), $("#scan-file"), scanUpload, () => true);
+  return { show, stop: () => clearTimeout(scanTimer) };
 }

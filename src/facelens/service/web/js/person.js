@@ -1,0 +1,166 @@
+// One person's page (#/people/NAME): every photo of the library they appear in, their face
+// marked, and every video moment (a click plays the video from there), from
+// GET /api/people/{name}/appearances; "Not this person" on each; their enrolled faces,
+// rename, add photos and erase (by role).
+
+import { api, ApiError, cropUrl } from "./api.js";
+import { $, el, flashNext, plural, say } from "./dom.js";
+import { baseName, libraryPhoto, videoMoments, videoWithMoments } from "./media.js";
+
+export function setupPerson(session, { onChange }) {
+  let current = null;
+
+  function how(found) {
+    return found.how === "identified" ? `recognised (score ${found.score.toFixed(2)})` : "named in the library";
+  }
+
+  function notThem(faces, name) {
+    if (!session.can("enroll")) return null;
+    return el("button", {
+      type: "button",
+      class: "small danger not-them",
+      text: "Not this person",
+      onclick: async () => {
+        say("person-error", "");
+        try {
+          for (const face of faces) {
+            await api("POST", `/api/people/${encodeURIComponent(name)}/appearances/${face}/reject`);
+          }
+          say("person-status", faces.length === 1 ? `That face is no longer shown as ${name}.` : `Those ${faces.length} faces are no longer shown as ${name}.`);
+        } catch (error) {
+          say("person-error", error.message);
+        }
+        await appearances(name);
+      },
+    });
+  }
+
+  async function appearances(name) {
+    let found;
+    try {
+      found = await api("GET", `/api/people/${encodeURIComponent(name)}/appearances`);
+    } catch (error) {
+      say("person-error", error.message);
+      return;
+    }
+    if (current !== name) return;
+    const photos = found.filter((a) => a.time === null);
+    $("#appearance-photos-count").textContent = `(${photos.length})`;
+    $("#appearance-photos").replaceChildren(
+      ...photos.map((a) =>
+        el(
+          "figure",
+          { class: "appearance", "data-face": a.face, "data-item": a.item },
+          libraryPhoto(a.item, `${name} in ${baseName(a.source)}`, [{ box: a.box, label: name, kind: "known" }],
+            el("img", { class: "crop", src: a.crop_url, alt: `face of ${name}` })),
+          el(
+            "figcaption",
+            {},
+            el("div", { class: "file", title: a.source, text: baseName(a.source) }),
+            el("div", { class: "muted", text: how(a) }),
+            notThem([a.face], name),
+          ),
+        ),
+      ),
+    );
+    const videos = videoMoments(found);
+    const moments = videos.reduce((sum, v) => sum + v.moments.length, 0);
+    $("#appearance-videos-count").textContent = `(${plural(moments, "moment")} in ${plural(videos.length, "video")})`;
+    $("#appearance-videos").replaceChildren(...videos.map((v) => videoWithMoments(v, (m) => notThem(m.faces, name))));
+    if (!photos.length && !videos.length) {
+      $("#appearance-photos").replaceChildren(
+        el("p", { class: "muted", text: `${name} is not found in the library yet: scan photos or videos, or name a group of faces.` }),
+      );
+    }
+  }
+
+  async function show(name) {
+    current = name;
+    say("person-error", "");
+    say("person-status", "");
+    $("#person-name").textContent = name;
+    $("#appearance-photos").replaceChildren();
+    $("#appearance-videos").replaceChildren();
+    let person;
+    try {
+      person = await api("GET", `/api/people/${encodeURIComponent(name)}`);
+    } catch (error) {
+      say("person-error", error.message);
+      return;
+    }
+    $("#person-meta").textContent = `${plural(person.templates, "enrolled photo")}, since ${person.created_at.slice(0, 10)}`;
+    $("#rename-input").value = person.name;
+    $("#person-add-photos").href = `#/enroll/${encodeURIComponent(person.name)}`;
+    const canSeeFaces = session.can("enroll");
+    const canErase = session.can("admin");
+    $("#erase-button").hidden = !canErase;
+    // a query key may look, not change: the controls it cannot use are not shown
+    for (const id of ["#rename-input", "#rename-button", "#person-add-photos"]) $(id).hidden = !canSeeFaces;
+    $("#person-photos").replaceChildren(
+      ...person.photos.map((photo) =>
+        el(
+          "figure",
+          { "data-template": photo.id },
+          canSeeFaces
+            ? el("img", { src: cropUrl(person.name, photo.id), alt: `face of ${person.name} from ${photo.source}`, class: "crop" })
+            : el("p", { class: "muted", text: "face crops need an enroll or admin key" }),
+          el(
+            "figcaption",
+            {},
+            el("div", { class: "file", text: photo.source }),
+            el("div", { class: "muted", text: `quality ${photo.quality.toFixed(2)} · ${photo.created_at.slice(0, 10)}` }),
+            canErase
+              ? el("button", {
+                  type: "button",
+                  class: "small danger",
+                  text: "Remove photo",
+                  onclick: () => removePhoto(person.name, photo.id),
+                })
+              : null,
+          ),
+        ),
+      ),
+    );
+    await appearances(person.name);
+  }
+
+  async function rename() {
+    const next = $("#rename-input").value.trim();
+    if (!current || !next || next === current) return;
+    try {
+      const person = await api("PATCH", `/api/people/${encodeURIComponent(current)}`, { json: { name: next } });
+      flashNext(`Renamed to ${person.name}.`);
+      location.hash = `#/people/${encodeURIComponent(person.name)}`;
+      onChange();
+    } catch (error) {
+      say("person-error", error instanceof ApiError ? error.message : String(error));
+    }
+  }
+
+  async function erase() {
+    if (!current) return;
+    if (!window.confirm(`Erase ${current} and every photo and template of theirs? This cannot be undone.`)) return;
+    try {
+      const answer = await api("DELETE", `/api/people/${encodeURIComponent(current)}`);
+      current = null;
+      flashNext(`Erased ${answer.erased} (${plural(answer.templates, "template")}); nothing of them remains in the gallery.`);
+      location.hash = "#/people";
+    } catch (error) {
+      say("person-error", error.message);
+    }
+  }
+
+  async function removePhoto(name, templateId) {
+    if (!window.confirm(`Remove this photo of ${name}?`)) return;
+    try {
+      await api("DELETE", `/api/people/${encodeURIComponent(name)}/photos/${templateId}`);
+      await show(name);
+    } catch (error) {
+      say("person-error", error.message);
+    }
+  }
+
+  $("#rename-button").addEventListener("click", rename);
+  $("#erase-button").addEventListener("click", erase);
+  return { show };
+}

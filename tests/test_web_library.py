@@ -1,0 +1,381 @@
+"""The library in the browser: scan, name, merge, correct, a person's page, search by photo.
+
+A real ``facelens serve --library-root`` runs on a new encrypted gallery; its one
+library root is the test's own folder, into which a few LFW people's photos, a
+broken file and one talking-head video are copied at test time. Chromium
+(Debian's) drives the real page at 1280 and 390 px wide, by mouse at 1280 and
+by keyboard alone at 390. Screenshots of every step go to
+``test-artifacts/web/<test>/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from facelens.gallery.protection import KEY_ENV, KEY_FILE_ENV, write_key_file
+from facelens.service.keys import KeyStore
+from facelens.service.launcher import ServerProcess
+from facelens.service.settings import ServiceSettings
+from facelens.service.state import StateDB
+from tests.conftest import data_path
+from tests.test_web import CHROMIUM_ARGS, WAIT_MS, Shots, expect, log_in, playwright_api
+from tests.test_web import CHROMIUM as CHROMIUM_PATH
+from tests.test_web import browser as browser  # noqa: F401  (the module's browser fixture)
+
+Page = playwright_api.Page
+
+PEOPLE = ("Albert_Costa", "Angela_Bassett", "Benjamin_Netanyahu")
+PER_PERSON = 4  # photos of each person in the library; the 5th of Netanyahu is the search probe
+VIDEO = "videos/OpenTalker+SadTalker/examples/ref_video/WDA_AlexandriaOcasioCortez_000.mp4"
+AOC = "Alexandria Ocasio-Cortez"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM_PATH.exists(), reason="Debian chromium is not installed"),
+]
+
+
+class LibrarySite:
+    """A running server with a library root and admin/enroll/query keys."""
+
+    def __init__(self, server: ServerProcess, keys: dict[str, str], root: Path) -> None:
+        self.server = server
+        self.keys = keys
+        self.url = server.url
+        self.root = root
+
+    def client(self, role: str = "admin") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": self.keys[role]}, timeout=300)
+
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """Each unknown group's detail, keyed by the LFW person (or "video") most of it holds."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.client() as client:
+            for summary in client.get("/api/library/groups", params={"limit": 100}).json():
+                detail = client.get(f"/api/library/groups/{summary['id']}").json()
+                owners = [
+                    "video" if f["kind"] == "video" else Path(f["source"]).parent.name
+                    for f in detail["faces"]
+                ]
+                owner = max(set(owners), key=owners.count)
+                if owner not in found or len(detail["faces"]) > len(found[owner]["faces"]):
+                    found[owner] = detail
+        return found
+
+
+@pytest.fixture
+def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
+    root = tmp_path / "library"
+    folder = root / "photos"
+    lfw = data_path("lfw/images_deepfunneled")
+    for person in PEOPLE:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).glob("*.jpg"))[:PER_PERSON]:
+            shutil.copy(photo, folder / person / photo.name)
+    (folder / "videos").mkdir()
+    shutil.copy(data_path(VIDEO), folder / "videos" / "aoc.mp4")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    gallery = tmp_path / "people.db"
+    key_file = tmp_path / "gallery.key"
+    write_key_file(key_file)
+    state = StateDB(ServiceSettings(gallery=str(gallery)).state_db)
+    try:
+        store = KeyStore(state)
+        keys = {role: store.create(f"web {role}", role)[1] for role in ("admin", "query")}
+    finally:
+        state.close()
+    env = {KEY_FILE_ENV: str(key_file), KEY_ENV: ""}
+    args = ["--library-root", str(root), "--threads", "1"]
+    with ServerProcess(
+        gallery, env=env, extra_args=args, log_path=tmp_path / "server.log"
+    ) as server:
+        yield LibrarySite(server, keys, root)
+
+
+@pytest.fixture
+def make_page(browser: Any) -> Iterator[Any]:  # noqa: F811
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def make(site: LibrarySite, width: int) -> Page:
+        context = browser.new_context(
+            base_url=site.url, viewport={"width": width, "height": 900 if width > 600 else 844}
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _finished(client: httpx.Client, job: str) -> str:
+    """Wait for a job to end; its final state."""
+    for _ in range(2400):
+        state = str(client.get(f"/api/jobs/{job}").json()["state"])
+        if state in ("done", "failed", "cancelled"):
+            return state
+        time.sleep(0.25)
+    raise AssertionError(f"job {job} did not finish")
+
+
+def fits(page: Page, where: str) -> None:
+    """Nothing on the page scrolls sideways."""
+    width, inner = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert width <= inner, f"{where}: the page is {width} px wide in a {inner} px window"
+
+
+def press(page: Page, selector: str, key: str = "Enter") -> None:
+    """Reach a control by keyboard focus and activate it with a key (no mouse)."""
+    target = page.locator(selector)
+    target.focus()
+    expect(target).to_be_focused()
+    page.keyboard.press(key)
+
+
+def activate(page: Page, selector: str, keyboard: bool) -> None:
+    if keyboard:
+        press(page, selector)
+    else:
+        page.click(selector)
+
+
+def _scan_from_the_page(page: Page, keyboard: bool, shot: Shots) -> None:
+    expect(page.locator("#scan-card")).to_be_visible()
+    expect(page.locator("#groups-empty")).to_be_visible()
+    page.fill("#scan-folder", "photos")
+    if keyboard:
+        press(page, "#scan-folder")
+    else:
+        page.click("#scan-start")
+    expect(page.locator("#scan-progress")).to_be_visible()
+    expect(page.locator("#scan-result")).to_contain_text("files read", timeout=WAIT_MS * 3)
+    expect(page.locator("#scan-failures-box")).to_be_visible()
+    expect(page.locator("#scan-failures")).to_contain_text("broken.jpg")
+    expect(page.locator("#groups-list li.group").first).to_be_visible()
+    shot("scanned")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_library_from_scan_to_a_persons_video_moment(
+    library_site: LibrarySite, make_page: Any, request: pytest.FixtureRequest, width: int
+) -> None:
+    """Scan a folder, name a group, merge two (and undo), reject a face, open a person, play
+    a video moment, name a face met in Identify, search by photo; at 390 px by keyboard."""
+    site = library_site
+    keyboard = width < 600
+    page = make_page(site, width)
+    shot = Shots(page, request.node.name)
+    log_in(page, site)  # the People page is the home page
+    expect(page.locator("#view-people")).to_be_visible()
+    expect(page.locator("#people-home")).to_be_visible()
+    shot("home-empty")
+    fits(page, "home")
+
+    _scan_from_the_page(page, keyboard, shot)
+    fits(page, "groups")
+    groups = site.groups()
+    assert {"video", *PEOPLE} <= set(groups), groups.keys()
+    with site.client() as client:
+        total = int(client.get("/api/library/groups").headers["X-Total-Count"])
+    expect(page.locator("#groups-count")).to_contain_text(f"{total} group")
+
+    # Name the video's group: it becomes a person, listed with the known people.
+    video_group = groups["video"]["id"]
+    card = f"#groups-list li[data-group='{video_group}']"
+    page.fill(f"{card} .group-name-input", AOC)
+    if keyboard:
+        press(page, f"{card} .group-name-input")
+    else:
+        page.click(f"{card} .group-name button[type=submit]")
+    expect(page.locator("#groups-status")).to_contain_text(f"now {AOC}")
+    expect(page.locator(f"#people-list button[data-name='{AOC}']")).to_be_visible()
+    expect(page.locator(card)).to_have_count(0)
+    shot("named")
+
+    # Merge two groups, then undo it.
+    first, second = groups[PEOPLE[0]], groups[PEOPLE[1]]
+    for group in (first, second):
+        selector = f"#groups-list li[data-group='{group['id']}'] .group-select"
+        if keyboard:
+            press(page, selector, " ")
+        else:
+            page.check(selector)
+    expect(page.locator("#groups-merge")).to_have_text("Merge 2 selected groups")
+    activate(page, "#groups-merge", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("2 groups merged")
+    merged = len(first["faces"]) + len(second["faces"])
+    expect(page.locator("#groups-list li.group .group-head").first).to_contain_text(
+        f"{merged} faces"
+    )
+    shot("merged")
+    activate(page, "#library-undo", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("Undone: merge")
+    expect(page.locator(f"#groups-list li[data-group='{first['id']}']")).to_be_visible()
+    expect(page.locator(f"#groups-list li[data-group='{second['id']}']")).to_be_visible()
+
+    # Reject a face of a group: it leaves the group.
+    third = groups[PEOPLE[2]]
+    card = f"#groups-list li[data-group='{third['id']}']"
+    activate(page, f"{card} .group-open", keyboard)
+    rejected = third["faces"][-1]["face"]
+    face = f"{card} .face-list li[data-face='{rejected}']"
+    expect(page.locator(face)).to_be_visible()
+    shot("group-faces")
+    fits(page, "group faces")
+    activate(page, f"{face} .face-reject", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("left the group")
+    with site.client() as client:
+        after = client.get(f"/api/library/groups/{third['id']}").json()
+    assert rejected not in [f["face"] for f in after["faces"]]
+    assert len(after["faces"]) == len(third["faces"]) - 1
+
+    # The person's page: the video moments. Faces of the first 3 s are "not this person"
+    # (through the API), so the moment left starts about 3 s in.
+    with site.client() as client:
+        seen = client.get(f"/api/people/{AOC}/appearances").json()
+        assert seen and all(a["kind"] == "video" for a in seen)
+        for found in seen:
+            if found["time"] < 3.0:
+                answer = client.post(f"/api/people/{AOC}/appearances/{found['face']}/reject")
+                assert answer.status_code == 200, answer.text
+        start = min(a["time"] for a in client.get(f"/api/people/{AOC}/appearances").json())
+    assert start >= 3.0
+    activate(page, f"#people-list button[data-name='{AOC}']", keyboard)
+    expect(page.locator("#person-detail")).to_be_visible()
+    expect(page.locator("#person-name")).to_have_text(AOC)
+    moment = page.locator("#appearance-videos button.moment").first
+    expect(moment).to_contain_text("0:03")
+    fits(page, "person")
+    activate(page, "#appearance-videos button.moment >> nth=0", keyboard)
+    page.wait_for_function(
+        "start => { const v = document.querySelector('#appearance-videos video');"
+        " return v && v.readyState >= 1 && v.currentTime >= start - 0.3; }",
+        arg=start,
+        timeout=WAIT_MS,
+    )
+    now = page.evaluate("() => document.querySelector('#appearance-videos video').currentTime")
+    assert start - 0.3 <= now <= 8.5
+    shot("person-video-moment")
+
+    # Name a face where it is met: Identify a photo of an unknown person, "New person".
+    activate(page, "#nav a[data-view=identify]", keyboard)
+    probe = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[0]).glob("*.jpg"))[PER_PERSON]
+    page.set_input_files("#identify-file", str(probe))
+    form = page.locator("#identify-results li form.name-face").first
+    expect(form).to_be_visible()
+    form.locator("input").fill(AOC)
+    expect(form.locator("button")).to_have_text(f"This is {AOC}")  # an existing person
+    form.locator("input").fill("Albert Costa")
+    expect(form.locator("button")).to_have_text("New person: Albert Costa")
+    if keyboard:
+        form.locator("input").press("Enter")
+    else:
+        form.locator("button").click()
+    expect(page.locator("#identify-results")).to_contain_text("Albert Costa is enrolled")
+    with site.client() as client:
+        people = {p["name"]: p["templates"] for p in client.get("/api/people").json()}
+    assert people.get("Albert Costa") == 1
+    shot("identify-named")
+    fits(page, "identify")
+
+    # Search by photo: a photo of Netanyahu that is not in the library finds his photos.
+    activate(page, "#nav a[data-view=search]", keyboard)
+    probe = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[2]).glob("*.jpg"))[PER_PERSON]
+    page.set_input_files("#search-file", str(probe))
+    hits = page.locator("#search-results li.hit.match")
+    expect(hits.first).to_be_visible()
+    expect(page.locator("#search-status")).to_contain_text("found among")
+    assert hits.count() >= PER_PERSON - 1
+    expect(hits.first.locator(".verdict-word")).to_contain_text("same person")
+    expect(hits.first.locator(".evidence")).to_contain_text("times likelier")
+    activate(page, "#search-results li.hit.match >> nth=0 >> button.show-where", keyboard)
+    expect(hits.first.locator(".where .face-box")).to_be_visible()
+    shot("search")
+    fits(page, "search")
+
+
+def test_a_query_key_sees_the_library_but_changes_nothing(
+    library_site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
+) -> None:
+    site = library_site
+    with site.client() as client:
+        started = client.post("/api/library/scan", json={"folder": "photos"})
+        assert started.status_code == 202, started.text
+        job = started.json()["job"]
+        assert _finished(client, job) == "done"
+    page = make_page(site, 390)
+    shot = Shots(page, request.node.name)
+    log_in(page, site, "query")
+    expect(page.locator("#groups-list li.group").first).to_be_visible()
+    expect(page.locator("#scan-card")).to_be_hidden()
+    expect(page.locator("#groups-list .group-name")).to_have_count(0)
+    expect(page.locator("#groups-list .group-select")).to_have_count(0)
+    expect(page.locator("#groups-merge")).to_be_hidden()
+    expect(page.locator("#library-undo")).to_be_hidden()
+    shot("query-home-390")
+    fits(page, "query home")
+
+
+def test_the_media_of_an_item_photos_and_seekable_videos(library_site: LibrarySite) -> None:
+    """GET /api/library/items/{id}/media: the file as scanned, byte ranges for videos, and
+    nothing once a file leaves the roots or is gone (errors show no server path)."""
+    site = library_site
+    root = site.root
+    with site.client() as client:
+        started = client.post("/api/library/scan", json={"folder": "photos"})
+        assert _finished(client, started.json()["job"]) == "done"
+        video_group = site.groups()["video"]
+        named = client.post(f"/api/library/groups/{video_group['id']}/name", json={"name": AOC})
+        assert named.status_code == 200, named.text
+        video = client.get(f"/api/people/{AOC}/appearances").json()[0]["item"]
+        probe = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[2]).glob("*.jpg"))[0]
+        found = client.post(
+            "/api/library/search", files={"photo": (probe.name, probe.read_bytes(), "image/jpeg")}
+        ).json()["appearances"]
+        photo_hit = next(h for h in found if h["kind"] == "image")
+        photo_path = root / "photos" / PEOPLE[2] / Path(photo_hit["source"]).name
+        photo = photo_hit["item"]
+
+    video_bytes = (root / "photos" / "videos" / "aoc.mp4").read_bytes()
+    with site.client("query") as client:  # reading media is a query key's right
+        whole = client.get(f"/api/library/items/{photo}/media")
+        assert whole.status_code == 200
+        assert whole.headers["content-type"] == "image/jpeg"
+        assert whole.content == photo_path.read_bytes()
+        part = client.get(f"/api/library/items/{video}/media", headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206
+        assert part.headers["content-type"] == "video/mp4"
+        assert part.headers["content-range"] == f"bytes 100-199/{len(video_bytes)}"
+        assert part.content == video_bytes[100:200]
+        missing = client.get("/api/library/items/999999/media")
+        assert missing.status_code == 404
+
+        # The file is replaced by a link outside the roots: refused, and the path not shown.
+        outside = root.parent / "outside" / "elsewhere.jpg"
+        shutil.move(photo_path, outside)
+        photo_path.symlink_to(outside)
+        moved = client.get(f"/api/library/items/{photo}/media")
+        assert moved.status_code == 403
+        assert str(root.parent) not in moved.text and "elsewhere" not in moved.text
+        photo_path.unlink()
+        gone = client.get(f"/api/library/items/{photo}/media")
+        assert gone.status_code == 404
+        assert gone.json()["error"]["code"] == "media_not_found"
+        assert str(root) not in gone.text
+    anonymous = httpx.get(f"{site.url}/api/library/items/{photo}/media", timeout=30)
+    assert anonymous.status_code == 401
