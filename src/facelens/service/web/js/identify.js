@@ -69,8 +69,10 @@ export function setupIdentify(session) {
           ? await api("POST", `/api/people/${encodeURIComponent(name)}/photos`, { form: formData([...fields, ["photos", file]]) })
           : await api("POST", "/api/people", { form: formData([["name", name], ...fields, ["photos", file]]) });
         const who = answer.person.name;
-        item.querySelector(".unknown").textContent = who;
-        item.querySelector(".unknown").className = "known";
+        const shown = item.querySelector(".unknown");
+        shown.textContent = who;
+        shown.className = "known";
+        shown.nextElementSibling.textContent = " — named here";
         form.replaceWith(el("p", { class: "ok", role: "status", text: adding ? `Added to ${who}.` : `${who} is enrolled with this face.` }));
         const tag = photo.querySelector(`.face-box[data-face="${index}"]`);
         tag.classList.remove("unknown");

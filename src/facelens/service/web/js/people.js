@@ -398,8 +398,22 @@ export function setupPeople(session) {
     $("#scan-failures-box").open = failures.length > 0 && failures.length <= 10;
     $("#scan-failures-title").textContent = `${plural(summary.failed, "file")} could not be read`;
     $("#scan-failures").replaceChildren(
-      ...failures.map((f) => el("li", {}, el("span", { class: "file", text: f.source }), el("span", { class: "muted", text: ` — ${f.error}` }))),
+      ...failures.map((f) => {
+        const source = underFolder(f.source, summary.folder);
+        const error = f.error.startsWith(`${f.source}: `) ? f.error.slice(f.source.length + 2) : f.error;
+        return el("li", {}, el("span", { class: "file", title: f.source, text: source }), el("span", { class: "muted", text: ` — ${error}` }));
+      }),
     );
+  }
+
+  /** A file's path from the folder the person asked to scan ("photos/x.jpg"), when it is
+   * under it; else the path as the server gave it. */
+  function underFolder(source, folder) {
+    const clean = (folder || "").replace(/\/+$/, "");
+    if (!clean) return source;
+    if (source.startsWith(`${clean}/`)) return source;
+    const at = source.indexOf(`/${clean}/`);
+    return at >= 0 ? source.slice(at + 1) : source;
   }
 
   function scanFolder(event) {

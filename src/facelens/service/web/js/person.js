@@ -46,6 +46,7 @@ export function setupPerson(session, { onChange }) {
     if (current !== name) return;
     const photos = found.filter((a) => a.time === null);
     $("#appearance-photos-count").textContent = `(${photos.length})`;
+    $("#appearance-photos-title").hidden = photos.length === 0;
     $("#appearance-photos").replaceChildren(
       ...photos.map((a) =>
         el(
@@ -66,6 +67,7 @@ export function setupPerson(session, { onChange }) {
     const videos = videoMoments(found);
     const moments = videos.reduce((sum, v) => sum + v.moments.length, 0);
     $("#appearance-videos-count").textContent = `(${plural(moments, "moment")} in ${plural(videos.length, "video")})`;
+    $("#appearance-videos-title").hidden = videos.length === 0;
     $("#appearance-videos").replaceChildren(...videos.map((v) => videoWithMoments(v, (m) => notThem(m.faces, name))));
     if (!photos.length && !videos.length) {
       $("#appearance-photos").replaceChildren(
@@ -81,6 +83,8 @@ export function setupPerson(session, { onChange }) {
     $("#person-name").textContent = name;
     $("#appearance-photos").replaceChildren();
     $("#appearance-videos").replaceChildren();
+    $("#appearance-photos-title").hidden = true;
+    $("#appearance-videos-title").hidden = true;
     let person;
     try {
       person = await api("GET", `/api/people/${encodeURIComponent(name)}`);
@@ -107,7 +111,7 @@ export function setupPerson(session, { onChange }) {
           el(
             "figcaption",
             {},
-            el("div", { class: "file", text: photo.source }),
+            el("div", { class: "file", title: photo.source, text: baseName(photo.source) }),
             el("div", { class: "muted", text: `quality ${photo.quality.toFixed(2)} · ${photo.created_at.slice(0, 10)}` }),
             canErase
               ? el("button", {
