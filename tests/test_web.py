@@ -293,8 +293,11 @@ def test_enroll_shows_the_faces_found_before_saving(
     page.fill("#rename-input", "Eileen M. Collins")
     page.click("#rename-button")
     expect(page.locator("#person-name")).to_have_text("Eileen M. Collins")
-    expect(page.locator("#people-list button[data-name='Eileen M. Collins']")).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("Renamed to Eileen M. Collins.")
     shot("renamed")
+    page.click("#person-back")  # the People page lists her by her new name
+    expect(page.locator("#people-list button[data-name='Eileen M. Collins']")).to_be_visible()
+    page.click("#people-list button[data-name='Eileen M. Collins']")
 
     page.click("#person-add-photos")  # more photos of this person: the enroll view, name filled in
     expect(page.locator("#view-enroll")).to_be_visible()
@@ -750,7 +753,7 @@ def test_every_view_fits_a_phone_and_a_desktop(
         page.set_viewport_size({"width": width, "height": 844})
         page.click("#nav a[data-view=people]")
         page.click("#people-list button[data-name='Eileen Collins']")
-        expect(page.locator("#person-meta")).to_contain_text("1 photo,")
+        expect(page.locator("#person-meta")).to_contain_text("1 enrolled photo,")
         expect(page.locator("#people-list button .muted")).to_have_text("1 photo")
         assert_no_sideways_scroll(page)
         shot(f"people-{width}")

@@ -443,6 +443,7 @@ export function setupPeople(session) {
       return;
     }
     $("#scan-card").hidden = !session.can("enroll");
+    document.querySelectorAll(".needs-enroll").forEach((node) => (node.hidden = !session.can("enroll")));
     const work = [loadPeople(), loadGroups(Math.max(groups.length, PAGE))];
     if (session.can("enroll")) work.push(describeRoots());
     await Promise.all(work);
