@@ -25,9 +25,9 @@ from facelens.service.launcher import ServerProcess
 from facelens.service.settings import ServiceSettings
 from facelens.service.state import StateDB
 from tests.conftest import data_path
-from tests.test_web import CHROMIUM_ARGS, WAIT_MS, Shots, expect, log_in, playwright_api
 from tests.test_web import CHROMIUM as CHROMIUM_PATH
-from tests.test_web import browser as browser  # noqa: F401  (the module's browser fixture)
+from tests.test_web import WAIT_MS, Shots, expect, log_in, playwright_api
+from tests.test_web import browser as browser
 
 Page = playwright_api.Page
 
@@ -102,7 +102,7 @@ def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
 
 
 @pytest.fixture
-def make_page(browser: Any) -> Iterator[Any]:  # noqa: F811
+def make_page(browser: Any) -> Iterator[Any]:
     contexts: list[Any] = []
     errors: list[str] = []
 
@@ -133,10 +133,16 @@ def _finished(client: httpx.Client, job: str) -> str:
 
 def fits(page: Page, where: str) -> None:
     """Nothing on the page scrolls sideways."""
-    width, inner = page.evaluate(
-        "() => [document.documentElement.scrollWidth, window.innerWidth]"
-    )
-    assert width <= inner, f"{where}: the page is {width} px wide in a {inner} px window"
+    width, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    if width > inner:
+        wide = page.evaluate(
+            """inner => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > inner + 0.5 || e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible' && e.clientWidth > 0)
+                .slice(-5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
+                    + Math.round(e.getBoundingClientRect().right))""",
+            inner,
+        )
+        raise AssertionError(f"{where}: the page is {width} px wide in a {inner} px window: {wide}")
 
 
 def press(page: Page, selector: str, key: str = "Enter") -> None:
@@ -150,6 +156,14 @@ def press(page: Page, selector: str, key: str = "Enter") -> None:
 def activate(page: Page, selector: str, keyboard: bool) -> None:
     if keyboard:
         press(page, selector)
+    else:
+        page.click(selector)
+
+
+def tick(page: Page, selector: str, keyboard: bool) -> None:
+    """Toggle a checkbox: Space on it, or a click."""
+    if keyboard:
+        press(page, selector, " ")
     else:
         page.click(selector)
 
@@ -210,11 +224,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     # Merge two groups, then undo it.
     first, second = groups[PEOPLE[0]], groups[PEOPLE[1]]
     for group in (first, second):
-        selector = f"#groups-list li[data-group='{group['id']}'] .group-select"
-        if keyboard:
-            press(page, selector, " ")
-        else:
-            page.check(selector)
+        tick(page, f"#groups-list li[data-group='{group['id']}'] .group-select", keyboard)
     expect(page.locator("#groups-merge")).to_have_text("Merge 2 selected groups")
     activate(page, "#groups-merge", keyboard)
     expect(page.locator("#groups-status")).to_contain_text("2 groups merged")
@@ -227,6 +237,19 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#groups-status")).to_contain_text("Undone: merge")
     expect(page.locator(f"#groups-list li[data-group='{first['id']}']")).to_be_visible()
     expect(page.locator(f"#groups-list li[data-group='{second['id']}']")).to_be_visible()
+
+    # Hide a group of strangers: it leaves the list, is among the hidden ones; undo.
+    hidden = f"#groups-list li[data-group='{second['id']}']"
+    activate(page, f"{hidden} .group-hide", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("is hidden")
+    expect(page.locator(hidden)).to_have_count(0)
+    tick(page, "#groups-hidden", keyboard)
+    expect(page.locator(hidden)).to_be_visible()
+    expect(page.locator("#groups-count")).to_contain_text("1 hidden group")
+    tick(page, "#groups-hidden", keyboard)
+    activate(page, "#library-undo", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("Undone: hide")
+    expect(page.locator(hidden)).to_be_visible()
 
     # Reject a face of a group: it leaves the group.
     third = groups[PEOPLE[2]]
@@ -307,6 +330,14 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(hits.first.locator(".where .face-box")).to_be_visible()
     shot("search")
     fits(page, "search")
+
+    # An upload is scanned too (the drop zone's file picker).
+    activate(page, "#nav a[data-view=people]", keyboard)
+    extra = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[1]).glob("*.jpg"))[PER_PERSON]
+    page.set_input_files("#scan-file", str(extra))
+    expect(page.locator("#scan-result")).to_contain_text(f"Scanned the upload {extra.name}")
+    expect(page.locator("#scan-result")).to_contain_text("1 file read")
+    fits(page, "home after an upload")
 
 
 def test_a_query_key_sees_the_library_but_changes_nothing(

@@ -345,7 +345,10 @@ export function setupPeople(session) {
     }
   }
 
-  async function startScan(request) {
+  let scanning = ""; // what the running scan reads, as the person named it
+
+  async function startScan(request, label) {
+    scanning = label;
     say("scan-error", "");
     say("scan-result", "");
     $("#scan-failures-box").hidden = true;
@@ -389,7 +392,7 @@ export function setupPeople(session) {
     $("#scan-message").textContent = "100% done";
     say(
       "scan-result",
-      `Scanned ${summary.folder}: ${plural(summary.processed, "file")} read, ${plural(summary.faces, "face")} found` +
+      `Scanned ${scanning || summary.folder}: ${plural(summary.processed, "file")} read, ${plural(summary.faces, "face")} found` +
         (summary.duplicates ? `, ${plural(summary.duplicates, "copy", "copies")} of files already read` : "") +
         (summary.failed ? `, ${summary.failed} could not be read` : "") + ".",
     );
@@ -423,13 +426,13 @@ export function setupPeople(session) {
       say("scan-error", "Type a folder to scan.");
       return;
     }
-    startScan({ path: "/api/library/scan", body: { json: { folder } } });
+    startScan({ path: "/api/library/scan", body: { json: { folder } } }, folder);
   }
 
   function scanUpload(files) {
     const form = new FormData();
     form.append("file", files[0], files[0].name);
-    startScan({ path: "/api/library/scan/upload", body: { form } });
+    startScan({ path: "/api/library/scan/upload", body: { form } }, `the upload ${files[0].name}`);
   }
 
   // --- the view ------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ export function setupPerson(session, { onChange }) {
     $("#appearance-videos").replaceChildren(...videos.map((v) => videoWithMoments(v, (m) => notThem(m.faces, name))));
     if (!photos.length && !videos.length) {
       $("#appearance-photos").replaceChildren(
-        el("p", { class: "muted", text: `${name} is not found in the library yet: scan photos or videos, or name a group of faces.` }),
+        el("p", { class: "muted span-all", text: `${name} is not found in the library yet: scan photos or videos, or name a group of faces.` }),
       );
     }
   }
