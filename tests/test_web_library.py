@@ -267,6 +267,17 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     assert rejected not in [f["face"] for f in after["faces"]]
     assert len(after["faces"]) == len(third["faces"]) - 1
 
+    # Move a face to another group (the select of each face lists the groups shown).
+    activate(page, f"{card} .group-open", keyboard)
+    moved = after["faces"][0]["face"]
+    page.select_option(
+        f"{card} .face-list li[data-face='{moved}'] select.face-move", str(first["id"])
+    )
+    expect(page.locator("#groups-status")).to_contain_text(f"moved to group {first['id']}")
+    with site.client() as client:
+        target = client.get(f"/api/library/groups/{first['id']}").json()
+    assert moved in [f["face"] for f in target["faces"]]
+
     # The person's page: the video moments. Faces of the first 3 s are "not this person"
     # (through the API), so the moment left starts about 3 s in.
     with site.client() as client:

@@ -24,7 +24,7 @@ export function setupPeople(session) {
   let groups = [];
   let total = 0;
   const selected = new Set();
-  let scanTimer = null;
+  let scanTimer = null; // null: no scan followed; else the poll's timer (0 before the first)
   const person = setupPerson(session, { onChange: () => loadPeople() });
 
   // --- known people ----------------------------------------------------------------------
@@ -362,8 +362,24 @@ export function setupPeople(session) {
     }
   }
 
+  /** A scan still running (started before this page was opened) is followed again. */
+  async function resumeWatching() {
+    try {
+      const jobs = await api("GET", "/api/jobs");
+      const running = jobs.find((job) => job.kind === "library_scan" && !FINISHED.includes(job.state));
+      if (running && scanTimer === null) {
+        scanning = running.input;
+        $("#scan-start").disabled = true;
+        watch(running.id);
+      }
+    } catch {
+      // the jobs list is a convenience here: the scan form still works without it
+    }
+  }
+
   function watch(jobId) {
     clearTimeout(scanTimer);
+    scanTimer = 0;
     $("#scan-progress").hidden = false;
     const poll = async () => {
       let job;
@@ -372,6 +388,7 @@ export function setupPeople(session) {
       } catch (error) {
         say("scan-error", error.message);
         $("#scan-start").disabled = false;
+        scanTimer = null;
         return;
       }
       $("#scan-bar").value = job.progress;
@@ -381,6 +398,7 @@ export function setupPeople(session) {
         return;
       }
       $("#scan-start").disabled = false;
+      scanTimer = null;
       if (job.state === "done") finished(job.result.summary);
       else say("scan-error", `The scan ${job.state}: ${(job.error && job.error.message) || ""}`);
       await Promise.all([loadGroups(groups.length), loadPeople(), describeRoots()]);
@@ -446,6 +464,7 @@ export function setupPeople(session) {
       return;
     }
     $("#scan-card").hidden = !session.can("enroll");
+    if (session.can("enroll") && scanTimer === null) resumeWatching();
     document.querySelectorAll(".needs-enroll").forEach((node) => (node.hidden = !session.can("enroll")));
     const work = [loadPeople(), loadGroups(Math.max(groups.length, PAGE))];
     if (session.can("enroll")) work.push(describeRoots());
@@ -463,5 +482,11 @@ export function setupPeople(session) {
   });
   $("#scan-form").addEventListener("submit", scanFolder);
   dropZone($("#scan-drop"), $("#scan-file"), scanUpload, () => true);
-  return { show, stop: () => clearTimeout(scanTimer) };
+  return {
+    show,
+    stop() {
+      clearTimeout(scanTimer);
+      scanTimer = null;
+    },
+  };
 }
