@@ -112,25 +112,28 @@ export function setupPeople(session) {
   }
 
   async function more() {
+    let added;
     try {
       const page = await apiPage(groupsPath(groups.length, PAGE));
       const known = new Set(groups.map((g) => g.id));
-      groups = groups.concat(page.items.filter((g) => !known.has(g.id)));
+      added = page.items.filter((g) => !known.has(g.id));
+      groups = groups.concat(added);
       total = page.total;
     } catch (error) {
       say("groups-error", error.message);
       return;
     }
-    const first = groups.length - PAGE;
-    renderGroups();
-    const next = $(`#groups-list li:nth-child(${Math.max(1, first + 1)}) .group-select`);
+    const cards = added.map(groupCard); // the groups shown stay as they are (open panels too)
+    $("#groups-list").append(...cards);
+    renderGroups(false);
+    const next = cards.length && cards[0].querySelector(".group-select, .group-open");
     if (next) next.focus(); // keyboard users carry on where the new groups start
   }
 
-  function renderGroups() {
+  function renderGroups(all = true) {
     const hidden = $("#groups-hidden").checked;
     $("#groups-count").textContent = `(${plural(total, hidden ? "hidden group" : "group")})`;
-    $("#groups-list").replaceChildren(...groups.map(groupCard));
+    if (all) $("#groups-list").replaceChildren(...groups.map(groupCard));
     $("#groups-empty").hidden = groups.length > 0;
     $("#groups-more").hidden = groups.length >= total;
     $("#groups-more").textContent = `Show more groups (${(total - groups.length).toLocaleString("en")} more)`;
