@@ -232,6 +232,8 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#groups-list li.group .group-head").first).to_contain_text(
         f"{merged} faces"
     )
+    expect(page.locator("#groups-list .group-select:checked")).to_have_count(0)
+    expect(page.locator("#groups-merge")).to_be_disabled()
     shot("merged")
     activate(page, "#library-undo", keyboard)
     expect(page.locator("#groups-status")).to_contain_text("Undone: merge")

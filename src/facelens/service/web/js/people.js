@@ -317,8 +317,10 @@ export function setupPeople(session) {
     const ids = [...selected];
     if (ids.length < 2) return;
     const ok = await correct("/api/library/groups/merge", { groups: ids }, (a) => `${plural(ids.length, "group")} merged into group ${a.group}.`);
-    if (ok) selected.clear();
-    updateTools();
+    if (ok) {
+      selected.clear();
+      renderGroups(); // the merged group is shown unselected
+    }
   }
 
   function hide(group) {
