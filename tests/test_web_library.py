@@ -374,6 +374,21 @@ def test_a_query_key_sees_the_library_but_changes_nothing(
     shot("query-home-390")
     fits(page, "query home")
 
+    # A person's page: the moments play, but "Not this person" is not offered.
+    with site.client() as client:
+        named = client.post(
+            f"/api/library/groups/{site.groups()['video']['id']}/name", json={"name": AOC}
+        )
+        assert named.status_code == 200, named.text
+    page.goto(f"/web/#/people/{AOC}")
+    expect(page.locator("#person-name")).to_have_text(AOC)
+    expect(page.locator("#appearance-videos button.moment").first).to_be_visible()
+    expect(page.locator("#person-detail .not-them")).to_have_count(0)
+    expect(page.locator("#rename-button")).to_be_hidden()
+    expect(page.locator("#erase-button")).to_be_hidden()
+    shot("query-person-390")
+    fits(page, "query person")
+
 
 def test_the_media_of_an_item_photos_and_seekable_videos(library_site: LibrarySite) -> None:
     """GET /api/library/items/{id}/media: the file as scanned, byte ranges for videos, and
