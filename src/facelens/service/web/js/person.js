@@ -100,6 +100,7 @@ export function setupPerson(session, { onChange }) {
     $("#erase-button").hidden = !canErase;
     // a query key may look, not change: the controls it cannot use are not shown
     for (const id of ["#rename-input", "#rename-button", "#person-add-photos"]) $(id).hidden = !canSeeFaces;
+    $("#person-actions").hidden = !canSeeFaces && !canErase;
     $("#person-photos").replaceChildren(
       ...person.photos.map((photo) =>
         el(
