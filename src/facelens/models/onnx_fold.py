@@ -25,24 +25,34 @@ from onnx import helper, numpy_helper
 
 
 def fold_dequantize_linear(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Replace every constant ``DequantizeLinear`` by its float32 result, in place."""
+    """Replace every constant ``DequantizeLinear`` by its float32 result, in place.
+
+    Each result is written into the graph as soon as it is computed, and the
+    quantized tensors are dropped at the end, so that loading holds one
+    float32 copy of the weights (plus one tensor in flight), not three.
+    """
     graph = model.graph
     initializers = {tensor.name: tensor for tensor in graph.initializer}
-    folded: dict[str, np.ndarray] = {}
-    kept_nodes = []
-    for node in graph.node:
-        if node.op_type == "DequantizeLinear" and all(name in initializers for name in node.input):
-            folded[node.output[0]] = _dequantize(node, initializers)
-        else:
-            kept_nodes.append(node)
+    folded_nodes = [
+        node
+        for node in graph.node
+        if node.op_type == "DequantizeLinear" and all(name in initializers for name in node.input)
+    ]
+    kept_nodes = [node for node in graph.node if all(node is not f for f in folded_nodes)]
+    for node in folded_nodes:
+        graph.initializer.add().CopyFrom(
+            numpy_helper.from_array(_dequantize(node, initializers), node.output[0])
+        )
     del graph.node[:]
     graph.node.extend(kept_nodes)
 
     used = {name for node in kept_nodes for name in node.input} | {o.name for o in graph.output}
-    remaining = [t for t in graph.initializer if t.name in used and t.name not in folded]
-    remaining += [numpy_helper.from_array(value, name) for name, value in folded.items()]
-    del graph.initializer[:]
-    graph.initializer.extend(remaining)
+    folded_names = {node.output[0] for node in folded_nodes}
+    original_count = len(graph.initializer) - len(folded_nodes)
+    for index in reversed(range(original_count)):
+        name = graph.initializer[index].name
+        if name not in used or name in folded_names:
+            del graph.initializer[index]
 
     constant_names = {t.name for t in graph.initializer}
     live_inputs = [i for i in graph.input if i.name in used and i.name not in constant_names]
@@ -126,9 +136,9 @@ def prelu_as_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
     del graph.node[:]
     graph.node.extend(nodes)
     used = {name for node in nodes for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    for position in reversed(range(len(graph.initializer))):
+        if graph.initializer[position].name not in used:
+            del graph.initializer[position]  # in place: extend() would copy every weight
     return model
 
 

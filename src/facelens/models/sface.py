@@ -67,16 +67,12 @@ class SFaceEmbedder:
         self.runtime = runtime
         # An OpenCV Net must not be shared between threads: each thread gets its own,
         # so that threads embed in parallel.
-        self._model_bytes = model_bytes
         self._nets = threading.local()
         if runtime == "opencv":
+            self._model_bytes = model_bytes
             self._opencv_net()  # fail now, not on first use, if the file cannot be read
         else:
-            model = fold_dequantize_linear(onnx.load_from_string(model_bytes))
-            check_folded(spec, model)
-            make_dims_symbolic(model, {0: "batch"})
-            prelu_as_batch_norms(model)
-            self._session = create_session(model.SerializeToString(), threads)
+            self._session = create_session(_folded_graph(spec, model_bytes), threads)
 
     def embed(self, crops: ImageArray) -> FloatArray:
         """``(N, 112, 112, 3)`` RGB uint8 -> ``(N, 128)`` float32 with unit L2 norm."""
@@ -97,6 +93,18 @@ class SFaceEmbedder:
         if net is None:
             net = self._nets.net = create_opencv_net(self._model_bytes)
         return net
+
+
+def _folded_graph(spec: ModelSpec, model_bytes: bytes) -> bytes:
+    """The serialized graph onnxruntime runs: folded, checked, batch-symbolic, PRelu rewritten.
+
+    The graph object is dropped before the session is made, so that loading
+    holds the float32 weights twice at most (here and inside onnxruntime).
+    """
+    model = fold_dequantize_linear(onnx.load_from_string(model_bytes))
+    check_folded(spec, model)
+    make_dims_symbolic(model, {0: "batch"})
+    return prelu_as_batch_norms(model).SerializeToString()
 
 
 def _create(
