@@ -158,3 +158,36 @@ def test_one_bad_item_never_sinks_the_batch(
     assert results[3].error is not None and "no such file" in str(results[3].error)
     assert isinstance(results[4].error, ImageTooLargeError)
     assert results[5].error is None and results[5].faces == []
+
+
+class _RecordingEmbedder:
+    """The real SFace embedder, recording how many crops each call gets."""
+
+    def __init__(self) -> None:
+        from facelens.models import registry
+
+        self.inner = registry.load_embedder(registry.SFACE_EMBEDDER)
+        self.model_id = self.inner.model_id
+        self.input_size = self.inner.input_size
+        self.reference_landmarks = self.inner.reference_landmarks
+        self.dimension = self.inner.dimension
+        self.calls: list[int] = []
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        self.calls.append(len(crops))
+        return self.inner.embed(crops)
+
+
+def test_faces_are_embedded_a_few_crops_a_call(astronaut: np.ndarray) -> None:
+    """A chunk of 8 images is embedded in calls of EMBED_BATCH_SIZE crops (activations stay
+    small), with the same templates as one image at a time."""
+    from facelens.pipeline.embed import EMBED_BATCH_SIZE
+
+    recorder = _RecordingEmbedder()
+    analyzer = FaceAnalyzer(embedder=recorder, batch_size=8)  # type: ignore[arg-type]
+    results = list(analyzer.analyze_many([astronaut] * 8, workers=1))
+    assert sum(len(r.faces) for r in results) == 8
+    assert max(recorder.calls) <= EMBED_BATCH_SIZE < 8
+    alone = analyzer.analyze(astronaut)[0].template
+    assert alone is not None and results[7].faces[0].template is not None
+    assert float(alone.vector @ results[7].faces[0].template.vector) > 0.99999

@@ -29,7 +29,7 @@ from facelens.models.base import Detector, Embedder, OwnAlignment
 from facelens.models.fusion import embedder_parts
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
-from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_face_crops
+from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, ImageArray, Template
 
@@ -74,7 +74,7 @@ class FaceAnalyzer:
             this many pixels; alignment uses the original.
         max_upscale: smaller images are searched enlarged by up to this factor.
         batch_size: images per chunk in ``analyze_many`` (their faces are
-            embedded in one call).
+            embedded together, ``EMBED_BATCH_SIZE`` crops a call).
         threads: onnxruntime threads per model (default: every core).
         max_pixels: images above this many pixels are refused.
         flip: add the mirror image's template to each face's (test-time
@@ -229,7 +229,8 @@ class FaceAnalyzer:
         crops_per_part = [
             [f.part_crops[i] for f in faces] for i in range(len(embedder_parts(self.embedder)))
         ]
-        return embed_face_crops(self.embedder, crops_per_part, self.batch_size, self.flip)
+        batch = min(self.batch_size, EMBED_BATCH_SIZE)  # small calls: less memory, same speed
+        return embed_face_crops(self.embedder, crops_per_part, batch, self.flip)
 
     def _attach(self, faces: list[Face], vectors: FloatArray) -> list[Face]:
         """The faces with their templates (the per-part crops are dropped: only `aligned` stays)."""
