@@ -104,7 +104,8 @@ def _folded_graph(spec: ModelSpec, model_bytes: bytes) -> bytes:
     model = fold_dequantize_linear(onnx.load_from_string(model_bytes))
     check_folded(spec, model)
     make_dims_symbolic(model, {0: "batch"})
-    return prelu_as_batch_norms(model).SerializeToString()
+    serialized: bytes = prelu_as_batch_norms(model).SerializeToString()
+    return serialized
 
 
 def _create(
