@@ -12,7 +12,7 @@ from PIL import Image
 
 from facelens.errors import ImageDecodeError, ImageTooLargeError
 from facelens.pipeline.align import similarity_transform
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Face
 
@@ -191,3 +191,22 @@ def test_faces_are_embedded_a_few_crops_a_call(astronaut: np.ndarray) -> None:
     alone = analyzer.analyze(astronaut)[0].template
     assert alone is not None and results[7].faces[0].template is not None
     assert float(alone.vector @ results[7].faces[0].template.vector) > 0.99999
+
+
+def test_select_embeds_only_the_chosen_faces(astronaut: np.ndarray) -> None:
+    """With ``select`` (LFW's central face), the other faces of a photo are not embedded."""
+    from facelens.evaluation.lfw import central_face
+
+    two = np.ascontiguousarray(np.concatenate([astronaut, astronaut], axis=1))
+    recorder = _RecordingEmbedder()
+    analyzer = FaceAnalyzer(embedder=recorder)  # type: ignore[arg-type]
+    everything = next(iter(analyzer.analyze_many([two], workers=1)))
+    assert len(everything.faces) == 2 and sum(recorder.calls) == 2
+    recorder.calls.clear()
+
+    def pick(result: ImageFaces) -> list[Face]:
+        return [central_face(result.faces, result.width, result.height)]
+
+    chosen = next(iter(analyzer.analyze_many([two], workers=1, select=pick)))
+    assert len(chosen.faces) == 1 and sum(recorder.calls) == 1
+    assert chosen.faces[0].template is not None

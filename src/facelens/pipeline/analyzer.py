@@ -145,6 +145,7 @@ class FaceAnalyzer:
         keep_images: bool = False,
         fallback: Callable[[DecodedImage], list[Detection]] | None = None,
         workers: int | None = None,
+        select: Callable[[ImageFaces], list[Face]] | None = None,
     ) -> Iterator[ImageFaces]:
         """Results for many images, in input order; a bad image yields its error, not an exception.
 
@@ -154,6 +155,9 @@ class FaceAnalyzer:
 
         ``fallback`` is called for an image where no face was found; the
         detections it returns are used instead (used by the LFW protocol).
+        ``select`` keeps only the faces it returns for each image, before they
+        are embedded: a protocol that scores one face per photo (LFW's central
+        face) does not pay for embedding the others.
         """
         worker_count = workers or os.cpu_count() or 1
         pending: deque[Future[list[ImageFaces]]] = deque()
@@ -161,7 +165,7 @@ class FaceAnalyzer:
         with ThreadPoolExecutor(max_workers=worker_count) as pool:
             for chunk in chunks:
                 pending.append(
-                    pool.submit(self._analyze_chunk, chunk, embed, keep_images, fallback)
+                    pool.submit(self._analyze_chunk, chunk, embed, keep_images, fallback, select)
                 )
                 if len(pending) >= 2 * worker_count:
                     yield from pending.popleft().result()
@@ -174,8 +178,13 @@ class FaceAnalyzer:
         embed: bool,
         keep_images: bool,
         fallback: Callable[[DecodedImage], list[Detection]] | None,
+        select: Callable[[ImageFaces], list[Face]] | None = None,
     ) -> list[ImageFaces]:
         results = [self._prepare(source, keep_images, fallback) for source in chunk]
+        if select is not None:
+            for result in results:
+                if result.ok:
+                    result.faces = select(result)
         return self._embed_results(results) if embed else results
 
     def _prepare(
