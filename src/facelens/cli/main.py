@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 
 import click
@@ -92,7 +93,23 @@ def cli(
 
 
 def main() -> None:
+    _limit_malloc_arenas()
     cli(prog_name="facelens")
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas for this process (before any worker thread starts).
+
+    Every thread that allocates gets its own arena by default (up to 8 per
+    core), and each keeps freed memory: with the worker and onnxruntime
+    threads of ``analyze_many`` that held 30-55 MB more at the peak of
+    ``facelens eval lfw`` (docs/benchmarks.md, "Memory"). No effect elsewhere.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":
