@@ -94,3 +94,51 @@ def test_both_sface_runtimes_give_the_same_templates(astronaut: np.ndarray) -> N
 def test_unknown_runtime_is_refused() -> None:
     with pytest.raises(UnknownModelError, match="runs on"):
         registry.load_embedder(registry.SFACE_EMBEDDER, runtime="tensorflow")
+
+
+def test_prelu_rewrite_equals_prelu() -> None:
+    """PRelu with slopes below 0, between 0 and 1 and above 1 equals its BatchNorm rewrite."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from facelens.models.onnx_fold import prelu_as_batch_norms
+
+    slope = np.array([-0.8, 0.0, 0.25, 1.0, 1.12], dtype=np.float32).reshape(5, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "slope"], ["y"])],
+        "prelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 6, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5, 6, 7])],
+        [numpy_helper.from_array(slope, "slope")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(0).normal(0, 50, (2, 5, 6, 7)).astype(np.float32)
+    expected = np.where(x > 0, x, slope * x)
+    rewritten = prelu_as_batch_norms(model)
+    onnx.checker.check_model(rewritten)
+    assert "PRelu" not in {n.op_type for n in rewritten.graph.node}
+    session = ort.InferenceSession(
+        rewritten.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    assert np.allclose(session.run(None, {"x": x})[0], expected, rtol=1e-5, atol=1e-4)
+
+
+def test_sface_default_runtime_keeps_the_templates_on_real_faces(lfw_root: Path) -> None:
+    """The default (onnxruntime, PRelu rewritten) gives OpenCV DNN's templates on LFW faces."""
+    from facelens.io.image import load_image
+
+    default = registry.load_embedder(registry.SFACE_EMBEDDER)
+    assert default.runtime == "onnxruntime"  # type: ignore[attr-defined]
+    opencv = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="opencv")
+    detector = registry.load_detector()
+    crops = []
+    for path in sorted((lfw_root / "images_deepfunneled").glob("A*/*_0001.jpg"))[:24]:
+        image = load_image(path).pixels
+        for face in detector.detect(image):
+            crops.append(
+                align_face(image, face.landmarks, opencv.reference_landmarks, opencv.input_size)
+            )
+    assert len(crops) >= 20
+    cosines = (default.embed(np.stack(crops)) * opencv.embed(np.stack(crops))).sum(1)
+    assert cosines.min() >= 0.9999

@@ -12,7 +12,7 @@ from PIL import Image
 
 from facelens.errors import ImageDecodeError, ImageTooLargeError
 from facelens.pipeline.align import similarity_transform
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Face
 
@@ -158,3 +158,55 @@ def test_one_bad_item_never_sinks_the_batch(
     assert results[3].error is not None and "no such file" in str(results[3].error)
     assert isinstance(results[4].error, ImageTooLargeError)
     assert results[5].error is None and results[5].faces == []
+
+
+class _RecordingEmbedder:
+    """The real SFace embedder, recording how many crops each call gets."""
+
+    def __init__(self) -> None:
+        from facelens.models import registry
+
+        self.inner = registry.load_embedder(registry.SFACE_EMBEDDER)
+        self.model_id = self.inner.model_id
+        self.input_size = self.inner.input_size
+        self.reference_landmarks = self.inner.reference_landmarks
+        self.dimension = self.inner.dimension
+        self.calls: list[int] = []
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        self.calls.append(len(crops))
+        return self.inner.embed(crops)
+
+
+def test_faces_are_embedded_a_few_crops_a_call(astronaut: np.ndarray) -> None:
+    """A chunk of 8 images is embedded in calls of EMBED_BATCH_SIZE crops (activations stay
+    small), with the same templates as one image at a time."""
+    from facelens.pipeline.embed import EMBED_BATCH_SIZE
+
+    recorder = _RecordingEmbedder()
+    analyzer = FaceAnalyzer(embedder=recorder, batch_size=8)  # type: ignore[arg-type]
+    results = list(analyzer.analyze_many([astronaut] * 8, workers=1))
+    assert sum(len(r.faces) for r in results) == 8
+    assert max(recorder.calls) <= EMBED_BATCH_SIZE < 8
+    alone = analyzer.analyze(astronaut)[0].template
+    assert alone is not None and results[7].faces[0].template is not None
+    assert float(alone.vector @ results[7].faces[0].template.vector) > 0.99999
+
+
+def test_select_embeds_only_the_chosen_faces(astronaut: np.ndarray) -> None:
+    """With ``select`` (LFW's central face), the other faces of a photo are not embedded."""
+    from facelens.evaluation.lfw import central_face
+
+    two = np.ascontiguousarray(np.concatenate([astronaut, astronaut], axis=1))
+    recorder = _RecordingEmbedder()
+    analyzer = FaceAnalyzer(embedder=recorder)  # type: ignore[arg-type]
+    everything = next(iter(analyzer.analyze_many([two], workers=1)))
+    assert len(everything.faces) == 2 and sum(recorder.calls) == 2
+    recorder.calls.clear()
+
+    def pick(result: ImageFaces) -> list[Face]:
+        return [central_face(result.faces, result.width, result.height)]
+
+    chosen = next(iter(analyzer.analyze_many([two], workers=1, select=pick)))
+    assert len(chosen.faces) == 1 and sum(recorder.calls) == 1
+    assert chosen.faces[0].template is not None

@@ -2,35 +2,60 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib
+
 import click
 
-from facelens.cli import (
-    analyze,
-    anonymize,
-    audit,
-    cluster,
-    demo,
-    detect,
-    enroll,
-    evaluate,
-    gallery,
-    identify,
-    ingest,
-    keys,
-    models,
-    people,
-    search,
-    serve,
-    verify,
-    video,
-)
 from facelens.cli.output import print_exposed_file_warnings
 from facelens.models import registry
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.version import __version__
 
+_COMMANDS = {
+    # command name -> the module of facelens.cli that defines it, and its attribute there
+    "detect": ("detect", "command"),
+    "enroll": ("enroll", "command"),
+    "people": ("people", "command"),
+    "identify": ("identify", "command"),
+    "verify": ("verify", "command"),
+    "eval": ("evaluate", "command"),
+    "demo": ("demo", "command"),
+    "models": ("models", "command"),
+    "gallery": ("gallery", "command"),
+    "serve": ("serve", "command"),  # the REST service (facelens.service)
+    "keys": ("keys", "command"),
+    "audit": ("audit", "command"),
+    "analyze": ("analyze", "command"),  # expression, apparent age and gender (facelens.analysis)
+    "analyze-video": ("analyze", "video_command"),  # expression over time per tracked face
+    "cluster": ("cluster", "command"),  # grouping unknown faces (facelens.cluster)
+    "anonymize": ("anonymize", "command"),  # hiding faces in images and videos (facelens.privacy)
+    "video": ("video", "command"),  # faces in video: tracks and identities (facelens.video)
+    "ingest": ("ingest", "command"),  # large collections (facelens.ingest)
+    "search": ("search", "command"),  # where a person appears
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or help lists it).
+
+    ``facelens eval lfw`` then never imports scipy, PyAV or the attribute
+    models: 50 MB less resident memory and 0.4 s less start-up
+    (docs/benchmarks.md, "Memory").
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module_name, attribute = _COMMANDS[cmd_name]
+            module = importlib.import_module(f"facelens.cli.{module_name}")
+            self.add_command(getattr(module, attribute), cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--gallery",
     type=click.Path(dir_okay=False),
@@ -72,21 +97,24 @@ def cli(
     print_exposed_file_warnings(ctx)  # a gallery others can read: one line on stderr
 
 
-for module in (detect, enroll, people, identify, verify, evaluate, demo, models, gallery):
-    cli.add_command(module.command)
-for module in (serve, keys, audit):  # the REST service (facelens.service)
-    cli.add_command(module.command)
-cli.add_command(analyze.command)  # expression, apparent age and gender (facelens.analysis)
-cli.add_command(analyze.video_command)  # expression over time per tracked face
-cli.add_command(cluster.command)  # grouping unknown faces (facelens.cluster)
-cli.add_command(anonymize.command)  # hiding faces in images and videos (facelens.privacy)
-cli.add_command(video.command)  # faces in video: tracks and identities (facelens.video)
-for module in (ingest, search):  # large collections, and where a person appears (facelens.ingest)
-    cli.add_command(module.command)
-
-
 def main() -> None:
+    _limit_malloc_arenas()
     cli(prog_name="facelens")
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas for this process (before any worker thread starts).
+
+    Every thread that allocates gets its own arena by default (up to 8 per
+    core), and each keeps freed memory: with the worker and onnxruntime
+    threads of ``analyze_many`` that held 30-55 MB more at the peak of
+    ``facelens eval lfw`` (docs/benchmarks.md, "Memory"). No effect elsewhere.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

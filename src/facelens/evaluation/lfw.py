@@ -22,7 +22,7 @@ import numpy as np
 from facelens.errors import InputError
 from facelens.evaluation.metrics import accuracy_at, best_accuracy_threshold
 from facelens.io.image import DecodedImage
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.types import Box, Detection, Face
 
 IMAGE_FOLDERS = ("", "images_deepfunneled", "lfw-deepfunneled", "lfw_funneled", "lfw")
@@ -124,6 +124,11 @@ def central_face(faces: list[Face], width: int, height: int) -> Face:
     return min(faces, key=lambda f: float(np.linalg.norm(np.array(f.box.center) - centre)))
 
 
+def _central(result: ImageFaces) -> list[Face]:
+    """Only the labelled face is embedded: the protocol scores no other."""
+    return [central_face(result.faces, result.width, result.height)] if result.faces else []
+
+
 def embed_lfw_images(
     analyzer: FaceAnalyzer,
     paths: Iterable[Path],
@@ -132,10 +137,10 @@ def embed_lfw_images(
     """Template of the labelled face of each image, and the images that needed the fallback."""
     templates: dict[str, np.ndarray] = {}
     fallbacks: list[str] = []
-    for result in analyzer.analyze_many(paths, fallback=centred_detection):
+    for result in analyzer.analyze_many(paths, fallback=centred_detection, select=_central):
         if result.error is not None:
             raise result.error
-        face = central_face(result.faces, result.width, result.height)
+        face = result.faces[0]
         if face.score == 0.0:
             fallbacks.append(result.source)
         assert face.template is not None

@@ -1,8 +1,7 @@
 """Inference runtimes: one place that decides threads and providers.
 
-Two runtimes are used, each for the model where it measured faster on this
-kind of CPU (``benchmarks/runtimes.py``, written to docs/models.md):
-onnxruntime (YuNet) and OpenCV's DNN engine (SFace).
+Every model runs on onnxruntime by default (SFace after its ``PRelu``
+rewrite, docs/models.md); OpenCV's DNN engine remains SFace's alternative.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from facelens.models.base import Detector, Embedder, OwnAlignment
 from facelens.models.fusion import embedder_parts
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
-from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, embed_face_crops
+from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, ImageArray, Template
 
@@ -75,7 +75,7 @@ class FaceAnalyzer:
             this many pixels; alignment uses the original.
         max_upscale: smaller images are searched enlarged by up to this factor.
         batch_size: images per chunk in ``analyze_many`` (their faces are
-            embedded in one call).
+            embedded together, ``EMBED_BATCH_SIZE`` crops a call).
         threads: onnxruntime threads per model (default: every core).
         max_pixels: images above this many pixels are refused.
         flip: add the mirror image's template to each face's (test-time
@@ -146,6 +146,7 @@ class FaceAnalyzer:
         keep_images: bool = False,
         fallback: Callable[[DecodedImage], list[Detection]] | None = None,
         workers: int | None = None,
+        select: Callable[[ImageFaces], list[Face]] | None = None,
     ) -> Iterator[ImageFaces]:
         """Results for many images, in input order; a bad image yields its error, not an exception.
 
@@ -155,6 +156,9 @@ class FaceAnalyzer:
 
         ``fallback`` is called for an image where no face was found; the
         detections it returns are used instead (used by the LFW protocol).
+        ``select`` keeps only the faces it returns for each image, before they
+        are embedded: a protocol that scores one face per photo (LFW's central
+        face) does not pay for embedding the others.
         """
         worker_count = workers or os.cpu_count() or 1
         pending: deque[Future[list[ImageFaces]]] = deque()
@@ -162,7 +166,7 @@ class FaceAnalyzer:
         with ThreadPoolExecutor(max_workers=worker_count) as pool:
             for chunk in chunks:
                 pending.append(
-                    pool.submit(self._analyze_chunk, chunk, embed, keep_images, fallback)
+                    pool.submit(self._analyze_chunk, chunk, embed, keep_images, fallback, select)
                 )
                 if len(pending) >= 2 * worker_count:
                     yield from pending.popleft().result()
@@ -175,8 +179,13 @@ class FaceAnalyzer:
         embed: bool,
         keep_images: bool,
         fallback: Callable[[DecodedImage], list[Detection]] | None,
+        select: Callable[[ImageFaces], list[Face]] | None = None,
     ) -> list[ImageFaces]:
         results = [self._prepare(source, keep_images, fallback) for source in chunk]
+        if select is not None:
+            for result in results:
+                if result.ok:
+                    result.faces = select(result)
         return self._embed_results(results) if embed else results
 
     def _prepare(
@@ -231,7 +240,8 @@ class FaceAnalyzer:
         crops_per_part = [
             [f.part_crops[i] for f in faces] for i in range(len(embedder_parts(self.embedder)))
         ]
-        return embed_face_crops(self.embedder, crops_per_part, self.batch_size, self.flip)
+        batch = min(self.batch_size, EMBED_BATCH_SIZE)  # small calls: less memory, same speed
+        return embed_face_crops(self.embedder, crops_per_part, batch, self.flip)
 
     def _attach(self, faces: list[Face], vectors: FloatArray) -> list[Face]:
         """The faces with their templates (the per-part crops are dropped: only `aligned` stays)."""

@@ -12,9 +12,14 @@ from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
 DEFAULT_BATCH_SIZE = 8
-"""Crops per embedder call: per-face speed hardly changes past 8
-(benchmarks/runtimes.py), while a batch of 32 SFace crops holds about 110 MB
-more activations at its peak."""
+"""Images per chunk of :meth:`FaceAnalyzer.analyze_many` (a caller's batch)."""
+
+EMBED_BATCH_SIZE = 2
+"""Crops per embedder call. CPU time per face is the same from 1 to 8 crops a
+call on onnxruntime (SFace 14.4 / 13.7 / 13.5 / 14.2 ms at 1 / 2 / 4 / 8,
+dlib 4.4 / 4.2 / 4.1 / 3.9 ms, one thread), while the activations grow with
+the batch: 8 SFace crops add about 150 MB to the process, 1 crop 2 MB
+(docs/benchmarks.md, "Memory")."""
 
 
 def embed_crops(
