@@ -32,6 +32,7 @@ from facelens.service.errors import (
     http_status,
 )
 from facelens.service.limits import BodyLimitMiddleware, BodyRejectedError
+from facelens.service.paths import hide_server_paths
 from facelens.service.routes import analysis, faces, jobs, people, session
 from facelens.service.settings import ServiceSettings
 
@@ -56,7 +57,9 @@ def _facelens_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     headers = {"Retry-After": "5"} if status == 503 else None
-    return error_response(status, exc.code, str(exc), getattr(exc, "details", None), headers)
+    settings: ServiceSettings = request.app.state.service.settings
+    message = hide_server_paths(str(exc), roots=settings.server_paths())
+    return error_response(status, exc.code, message, getattr(exc, "details", None), headers)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from facelens.errors import FaceLensError
 from facelens.service.auth import QueryKey, Service
 from facelens.service.context import ServiceContext
 from facelens.service.errors import (
@@ -34,6 +35,7 @@ from facelens.service.jobs import Job, JobRunner
 from facelens.service.keys import ApiKey
 from facelens.service.limits import decode_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES
+from facelens.service.paths import hide_paths_in_error
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -116,6 +118,10 @@ async def start_job(
     try:
         info = await run_in_threadpool(_save_and_check, file, folder, label, job_kind, context)
         job = context.jobs.enqueue(job_id, kind, checked, label, key.id)
+    except FaceLensError as error:  # named as the upload, never as the server's file
+        shutil.rmtree(folder, ignore_errors=True)
+        saved = folder / ("input" + Path(label).suffix.lower()[:10])
+        raise hide_paths_in_error(error, {saved: label}, [folder]) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
