@@ -574,7 +574,8 @@ def test_keys_and_audit_from_the_command_line(tmp_path: Path) -> None:
     with TestClient(create_app(ServiceSettings(gallery=gallery))) as client:
         assert_error(client.get("/api/people", headers=auth(key["key"])), 401, "unauthenticated")
     audit = json.loads(runner.invoke(cli, ["--gallery", gallery, "audit", "--json"]).stdout)
-    assert [e["action"] for e in audit] == ["create_key", "revoke_key"]
+    assert [e["action"] for e in audit] == ["create_key", "revoke_key", "refused"]
+    assert audit[2]["detail"]["key_id"] == key["id"] and "revoked" in audit[2]["detail"]["reason"]
     assert audit[0]["target"] == key["id"] and audit[0]["detail"]["role"] == "enroll"
     table = runner.invoke(cli, ["--gallery", gallery, "audit", "--action", "revoke_key"])
     assert table.exit_code == 0 and "revoke_key" in table.output

@@ -4,12 +4,16 @@ log records refusals and keeps no erased name."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from facelens.service.app import create_app
 from facelens.service.keys import KeyStore
@@ -80,3 +84,135 @@ def test_a_failed_video_job_names_the_upload_and_no_server_path(
         message = refused.json()["error"]["message"]
         assert "broken.mp4" in message and server_dir not in message, message
         assert str(settings.jobs_dir) not in message and "input.mp4" not in message, message
+
+
+def jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_refused_logins_are_in_the_audit_log_with_key_id_address_and_reason(
+    settings: ServiceSettings, admin: dict[str, str]
+) -> None:
+    state = StateDB(settings.state_db)
+    keys = KeyStore(state)
+    query_key = keys.create("reader", "query")
+    revoked_key = keys.create("old kiosk", "query")
+    keys.revoke(revoked_key[0].id)
+    state.close()
+    unknown = "fl_0badc0de_" + "A" * 43
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        assert client.get("/api/people").status_code == 401
+        assert client.get("/api/people", headers={"X-API-Key": unknown}).status_code == 401
+        assert client.get("/api/people", headers={"X-API-Key": revoked_key[1]}).status_code == 401
+        assert client.get("/api/people", headers={"X-API-Key": "not a key"}).status_code == 401
+        # A bad credential is never ignored because another one is good.
+        both = {**admin, "Authorization": "Basic dXNlcjpwYXNz"}
+        assert client.get("/api/people", headers=both).status_code == 401
+        cookie_too = client.get(
+            "/api/people", headers={**admin, "Cookie": f"facelens_key={unknown}"}
+        )
+        assert cookie_too.status_code == 401
+        assert client.post("/api/session", json={"key": revoked_key[1]}).status_code == 401
+        assert client.get("/api/audit", headers={"X-API-Key": query_key[1]}).status_code == 403
+        audit = client.get("/api/audit", params={"action": "refused"}, headers=admin).json()
+    assert len(audit) == 8
+    assert all(e["detail"]["address"] == "testclient" and e["detail"]["reason"] for e in audit)
+    assert [e["outcome"] for e in audit] == ["unauthenticated"] * 7 + ["forbidden"]
+    assert [e["detail"].get("key_id") for e in audit[:7]] == [
+        None,
+        "0badc0de",
+        revoked_key[0].id,
+        None,
+        None,
+        "0badc0de",
+        revoked_key[0].id,
+    ]
+    assert "revoked" in audit[2]["detail"]["reason"] and audit[2]["target"] == "GET /api/people"
+    assert "Authorization" in audit[4]["detail"]["reason"]
+    assert audit[6]["target"] == "POST /api/session"
+    assert audit[7]["key_id"] == query_key[0].id and audit[7]["target"] == "GET /api/audit"
+    assert all(revoked_key[1] not in json.dumps(e) for e in audit)  # never the key itself
+
+
+def service_files(settings: ServiceSettings) -> bytes:
+    return b"".join(p.read_bytes() for p in settings.state_dir.glob("service.db*"))
+
+
+def test_an_erased_name_leaves_every_audit_entry_but_action_time_and_actor_stay(
+    settings: ServiceSettings, admin: dict[str, str], astronaut: np.ndarray
+) -> None:
+    name = "Eileen Collins"
+    photo = jpeg(astronaut)
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        enrolled = client.post(
+            "/api/people",
+            data={"name": name},
+            files={"photos": (f"{name} 1998.jpg", photo, "image/jpeg")},
+            headers=admin,
+        )
+        assert enrolled.status_code == 201, enrolled.text
+        found = client.post(
+            "/api/identify", files={"image": ("q.jpg", photo, "image/jpeg")}, headers=admin
+        )
+        assert found.json()["faces"][0]["identity"] == name
+        client.post(
+            "/api/people",
+            data={"name": "Sally Ride"},
+            files={"photos": ("sally.jpg", b"not an image", "image/jpeg")},
+            headers=admin,
+        )
+        before = client.get("/api/audit", headers=admin).json()
+        assert name.encode() in service_files(settings)
+        assert client.delete(f"/api/people/{name}", headers=admin).status_code == 200
+        after = client.get("/api/audit", headers=admin).json()
+    assert [(e["id"], e["at"], e["action"], e["key_id"]) for e in after] == [
+        (e["id"], e["at"], e["action"], e["key_id"]) for e in before
+    ] + [(after[-1]["id"], after[-1]["at"], "erase", before[0]["key_id"])]
+    assert name not in json.dumps(after, ensure_ascii=False)
+    token = after[-1]["target"]
+    assert token.startswith("erased:") and after[0]["target"] == token  # the enroll, same token
+    assert after[1]["detail"]["identified"] == [token]
+    assert after[0]["detail"]["accepted"] == [f"{token} 1998.jpg"]
+    assert after[2]["target"] == "Sally Ride"  # others keep their names
+    raw = service_files(settings)
+    assert name.encode() not in raw and name.encode("utf-16-le") not in raw
+
+
+def test_erasures_from_the_command_line_are_audited_as_cli_with_the_os_user(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    import getpass
+
+    from click.testing import CliRunner
+
+    from facelens.api import FaceLens
+    from facelens.cli.main import cli
+
+    gallery = str(tmp_path / "people.db")
+    photo = tmp_path / "ada.png"
+    Image.fromarray(astronaut).save(photo)
+    with FaceLens(gallery=gallery) as lens:
+        lens.enroll("Ada Lovelace", [photo, np.ascontiguousarray(astronaut[:, ::-1])])
+        first = lens.gallery.list_templates("Ada Lovelace")[0].id
+    runner = CliRunner()
+    removed = runner.invoke(
+        cli, ["--gallery", gallery, "people", "remove", "Ada Lovelace", "--template", str(first)]
+    )
+    assert removed.exit_code == 0, removed.output
+    audit = json.loads(runner.invoke(cli, ["--gallery", gallery, "audit", "--json"]).stdout)
+    assert [(e["action"], e["target"], e["role"]) for e in audit] == [
+        ("erase_photo", "Ada Lovelace", "cli")
+    ]
+    assert audit[0]["key_name"] == getpass.getuser() and audit[0]["key_id"] is None
+    erased = runner.invoke(cli, ["--gallery", gallery, "people", "remove", "Ada Lovelace"])
+    assert erased.exit_code == 0, erased.output
+    audit = json.loads(runner.invoke(cli, ["--gallery", gallery, "audit", "--json"]).stdout)
+    assert [e["action"] for e in audit] == ["erase_photo", "erase"]
+    assert all(e["target"].startswith("erased:") and e["role"] == "cli" for e in audit)
+    assert audit[0]["target"] == audit[1]["target"]
+    table = runner.invoke(cli, ["--gallery", gallery, "audit"])
+    assert f"cli ({getpass.getuser()})" in table.output
+    raw = service_files(ServiceSettings(gallery=gallery))
+    assert b"Ada Lovelace" not in raw

@@ -146,6 +146,7 @@ def erase_person(name: PersonName, key: AdminKey, context: Service) -> dict[str,
     """Erase a person: every template and face crop of theirs leaves the gallery file."""
     removed = context.lens.erase(name)
     context.audit.record(key, "erase", name, {"templates": removed})
+    context.audit.forget(name)  # the name leaves the audit log too (a keyed pseudonym stays)
     return {"erased": name, "templates": removed}
 
 
