@@ -463,7 +463,7 @@ def test_bad_job_uploads_are_refused_before_queueing(
         client.post(
             "/api/jobs/nope", files={"file": ("a.zip", b"x", "application/zip")}, headers=query
         ),
-        404,
+        405,
         "job_kind_not_found",
     )
     assert_error(

@@ -216,3 +216,119 @@ def test_erasures_from_the_command_line_are_audited_as_cli_with_the_os_user(
     assert f"cli ({getpass.getuser()})" in table.output
     raw = service_files(ServiceSettings(gallery=gallery))
     assert b"Ada Lovelace" not in raw
+
+
+def test_a_405_lists_the_allowed_methods_of_the_resource(
+    settings: ServiceSettings, admin: dict[str, str]
+) -> None:
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        for method, path, allowed in [
+            ("TRACE", "/api/people/Ada", "DELETE, GET, PATCH"),
+            ("PUT", "/api/people/Ada/photos/3", "DELETE, GET"),
+            ("TRACE", "/api/jobs/kinds", "GET"),
+            ("TRACE", "/api/jobs/anonymize", "POST"),
+            ("TRACE", "/api/jobs/0123abcd", "DELETE, GET"),
+            ("PUT", "/api/session", "DELETE, GET, POST"),
+            ("POST", "/api/health", "GET"),
+        ]:
+            answer = client.request(method, path, headers=admin)
+            assert answer.status_code == 405, (method, path)
+            assert answer.headers["allow"] == allowed, (method, path)
+            assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_name_pattern_of_the_schema_is_the_name_rule() -> None:
+    import re
+    import sys
+
+    from facelens.service.models import name_character_refused, name_pattern
+
+    pattern = re.compile(name_pattern())
+    for code in range(sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        # one character between letters: allowed exactly when the rule does not refuse it
+        assert bool(pattern.match(f"a{char}b")) is not name_character_refused(char), hex(code)
+    for name in ["Ada", "Zoë Ünal", "  Ada  Lovelace ", "...", "O'Brien", "李小龙"]:
+        assert pattern.match(name), name
+    for name in ["", "   ", ".", " .. ", "a/b", "a\nb", "Ada\u202e", "\u2066x"]:
+        assert not pattern.match(name), repr(name)
+
+
+def test_the_schema_describes_uploads_names_and_each_job_kind(
+    settings: ServiceSettings, admin: dict[str, str]
+) -> None:
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        schema = client.get("/openapi.json").json()
+    bodies = schema["components"]["schemas"]
+    photos = bodies["Body_enroll_api_people_post"]["properties"]["photos"]
+    assert photos["minItems"] == 1 and photos["maxItems"] == settings.max_images_per_request
+    assert photos["items"]["minLength"] == 1
+    assert bodies["Body_detect_api_detect_post"]["properties"]["image"]["minLength"] == 1
+    assert "pattern" in bodies["Body_enroll_api_people_post"]["properties"]["name"]
+    assert "pattern" in bodies["RenameRequest"]["properties"]["name"]
+    detect = schema["paths"]["/api/detect"]["post"]["requestBody"]["content"]
+    assert detect["multipart/form-data"]["encoding"]["image"]["contentType"].startswith("image/")
+    assert "/api/jobs/{kind}" not in schema["paths"]
+    zip_job = schema["paths"]["/api/jobs/identify_photos"]["post"]["requestBody"]["content"]
+    body = zip_job["multipart/form-data"]
+    assert body["encoding"]["file"]["contentType"] == "application/zip"
+    params = body["schema"]["properties"]["params"]
+    assert params["properties"]["top_k"] == {"type": "integer", "minimum": 1, "maximum": 50}
+    assert params["properties"]["fmr"]["minimum"] > 0
+    result = schema["paths"]["/api/jobs/{job_id}/result"]["get"]["responses"]["200"]["content"]
+    assert {"application/json", "video/mp4", "text/html", "text/csv"} <= set(result)
+
+
+def test_job_parameters_outside_the_schema_are_refused_before_queueing(
+    settings: ServiceSettings, admin: dict[str, str], tmp_path: Path
+) -> None:
+    archive = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("a.png", b"x")
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        for params in [
+            {"top_k": 0},
+            {"top_k": 51},
+            {"fmr": 0.01, "threshold": 0.3},
+            {"fmr": 1e-12},  # below what the calibration supports
+            {"threshold": 1.5},
+        ]:
+            answer = client.post(
+                "/api/jobs/identify_photos",
+                files={"file": ("p.zip", archive.getvalue(), "application/zip")},
+                data={"params": json.dumps(params)},
+                headers=admin,
+            )
+            assert answer.status_code == 422, (params, answer.text)
+        assert client.get("/api/jobs", headers=admin).json() == []
+
+
+def test_a_photo_part_without_a_file_name_is_a_photo(
+    settings: ServiceSettings, admin: dict[str, str], astronaut: np.ndarray
+) -> None:
+    boundary = "facelensboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + jpeg(astronaut)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {**admin, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        found = client.post("/api/detect", content=body, headers=headers)
+        assert found.status_code == 200, found.text
+        assert found.json()["photo"] == "upload" and len(found.json()["faces"]) == 1
+        # fmr and threshold together: the threshold is used
+        both = client.post(
+            "/api/identify",
+            params={"fmr": 0.001, "threshold": 0.5},
+            files={"image": ("a.jpg", jpeg(astronaut), "image/jpeg")},
+            headers=admin,
+        )
+        assert both.status_code == 200 and both.json()["threshold"] == 0.5, both.text

@@ -22,10 +22,13 @@ from facelens.service.errors import InvalidRequestError
 from facelens.service.keys import ApiKey
 from facelens.service.limits import check_count, read_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES, RenameRequest
+from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import PersonName, clean_name
 from facelens.types import Person
 
-router = APIRouter(prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES, route_class=UploadRoute
+)
 
 Photos = list[UploadFile]
 
