@@ -395,7 +395,7 @@ def test_docs_are_served_without_any_cdn(client: TestClient) -> None:
     for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
         assert client.get(asset).status_code == 200
     schema = client.get("/openapi.json").json()
-    assert {"/api/identify", "/api/people", "/api/jobs/{kind}", "/api/people/{name}"} <= set(
+    assert {"/api/identify", "/api/people", "/api/jobs/anonymize", "/api/people/{name}"} <= set(
         schema["paths"]
     )
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
