@@ -21,6 +21,7 @@ import numpy as np
 import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.transport.serialization import Binary
 
 
@@ -105,7 +106,8 @@ def map_case(context: object, case: schemathesis.Case) -> schemathesis.Case:
     out as the valid text "[]". Random bytes restore what it does for single files.
     """
     meta = case.meta
-    if meta is None or not meta.generation.mode.is_negative or not isinstance(case.body, dict):
+    body = meta.components.get(ParameterLocation.BODY) if meta is not None else None
+    if body is None or not body.mode.is_negative or not isinstance(case.body, dict):
         return case
     for name, value in case.body.items():
         if isinstance(value, list) and value and all(isinstance(v, Binary) for v in value):
