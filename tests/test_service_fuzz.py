@@ -55,7 +55,13 @@ def test_schemathesis_with_all_its_checks_finds_nothing(tmp_path: Path) -> None:
             "PYTHONPATH": os.pathsep.join([str(TESTS.parent), os.environ.get("PYTHONPATH", "")]),
         }
         run = subprocess.run(
-            command, env=environment, capture_output=True, text=True, timeout=1800, check=False
+            command,
+            env=environment,
+            cwd=tmp_path,  # its cache folder goes there
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
         )
     output = run.stdout + run.stderr
     assert report.is_file(), output[-3000:]
