@@ -395,7 +395,7 @@ def test_docs_are_served_without_any_cdn(client: TestClient) -> None:
     for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
         assert client.get(asset).status_code == 200
     schema = client.get("/openapi.json").json()
-    assert {"/api/identify", "/api/people", "/api/jobs/{kind}", "/api/people/{name}"} <= set(
+    assert {"/api/identify", "/api/people", "/api/jobs/anonymize", "/api/people/{name}"} <= set(
         schema["paths"]
     )
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
@@ -463,7 +463,7 @@ def test_bad_job_uploads_are_refused_before_queueing(
         client.post(
             "/api/jobs/nope", files={"file": ("a.zip", b"x", "application/zip")}, headers=query
         ),
-        404,
+        405,
         "job_kind_not_found",
     )
     assert_error(
@@ -574,7 +574,8 @@ def test_keys_and_audit_from_the_command_line(tmp_path: Path) -> None:
     with TestClient(create_app(ServiceSettings(gallery=gallery))) as client:
         assert_error(client.get("/api/people", headers=auth(key["key"])), 401, "unauthenticated")
     audit = json.loads(runner.invoke(cli, ["--gallery", gallery, "audit", "--json"]).stdout)
-    assert [e["action"] for e in audit] == ["create_key", "revoke_key"]
+    assert [e["action"] for e in audit] == ["create_key", "revoke_key", "refused"]
+    assert audit[2]["detail"]["key_id"] == key["id"] and "revoked" in audit[2]["detail"]["reason"]
     assert audit[0]["target"] == key["id"] and audit[0]["detail"]["role"] == "enroll"
     table = runner.invoke(cli, ["--gallery", gallery, "audit", "--action", "revoke_key"])
     assert table.exit_code == 0 and "revoke_key" in table.output

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from typing import Any
 
 import click
 
 from facelens.cli.common import friendly_errors, json_option
 from facelens.cli.keys import open_state, service_dir_option
-from facelens.cli.output import emit_json, print_table
-from facelens.service.audit import AuditLog
+from facelens.cli.output import console, emit_json, print_table
+from facelens.errors import FaceLensError
+from facelens.service.audit import AuditEntry, AuditLog
+from facelens.service.settings import resolve_service_dir
+from facelens.service.state import StateDB
 
 
 @click.command("audit")
@@ -43,7 +48,7 @@ def command(
         [
             [
                 e.at,
-                f"{e.key_id} ({e.key_name})" if e.key_id else "cli",
+                _actor(e),
                 e.action,
                 e.target or "",
                 json.dumps(e.detail, ensure_ascii=False)[:120],
@@ -52,3 +57,46 @@ def command(
             for e in entries
         ],
     )
+
+
+def _actor(entry: AuditEntry) -> str:
+    if entry.key_id:
+        return f"{entry.key_id} ({entry.key_name})"
+    if entry.role == "cli":
+        return f"cli ({entry.key_name})"
+    presented = entry.detail.get("key_id")
+    return f"unknown key {presented}" if presented else "no key"
+
+
+def audit_cli_erasure(
+    ctx: click.Context,
+    action: str,
+    name: str,
+    detail: dict[str, Any],
+    *,
+    forget: bool = False,
+) -> None:
+    """Write an erasure done from the command line to the service's audit log (actor ``cli``
+    and the OS user) and, with ``forget``, replace the person's name in every entry by its
+    keyed pseudonym. The erasure is already done: a log that cannot be written is a warning."""
+    try:
+        folder = resolve_service_dir(ctx.ensure_object(dict).get("gallery"))
+        state = StateDB(folder / "service.db")
+    except (FaceLensError, OSError, ValueError) as error:
+        console.print(
+            f"warning: the erasure is done but the audit log could not be written: {error}",
+            markup=False,
+        )
+        return
+    try:
+        log = AuditLog(state)
+        log.record_cli(action, name, detail)
+        if forget:
+            log.forget(name)
+    except (FaceLensError, OSError, sqlite3.Error) as error:
+        console.print(
+            f"warning: the erasure is done but the audit log could not be written: {error}",
+            markup=False,
+        )
+    finally:
+        state.close()

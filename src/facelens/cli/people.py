@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from facelens.cli.audit import audit_cli_erasure
 from facelens.cli.common import friendly_errors, get_lens, json_option
 from facelens.cli.output import console, emit_json, print_table, shown
 
@@ -95,9 +96,11 @@ def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
             raise click.ClickException(f"template {template_id} does not belong to {name!r}")
         lens.gallery.remove_template(template_id)
         lens.sync_index()
+        audit_cli_erasure(ctx, "erase_photo", name, {"template": template_id})
         console.print(f"removed template {template_id} of {shown(repr(name))}")
         return
     removed = lens.erase(name)
+    audit_cli_erasure(ctx, "erase", name, {"templates": removed}, forget=True)
     console.print(
         f"erased {shown(repr(name))} ({removed} templates); nothing of them remains in the gallery "
         "file, its search index or the cluster group named after them"

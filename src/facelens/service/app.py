@@ -31,6 +31,8 @@ from facelens.service.errors import (
     http_status,
 )
 from facelens.service.limits import BodyLimitMiddleware, BodyRejectedError
+from facelens.service.openapi import allowed_methods, contract_schema
+from facelens.service.paths import hide_server_paths
 from facelens.service.routes import analysis, faces, jobs, library, people, session
 from facelens.service.settings import ServiceSettings
 from facelens.version import __version__
@@ -56,7 +58,11 @@ def _facelens_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
     headers = {"Retry-After": "5"} if status == 503 else None
-    return error_response(status, exc.code, str(exc), getattr(exc, "details", None), headers)
+    if status == 405:
+        headers = {"Allow": ", ".join(allowed_methods(request.app, request.url.path))}
+    settings: ServiceSettings = request.app.state.service.settings
+    message = hide_server_paths(str(exc), roots=settings.server_paths())
+    return error_response(status, exc.code, message, getattr(exc, "details", None), headers)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -77,7 +83,13 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         error = RouteNotFoundError(f"no route {request.method} {request.url.path}")
     elif exc.status_code == 405:
-        error = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
+        allowed = allowed_methods(request.app, request.url.path)
+        error = MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.url.path}; it allows {', '.join(allowed)}"
+        )
+        return error_response(
+            error.status, error.code, str(error), headers={"Allow": ", ".join(allowed)}
+        )
     else:
         code = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}"
         return error_response(exc.status_code, code, str(exc.detail))
@@ -138,6 +150,7 @@ def create_app(settings: ServiceSettings | None = None, *, start_jobs: bool = Tr
         lifespan=lifespan,
     )
     app.state.service = context
+    app.openapi = lambda: contract_schema(app, context)  # type: ignore[method-assign]
     app.add_exception_handler(FaceLensError, _facelens_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

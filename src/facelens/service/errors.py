@@ -92,8 +92,10 @@ class JobNotFoundError(ServiceError):
 
 
 class JobKindNotFoundError(ServiceError):
+    """``POST /api/jobs/<name>`` for a name that is no job kind: that path takes no POST."""
+
     code = "job_kind_not_found"
-    status = 404
+    status = 405
 
 
 class JobNotReadyError(ServiceError):

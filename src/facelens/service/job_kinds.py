@@ -38,6 +38,16 @@ from facelens.service.limits import decode_image
 Upload = Literal["video", "zip", "media"]
 """What a kind takes: a video, a zip of photos, or ``media`` (one image or one video)."""
 ParamType = type[bool] | type[int] | type[float] | type[str]
+Limits = dict[str, Any]
+"""JSON Schema keywords a parameter's value must meet: minimum, maximum, exclusiveMinimum,
+exclusiveMaximum, enum, maxLength (checked by :meth:`JobKind.check_params`, and published in
+the OpenAPI schema)."""
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+OPERATING_POINT_LIMITS: dict[str, Limits] = {
+    "fmr": {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    "threshold": {"minimum": -1, "maximum": 1},
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class JobKind:
     role: Role = "query"
     params: dict[str, ParamType] = field(default_factory=dict)
     module: str | None = None  # the module the kind needs; the kind is hidden without it
+    limits: dict[str, Limits] = field(default_factory=dict)
+    exclusive: tuple[tuple[str, str], ...] = ()  # pairs of parameters never given together
 
     @property
     def available(self) -> bool:
@@ -70,8 +82,26 @@ class JobKind:
                 value = float(value)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise InvalidRequestError(f"parameter {name!r} must be a {expected.__name__}")
+            _check_limits(name, value, self.limits.get(name, {}))
             checked[name] = value
+        for first, second in self.exclusive:
+            if first in checked and second in checked:
+                raise InvalidRequestError(f"give {first!r} or {second!r}, not both")
         return checked
+
+    def params_schema(self) -> dict[str, Any]:
+        """The JSON Schema of this kind's ``params`` object (what :meth:`check_params` takes)."""
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {
+                name: {"type": _JSON_TYPES[kind], **self.limits.get(name, {})}
+                for name, kind in self.params.items()
+            },
+            "additionalProperties": False,
+        }
+        if self.exclusive:
+            schema["not"] = {"anyOf": [{"required": list(pair)} for pair in self.exclusive]}
+        return schema
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -81,6 +111,23 @@ class JobKind:
             "role": self.role,
             "params": {name: t.__name__ for name, t in self.params.items()},
         }
+
+
+def _check_limits(name: str, value: Any, limits: Limits) -> None:
+    """Refuse ``value`` outside the JSON Schema keywords of ``limits``."""
+    if isinstance(value, bool):
+        return
+    problems: dict[str, Callable[[Any], bool]] = {
+        "minimum": lambda bound: bool(value < bound),
+        "maximum": lambda bound: bool(value > bound),
+        "exclusiveMinimum": lambda bound: bool(value <= bound),
+        "exclusiveMaximum": lambda bound: bool(value >= bound),
+        "enum": lambda allowed: value not in allowed,
+        "maxLength": lambda most: len(value) > most,
+    }
+    for keyword, bound in limits.items():
+        if problems[keyword](bound):
+            raise InvalidRequestError(f"parameter {name!r} breaks {keyword} {bound!r}")
 
 
 JOB_KINDS: dict[str, JobKind] = {}
@@ -271,6 +318,8 @@ register(
         upload="zip",
         run=_run_identify_photos,
         params={"fmr": float, "threshold": float, "top_k": int},
+        limits={**OPERATING_POINT_LIMITS, "top_k": {"minimum": 1, "maximum": 50}},
+        exclusive=(("fmr", "threshold"),),
     )
 )
 
@@ -359,6 +408,12 @@ register(
         run=_run_video_identify,
         params={"fmr": float, "threshold": float, "every": int, "fps": float, "draw": bool},
         module="facelens.apps.video_identify",
+        limits={
+            **OPERATING_POINT_LIMITS,
+            "every": {"minimum": 1},
+            "fps": {"exclusiveMinimum": 0, "maximum": 1000},
+        },
+        exclusive=(("fmr", "threshold"),),
     )
 )
 
@@ -457,5 +512,12 @@ register(
             "threshold": float,
         },
         module="facelens.apps.anonymize",
+        limits={
+            **OPERATING_POINT_LIMITS,
+            "method": {"enum": list(_METHODS)},
+            "keep": {"maxLength": 2000},
+            "only": {"maxLength": 2000},
+        },
+        exclusive=(("fmr", "threshold"), ("keep", "only")),
     )
 )

@@ -32,6 +32,7 @@ from typing import Any
 from facelens.errors import FaceLensError
 from facelens.io.private_files import PRIVATE_DIR_MODE, make_private_dir, make_tree_private
 from facelens.service.errors import JobNotFoundError
+from facelens.service.paths import hide_server_paths
 from facelens.service.state import StateDB
 
 _HOST = socket.gethostname()
@@ -135,6 +136,11 @@ class JobStore:
 
     def input_path(self, job: Job) -> Path:
         return self.folder(job.id) / ("input" + Path(job.input_name).suffix.lower()[:10])
+
+    def public_text(self, job: Job, text: str) -> str:
+        """``text`` as a client may see it: the job's input named by the upload's file name,
+        no other path of the server (see :mod:`facelens.service.paths`)."""
+        return hide_server_paths(text, {self.input_path(job): job.input_name}, [self.jobs_dir])
 
     def new_folder(self) -> tuple[str, Path]:
         """A fresh job id and its (created) folder, before the job is queued."""
@@ -417,13 +423,11 @@ class JobRunner:
         except JobCancelledError:
             pass  # cancelled (state already set) or this process is stopping (requeued later)
         except FaceLensError as error:
-            self.store.finish(job.id, self.owner, error={"code": error.code, "message": str(error)})
+            message = self.store.public_text(job, str(error))
+            self.store.finish(job.id, self.owner, error={"code": error.code, "message": message})
         except Exception as error:  # a job's bug must not kill the runner
-            self.store.finish(
-                job.id,
-                self.owner,
-                error={"code": "job_failed", "message": f"{type(error).__name__}: {error}"},
-            )
+            message = self.store.public_text(job, f"{type(error).__name__}: {error}")
+            self.store.finish(job.id, self.owner, error={"code": "job_failed", "message": message})
         else:
             self.store.finish(job.id, self.owner, result=result)
         finally:

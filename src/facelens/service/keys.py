@@ -68,6 +68,12 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+def key_id_of(presented: str) -> str | None:
+    """The public id of a presented key string when it has the shape of a key, else None."""
+    match = _KEY_PATTERN.match(presented.strip())
+    return match.group(1) if match else None
+
+
 class KeyStore:
     """Create, list, revoke and check API keys in ``service.db``."""
 

@@ -107,6 +107,13 @@ class ServiceSettings:
     def jobs_dir(self) -> Path:
         return self.state_dir / "jobs"
 
+    def server_paths(self) -> list[Path]:
+        """The server's own files and folders, never named to a client: the state folder,
+        the gallery, the key file."""
+        paths = [self.state_dir]
+        paths += [Path(p).expanduser() for p in (self.gallery, self.key_file) if p]
+        return paths
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 

@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -97,6 +101,13 @@ class StateDB:
                 raise
             else:
                 self._db.execute("COMMIT")
+
+    def scrub(self) -> None:
+        """Leave no old bytes of overwritten rows: vacuum, then empty the WAL (as the gallery
+        does after an erase; ``secure_delete`` already zeroes freed space)."""
+        with self._lock:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         with self._lock:

@@ -16,8 +16,11 @@ from facelens.analysis.attributes import AnalyzedFace
 from facelens.service.auth import QueryKey, Service
 from facelens.service.limits import read_image, require_multipart
 from facelens.service.models import ERROR_RESPONSES
+from facelens.service.multipart import UploadRoute
 
-router = APIRouter(prefix="/api", tags=["analysis"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api", tags=["analysis"], responses=ERROR_RESPONSES, route_class=UploadRoute
+)
 
 
 @router.post("/analyze", dependencies=[Depends(require_multipart)])

@@ -17,7 +17,9 @@ Fmr = Annotated[
 ]
 Threshold = Annotated[
     float | None,
-    Query(ge=-1, le=1, description="A raw cosine threshold instead of fmr"),
+    Query(
+        ge=-1, le=1, description="A raw cosine threshold instead of fmr (wins if both are given)"
+    ),
 ]
 TopK = Annotated[int, Query(ge=1, le=50, description="Candidates listed per face")]
 

@@ -15,10 +15,13 @@ from facelens.match.decide import main_face, verify_faces
 from facelens.service.auth import QueryKey, Service
 from facelens.service.limits import read_image, require_multipart
 from facelens.service.models import ERROR_RESPONSES
+from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, Threshold, TopK
 from facelens.types import Match, Verification
 
-router = APIRouter(prefix="/api", tags=["faces"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api", tags=["faces"], responses=ERROR_RESPONSES, route_class=UploadRoute
+)
 
 
 @router.post("/detect", dependencies=[Depends(require_multipart)])
@@ -53,7 +56,9 @@ async def identify(
     """Who is each face of a photo? ``identity`` is null for a face nobody in the gallery matches."""
     decoded = await read_image(image, context.settings.max_pixels)
     lens = context.lens
-    point = lens.operating_point(fmr, threshold)  # a bad operating point fails before the work
+    point = lens.operating_point(
+        None if threshold is not None else fmr, threshold
+    )  # a bad operating point fails before the work
 
     def work() -> list[Match]:
         return lens.match_faces(lens.analyzer.analyze(decoded), point, top_k)
@@ -92,7 +97,7 @@ async def verify(
     decoded_a = await read_image(image_a, context.settings.max_pixels)
     decoded_b = await read_image(image_b, context.settings.max_pixels)
     lens = context.lens
-    point = lens.operating_point(fmr, threshold)
+    point = lens.operating_point(None if threshold is not None else fmr, threshold)
 
     def work() -> Verification:
         face_a = main_face(lens.analyzer.analyze(decoded_a), decoded_a.source)

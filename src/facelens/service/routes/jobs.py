@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from facelens.errors import FaceLensError
 from facelens.io.private_files import open_private
 from facelens.service.auth import QueryKey, Service
 from facelens.service.context import ServiceContext
@@ -41,8 +42,12 @@ from facelens.service.jobs import Job, JobRunner
 from facelens.service.keys import ApiKey
 from facelens.service.limits import require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES
+from facelens.service.multipart import UploadRoute
+from facelens.service.paths import hide_paths_in_error
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES, route_class=UploadRoute
+)
 
 UPLOAD_PREFIX = "/api/jobs/"
 """Routes under this prefix take the larger upload limit (videos)."""
@@ -91,7 +96,19 @@ def list_jobs(key: QueryKey, context: Service) -> list[dict[str, Any]]:
     return [job.to_dict() for job in jobs]
 
 
-@router.post("/{kind}", status_code=202, dependencies=[Depends(require_multipart)])
+def known_kind(kind: str) -> None:
+    """First of all: a path that names no kind this server runs takes no POST (405)."""
+    if kind not in available_kinds():
+        names = ", ".join(available_kinds()) or "none"
+        raise JobKindNotFoundError(f"no job kind {kind!r}; this server runs: {names}")
+
+
+@router.post(
+    "/{kind}",
+    status_code=202,
+    dependencies=[Depends(known_kind), Depends(require_multipart)],
+    include_in_schema=False,  # one operation per kind in the schema (service/openapi.py)
+)
 async def start_job(
     key: QueryKey,
     context: Service,
@@ -115,6 +132,7 @@ async def start_job(
     if not isinstance(raw, dict):
         raise InvalidRequestError("params must be a JSON object")
     checked = job_kind.check_params(raw)
+    context.lens.operating_point(checked.get("fmr"), checked.get("threshold"))  # 422 now, not later
     declared = (file.content_type or "application/octet-stream").lower()
     if not declared.startswith(_TYPES[job_kind.upload]):
         raise UnsupportedMediaTypeError(f"{kind} takes a {job_kind.upload}, not {declared!r}")
@@ -123,6 +141,10 @@ async def start_job(
     try:
         info = await run_in_threadpool(_save_and_check, file, folder, label, job_kind, context)
         job = context.jobs.enqueue(job_id, kind, checked, label, key.id)
+    except FaceLensError as error:  # named as the upload, never as the server's file
+        shutil.rmtree(folder, ignore_errors=True)
+        saved = folder / ("input" + Path(label).suffix.lower()[:10])
+        raise hide_paths_in_error(error, {saved: label}, [folder]) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -158,7 +180,13 @@ def get_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
 @router.get(
     "/{job_id}/result",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The result"}},
+    responses={
+        200: {
+            "content": {"application/json": {}, "application/octet-stream": {}},
+            "description": "The result: JSON, CSV, HTML, a video or an image "
+            "(every media type is listed in the served schema)",
+        }
+    },
 )
 def job_result(
     job_id: str,

@@ -33,10 +33,13 @@ from facelens.service.errors import InvalidRequestError, ServiceError
 from facelens.service.keys import ApiKey
 from facelens.service.limits import check_count, read_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES, RenameRequest
+from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import PersonName, clean_name
 from facelens.types import Person
 
-router = APIRouter(prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES, route_class=UploadRoute
+)
 
 Photos = list[UploadFile]
 FORCE_HELP = (
@@ -198,6 +201,7 @@ def erase_person(name: PersonName, key: AdminKey, context: Service) -> dict[str,
     """Erase a person: every template and face crop of theirs leaves the gallery file."""
     removed = context.lens.erase(name)
     context.audit.record(key, "erase", name, {"templates": removed})
+    context.audit.forget(name)  # the name leaves the audit log too (a keyed pseudonym stays)
     return {"erased": name, "templates": removed}
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from facelens.service.auth import COOKIE_NAME, AdminKey, QueryKey, Service
+from facelens.service.auth import COOKIE_NAME, AdminKey, QueryKey, Service, authenticate
 from facelens.service.models import ERROR_RESPONSES, SessionRequest
 
 router = APIRouter(prefix="/api", tags=["session"], responses=ERROR_RESPONSES)
@@ -26,7 +26,7 @@ def log_in(
     context: Service,
 ) -> dict[str, Any]:
     """Check a key and keep it in an HttpOnly, SameSite=Strict cookie for the web page."""
-    key = context.keys.authenticate(body.key)
+    key = authenticate(context, request, body.key, "the key")
     response.set_cookie(
         COOKIE_NAME,
         body.key.strip(),
