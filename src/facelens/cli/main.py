@@ -8,6 +8,7 @@ from facelens.cli import (
     analyze,
     anonymize,
     audit,
+    calibrate,
     cluster,
     demo,
     detect,
@@ -73,6 +74,8 @@ def cli(
 
 
 for module in (detect, enroll, people, identify, verify, evaluate, demo, models, gallery):
+    cli.add_command(module.command)
+for module in (calibrate,):  # the deployment's own calibration (facelens.match.deployment)
     cli.add_command(module.command)
 for module in (serve, keys, audit):  # the REST service (facelens.service)
     cli.add_command(module.command)

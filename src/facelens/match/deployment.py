@@ -1,0 +1,256 @@
+"""A calibration fitted on a deployment's own people (``facelens calibrate``).
+
+Given one template per image and who is on it, every two images make a pair:
+genuine (same person) or impostor. From them come, as for the shipped
+calibration (``benchmarks/calibrate.py``):
+
+* the FMR-threshold table: for each rate ``f`` of :data:`FMR_GRID` the score
+  that at most a fraction ``f`` of impostor pairs reach;
+* the likelihood-ratio model: a class-balanced logistic regression of the
+  score (:mod:`facelens.match.evidence`).
+
+Uncertainty. A rate ``f`` is kept only when at least :data:`MIN_TAIL`
+impostor pairs lie above its threshold (``f * impostor_pairs >= MIN_TAIL``);
+with fewer the rate is a guess, and a target below that is refused, saying
+how many more people of the same kind it would take. Each kept rate carries
+its 95% Clopper-Pearson interval from the number of impostor pairs (the pairs
+share people, so the true uncertainty is somewhat wider).
+
+Cross-fitting by person: the people are dealt into folds; each fold's pairs
+are scored by thresholds and an LLR line fitted on the other folds' people
+only. The pooled held-out FMR at each rate and the held-out Cllr (bits) say
+how the calibration will hold on people it has never seen.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from scipy.stats import beta
+
+from facelens.errors import CalibrationDataError
+from facelens.match.calibration import DEFAULT_FMR, FMR_GRID, Calibration, fit_calibration
+from facelens.match.evidence import cllr, fit_logistic_llr
+
+MIN_PEOPLE = 10
+"""Fewer people than this cannot say how different people's faces score."""
+MIN_GENUINE = 20
+"""Fewer same-person pairs than this cannot fit the likelihood-ratio model."""
+MIN_TAIL = 10
+"""Impostor pairs that must lie above a threshold for its rate to be kept."""
+FOLDS = 5
+"""Person folds of the cross-fit (fewer when there are few people)."""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Scores of every usable pair, and the person of each side (for folds)."""
+
+    scores: np.ndarray  # (P,) cosine
+    same: np.ndarray  # (P,) bool
+    person_a: np.ndarray  # (P,) int
+    person_b: np.ndarray  # (P,) int
+
+
+def all_pairs(vectors: np.ndarray, people: np.ndarray) -> Pairs:
+    """Every two images ``i < j`` of ``(N, D)`` unit templates with person labels ``(N,)``."""
+    first, second = np.triu_indices(len(vectors), k=1)
+    scores = np.einsum("ij,ij->i", vectors[first], vectors[second]).astype(np.float64)
+    return Pairs(scores, people[first] == people[second], people[first], people[second])
+
+
+def listed_pairs(
+    vectors: np.ndarray, people: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> Pairs:
+    """The pairs of a pairs file (rows ``first[k]``, ``second[k]`` of ``vectors``)."""
+    scores = np.einsum("ij,ij->i", vectors[first], vectors[second]).astype(np.float64)
+    return Pairs(scores, people[first] == people[second], people[first], people[second])
+
+
+def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact binomial interval of a rate observed as ``count`` of ``total``."""
+    alpha = 1 - confidence
+    low = 0.0 if count == 0 else float(beta.ppf(alpha / 2, count, total - count + 1))
+    high = 1.0 if count == total else float(beta.ppf(1 - alpha / 2, count + 1, total - count))
+    return low, high
+
+
+def people_needed(target: float, people: int, impostor_pairs: int) -> int:
+    """People (of the same kind) for ``MIN_TAIL`` impostor pairs above ``target``'s threshold.
+
+    Impostor pairs grow as the square of the people: ``pairs ~ people**2``.
+    """
+    wanted = MIN_TAIL / target
+    per_person_pair = impostor_pairs / max(people * (people - 1) / 2, 1)
+    return math.ceil((1 + math.sqrt(1 + 8 * wanted / per_person_pair)) / 2)
+
+
+@dataclass(frozen=True)
+class DeploymentFit:
+    """The fitted calibration and everything said about its uncertainty."""
+
+    calibration: Calibration
+    record: dict[str, Any]  # stored in the gallery and shown (JSON)
+
+
+def fit_deployment(
+    model_id: str,
+    pairs: Pairs,
+    *,
+    sources: list[str],
+    images: int,
+    targets: tuple[float, ...] = (),
+    shipped: Calibration | None = None,
+    command: str = "facelens calibrate",
+    seed: int = 0,
+) -> DeploymentFit:
+    """Fit a deployment calibration on ``pairs`` (see the module docstring).
+
+    Raises :class:`CalibrationDataError` with the numbers when there are too few
+    people or pairs, or when a ``targets`` rate is below what they support.
+    """
+    people = len(np.union1d(pairs.person_a, pairs.person_b))
+    genuine, impostor = pairs.scores[pairs.same], pairs.scores[~pairs.same]
+    if people < MIN_PEOPLE or len(genuine) < MIN_GENUINE:
+        raise CalibrationDataError(
+            f"a calibration needs at least {MIN_PEOPLE} people and {MIN_GENUINE} same-person "
+            f"pairs (two photos of one person); this set has {people} people, "
+            f"{len(genuine)} same-person and {len(impostor)} different-person pairs"
+        )
+    grid = tuple(f for f in FMR_GRID if f * len(impostor) >= MIN_TAIL)
+    for target in sorted(targets):
+        if target * len(impostor) < MIN_TAIL:
+            more = people_needed(target, people, len(impostor)) - people
+            raise CalibrationDataError(
+                f"a false-match rate of {target:g} needs at least {MIN_TAIL} different-person "
+                f"pairs above its threshold, so {MIN_TAIL / target:,.0f} pairs; {people} people "
+                f"give {len(impostor):,}. About {more} more people (with as many photos each) "
+                f"would support it; the smallest rate this set supports is "
+                f"{grid[-1] if grid else MIN_TAIL / len(impostor):g}"
+            )
+    if not grid:
+        raise CalibrationDataError(
+            f"{len(impostor)} different-person pairs support no rate of {FMR_GRID[0]:g} or "
+            f"below (needs {MIN_TAIL / FMR_GRID[0]:.0f}); add people"
+        )
+    grid = tuple(sorted(set(grid) | set(targets), reverse=True))
+    default_fmr = min(targets) if targets else next((f for f in grid if f <= DEFAULT_FMR), grid[-1])
+    llr = fit_logistic_llr(genuine, impostor)
+    held_out = _cross_fit(pairs, grid, seed)
+    calibration_id = datetime.now(UTC).strftime("%Y%m%d") + "-" + uuid.uuid4().hex[:8]
+    fitted = fit_calibration(
+        model_id,
+        genuine,
+        impostor,
+        dataset=f"{people} people of this deployment ({', '.join(sources)}): {images} images, "
+        "all same-person and all different-person pairs",
+        command=command,
+        fmr_grid=grid,
+        llr=llr,
+        cllr=held_out["cllr"],
+    )
+    calibration = Calibration(
+        **{
+            **fitted.__dict__,
+            "source": f"gallery:{calibration_id}",
+            "default_fmr": default_fmr,
+        }
+    )
+    table = []
+    for fmr, threshold, tar in zip(
+        calibration.fmr, calibration.thresholds, calibration.tar, strict=True
+    ):
+        above = int((impostor >= threshold).sum())
+        low, high = clopper_pearson(above, len(impostor))
+        table.append(
+            {
+                "fmr": fmr,
+                "threshold": round(threshold, 6),
+                "tar": tar,
+                "impostors_above": above,
+                "far_observed": above / len(impostor),
+                "ci95": [low, high],
+                "held_out_fmr": held_out["fmr"].get(fmr),
+            }
+        )
+    record: dict[str, Any] = {
+        "id": calibration_id,
+        "source": calibration.source,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_id": model_id,
+        "people": people,
+        "images": images,
+        "genuine_pairs": len(genuine),
+        "impostor_pairs": len(impostor),
+        "sources": sources,
+        "default_fmr": default_fmr,
+        "smallest_fmr": grid[-1],
+        "folds": held_out["folds"],
+        "thresholds": table,
+        "cllr": {
+            "held_out": held_out["cllr"],
+            "shipped": _shipped_cllr(shipped, genuine, impostor),
+        },
+        "calibration": calibration.to_json(),
+    }
+    return DeploymentFit(calibration, record)
+
+
+def _cross_fit(pairs: Pairs, grid: tuple[float, ...], seed: int) -> dict[str, Any]:
+    """Held-out FMR per rate and Cllr: folds of people, fitted on the others (see above)."""
+    people = np.union1d(pairs.person_a, pairs.person_b)
+    folds = min(FOLDS, len(people) // 2)
+    fold_of = dict(
+        zip(
+            people.tolist(),
+            np.random.default_rng(seed).permutation(len(people)) % folds,
+            strict=True,
+        )
+    )
+    fold_a = np.array([fold_of[p] for p in pairs.person_a.tolist()])
+    fold_b = np.array([fold_of[p] for p in pairs.person_b.tolist()])
+    above = dict.fromkeys(grid, 0)
+    tested = 0
+    genuine_llr, impostor_llr = [], []
+    for fold in range(folds):
+        train = (fold_a != fold) & (fold_b != fold)
+        test = (fold_a == fold) & (fold_b == fold)
+        train_gen = pairs.scores[train & pairs.same]
+        train_imp = pairs.scores[train & ~pairs.same]
+        test_gen = pairs.scores[test & pairs.same]
+        test_imp = pairs.scores[test & ~pairs.same]
+        if len(train_gen) < 2 or len(train_imp) < 2 or len(test_imp) == 0:
+            continue
+        fitted = fit_calibration(
+            "fold", train_gen, train_imp, dataset="", command="", fmr_grid=grid
+        )
+        for fmr, threshold in zip(fitted.fmr, fitted.thresholds, strict=True):
+            above[fmr] += int((test_imp >= threshold).sum())
+        tested += len(test_imp)
+        line = fit_logistic_llr(train_gen, train_imp)
+        genuine_llr.append(line.llr_many(test_gen))
+        impostor_llr.append(line.llr_many(test_imp))
+    held_cllr = (
+        cllr(np.concatenate(genuine_llr), np.concatenate(impostor_llr))
+        if genuine_llr and sum(len(g) for g in genuine_llr)
+        else None
+    )
+    return {
+        "folds": folds,
+        "fmr": {f: (above[f] / tested if tested else None) for f in grid},
+        "cllr": held_cllr,
+    }
+
+
+def _shipped_cllr(
+    shipped: Calibration | None, genuine: np.ndarray, impostor: np.ndarray
+) -> float | None:
+    """Cllr (bits) of the shipped LLR line on these pairs: what the calibration improves on."""
+    if shipped is None or shipped.llr is None:
+        return None
+    return cllr(shipped.llr.llr_many(genuine), shipped.llr.llr_many(impostor))
