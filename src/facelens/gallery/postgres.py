@@ -642,6 +642,7 @@ class PostgresGallery:
                 "VALUES (%s, %s, %s, %s) RETURNING version",
                 (record["id"], record["model_id"], record["created"], Jsonb(record)),
             ).fetchone()
+            assert row is not None  # RETURNING always gives the new row
             version = int(row[0])
             db.execute(
                 "INSERT INTO facelens.audit (action, target, detail, outcome) "
