@@ -20,6 +20,11 @@ Cross-fitting by person: the people are dealt into folds; each fold's pairs
 are scored by thresholds and an LLR line fitted on the other folds' people
 only. The pooled held-out FMR at each rate and the held-out Cllr (bits) say
 how the calibration will hold on people it has never seen.
+
+The LLR line is fitted with smoothed targets (Platt's: ``(n+1)/(n+2)`` for a
+same-person pair, ``1/(n+2)`` for a different-person pair): a deployment's few
+hundred photos are often perfectly separated, and a plain logistic fit would then
+claim unbounded evidence that the next person's photos contradict.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from scipy.stats import beta
 
 from facelens.errors import CalibrationDataError
 from facelens.match.calibration import DEFAULT_FMR, FMR_GRID, Calibration, fit_calibration
-from facelens.match.evidence import cllr, fit_logistic_llr
+from facelens.match.evidence import LN10, LogisticLLR, cllr
 
 MIN_PEOPLE = 10
 """Fewer people than this cannot say how different people's faces score."""
@@ -140,7 +145,7 @@ def fit_deployment(
         )
     grid = tuple(sorted(set(grid) | set(targets), reverse=True))
     default_fmr = min(targets) if targets else next((f for f in grid if f <= DEFAULT_FMR), grid[-1])
-    llr = fit_logistic_llr(genuine, impostor)
+    llr = fit_smoothed_llr(genuine, impostor)
     held_out = _cross_fit(pairs, grid, seed)
     calibration_id = datetime.now(UTC).strftime("%Y%m%d") + "-" + uuid.uuid4().hex[:8]
     fitted = fit_calibration(
@@ -232,7 +237,7 @@ def _cross_fit(pairs: Pairs, grid: tuple[float, ...], seed: int) -> dict[str, An
         for fmr, threshold in zip(fitted.fmr, fitted.thresholds, strict=True):
             above[fmr] += int((test_imp >= threshold).sum())
         tested += len(test_imp)
-        line = fit_logistic_llr(train_gen, train_imp)
+        line = fit_smoothed_llr(train_gen, train_imp)
         genuine_llr.append(line.llr_many(test_gen))
         impostor_llr.append(line.llr_many(test_imp))
     held_cllr = (
@@ -254,3 +259,30 @@ def _shipped_cllr(
     if shipped is None or shipped.llr is None:
         return None
     return cllr(shipped.llr.llr_many(genuine), shipped.llr.llr_many(impostor))
+
+
+def fit_smoothed_llr(
+    genuine: np.ndarray, impostor: np.ndarray, iterations: int = 100
+) -> LogisticLLR:
+    """The class-balanced logistic LLR line of a score, with Platt's smoothed targets."""
+    scores = np.concatenate([genuine, impostor]).astype(np.float64)
+    design = np.stack([scores, np.ones_like(scores)], axis=1)
+    targets = np.concatenate(
+        [
+            np.full(len(genuine), (len(genuine) + 1) / (len(genuine) + 2)),
+            np.full(len(impostor), 1 / (len(impostor) + 2)),
+        ]
+    )
+    weights = np.concatenate(
+        [np.full(len(genuine), 0.5 / len(genuine)), np.full(len(impostor), 0.5 / len(impostor))]
+    )
+    params = np.zeros(2)
+    for _ in range(iterations):
+        probability = 1.0 / (1.0 + np.exp(-np.clip(design @ params, -50, 50)))
+        gradient = design.T @ (weights * (probability - targets))
+        curvature = design.T @ (design * (weights * probability * (1 - probability))[:, None])
+        step = np.linalg.solve(curvature + 1e-12 * np.eye(2), gradient)
+        params -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return LogisticLLR(slope=float(params[0] / LN10), intercept=float(params[1] / LN10))
