@@ -9,6 +9,12 @@ calibration (``benchmarks/calibrate.py``):
 * the likelihood-ratio model: a class-balanced logistic regression of the
   score (:mod:`facelens.match.evidence`).
 
+Thresholds are set one standard error on the safe side: the threshold of a rate
+``f`` lets through the largest number ``k`` of the impostor pairs whose one-sided
+84% Clopper-Pearson upper bound is still ``f``. With millions of pairs this is the
+plain quantile; with a deployment's thousands it keeps the rate promised on the
+next people (whose look-alikes the fitted ones may lack) from running above ``f``.
+
 Uncertainty. A rate ``f`` is kept only when at least :data:`MIN_TAIL`
 impostor pairs lie above its threshold (``f * impostor_pairs >= MIN_TAIL``);
 with fewer the rate is a guess, and a target below that is refused, saying
@@ -39,7 +45,7 @@ import numpy as np
 from scipy.stats import beta
 
 from facelens.errors import CalibrationDataError
-from facelens.match.calibration import DEFAULT_FMR, FMR_GRID, Calibration, fit_calibration
+from facelens.match.calibration import DEFAULT_FMR, FMR_GRID, Calibration
 from facelens.match.evidence import LN10, LogisticLLR, cllr
 
 MIN_PEOPLE = 10
@@ -75,6 +81,24 @@ def listed_pairs(
     """The pairs of a pairs file (rows ``first[k]``, ``second[k]`` of ``vectors``)."""
     scores = np.einsum("ij,ij->i", vectors[first], vectors[second]).astype(np.float64)
     return Pairs(scores, people[first] == people[second], people[first], people[second])
+
+
+ONE_SIGMA = 0.8413447460685429
+"""One-sided confidence of one standard error (the normal distribution below +1 sigma)."""
+
+
+def conservative_thresholds(impostor: np.ndarray, grid: tuple[float, ...]) -> list[float]:
+    """The threshold of each rate of ``grid`` (see the module docstring), increasing."""
+    ordered = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+    n = len(ordered)
+    thresholds = []
+    for fmr in grid:
+        counts = np.arange(0, min(math.floor(fmr * n), n - 1) + 1)
+        upper = beta.ppf(ONE_SIGMA, counts + 1, n - counts)
+        allowed = counts[upper <= fmr]
+        k = int(allowed.max()) if len(allowed) else 0
+        thresholds.append(float(np.nextafter(ordered[k], np.inf)))
+    return thresholds
 
 
 def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -148,23 +172,21 @@ def fit_deployment(
     llr = fit_smoothed_llr(genuine, impostor)
     held_out = _cross_fit(pairs, grid, seed)
     calibration_id = datetime.now(UTC).strftime("%Y%m%d") + "-" + uuid.uuid4().hex[:8]
-    fitted = fit_calibration(
-        model_id,
-        genuine,
-        impostor,
+    thresholds = conservative_thresholds(impostor, grid)
+    calibration = Calibration(
+        model_id=model_id,
         dataset=f"{people} people of this deployment ({', '.join(sources)}): {images} images, "
         "all same-person and all different-person pairs",
         command=command,
-        fmr_grid=grid,
+        impostor_pairs=len(impostor),
+        genuine_pairs=len(genuine),
+        fmr=grid,
+        thresholds=tuple(thresholds),
+        tar=tuple(float((genuine >= t).mean()) for t in thresholds),
         llr=llr,
         cllr=held_out["cllr"],
-    )
-    calibration = Calibration(
-        **{
-            **fitted.__dict__,
-            "source": f"gallery:{calibration_id}",
-            "default_fmr": default_fmr,
-        }
+        source=f"gallery:{calibration_id}",
+        default_fmr=default_fmr,
     )
     table = []
     for fmr, threshold, tar in zip(
@@ -231,10 +253,7 @@ def _cross_fit(pairs: Pairs, grid: tuple[float, ...], seed: int) -> dict[str, An
         test_imp = pairs.scores[test & ~pairs.same]
         if len(train_gen) < 2 or len(train_imp) < 2 or len(test_imp) == 0:
             continue
-        fitted = fit_calibration(
-            "fold", train_gen, train_imp, dataset="", command="", fmr_grid=grid
-        )
-        for fmr, threshold in zip(fitted.fmr, fitted.thresholds, strict=True):
+        for fmr, threshold in zip(grid, conservative_thresholds(train_imp, grid), strict=True):
             above[fmr] += int((test_imp >= threshold).sum())
         tested += len(test_imp)
         line = fit_smoothed_llr(train_gen, train_imp)
