@@ -282,3 +282,22 @@ def test_shipped_decisions_name_the_shipped_calibration() -> None:
     shipped = calibration_for("sface-2021dec-int8bq")
     assert shipped.source == "shipped:lfw"
     assert operating_point(shipped, fmr=1e-3).calibration == "shipped:lfw"
+
+
+def test_a_lens_of_another_embedder_refuses_the_gallery_calibration(tmp_path: Path) -> None:
+    vectors, people = _people(20, 5)
+    fit = fit_deployment(
+        "sface-2021dec-int8bq", all_pairs(vectors, people), sources=["x"], images=100
+    )
+    path = tmp_path / "g.db"
+    gallery = open_gallery(path, "sface-2021dec-int8bq")
+    gallery.store_calibration(fit.record)
+    gallery.close()
+    with FaceLens(path) as lens:  # the gallery's own embedder: its calibration, named
+        assert lens.calibration.source == f"gallery:{fit.record['id']}"
+        assert lens.operating_point().calibration == f"gallery:{fit.record['id']}"
+    with (
+        FaceLens(path, embedder="dlib-resnet-v1") as lens,
+        pytest.raises(CalibrationMismatchError, match="cannot be applied to dlib-resnet-v1"),
+    ):
+        lens.operating_point()
