@@ -301,3 +301,29 @@ def test_a_lens_of_another_embedder_refuses_the_gallery_calibration(tmp_path: Pa
         pytest.raises(CalibrationMismatchError, match="cannot be applied to dlib-resnet-v1"),
     ):
         lens.operating_point()
+
+
+def test_a_fusion_with_a_user_model_is_calibrated_and_decides(
+    user_model: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    args = ["models", "add", USER_MODEL, str(user_model), "--preset", "arcface"]
+    assert runner.invoke(cli, args).exit_code == 0
+    fusion = ["models", "add-fusion", "mine-sface", f"{USER_MODEL}:0.3", "sface-2021dec-int8bq:0.7"]
+    added = runner.invoke(cli, fusion)
+    assert added.exit_code == 0, added.output
+    gallery = str(tmp_path / "g.db")
+    tree = _orl_subset(tmp_path)
+    fitted = runner.invoke(
+        cli, ["--gallery", gallery, "--embedder", "mine-sface", "calibrate", str(tree), "--json"]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    record = json.loads(fitted.output[fitted.output.index("{") :])
+    assert record["model_id"] == "mine-sface"
+    face = data_path("orl_att_faces/att_faces/s2/1.pgm")
+    other = data_path("orl_att_faces/att_faces/s2/5.pgm")
+    verified = runner.invoke(cli, ["--gallery", gallery, "verify", str(face), str(other), "--json"])
+    assert verified.exit_code == 0, verified.output
+    decision = json.loads(verified.output)
+    assert decision["calibration"] == f"gallery:{record['id']}"
+    assert decision["same"] is True  # SFace carries most of the weight: s2 is s2

@@ -12,7 +12,13 @@ from facelens.cli.common import friendly_errors, json_option
 from facelens.cli.output import console, emit_json, print_table
 from facelens.errors import InputError
 from facelens.models.registry import all_specs, builtin_ids
-from facelens.models.user import PRESETS, add_user_model, models_file, remove_user_model
+from facelens.models.user import (
+    PRESETS,
+    add_user_fusion,
+    add_user_model,
+    models_file,
+    remove_user_model,
+)
 
 
 @click.group("models", invoke_without_command=True)
@@ -92,6 +98,33 @@ def add(
     console.print(
         f"registered {model_id}: {entry['file']} (sha256 {entry['sha256'][:16]}...), "
         f"{entry['size']}x{entry['size']} {entry['colour']}, in {models_file()}. Next: "
+        f"`facelens --embedder {model_id} --gallery NEW.db calibrate TREE`"
+    )
+
+
+@command.command("add-fusion")
+@click.argument("model_id", metavar="ID")
+@click.argument("parts", metavar="EMBEDDER:WEIGHT...", nargs=-1, required=True)
+@click.option("--flip", "flipped", multiple=True, help="A part that also reads the mirror image.")
+@friendly_errors
+def add_fusion(model_id: str, parts: tuple[str, ...], flipped: tuple[str, ...]) -> None:
+    """Register ID as a score-level fusion of embedders (shipped or your own), e.g.
+    `facelens models add-fusion mine-plus-sface mine:0.7 sface-2021dec-int8bq:0.3`.
+    The fused score is the weighted sum of the parts' cosines; like any user model it
+    needs `facelens calibrate` before it decides."""
+    pairs = []
+    for part in parts:
+        name, _, weight = part.rpartition(":")
+        try:
+            pairs.append((name, float(weight)))
+        except ValueError:
+            raise InputError(
+                f"{part!r}: give EMBEDDER:WEIGHT, e.g. sface-2021dec-int8bq:0.5"
+            ) from None
+    known = {s.id for s in all_specs() if s.task == "embedder"}
+    add_user_fusion(model_id, pairs, list(flipped), builtin_ids(), known)
+    console.print(
+        f"registered the fusion {model_id} in {models_file()}. Next: "
         f"`facelens --embedder {model_id} --gallery NEW.db calibrate TREE`"
     )
 

@@ -183,6 +183,43 @@ def add_user_model(
     return entry
 
 
+def add_user_fusion(
+    model_id: str,
+    parts: list[tuple[str, float]],
+    flipped: list[str],
+    builtin: set[str],
+    known: set[str],
+) -> dict[str, Any]:
+    """Register a score-level fusion (:mod:`facelens.models.fusion`) of embedders, any of
+    them user models: ``parts`` are ``(embedder id, weight)``; ``flipped`` parts also
+    read the mirror image. Like a user model, it needs ``facelens calibrate``."""
+    if not _ID.match(model_id):
+        raise InputError(f"a model id is 2-64 of a-z 0-9 . _ -: {model_id!r}")
+    if model_id in builtin:
+        raise InputError(f"{model_id} is a model shipped with facelens; choose another id")
+    if len(parts) < 2:
+        raise InputError("a fusion needs at least two embedders")
+    for part, weight in parts:
+        if part not in known or part == model_id:
+            raise InputError(f"{part} is not a registered embedder (see `facelens models`)")
+        if weight <= 0:
+            raise InputError(f"the weight of {part} must be positive, not {weight}")
+    for part in flipped:
+        if part not in {p for p, _ in parts}:
+            raise InputError(f"--flip {part}: not one of the fusion's parts")
+    licences = ", ".join(p for p, _ in parts)
+    entry = {
+        "id": model_id,
+        "parts": [[p, float(w)] for p, w in parts],
+        "flipped": list(flipped),
+        "licence": f"each part's own ({licences})",
+    }
+    models = _read_registry()
+    models[model_id] = entry
+    _write_registry(models)
+    return entry
+
+
 def remove_user_model(model_id: str) -> bool:
     """Forget a user model (its file is left alone); False if there was none."""
     models = _read_registry()
@@ -216,6 +253,25 @@ def user_spec(model_id: str) -> ModelSpec | None:
 
 
 def _spec(entry: dict[str, Any]) -> ModelSpec:
+    if "parts" in entry:  # a fusion: the registry loads and combines the parts
+        parts = tuple((str(p), float(w)) for p, w in entry["parts"])
+        return ModelSpec(
+            id=entry["id"],
+            task="embedder",
+            family="user-fusion",
+            package="",
+            package_version="",
+            module="",
+            file="",
+            sha256="",
+            folded_digest="",
+            licence=entry["licence"],
+            upstream="registered by the user (facelens models add-fusion)",
+            input_spec="each part's own",
+            factory=None,
+            parts=parts,
+            flipped_parts=tuple(entry.get("flipped", ())),
+        )
     contract = contract_from({k: entry[k] for k in ("size", "colour", "mean", "std", "template")})
     return UserModelSpec(
         id=entry["id"],
