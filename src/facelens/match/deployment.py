@@ -10,10 +10,12 @@ calibration (``benchmarks/calibrate.py``):
   score (:mod:`facelens.match.evidence`).
 
 Thresholds are set one standard error on the safe side: the threshold of a rate
-``f`` lets through the largest number ``k`` of the impostor pairs whose one-sided
-84% Clopper-Pearson upper bound is still ``f``. With millions of pairs this is the
-plain quantile; with a deployment's thousands it keeps the rate promised on the
-next people (whose look-alikes the fitted ones may lack) from running above ``f``.
+``f`` is the lowest at which the observed rate plus one standard error is at most
+``f``, the error counting pairs of *people* as the independent units (the image
+pairs of two look-alikes cross a threshold together). With millions of pairs of
+thousands of people this is the plain quantile; with a deployment's few dozen
+people it keeps the rate promised on the next people (whose look-alikes the
+fitted ones may lack) from running above ``f``.
 
 Uncertainty. A rate ``f`` is kept only when at least :data:`MIN_TAIL`
 impostor pairs lie above its threshold (``f * impostor_pairs >= MIN_TAIL``);
@@ -83,21 +85,51 @@ def listed_pairs(
     return Pairs(scores, people[first] == people[second], people[first], people[second])
 
 
-ONE_SIGMA = 0.8413447460685429
-"""One-sided confidence of one standard error (the normal distribution below +1 sigma)."""
+def person_pair_ids(person_a: np.ndarray, person_b: np.ndarray) -> np.ndarray:
+    """One id per unordered pair of people (the cluster an image pair belongs to)."""
+    low, high = np.minimum(person_a, person_b), np.maximum(person_a, person_b)
+    return np.asarray(
+        np.unique(low * (int(high.max(initial=0)) + 1) + high, return_inverse=True)[1]
+    )
 
 
-def conservative_thresholds(impostor: np.ndarray, grid: tuple[float, ...]) -> list[float]:
-    """The threshold of each rate of ``grid`` (see the module docstring), increasing."""
-    ordered = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+def conservative_thresholds(
+    impostor: np.ndarray, grid: tuple[float, ...], clusters: np.ndarray | None = None
+) -> list[float]:
+    """The threshold of each rate of ``grid``, increasing (see the module docstring).
+
+    The threshold of ``f`` is the lowest at which the observed rate plus one standard
+    error is at most ``f``. The standard error counts the pairs of people
+    (``clusters``, one id per impostor pair) as the independent units: the image
+    pairs of two look-alike people are above a threshold together or not at all.
+    Without ``clusters`` (or when larger), the binomial error of the image pairs.
+    """
+    order = np.argsort(-np.asarray(impostor, dtype=np.float64), kind="stable")
+    ordered = np.asarray(impostor, dtype=np.float64)[order]
     n = len(ordered)
+    cluster = np.zeros(n, dtype=np.int64) if clusters is None else np.asarray(clusters)[order]
+    sizes = np.bincount(cluster).astype(np.float64)
+    count = int((sizes > 0).sum())
+
+    def bound(k: int) -> float:
+        rate = k / n
+        binomial = rate * (1 - rate) / n
+        if clusters is None or count < 2:
+            return rate + math.sqrt(binomial)
+        above = np.bincount(cluster[:k], minlength=len(sizes)).astype(np.float64)
+        spread = float(((above - rate * sizes) ** 2).sum()) * count / (count - 1) / n**2
+        return rate + math.sqrt(max(spread, binomial))
+
     thresholds = []
     for fmr in grid:
-        counts = np.arange(0, min(math.floor(fmr * n), n - 1) + 1)
-        upper = beta.ppf(ONE_SIGMA, counts + 1, n - counts)
-        allowed = counts[upper <= fmr]
-        k = int(allowed.max()) if len(allowed) else 0
-        thresholds.append(float(np.nextafter(ordered[k], np.inf)))
+        low, high = 0, min(math.floor(fmr * n), n - 1)
+        while low < high:  # the largest k with bound(k) <= fmr (bound grows with k)
+            middle = (low + high + 1) // 2
+            if bound(middle) <= fmr:
+                low = middle
+            else:
+                high = middle - 1
+        thresholds.append(float(np.nextafter(ordered[low], np.inf)))
     return thresholds
 
 
@@ -172,7 +204,8 @@ def fit_deployment(
     llr = fit_smoothed_llr(genuine, impostor)
     held_out = _cross_fit(pairs, grid, seed)
     calibration_id = datetime.now(UTC).strftime("%Y%m%d") + "-" + uuid.uuid4().hex[:8]
-    thresholds = conservative_thresholds(impostor, grid)
+    impostor_clusters = person_pair_ids(pairs.person_a, pairs.person_b)[~pairs.same]
+    thresholds = conservative_thresholds(impostor, grid, impostor_clusters)
     calibration = Calibration(
         model_id=model_id,
         dataset=f"{people} people of this deployment ({', '.join(sources)}): {images} images, "
@@ -242,6 +275,7 @@ def _cross_fit(pairs: Pairs, grid: tuple[float, ...], seed: int) -> dict[str, An
     fold_a = np.array([fold_of[p] for p in pairs.person_a.tolist()])
     fold_b = np.array([fold_of[p] for p in pairs.person_b.tolist()])
     above = dict.fromkeys(grid, 0)
+    clusters = person_pair_ids(pairs.person_a, pairs.person_b)
     tested = 0
     genuine_llr, impostor_llr = [], []
     for fold in range(folds):
@@ -253,7 +287,9 @@ def _cross_fit(pairs: Pairs, grid: tuple[float, ...], seed: int) -> dict[str, An
         test_imp = pairs.scores[test & ~pairs.same]
         if len(train_gen) < 2 or len(train_imp) < 2 or len(test_imp) == 0:
             continue
-        for fmr, threshold in zip(grid, conservative_thresholds(train_imp, grid), strict=True):
+        train_clusters = clusters[train & ~pairs.same]
+        fold_thresholds = conservative_thresholds(train_imp, grid, train_clusters)
+        for fmr, threshold in zip(grid, fold_thresholds, strict=True):
             above[fmr] += int((test_imp >= threshold).sum())
         tested += len(test_imp)
         line = fit_smoothed_llr(train_gen, train_imp)
