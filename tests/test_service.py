@@ -171,6 +171,7 @@ def test_enroll_identify_verify_detect_and_people(
     result = identified.json()
     assert (result["width"], result["height"]) == (512, 512)
     assert result["fmr"] == 1e-5
+    assert result["calibration"] == result["faces"][0]["calibration"] == "shipped:lfw"
     assert [f["identity"] for f in result["faces"]] == ["Eileen Collins"]
     x, y, w, h = result["faces"][0]["box"]
     assert 0 <= x < 512 and 0 <= y < 512 and w > 50 and h > 50
@@ -184,6 +185,7 @@ def test_enroll_identify_verify_detect_and_people(
         headers=admin,
     )
     assert verified.status_code == 200 and verified.json()["same"] is True
+    assert verified.json()["calibration"] == "shipped:lfw"
 
     detected = client.post(
         "/api/detect", files={"image": ("a.jpg", astronaut_jpeg, "image/jpeg")}, headers=admin

@@ -25,10 +25,18 @@ from facelens.gallery import (
     resolve_gallery,
     stored_model_id,
 )
+from facelens.gallery.sqlite import stored_calibration
+from facelens.gallery.store import CalibrationRecord
 from facelens.index.gallery_index import GalleryIndex, index_path_for
 from facelens.index.search import CANDIDATES
 from facelens.io.image import ChannelOrder, ImageSource, source_label
-from facelens.match.calibration import Calibration, OperatingPoint, calibration_for, operating_point
+from facelens.match.calibration import (
+    Calibration,
+    OperatingPoint,
+    calibration_for,
+    check_embedder,
+    operating_point,
+)
 from facelens.match.decide import identify_faces, main_face, verify_faces
 from facelens.match.scoring import Aggregation
 from facelens.models import registry
@@ -195,7 +203,24 @@ class FaceLens:
 
     @property
     def calibration(self) -> Calibration:
-        return calibration_for(self.analyzer.embedder_id)
+        """The calibration in force: the gallery's own (``facelens calibrate``), else the
+        shipped one of the embedder; refused when it was fitted for another embedder, and
+        for a user model that has none (:class:`NotCalibratedError`, with the command)."""
+        stored = self.stored_calibration()
+        if stored is None:
+            return calibration_for(self.analyzer.embedder_id)
+        calibration = Calibration.from_json(stored.record["calibration"])
+        return check_embedder(calibration, self.analyzer.embedder_id)
+
+    def stored_calibration(self) -> CalibrationRecord | None:
+        """The gallery's calibration in force, read without creating the gallery file (or
+        needing its key) when it is not open yet; None when there is none."""
+        if self._gallery is not None:
+            return self._gallery.calibration()
+        location = resolve_gallery(self._gallery_path)
+        if isinstance(location, Path):
+            return stored_calibration(location)
+        return self.gallery.calibration()
 
     def operating_point(
         self, fmr: float | None = None, threshold: float | None = None

@@ -80,6 +80,24 @@ class CalibrationError(FaceLensError):
     code = "calibration"
 
 
+class NotCalibratedError(CalibrationError):
+    """The embedder has no calibration (a user model before ``facelens calibrate``)."""
+
+    code = "not_calibrated"
+
+
+class CalibrationMismatchError(CalibrationError):
+    """A calibration fitted for one embedder was about to be applied to another."""
+
+    code = "calibration_mismatch"
+
+
+class CalibrationDataError(CalibrationError):
+    """The calibration set has too few people or pairs for what was asked."""
+
+    code = "calibration_data"
+
+
 class GalleryError(FaceLensError):
     code = "gallery_error"
 

@@ -165,6 +165,7 @@ class Match:
     candidates: tuple[Candidate, ...]
     llr: float | None = None
     score_fmr: float | None = None
+    calibration: str | None = None  # the calibration in force: "shipped:lfw" or "gallery:<id>"
 
     def to_dict(self) -> dict[str, Any]:
         data = self.face.to_dict()
@@ -178,6 +179,7 @@ class Match:
                 "fmr": self.fmr,
                 "llr": _rounded(self.llr),
                 "score_fmr": self.score_fmr,
+                "calibration": self.calibration,
                 "candidates": [c.to_dict() for c in self.candidates],
             }
         )
@@ -196,6 +198,7 @@ class Verification:
     face_b: Face
     llr: float | None = None  # log10 likelihood ratio of the score
     score_fmr: float | None = None  # fraction of impostor comparisons that score this high
+    calibration: str | None = None  # the calibration in force: "shipped:lfw" or "gallery:<id>"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +208,7 @@ class Verification:
             "fmr": self.fmr,
             "llr": _rounded(self.llr),
             "score_fmr": self.score_fmr,
+            "calibration": self.calibration,
             "face_a": self.face_a.to_dict(),
             "face_b": self.face_b.to_dict(),
         }

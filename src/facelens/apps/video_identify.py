@@ -131,6 +131,7 @@ class VideoIdentification:
     problems: list[str] = field(default_factory=list)
     threshold: float = math.nan
     fmr: float = math.nan
+    calibration: str | None = None  # the calibration in force: "shipped:lfw" or "gallery:<id>"
     seconds: float = 0.0  # wall-clock time of the analysis pass
     every: int = 1
     sample_fps: float | None = None
@@ -171,7 +172,11 @@ class VideoIdentification:
             "source": self.source,
             "video": self.info.to_dict(),
             "sampling": {"every": self.every, "fps": self.sample_fps},
-            "operating_point": {"threshold": round(self.threshold, 4), "fmr": self.fmr},
+            "operating_point": {
+                "threshold": round(self.threshold, 4),
+                "fmr": self.fmr,
+                "calibration": self.calibration,
+            },
             "frames_processed": self.frames_processed,
             "frames_with_faces": self.frames_with_faces,
             "faces_detected": self.faces_detected,
@@ -297,6 +302,7 @@ def identify_video(
             reader.info,
             threshold=point.threshold,
             fmr=point.fmr,
+            calibration=point.calibration,
             every=every,
             sample_fps=fps,
         )

@@ -36,7 +36,8 @@ def operating_point_options(func: F) -> F:
         "--fmr",
         type=float,
         default=None,
-        help=f"Operating point as a false-match rate per comparison (default {DEFAULT_FMR:g}).",
+        help="Operating point as a false-match rate per comparison (default: the gallery "
+        f"calibration's, else {DEFAULT_FMR:g}).",
     )(func)
     return func
 

@@ -12,6 +12,7 @@ import numpy as np
 from facelens.api import FaceLens
 from facelens.cli.common import friendly_errors, get_lens, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.errors import CalibrationError
 from facelens.evaluation.dataset import (
     FaceRule,
     LabelledImage,
@@ -25,6 +26,7 @@ from facelens.evaluation.lfw import run_lfw
 from facelens.evaluation.pairs import file_pairs, tree_pairs
 from facelens.evaluation.report import identification_html, verification_html, write_html
 from facelens.evaluation.verification import evaluate_verification
+from facelens.match.calibration import Calibration
 from facelens.match.scoring import Aggregation
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -183,7 +185,13 @@ def verify(
     rule: FaceRule = face or ("central" if path.is_file() else "largest")
     templates = _embed(lens, [pairs.images[i] for i in used], rule)
     groups, unmatched = _groups(groups_csv, pairs.images)
-    result = evaluate_verification(pairs, templates, lens.analyzer.embedder_id, groups)
+    try:
+        in_force: Calibration | None = lens.calibration
+    except CalibrationError:  # a user model not calibrated yet: nothing to check
+        in_force = None
+    result = evaluate_verification(
+        pairs, templates, lens.analyzer.embedder_id, groups, calibration=in_force
+    )
     if "groups" in result.data:
         result.data["groups"]["unmatched_labels"] = unmatched
     if html_out:

@@ -21,7 +21,7 @@ from facelens.gallery.protection import (
     resolve_gallery_key,
     write_key_file,
 )
-from facelens.gallery.sqlite import stored_meta
+from facelens.gallery.sqlite import stored_calibration, stored_meta
 
 
 @click.group("gallery")
@@ -71,10 +71,72 @@ def info(ctx: click.Context, as_json: bool) -> None:
         "encryption": meta.get("encryption", "none"),
         "bytes": path.stat().st_size,
     }
+    calibration = stored_calibration(path)
     if as_json:
-        emit_json(facts)
-    else:
-        print_table("Gallery", ["fact", "value"], [[k, str(v)] for k, v in facts.items()])
+        emit_json({**facts, "calibration": None if calibration is None else calibration.summary()})
+        return
+    facts["calibration"] = (
+        "shipped (none fitted here)"
+        if calibration is None
+        else (
+            f"{calibration.record['source']} (version {calibration.version}, "
+            f"{calibration.record['people']} people, {calibration.created})"
+        )
+    )
+    print_table("Gallery", ["fact", "value"], [[k, str(v)] for k, v in facts.items()])
+    if calibration is not None:
+        from facelens.cli.calibrate import print_calibration
+
+        print_calibration(calibration)
+
+
+@command.group("calibration")
+def calibration_group() -> None:
+    """The gallery's own calibration (fitted by `facelens calibrate`)."""
+
+
+@calibration_group.command("remove")
+@click.pass_context
+@friendly_errors
+def calibration_remove(ctx: click.Context) -> None:
+    """Take the gallery's calibration out of force (kept in its history and audit)."""
+    from facelens.cli.common import get_lens
+
+    removed = get_lens(ctx).gallery.remove_calibration()
+    console.print(
+        "no calibration was in force"
+        if removed is None
+        else f"removed calibration {removed.id}; decisions use the shipped one again"
+    )
+
+
+@calibration_group.command("history")
+@json_option
+@click.pass_context
+@friendly_errors
+def calibration_history(ctx: click.Context, as_json: bool) -> None:
+    """Every calibration the gallery has had, oldest first."""
+    from facelens.cli.common import get_lens
+
+    history = get_lens(ctx).gallery.calibration_history()
+    if as_json:
+        emit_json([c.summary() for c in history])
+        return
+    print_table(
+        "Calibrations",
+        ["version", "id", "embedder", "people", "created", "removed"],
+        [
+            [
+                str(c.version),
+                c.id,
+                c.record["model_id"],
+                str(c.record["people"]),
+                c.created,
+                c.removed or "in force",
+            ]
+            for c in history
+        ],
+    )
 
 
 @command.command("encrypt")

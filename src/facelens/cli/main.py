@@ -23,6 +23,7 @@ _COMMANDS = {
     "demo": ("demo", "command"),
     "models": ("models", "command"),
     "gallery": ("gallery", "command"),
+    "calibrate": ("calibrate", "command"),  # the deployment's own calibration (match.deployment)
     "serve": ("serve", "command"),  # the REST service (facelens.service)
     "keys": ("keys", "command"),
     "audit": ("audit", "command"),

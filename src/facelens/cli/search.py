@@ -67,7 +67,8 @@ def command(
         analyzer = FaceAnalyzer(embedder=model, **kwargs)
     face = main_face(analyzer.analyze(photo), source_label(photo))
     assert face.template is not None
-    calibration = calibration_for(model)
+    # the gallery's calibration in force for a library; a scan index's model: its shipped one
+    calibration = lens.calibration if scan_path is None else calibration_for(model)
     point = operating_point(calibration, fmr=fmr, threshold=threshold)
     if scan_path is None:
         faces = library.scan_faces()
@@ -86,6 +87,7 @@ def command(
                 "photo": photo,
                 "threshold": point.threshold,
                 "fmr": point.fmr,
+                "calibration": point.calibration,
                 "faces_searched": len(faces.face_ids),
                 "appearances": [a.to_dict() for a in found],
             }

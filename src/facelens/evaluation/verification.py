@@ -28,7 +28,7 @@ from facelens.evaluation.metrics import (
     roc_auc,
 )
 from facelens.evaluation.pairs import PairSet
-from facelens.match.calibration import calibration_for
+from facelens.match.calibration import Calibration, calibration_for
 from facelens.match.evidence import LogisticLLR, cllr
 
 FAR_GRID = (1e-1, 1e-2, 1e-3, 1e-4)
@@ -96,8 +96,13 @@ def evaluate_verification(
     templates: TemplateSet,
     model_id: str,
     groups: list[str | None] | None = None,
+    calibration: Calibration | None = None,
 ) -> VerificationResult:
-    """Score every pair whose two images have a template and compute all metrics."""
+    """Score every pair whose two images have a template and compute all metrics.
+
+    ``calibration`` is the one in force (e.g. the gallery's own): its thresholds and
+    likelihood ratios are checked on these pairs under ``calibration``, as the model's
+    shipped ones are under ``shipped_calibration``."""
     keys = [image.key for image in pairs.images]
     usable = np.array([templates.has(k) for k in keys], dtype=bool)
     kept = pairs.subset(usable[pairs.first] & usable[pairs.second])
@@ -126,6 +131,9 @@ def evaluate_verification(
     }
     result = VerificationResult(summary, data)
     _shipped_calibration_check(result, model_id)
+    result.data["calibration"] = (
+        None if calibration is None else calibration_check(result, calibration)
+    )
     if groups is not None:
         result.groups, data["groups"] = _per_group(kept, scores, groups, summary)
     return result
@@ -168,6 +176,11 @@ def _shipped_calibration_check(result: VerificationResult, model_id: str) -> Non
     except CalibrationError:
         result.data["shipped_calibration"] = None
         return
+    result.data["shipped_calibration"] = calibration_check(result, calibration)
+
+
+def calibration_check(result: VerificationResult, calibration: Calibration) -> dict[str, Any]:
+    """How a calibration's thresholds and likelihood ratios hold on these scores."""
     genuine, impostor = result.summary.genuine, result.summary.impostor
     checks = []
     for fmr in SHIPPED_FMRS:
@@ -183,12 +196,17 @@ def _shipped_calibration_check(result: VerificationResult, model_id: str) -> Non
                 "tar": float((genuine >= threshold).mean()),
             }
         )
-    data: dict[str, Any] = {"dataset": calibration.dataset, "thresholds": checks}
+    data: dict[str, Any] = {
+        "source": calibration.source,
+        "model": calibration.model_id,
+        "dataset": calibration.dataset,
+        "thresholds": checks,
+    }
     if calibration.llr is not None:
         result.llr = calibration.llr
         data["cllr"] = cllr(calibration.llr.llr_many(genuine), calibration.llr.llr_many(impostor))
         data["llr_bins"] = llr_bins(genuine, impostor, calibration.llr)
-    result.data["shipped_calibration"] = data
+    return data
 
 
 def llr_bins(

@@ -3,7 +3,8 @@
 Selected by a URL (``--gallery postgresql://user@host/db`` or ``$FACELENS_GALLERY``);
 the Python API is the SQLite gallery's (:class:`facelens.gallery.store.GalleryStore`).
 
-* Tables live in the schema ``facelens`` (people, templates, crops, audit, meta),
+* Tables live in the schema ``facelens`` (people, templates, crops, audit, meta,
+  calibrations),
   created and upgraded by the versioned migrations of
   :mod:`facelens.gallery.migrations` when the gallery is opened.
 * Every write is one transaction that first locks the one-row ``facelens.state``
@@ -56,8 +57,11 @@ from facelens.gallery.protection import (
     template_associated_data,
 )
 from facelens.gallery.store import (
+    CalibrationRecord,
     NewTemplate,
     TemplateMatrix,
+    calibration_audit_detail,
+    check_calibration_model,
     clean_name,
     lookup_names,
     require_model,
@@ -623,6 +627,66 @@ class PostgresGallery:
         ]
 
     # -- housekeeping -----------------------------------------------------------------
+
+    # -- calibration (facelens calibrate) -------------------------------------------
+
+    def store_calibration(self, record: dict[str, Any]) -> CalibrationRecord:
+        """Put a fitted calibration in force (the one before is kept, marked removed)."""
+        check_calibration_model(record, self._model_id, self.label)
+        with self._write() as db:
+            db.execute(
+                "UPDATE facelens.calibrations SET removed_at = now() WHERE removed_at IS NULL"
+            )
+            row = db.execute(
+                "INSERT INTO facelens.calibrations (id, model_id, created_at, record) "
+                "VALUES (%s, %s, %s, %s) RETURNING version",
+                (record["id"], record["model_id"], record["created"], Jsonb(record)),
+            ).fetchone()
+            assert row is not None  # RETURNING always gives the new row
+            version = int(row[0])
+            db.execute(
+                "INSERT INTO facelens.audit (action, target, detail, outcome) "
+                "VALUES ('calibrate', %s, %s, 'ok')",
+                (record["id"], Jsonb(calibration_audit_detail(record, version))),
+            )
+        return CalibrationRecord(version, record["created"], None, record)
+
+    def calibration(self) -> CalibrationRecord | None:
+        """The calibration in force, or None (the shipped one applies)."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT version, created_at, record FROM facelens.calibrations "
+                "WHERE removed_at IS NULL"
+            ).fetchone()
+        return None if row is None else CalibrationRecord(int(row[0]), _iso(row[1]), None, row[2])
+
+    def remove_calibration(self) -> CalibrationRecord | None:
+        """Take the calibration in force out of force (kept in the history); None if none."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE facelens.calibrations SET removed_at = now() WHERE removed_at IS NULL "
+                "RETURNING version, created_at, removed_at, record"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "INSERT INTO facelens.audit (action, target, detail, outcome) "
+                "VALUES ('calibration_remove', %s, %s, 'ok')",
+                (row[3]["id"], Jsonb({"version": int(row[0])})),
+            )
+        return CalibrationRecord(int(row[0]), _iso(row[1]), _iso(row[2]), row[3])
+
+    def calibration_history(self) -> list[CalibrationRecord]:
+        """Every calibration this gallery has had, oldest first."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT version, created_at, removed_at, record FROM facelens.calibrations "
+                "ORDER BY version"
+            ).fetchall()
+        return [
+            CalibrationRecord(int(r[0]), _iso(r[1]), None if r[2] is None else _iso(r[2]), r[3])
+            for r in rows
+        ]
 
     def integrity_check(self) -> str:
         """ "ok" when the gallery's invariants hold, else what is wrong.

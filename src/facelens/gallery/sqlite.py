@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +45,11 @@ from facelens.gallery.protection import (
     template_associated_data,
 )
 from facelens.gallery.store import (
+    CalibrationRecord,
     NewTemplate,
     TemplateMatrix,
+    calibration_audit_detail,
+    check_calibration_model,
     clean_name,
     lookup_names,
     require_model,
@@ -76,6 +81,21 @@ CREATE TABLE IF NOT EXISTS templates (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS templates_by_person ON templates(person_id);
+CREATE TABLE IF NOT EXISTS calibrations (
+    version INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    model_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    removed_at TEXT,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT NOT NULL
+);
 """
 
 
@@ -434,6 +454,52 @@ class SQLiteGallery:
             self._cache_version = version
             return self._cache
 
+    def store_calibration(self, record: dict[str, Any]) -> CalibrationRecord:
+        """Put a fitted calibration in force (the one before is kept, marked removed)."""
+        check_calibration_model(record, self._model_id, str(self.path))
+        with self._write() as db:
+            now = _now()
+            db.execute("UPDATE calibrations SET removed_at = ? WHERE removed_at IS NULL", (now,))
+            db.execute(
+                "INSERT INTO calibrations (id, model_id, created_at, record) VALUES (?, ?, ?, ?)",
+                (record["id"], record["model_id"], record["created"], json.dumps(record)),
+            )
+            version = int(db.execute("SELECT MAX(version) FROM calibrations").fetchone()[0])
+            db.execute(
+                "INSERT INTO audit (at, action, target, detail) VALUES (?, 'calibrate', ?, ?)",
+                (now, record["id"], json.dumps(calibration_audit_detail(record, version))),
+            )
+        return CalibrationRecord(version, record["created"], None, record)
+
+    def calibration(self) -> CalibrationRecord | None:
+        """The calibration in force, or None (the shipped one applies)."""
+        with self._lock:
+            return _active_calibration(self._db)
+
+    def remove_calibration(self) -> CalibrationRecord | None:
+        """Take the calibration in force out of force (kept in the history); None if none."""
+        with self._write() as db:
+            active = _active_calibration(db)
+            if active is None:
+                return None
+            now = _now()
+            db.execute(
+                "UPDATE calibrations SET removed_at = ? WHERE version = ?", (now, active.version)
+            )
+            db.execute(
+                "INSERT INTO audit (at, action, target, detail) VALUES (?, 'calibration_remove', ?, ?)",
+                (now, active.id, json.dumps({"version": active.version})),
+            )
+        return CalibrationRecord(active.version, active.created, now, active.record)
+
+    def calibration_history(self) -> list[CalibrationRecord]:
+        """Every calibration this gallery has had, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT version, created_at, removed_at, record FROM calibrations ORDER BY version"
+            ).fetchall()
+        return [CalibrationRecord(int(r[0]), str(r[1]), r[2], json.loads(r[3])) for r in rows]
+
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file ("ok" when sound)."""
         with self._lock:
@@ -480,3 +546,30 @@ def stored_meta(path: Path) -> dict[str, str]:
 def _meta(db: sqlite3.Connection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def _active_calibration(db: sqlite3.Connection) -> CalibrationRecord | None:
+    try:
+        row = db.execute(
+            "SELECT version, created_at, record FROM calibrations WHERE removed_at IS NULL "
+            "ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError:  # a gallery file from before calibrations (read-only)
+        return None
+    return (
+        None
+        if row is None
+        else CalibrationRecord(int(row[0]), str(row[1]), None, json.loads(row[2]))
+    )
+
+
+def stored_calibration(path: Path) -> CalibrationRecord | None:
+    """The calibration in force in a gallery file, read without a key; None if there is none
+    (or no gallery file yet)."""
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)) as db:
+            return _active_calibration(db)
+    except sqlite3.DatabaseError as exc:
+        raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from facelens.errors import GalleryModelMismatchError, InvalidNameError
+from facelens.errors import CalibrationMismatchError, GalleryModelMismatchError, InvalidNameError
 from facelens.types import FloatArray, Person, StoredTemplate
 
 MAX_NAME_LENGTH = 200  # characters, after normalisation
@@ -76,6 +76,49 @@ def require_model(templates: list[NewTemplate], model_id: str) -> None:
 
 
 @dataclass(frozen=True)
+class CalibrationRecord:
+    """One calibration a gallery holds (see :mod:`facelens.match.deployment`): its version
+    (1, 2, ... per gallery), when it was put in and taken out of force, and the record
+    (id, embedder, counts, thresholds with intervals, Cllr, the calibration itself)."""
+
+    version: int
+    created: str  # ISO time, UTC
+    removed: str | None  # ISO time it left force (removed or replaced); None: in force
+    record: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    def summary(self) -> dict[str, Any]:
+        """What ``gallery info`` shows: everything but the raw calibration."""
+        facts = {k: v for k, v in self.record.items() if k != "calibration"}
+        return {**facts, "version": self.version, "removed": self.removed}
+
+
+def check_calibration_model(record: dict[str, Any], model_id: str, where: str) -> None:
+    """Refuse to store a calibration fitted for another embedder than the gallery's."""
+    if record.get("model_id") != model_id:
+        raise CalibrationMismatchError(
+            f"the calibration {record.get('id')} was fitted for {record.get('model_id')}; "
+            f"{where} holds templates of {model_id}, so it cannot be applied there"
+        )
+
+
+def calibration_audit_detail(record: dict[str, Any], version: int) -> dict[str, Any]:
+    """The audit entry of a new calibration: what it was fitted on (never a template)."""
+    return {
+        "version": version,
+        "model_id": record["model_id"],
+        "people": record["people"],
+        "images": record["images"],
+        "genuine_pairs": record["genuine_pairs"],
+        "impostor_pairs": record["impostor_pairs"],
+        "sources": record["sources"],
+    }
+
+
+@dataclass(frozen=True)
 class NewTemplate:
     """A template to store, with what it was made from."""
 
@@ -124,5 +167,13 @@ class GalleryStore(Protocol):
     def remove_template(self, template_id: int) -> None: ...
 
     def template_matrix(self) -> TemplateMatrix: ...
+
+    def store_calibration(self, record: dict[str, Any]) -> CalibrationRecord: ...
+
+    def calibration(self) -> CalibrationRecord | None: ...
+
+    def remove_calibration(self) -> CalibrationRecord | None: ...
+
+    def calibration_history(self) -> list[CalibrationRecord]: ...
 
     def close(self) -> None: ...

@@ -8,6 +8,12 @@ of impostor pairs reach, for a grid of ``fmr`` values; rates between grid
 points are interpolated on a log scale. A rate smaller than what the number
 of impostor pairs can support (``1 / impostor_pairs``) is refused rather than
 invented.
+
+A deployment fits its own calibration on its own people (``facelens calibrate``,
+:mod:`facelens.match.deployment`); it is stored in the gallery and replaces the
+shipped one for every decision. ``source`` names which one is in force:
+``"shipped:lfw"`` or ``"gallery:<id>"``; a calibration is only ever applied to
+the embedder it was fitted for (:func:`check_embedder`).
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from facelens.errors import CalibrationError
+from facelens.errors import CalibrationError, CalibrationMismatchError, NotCalibratedError
 from facelens.match.evidence import LogisticLLR
 
 DEFAULT_FMR = 1e-4
 """Operating point used when the caller names neither a rate nor a threshold."""
+
+SHIPPED_SOURCE = "shipped:lfw"
+"""How decisions name the calibration that ships with facelens (fitted on LFW)."""
 
 FMR_GRID = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
 """False-match rates at which a calibration records the threshold."""
@@ -47,6 +56,8 @@ class Calibration:
     cllr: float | None = (
         None  # Cllr in bits of `llr`, cross-fitted (fit on 4 people sets, scored on the 5th)
     )
+    source: str = SHIPPED_SOURCE  # "shipped:lfw" or "gallery:<id>": named by every decision
+    default_fmr: float | None = None  # operating point when none is asked (None: DEFAULT_FMR)
 
     @property
     def min_fmr(self) -> float:
@@ -60,6 +71,7 @@ class Calibration:
         if fmr < self.min_fmr or fmr < self.fmr[-1]:
             raise CalibrationError(
                 f"a false-match rate of {fmr:g} is below what {self.model_id}'s calibration "
+                f"({self.source}) "
                 f"can support ({max(self.min_fmr, self.fmr[-1]):g}, from "
                 f"{self.impostor_pairs:,} impostor pairs); choose a larger rate or a threshold"
             )
@@ -97,6 +109,8 @@ class Calibration:
             tar=tuple(float(v) for v in data["tar"]),
             llr=LogisticLLR(**data["llr"]) if data.get("llr") else None,
             cllr=data.get("cllr"),
+            source=str(data.get("source", SHIPPED_SOURCE)),
+            default_fmr=data.get("default_fmr"),
         )
 
 
@@ -144,7 +158,11 @@ def calibration_for(model_id: str) -> Calibration:
 
     spec = get_spec(model_id)
     if spec.calibration_file is None:
-        raise CalibrationError(f"{model_id} has no calibration; pass a threshold explicitly")
+        raise NotCalibratedError(
+            f"{model_id} has no calibration, so its scores mean no false-match rate yet; fit one "
+            f"on your own people: `facelens --embedder {model_id} --gallery GALLERY calibrate "
+            "TREE` (a folder per person), then decide with that gallery"
+        )
     resource = importlib.resources.files("facelens.models").joinpath(
         "calibration", spec.calibration_file
     )
@@ -157,6 +175,18 @@ class OperatingPoint:
 
     threshold: float
     fmr: float
+    calibration: str = SHIPPED_SOURCE  # the calibration's ``source``, named by each decision
+
+
+def check_embedder(calibration: Calibration, embedder_id: str) -> Calibration:
+    """``calibration`` if it was fitted for ``embedder_id``; refused otherwise."""
+    if calibration.model_id != embedder_id:
+        raise CalibrationMismatchError(
+            f"the calibration {calibration.source} was fitted for {calibration.model_id} and "
+            f"cannot be applied to {embedder_id}'s scores; calibrate {embedder_id} on its own "
+            "(`facelens calibrate`), or use the embedder it was fitted for"
+        )
+    return calibration
 
 
 def operating_point(
@@ -166,6 +196,6 @@ def operating_point(
     if fmr is not None and threshold is not None:
         raise CalibrationError("give a false-match rate or a threshold, not both")
     if threshold is not None:
-        return OperatingPoint(threshold, calibration.fmr_at(threshold))
-    target = DEFAULT_FMR if fmr is None else fmr
-    return OperatingPoint(calibration.threshold_for(target), target)
+        return OperatingPoint(threshold, calibration.fmr_at(threshold), calibration.source)
+    target = (calibration.default_fmr or DEFAULT_FMR) if fmr is None else fmr
+    return OperatingPoint(calibration.threshold_for(target), target, calibration.source)

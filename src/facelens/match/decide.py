@@ -37,7 +37,12 @@ def identify_faces(
     """
     probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
     if len(templates.vectors) == 0:
-        return [Match(f, None, float("nan"), point.threshold, point.fmr, ()) for f in faces]
+        return [
+            Match(
+                f, None, float("nan"), point.threshold, point.fmr, (), calibration=point.calibration
+            )
+            for f in faces
+        ]
     ranked = (
         index.ranked_people(probes, templates, top_k)
         if index is not None and aggregation == "max" and faces
@@ -72,7 +77,17 @@ def _decide(
     top = candidates[0]
     identity = top.name if top.score >= point.threshold else None
     llr, score_fmr = score_evidence(calibration, top.score)
-    return Match(face, identity, top.score, point.threshold, point.fmr, candidates, llr, score_fmr)
+    return Match(
+        face,
+        identity,
+        top.score,
+        point.threshold,
+        point.fmr,
+        candidates,
+        llr,
+        score_fmr,
+        point.calibration,
+    )
 
 
 def verify_faces(
@@ -82,7 +97,9 @@ def verify_faces(
     score = float(np.dot(_vector(face_a), _vector(face_b)))
     llr, score_fmr = score_evidence(calibration, score)
     same = score >= point.threshold
-    return Verification(same, score, point.threshold, point.fmr, face_a, face_b, llr, score_fmr)
+    return Verification(
+        same, score, point.threshold, point.fmr, face_a, face_b, llr, score_fmr, point.calibration
+    )
 
 
 def score_evidence(calibration: Calibration, score: float) -> tuple[float | None, float]:

@@ -40,13 +40,27 @@ def get_spec(model_id: str) -> ModelSpec:
     try:
         return _REGISTRY[model_id]
     except KeyError:
+        from facelens.models.user import user_spec  # models the user registered
+
+        found = user_spec(model_id)
+        if found is not None:
+            return found
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownModelError(f"no model {model_id!r}; known models: {known}") from None
 
 
 def all_specs() -> list[ModelSpec]:
+    """The shipped models, then those the user registered (``facelens models add``)."""
+    from facelens.models.user import user_specs
+
     _ensure_builtin_models()
-    return list(_REGISTRY.values())
+    return list(_REGISTRY.values()) + [s for s in user_specs() if s.id not in _REGISTRY]
+
+
+def builtin_ids() -> set[str]:
+    """The ids of the models that ship with facelens."""
+    _ensure_builtin_models()
+    return set(_REGISTRY)
 
 
 def load_detector(

@@ -75,6 +75,10 @@ class ModelSpec:
             "runtimes": ", ".join(self.runtimes),
         }
 
+    def reinstall_advice(self) -> str:
+        """What to do when the file is missing or changed."""
+        return f"install {self.package}=={self.package_version}"
+
     def path(self) -> Path:
         """Where the installed package keeps the file, found without importing the package.
 
@@ -100,17 +104,21 @@ def verified_model_bytes(spec: ModelSpec, path: Path | None = None) -> bytes:
     """The model file's bytes (``path``, default: the shipped one) after checking its sha256."""
     path = path or spec.path()
     if not path.is_file():
-        raise ModelIntegrityError(
-            f"{spec.id}: {path} is missing; reinstall {spec.package}=={spec.package_version}"
-        )
+        raise ModelIntegrityError(f"{spec.id}: {path} is missing; {spec.reinstall_advice()}")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256:
-        installed = _installed_version(spec.package)
+        installed = (
+            ""
+            if spec.family == "user-onnx"
+            else (
+                f" ({spec.package} {_installed_version(spec.package)} installed, "
+                f"{spec.package_version} registered)"
+            )
+        )
         raise ModelIntegrityError(
-            f"{spec.id}: {path} has sha256 {digest}, expected {spec.sha256} "
-            f"({spec.package} {installed} installed, {spec.package_version} registered); "
-            f"install {spec.package}=={spec.package_version}"
+            f"{spec.id}: {path} has sha256 {digest}, expected {spec.sha256}{installed}; "
+            f"{spec.reinstall_advice()}"
         )
     return data
 

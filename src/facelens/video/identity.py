@@ -68,6 +68,7 @@ class TrackIdentity:
             "fmr": match.fmr,
             "llr": None if match.llr is None else round(match.llr, 3),
             "score_fmr": match.score_fmr,
+            "calibration": match.calibration,
             "candidates": [c.to_dict() for c in match.candidates],
             "frames_used": list(self.frames),
             "frame_scores": [round(s, 4) for s in self.frame_scores],
@@ -95,7 +96,15 @@ def decide_track_identity(
     frames = tuple(f.frame_index for f in used)
     qualities = tuple(f.quality for f in used)
     if len(templates.vectors) == 0:
-        match = Match(best_face, None, float("nan"), point.threshold, point.fmr, ())
+        match = Match(
+            best_face,
+            None,
+            float("nan"),
+            point.threshold,
+            point.fmr,
+            (),
+            calibration=point.calibration,
+        )
         return TrackIdentity(match, frames, (), qualities, "the gallery is empty")
     probes = np.stack([_vector(f) for f in used])
     person_ids, scores = person_scores(
@@ -119,6 +128,7 @@ def decide_track_identity(
         candidates,
         llr,
         calibration.score_fmr(top.score),
+        point.calibration,
     )
     frame_scores = tuple(float(s) for s in scores[:, int(order[0])])
     return TrackIdentity(match, frames, frame_scores, qualities, reason)

@@ -80,6 +80,7 @@ async def identify(
         "height": decoded.height,
         "threshold": round(point.threshold, 4),
         "fmr": point.fmr,
+        "calibration": point.calibration,
         "faces": [match.to_dict() for match in matches],
     }
 

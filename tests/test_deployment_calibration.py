@@ -1,0 +1,343 @@
+"""Issue 17: calibration fitted on the deployment's people, and embedders the user brings.
+
+The user model is a small ONNX graph made here (a fixed random projection of the
+pooled 112x112 crop): what is tested is the plumbing (register, embed, calibrate on
+real ORL faces, identify, refusals), not its accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+from facelens import FaceLens
+from facelens.cli.main import cli
+from facelens.errors import (
+    CalibrationDataError,
+    CalibrationMismatchError,
+    ModelIntegrityError,
+    NotCalibratedError,
+)
+from facelens.gallery import open_gallery
+from facelens.match.calibration import calibration_for, check_embedder, operating_point
+from facelens.match.deployment import (
+    MIN_TAIL,
+    all_pairs,
+    clopper_pearson,
+    conservative_thresholds,
+    fit_deployment,
+    people_needed,
+)
+from facelens.models import registry
+from tests.conftest import data_path
+
+USER_MODEL = "test-projection"
+
+
+def _people(
+    count: int, per_person: int, dimension: int = 32, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors clustered by person: ``(count * per_person, dimension)`` and labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(count, dimension))
+    vectors = np.repeat(centres, per_person, axis=0) + 0.6 * rng.normal(
+        size=(count * per_person, dimension)
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32), np.repeat(np.arange(count), per_person)
+
+
+def test_too_few_people_are_refused_with_the_numbers() -> None:
+    vectors, people = _people(6, 5)
+    with pytest.raises(CalibrationDataError, match=r"at least 10 people.*6 people, 60 same-person"):
+        fit_deployment("m", all_pairs(vectors, people), sources=["x"], images=30)
+
+
+def test_a_target_the_pairs_cannot_support_is_refused_with_people_needed() -> None:
+    vectors, people = _people(20, 5)  # 100 images: 4,750 impostor pairs
+    pairs = all_pairs(vectors, people)
+    impostors = int((~pairs.same).sum())
+    with pytest.raises(CalibrationDataError, match=r"1e-05.*About (\d+) more people") as refused:
+        fit_deployment("m", pairs, sources=["x"], images=100, targets=(1e-5,))
+    more = int(refused.value.args[0].split("About ")[1].split()[0])
+    # the people it names would indeed give MIN_TAIL impostor pairs above a 1e-5 threshold
+    total = 20 + more
+    assert impostors * (total * (total - 1)) / (20 * 19) * 1e-5 >= MIN_TAIL
+    assert people_needed(1e-5, 20, impostors) == total
+    fit = fit_deployment("m", pairs, sources=["x"], images=100, targets=(3e-3,))
+    assert fit.calibration.default_fmr == 3e-3
+    assert fit.calibration.fmr[-1] == 3e-3  # nothing below what the pairs support
+
+
+def test_fitted_thresholds_intervals_and_held_out_rates() -> None:
+    vectors, people = _people(40, 6)
+    fit = fit_deployment("m", all_pairs(vectors, people), sources=["x"], images=240)
+    record = fit.record
+    assert record["people"] == 40 and record["folds"] == 5
+    for row in record["thresholds"]:
+        low, high = row["ci95"]
+        assert low <= row["far_observed"] <= high
+        # on the safe side of the target, but not absurdly so
+        assert row["fmr"] / 3 <= row["far_observed"] <= row["fmr"]
+        assert row["held_out_fmr"] is not None
+    assert record["cllr"]["held_out"] < 1
+    assert fit.calibration.source == f"gallery:{record['id']}"
+    point = operating_point(fit.calibration)
+    assert point.calibration == fit.calibration.source
+    assert point.fmr == record["default_fmr"]
+
+
+def test_thresholds_count_look_alike_people_as_one_unit() -> None:
+    """Ten image pairs of one pair of look-alike people are one observation, not ten."""
+    rng = np.random.default_rng(3)
+    look_alikes = 0.9 + 0.001 * np.arange(10)  # all ten image pairs of one pair of people
+    impostor = np.concatenate([look_alikes, rng.uniform(0, 0.5, 9990)])
+    clusters = np.repeat(np.arange(1000), 10)  # cluster 0: the look-alikes
+    plain = conservative_thresholds(impostor, (1.5e-3,))[0]
+    clustered = conservative_thresholds(impostor, (1.5e-3,), clusters)[0]
+    assert (impostor >= plain).sum() > 10  # image pairs as units: all look-alikes pass
+    assert (impostor >= clustered).sum() < 10  # people as units: they are one uncertain unit
+
+
+def test_clopper_pearson_matches_the_rule_of_three() -> None:
+    low, high = clopper_pearson(0, 1000)
+    assert low == 0 and 3 / 1000 < high < 4 / 1000  # exact: 1 - 0.025 ** (1 / 1000)
+    low, high = clopper_pearson(10, 1000)
+    assert low < 0.01 < high
+
+
+def test_a_calibration_never_applies_to_another_embedder(gallery_location: str) -> None:
+    vectors, people = _people(20, 5)
+    fit = fit_deployment(
+        "sface-2021dec-int8bq", all_pairs(vectors, people), sources=["x"], images=100
+    )
+    with pytest.raises(CalibrationMismatchError, match="cannot be applied"):
+        check_embedder(fit.calibration, "dlib-resnet-v1")
+    gallery = open_gallery(gallery_location, "dlib-resnet-v1")
+    try:
+        with pytest.raises(CalibrationMismatchError, match="fitted for sface-2021dec-int8bq"):
+            gallery.store_calibration(fit.record)
+        assert gallery.calibration() is None
+    finally:
+        gallery.close()
+
+
+def test_calibrations_are_versioned_in_the_gallery_and_removable(gallery_location: str) -> None:
+    vectors, people = _people(20, 5)
+    pairs = all_pairs(vectors, people)
+    first = fit_deployment("sface-2021dec-int8bq", pairs, sources=["a"], images=100)
+    second = fit_deployment("sface-2021dec-int8bq", pairs, sources=["b"], images=100)
+    gallery = open_gallery(gallery_location, "sface-2021dec-int8bq")
+    try:
+        gallery.store_calibration(first.record)
+        gallery.store_calibration(second.record)
+        active = gallery.calibration()
+        assert active is not None and active.id == second.record["id"] and active.version == 2
+        history = gallery.calibration_history()
+        assert [c.id for c in history] == [first.record["id"], second.record["id"]]
+        assert history[0].removed is not None and history[1].removed is None
+        removed = gallery.remove_calibration()
+        assert removed is not None and removed.id == second.record["id"]
+        assert gallery.calibration() is None
+        assert gallery.remove_calibration() is None
+        assert len(gallery.calibration_history()) == 2  # the audit keeps both
+    finally:
+        gallery.close()
+
+
+# -- a user model, end to end -------------------------------------------------------
+
+
+def _projection_model(path: Path) -> None:
+    """A fixed random projection of the 4x4-pooled 112x112 RGB crop to 64 numbers (NCHW)."""
+    weights = np.random.default_rng(17).normal(size=(3 * 28 * 28, 64)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "AveragePool", ["input"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]
+            ),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "weights"], ["embedding"]),
+        ],
+        "projection",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 112, 112])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 64])],
+        [numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.fixture
+def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("FACELENS_MODELS_FILE", str(tmp_path / "models.json"))
+    file = tmp_path / "projection.onnx"
+    _projection_model(file)
+    yield file
+    registry._LOADED.clear()  # loaded user models belong to this test's registry
+
+
+def _orl_subset(tmp_path: Path, people: int = 12, photos: int = 4) -> Path:
+    """A tree of the first ORL people (links, nothing copied into the repository)."""
+    orl = data_path("orl_att_faces/att_faces")
+    tree = tmp_path / "orl"
+    for number in range(1, people + 1):
+        (tree / f"s{number}").mkdir(parents=True)
+        for photo in range(1, photos + 1):
+            (tree / f"s{number}" / f"{photo}.pgm").symlink_to(orl / f"s{number}" / f"{photo}.pgm")
+    return tree
+
+
+def test_user_model_register_calibrate_identify(user_model: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    added = runner.invoke(
+        cli,
+        [
+            "models",
+            "add",
+            USER_MODEL,
+            str(user_model),
+            "--preset",
+            "arcface",
+            "--licence",
+            "test-only",
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    listed = json.loads(runner.invoke(cli, ["models", "--json"]).output)
+    entry = next(m for m in listed if m["id"] == USER_MODEL)
+    assert entry["licence"] == "test-only" and "112x112 RGB" in entry["input"]
+
+    gallery = str(tmp_path / "g.db")
+    face = data_path("orl_att_faces/att_faces/s1/1.pgm")
+    # no calibration yet: a decision is refused, with the command to run
+    with (
+        FaceLens(gallery, embedder=USER_MODEL) as lens,
+        pytest.raises(NotCalibratedError, match="calibrate"),
+    ):
+        lens.verify(face, face)
+    refused = runner.invoke(
+        cli, ["--gallery", gallery, "--embedder", USER_MODEL, "identify", str(face), "--json"]
+    )
+    assert refused.exit_code != 0 and "facelens --embedder test-projection" in refused.output
+
+    tree = _orl_subset(tmp_path)
+    fitted = runner.invoke(
+        cli, ["--gallery", gallery, "--embedder", USER_MODEL, "calibrate", str(tree), "--json"]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    record = json.loads(fitted.output[fitted.output.index("{") :])
+    assert record["model_id"] == USER_MODEL and record["people"] == 12 and record["images"] == 48
+    assert record["genuine_pairs"] == 12 * 6 and record["impostor_pairs"] == 48 * 47 // 2 - 72
+
+    # the gallery is now of the user model; it is chosen from the gallery without --embedder
+    assert runner.invoke(cli, ["--gallery", gallery, "enroll", "s1", str(face)]).exit_code == 0
+    result = runner.invoke(cli, ["--gallery", gallery, "identify", str(face), "--json"])
+    assert result.exit_code == 0, result.output
+    match = json.loads(result.output)[0]["faces"][0]
+    assert match["identity"] == "s1"
+    assert match["calibration"] == f"gallery:{record['id']}"
+    info = json.loads(
+        runner.invoke(cli, ["--gallery", gallery, "gallery", "info", "--json"]).output
+    )
+    assert info["model"] == USER_MODEL and info["calibration"]["id"] == record["id"]
+
+    # eval verify checks the calibration in force, in the shape of shipped_calibration
+    checked = runner.invoke(cli, ["--gallery", gallery, "eval", "verify", str(tree), "--json"])
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.output[checked.output.index("{") :])
+    assert report["shipped_calibration"] is None
+    assert report["calibration"]["source"] == f"gallery:{record['id']}"
+    assert {"fmr", "threshold", "far_observed", "tar"} <= set(
+        report["calibration"]["thresholds"][0]
+    )
+
+    # removed: back to no calibration, so refused again
+    removed = runner.invoke(cli, ["--gallery", gallery, "calibrate", "--remove"])
+    assert removed.exit_code == 0 and record["id"] in removed.output
+    again = runner.invoke(cli, ["--gallery", gallery, "identify", str(face), "--json"])
+    assert again.exit_code != 0 and "calibrate" in again.output
+
+
+def test_a_changed_user_model_file_is_refused(user_model: Path, tmp_path: Path) -> None:
+    assert (
+        CliRunner()
+        .invoke(cli, ["models", "add", USER_MODEL, str(user_model), "--preset", "arcface"])
+        .exit_code
+        == 0
+    )
+    model = onnx.load(user_model)
+    model.graph.initializer[0].raw_data = bytes(len(model.graph.initializer[0].raw_data))
+    onnx.save(model, user_model)
+    with pytest.raises(ModelIntegrityError, match="changed since it was registered"):
+        registry.load_embedder(USER_MODEL)
+
+
+def test_the_input_contract_is_read_beside_the_file(user_model: Path) -> None:
+    user_model.with_suffix(".json").write_text(json.dumps({"preset": "facenet", "licence": "MIT"}))
+    from facelens.models.user import add_user_model
+
+    entry = add_user_model(USER_MODEL, user_model, {}, "", registry.builtin_ids())
+    assert entry["size"] == 160 and entry["std"] == 128.0 and entry["licence"] == "MIT"
+    assert entry["template"][0][0] == pytest.approx(38.2946 * 160 / 112)
+    with pytest.raises(Exception, match="shipped with facelens"):
+        add_user_model("sface-2021dec-int8bq", user_model, {}, "", registry.builtin_ids())
+
+
+def test_shipped_decisions_name_the_shipped_calibration() -> None:
+    shipped = calibration_for("sface-2021dec-int8bq")
+    assert shipped.source == "shipped:lfw"
+    assert operating_point(shipped, fmr=1e-3).calibration == "shipped:lfw"
+
+
+def test_a_lens_of_another_embedder_refuses_the_gallery_calibration(tmp_path: Path) -> None:
+    vectors, people = _people(20, 5)
+    fit = fit_deployment(
+        "sface-2021dec-int8bq", all_pairs(vectors, people), sources=["x"], images=100
+    )
+    path = tmp_path / "g.db"
+    gallery = open_gallery(path, "sface-2021dec-int8bq")
+    gallery.store_calibration(fit.record)
+    gallery.close()
+    with FaceLens(path) as lens:  # the gallery's own embedder: its calibration, named
+        assert lens.calibration.source == f"gallery:{fit.record['id']}"
+        assert lens.operating_point().calibration == f"gallery:{fit.record['id']}"
+    with (
+        FaceLens(path, embedder="dlib-resnet-v1") as lens,
+        pytest.raises(CalibrationMismatchError, match="cannot be applied to dlib-resnet-v1"),
+    ):
+        lens.operating_point()
+
+
+def test_a_fusion_with_a_user_model_is_calibrated_and_decides(
+    user_model: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    args = ["models", "add", USER_MODEL, str(user_model), "--preset", "arcface"]
+    assert runner.invoke(cli, args).exit_code == 0
+    fusion = ["models", "add-fusion", "mine-sface", f"{USER_MODEL}:0.3", "sface-2021dec-int8bq:0.7"]
+    added = runner.invoke(cli, fusion)
+    assert added.exit_code == 0, added.output
+    gallery = str(tmp_path / "g.db")
+    tree = _orl_subset(tmp_path)
+    fitted = runner.invoke(
+        cli, ["--gallery", gallery, "--embedder", "mine-sface", "calibrate", str(tree), "--json"]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    record = json.loads(fitted.output[fitted.output.index("{") :])
+    assert record["model_id"] == "mine-sface"
+    face = data_path("orl_att_faces/att_faces/s2/1.pgm")
+    other = data_path("orl_att_faces/att_faces/s2/5.pgm")
+    verified = runner.invoke(cli, ["--gallery", gallery, "verify", str(face), str(other), "--json"])
+    assert verified.exit_code == 0, verified.output
+    decision = json.loads(verified.output)
+    assert decision["calibration"] == f"gallery:{record['id']}"
+    assert decision["same"] is True  # SFace carries most of the weight: s2 is s2
