@@ -54,7 +54,7 @@ JOB_RESULT_MEDIA_TYPES = (
 )
 """Every media type ``GET /api/jobs/{job_id}/result`` can answer with (results and reports)."""
 
-_NAMED_BODIES = ("Body_enroll_api_people_post", "RenameRequest")
+_NAMED_BODIES = ("Body_enroll_api_people_post", "RenameRequest", "NameRequest")
 
 
 def contract_schema(app: FastAPI, context: ServiceContext) -> dict[str, Any]:
@@ -84,6 +84,7 @@ def contract_schema(app: FastAPI, context: ServiceContext) -> dict[str, Any]:
                 if parameter["name"] == "fmr":
                     _set_min_fmr(parameter["schema"], min_fmr)
     _split_job_kinds(schema, min_fmr)
+    _declare_library_upload(schema)
     result = schema["paths"].get("/api/jobs/{job_id}/result", {}).get("get")
     if result is not None:
         result["responses"]["200"]["content"] = {t: {} for t in JOB_RESULT_MEDIA_TYPES}
@@ -110,12 +111,23 @@ def _declare_images(operation: dict[str, Any], components: dict[str, Any]) -> No
     images = [
         name
         for name, prop in body.get("properties", {}).items()
-        if name in ("image", "image_a", "image_b", "photos")
+        if name in ("image", "image_a", "image_b", "photos", "photo")
         and "application/octet-stream"
         in (prop.get("contentMediaType"), prop.get("items", {}).get("contentMediaType"))
     ]
     if images:
         content["encoding"] = {name: {"contentType": IMAGE_MEDIA_TYPES} for name in images}
+
+
+def _declare_library_upload(schema: dict[str, Any]) -> None:
+    """``POST /api/library/scan/upload`` takes a photo, a video or a zip of photos."""
+    operation = schema["paths"].get("/api/library/scan/upload", {}).get("post")
+    if operation is None:
+        return
+    content = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+    if content is not None:
+        media = f"{UPLOAD_MEDIA_TYPES['media']}, {UPLOAD_MEDIA_TYPES['zip']}"
+        content["encoding"] = {"file": {"contentType": media}}
 
 
 def _set_min_fmr(schema: dict[str, Any], min_fmr: float) -> None:

@@ -109,9 +109,13 @@ class ServiceSettings:
 
     def server_paths(self) -> list[Path]:
         """The server's own files and folders, never named to a client: the state folder,
-        the gallery, the key file."""
+        the gallery, the key file and the library."""
+        from facelens.cluster.clusterer import default_library_path
+
         paths = [self.state_dir]
-        paths += [Path(p).expanduser() for p in (self.gallery, self.key_file) if p]
+        paths += [Path(p).expanduser() for p in (self.gallery, self.key_file, self.library) if p]
+        if self.library is None:
+            paths.append(default_library_path(self.gallery))
         return paths
 
     def to_json(self) -> str:

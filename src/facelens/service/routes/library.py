@@ -34,9 +34,10 @@ from facelens.service.keys import ApiKey
 from facelens.service.library_scan import LIBRARY_SCAN, check_folder, media_file, shown
 from facelens.service.limits import decode_image, read_image, require_multipart, upload_label
 from facelens.service.models import ERROR_RESPONSES
+from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, PersonName, Threshold, clean_name
 
-router = APIRouter(tags=["library"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["library"], responses=ERROR_RESPONSES, route_class=UploadRoute)
 
 UPLOAD_PATH = "/api/library/scan/upload"
 """The upload route takes the larger upload limit (videos, zips)."""
@@ -496,7 +497,7 @@ def appearances(
     point (``identified``), less those marked "not this person"."""
     lens = context.lens
     lens.gallery.get_person(name)  # 404 for someone unknown
-    point = lens.operating_point(fmr, threshold)
+    point = lens.operating_point(None if threshold is not None else fmr, threshold)  # threshold wins
     return [_appearance(a, context) for a in context.library.appearances(name, point)]
 
 
@@ -532,7 +533,7 @@ async def search(
     ranked, with the calibrated evidence of each."""
     image = await read_image(photo, context.settings.max_pixels)
     lens = context.lens
-    point = lens.operating_point(fmr, threshold)
+    point = lens.operating_point(None if threshold is not None else fmr, threshold)  # threshold wins
 
     def work() -> SearchResult:
         face = main_face(lens.analyzer.analyze(image), upload_label(photo))
