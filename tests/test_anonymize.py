@@ -416,3 +416,58 @@ def test_video_progress_moves_with_the_frames_of_every_pass(
         astronaut_file, tmp_path / "a.png", progress=lambda s, m: steps.append((s, m))
     )
     assert steps == [(0.0, "finding faces"), (0.5, "hiding faces"), (0.6, "checking")]
+
+
+# ---- a failed check is a failure ---------------------------------------------------------------
+
+
+def test_failed_check_exits_non_zero_and_the_report_leads_with_it(
+    astronaut_file: Path, tmp_path: Path
+) -> None:
+    """The hiding detector searches a 16 px copy (--max-side 16) and finds nothing; the
+    independent detector finds the face left visible: the output is written, the exit status
+    is 3, stderr and the report say what failed and where, the HTML shows the frame."""
+    out = tmp_path / "out"
+    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "none.db"))
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "facelens.cli.main", "--max-side", "16", "anonymize"),
+            *(str(astronaut_file), "-o", str(out), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 3, result.stderr
+    assert (
+        "privacy check failed" in result.stderr and "outside every hidden region" in result.stderr
+    )
+    (record,) = json.loads(result.stdout)
+    assert Path(record["output"]).is_file()  # the output is still written
+    report = json.loads(Path(record["reports"][0]).read_text())
+    assert list(report)[:3] == ["source", "check_failed", "failures"] and report["check_failed"]
+    (failure,) = report["failures"]
+    assert "outside every hidden region" in failure["what"] and failure["frames"] == [[0, 0]]
+    assert report["check"]["passed"] is False
+    html = Path(record["reports"][1]).read_text()
+    assert html.index("Privacy check failed") < html.index("<h2>Summary")
+    assert "alt='frame 0 to review' src='data:image/jpeg;base64," in html
+
+
+def test_failed_check_in_a_video_says_which_frames_with_their_pictures(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path
+) -> None:
+    """Searching only frame 0 and holding nothing leaves the face of frames 1-11 and 14-29 to
+    the independent detector: two failing runs, one picture each."""
+    report = anonymize_video(
+        make_anonymizer(lens), synthetic_video, tmp_path / "o.mp4", detect_every=1000, hold=0
+    )
+    assert report.ok and report.check_failed
+    (failure,) = report.to_dict()["failures"]
+    runs = failure["frames"]
+    assert runs[0][0] == 1 and runs[-1][1] == FRAMES - 1
+    assert all(first > 13 or last < 12 for first, last in runs)  # frames 12, 13: no face
+    assert sorted(report.thumbnails.pictures) == [first for first, _ in runs]
+    assert all(p.shape[1] <= 240 for p in report.thumbnails.pictures.values())
+    assert any(r["reason"] == failure["what"] for r in report.review)

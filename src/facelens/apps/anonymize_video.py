@@ -53,7 +53,7 @@ from facelens.errors import FaceLensError
 from facelens.io.image import DecodedImage
 from facelens.match.decide import identify_faces
 from facelens.pipeline.detect import detect_faces
-from facelens.privacy.check import CheckSummary
+from facelens.privacy.check import CheckSummary, Thumbnails
 from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
 from facelens.types import Face, FloatArray
@@ -155,7 +155,17 @@ def anonymize_video(
         if anonymizer.run_check:
             templates = {p.track.id: p.template for p in plans}
             checking = time.perf_counter()
-            report.check = _check(anonymizer, output, frame_regions, templates, check_every, steps)
+            kept = [p.track for p in plans if not p.anonymized]
+            report.check = _check(
+                anonymizer,
+                output,
+                frame_regions,
+                templates,
+                check_every,
+                steps,
+                kept=(kept, hold / float(info.fps or 25), detect_every),
+                thumbnails=report.thumbnails,
+            )
             report.timing["check"] = time.perf_counter() - checking
             _review_outside(report, report.check)
     except FaceLensError as error:
@@ -536,19 +546,42 @@ def _check(
     templates: dict[int, FloatArray | None],
     check_every: int,
     steps: _Progress | None = None,
+    *,
+    kept: tuple[list[Track], float, int] = ([], 0.0, 1),
+    thumbnails: Thumbnails | None = None,
 ) -> CheckSummary:
-    """Pass 3: decode the written file and attack every ``check_every``-th frame."""
+    """Pass 3: decode the written file and attack every ``check_every``-th frame.
+
+    ``kept`` = (tracks left visible on purpose, hold in seconds, detect_every): a face the
+    independent detector finds on one of them is not a failure. Frames where the check
+    fails go into ``thumbnails``.
+    """
     checker = anonymizer.checker()
-    summary = CheckSummary()
+    summary = anonymizer.new_summary()
     steps = steps or _Progress(None, 1, [])
     steps.start("checking")
+    visible, hold_seconds, detect_every = kept
     with open_video(output, every=max(1, check_every)) as reader:
         for frame in reader:
             regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
             originals = [
                 templates.get(r.track_id) if r.track_id is not None else None for r in regions
             ]
-            summary.add(frame.index, regions, checker.check(frame.pixels, regions, originals))
+            kept_boxes = [
+                r.box
+                for r in _regions_at(
+                    visible,
+                    frame.index,
+                    frame.time,
+                    hold_seconds,
+                    detect_every,
+                    (frame.width, frame.height),
+                )
+            ]
+            result = checker.check(frame.pixels, regions, originals, kept_boxes)
+            summary.add(frame.index, regions, result)
+            if result.failed and thumbnails is not None:
+                thumbnails.add(frame.index, frame.pixels, result.boxes_to_review(regions))
             steps.frame(frame.index)
     return summary
 
