@@ -26,10 +26,11 @@ How the file is read depends on whether a track's fate waits for its end:
   the whole file; each track gets one identity decision from its best faces
   (:func:`track_decision`). (2) Decode again, hide and write.
 
-Then the **check**: the written file is decoded and attacked frame by frame
-with the privacy check (:mod:`facelens.privacy.check`), on one frame in
-``check_every`` (default: every frame); every track's best faces are embedded
-for it.
+Then the **check**: the written file is decoded and attacked with the privacy
+check (:mod:`facelens.privacy.check`) on one frame in ``check_every`` (default:
+:data:`CHECK_RATE`, 5 frames per second of video) and on the last frame; what it
+skips is written in the report (``check.skipped``). Every track's best faces
+are embedded for it.
 
 ``progress`` is told the share of the work done (0 to 1) after every decoded
 frame of every pass: each pass (track, hide and write, check) is an equal
@@ -76,6 +77,9 @@ DEFAULT_DETECT_EVERY = 2
 DEFAULT_DETECT_SIDE = 960
 """Longest side, in pixels, of the copy of a frame the detector searches (frames are
 never enlarged): faces from about 10 px at that scale, 14 px in a 1280x720 frame."""
+CHECK_RATE = 5.0
+"""Frames per second of video the privacy check reads by default (and the last frame): the
+check then costs less than the anonymization pass (docs/benchmarks.md#video-throughput)."""
 DEFAULT_PRESET = "superfast"
 """x264 speed preset of the output (at constant quality, crf 18): at 720p it costs about
 12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40% larger."""
@@ -116,7 +120,7 @@ def anonymize_video(
     hold: int = DEFAULT_HOLD,
     detect_every: int = DEFAULT_DETECT_EVERY,
     detect_side: int = DEFAULT_DETECT_SIDE,
-    check_every: int = 1,
+    check_every: int | None = None,
     preset: str = DEFAULT_PRESET,
     progress: VideoProgress | None = None,
 ) -> AnonymizationReport:
@@ -625,13 +629,14 @@ def _check(
     output: Path,
     frame_regions: FrameRegions,
     templates: dict[int, FloatArray | None],
-    check_every: int,
+    check_every: int | None,
     steps: _Progress | None = None,
     *,
     kept: tuple[list[Track], float, int] = ([], 0.0, 1),
     thumbnails: Thumbnails | None = None,
 ) -> CheckSummary:
-    """Pass 3: decode the written file and attack every ``check_every``-th frame.
+    """Pass 3: decode the written file and attack one frame in ``check_every`` (default:
+    :data:`CHECK_RATE` frames per second of video) and the last frame.
 
     ``kept`` = (tracks left visible on purpose, hold in seconds, detect_every): a face the
     independent detector finds on one of them is not a failure. Frames where the check
@@ -642,28 +647,51 @@ def _check(
     steps = steps or _Progress(None, 1, [])
     steps.start("checking")
     visible, hold_seconds, detect_every = kept
-    with open_video(output, every=max(1, check_every)) as reader:
-        for frame in reader:
-            regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
-            originals = [
-                templates.get(r.track_id) if r.track_id is not None else None for r in regions
-            ]
-            kept_boxes = [
-                r.box
-                for r in _regions_at(
-                    visible,
-                    frame.index,
-                    frame.time,
-                    hold_seconds,
-                    detect_every,
-                    (frame.width, frame.height),
-                )
-            ]
-            result = checker.check(frame.pixels, regions, originals, kept_boxes)
-            summary.add(frame.index, regions, result)
-            if result.failed and thumbnails is not None:
-                thumbnails.add(frame.index, frame.pixels, result.boxes_to_review(regions))
+
+    def check(frame: Any, pixels: np.ndarray) -> None:
+        regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
+        originals = [templates.get(r.track_id) if r.track_id is not None else None for r in regions]
+        kept_boxes = [
+            r.box
+            for r in _regions_at(
+                visible,
+                frame.index,
+                frame.time,
+                hold_seconds,
+                detect_every,
+                (pixels.shape[1], pixels.shape[0]),
+            )
+        ]
+        result = checker.check(pixels, regions, originals, kept_boxes)
+        summary.add(frame.index, regions, result)
+        if result.failed and thumbnails is not None:
+            thumbnails.add(frame.index, pixels, result.boxes_to_review(regions))
+
+    with open_video(output) as reader:
+        every = check_every or max(1, round(float(reader.info.fps or 25) / CHECK_RATE))
+        summary.step = every
+        if thumbnails is not None:
+            thumbnails.step = every
+        frames = reader.yuv_frames() if _even_sized(reader.info) else iter(reader)
+        last: Any = None
+        for frame in frames:
+            if frame.index % every == 0:
+                check(frame, frame.rgb() if isinstance(frame, YuvFrame) else frame.pixels)
+            last = frame
             steps.frame(frame.index)
+        if last is not None and last.index % every != 0:  # the last frame is always checked
+            check(last, last.rgb() if isinstance(last, YuvFrame) else last.pixels)
+    if every > 1:
+        summary.skipped = (
+            f"{every - 1} frames in {every} (every {every}th frame and the last were checked: "
+            f"a face visible for less than {every / float(reader.info.fps or 25):.2f} s may "
+            "escape the check)"
+        )
+    if not len(checker.gallery.vectors):
+        summary.skipped = (summary.skipped or "no frame") + (
+            "; the recognizer searched only around the hidden regions (no gallery: "
+            "nobody to identify elsewhere)"
+        )
     return summary
 
 

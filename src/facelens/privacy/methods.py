@@ -49,24 +49,47 @@ BLUR_SIGMA_SHRUNK = 3.0
 """Sigma, in pixels, at which a region is blurred: larger regions are shrunk to it first."""
 PIXELATE_BLOCKS = 8
 """Blocks along the region's longer side."""
-ELLIPSE_SCALE = 1.0
-"""The ellipse's axes as a multiple of the region's width and height."""
+ELLIPSE_SCALE = 1.3
+"""The ellipse's axes as a multiple of the region's width and height (1.3: the ellipse
+through the region's corners would be 1.41; measured: the inscribed one, 1.0, let SFace
+match 1-2% of faces to their original, 1.3 none; docs/benchmarks.md)."""
+BLUR_SOLID_BELOW = 32
+"""Faces smaller than this (px, longer side of the face box) are filled solid, not blurred."""
+PIXELATE_SOLID_BELOW = 64
+"""Faces smaller than this (px) are filled solid, not pixelated."""
+REGION_TO_FACE = 1.6
+"""A region's longer side over its face box's (the margins of :mod:`facelens.privacy.regions`)."""
 FILL_COLOUR = (0, 0, 0)
 """RGB colour of ``box`` and ``ellipse``."""
 
 
 @dataclass(frozen=True)
 class Strength:
-    """How hard each method hides a region, as fractions of the region's longer side.
+    """How hard each method hides a region, from the region's size.
 
-    ``blur``: gaussian sigma; ``pixelate``: blocks along the longer side;
-    ``ellipse``: the ellipse's axes as a multiple of the region's sides (1 is the
-    inscribed ellipse; more covers the corners, the part outside the region is not drawn).
+    ``blur``: gaussian sigma as a fraction of the region's longer side; ``pixelate``:
+    blocks along the longer side; ``ellipse``: the ellipse's axes as a multiple of the
+    region's sides (1 is the inscribed ellipse; more covers the corners, the part outside
+    the region is not drawn). ``blur_solid_below`` / ``pixelate_solid_below``: faces
+    smaller than this many pixels (the face box's longer side, estimated from the region
+    as its longer side / 1.6) are filled solid instead, as a blur or a mosaic of a face that
+    small still lets a recognizer match it to its original (docs/benchmarks.md).
     """
 
     blur: float = BLUR_SIGMA_FRACTION
     pixelate: int = PIXELATE_BLOCKS
     ellipse: float = ELLIPSE_SCALE
+    blur_solid_below: int = BLUR_SOLID_BELOW
+    pixelate_solid_below: int = PIXELATE_SOLID_BELOW
+
+    def solid(self, method: str, region: tuple[int, int]) -> bool:
+        """Whether a ``(width, height)`` px region is filled solid rather than by ``method``."""
+        face = max(region) / REGION_TO_FACE
+        if method == "blur":
+            return face < self.blur_solid_below
+        if method == "pixelate":
+            return face < self.pixelate_solid_below
+        return False
 
 
 SHIPPED = Strength()
@@ -85,7 +108,9 @@ def anonymize_regions(
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         patch = image[y0:y1, x0:x1]
-        if method == "blur":
+        if strength.solid(method, (x1 - x0, y1 - y0)):
+            patch[:] = FILL_COLOUR
+        elif method == "blur":
             patch[:] = _blurred(patch, strength.blur)
         elif method == "pixelate":
             patch[:] = _pixelated(patch, strength.pixelate)
