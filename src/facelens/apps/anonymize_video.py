@@ -28,8 +28,9 @@ How the file is read depends on whether a track's fate waits for its end:
 
 Then the **check**: the written file is decoded and attacked with the privacy
 check (:mod:`facelens.privacy.check`) on one frame in ``check_every`` (default:
-:data:`CHECK_RATE`, 5 frames per second of video) and on the last frame; what it
-skips is written in the report (``check.skipped``). Every track's best faces
+:func:`check_step`, a budget of :data:`CHECK_PIXEL_RATE` pixels per second of
+video) and on the last frame; what it skips is written in the report
+(``check.skipped``). Every track's best faces
 are embedded for it.
 
 ``progress`` is told the share of the work done (0 to 1) after every decoded
@@ -77,9 +78,11 @@ DEFAULT_DETECT_EVERY = 2
 DEFAULT_DETECT_SIDE = 960
 """Longest side, in pixels, of the copy of a frame the detector searches (frames are
 never enlarged): faces from about 10 px at that scale, 14 px in a 1280x720 frame."""
-CHECK_RATE = 5.0
-"""Frames per second of video the privacy check reads by default (and the last frame): the
-check then costs less than the anonymization pass (docs/benchmarks.md#video-throughput)."""
+CHECK_PIXEL_RATE = 600_000
+"""Pixels per second of video the check's independent detector searches by default (so the
+check costs no more than the anonymization pass: CenterFace costs about 10 times YuNet per
+pixel; docs/benchmarks.md#video-throughput): about 2.3 frames a second at 512x512, 0.65 at
+1080p (searched at 1280x720). The first and the last frame are always checked."""
 DEFAULT_PRESET = "superfast"
 """x264 speed preset of the output (at constant quality, crf 18): at 720p it costs about
 12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40% larger."""
@@ -349,6 +352,15 @@ class _FrameHider:
             self.frame_regions.append([])  # frames the reader skipped (none for files)
         self.frame_regions.append(regions)
         self.writer.write(frame)
+
+
+def check_step(info: VideoInfo, independent: Any) -> int:
+    """One frame in this many is checked by default (see :data:`CHECK_PIXEL_RATE`)."""
+    fps = float(info.fps or 25)
+    longest = max(info.width, info.height, 1)
+    scale = min(1.0, float(getattr(independent, "max_side", longest)) / longest)
+    searched = info.width * info.height * scale * scale
+    return max(1, int(np.ceil(fps * searched / CHECK_PIXEL_RATE)))
 
 
 def _even_sized(info: VideoInfo) -> bool:
@@ -636,7 +648,7 @@ def _check(
     thumbnails: Thumbnails | None = None,
 ) -> CheckSummary:
     """Pass 3: decode the written file and attack one frame in ``check_every`` (default:
-    :data:`CHECK_RATE` frames per second of video) and the last frame.
+    :func:`check_step`) and the last frame.
 
     ``kept`` = (tracks left visible on purpose, hold in seconds, detect_every): a face the
     independent detector finds on one of them is not a failure. Frames where the check
@@ -668,7 +680,7 @@ def _check(
             thumbnails.add(frame.index, pixels, result.boxes_to_review(regions))
 
     with open_video(output) as reader:
-        every = check_every or max(1, round(float(reader.info.fps or 25) / CHECK_RATE))
+        every = check_every or check_step(reader.info, checker.independent)
         summary.step = every
         if thumbnails is not None:
             thumbnails.step = every

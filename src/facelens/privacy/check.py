@@ -34,10 +34,12 @@ import cv2
 import numpy as np
 
 from facelens.gallery.store import TemplateMatrix
+from facelens.io.image import DecodedImage
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.decide import identify_faces
 from facelens.models.base import Detector
 from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.detect import detect_faces
 from facelens.privacy.regions import Region, centre_inside
 from facelens.types import Box, Face, FloatArray, ImageArray
 
@@ -149,8 +151,8 @@ class PrivacyChecker:
 
     def _faces_around(self, image: ImageArray, regions: list[Region]) -> list[Face]:
         """Faces found near the hidden regions only (each region grown by half its size on
-        every side), in the image's pixels: without a gallery, only faces in hidden regions
-        count, so the rest of the frame need not be searched."""
+        every side, searched at its own size), in the image's pixels: without a gallery, only
+        faces in hidden regions count, so the rest of the frame need not be searched."""
         height, width = image.shape[:2]
         found: list[Face] = []
         for region in regions:
@@ -161,8 +163,9 @@ class PrivacyChecker:
             y1 = min(height, int(box.y + 1.5 * box.height) + 1)
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
-            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-            for face in self.analyzer.analyze(crop):
+            crop = DecodedImage(np.ascontiguousarray(image[y0:y1, x0:x1]), "region")
+            detections = detect_faces(self.analyzer.detector, crop.pixels, crop.width, 1.0)
+            for face in self.analyzer.faces_at(crop, detections):
                 moved = Box(face.box.x + x0, face.box.y + y0, face.box.width, face.box.height)
                 if not any(centre_inside(moved, f.box) for f in found):
                     found.append(replace(face, box=moved))
