@@ -39,9 +39,12 @@ def anonymization_html(data: dict[str, Any]) -> str:
                 method: [by_method[method][recognizer].get(str(s), {}).get("rate") for s in sizes]
                 for method in data["methods"]
             }
+            highest = max((v for vs in series.values() for v in vs if v is not None), default=0)
             figures.append(
                 _figure(
-                    plots.size_curves(sizes, series, "re-identification rate"),
+                    plots.size_curves(
+                        sizes, series, "re-identification rate", max(0.1, 1.2 * highest)
+                    ),
                     f"{recognizer}: share of anonymized faces matched to their original",
                 )
             )
