@@ -68,6 +68,7 @@ def anonymize(
             "-o",
             str(out),
             "--json",
+            *options,
         ],
         capture_output=True,
         text=True,
@@ -112,7 +113,7 @@ def left_behind(original: Path, dark: Path, output: Path, every: int) -> dict[st
                 x1 = int(face.box.x + face.box.width)
                 y1 = int(face.box.y + face.box.height)
                 before = detail(b.pixels[y0:y1, x0:x1])
-                if before < 1.0 or x1 - x0 < 4 or y1 - y0 < 4:
+                if before < 0.02 or x1 - x0 < 4 or y1 - y0 < 4:
                     continue  # nothing of this face is left to see in the darkened input
                 counts["faces_in_original"] += 1
                 if detail(c.pixels[y0:y1, x0:x1]) > 0.3 * before:
