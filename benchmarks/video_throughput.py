@@ -87,7 +87,9 @@ def make_clip(source: Path, target: Path, width: int, height: int, seconds: floa
             return writer.frames
 
 
-def run_timed(command: list[str], wait_quiet: float, env: dict[str, str]) -> dict[str, Any]:
+def run_timed(
+    command: list[str], wait_quiet: float, env: dict[str, str], ok: tuple[int, ...] = (0,)
+) -> dict[str, Any]:
     """Run ``command`` pinned to the benchmark cores; wall, CPU, peak RSS and the others' load."""
     busy_before = wait_until_quiet(CPUS, wait_quiet)
     load_before = os.getloadavg()
@@ -109,7 +111,7 @@ def run_timed(command: list[str], wait_quiet: float, env: dict[str, str]) -> dic
         stderr.seek(0)
         output, errors = stdout.read(), stderr.read()
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0,):
+    if code not in ok:  # 3: written, but the privacy check failed
         raise SystemExit(f"{command[:3]} failed (exit {code}):\n{errors[-3000:]}")
     cpu = usage.ru_utime + usage.ru_stime
     return {
@@ -220,6 +222,17 @@ def main() -> None:
         "--wait-quiet", type=float, default=0.0, help="wait up to S s for idle cores"
     )
     parser.add_argument("--no-deface", action="store_true", help="skip deface (not installed)")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="also time `facelens anonymize` from this source tree, right after ours (ratio)",
+    )
+    parser.add_argument(
+        "--with-check",
+        action="store_true",
+        help="also time `facelens anonymize` with its privacy check (check vs hiding pass)",
+    )
     args = parser.parse_args()
     if not args.clip.exists():
         raise SystemExit(f"{args.clip} not found; set FACELENS_DATA or pass --clip")
@@ -280,6 +293,37 @@ def main() -> None:
                 f"  facelens anonymize: {entry['facelens_anonymize']['fps']:.1f} fps",
                 file=sys.stderr,
             )
+            extra = []
+            if args.baseline_src is not None:
+                extra.append(("baseline_anonymize", args.baseline_src, ["--no-check"]))
+            if args.with_check:
+                extra.append(("facelens_anonymize_checked", REPO / "src", []))
+                if args.baseline_src is not None:
+                    extra.append(("baseline_anonymize_checked", args.baseline_src, []))
+            for key, src, options in extra:
+                out = work / f"{key}_{size}"
+                run = run_timed(
+                    [
+                        *(sys.executable, "-m", "facelens.cli.main", "anonymize", str(clip)),
+                        *("-o", str(out), *options, "--json"),
+                    ],
+                    args.wait_quiet,
+                    dict(env, PYTHONPATH=str(src)),
+                    ok=(0, 3),
+                )
+                record = json.loads(run["stdout"])[0]
+                entry[key] = speed(run, frames, fps) | {
+                    "passes_seconds": record["timing"],
+                    "tracks": len(record["tracks"]),
+                    "check_passed": (record.get("check") or {}).get("passed"),
+                }
+                print(f"  {key}: {entry[key]['fps']:.1f} fps {record['timing']}", file=sys.stderr)
+            if "baseline_anonymize" in entry:
+                entry["ratio_wall_ours_over_baseline"] = round(
+                    entry["facelens_anonymize"]["wall_seconds"]
+                    / entry["baseline_anonymize"]["wall_seconds"],
+                    3,
+                )
             run = run_timed(
                 [
                     sys.executable,
@@ -345,6 +389,9 @@ def markdown(result: dict[str, Any]) -> str:
     for size, entry in result["clips"].items():
         for key, label, cover in (
             ("facelens_anonymize", "facelens anonymize", "facelens_coverage"),
+            ("baseline_anonymize", "baseline anonymize", None),
+            ("facelens_anonymize_checked", "facelens anonymize + check", None),
+            ("baseline_anonymize_checked", "baseline anonymize + check", None),
             ("deface_anonymize", "deface 1.5.0", "deface_coverage"),
             ("facelens_identify", "facelens video identify", None),
         ):

@@ -248,7 +248,8 @@ def face_positions() -> list[tuple[int, int] | None]:
     return positions
 
 
-def make_video(path: Path, astronaut: np.ndarray) -> None:
+def make_video(path: Path, astronaut: np.ndarray, gain: float = 1.0) -> None:
+    """The clip; ``gain`` scales every pixel's brightness (0.03: a nearly black clip)."""
     portrait = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
     container = av.open(str(path), mode="w")
     video = container.add_stream("libx264", rate=FPS, options={"crf": "18"})
@@ -260,6 +261,8 @@ def make_video(path: Path, astronaut: np.ndarray) -> None:
         if position is not None:
             x, y = position
             canvas[y : y + 256, x : x + 256] = portrait[: SIZE[1] - y, : SIZE[0] - x][:256, :256]
+        if gain != 1.0:
+            canvas = (canvas * gain).astype(np.uint8)
         frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
         frame.pts = i
         for packet in video.encode(frame):
@@ -312,7 +315,9 @@ def test_synthetic_video_is_anonymized_in_every_frame(
     assert data["tracks_anonymized"] >= 1
     # faces visible on 28 frames; the 2 empty frames are covered only by the hold
     assert data["frames_touched"] >= 28
-    assert data["check"]["passed"] and data["check"]["frames_checked"] == FRAMES
+    # the check read 5 frames per second (0, 2, ..., 28 at 10 fps) and the last one, and says so
+    assert data["check"]["passed"] and data["check"]["frames_checked"] == FRAMES // 2 + 1
+    assert data["check"]["skipped"].startswith("1 frames in 2")
     # the detector only searched frames 0, 3, 6, ...; the others were interpolated or held
     with av.open(str(output)) as written:
         stream = written.streams.video[0]
@@ -416,3 +421,96 @@ def test_video_progress_moves_with_the_frames_of_every_pass(
         astronaut_file, tmp_path / "a.png", progress=lambda s, m: steps.append((s, m))
     )
     assert steps == [(0.0, "finding faces"), (0.5, "hiding faces"), (0.6, "checking")]
+
+
+# ---- a failed check is a failure ---------------------------------------------------------------
+
+
+def test_failed_check_exits_non_zero_and_the_report_leads_with_it(
+    astronaut_file: Path, tmp_path: Path
+) -> None:
+    """The hiding detector searches a 16 px copy (--max-side 16) and finds nothing; the
+    independent detector finds the face left visible: the output is written, the exit status
+    is 3, stderr and the report say what failed and where, the HTML shows the frame."""
+    out = tmp_path / "out"
+    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "none.db"))
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "facelens.cli.main", "--max-side", "16", "anonymize"),
+            *(str(astronaut_file), "-o", str(out), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 3, result.stderr
+    assert (
+        "privacy check failed" in result.stderr and "outside every hidden region" in result.stderr
+    )
+    (record,) = json.loads(result.stdout)
+    assert Path(record["output"]).is_file()  # the output is still written
+    report = json.loads(Path(record["reports"][0]).read_text())
+    assert list(report)[:3] == ["source", "check_failed", "failures"] and report["check_failed"]
+    (failure,) = report["failures"]
+    assert "outside every hidden region" in failure["what"] and failure["frames"] == [[0, 0]]
+    assert report["check"]["passed"] is False
+    html = Path(record["reports"][1]).read_text()
+    assert html.index("Privacy check failed") < html.index("<h2>Summary")
+    assert "alt='frame 0 to review' src='data:image/jpeg;base64," in html
+
+
+def test_failed_check_in_a_video_says_which_frames_with_their_pictures(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path
+) -> None:
+    """Searching only frame 0 (and the last frame, always searched) and holding nothing leaves
+    the face of frames 1-11 and 14-28 visible. The check reads frames 0, 2, 4, ... (5 a
+    second) and the last: it fails in 2-10 and 14-28 (no face in 12 and 13), one picture
+    each run."""
+    report = anonymize_video(
+        make_anonymizer(lens), synthetic_video, tmp_path / "o.mp4", detect_every=1000, hold=0
+    )
+    assert report.ok and report.check_failed
+    (failure,) = report.to_dict()["failures"]
+    runs = failure["frames"]
+    assert runs == [[2, 10], [14, 28]]
+    assert sorted(report.thumbnails.pictures) == [2, 14]
+    assert all(p.shape[1] <= 240 for p in report.thumbnails.pictures.values())
+    assert any(r["reason"] == failure["what"] for r in report.review)
+
+
+# ---- no face left behind ---------------------------------------------------------------------
+
+
+def test_a_lost_face_stays_hidden_where_its_motion_takes_it_and_up_to_the_clips_edges() -> None:
+    from facelens.apps.anonymize_video import EDGE_HOLD, track_box
+    from facelens.video.tracker import Observation, Track
+
+    track = Track(1)
+    for i, t in enumerate((0.4, 0.6)):  # moving right 20 px per 0.2 s
+        track.observations.append(Observation(i, t, Box(100 + 20 * i, 50, 40, 40), 0.9, 0.5))
+    ahead = track_box(track, 0.7, hold=0.2)  # 0.1 s after it was lost: 10 px further right
+    assert ahead is not None and ahead.x == pytest.approx(120) and ahead.width == pytest.approx(50)
+    assert track_box(track, 0.9, hold=0.2) is None  # beyond the hold, the end not yet known
+    assert track_box(track, 0.9, hold=0.2, edges=(0.0, 0.6 + EDGE_HOLD)) is not None
+    assert track_box(track, 0.0, hold=0.2, edges=(0.0, None)) is not None  # from the start
+    assert track_box(track, 0.0, hold=0.2, edges=(-1.0, None)) is None  # the start is far
+
+
+def test_a_dark_video_is_hidden_in_every_frame_with_a_face(
+    lens: FaceLens, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """The clip at 3% of its brightness (mean luma about 3): the plain search finds no face, the
+    hiding search (brightened, lower threshold) finds it in every frame with a face, and the
+    independent check, which still sees it, passes."""
+    path = tmp_path / "dark.mp4"
+    make_video(path, astronaut, gain=0.03)
+    with av.open(str(path)) as clip:
+        first = next(clip.decode(video=0)).to_ndarray(format="rgb24")
+    assert detect_faces(lens.analyzer.detector, first, 960, 1.0) == []  # too dark for it
+    assert load_centerface().detect(first) != []  # but a face all the same
+    report = anonymize_video(make_anonymizer(lens), path, tmp_path / "out.mp4")
+    assert report.ok, report.error
+    data = report.to_dict()
+    assert data["frames_touched"] >= 28 and data["tracks_anonymized"] >= 1
+    assert data["check"]["passed"], data["failures"]

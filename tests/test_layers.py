@@ -2,7 +2,7 @@
 
 Floors, from the bottom: the shared conventions (types, errors, vectors, io),
 then models, pipeline, gallery, index, match, then the features built on them
-(video, privacy, cluster, evaluation, then analysis and ingest), apps, the
+(video, privacy, cluster, then analysis, ingest and evaluation), apps, the
 Python API, and the surfaces (CLI, service). A package may import its own
 floor's or lower floors' packages, never a higher one; packages on one floor
 do not import each other unless listed in ``SAME_FLOOR``. Lazy imports inside
@@ -25,8 +25,8 @@ FLOORS: list[set[str]] = [
     {"gallery"},
     {"index"},
     {"match"},
-    {"video", "privacy", "cluster", "evaluation"},
-    {"analysis", "ingest"},
+    {"video", "privacy", "cluster"},
+    {"analysis", "ingest", "evaluation"},
     {"apps"},
     {"api"},
     {"cli", "service"},

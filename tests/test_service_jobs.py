@@ -80,7 +80,7 @@ def finished(client: TestClient, headers: dict[str, str], job: dict[str, Any]) -
     for _ in range(1200):
         job = client.get(f"/api/jobs/{job['id']}", headers=headers).json()
         progress.append(job["progress"])
-        if job["state"] in ("done", "failed", "cancelled"):
+        if job["state"] in ("done", "failed", "failed_check", "cancelled"):
             break
         time.sleep(0.1)
     assert progress == sorted(progress), "progress never goes back"
@@ -155,6 +155,32 @@ def test_anonymize_jobs_hide_the_face_of_an_image_and_of_a_video(
     job = finished(client, headers, video_job.json())
     assert job["state"] == "done", job
     assert job["result"]["summary"]["frames_touched"] == 20
+
+
+def test_an_anonymization_that_fails_its_check_ends_as_failed_check_with_its_result(
+    service: tuple[TestClient, dict[str, str]], astronaut: np.ndarray
+) -> None:
+    """A very dark face (5% of its brightness): the independent detector finds it outside
+    every hidden region, so the job ends "failed_check", its files still downloadable."""
+    client, headers = service
+    dark = (astronaut * 0.05).astype(np.uint8)
+    started = client.post(
+        "/api/jobs/anonymize",
+        files={"file": ("dark.png", _png(dark), "image/png")},
+        headers=headers,
+    )
+    job = finished(client, headers, started.json())
+    assert job["state"] == "failed_check", job
+    assert job["result"]["check_failed"] is True and job["progress"] == 1.0
+    assert "outside every hidden region" in job["result"]["summary"]["failures"][0]["what"]
+    written = client.get(job["download"], headers=headers)
+    assert written.status_code == 200 and written.content[:4] == b"\x89PNG"
+    record = client.get(job["download"], params={"file": "report.json"}, headers=headers).json()
+    assert record["check_failed"] and record["failures"]
+    html = client.get(job["download"], params={"file": "report.html"}, headers=headers).text
+    assert "Privacy check failed" in html and "data:image/jpeg;base64," in html
+    deleted = client.delete(f"/api/jobs/{job['id']}", headers=headers)  # a finished job
+    assert deleted.json() == {"deleted": job["id"]}
 
 
 def test_video_uploads_are_checked_before_they_are_queued(

@@ -26,7 +26,7 @@ from facelens.match.decide import identify_faces
 from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.privacy import regions as margins
 from facelens.privacy.centerface import load_centerface
-from facelens.privacy.check import CheckSummary, PrivacyChecker
+from facelens.privacy.check import CheckSummary, PrivacyChecker, Thumbnails
 from facelens.privacy.methods import Method, anonymize_regions
 from facelens.privacy.policy import Policy
 from facelens.privacy.regions import Region, anonymization_region
@@ -74,6 +74,11 @@ class AnonymizationReport:
     detection confidence, a face held after it was lost, a face the
     independent detector found outside every region).
 
+    ``check_failed`` is true when the privacy check ran and failed (a hidden face
+    re-identified or still detected, a face left unhidden); the JSON then leads
+    with ``failures`` (what failed, in which frames) and ``thumbnails`` keeps
+    small pictures of the first frame of each failing run for the HTML.
+
     ``partial`` is true when the output holds only part of the input: a video
     whose decoding stopped early (truncated, corrupt), or an animated image of
     which only the first frame was read; ``problems`` says why.
@@ -101,10 +106,16 @@ class AnonymizationReport:
     error: FaceLensError | None = None
     seconds: float = 0.0
     preview: ImageArray | None = field(default=None, repr=False)  # an output frame for the HTML
+    thumbnails: Thumbnails = field(default_factory=Thumbnails, repr=False)  # frames to review
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def check_failed(self) -> bool:
+        """The privacy check ran on the output and failed."""
+        return self.check is not None and not self.check.passed
 
     @property
     def tracks_anonymized(self) -> int:
@@ -113,6 +124,8 @@ class AnonymizationReport:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "source": self.source,
+            "check_failed": self.check_failed,
+            "failures": [] if self.check is None else self.check.failures(),
             "kind": self.kind,
             "output": self.output,
             "method": self.method,
@@ -194,6 +207,10 @@ class Anonymizer:
             self.analyzer, load_centerface(), self.point, self.calibration, self.gallery
         )
 
+    def new_summary(self) -> CheckSummary:
+        """An empty check summary that names this anonymizer's independent detector."""
+        return CheckSummary(independent_model=self.checker().independent_name)
+
     @property
     def needs_templates(self) -> bool:
         return self.policy.needs_identity or self.run_check
@@ -256,7 +273,7 @@ class Anonymizer:
             report.preview = pixels
             if self.run_check:
                 step(0.6, "checking")
-                report.check = self._check_image(output, hidden)
+                report.check = self._check_image(output, report.faces, report.thumbnails)
                 _review_outside(report, report.check)
         except FaceLensError as error:
             report.error = error
@@ -279,36 +296,31 @@ class Anonymizer:
             decisions.append(FaceDecision(face, region, hide, reason, match))
         return decisions
 
-    def _check_image(self, output: Path, hidden: list[FaceDecision]) -> CheckSummary:
+    def _check_image(
+        self, output: Path, faces: list[FaceDecision], thumbnails: Thumbnails
+    ) -> CheckSummary:
         written = self.analyzer.load(output).pixels
+        hidden = [d for d in faces if d.anonymized]
         originals: list[FloatArray | None] = [
             d.face.template.vector if d.face.template is not None else None for d in hidden
         ]
         regions = [d.region for d in hidden]
-        summary = CheckSummary()
-        summary.add(0, regions, self.checker().check(written, regions, originals))
+        kept = [d.region.box for d in faces if not d.anonymized]
+        summary = self.new_summary()
+        check = self.checker().check(written, regions, originals, kept)
+        summary.add(0, regions, check)
+        if check.failed:
+            thumbnails.add(0, written, check.boxes_to_review(regions))
         return summary
 
 
 def _review_outside(report: AnonymizationReport, check: CheckSummary) -> None:
-    """Flag frames where the independent detector saw a face outside every hidden region."""
-    kept = any(not d.anonymized for d in report.faces) or any(
-        not t.get("anonymized") for t in report.tracks
-    )
-    for first, last in check.to_dict()["independent_detector"][
-        "frames_with_faces_outside_anonymized_regions"
-    ]:
-        report.review.append(
-            {
-                "frames": [first, last],
-                "reason": "the independent detector found a face outside the hidden regions"
-                + (
-                    " (possibly a face kept on purpose)"
-                    if kept
-                    else " (a face the detector missed?)"
-                ),
-            }
-        )
+    """Flag the frames where the check failed: a face left unhidden, one still detected or
+    re-identified in a hidden region."""
+    for failure in check.failures():
+        for first, last in failure["frames"]:
+            report.review.append({"frames": [first, last], "reason": failure["what"]})
+    report.review.sort(key=lambda r: (r["frames"][0], r["reason"]))
 
 
 def write_image(pixels: ImageArray, output: Path) -> None:

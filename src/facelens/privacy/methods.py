@@ -24,6 +24,7 @@ frame is not touched.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import cv2
@@ -48,11 +49,56 @@ BLUR_SIGMA_SHRUNK = 3.0
 """Sigma, in pixels, at which a region is blurred: larger regions are shrunk to it first."""
 PIXELATE_BLOCKS = 8
 """Blocks along the region's longer side."""
+ELLIPSE_SCALE = 1.3
+"""The ellipse's axes as a multiple of the region's width and height (1.3: the ellipse
+through the region's corners would be 1.41; measured: the inscribed one, 1.0, let SFace
+match 1-2% of faces to their original, 1.3 none; docs/benchmarks.md)."""
+BLUR_SOLID_BELOW = 32
+"""Faces smaller than this (px, longer side of the face box) are filled solid, not blurred."""
+PIXELATE_SOLID_BELOW = 64
+"""Faces smaller than this (px) are filled solid, not pixelated."""
+REGION_TO_FACE = 1.6
+"""A region's longer side over its face box's (the margins of :mod:`facelens.privacy.regions`)."""
 FILL_COLOUR = (0, 0, 0)
 """RGB colour of ``box`` and ``ellipse``."""
 
 
-def anonymize_regions(image: ImageArray, regions: Iterable[Box], method: Method) -> None:
+@dataclass(frozen=True)
+class Strength:
+    """How hard each method hides a region, from the region's size.
+
+    ``blur``: gaussian sigma as a fraction of the region's longer side; ``pixelate``:
+    blocks along the longer side; ``ellipse``: the ellipse's axes as a multiple of the
+    region's sides (1 is the inscribed ellipse; more covers the corners, the part outside
+    the region is not drawn). ``blur_solid_below`` / ``pixelate_solid_below``: faces
+    smaller than this many pixels (the face box's longer side, estimated from the region
+    as its longer side / 1.6) are filled solid instead, as a blur or a mosaic of a face that
+    small still lets a recognizer match it to its original (docs/benchmarks.md).
+    """
+
+    blur: float = BLUR_SIGMA_FRACTION
+    pixelate: int = PIXELATE_BLOCKS
+    ellipse: float = ELLIPSE_SCALE
+    blur_solid_below: int = BLUR_SOLID_BELOW
+    pixelate_solid_below: int = PIXELATE_SOLID_BELOW
+
+    def solid(self, method: str, region: tuple[int, int]) -> bool:
+        """Whether a ``(width, height)`` px region is filled solid rather than by ``method``."""
+        face = max(region) / REGION_TO_FACE
+        if method == "blur":
+            return face < self.blur_solid_below
+        if method == "pixelate":
+            return face < self.pixelate_solid_below
+        return False
+
+
+SHIPPED = Strength()
+"""The strength every method uses (measured: docs/benchmarks.md#anonymization-privacy)."""
+
+
+def anonymize_regions(
+    image: ImageArray, regions: Iterable[Box], method: Method, strength: Strength = SHIPPED
+) -> None:
     """Hide every region of ``image`` (RGB uint8, changed in place) with ``method``."""
     height, width = image.shape[:2]
     for box in regions:
@@ -62,14 +108,16 @@ def anonymize_regions(image: ImageArray, regions: Iterable[Box], method: Method)
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         patch = image[y0:y1, x0:x1]
-        if method == "blur":
-            patch[:] = _blurred(patch)
+        if strength.solid(method, (x1 - x0, y1 - y0)):
+            patch[:] = FILL_COLOUR
+        elif method == "blur":
+            patch[:] = _blurred(patch, strength.blur)
         elif method == "pixelate":
-            patch[:] = _pixelated(patch)
+            patch[:] = _pixelated(patch, strength.pixelate)
         elif method == "box":
             patch[:] = FILL_COLOUR
         elif method == "ellipse":
-            _fill_ellipse(patch)
+            _fill_ellipse(patch, strength.ellipse)
         else:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
@@ -88,9 +136,9 @@ def anonymize_i420_regions(yuv: YuvArray, regions: Iterable[Box], method: Method
         put_i420_patch(yuv, rgb_to_i420(rgb), x0, y0)
 
 
-def _blurred(patch: np.ndarray) -> np.ndarray:
+def _blurred(patch: np.ndarray, fraction: float = BLUR_SIGMA_FRACTION) -> np.ndarray:
     height, width = patch.shape[:2]
-    sigma = BLUR_SIGMA_FRACTION * max(height, width)
+    sigma = fraction * max(height, width)
     # Shrink until sigma is BLUR_SIGMA_SHRUNK px (keeping at least 4 px a side): a gaussian
     # this wide has nothing left at the shrunk sampling step, so the result is the same,
     # at a cost that no longer grows with the region (a 483 x 720 px region: 0.9 ms, not 13 ms;
@@ -106,16 +154,17 @@ def _blurred(patch: np.ndarray) -> np.ndarray:
     return cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _pixelated(patch: np.ndarray) -> np.ndarray:
+def _pixelated(patch: np.ndarray, blocks: int = PIXELATE_BLOCKS) -> np.ndarray:
     height, width = patch.shape[:2]
-    block = max(2.0, max(height, width) / PIXELATE_BLOCKS)
+    block = max(2.0, max(height, width) / blocks)
     cols, rows = max(1, round(width / block)), max(1, round(height / block))
     small = cv2.resize(patch, (cols, rows), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def _fill_ellipse(patch: np.ndarray) -> None:
+def _fill_ellipse(patch: np.ndarray, scale: float = 1.0) -> None:
     height, width = patch.shape[:2]
     mask = np.zeros((height, width), np.uint8)
-    cv2.ellipse(mask, (((width - 1) / 2, (height - 1) / 2), (width, height), 0.0), 255, -1)
+    axes = (width * scale, height * scale)
+    cv2.ellipse(mask, (((width - 1) / 2, (height - 1) / 2), axes, 0.0), 255, -1)
     patch[mask > 0] = FILL_COLOUR

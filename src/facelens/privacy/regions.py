@@ -61,12 +61,14 @@ class Region:
         }
 
 
-def grow_box(face_box: Box, width: int, height: int) -> Box:
-    """The face box grown by the documented margins and clipped to a ``width x height`` image."""
-    x0 = face_box.x - MARGIN_SIDE * face_box.width
-    x1 = face_box.x + face_box.width * (1 + MARGIN_SIDE)
-    y0 = face_box.y - MARGIN_TOP * face_box.height
-    y1 = face_box.y + face_box.height * (1 + MARGIN_BOTTOM)
+def grow_box(face_box: Box, width: int, height: int, scale: float = 1.0) -> Box:
+    """The face box grown by the documented margins (times ``scale``) and clipped to a
+    ``width x height`` image."""
+    side, top, bottom = MARGIN_SIDE * scale, MARGIN_TOP * scale, MARGIN_BOTTOM * scale
+    x0 = face_box.x - side * face_box.width
+    x1 = face_box.x + face_box.width * (1 + side)
+    y0 = face_box.y - top * face_box.height
+    y1 = face_box.y + face_box.height * (1 + bottom)
     x0, y0 = max(0.0, x0), max(0.0, y0)
     x1, y1 = min(float(width), x1), min(float(height), y1)
     return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))

@@ -1,7 +1,9 @@
 """The anonymization report of one input: JSON for machines, one self-contained HTML page for people.
 
 The HTML has no external resources (styles inline, pictures as data URIs), so
-it can be opened offline and archived beside the output. It shows the summary,
+it can be opened offline and archived beside the output. When the privacy
+check failed, it opens with what failed and in which frames, and small
+pictures of the frames to review (what failed outlined in red). Then the summary,
 the privacy check, the segments flagged for review, a timeline of the tracks
 (videos) or the faces table (images), and a downscaled picture of the output.
 """
@@ -24,17 +26,29 @@ PREVIEW_WIDTH = 480
 """Width in pixels of the output picture embedded in the HTML."""
 
 
-def write_reports(report: dict[str, Any], preview: ImageArray | None, stem: Path) -> list[Path]:
-    """Write ``<stem>.json`` and ``<stem>.html``; returns both paths."""
+def write_reports(
+    report: dict[str, Any],
+    preview: ImageArray | None,
+    stem: Path,
+    thumbnails: dict[int, ImageArray] | None = None,
+) -> list[Path]:
+    """Write ``<stem>.json`` and ``<stem>.html``; returns both paths.
+
+    ``thumbnails`` maps frame indexes to small pictures of frames to review (HTML only).
+    """
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path = stem.with_name(stem.name + ".json")
     html_path = stem.with_name(stem.name + ".html")
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(report, preview), encoding="utf-8")
+    html_path.write_text(render_html(report, preview, thumbnails), encoding="utf-8")
     return [json_path, html_path]
 
 
-def render_html(report: dict[str, Any], preview: ImageArray | None) -> str:
+def render_html(
+    report: dict[str, Any],
+    preview: ImageArray | None,
+    thumbnails: dict[int, ImageArray] | None = None,
+) -> str:
     """The report as one HTML page (UTF-8, no external resources)."""
     esc = html.escape
     parts = [
@@ -45,6 +59,8 @@ def render_html(report: dict[str, Any], preview: ImageArray | None) -> str:
     ]
     if report.get("error"):
         parts.append(f"<p class='bad'>Not anonymized: {esc(report['error'])}</p>")
+    if report.get("check_failed"):
+        parts.append(_failures(report.get("failures", []), thumbnails or {}))
     if report.get("partial"):
         parts.append(
             "<p class='bad'>Partial: the output holds only part of the input. "
@@ -66,6 +82,26 @@ def render_html(report: dict[str, Any], preview: ImageArray | None) -> str:
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _failures(failures: list[dict[str, Any]], thumbnails: dict[int, ImageArray]) -> str:
+    """What failed and where, first; then the frames to review as small pictures."""
+    items = "".join(
+        f"<li>{html.escape(f['what'])}: frames {_runs(f['frames'])}</li>" for f in failures
+    )
+    pictures = "".join(
+        f"<figure><img alt='frame {index} to review' "
+        f"src='data:image/jpeg;base64,{_jpeg_base64(picture, quality=75)}'>"
+        f"<figcaption>frame {index}</figcaption></figure>"
+        for index, picture in sorted(thumbnails.items())
+    )
+    return (
+        "<section class='failed' id='failed'><h2>Privacy check failed</h2>"
+        "<p class='bad'>The output was written, but a person must review it before use.</p>"
+        f"<ul>{items}</ul>"
+        + (f"<h3>Frames to review</h3><div class='thumbs'>{pictures}</div>" if pictures else "")
+        + "</section>"
+    )
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -132,9 +168,18 @@ def _check(check: dict[str, Any] | None) -> str:
             _runs(ind["frames_with_faces_in_anonymized_regions"]),
         ],
         [
-            "Independent detector: faces outside anonymized regions",
+            "Independent detector: faces outside anonymized regions, not hidden (target 0)",
             str(ind["faces_outside_anonymized_regions"]),
         ],
+        [
+            "Independent detector: frames with faces not hidden",
+            _runs(ind["frames_with_faces_outside_anonymized_regions"]),
+        ],
+        [
+            "Independent detector: faces on faces kept visible on purpose",
+            str(ind.get("faces_on_faces_kept_visible", 0)),
+        ],
+        ["Not checked", check.get("skipped") or "nothing: every frame was read"],
     ]
     return "<h2>Privacy check</h2>" + verdict + _table(["", ""], rows, header=False)
 
@@ -248,14 +293,14 @@ def _runs(runs: list[list[int]]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
-def _jpeg_base64(pixels: ImageArray) -> str:
+def _jpeg_base64(pixels: ImageArray, quality: int = 85) -> str:
     picture = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
     if picture.width > PREVIEW_WIDTH:
         picture = picture.resize(
             (PREVIEW_WIDTH, max(1, round(picture.height * PREVIEW_WIDTH / picture.width)))
         )
     buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=85)
+    picture.save(buffer, format="JPEG", quality=quality)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -264,4 +309,6 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:900px;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:14px}
 .good{color:#1e8449;font-weight:bold}.bad{color:#c0392b;font-weight:bold}.source{color:#555}
 .legend{font-size:12px}img{max-width:100%;border:1px solid #ccc}
+.failed{border:2px solid #c0392b;padding:0 1em 1em;margin-bottom:1em}
+.thumbs{display:flex;flex-wrap:wrap;gap:8px}.thumbs figure{margin:0;font-size:12px}
 """

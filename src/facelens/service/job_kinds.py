@@ -474,7 +474,9 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
     if report.error is not None:
         raise report.error
     record = without_server_paths(report.to_dict(), job)
-    written = write_reports(record, report.preview, job.output_dir / "report")
+    written = write_reports(
+        record, report.preview, job.output_dir / "report", report.thumbnails.pictures
+    )
     media_type = (
         "video/mp4"
         if output.suffix == ".mp4"
@@ -488,11 +490,26 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
         "file": output.name,
         "media_type": media_type,
         "files": [output.name, *(p.name for p in written)],
+        "check_failed": report.check_failed,  # the job ends as "failed_check", result kept
         "summary": {
             "faces_anonymized": record.get("faces_anonymized"),
             "frames_touched": record.get("frames_touched"),
-            "check": record.get("check"),
+            "check": _check_facts(record.get("check")),
+            "failures": record.get("failures", []),
         },
+    }
+
+
+def _check_facts(check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The privacy check in a few numbers (the whole of it is in ``report.json``)."""
+    if check is None:
+        return None
+    return {
+        "passed": check["passed"],
+        "frames_checked": check["frames_checked"],
+        "faces_reidentified": check["recognizer"]["faces_reidentified"],
+        "faces_in_hidden_regions": check["independent_detector"]["faces_in_anonymized_regions"],
+        "faces_not_hidden": check["independent_detector"]["faces_outside_anonymized_regions"],
     }
 
 

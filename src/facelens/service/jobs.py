@@ -3,8 +3,12 @@
 A job is a row of ``service.db`` (kind, state, params, progress, result) plus a
 folder ``jobs/<id>/`` holding its uploaded input and its output files.
 
-States: ``queued`` -> ``running`` -> ``done`` | ``failed``; ``cancelled`` at any
-time before the end. Every worker process runs one :class:`JobRunner` thread
+States: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``failed_check``;
+``cancelled`` at any time before the end. ``failed_check`` is a job whose output
+was written but failed its own check (an anonymization that a recognizer or an
+independent detector still sees through): its result is kept and downloadable,
+like that of a ``done`` job, and ``result["check_failed"]`` is true. Every
+worker process runs one :class:`JobRunner` thread
 that claims the oldest queued job with one atomic ``UPDATE`` (so two
 processes never run the same job) and writes a heartbeat every few seconds.
 A ``running`` job whose process died (its pid is gone, or its heartbeat is
@@ -43,6 +47,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+FINISHED_STATES = ("done", "failed", "failed_check", "cancelled")
+"""States a job never leaves."""
+RESULT_STATES = ("done", "failed_check")
+"""States of a job whose result files were written and can be downloaded."""
+
+
 class JobCancelledError(Exception):
     """Raised inside a running job when it was cancelled."""
 
@@ -68,7 +78,12 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
+        return self.state in FINISHED_STATES
+
+    @property
+    def has_result(self) -> bool:
+        """The job wrote its output (``done``, or ``failed_check``: written, check failed)."""
+        return self.state in RESULT_STATES and bool(self.result)
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -87,7 +102,7 @@ class Job:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
-        if self.state == "done" and self.result and self.result.get("file"):
+        if self.has_result and self.result and self.result.get("file"):
             data["download"] = f"/api/jobs/{self.id}/result"
         return data
 
@@ -224,6 +239,9 @@ class JobStore:
         error: dict[str, str] | None = None,
     ) -> None:
         state = "failed" if error else "done"
+        message = "finished"
+        if result is not None and result.get("check_failed"):
+            state, message = "failed_check", "written, but its privacy check failed"
         with self._db.write() as db:
             db.execute(
                 "UPDATE jobs SET state = ?, result = ?, error = ?, progress = ?, message = ?, "
@@ -232,8 +250,8 @@ class JobStore:
                     state,
                     None if result is None else json.dumps(result),
                     None if error is None else json.dumps(error),
-                    1.0 if state == "done" else 0.0,
-                    "finished" if state == "done" else error["message"][:500] if error else "",
+                    0.0 if state == "failed" else 1.0,
+                    error["message"][:500] if error else message,
                     _now(),
                     job_id,
                     owner,

@@ -199,7 +199,7 @@ def job_result(
 ) -> FileResponse:
     """Download a finished job's result file (or another of its files, by name)."""
     job = _visible(context.jobs.get(job_id), key)
-    if job.state != "done" or not job.result or not job.result.get("file"):
+    if not job.has_result or not job.result or not job.result.get("file"):
         raise JobNotReadyError(f"job {job.id} is {job.state}; it has no result to download")
     names = [str(n) for n in job.result.get("files", [])] or [str(job.result["file"])]
     name = str(job.result["file"]) if file is None else file

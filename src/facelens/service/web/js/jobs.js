@@ -5,7 +5,10 @@ import { api, formData } from "./api.js";
 import { $, dropZone, el, say } from "./dom.js";
 
 const POLL_MS = 1000;
-const FINISHED = ["done", "failed", "cancelled"];
+const FINISHED = ["done", "failed", "failed_check", "cancelled"];
+/** States whose result was written and can be downloaded ("failed_check": written, but it
+ * failed its own privacy check, so a person must review it). */
+const WITH_RESULT = ["done", "failed_check"];
 const UPLOADS = {
   video: { accept: "video/*,.mp4,.avi,.mkv,.webm,.mov", label: "a video" },
   zip: { accept: ".zip,application/zip", label: "a zip of photos" },
@@ -104,13 +107,24 @@ export function setupJobs() {
   }
 
   function row(job) {
-    const done = job.state === "done";
+    const done = WITH_RESULT.includes(job.state);
     let result = "";
     if (done && job.result) {
       const others = (job.result.files || []).filter((name) => name !== job.result.file);
+      const failures = (job.result.summary && job.result.summary.failures) || [];
+      const warning =
+        job.state === "failed_check"
+          ? el("div", {
+              class: "error check-failed",
+              role: "alert",
+              text: `Privacy check failed; review the report before use: ${failures.map((f) => f.what).join("; ")}`,
+            })
+          : null;
+      const { failures: _shown, ...facts } = job.result.summary || {};
       result = el(
         "span",
         {},
+        warning,
         el("a", {
           href: `/api/jobs/${job.id}/result`,
           download: "",
@@ -126,7 +140,7 @@ export function setupJobs() {
             text: name,
           }),
         ),
-        el("div", { class: "muted summary", text: summary(job.result.summary) }),
+        el("div", { class: "muted summary", text: summary(facts) }),
       );
     } else if (job.state === "failed" && job.error) {
       result = el("span", { class: "error", text: job.error.message || job.error.code });
@@ -139,7 +153,7 @@ export function setupJobs() {
       { "data-job": job.id, "data-state": job.state },
       el("td", { text: job.kind }),
       el("td", { text: job.input }),
-      el("td", { class: `state state-${job.state}`, text: job.state }),
+      el("td", { class: `state state-${job.state}`, text: job.state.replace("_", " ") }),
       el(
         "td",
         {},

@@ -1,0 +1,82 @@
+"""The self-contained HTML page of ``facelens eval anonymization`` (inline SVG plots, no script)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facelens.evaluation import plots
+from facelens.evaluation.report import _figure, _page, _pct, _table
+
+
+def anonymization_html(data: dict[str, Any]) -> str:
+    """Privacy curves (re-identification rate against face size) and utility, per set."""
+    sizes = data["sizes"]
+    attack = data["attack"]
+    verdict = (
+        "No recognizer re-identified any anonymized face, at any size."
+        if data["passed"]
+        else "Some anonymized faces were re-identified: see the worst rates below."
+    )
+    sections = [
+        "<h2>Summary</h2>",
+        f"<p>{verdict}</p>",
+        _table(
+            ["method", "worst re-identification rate (any set, recognizer, size)"],
+            [[m, _pct(r)] for m, r in data["worst_rate"].items()],
+        ),
+        "<p class='note'>Attack: "
+        + attack["original"]
+        + f"; re-identified when the cosine reaches the threshold at FMR {attack['fmr']:g} ("
+        + ", ".join(f"{r} {t:.3f}" for r, t in attack["thresholds"].items())
+        + "). Rank-1: the own original is also the best match among the set's originals. "
+        "Chance: anonymized faces against other people's originals above the threshold.</p>",
+    ]
+    for set_name, by_method in data["reidentification"].items():
+        sections.append(f"<h2>{set_name} ({data['samples'][set_name]} faces)</h2>")
+        figures = []
+        for recognizer in data["recognizers"]:
+            series = {
+                method: [by_method[method][recognizer].get(str(s), {}).get("rate") for s in sizes]
+                for method in data["methods"]
+            }
+            highest = max((v for vs in series.values() for v in vs if v is not None), default=0)
+            figures.append(
+                _figure(
+                    plots.size_curves(
+                        sizes, series, "re-identification rate", max(0.1, 1.2 * highest)
+                    ),
+                    f"{recognizer}: share of anonymized faces matched to their original",
+                )
+            )
+        utility = data["utility_share_altered"][set_name]
+        figures.append(
+            _figure(
+                plots.size_curves(
+                    sizes,
+                    {m: [utility[m].get(str(s)) for s in sizes] for m in data["methods"]},
+                    "share of the image altered",
+                ),
+                "utility: share of each image's pixels the method changed",
+            )
+        )
+        sections.append("<div class='figs'>" + "".join(figures) + "</div>")
+        rows = []
+        for method in data["methods"]:
+            for recognizer in data["recognizers"]:
+                cells = by_method[method][recognizer]
+                rows.append(
+                    [f"{method} / {recognizer}"]
+                    + [
+                        f"{_pct(c['rate'])} (rank-1 {_pct(c['rank1_rate'])}, "
+                        f"chance {_pct(c['chance_rate'])}, max {c['cosine_max']:.2f})"
+                        if (c := cells.get(str(s)))
+                        else "n/a"
+                        for s in sizes
+                    ]
+                )
+        sections.append(_table(["method / recognizer", *[f"{s} px" for s in sizes]], rows))
+    return _page(
+        "Anonymization: privacy against utility",
+        "re-identification rate against face size, per method and recognizer",
+        sections,
+    )
