@@ -123,7 +123,7 @@ CNN48_SPEC = ModelSpec(
     package_version="1",
     module="facelens.models.attributes",
     file="expression-cnn48.onnx",
-    sha256="TO_BE_FILLED",
+    sha256="705955e1380d187748ac6808da9ca1f35875245bb755eaa8c23e08c72e0e9f1f",
     folded_digest="",
     licence="facelens's own weights; trained on FER2013 (research-use data, see docs/models.md)",
     upstream="scripts/train_expression.py on ../shared/data/fer2013_train "
@@ -150,7 +150,7 @@ MINI_XCEPTION_SPEC = ModelSpec(
     factory=_create_expression,
 )
 EXPRESSION_SPEC = MINI_XCEPTION_SPEC  # the name older code imports
-EXPRESSION_SPECS = (MINI_XCEPTION_SPEC,)
+EXPRESSION_SPECS = (CNN48_SPEC, MINI_XCEPTION_SPEC)
 """Every expression model, the default first."""
 
 AGE_GENDER_SPEC = ModelSpec(
