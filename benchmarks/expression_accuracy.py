@@ -41,7 +41,6 @@ import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -265,11 +264,15 @@ def measure_template(root: Path, faces: FaceAnalyzer) -> None:
 def speed(attributes: AttributeAnalyzer, repeats: int = 7) -> dict[str, float]:
     """Milliseconds per face of the expression model, batches of 64 and of 1 (median of runs)."""
     rng = np.random.default_rng(0)
-    side = attributes.expression_model.input_size[0]
+    model = attributes.expression_model
+    side = model.input_size[0]
     timings: dict[str, float] = {}
     for name, count in (("ms_per_face_batch64", 64), ("ms_per_face_batch1", 1)):
         crops = rng.integers(0, 256, (count, side, side), dtype=np.uint8)
-        run: Callable[[], Any] = lambda c=crops: attributes.expression_model.predict(c)  # noqa: E731
+
+        def run(batch: np.ndarray = crops) -> Any:
+            return model.predict(batch)
+
         run()  # warm up
         runs = []
         for _ in range(repeats * (8 if count == 1 else 1)):
