@@ -24,7 +24,7 @@ offline timelines), and the longest trailing one (``LIVE_WINDOW_SECONDS``,
 live video). Writes ``benchmarks/results/expression_video.json``
 and prints Markdown.
 
-    .venv/bin/python benchmarks/expression_video.py [--data ../shared/data]
+    .venv/bin/python benchmarks/expression_video.py [--data ../shared/data] [--expression-model ID]
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from facelens.analysis.analyzer import AttributeAnalyzer
+from facelens.analysis.analyzer import (
+    DEFAULT_EXPRESSION_MODEL,
+    EXPRESSION_MODELS,
+    AttributeAnalyzer,
+)
 from facelens.analysis.smoothing import label_flips, label_runs, smooth_scores
 from facelens.analysis.video import analyze_video_expressions
 from facelens.models.attributes import EXPRESSIONS
@@ -51,10 +55,10 @@ WINDOWS = (0.0, 0.12, 0.2, 0.32, 0.5, 0.8, 1.2, 2.0)
 MIN_RECALL = 0.95
 
 
-def raw_tracks(clips: list[Path]) -> list[dict[str, Any]]:
+def raw_tracks(clips: list[Path], model_id: str) -> list[dict[str, Any]]:
     """Per-frame times and probabilities of every track of every clip (no smoothing)."""
     analyzer = FaceAnalyzer(max_upscale=1.0)
-    attributes = AttributeAnalyzer(age_gender=False)
+    attributes = AttributeAnalyzer(age_gender=False, expression_model=model_id)
     tracks = []
     for clip in clips:
         started = time.perf_counter()
@@ -122,13 +126,16 @@ def main() -> int:
     default_data = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared/data"))
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--sustained", type=float, default=0.5, help="seconds (episode length)")
+    parser.add_argument(
+        "--expression-model", choices=EXPRESSION_MODELS, default=DEFAULT_EXPRESSION_MODEL
+    )
     args = parser.parse_args()
     clips = sorted((args.data / "videos").rglob("*.mp4"))
     if not clips:
         print(f"no clips under {args.data / 'videos'}", file=sys.stderr)
         return 1
     load = os.getloadavg()
-    tracks = raw_tracks(clips)
+    tracks = raw_tracks(clips, args.expression_model)
     rows = [
         evaluate(tracks, window, centred, args.sustained)
         for centred in (True, False)
@@ -137,6 +144,7 @@ def main() -> int:
     chosen = {kind: longest_window(rows, kind == "centred") for kind in ("centred", "trailing")}
     total_seconds = sum(float(t["times"][-1] - t["times"][0]) for t in tracks)
     report = {
+        "expression_model": args.expression_model,
         "clips": [c.name for c in clips],
         "tracks": len(tracks),
         "frames": int(sum(len(t["times"]) for t in tracks)),
@@ -147,7 +155,12 @@ def main() -> int:
         "load_average": load,
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
     }
-    (REPO / "benchmarks/results/expression_video.json").write_text(json.dumps(report, indent=2))
+    suffix = (
+        "" if args.expression_model == DEFAULT_EXPRESSION_MODEL else f"-{args.expression_model}"
+    )
+    (REPO / f"benchmarks/results/expression_video{suffix}.json").write_text(
+        json.dumps(report, indent=2)
+    )
     print(
         f"{len(clips)} clips, {len(tracks)} tracks, {report['frames']} frames, "
         f"{total_seconds:.1f} s of track; episodes = raw-label runs >= {args.sustained} s\n"

@@ -235,17 +235,34 @@ class FaceLens:
         return self.analyzer.analyze(image, channel_order=channel_order)
 
     def analyze(
-        self, image: ImageSource, *, age_gender: bool = True, channel_order: ChannelOrder = "RGB"
+        self,
+        image: ImageSource,
+        *,
+        age_gender: bool = True,
+        channel_order: ChannelOrder = "RGB",
+        cropped: bool = False,
+        expression_model: str | None = None,
     ) -> list[AnalyzedFace]:
         """Every face of ``image``, largest first, with its apparent attributes: expression
-        (7 probabilities), and apparent age and gender unless ``age_gender=False``."""
-        from facelens.analysis.analyzer import AttributeAnalyzer
+        (7 probabilities), and apparent age and gender unless ``age_gender=False``.
+
+        An image that is itself a tight face crop (``cropped=True``, or a small image
+        where no face is found) is analysed as one face with ``cropped`` set.
+        ``expression_model`` picks another expression model by id.
+        """
+        from facelens.analysis.analyzer import DEFAULT_EXPRESSION_MODEL, AttributeAnalyzer
+        from facelens.analysis.tight import attribute_faces
 
         decoded = self.analyzer.load(image, channel_order)
-        faces = self.analyzer.analyze(decoded, embed=False)
-        attributes = AttributeAnalyzer(age_gender=age_gender, threads=self.analyzer.threads)
+        found_faces = [] if cropped else self.analyzer.analyze(decoded, embed=False)
+        faces, whole = attribute_faces(self.analyzer, decoded, found_faces, cropped=cropped)
+        attributes = AttributeAnalyzer(
+            age_gender=age_gender,
+            threads=self.analyzer.threads,
+            expression_model=expression_model or DEFAULT_EXPRESSION_MODEL,
+        )
         found = attributes.analyze(decoded.pixels, faces)
-        return [AnalyzedFace(f, a) for f, a in zip(faces, found, strict=True)]
+        return [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]
 
     def enroll(
         self, name: str, images: ImageSource | Iterable[ImageSource], *, force: bool = False

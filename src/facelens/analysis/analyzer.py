@@ -19,7 +19,7 @@ from facelens.analysis.crops import age_gender_crop, expression_crop, resize_gre
 from facelens.models import registry
 from facelens.models.attributes import (
     AGE_GENDER_SPEC,
-    EXPRESSION_SPEC,
+    EXPRESSION_SPECS,
     EXPRESSIONS,
     MALE_THRESHOLD,
     AgeGenderNet,
@@ -27,7 +27,10 @@ from facelens.models.attributes import (
 )
 from facelens.types import FloatArray, ImageArray
 
-DEFAULT_EXPRESSION_MODEL = EXPRESSION_SPEC.id
+DEFAULT_EXPRESSION_MODEL = EXPRESSION_SPECS[0].id
+"""The expression model used unless another is asked for (see docs/models.md#attributes)."""
+EXPRESSION_MODELS = tuple(spec.id for spec in EXPRESSION_SPECS)
+"""Every selectable expression model id, the default first."""
 DEFAULT_AGE_GENDER_MODEL = AGE_GENDER_SPEC.id
 
 
@@ -45,15 +48,23 @@ class AttributeAnalyzer:
         age_gender: also estimate apparent age and gender (a second, larger
             model: about 10x the expression model's work per face).
         threads: onnxruntime threads per model (default: every core).
+        expression_model: the expression model's id (:data:`EXPRESSION_MODELS`).
     """
 
-    def __init__(self, *, age_gender: bool = True, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        age_gender: bool = True,
+        threads: int | None = None,
+        expression_model: str = DEFAULT_EXPRESSION_MODEL,
+    ) -> None:
         self.age_gender = age_gender
         self.threads = threads
+        self.expression_model_id = expression_model
 
     @property
     def expression_model(self) -> ExpressionNet:
-        model: ExpressionNet = registry.load_attribute_model(DEFAULT_EXPRESSION_MODEL, self.threads)
+        model: ExpressionNet = registry.load_attribute_model(self.expression_model_id, self.threads)
         return model
 
     @property
@@ -66,15 +77,18 @@ class AttributeAnalyzer:
         an RGB uint8 image."""
         if not faces:
             return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
-        crops = np.stack([expression_crop(image, f.landmarks) for f in faces])
-        return self.expression_model.predict(crops)
+        model = self.expression_model
+        side = model.input_size[0]
+        return model.predict(np.stack([expression_crop(image, f.landmarks, side) for f in faces]))
 
     def expression_scores_of_crops(self, crops: Sequence[np.ndarray]) -> FloatArray:
         """``(N, 7)`` probabilities for faces that are already cropped (grey or RGB uint8,
-        any size; e.g. CK+48's 48x48 crops): resized to 64x64, no detection."""
+        any size; e.g. CK+48's 48x48 crops): resized to the model's input, no detection."""
         if not crops:
             return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
-        return self.expression_model.predict(np.stack([resize_grey(c) for c in crops]))
+        model = self.expression_model
+        side = model.input_size[0]
+        return model.predict(np.stack([resize_grey(c, side) for c in crops]))
 
     def analyze(self, image: ImageArray, faces: Sequence[HasLandmarks]) -> list[FaceAttributes]:
         """The attributes of each face of the RGB uint8 ``image``, in the order given."""

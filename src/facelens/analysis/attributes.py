@@ -57,15 +57,23 @@ class FaceAttributes:
 
 @dataclass(frozen=True, eq=False)
 class AnalyzedFace:
-    """A face of an image with its apparent attributes."""
+    """A face of an image with its apparent attributes.
+
+    ``cropped`` is true when no face was detected and the whole image was taken
+    as the face (a tight face crop, see :mod:`facelens.analysis.tight`): its box
+    is the image and its landmarks are placed, not found.
+    """
 
     face: Face
     attributes: FaceAttributes
+    cropped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The face's JSON form (box, landmarks, score, quality) plus ``attributes``."""
+        """The face's JSON form (box, landmarks, score, quality) plus ``attributes`` and
+        ``cropped``."""
         data = self.face.to_dict()
         data["attributes"] = self.attributes.to_dict()
+        data["cropped"] = self.cropped
         return data
 
 

@@ -60,6 +60,23 @@ def age_gender_crop(image: ImageArray, landmarks: FloatArray, size: int = 224) -
     return template_crop(image, landmarks, AGE_GENDER_TEMPLATE, size)
 
 
+TIGHT_CROP_MAX_SIDE = 128
+"""Images no larger than this (pixels, longest side) in which no face is found are taken
+to be face crops themselves (e.g. FER2013's and CK+48's 48x48 crops)."""
+
+
+def whole_image_landmarks(width: int, height: int) -> FloatArray:
+    """The 5 landmarks of a tight face crop of ``width`` x ``height`` pixels: the
+    expression template placed on the largest centred square of the image.
+
+    Cutting :func:`expression_crop` at these landmarks resizes that square to
+    the model's input, so a crop registered like FER2013's stays as it is.
+    """
+    side = float(min(width, height))
+    offset = np.array([(width - side) / 2, (height - side) / 2], dtype=np.float32)
+    return (EXPRESSION_TEMPLATE * np.float32(side) + offset).astype(np.float32)
+
+
 def resize_grey(crop: np.ndarray, size: int = 64) -> np.ndarray:
     """An already-cropped face (grey ``(H, W)`` or RGB ``(H, W, 3)`` uint8) resized to
     ``size`` x ``size`` grey, for crops that need no detection (e.g. CK+48)."""

@@ -14,11 +14,12 @@ rate or sampling, and frames missed by the detector do not stretch it.
 * :func:`label_flips`, :func:`label_runs`: what the measurement counts.
 
 The default windows were chosen by ``benchmarks/expression_video.py`` on the
-shared clips (9 clips, 10 tracks, 2,248 frames; docs/benchmarks.md): the
-longest window that still shows at least 95 % of the expression episodes of
-0.5 s or more. Centred 0.8 s cuts label flips from 3.4 to 0.8 per second and
-keeps every episode; trailing windows lag, so the live default is shorter
-(0.5 s: 0.9 flips/s, 0.14 s latency).
+shared clips (9 clips, 10 tracks, 2,248 frames; docs/benchmarks.md) with the
+default expression model (facelens-expression-cnn48): the longest window
+that still shows at least 95 % of the expression episodes of 0.5 s or more.
+Centred 1.2 s cuts label flips from 1.9 to 0.5 per second and keeps 95.7 %
+of the episodes; trailing windows lag, so the live default is shorter
+(0.5 s: 0.7 flips/s, 0.15 s latency).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy.typing as npt
 
 from facelens.types import FloatArray
 
-DEFAULT_WINDOW_SECONDS = 0.8
+DEFAULT_WINDOW_SECONDS = 1.2
 """Centred window for offline timelines, seconds (chosen by measurement, see above)."""
 LIVE_WINDOW_SECONDS = 0.5
 """Trailing window for live video (:class:`TrackSmoother`), seconds (chosen by measurement)."""

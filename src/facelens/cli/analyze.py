@@ -8,9 +8,14 @@ from typing import Any
 
 import click
 
-from facelens.analysis.analyzer import AttributeAnalyzer
+from facelens.analysis.analyzer import (
+    DEFAULT_EXPRESSION_MODEL,
+    EXPRESSION_MODELS,
+    AttributeAnalyzer,
+)
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.analysis.smoothing import DEFAULT_WINDOW_SECONDS
+from facelens.analysis.tight import attribute_faces
 from facelens.analysis.video import analyze_video_expressions, timeline_png
 from facelens.apps.draw import draw_faces, save_drawing
 from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
@@ -26,6 +31,14 @@ from facelens.errors import FaceLensError
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.analyzer import FaceAnalyzer
 
+expression_model_option = click.option(
+    "--expression-model",
+    type=click.Choice(EXPRESSION_MODELS),
+    default=DEFAULT_EXPRESSION_MODEL,
+    show_default=True,
+    help="Expression model (see docs/models.md#attributes for how they compare).",
+)
+
 
 @click.command("analyze")
 @click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
@@ -37,6 +50,13 @@ from facelens.pipeline.analyzer import FaceAnalyzer
     is_flag=True,
     help="Expression only (skips the larger age/gender model).",
 )
+@click.option(
+    "--cropped",
+    is_flag=True,
+    help="Each image is one face crop: analyse the whole image as the face, no detection. "
+    "(Without it, a small image where no face is found is taken as a crop.)",
+)
+@expression_model_option
 @json_option
 @click.pass_context
 @friendly_errors
@@ -45,6 +65,8 @@ def command(
     images: tuple[str, ...],
     draw_dir: str | None,
     no_age_gender: bool,
+    cropped: bool,
+    expression_model: str,
     as_json: bool,
 ) -> None:
     """Expression (7 classes with probabilities), apparent age and gender of every face in
@@ -52,10 +74,16 @@ def command(
 
     These are apparent attributes read by models trained on FER2013 and public
     age/gender sets: not identity, not how a person feels or identifies; see
-    docs/models.md for their limits and biases.
+    docs/models.md for their limits and biases. An image that is itself a tight face
+    crop (a small image with no face found, or any image with --cropped) is analysed
+    as one face, marked "cropped": true in the JSON.
     """
     lens = get_lens(ctx)
-    attributes = AttributeAnalyzer(age_gender=not no_age_gender, threads=lens.analyzer.threads)
+    attributes = AttributeAnalyzer(
+        age_gender=not no_age_gender,
+        threads=lens.analyzer.threads,
+        expression_model=expression_model,
+    )
     paths = expand_image_paths(images)
     records: list[dict[str, Any]] = []
     rows: list[list[str]] = []
@@ -70,18 +98,22 @@ def command(
                 console.print(f"[red]skipped[/red] {result.error}")
                 continue
             try:
-                found = attributes.analyze(result.image.pixels, result.faces)
+                faces, whole = attribute_faces(
+                    lens.analyzer, result.image, result.faces, cropped=cropped
+                )
+                found = attributes.analyze(result.image.pixels, faces)
             except FaceLensError as error:  # e.g. a model file that fails its sha256 check
                 record["error"] = str(error)
                 console.print(f"[red]skipped[/red] {result.source}: {error}")
                 continue
-            analyzed = [AnalyzedFace(f, a) for f, a in zip(result.faces, found, strict=True)]
+            record["cropped"] = whole
+            analyzed = [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]
             record["faces"] = [a.to_dict() for a in analyzed]
             rows.extend(_table_row(result.source, i, a) for i, a in enumerate(analyzed))
             if draw_dir:
                 labels = [f"{i}: {a.attributes.summary()}" for i, a in enumerate(analyzed)]
                 save_drawing(
-                    draw_faces(result.image.pixels, result.faces, labels),
+                    draw_faces(result.image.pixels, faces, labels),
                     Path(draw_dir),
                     result.source,
                 )
@@ -101,7 +133,7 @@ def _table_row(source: str, index: int, analyzed: AnalyzedFace) -> list[str]:
     found = analyzed.attributes
     return [
         source,
-        str(index),
+        f"{index} (whole image)" if analyzed.cropped else str(index),
         found.expression,
         f"{found.expression_scores[found.expression]:.2f}",
         "-" if found.age is None else f"{found.age:.0f}",
@@ -130,6 +162,7 @@ def _table_row(source: str, index: int, analyzed: AnalyzedFace) -> list[str]:
     type=click.Path(file_okay=False),
     help="Write a chart of expression over time per video here.",
 )
+@expression_model_option
 @json_option
 @click.pass_context
 @friendly_errors
@@ -143,6 +176,7 @@ def video_command(
     end: float | None,
     with_frames: bool,
     png_dir: str | None,
+    expression_model: str,
     as_json: bool,
 ) -> None:
     """Expression over time of every tracked face in VIDEOS (files, image folders or
@@ -155,7 +189,9 @@ def video_command(
         max_upscale=1.0,
         threads=lens.analyzer.threads,
     )
-    attributes = AttributeAnalyzer(age_gender=False, threads=lens.analyzer.threads)
+    attributes = AttributeAnalyzer(
+        age_gender=False, threads=lens.analyzer.threads, expression_model=expression_model
+    )
     records: list[dict[str, Any]] = []
     rows: list[list[str]] = []
     for video in videos:

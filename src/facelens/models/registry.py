@@ -138,6 +138,7 @@ def _ensure_builtin_models() -> None:
         register(fusion.accurate_fusion_spec())
         from facelens.models import attributes
 
-        register(attributes.EXPRESSION_SPEC)
+        for expression_spec in attributes.EXPRESSION_SPECS:
+            register(expression_spec)
         register(attributes.AGE_GENDER_SPEC)
         _BUILTINS_LOADED = True

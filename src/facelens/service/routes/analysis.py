@@ -31,13 +31,21 @@ async def analyze(
     age_gender: Annotated[
         bool, Query(description="Also estimate apparent age and gender (a larger model).")
     ] = True,
+    cropped: Annotated[
+        bool,
+        Query(
+            description="The photo is one face crop: analyse the whole photo as the face. "
+            "A small photo where no face is found is taken as a crop anyway."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Every face of a photo with its expression (7 classes with probabilities) and, unless
-    ``age_gender=false``, apparent age and gender."""
+    ``age_gender=false``, apparent age and gender. A face with ``"cropped": true`` is the
+    whole photo, taken as a tight face crop."""
     decoded = await read_image(image, context.settings.max_pixels)
 
     def work() -> list[AnalyzedFace]:
-        return context.lens.analyze(decoded, age_gender=age_gender)
+        return context.lens.analyze(decoded, age_gender=age_gender, cropped=cropped)
 
     analyzed = await run_in_threadpool(context.analysing, work)
     context.audit.record(key, "analyze", None, {"photo": decoded.source, "faces": len(analyzed)})

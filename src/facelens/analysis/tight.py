@@ -1,0 +1,48 @@
+"""Images that are themselves a face crop: analysed as one face instead of none.
+
+FER2013's and CK+48's 48x48 crops, thumbnails cut by another tool, or a
+face cropped by hand are often too tight for the detector (no forehead or
+chin margin) and it finds nothing. :func:`attribute_faces` then takes the
+whole image as one face: the expression template
+(:data:`facelens.analysis.crops.EXPRESSION_TEMPLATE`) laid on its largest
+centred square, so the expression crop is the image resized. This happens
+when no face is found in an image no larger than
+:data:`~facelens.analysis.crops.TIGHT_CROP_MAX_SIDE` pixels, or always when
+the caller says the images are crops (``cropped=True``, ``--cropped``).
+"""
+
+from __future__ import annotations
+
+from facelens.analysis.crops import TIGHT_CROP_MAX_SIDE, whole_image_landmarks
+from facelens.io.image import DecodedImage
+from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.types import Box, Detection, Face
+
+
+def whole_image_detection(width: int, height: int) -> Detection:
+    """A detection covering a ``width`` x ``height`` pixel image that is a tight face crop.
+
+    Its score is 0: nothing was detected.
+    """
+    landmarks = whole_image_landmarks(width, height)
+    return Detection(Box(0.0, 0.0, float(width), float(height)), landmarks, 0.0)
+
+
+def is_small(width: int, height: int) -> bool:
+    """Whether an image is small enough to be taken for a face crop when no face is found."""
+    return max(width, height) <= TIGHT_CROP_MAX_SIDE
+
+
+def attribute_faces(
+    analyzer: FaceAnalyzer, image: DecodedImage, faces: list[Face], *, cropped: bool = False
+) -> tuple[list[Face], bool]:
+    """The faces of ``image`` to analyse, and whether the whole image was taken as one face.
+
+    ``faces`` are those the detector found. The whole image becomes the one
+    face when ``cropped`` is set, or when no face was found and the image is
+    small (:func:`is_small`).
+    """
+    if cropped or (not faces and is_small(image.width, image.height)):
+        detection = whole_image_detection(image.width, image.height)
+        return analyzer.faces_at(image, [detection], embed=False), True
+    return faces, False
