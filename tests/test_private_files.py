@@ -107,7 +107,7 @@ def test_every_file_and_folder_of_a_realistic_run_is_private(
     for made in (
         "galleries/people.db-wal",
         "galleries/people.db-shm",
-        "galleries/people.clusters.db",
+        "galleries/people.library.db",
         "galleries/people.db.codes.npz",
         "galleries/people.db.service/service.db-wal",
         "scan.db",
