@@ -168,7 +168,7 @@ def test_help_names_the_defaults_the_code_uses() -> None:
     assert f"else {registry.DEFAULT_EMBEDDER}." in top
     assert registry.DEFAULT_EMBEDDER != registry.SFACE_EMBEDDER and "else SFace" not in top
     assert f"(default {DEFAULT_MAX_SIDE})" in top
-    assert f"(default {DEFAULT_FMR:g})" in help_of("identify")
+    assert f"else {DEFAULT_FMR:g})" in help_of("identify")
     anonymize = help_of("anonymize")
     assert f"(default {DEFAULT_HOLD})" in anonymize
     assert f"default {DEFAULT_DETECT_EVERY})" in anonymize

@@ -280,8 +280,11 @@ def test_service_409_for_another_persons_face_unless_forced(
         headers=headers,
     )
     assert added.status_code == 201 and added.json()["accepted"] == 2, added.text
-    duplicate = assert_error(enroll("Barack Obama", train / "obama/obama2.jpg"), 422)
+    # every photo already there: a conflict with the gallery's state (409), not a bad request
+    duplicate = assert_error(enroll("Barack Obama", train / "obama/obama2.jpg"), 409)
+    assert duplicate["code"] == "duplicate_photo"
     assert duplicate["details"]["photos"][0]["code"] == DUPLICATE
+
 
 
 def test_ingest_refuses_a_folder_name_for_that_photo_only(

@@ -4,7 +4,9 @@ Photos of one enrollment are stored in one transaction, acknowledged only
 after it is committed. A photo that does not hold exactly one usable face is
 rejected with the reason while the others are enrolled; when none is
 accepted the answer is 422 ``no_usable_photo`` with every photo's reason.
-A photo already in the gallery is rejected (``duplicate``). When another
+A photo already in the gallery is rejected (``duplicate``); when every photo
+of a request is one already there, the answer is 409 ``duplicate_photo`` (the
+request was well formed: it conflicts with what the gallery holds). When another
 enrolled person matches a photo better than the person named, nothing is
 stored and the answer is 409 ``matches_other_person`` with every photo's
 outcome, unless the form field ``force`` is true (see
@@ -19,6 +21,7 @@ from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from facelens.apps.enroll import (
+    DUPLICATE,
     MATCHES_OTHER_PERSON,
     EnrollOutcome,
     EnrollPlan,
@@ -52,6 +55,17 @@ class NoUsablePhotoError(InvalidRequestError):
     """Not one photo of an enrollment held exactly one usable face."""
 
     code = "no_usable_photo"
+
+    def __init__(self, message: str, outcomes: list[EnrollOutcome]) -> None:
+        super().__init__(message)
+        self.details = {"photos": [o.to_dict() for o in outcomes]}
+
+
+class DuplicatePhotoError(ServiceError):
+    """Every photo of an enrollment is already in the gallery: nothing new to store."""
+
+    code = "duplicate_photo"
+    status = 409
 
     def __init__(self, message: str, outcomes: list[EnrollOutcome]) -> None:
         super().__init__(message)
@@ -123,13 +137,20 @@ async def _enroll(
         outcomes[index] = outcome
     final = [o for o in outcomes if o is not None]
     accepted = [o.source for o in final if o.accepted]
+    all_duplicates = bool(final) and all(o.code == DUPLICATE for o in final)
+    refusal = DuplicatePhotoError.code if all_duplicates else NoUsablePhotoError.code
     context.audit.record(
         key,
         action,
         name,
         {"accepted": accepted, "rejected": [o.source for o in final if not o.accepted]},
-        outcome="ok" if accepted else NoUsablePhotoError.code,
+        outcome="ok" if accepted else refusal,
     )
+    if all_duplicates:
+        raise DuplicatePhotoError(
+            f"nothing was saved: every photo of {name!r} is already in the gallery",
+            final,
+        )
     if not accepted:
         raise NoUsablePhotoError(
             f"no photo of {name!r} was enrolled: each needs exactly one usable face, "
