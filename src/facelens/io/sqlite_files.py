@@ -20,6 +20,7 @@ own ``BEGIN IMMEDIATE`` transactions, and share it between threads behind their 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from facelens.io.private_files import create_private_file, warn_if_exposed
@@ -57,8 +58,28 @@ def open_sqlite_file(path: Path, what: str = "database") -> sqlite3.Connection:
     )
     try:
         for pragma in _PRAGMAS:
-            db.execute(f"PRAGMA {pragma}")
+            _execute_waiting(db, f"PRAGMA {pragma}")
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _execute_waiting(db: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, waiting up to the busy timeout while another connection holds a lock.
+
+    Switching a new, empty file to WAL needs an exclusive lock, and SQLite answers
+    "database is locked" at once (without its busy handler) while another process is
+    switching or writing the same new file: several processes opening one new gallery at
+    the same moment would fail. Retried here every 20 ms until the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            db.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            busy = "locked" in str(error) or "busy" in str(error)
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
