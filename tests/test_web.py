@@ -91,8 +91,9 @@ class Site:
         return result
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+def encrypted_gallery(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """A new gallery encrypted at rest: its path, an admin and a query key by role, and the
+    environment that gives a server its key."""
     gallery = tmp_path / "people.db"
     key_file = tmp_path / "gallery.key"
     write_key_file(key_file)
@@ -102,7 +103,12 @@ def site(tmp_path: Path) -> Iterator[Site]:
         keys = {role: store.create(f"web {role}", role)[1] for role in ("admin", "query")}
     finally:
         state.close()
-    env = {KEY_FILE_ENV: str(key_file), KEY_ENV: ""}  # the gallery is encrypted at rest
+    return gallery, keys, {KEY_FILE_ENV: str(key_file), KEY_ENV: ""}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    gallery, keys, env = encrypted_gallery(tmp_path)
     with ServerProcess(gallery, env=env, log_path=tmp_path / "server.log") as server:
         yield Site(server, keys, gallery)
 

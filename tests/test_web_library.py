@@ -19,14 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from facelens.gallery.protection import KEY_ENV, KEY_FILE_ENV, write_key_file
-from facelens.service.keys import KeyStore
 from facelens.service.launcher import ServerProcess
-from facelens.service.settings import ServiceSettings
-from facelens.service.state import StateDB
 from tests.conftest import data_path
 from tests.test_web import CHROMIUM as CHROMIUM_PATH
-from tests.test_web import WAIT_MS, Shots, expect, log_in, playwright_api
+from tests.test_web import WAIT_MS, Shots, encrypted_gallery, expect, log_in, playwright_api
 from tests.test_web import browser as browser
 
 Page = playwright_api.Page
@@ -84,16 +80,7 @@ def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
     outside = tmp_path / "outside"
     outside.mkdir()
-    gallery = tmp_path / "people.db"
-    key_file = tmp_path / "gallery.key"
-    write_key_file(key_file)
-    state = StateDB(ServiceSettings(gallery=str(gallery)).state_db)
-    try:
-        store = KeyStore(state)
-        keys = {role: store.create(f"web {role}", role)[1] for role in ("admin", "query")}
-    finally:
-        state.close()
-    env = {KEY_FILE_ENV: str(key_file), KEY_ENV: ""}
+    gallery, keys, env = encrypted_gallery(tmp_path)
     args = ["--library-root", str(root), "--threads", "1"]
     with ServerProcess(
         gallery, env=env, extra_args=args, log_path=tmp_path / "server.log"
