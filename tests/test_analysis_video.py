@@ -90,6 +90,9 @@ def test_timeline_on_a_made_up_video_of_a_smiling_face(
     assert len(track.times) == 8 and track.labels == ["happy"] * 8
     [segment] = track.segments()
     assert segment.label == "happy" and segment.start == 0.0
+    assert segment.frames == 8 and segment.agreement == 1.0
+    assert segment.confidence == pytest.approx(float(track.scores[:, 3].mean()))  # happy's column
+    assert 0.5 < segment.confidence <= 1.0
     assert timeline_png(result, tmp_path / "timeline.png").stat().st_size > 1000
 
     output = CliRunner().invoke(
@@ -98,7 +101,9 @@ def test_timeline_on_a_made_up_video_of_a_smiling_face(
     )
     assert output.exit_code == 0, output.output
     [record] = json.loads(output.stdout)
-    assert record["tracks"][0]["segments"][0]["label"] == "happy"
+    [segment_json] = record["tracks"][0]["segments"]
+    assert segment_json["label"] == "happy" and segment_json["frames"] == 8
+    assert segment_json["confidence"] == pytest.approx(segment.confidence, abs=1e-3)
     assert len(record["tracks"][0]["frames"]) == 8
 
 

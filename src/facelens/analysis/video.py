@@ -47,12 +47,23 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ExpressionSegment:
-    """A stretch of one track with one (smoothed) expression: ``start``/``end`` in seconds."""
+    """A stretch of one track with one (smoothed) expression: ``start``/``end`` in seconds.
+
+    ``confidence`` is the mean of the model's calibrated per-frame probability
+    of ``label`` over the segment's frames (before smoothing): the share of
+    such frames the model expects to be right about (its probabilities are
+    temperature-scaled on a held-back split, docs/models.md). ``agreement`` is
+    the share of the segment's frames whose own (unsmoothed) label is
+    ``label``; ``frames`` how many detected frames the segment spans.
+    """
 
     label: str
     start: float
     end: float
     mean_probability: float  # mean smoothed probability of ``label`` over the segment
+    confidence: float
+    agreement: float
+    frames: int
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +71,9 @@ class ExpressionSegment:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "mean_probability": round(self.mean_probability, 3),
+            "confidence": round(self.confidence, 3),
+            "agreement": round(self.agreement, 3),
+            "frames": self.frames,
         }
 
 
@@ -97,8 +111,19 @@ class TrackExpressions:
         for index, (label, start, last, first_row) in enumerate(runs):
             end = runs[index + 1][1] if index + 1 < len(runs) else last
             rows = slice(first_row, runs[index + 1][3] if index + 1 < len(runs) else None)
-            mean = float(self.smoothed[rows, EXPRESSIONS.index(label)].mean())
-            segments.append(ExpressionSegment(label, float(start), float(end), mean))
+            column = EXPRESSIONS.index(label)
+            raw = self.scores[rows]
+            segments.append(
+                ExpressionSegment(
+                    label,
+                    float(start),
+                    float(end),
+                    mean_probability=float(self.smoothed[rows, column].mean()),
+                    confidence=float(raw[:, column].mean()),
+                    agreement=float((raw.argmax(axis=1) == column).mean()),
+                    frames=len(raw),
+                )
+            )
         return segments
 
     def to_dict(self, frames: bool = False) -> dict[str, Any]:
