@@ -103,10 +103,12 @@ def page_latency(gallery: Path, repeats: int = 20) -> dict[str, float]:
     return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
 
 
-def run(data: Path, limit: int | None) -> dict[str, Any]:
+def run(data: Path, limit: int | None, keep: Path | None = None) -> dict[str, Any]:
     photos = lfw_photos(data, limit)
-    with tempfile.TemporaryDirectory() as folder:
-        gallery = Path(folder) / "people.db"
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        gallery = folder / "people.db"
         with FaceLens(gallery=gallery) as lens:
             library = lens.library()
             started = time.perf_counter()
@@ -136,10 +138,23 @@ def run(data: Path, limit: int | None) -> dict[str, Any]:
                     named.add(person)
                 point = lens.operating_point()
                 hits = found_labelled = truth_total = 0
+                wrong: list[dict[str, Any]] = []
                 for person in sorted(named):
                     truth = {i for i, p in labels.items() if p == person}
-                    shown = {a.face for a in library.appearances(person, point)} & set(labels)
+                    found = library.appearances(person, point)
+                    shown = {a.face for a in found} & set(labels)
                     hits += len(shown & truth)
+                    for appearance in found:
+                        if appearance.face in labels and labels[appearance.face] != person:
+                            wrong.append(
+                                {
+                                    "person": person,
+                                    "labelled": labels[appearance.face],
+                                    "source": Path(appearance.source).name,
+                                    "kind": appearance.kind,
+                                    "score": appearance.score,
+                                }
+                            )
                     found_labelled += len(shown)
                     truth_total += len(truth)
                 stats = library.store.stats()
@@ -165,6 +180,7 @@ def run(data: Path, limit: int | None) -> dict[str, Any]:
             "precision": round(hits / found_labelled, 4) if found_labelled else None,
             "true_faces": truth_total,
             "found_labelled_faces": found_labelled,
+            "wrong": wrong,
         },
         "groups_page_latency": latency,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -175,8 +191,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--limit", type=int, default=None, help="Only the first N photos.")
+    parser.add_argument("--keep", type=Path, default=None, help="Keep the gallery and library here.")
     args = parser.parse_args()
-    result = run(args.data, args.limit)
+    result = run(args.data, args.limit, args.keep)
     name = "library_lfw" + (f"_{args.limit}" if args.limit else "")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
