@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from facelens import settings
+
 
 def default_threads() -> int:
     """Threads per inference session: ``FACELENS_THREADS`` or every core."""
-    configured = os.environ.get("FACELENS_THREADS")
+    configured = settings.threads()
     if configured:
-        return max(1, int(configured))
+        return configured
     return max(1, os.cpu_count() or 1)
 
 
