@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,10 @@ class FaceLens:
         key_file: the gallery's template key file; default
             ``$FACELENS_GALLERY_KEY_FILE``, else ``$FACELENS_GALLERY_KEY``, else
             none (see ``facelens.gallery.protection``).
+        providers: onnxruntime execution providers in order of preference, e.g.
+            ``["CUDAExecutionProvider", "CPUExecutionProvider"]``; default
+            ``$FACELENS_PROVIDERS``, else the CPU. Each must be available
+            (:class:`~facelens.errors.ProviderUnavailableError` otherwise).
     """
 
     def __init__(
@@ -89,11 +93,16 @@ class FaceLens:
         threads: int | None = None,
         aggregation: Aggregation = "max",
         key_file: str | Path | None = None,
+        providers: Sequence[str] | None = None,
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
         self.analyzer = FaceAnalyzer(
-            detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
+            detector,
+            embedder,
+            threads=threads,
+            max_side=max_side or DEFAULT_MAX_SIDE,
+            providers=providers,
         )
         self._gallery_path = gallery
         self._key_file = key_file
@@ -260,6 +269,7 @@ class FaceLens:
             age_gender=age_gender,
             threads=self.analyzer.threads,
             expression_model=expression_model or DEFAULT_EXPRESSION_MODEL,
+            providers=self.analyzer.providers,
         )
         found = attributes.analyze(decoded.pixels, faces)
         return [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]
