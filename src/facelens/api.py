@@ -40,6 +40,7 @@ from facelens.match.calibration import (
 from facelens.match.decide import identify_faces, main_face, verify_faces
 from facelens.match.scoring import Aggregation
 from facelens.models import registry
+from facelens.models.base import Detector, Embedder
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.types import Face, Match, Person, Verification
@@ -60,9 +61,11 @@ class FaceLens:
     Args:
         gallery: path of the gallery file; defaults to ``$FACELENS_GALLERY``
             or the user's data folder. Opened on first use.
-        detector: registered detector id.
-        embedder: registered embedder id; by default the one the gallery was
-            made with (SFace for a new gallery). A gallery made by another
+        detector: registered detector id, or a :class:`~facelens.models.base.Detector`.
+        embedder: registered embedder id, or an
+            :class:`~facelens.models.base.Embedder` (its ``model_id`` names it
+            to the gallery); by default the one the gallery was made with (the
+            default embedder for a new gallery). A gallery made by another
             embedder is refused.
         fmr: default operating point, as a false-match rate per comparison.
         threshold: a raw cosine threshold instead of ``fmr``.
@@ -85,8 +88,8 @@ class FaceLens:
         self,
         gallery: str | Path | None = None,
         *,
-        detector: str = registry.DEFAULT_DETECTOR,
-        embedder: str | None = None,
+        detector: str | Detector = registry.DEFAULT_DETECTOR,
+        embedder: str | Embedder | None = None,
         fmr: float | None = None,
         threshold: float | None = None,
         max_side: int | None = None,
