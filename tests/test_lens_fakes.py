@@ -17,7 +17,7 @@ import pytest
 
 from facelens import FaceLens
 from facelens.apps.enroll import DUPLICATE, MATCHES_OTHER_PERSON
-from facelens.errors import GalleryModelMismatchError, NoFaceError
+from facelens.errors import CalibrationError, GalleryModelMismatchError, NoFaceError
 from facelens.models.base import Detector, Embedder
 from tests.fakes import PixelEmbedder, TileDetector, fitted_calibration, photo, png
 
@@ -118,3 +118,15 @@ def test_a_gallery_refuses_another_embedder(lens: FaceLens, tmp_path: Path) -> N
     )
     with pytest.raises(GalleryModelMismatchError):
         other.people()
+
+
+def test_the_operating_point_moves_the_threshold(lens: FaceLens) -> None:
+    lens.enroll("Ada", [photo((ADA, 0))])
+    strict = lens.identify(photo((ADA, 1)), fmr=1e-3)[0]
+    loose = lens.identify(photo((ADA, 1)), fmr=1e-1)[0]
+    assert loose.threshold < strict.threshold and loose.fmr > strict.fmr
+    assert strict.identity == loose.identity == "Ada"
+    raw = lens.identify(photo((ADA, 1)), threshold=strict.score + 1e-3)[0]
+    assert raw.identity is None  # just above the face's own score
+    with pytest.raises(CalibrationError):  # 60 synthetic people cannot support 1e-6
+        lens.identify(photo((ADA, 1)), fmr=1e-6)
