@@ -1,6 +1,7 @@
 """The pipeline reads one way: no package imports a package on a higher floor.
 
-Floors, from the bottom: the shared conventions (types, errors, vectors, io),
+Floors, from the bottom: the shared conventions (types, errors, vectors,
+settings, io),
 then models, pipeline, gallery, index, match, then the features built on them
 (video, privacy, cluster, then analysis, ingest and evaluation), apps, the
 Python API, and the surfaces (CLI, service). A package may import its own
@@ -19,7 +20,7 @@ import facelens
 SOURCE = Path(facelens.__file__).parent
 
 FLOORS: list[set[str]] = [
-    {"types", "errors", "vectors", "version", "io"},
+    {"types", "errors", "vectors", "version", "settings", "io"},
     {"models"},
     {"pipeline"},
     {"gallery"},
@@ -32,6 +33,7 @@ FLOORS: list[set[str]] = [
     {"cli", "service"},
 ]
 SAME_FLOOR = {("types", "errors"), ("errors", "types"), ("io", "errors"), ("io", "types")}
+SAME_FLOOR |= {("io", "settings")}
 SAME_FLOOR |= {("vectors", "types"), ("cli", "service")}
 
 

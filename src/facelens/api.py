@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from facelens.match.calibration import (
 from facelens.match.decide import identify_faces, main_face, verify_faces
 from facelens.match.scoring import Aggregation
 from facelens.models import registry
+from facelens.models.base import Detector, Embedder
 from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.types import Face, Match, Person, Verification
@@ -60,9 +61,11 @@ class FaceLens:
     Args:
         gallery: path of the gallery file; defaults to ``$FACELENS_GALLERY``
             or the user's data folder. Opened on first use.
-        detector: registered detector id.
-        embedder: registered embedder id; by default the one the gallery was
-            made with (SFace for a new gallery). A gallery made by another
+        detector: registered detector id, or a :class:`~facelens.models.base.Detector`.
+        embedder: registered embedder id, or an
+            :class:`~facelens.models.base.Embedder` (its ``model_id`` names it
+            to the gallery); by default the one the gallery was made with (the
+            default embedder for a new gallery). A gallery made by another
             embedder is refused.
         fmr: default operating point, as a false-match rate per comparison.
         threshold: a raw cosine threshold instead of ``fmr``.
@@ -75,25 +78,34 @@ class FaceLens:
         key_file: the gallery's template key file; default
             ``$FACELENS_GALLERY_KEY_FILE``, else ``$FACELENS_GALLERY_KEY``, else
             none (see ``facelens.gallery.protection``).
+        providers: onnxruntime execution providers in order of preference, e.g.
+            ``["CUDAExecutionProvider", "CPUExecutionProvider"]``; default
+            ``$FACELENS_PROVIDERS``, else the CPU. Each must be available
+            (:class:`~facelens.errors.ProviderUnavailableError` otherwise).
     """
 
     def __init__(
         self,
         gallery: str | Path | None = None,
         *,
-        detector: str = registry.DEFAULT_DETECTOR,
-        embedder: str | None = None,
+        detector: str | Detector = registry.DEFAULT_DETECTOR,
+        embedder: str | Embedder | None = None,
         fmr: float | None = None,
         threshold: float | None = None,
         max_side: int | None = None,
         threads: int | None = None,
         aggregation: Aggregation = "max",
         key_file: str | Path | None = None,
+        providers: Sequence[str] | None = None,
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
         self.analyzer = FaceAnalyzer(
-            detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
+            detector,
+            embedder,
+            threads=threads,
+            max_side=max_side or DEFAULT_MAX_SIDE,
+            providers=providers,
         )
         self._gallery_path = gallery
         self._key_file = key_file
@@ -260,6 +272,7 @@ class FaceLens:
             age_gender=age_gender,
             threads=self.analyzer.threads,
             expression_model=expression_model or DEFAULT_EXPRESSION_MODEL,
+            providers=self.analyzer.providers,
         )
         found = attributes.analyze(decoded.pixels, faces)
         return [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]

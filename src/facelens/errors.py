@@ -74,6 +74,12 @@ class UnknownModelError(ModelError):
     code = "unknown_model"
 
 
+class ProviderUnavailableError(ModelError):
+    """An onnxruntime execution provider asked for is not available in this installation."""
+
+    code = "provider_unavailable"
+
+
 class CalibrationError(FaceLensError):
     """An operating point was asked for that the calibration cannot support."""
 

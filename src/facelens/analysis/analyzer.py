@@ -49,6 +49,8 @@ class AttributeAnalyzer:
             model: about 10x the expression model's work per face).
         threads: onnxruntime threads per model (default: every core).
         expression_model: the expression model's id (:data:`EXPRESSION_MODELS`).
+        providers: onnxruntime execution providers (default: ``$FACELENS_PROVIDERS``,
+            else the CPU).
     """
 
     def __init__(
@@ -57,19 +59,25 @@ class AttributeAnalyzer:
         age_gender: bool = True,
         threads: int | None = None,
         expression_model: str = DEFAULT_EXPRESSION_MODEL,
+        providers: Sequence[str] | None = None,
     ) -> None:
         self.age_gender = age_gender
         self.threads = threads
+        self.providers = providers
         self.expression_model_id = expression_model
 
     @property
     def expression_model(self) -> ExpressionNet:
-        model: ExpressionNet = registry.load_attribute_model(self.expression_model_id, self.threads)
+        model: ExpressionNet = registry.load_attribute_model(
+            self.expression_model_id, self.threads, self.providers
+        )
         return model
 
     @property
     def age_gender_model(self) -> AgeGenderNet:
-        model: AgeGenderNet = registry.load_attribute_model(DEFAULT_AGE_GENDER_MODEL, self.threads)
+        model: AgeGenderNet = registry.load_attribute_model(
+            DEFAULT_AGE_GENDER_MODEL, self.threads, self.providers
+        )
         return model
 
     def expression_scores(self, image: ImageArray, faces: Sequence[HasLandmarks]) -> FloatArray:

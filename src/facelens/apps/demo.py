@@ -9,21 +9,21 @@ half-size copy of it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from facelens import settings
 from facelens.io.image import ImageSource
 
-DATA_ENV = "FACELENS_DATA"
+DATA_ENV = settings.DATA.name
 KNN_EXAMPLE = Path("face_recognition_knn/examples/knn_examples")
 
 
 def default_data_root() -> Path:
     """``$FACELENS_DATA``, else ``../shared/data`` next to the current folder."""
-    return Path(os.environ.get(DATA_ENV, "../shared/data")).expanduser()
+    return settings.data_root()
 
 
 @dataclass

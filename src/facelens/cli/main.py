@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
 
 import click
 
+from facelens import settings
 from facelens.cli.output import print_exposed_file_warnings
 from facelens.models import registry
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
@@ -82,6 +84,14 @@ class _LazyGroup(click.Group):
     help="Key of an encrypted gallery (default: $FACELENS_GALLERY_KEY_FILE, "
     "else the key in $FACELENS_GALLERY_KEY).",
 )
+@click.option(
+    "--providers",
+    default=None,
+    metavar="NAMES",
+    help="onnxruntime execution providers, comma-separated, in order of preference "
+    "(e.g. CUDAExecutionProvider,CPUExecutionProvider); default: $FACELENS_PROVIDERS, "
+    "else CPUExecutionProvider.",
+)
 @click.version_option(__version__, prog_name="facelens")
 @click.pass_context
 def cli(
@@ -90,12 +100,31 @@ def cli(
     max_side: int | None,
     embedder: str | None,
     key_file: str | None,
+    providers: str | None,
 ) -> None:
     """Find faces, keep a gallery of known people, identify and verify them."""
+    if providers is not None:
+        _use_providers(providers)
     ctx.ensure_object(dict).update(
         {"gallery": gallery, "max_side": max_side, "embedder": embedder, "key_file": key_file}
     )
     print_exposed_file_warnings(ctx)  # a gallery others can read: one line on stderr
+
+
+def _use_providers(text: str) -> None:
+    """Check the providers of ``--providers`` and put them in force for this command (and
+    the processes it starts) through ``$FACELENS_PROVIDERS``."""
+    from facelens.errors import ProviderUnavailableError
+    from facelens.models.runtime import resolve_providers
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("name at least one provider", param_hint="--providers")
+    try:
+        chosen = resolve_providers(names)
+    except ProviderUnavailableError as exc:
+        raise click.BadParameter(str(exc), param_hint="--providers") from None
+    os.environ[settings.PROVIDERS.name] = ",".join(chosen)
 
 
 def main() -> None:

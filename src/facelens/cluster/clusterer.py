@@ -15,7 +15,6 @@ development people (``benchmarks/cluster_lfw.py``, docs/benchmarks.md).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
+from facelens import settings
 from facelens.cluster.corrections import (
     merge_groups,
     move_faces,
@@ -53,7 +53,7 @@ DEFAULT_CLUSTER_FMR = 1e-5
 """False-match rate per comparison that sets the default merge threshold (see module docstring)."""
 
 
-LIBRARY_ENV = "FACELENS_LIBRARY"
+LIBRARY_ENV = settings.LIBRARY.name
 """Where the library file is, when not beside the gallery (e.g. for a PostgreSQL gallery)."""
 
 
@@ -63,9 +63,9 @@ def default_index_path(gallery: str | Path | None) -> Path:
     ``<stem>.clusters.db`` an older ``facelens cluster`` made there, when only it
     exists); for a PostgreSQL gallery, ``library.db`` in the user data folder
     (the library itself is always SQLite)."""
-    configured = os.environ.get(LIBRARY_ENV)
+    configured = settings.library()
     if configured:
-        return Path(configured).expanduser()
+        return configured
     location = resolve_gallery(gallery)
     if is_postgres_url(location):
         return Path(platformdirs.user_data_dir("facelens")) / "library.db"

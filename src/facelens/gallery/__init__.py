@@ -7,18 +7,18 @@ extra); :func:`open_gallery` and :func:`stored_model_id` take either.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import platformdirs
 
+from facelens import settings
 from facelens.errors import GalleryError
 from facelens.gallery.protection import GalleryCipher, resolve_gallery_key
 from facelens.gallery.sqlite import SQLiteGallery
 from facelens.gallery.sqlite import stored_model_id as sqlite_stored_model_id
 from facelens.gallery.store import GalleryStore, NewTemplate, TemplateMatrix
 
-GALLERY_ENV = "FACELENS_GALLERY"
+GALLERY_ENV = settings.GALLERY.name
 POSTGRES_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -30,7 +30,7 @@ def is_postgres_url(location: object) -> bool:
 def resolve_gallery(location: str | Path | None = None) -> str | Path:
     """The gallery to open: a PostgreSQL URL (given or in ``$FACELENS_GALLERY``) unchanged,
     else the file :func:`resolve_gallery_path` finds."""
-    chosen = location or os.environ.get(GALLERY_ENV)
+    chosen = location or settings.gallery()
     if isinstance(chosen, str) and is_postgres_url(chosen):
         return chosen
     return resolve_gallery_path(location)
@@ -51,7 +51,7 @@ def resolve_gallery_path(path: str | Path | None = None) -> Path:
     Raises :class:`GalleryError` for a PostgreSQL URL (it is no file): callers that
     can open either kind use :func:`resolve_gallery`.
     """
-    chosen = path or os.environ.get(GALLERY_ENV)
+    chosen = path or settings.gallery()
     if isinstance(chosen, str) and is_postgres_url(chosen):
         raise GalleryError(
             "this needs a gallery file, and the gallery given is a PostgreSQL URL; "
@@ -59,7 +59,7 @@ def resolve_gallery_path(path: str | Path | None = None) -> Path:
         )
     if path:
         return Path(path).expanduser()
-    configured = os.environ.get(GALLERY_ENV)
+    configured = settings.gallery()
     if configured:
         return Path(configured).expanduser()
     return Path(platformdirs.user_data_dir("facelens")) / "gallery.db"

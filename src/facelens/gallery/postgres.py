@@ -29,7 +29,6 @@ the Python API is the SQLite gallery's (:class:`facelens.gallery.store.GallerySt
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from facelens import settings
 from facelens.errors import (
     GalleryError,
     GalleryKeyMismatchError,
@@ -90,7 +90,7 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 DEFAULT_EF_SEARCH = 200
 
-SCRUB_ENV = "FACELENS_POSTGRES_SCRUB"
+SCRUB_ENV = settings.POSTGRES_SCRUB.name
 
 _TABLES = ("facelens.people", "facelens.templates", "facelens.crops")
 
@@ -144,7 +144,7 @@ class PostgresGallery:
         scrub: str | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
-        self.scrub = scrub or os.environ.get(SCRUB_ENV, "full")
+        self.scrub = scrub or settings.postgres_scrub()
         if self.scrub not in ("full", "vacuum"):
             raise GalleryError(f"{SCRUB_ENV} must be 'full' or 'vacuum', not {self.scrub!r}")
         self.url = url

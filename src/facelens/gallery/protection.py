@@ -40,6 +40,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from facelens import settings
 from facelens.errors import (
     GalleryError,
     GalleryKeyError,
@@ -48,8 +49,8 @@ from facelens.errors import (
     GalleryNotEncryptedError,
 )
 
-KEY_FILE_ENV = "FACELENS_GALLERY_KEY_FILE"
-KEY_ENV = "FACELENS_GALLERY_KEY"
+KEY_FILE_ENV = settings.GALLERY_KEY_FILE.name
+KEY_ENV = settings.GALLERY_KEY.name
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -275,10 +276,10 @@ def resolve_gallery_key(key_file: str | Path | None = None) -> GalleryCipher | N
     """
     if key_file:
         return read_key_file(key_file)
-    configured_file = os.environ.get(KEY_FILE_ENV)
+    configured_file = settings.gallery_key_file()
     if configured_file:
         return read_key_file(configured_file)
-    configured_key = os.environ.get(KEY_ENV)
+    configured_key = settings.gallery_key()
     if configured_key:
         return parse_key(configured_key, f"${KEY_ENV}")
     return None

@@ -33,11 +33,11 @@ searches in memory), the gallery answers as before.
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 
+from facelens import settings
 from facelens.errors import GalleryError
 from facelens.gallery.postgres import PostgresGallery
 from facelens.gallery.store import TemplateMatrix
@@ -45,7 +45,7 @@ from facelens.index.codes import TRAINING_TEMPLATES, CodeIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, CANDIDATES
 from facelens.types import FloatArray
 
-SEARCH_ENV = "FACELENS_POSTGRES_SEARCH"
+SEARCH_ENV = settings.POSTGRES_SEARCH.name
 SEARCH_MODES = ("hnsw", "codes")
 PAGE = TRAINING_TEMPLATES
 """Templates read per round trip; the first page also teaches the codes their centroids."""
@@ -53,7 +53,7 @@ PAGE = TRAINING_TEMPLATES
 
 def postgres_search_mode() -> str:
     """``$FACELENS_POSTGRES_SEARCH``: ``hnsw`` (the server's index, default) or ``codes``."""
-    mode = os.environ.get(SEARCH_ENV, "hnsw").strip().lower() or "hnsw"
+    mode = settings.postgres_search()
     if mode not in SEARCH_MODES:
         raise GalleryError(f"{SEARCH_ENV} must be one of {', '.join(SEARCH_MODES)}, not {mode!r}")
     return mode

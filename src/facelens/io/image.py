@@ -28,6 +28,7 @@ from typing import BinaryIO, Literal, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from facelens import settings
 from facelens.errors import (
     ImageDecodeError,
     ImageNotFoundError,
@@ -44,7 +45,7 @@ ImageSource = Union[
 
 ChannelOrder = Literal["RGB", "BGR"]
 
-DEFAULT_MAX_PIXELS = int(os.environ.get("FACELENS_MAX_PIXELS", 64_000_000))
+DEFAULT_MAX_PIXELS = settings.max_pixels()
 """Largest image accepted, in pixels (width x height). 64 MP by default;
 set ``FACELENS_MAX_PIXELS`` to change it."""
 

@@ -1,24 +1,36 @@
-"""Every model facelens can run, loaded lazily and once per process.
+"""Every model facelens can run, loaded lazily and kept in a bounded cache per process.
 
 The registry holds a :class:`~facelens.models.spec.ModelSpec` per model (its
 provenance and input contract) and builds models through :func:`load_detector`,
 :func:`load_embedder` and :func:`load_attribute_model`; callers never import a
 model family directly. Imports run one way: :mod:`facelens.models.spec` <- the
 model families <- this module.
+
+Loaded models are kept per (id, threads, runtime, execution providers), at
+most ``$FACELENS_MODEL_CACHE`` of them (docs/settings.md): beyond it the least
+recently loaded or asked-for is dropped from the cache (whoever still holds
+it keeps it), so a long-running service that is asked for many models holds a
+bounded number. Asking for a fusion also refreshes its parts.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
+from facelens import settings
 from facelens.errors import UnknownModelError
 from facelens.models.base import Detector, Embedder
 from facelens.models.fusion import FusionEmbedder
+from facelens.models.runtime import Providers, resolve_providers, using_providers
 from facelens.models.spec import ModelSpec, verified_model_bytes
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_LOADED: dict[tuple[str, int | None, str], Any] = {}
+_CacheKey = tuple[str, int | None, str, Providers]
+"""(model id, threads, runtime, execution providers) of a loaded model."""
+_LOADED: OrderedDict[_CacheKey, Any] = OrderedDict()  # least recently used first
 _LOCK = threading.RLock()
 
 DEFAULT_DETECTOR = "yunet-2023mar-int8bq"
@@ -64,50 +76,80 @@ def builtin_ids() -> set[str]:
 
 
 def load_detector(
-    model_id: str = DEFAULT_DETECTOR, threads: int | None = None, runtime: str | None = None
+    model_id: str = DEFAULT_DETECTOR,
+    threads: int | None = None,
+    runtime: str | None = None,
+    providers: Sequence[str] | None = None,
 ) -> Detector:
-    """The detector ``model_id``, loaded once per process, thread count and runtime."""
+    """The detector ``model_id``, loaded once per process, thread count, runtime and
+    execution providers (see :func:`~facelens.models.runtime.resolve_providers`)."""
     spec = get_spec(model_id)
     if spec.task != "detector":
         raise UnknownModelError(f"{model_id} is an {spec.task}, not a detector")
-    detector: Detector = _load(spec, threads, runtime)
+    detector: Detector = _load(spec, threads, runtime, providers)
     return detector
 
 
 def load_embedder(
-    model_id: str = DEFAULT_EMBEDDER, threads: int | None = None, runtime: str | None = None
+    model_id: str = DEFAULT_EMBEDDER,
+    threads: int | None = None,
+    runtime: str | None = None,
+    providers: Sequence[str] | None = None,
 ) -> Embedder:
-    """The embedder ``model_id``, loaded once per process, thread count and runtime."""
+    """The embedder ``model_id``, loaded once per process, thread count, runtime and
+    execution providers."""
     spec = get_spec(model_id)
     if spec.task != "embedder":
         raise UnknownModelError(f"{model_id} is a {spec.task}, not an embedder")
-    embedder: Embedder = _load(spec, threads, runtime)
+    embedder: Embedder = _load(spec, threads, runtime, providers)
     return embedder
 
 
-def load_attribute_model(model_id: str, threads: int | None = None) -> Any:
-    """The facial-attribute model ``model_id`` (expression, age/gender), loaded once per process."""
+def load_attribute_model(
+    model_id: str, threads: int | None = None, providers: Sequence[str] | None = None
+) -> Any:
+    """The facial-attribute model ``model_id`` (expression, age/gender), loaded once per
+    process, thread count and execution providers."""
     spec = get_spec(model_id)
     if spec.task != "attribute":
         raise UnknownModelError(f"{model_id} is a {spec.task}, not an attribute model")
-    return _load(spec, threads, None)
+    return _load(spec, threads, None, providers)
 
 
-def _load(spec: ModelSpec, threads: int | None, runtime: str | None) -> Any:
+def loaded_models() -> list[str]:
+    """The ids of the models in the cache, least recently used first (one per variant)."""
+    with _LOCK:
+        return [key[0] for key in _LOADED]
+
+
+def _load(
+    spec: ModelSpec, threads: int | None, runtime: str | None, providers: Sequence[str] | None
+) -> Any:
     chosen = runtime or spec.runtimes[0]
     if chosen not in spec.runtimes:
         raise UnknownModelError(f"{spec.id} runs on {', '.join(spec.runtimes)}, not on {chosen!r}")
-    key = (spec.id, threads, chosen)
+    resolved = resolve_providers(providers)
+    key = (spec.id, threads, chosen, resolved)
     with _LOCK:
-        if key not in _LOADED:
-            _LOADED[key] = _build(spec, threads, chosen)
-        return _LOADED[key]
+        model = _LOADED.get(key)
+        if model is None:
+            with using_providers(resolved):
+                model = _build(spec, threads, chosen, resolved)
+            _LOADED[key] = model
+        for part, _ in spec.parts:  # a fusion in use keeps its parts
+            part_key = (part, threads, get_spec(part).runtimes[0], resolved)
+            if part_key in _LOADED:
+                _LOADED.move_to_end(part_key)
+        _LOADED.move_to_end(key)
+        while len(_LOADED) > settings.model_cache():
+            _LOADED.popitem(last=False)
+        return model
 
 
-def _build(spec: ModelSpec, threads: int | None, runtime: str) -> Any:
+def _build(spec: ModelSpec, threads: int | None, runtime: str, providers: Providers) -> Any:
     """A fusion from its loaded parts, any other model from its verified file."""
     if spec.parts:
-        parts = [load_embedder(part, threads) for part, _ in spec.parts]
+        parts = [load_embedder(part, threads, providers=providers) for part, _ in spec.parts]
         return FusionEmbedder(
             spec.id,
             parts,

@@ -1,28 +1,86 @@
-"""Inference runtimes: one place that decides threads and providers.
+"""Inference runtimes: one place that decides threads and execution providers.
 
 Every model runs on onnxruntime by default (SFace after its ``PRelu``
 rewrite, docs/models.md); OpenCV's DNN engine remains SFace's alternative.
+
+Execution providers (CPU, CUDA, ...) are chosen per load: the ones asked for
+(``FaceLens(providers=...)``, ``facelens --providers``), else
+``$FACELENS_PROVIDERS``, else the CPU alone; each must be one this
+onnxruntime build reports available (:func:`resolve_providers`). The
+registry builds a model inside :func:`using_providers`, so the model
+families need not pass them on: :func:`create_session` takes the providers
+in force.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
+from facelens import settings
+from facelens.errors import ProviderUnavailableError
+
+Providers = tuple[str, ...]
+"""onnxruntime execution provider names, in order of preference."""
+
+_IN_FORCE: ContextVar[Providers | None] = ContextVar("facelens_providers", default=None)
+
 
 def default_threads() -> int:
     """Threads per inference session: ``FACELENS_THREADS`` or every core."""
-    configured = os.environ.get("FACELENS_THREADS")
+    configured = settings.threads()
     if configured:
-        return max(1, int(configured))
+        return configured
     return max(1, os.cpu_count() or 1)
 
 
-def create_session(model_bytes: bytes, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session for a serialized ONNX model, with graph optimisations on."""
+def available_providers() -> Providers:
+    """The execution providers this onnxruntime build offers, in its order of preference."""
+    return tuple(ort.get_available_providers())
+
+
+def resolve_providers(requested: Sequence[str] | None = None) -> Providers:
+    """The providers a session uses: ``requested``, else ``$FACELENS_PROVIDERS``, else CPU only.
+
+    Raises :class:`ProviderUnavailableError` (naming the available ones) for a
+    provider onnxruntime does not report available here.
+    """
+    chosen = tuple(requested or ()) or settings.providers() or settings.DEFAULT_PROVIDERS
+    available = available_providers()
+    missing = [name for name in chosen if name not in available]
+    if missing:
+        raise ProviderUnavailableError(
+            f"onnxruntime here has no {', '.join(missing)}; available: {', '.join(available)} "
+            f"(choose with --providers or ${settings.PROVIDERS.name})"
+        )
+    return chosen
+
+
+@contextmanager
+def using_providers(providers: Providers) -> Iterator[None]:
+    """Sessions created inside (in this thread or task) use ``providers``."""
+    token = _IN_FORCE.set(providers)
+    try:
+        yield
+    finally:
+        _IN_FORCE.reset(token)
+
+
+def create_session(
+    model_bytes: bytes, threads: int | None = None, providers: Sequence[str] | None = None
+) -> ort.InferenceSession:
+    """A session for a serialized ONNX model, with graph optimisations on.
+
+    ``providers``: as :func:`resolve_providers`, after those of an enclosing
+    :func:`using_providers`.
+    """
+    chosen = resolve_providers(providers or _IN_FORCE.get())
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
@@ -31,7 +89,7 @@ def create_session(model_bytes: bytes, threads: int | None = None) -> ort.Infere
     # Idle threads sleep instead of spinning: with 2 cores shared by several stages,
     # spinning threads steal the time the other stage needs.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, options, providers=list(chosen))
 
 
 def create_opencv_net(model_bytes: bytes) -> cv2.dnn.Net:

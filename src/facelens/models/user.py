@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,13 @@ import numpy as np
 import onnx
 import platformdirs
 
+from facelens import settings
 from facelens.errors import InputError, ModelIntegrityError
 from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
-MODELS_FILE_ENV = "FACELENS_MODELS_FILE"
+MODELS_FILE_ENV = settings.MODELS_FILE.name
 
 ARCFACE_112 = (
     (38.2946, 51.6963),
@@ -105,9 +105,9 @@ def contract_from(options: dict[str, Any]) -> InputContract:
 
 def models_file() -> Path:
     """The user-model registry: ``$FACELENS_MODELS_FILE``, else the user data folder."""
-    configured = os.environ.get(MODELS_FILE_ENV)
+    configured = settings.models_file()
     if configured:
-        return Path(configured).expanduser()
+        return configured
     return Path(platformdirs.user_data_dir("facelens")) / "models.json"
 
 

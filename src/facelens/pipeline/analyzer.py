@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +27,7 @@ from facelens.io.image import (
 from facelens.models import registry
 from facelens.models.base import Detector, Embedder, OwnAlignment
 from facelens.models.fusion import embedder_parts
+from facelens.models.runtime import resolve_providers
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
@@ -80,6 +81,9 @@ class FaceAnalyzer:
         max_pixels: images above this many pixels are refused.
         flip: add the mirror image's template to each face's (test-time
             augmentation; twice the embedding work, see docs/benchmarks.md).
+        providers: onnxruntime execution providers of the models loaded by id, in
+            order of preference (default: ``$FACELENS_PROVIDERS``, else the CPU);
+            checked now (:class:`~facelens.errors.ProviderUnavailableError`).
     """
 
     def __init__(
@@ -93,7 +97,9 @@ class FaceAnalyzer:
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         flip: bool = False,
+        providers: Sequence[str] | None = None,
     ) -> None:
+        self.providers = resolve_providers(providers) if providers else None
         self._detector = detector
         self._embedder = embedder
         self.max_side = max_side
@@ -106,13 +112,17 @@ class FaceAnalyzer:
     @property
     def detector(self) -> Detector:
         if isinstance(self._detector, str):
-            self._detector = registry.load_detector(self._detector, self.threads)
+            self._detector = registry.load_detector(
+                self._detector, self.threads, providers=self.providers
+            )
         return self._detector
 
     @property
     def embedder(self) -> Embedder:
         if isinstance(self._embedder, str):
-            self._embedder = registry.load_embedder(self._embedder, self.threads)
+            self._embedder = registry.load_embedder(
+                self._embedder, self.threads, providers=self.providers
+            )
         return self._embedder
 
     @property

@@ -27,7 +27,6 @@ worker process: with ``--workers N`` a client may hold up to N times the cap.
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 from collections import Counter
 from functools import lru_cache
@@ -40,6 +39,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from facelens import settings
 from facelens.service.errors import (
     MalformedHTTPError,
     OverloadedError,
@@ -48,7 +48,7 @@ from facelens.service.errors import (
     TooManyConnectionsError,
 )
 from facelens.service.limits import error_body, reject
-from facelens.service.settings import SETTINGS_ENV, ServiceSettings
+from facelens.service.settings import ServiceSettings
 
 PROTOCOL_PATH = "facelens.service.protocol:GuardedH11Protocol"
 """What ``facelens serve`` passes to uvicorn as ``http``."""
@@ -66,7 +66,7 @@ def _settings(text: str | None) -> ServiceSettings:
 
 def current_settings() -> ServiceSettings:
     """The service settings of this worker process (``$FACELENS_SERVICE_SETTINGS``), parsed once."""
-    return _settings(os.environ.get(SETTINGS_ENV))
+    return _settings(settings.service_settings())
 
 
 class GuardedH11Protocol(H11Protocol):

@@ -9,14 +9,14 @@ same folder from the same ``--gallery``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from facelens import settings
 from facelens.gallery import resolve_gallery_path
 
-SERVICE_DIR_ENV = "FACELENS_SERVICE_DIR"
-SETTINGS_ENV = "FACELENS_SERVICE_SETTINGS"
+SERVICE_DIR_ENV = settings.SERVICE_DIR.name
+SETTINGS_ENV = settings.SERVICE_SETTINGS.name
 """uvicorn worker processes receive the settings as JSON in this variable."""
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -30,9 +30,9 @@ def resolve_service_dir(gallery: str | Path | None, service_dir: str | Path | No
     """The state folder: ``service_dir``, else ``$FACELENS_SERVICE_DIR``, else beside the gallery."""
     if service_dir:
         return Path(service_dir).expanduser()
-    configured = os.environ.get(SERVICE_DIR_ENV)
+    configured = settings.service_dir()
     if configured:
-        return Path(configured).expanduser()
+        return configured
     gallery_path = resolve_gallery_path(gallery)
     return gallery_path.with_name(gallery_path.name + ".service")
 
@@ -129,5 +129,5 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
-        text = os.environ.get(SETTINGS_ENV)
+        text = settings.service_settings()
         return cls.from_json(text) if text else cls()
