@@ -224,3 +224,87 @@ def test_cli_ingest_cluster_and_search_use_the_gallerys_database(
     hits = json.loads(found.output)["appearances"]
     assert hits and all(PEOPLE[0] in a["source"] for a in hits)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gallery.key", "photos"]
+
+
+def test_the_library_api_works_on_the_gallerys_database(
+    setup: tuple[str, Path, Path], tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from facelens.service.app import create_app
+    from facelens.service.settings import ServiceSettings
+    from tests.test_library_service import _keys, _scan
+
+    url, key, folder = setup
+    settings = ServiceSettings(
+        gallery=url,
+        service_dir=str(tmp_path / "service"),
+        key_file=str(key),
+        library_roots=[str(folder.parent)],
+        analysis_slots=1,
+    )
+    keys = _keys(settings)
+    query, enroll = {"X-API-Key": keys["query"]}, {"X-API-Key": keys["enroll"]}
+    with TestClient(create_app(settings)) as client:
+        job = _scan(client, enroll, "photos")
+        assert job["state"] == "done", job
+        assert job["result"]["summary"]["processed"] == len(PEOPLE) * PER_PERSON + 1
+        stats = client.get("/api/library", headers=query).json()
+        assert stats["library"] == "the gallery's database"
+        assert (stats["done"], stats["failed"], stats["pending"]) == (
+            len(PEOPLE) * PER_PERSON,
+            1,
+            0,
+        )
+        groups = client.get("/api/library/groups", params={"limit": 3}, headers=query).json()
+        crop = client.get(groups[0]["samples"][0]["crop_url"], headers=query)
+        assert crop.status_code == 200 and crop.content[:2] == b"\xff\xd8"
+        first = client.get(f"/api/library/groups/{groups[0]['id']}", headers=query).json()
+        person = Path(first["faces"][0]["source"]).parent.name
+        named = client.post(
+            f"/api/library/groups/{groups[0]['id']}/name", json={"name": "Ann"}, headers=enroll
+        )
+        assert named.status_code == 200, named.text
+        shown = client.get("/api/people/Ann/appearances", headers=query).json()
+        assert len(shown) >= len(first["faces"])
+        assert all(person in a["source"] and a["time"] is None for a in shown)
+        probe = sorted((data_path("lfw/images_deepfunneled") / person).glob("*.jpg"))[-1]
+        searched = client.post(
+            "/api/library/search",
+            files={"photo": (probe.name, probe.read_bytes(), "image/jpeg")},
+            headers=query,
+        )
+        assert searched.status_code == 200, searched.text
+        hits = [a for a in searched.json()["appearances"] if a["match"]]
+        assert hits and all(person in a["source"] for a in hits)
+    names = _rows(url, "SELECT name FROM facelens.library_groups WHERE name IS NOT NULL")
+    assert names == [("Ann",)]
+
+
+def test_exclusive_holds_queue_across_connections(postgres_url: str) -> None:
+    """Two stores (as two server processes) on one library take turns in ``exclusive``."""
+    import threading
+
+    first = PostgresLibraryStore(postgres_url, "any-model")
+    second = PostgresLibraryStore(postgres_url, "any-model")
+    order: list[str] = []
+    holding = threading.Event()
+
+    def later() -> None:
+        holding.wait()
+        with second.exclusive():
+            order.append("second")
+
+    thread = threading.Thread(target=later)
+    try:
+        with first.exclusive(), first.exclusive():  # nested holds are fine
+            thread.start()
+            holding.set()
+            thread.join(timeout=1.0)  # it cannot get in while the first holds
+            assert thread.is_alive()
+            order.append("first")
+        thread.join()
+        assert order == ["first", "second"]
+    finally:
+        first.close()
+        second.close()

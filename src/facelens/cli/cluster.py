@@ -40,8 +40,8 @@ index_option = click.option(
     "index_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Library file (default: <gallery>.library.db beside the gallery, or $FACELENS_LIBRARY; "
-    "the one `facelens ingest` and the service use).",
+    help="Library file (default: <gallery>.library.db beside the gallery, $FACELENS_LIBRARY, or "
+    "a PostgreSQL gallery's database; the one `facelens ingest` and the service use).",
 )
 
 

@@ -33,7 +33,7 @@ def scan_option(func: F) -> F:
         type=click.Path(dir_okay=False),
         default=None,
         help="A separate scan index file instead of the library beside the gallery "
-        "(<gallery>.library.db, or $FACELENS_LIBRARY).",
+        "(<gallery>.library.db, $FACELENS_LIBRARY, or a PostgreSQL gallery's database).",
     )(func)
 
 

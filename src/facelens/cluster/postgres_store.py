@@ -136,7 +136,7 @@ class PostgresLibraryStore:
         self._label = f"the library in {redact_url(url)}"
         self._timeout = max(1, round(connect_timeout))
         self._lock = threading.RLock()
-        self._exclusive_lock = threading.Lock()
+        self._exclusive_lock = threading.RLock()  # nested holds count in the session too
         self._lock_db: Connection | None = None
         self._cipher: GalleryCipher | None = None
         self._sealer = RowSealer(None, "")
