@@ -308,3 +308,15 @@ def test_exclusive_holds_queue_across_connections(postgres_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_one_factory_picks_where_the_library_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACELENS_LIBRARY", raising=False)
+    url = "postgresql://facelens@db.example:5432/faces"
+    assert library_location(url) == url  # the gallery's database
+    assert library_location(tmp_path / "people.db") == tmp_path / "people.library.db"
+    assert library_location(url, tmp_path / "own.db") == tmp_path / "own.db"
+    monkeypatch.setenv("FACELENS_LIBRARY", str(tmp_path / "env.db"))
+    assert library_location(url) == tmp_path / "env.db"
