@@ -320,3 +320,55 @@ def test_one_factory_picks_where_the_library_is(
     assert library_location(url, tmp_path / "own.db") == tmp_path / "own.db"
     monkeypatch.setenv("FACELENS_LIBRARY", str(tmp_path / "env.db"))
     assert library_location(url) == tmp_path / "env.db"
+
+
+def test_corrections_undo_and_concurrent_naming(setup: tuple[str, Path, Path]) -> None:
+    import threading
+
+    url, key, folder = setup
+    with FaceLens(gallery=url, key_file=key) as lens, FaceLens(gallery=url, key_file=key) as other:
+        library, second = lens.library(), other.library()
+        try:
+            library.scan(expand_sources([folder]))
+            albert = _group_of(library, "Albert_Costa")
+            angela = _group_of(library, "Angela_Bassett")
+            sizes = library.store.group(albert).faces, library.store.group(angela).faces
+            merged = library.merge([albert, angela])["group"]
+            assert library.store.group(merged).faces == sum(sizes)
+            assert library.undo()["undone"] == "merge"
+            assert (library.store.group(albert).faces, library.store.group(angela).faces) == sizes
+            leaving = library.store.faces(group_id=albert)[-1].id
+            library.reject([leaving])
+            assert library.store.faces([leaving])[0].group_id != albert
+            assert library.store.links("cannot")
+            library.hide(angela)
+            assert angela not in {g.id for g in library.groups_page(0, 50)[1]}
+            assert angela in {g.id for g in library.groups_page(0, 50, hidden=True)[1]}
+            assert library.regroup(rebuild=True).faces_placed >= 0
+            assert {e["action"] for e in library.store.corrections()} >= {"merge", "reject"}
+            # Two processes naming one group at once end with one consistent result.
+            bibi = _group_of(library, "Benjamin_Netanyahu")
+            errors: list[BaseException] = []
+
+            def name(target: Library, who: str) -> None:
+                try:
+                    target.name(bibi, who)
+                except BaseException as error:  # recorded for the assertion
+                    errors.append(error)
+
+            threads = [
+                threading.Thread(target=name, args=(library, "Ann")),
+                threading.Thread(target=name, args=(second, "Bea")),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            final = library.store.group(bibi).name
+            assert final in ("Ann", "Bea") and not errors
+            assert final in {p.name for p in lens.gallery.list_people()}
+            templates = lens.gallery.get_person(final).templates
+            assert templates == min(library.store.group(bibi).faces, 8)
+        finally:
+            library.close()
+            second.close()
