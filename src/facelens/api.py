@@ -48,7 +48,7 @@ from facelens.types import Face, Match, Person, Verification
 if TYPE_CHECKING:
     from facelens.apps.video_identify import VideoIdentification
     from facelens.cluster import FaceClusters
-    from facelens.cluster.store import ClusterStore
+    from facelens.cluster.library_store import LibraryStore
     from facelens.gallery.postgres import PostgresGallery
     from facelens.index.postgres_codes import PostgresCodeIndex
     from facelens.ingest.library import Library
@@ -386,28 +386,32 @@ class FaceLens:
         return removed
 
     def erase_cluster_group(self, name: str) -> int:
-        """Erase ``name`` from the library beside the gallery (and from an older cluster
-        index there), if it exists: the faces of the group named after them (templates
-        and crops), every "not this person" said about them; no byte left. Returns the
-        faces erased."""
+        """Erase ``name`` from the gallery's library (and from an older cluster index or
+        library file there), if it exists: the faces of the group named after them
+        (templates and crops), every "not this person" said about them; no byte left in
+        the live files. Returns the faces erased."""
         from facelens.cluster.clusterer import default_index_path
+        from facelens.cluster.library_store import (
+            library_exists,
+            library_location,
+            open_library_store,
+        )
 
-        paths = {default_index_path(self._gallery_path)}
+        places: set[Path | str] = {library_location(self._gallery_path)}
+        places.add(default_index_path(self._gallery_path))
         location = resolve_gallery(self._gallery_path)
         if isinstance(location, Path):  # a gallery file: its library and older cluster index
-            paths |= {
+            places |= {
                 location.with_name(location.stem + s) for s in (".library.db", ".clusters.db")
             }
         erased = 0
-        for path in sorted(paths):
-            if not path.exists():
+        for place in sorted(places, key=str):
+            if not library_exists(place):
                 continue
             try:
-                store = self._cluster_store(path)
+                store = self._cluster_store(place)
             except GalleryNotEncryptedError:  # an index made before the key: erase needs none
-                from facelens.cluster.store import ClusterStore
-
-                store = ClusterStore(path, self.analyzer.embedder_id)
+                store = open_library_store(place, self.analyzer.embedder_id)
             try:
                 erased += store.forget_person(name.strip())
             finally:
@@ -415,29 +419,32 @@ class FaceLens:
         return erased
 
     def clusters(self, index: str | Path | None = None) -> FaceClusters:
-        """Groups of unknown faces (``facelens.cluster``), kept in ``index`` (default: beside
-        the gallery); named groups are enrolled into this lens's gallery. Close it when done."""
-        from facelens.cluster import FaceClusters, default_index_path
+        """Groups of unknown faces (``facelens.cluster``), kept in the library at ``index``
+        (default: the gallery's, see ``library_location``); named groups are enrolled into
+        this lens's gallery. Close it when done."""
+        from facelens.cluster import FaceClusters
+        from facelens.cluster.library_store import library_location
 
-        store = self._cluster_store(Path(index or default_index_path(self._gallery_path)))
+        store = self._cluster_store(library_location(self._gallery_path, index))
         return FaceClusters(self.analyzer, store, lambda: self.gallery, owns_gallery=False)
 
     def library(self, path: str | Path | None = None, **options: Any) -> Library:
-        """The library (``facelens.ingest.library``) at ``path`` (default: beside the
-        gallery, see ``default_library_path``): scans, groups, people's appearances; named
-        groups are enrolled into this lens's gallery. ``options`` go to :class:`Library`.
-        Close it when done."""
+        """The library (``facelens.ingest.library``) at ``path`` (default: the gallery's: a
+        file beside a SQLite gallery, tables in a PostgreSQL gallery's database; see
+        ``library_location``): scans, groups, people's appearances; named groups are
+        enrolled into this lens's gallery. ``options`` go to :class:`Library`. Close it
+        when done."""
         from facelens.ingest.library import Library
 
         return Library(self.clusters(path), **options)
 
-    def _cluster_store(self, path: Path) -> ClusterStore:
-        """The cluster index at ``path``, sealed with the gallery's key when one is in force."""
-        from facelens.cluster.store import ClusterStore
+    def _cluster_store(self, location: Path | str) -> LibraryStore:
+        """The library at ``location``, sealed with the gallery's key when one is in force."""
+        from facelens.cluster.library_store import open_library_store
         from facelens.gallery.protection import resolve_gallery_key
 
         cipher = resolve_gallery_key(self._key_file)
-        return ClusterStore(path, self.analyzer.embedder_id, cipher=cipher)
+        return open_library_store(location, self.analyzer.embedder_id, cipher=cipher)
 
     def close(self) -> None:
         if self._gallery is not None:

@@ -19,7 +19,7 @@ from facelens.cli.common import (
     operating_point_options,
 )
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
-from facelens.cluster.clusterer import FaceClusters, default_index_path
+from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.ingest import PhotoOutcome
 from facelens.cluster.sheet import write_contact_sheets
 from facelens.io.walk import expand_image_paths
@@ -40,8 +40,8 @@ index_option = click.option(
     "index_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Library file (default: <gallery>.library.db beside the gallery, or $FACELENS_LIBRARY; "
-    "the one `facelens ingest` and the service use).",
+    help="Library file (default: <gallery>.library.db beside the gallery, $FACELENS_LIBRARY, or "
+    "a PostgreSQL gallery's database; the one `facelens ingest` and the service use).",
 )
 
 
@@ -58,9 +58,7 @@ def command() -> None:
 
 def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
     """The clusters of this invocation: the lens's analyzer and gallery, the index beside it."""
-    lens = get_lens(ctx)
-    gallery = ctx.ensure_object(dict).get("gallery")
-    clusters = lens.clusters(Path(index_path) if index_path else default_index_path(gallery))
+    clusters = get_lens(ctx).clusters(Path(index_path) if index_path else None)
     ctx.call_on_close(clusters.close)
     return clusters
 
@@ -136,7 +134,7 @@ def run_command(
         )
     sheet = write_contact_sheets(clusters, Path(html_dir), min_faces) if html_dir else None
     data = report.to_dict()
-    data["index"] = str(clusters.store.path)
+    data["index"] = str(clusters.store.label)
     data["stats"] = clusters.store.stats()
     data["threshold"] = round(report.point.threshold, 4)
     if sheet is not None:
@@ -151,7 +149,7 @@ def run_command(
             f"{stats['photos']} photos, {stats['faces']} faces in {stats['groups']} groups "
             f"({run['faces_placed']} faces placed, {run['groups_created']} new groups); "
             f"threshold {report.point.threshold:.3f} at FMR {report.point.fmr:g}; "
-            f"index {clusters.store.path}"
+            f"index {clusters.store.label}"
         )
         if sheet is not None:
             console.print(f"contact sheets: {sheet}")
@@ -216,7 +214,7 @@ def show_command(
         return
     if as_json:
         emit_json(
-            {"index": str(clusters.store.path), "stats": clusters.store.stats(), "groups": groups}
+            {"index": str(clusters.store.label), "stats": clusters.store.stats(), "groups": groups}
         )
     else:
         _print_groups(groups, min_faces)

@@ -33,7 +33,7 @@ def scan_option(func: F) -> F:
         type=click.Path(dir_okay=False),
         default=None,
         help="A separate scan index file instead of the library beside the gallery "
-        "(<gallery>.library.db, or $FACELENS_LIBRARY).",
+        "(<gallery>.library.db, $FACELENS_LIBRARY, or a PostgreSQL gallery's database).",
     )(func)
 
 
@@ -196,7 +196,7 @@ def _into_library(
     items = expand_sources(sources)
     before = library.store.item_counts()
     if before.done or before.failed:
-        console.print(f"{before.done + before.failed} items already in {library.path}; continuing")
+        console.print(f"{before.done + before.failed} items already in {library.label}; continuing")
     try:
         with progress_bar("Scanning", None) as progress:
 
@@ -216,7 +216,7 @@ def _into_library(
         if executor is not None:
             executor.close()
     if as_json:
-        emit_json({**summary.to_dict(), "library": str(library.path)})
+        emit_json({**summary.to_dict(), "library": str(library.label)})
     else:
         if summary.failures:
             print_table(
@@ -227,7 +227,7 @@ def _into_library(
             f"{summary.processed} items read ({summary.faces} faces, {summary.failed} failed, "
             f"{summary.duplicates} already known) in {summary.seconds:.1f} s; "
             f"{grouping.get('groups_created', 0)} new groups; {summary.counts.done} done, "
-            f"{summary.counts.pending} pending, {summary.counts.failed} failed in {library.path}"
+            f"{summary.counts.pending} pending, {summary.counts.failed} failed in {library.label}"
         )
     if summary.failed:
         ctx.exit(1)

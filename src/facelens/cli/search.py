@@ -10,7 +10,7 @@ import click
 from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
 from facelens.cli.ingest import scan_option, stored_scan_model
 from facelens.cli.output import console, emit_json, print_table
-from facelens.cluster.clusterer import default_library_path
+from facelens.cluster.library_store import library_exists, library_location
 from facelens.errors import GalleryError
 from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.scan_index import ScanIndex
@@ -47,14 +47,13 @@ def command(
     obj = ctx.ensure_object(dict)
     if scan_path is None:
         lens = get_lens(ctx)
-        library_path = default_library_path(obj.get("gallery"))
-        if not library_path.is_file():
-            raise GalleryError(
-                f"{library_path}: no library there yet; scan photos with `facelens ingest`"
-            )
-        library = lens.library(library_path)
+        location = library_location(obj.get("gallery"))
+        if not library_exists(location):
+            place = location if isinstance(location, Path) else "the gallery's database"
+            raise GalleryError(f"{place}: no library there yet; scan photos with `facelens ingest`")
+        library = lens.library(location if isinstance(location, Path) else None)
         ctx.call_on_close(library.close)
-        where = str(library_path)
+        where = library.label
         analyzer = lens.analyzer
         model = analyzer.embedder_id
     else:

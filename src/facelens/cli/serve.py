@@ -94,8 +94,8 @@ from facelens.service.state import StateDB
     "library",
     type=click.Path(dir_okay=False),
     default=None,
-    help="The library file (default: <gallery>.library.db beside the gallery, or "
-    "$FACELENS_LIBRARY; for a PostgreSQL gallery the library stays SQLite).",
+    help="A library file (default: <gallery>.library.db beside the gallery, or "
+    "$FACELENS_LIBRARY; for a PostgreSQL gallery, the tables in its database).",
 )
 @click.option(
     "--log-level",

@@ -34,7 +34,12 @@ from facelens.cluster.corrections import (
 )
 from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import PhotoOutcome, index_photos
-from facelens.cluster.store import ClusterStore, FaceRecord
+from facelens.cluster.library_store import (
+    LibraryStore,
+    library_location,
+    open_library_store,
+)
+from facelens.cluster.store import FaceRecord
 from facelens.errors import CorrectionError, PersonNotFoundError
 from facelens.gallery import (
     GalleryStore,
@@ -53,16 +58,13 @@ DEFAULT_CLUSTER_FMR = 1e-5
 """False-match rate per comparison that sets the default merge threshold (see module docstring)."""
 
 
-LIBRARY_ENV = settings.LIBRARY.name
-"""Where the library file is, when not beside the gallery (e.g. for a PostgreSQL gallery)."""
-
-
 def default_index_path(gallery: str | Path | None) -> Path:
-    """The library of a gallery: ``$FACELENS_LIBRARY`` when set, else
+    """The library *file* of a gallery: ``$FACELENS_LIBRARY`` when set, else
     ``<gallery file stem>.library.db`` beside the gallery file (or the
     ``<stem>.clusters.db`` an older ``facelens cluster`` made there, when only it
-    exists); for a PostgreSQL gallery, ``library.db`` in the user data folder
-    (the library itself is always SQLite)."""
+    exists); for a PostgreSQL gallery, the ``library.db`` in the user data folder
+    that versions before the PostgreSQL library used (a PostgreSQL gallery's library
+    is in its database: :func:`~facelens.cluster.library_store.library_location`)."""
     configured = settings.library()
     if configured:
         return configured
@@ -111,7 +113,7 @@ class FaceClusters:
     def __init__(
         self,
         analyzer: FaceAnalyzer,
-        store: ClusterStore,
+        store: LibraryStore,
         gallery: Callable[[], GalleryStore],
         *,
         owns_gallery: bool = True,
@@ -133,16 +135,17 @@ class FaceClusters:
         analyzer: FaceAnalyzer | None = None,
         key_file: str | Path | None = None,
     ) -> FaceClusters:
-        """The index at ``index`` (default: beside the gallery), for the gallery's embedder;
-        with the gallery's key (``key_file``, else the key environment variables) the index
-        is encrypted too."""
+        """The library at ``index`` (default: the gallery's, see
+        :func:`~facelens.cluster.library_store.library_location`), for the gallery's
+        embedder; with the gallery's key (``key_file``, else the key environment variables)
+        the library is encrypted too."""
         if analyzer is None:
             if embedder is None:
                 embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
             analyzer = FaceAnalyzer(embedder=embedder)
         model = analyzer.embedder_id
         cipher = resolve_gallery_key(key_file)
-        store = ClusterStore(index or default_index_path(gallery), model, cipher=cipher)
+        store = open_library_store(library_location(gallery, index), model, cipher=cipher)
         return cls(analyzer, store, lambda: open_gallery(gallery, model, key_file=key_file))
 
     @property

@@ -23,25 +23,23 @@ removed.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterable
 
-from facelens.cluster.store import ClusterStore, FaceRecord
+from facelens.cluster.library_store import LibraryStore, Transaction
+from facelens.cluster.store import FaceRecord
 from facelens.errors import CorrectionError, PersonNotFoundError, TemplateNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate
 from facelens.types import USABLE_QUALITY
 
 
-def confirm(store: ClusterStore, db: sqlite3.Connection, face_ids: list[int]) -> None:
+def confirm(store: LibraryStore, db: Transaction, face_ids: list[int]) -> None:
     """Must-link ``face_ids`` together (a star around the first)."""
     if len(face_ids) > 1:
         anchor = face_ids[0]
         store.add_links(db, "must", [(anchor, f) for f in face_ids[1:]])
 
 
-def keep_apart(
-    store: ClusterStore, db: sqlite3.Connection, first: list[int], second: list[int]
-) -> None:
+def keep_apart(store: LibraryStore, db: Transaction, first: list[int], second: list[int]) -> None:
     """Cannot-link every face of ``first`` with every face of ``second``.
 
     Pair by pair, so the constraint stays true whichever of these faces a later
@@ -50,7 +48,7 @@ def keep_apart(
     store.add_links(db, "cannot", [(a, b) for a in first for b in second])
 
 
-def release(store: ClusterStore, db: sqlite3.Connection, face_ids: Iterable[int]) -> None:
+def release(store: LibraryStore, db: Transaction, face_ids: Iterable[int]) -> None:
     """Drop every must-link of these faces (they are leaving their group)."""
     for face_id in face_ids:
         store.remove_links_of(db, "must", face_id)
@@ -60,7 +58,7 @@ def _ids(faces: list[FaceRecord]) -> list[int]:
     return [f.id for f in faces]
 
 
-def merge_groups(store: ClusterStore, group_ids: list[int]) -> int:
+def merge_groups(store: LibraryStore, group_ids: list[int]) -> int:
     """Merge groups into one (the named one, else the lowest id); returns its id."""
     groups = [store.group(g) for g in dict.fromkeys(group_ids)]
     if len(groups) < 2:
@@ -85,7 +83,7 @@ def merge_groups(store: ClusterStore, group_ids: list[int]) -> int:
     return target.id
 
 
-def split_group(store: ClusterStore, group_id: int, face_ids: list[int]) -> int:
+def split_group(store: LibraryStore, group_id: int, face_ids: list[int]) -> int:
     """Move ``face_ids`` of a group into a new group of their own; returns the new group's id."""
     group = store.group(group_id)
     faces = store.faces(face_ids)
@@ -110,7 +108,7 @@ def split_group(store: ClusterStore, group_id: int, face_ids: list[int]) -> int:
     return new_id
 
 
-def move_faces(store: ClusterStore, face_ids: list[int], group_id: int) -> None:
+def move_faces(store: LibraryStore, face_ids: list[int], group_id: int) -> None:
     """Move faces into another group: they are that person, and not the person they left."""
     target = store.group(group_id)
     faces = [f for f in store.faces(face_ids) if f.group_id != target.id]
@@ -131,7 +129,7 @@ def move_faces(store: ClusterStore, face_ids: list[int], group_id: int) -> None:
         store.log(db, "move", {"faces": moving, "to": target.id})
 
 
-def reject_faces(store: ClusterStore, face_ids: list[int]) -> None:
+def reject_faces(store: LibraryStore, face_ids: list[int]) -> None:
     """ "Not this person": each face leaves its group for good and waits for the next run."""
     faces = [f for f in store.faces(face_ids) if f.group_id is not None]
     with store.write() as db:
@@ -147,7 +145,7 @@ def reject_faces(store: ClusterStore, face_ids: list[int]) -> None:
         store.drop_empty_groups(db)
 
 
-def name_group(store: ClusterStore, group_id: int, name: str) -> None:
+def name_group(store: LibraryStore, group_id: int, name: str) -> None:
     """Name a group (confirming its faces); :func:`sync_gallery` then enrolls it."""
     name = name.strip()
     if not name:
@@ -166,7 +164,7 @@ def name_group(store: ClusterStore, group_id: int, name: str) -> None:
 
 
 def sync_gallery(
-    store: ClusterStore,
+    store: LibraryStore,
     gallery: GalleryStore,
     group_ids: Iterable[int],
     renamed_from: str | None = None,

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from facelens.cluster.library_store import LibraryStore
 from facelens.cluster.linkage import LinkageProblem, average_linkage
-from facelens.cluster.store import ClusterStore, FaceMatrix
+from facelens.cluster.store import FaceMatrix
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class _UnionFind:
             self.parent[max(root_a, root_b)] = min(root_a, root_b)
 
 
-def regroup(store: ClusterStore, threshold: float, *, rebuild: bool = False) -> RegroupSummary:
+def regroup(store: LibraryStore, threshold: float, *, rebuild: bool = False) -> RegroupSummary:
     """Run the clustering once (see the module docstring); the result is stored in one transaction.
 
     ``threshold`` is the cosine that the mean score between two groups must
@@ -86,7 +87,7 @@ def regroup(store: ClusterStore, threshold: float, *, rebuild: bool = False) -> 
 
 
 def _units(
-    store: ClusterStore, matrix: FaceMatrix, row_of: dict[int, int], rebuild: bool
+    store: LibraryStore, matrix: FaceMatrix, row_of: dict[int, int], rebuild: bool
 ) -> tuple[list[list[int]], list[bool]]:
     """Faces that must stay together (as row lists), and which of them are frozen."""
     count = len(matrix.face_ids)
@@ -124,7 +125,7 @@ def _same_photo_pairs(photo_ids: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _store_groups(
-    store: ClusterStore, matrix: FaceMatrix, clusters: list[list[int]], threshold: float
+    store: LibraryStore, matrix: FaceMatrix, clusters: list[list[int]], threshold: float
 ) -> RegroupSummary:
     """Give every cluster a group id (the old group it overlaps most, else a new one) and save."""
     named = {g.id for g in store.groups() if g.name is not None}

@@ -16,7 +16,8 @@ from typing import Any
 
 import cv2
 
-from facelens.cluster.store import ClusterStore, NewFace
+from facelens.cluster.library_store import LibraryStore
+from facelens.cluster.store import NewFace
 from facelens.errors import FaceLensError, ImageDecodeError
 from facelens.io.image import open_user_file
 from facelens.pipeline.analyzer import FaceAnalyzer
@@ -65,7 +66,7 @@ def crop_jpeg(crop: ImageArray | None) -> bytes | None:
 
 def index_photos(
     analyzer: FaceAnalyzer,
-    store: ClusterStore,
+    store: LibraryStore,
     paths: list[Path],
     *,
     min_quality: float = USABLE_QUALITY,

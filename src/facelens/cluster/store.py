@@ -39,19 +39,21 @@ refuses a key (cluster into a new ``--index`` with the key instead).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
+from facelens.cluster.library_store import LinkKind, Transaction
 from facelens.errors import (
     ClusterError,
     ClusterFaceNotFoundError,
@@ -65,7 +67,6 @@ from facelens.types import Box, FloatArray
 
 SCHEMA_VERSION = "2"
 
-LinkKind = Literal["must", "cannot"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -150,6 +151,11 @@ ItemState = Literal["pending", "done", "failed"]
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _connection(tx: Transaction) -> sqlite3.Connection:
+    """The SQLite connection behind a transaction of :meth:`ClusterStore.write`."""
+    return cast(sqlite3.Connection, tx)
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,58 @@ class FaceMatrix:
     vectors: FloatArray  # (N, D) float32, unit norm
 
 
+FACE_COLUMNS = (
+    "f.id, {item}, p.source, f.x, f.y, f.w, f.h, f.quality, f.group_id, "
+    "f.template_id, f.enrolled_as, f.frame_index, f.time, p.kind"
+)
+"""The columns :func:`face_record` reads (``{item}``: the face's photo id column)."""
+
+
+def face_record(row: Sequence[Any]) -> FaceRecord:
+    """A face from a row of :data:`FACE_COLUMNS`."""
+    return FaceRecord(
+        int(row[0]),
+        int(row[1]),
+        str(row[2]),
+        Box(row[3], row[4], row[5], row[6]),
+        float(row[7]),
+        None if row[8] is None else int(row[8]),
+        None if row[9] is None else int(row[9]),
+        row[10],
+        None if row[11] is None else int(row[11]),
+        None if row[12] is None else float(row[12]),
+        str(row[13]),
+    )
+
+
+def face_matrix_of(
+    rows: Sequence[Sequence[Any]], vector_of: Callable[[Sequence[Any]], FloatArray]
+) -> FaceMatrix:
+    """A face matrix from ``(id, photo id, group id or -1, vector, frame index)`` rows in id
+    order; ``vector_of(row)`` opens a row's template."""
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return FaceMatrix(empty, empty, empty, np.zeros((0, 0), dtype=np.float32))
+    pictures: dict[tuple[int, int], int] = {}
+    return FaceMatrix(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array(
+            [
+                pictures.setdefault((r[1], -1 if r[4] is None else r[4]), len(pictures))
+                for r in rows
+            ],
+            dtype=np.int64,
+        ),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.stack([vector_of(r) for r in rows]),
+    )
+
+
+def names(detail: str, name: str) -> bool:
+    """True when a correction's JSON ``detail`` names ``name`` (erased with the person)."""
+    return name in json.loads(detail).values()
+
+
 class ClusterStore:
     """The cluster index file; see the module docstring.
 
@@ -277,9 +335,35 @@ class ClusterStore:
     def encrypted(self) -> bool:
         return self._cipher is not None
 
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    @property
+    def public_name(self) -> str:
+        return self.path.name
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held for a multi-step change: a lock file beside the library, so the threads and
+        processes that open it take turns."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def face_version(self) -> tuple[int, int]:
+        """``(faces, highest face id)``: changes whenever faces are added or erased."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone()
+        return int(row[0]), int(row[1])
+
     def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         try:
-            with self.write() as db:
+            with self._write() as db:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -323,9 +407,12 @@ class ClusterStore:
         assert plain is not None
         return np.frombuffer(plain, dtype=np.float32)
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[Transaction]:
         """One ``BEGIN IMMEDIATE`` transaction: all of it is stored, or none."""
+        return self._write()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -344,7 +431,7 @@ class ClusterStore:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.write() as db:
+        with self._write() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # --- photos and faces -------------------------------------------------------------
@@ -359,7 +446,7 @@ class ClusterStore:
     ) -> list[int]:
         """Store a photo and its faces (waiting for a group) in one transaction; their ids."""
         now = _now()
-        with self.write() as db:
+        with self._write() as db:
             photo_id = int(
                 db.execute(
                     "INSERT INTO photos (source, sha256, width, height, faces, added_at) "
@@ -406,7 +493,7 @@ class ClusterStore:
         state. Returns how many are new."""
         now = _now()
         added = 0
-        with self.write() as db:
+        with self._write() as db:
             for source, kind in items:
                 if db.execute("SELECT 1 FROM photos WHERE source = ?", (source,)).fetchone():
                     continue
@@ -429,7 +516,7 @@ class ClusterStore:
 
     def retry_failed(self) -> int:
         """Put failed items back to pending; returns how many."""
-        with self.write() as db:
+        with self._write() as db:
             return int(
                 db.execute(
                     "UPDATE photos SET state = 'pending', error = NULL WHERE state = 'failed'"
@@ -452,7 +539,7 @@ class ClusterStore:
         item whose bytes (``sha256``) were read before is done with no faces."""
         faces = faces or []
         now = _now()
-        with self.write() as db:
+        with self._write() as db:
             row = db.execute(
                 "SELECT id FROM photos WHERE source = ? AND state = 'pending'", (source,)
             ).fetchone()
@@ -521,30 +608,14 @@ class ClusterStore:
                 "SELECT id, photo_id, COALESCE(group_id, -1), vector, frame_index FROM faces "
                 "ORDER BY id"
             ).fetchall()
-        if not rows:
-            empty = np.zeros(0, dtype=np.int64)
-            return FaceMatrix(empty, empty, empty, np.zeros((0, 0), dtype=np.float32))
-        pictures: dict[tuple[int, int], int] = {}
-        return FaceMatrix(
-            np.array([r[0] for r in rows], dtype=np.int64),
-            np.array(
-                [
-                    pictures.setdefault((r[1], -1 if r[4] is None else r[4]), len(pictures))
-                    for r in rows
-                ],
-                dtype=np.int64,
-            ),
-            np.array([r[2] for r in rows], dtype=np.int64),
-            np.stack([self._vector(r[3], r[0], r[1]) for r in rows]),
-        )
+        return face_matrix_of(rows, lambda r: self._vector(r[3], r[0], r[1]))
 
     def faces(
         self, face_ids: Iterable[int] | None = None, group_id: int | None = None
     ) -> list[FaceRecord]:
         """Faces by id (each must exist), or every face of a group, or every face."""
         query = (
-            "SELECT f.id, f.photo_id, p.source, f.x, f.y, f.w, f.h, f.quality, f.group_id, "
-            "f.template_id, f.enrolled_as, f.frame_index, f.time, p.kind "
+            f"SELECT {FACE_COLUMNS.format(item='f.photo_id')} "
             "FROM faces f JOIN photos p ON p.id = f.photo_id"
         )
         with self._lock:
@@ -564,22 +635,7 @@ class ClusterStore:
                 ).fetchall()
             else:
                 rows = self._db.execute(query + " ORDER BY f.id").fetchall()
-        return [
-            FaceRecord(
-                r[0],
-                r[1],
-                r[2],
-                Box(r[3], r[4], r[5], r[6]),
-                r[7],
-                r[8],
-                r[9],
-                r[10],
-                r[11],
-                r[12],
-                str(r[13]),
-            )
-            for r in rows
-        ]
+        return [face_record(r) for r in rows]
 
     def crop(self, face_id: int) -> bytes | None:
         with self._lock:
@@ -601,12 +657,13 @@ class ClusterStore:
 
     def set_enrolled(
         self,
-        db: sqlite3.Connection,
+        tx: Transaction,
         face_ids: list[int],
         template_ids: list[int | None],
         name: str | None,
     ) -> None:
         """Record the gallery template (and its person) made from each face; ``None`` clears it."""
+        db = _connection(tx)
         db.executemany(
             "UPDATE faces SET template_id = ?, enrolled_as = ? WHERE id = ?",
             [
@@ -615,7 +672,8 @@ class ClusterStore:
             ],
         )
 
-    def rename_enrolled(self, db: sqlite3.Connection, old: str, new: str) -> None:
+    def rename_enrolled(self, tx: Transaction, old: str, new: str) -> None:
+        db = _connection(tx)
         db.execute("UPDATE faces SET enrolled_as = ? WHERE enrolled_as = ?", (new, old))
 
     # --- groups -----------------------------------------------------------------------
@@ -656,7 +714,8 @@ class ClusterStore:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def set_hidden(self, db: sqlite3.Connection, group_id: int, hidden: bool) -> None:
+    def set_hidden(self, tx: Transaction, group_id: int, hidden: bool) -> None:
+        db = _connection(tx)
         db.execute("UPDATE groups SET hidden = ? WHERE id = ?", (int(hidden), group_id))
 
     def group(self, group_id: int) -> GroupRecord:
@@ -677,12 +736,14 @@ class ClusterStore:
             row = self._db.execute("SELECT id FROM groups WHERE name = ?", (name,)).fetchone()
         return None if row is None else self.group(int(row[0]))
 
-    def new_group(self, db: sqlite3.Connection) -> int:
+    def new_group(self, tx: Transaction) -> int:
+        db = _connection(tx)
         return int(
             db.execute("INSERT INTO groups (created_at) VALUES (?)", (_now(),)).lastrowid or 0
         )
 
-    def assign(self, db: sqlite3.Connection, group_id: int | None, face_ids: Iterable[int]) -> None:
+    def assign(self, tx: Transaction, group_id: int | None, face_ids: Iterable[int]) -> None:
+        db = _connection(tx)
         db.executemany(
             "UPDATE faces SET group_id = ? WHERE id = ?", [(group_id, int(f)) for f in face_ids]
         )
@@ -695,7 +756,7 @@ class ClusterStore:
         them stays (``secure_delete`` overwrites the rows). Returns the faces erased.
         """
         group = self.group(group_id)
-        with self.write() as db:
+        with self._write() as db:
             count = db.execute("DELETE FROM faces WHERE group_id = ?", (group.id,)).rowcount
             db.execute("DELETE FROM groups WHERE id = ?", (group.id,))
             self.log(db, "forget", {"group": group.id, "faces": count})
@@ -711,7 +772,7 @@ class ClusterStore:
         faces erased."""
         group = self.group_named(name)
         count = 0
-        with self.write() as db:
+        with self._write() as db:
             if group is not None:
                 count = db.execute("DELETE FROM faces WHERE group_id = ?", (group.id,)).rowcount
                 db.execute("DELETE FROM groups WHERE id = ?", (group.id,))
@@ -721,7 +782,7 @@ class ClusterStore:
             naming = [
                 int(row[0])
                 for row in db.execute("SELECT id, detail FROM corrections").fetchall()
-                if name in json.loads(row[1]).values()
+                if names(row[1], name)
             ]
             db.executemany("DELETE FROM corrections WHERE id = ?", [(i,) for i in naming])
             if group is not None:
@@ -731,7 +792,8 @@ class ClusterStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(count)
 
-    def add_not_person(self, db: sqlite3.Connection, face_id: int, name: str) -> None:
+    def add_not_person(self, tx: Transaction, face_id: int, name: str) -> None:
+        db = _connection(tx)
         db.execute("INSERT OR IGNORE INTO not_person VALUES (?, ?, ?)", (face_id, name, _now()))
 
     def not_person(self, name: str) -> set[int]:
@@ -744,9 +806,10 @@ class ClusterStore:
 
     # --- undo: the state before the last correction --------------------------------------
 
-    def save_undo(self, db: sqlite3.Connection, action: str) -> None:
+    def save_undo(self, tx: Transaction, action: str) -> None:
         """Keep the groups, face placements, constraints and "not this person" marks as
         they are now, so the next correction can be undone (one level)."""
+        db = _connection(tx)
         snapshot = {
             "groups": db.execute("SELECT id, name, created_at, hidden FROM groups").fetchall(),
             "faces": db.execute(
@@ -763,7 +826,7 @@ class ClusterStore:
     def restore_undo(self) -> str | None:
         """Put back the state saved before the last correction; the correction's name, or
         None when there is nothing to undo. Faces erased since stay erased."""
-        with self.write() as db:
+        with self._write() as db:
             row = db.execute("SELECT action, snapshot FROM undo WHERE id = 1").fetchone()
             if row is None:
                 return None
@@ -792,14 +855,16 @@ class ClusterStore:
             self.log(db, "undo", {"undid": row[0]})
         return str(row[0])
 
-    def drop_empty_groups(self, db: sqlite3.Connection) -> None:
+    def drop_empty_groups(self, tx: Transaction) -> None:
         """Delete unnamed groups that lost every face."""
+        db = _connection(tx)
         db.execute(
             "DELETE FROM groups WHERE name IS NULL AND id NOT IN "
             "(SELECT group_id FROM faces WHERE group_id IS NOT NULL)"
         )
 
-    def set_name(self, db: sqlite3.Connection, group_id: int, name: str | None) -> None:
+    def set_name(self, tx: Transaction, group_id: int, name: str | None) -> None:
+        db = _connection(tx)
         db.execute("UPDATE groups SET name = ? WHERE id = ?", (name, group_id))
 
     # --- constraints and the correction log ----------------------------------------------
@@ -811,19 +876,17 @@ class ClusterStore:
             ).fetchall()
         return [(int(a), int(b)) for a, b in rows]
 
-    def add_links(
-        self, db: sqlite3.Connection, kind: LinkKind, pairs: Iterable[tuple[int, int]]
-    ) -> None:
+    def add_links(self, tx: Transaction, kind: LinkKind, pairs: Iterable[tuple[int, int]]) -> None:
+        db = _connection(tx)
         now = _now()
         db.executemany(
             "INSERT OR IGNORE INTO links VALUES (?, ?, ?, ?)",
             [(kind, min(a, b), max(a, b), now) for a, b in pairs if a != b],
         )
 
-    def remove_links_within(
-        self, db: sqlite3.Connection, kind: LinkKind, face_ids: list[int]
-    ) -> None:
+    def remove_links_within(self, tx: Transaction, kind: LinkKind, face_ids: list[int]) -> None:
         """Delete every ``kind`` link whose two faces are both in ``face_ids``."""
+        db = _connection(tx)
         db.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (id INTEGER PRIMARY KEY)")
         db.execute("DELETE FROM chosen")
         db.executemany("INSERT OR IGNORE INTO chosen VALUES (?)", [(int(f),) for f in face_ids])
@@ -834,13 +897,15 @@ class ClusterStore:
         )
         db.execute("DELETE FROM chosen")
 
-    def remove_links_of(self, db: sqlite3.Connection, kind: LinkKind, face_id: int) -> None:
+    def remove_links_of(self, tx: Transaction, kind: LinkKind, face_id: int) -> None:
+        db = _connection(tx)
         db.execute(
             "DELETE FROM links WHERE kind = ? AND (face_a = ? OR face_b = ?)",
             (kind, face_id, face_id),
         )
 
-    def log(self, db: sqlite3.Connection, action: str, detail: dict[str, Any]) -> None:
+    def log(self, tx: Transaction, action: str, detail: dict[str, Any]) -> None:
+        db = _connection(tx)
         db.execute(
             "INSERT INTO corrections (action, detail, created_at) VALUES (?, ?, ?)",
             (action, json.dumps(detail, sort_keys=True), _now()),

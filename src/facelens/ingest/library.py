@@ -1,12 +1,12 @@
 """The library: every photo and video scanned beside a gallery, its faces, groups and people.
 
-One SQLite file (:class:`~facelens.cluster.store.ClusterStore`, beside the
-gallery; see :func:`~facelens.cluster.clusterer.default_library_path`) holds
+One store where the gallery is (:mod:`facelens.cluster.library_store`: a SQLite
+file beside a SQLite gallery, tables in a PostgreSQL gallery's database) holds
 every item scanned with its state (``pending``, ``done``, ``failed`` and why),
 every usable face found (box, video frame and time, quality, template, crop),
 the groups of unknown faces and the corrections people made. ``facelens
 ingest``, ``cluster`` and ``search`` and the service's ``/api/library`` all
-read and write this one file, so the CLI and the browser see the same state.
+read and write this one library, so the CLI and the browser see the same state.
 
 >>> from facelens import FaceLens
 >>> from facelens.ingest import expand_sources
@@ -30,7 +30,6 @@ as them at the operating point (identified), less those someone said are
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import threading
 import time
@@ -44,7 +43,8 @@ import numpy as np
 from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import file_sha256
-from facelens.cluster.store import ClusterStore, FaceRecord, GroupRecord, ItemTally, NewFace
+from facelens.cluster.library_store import LibraryStore
+from facelens.cluster.store import FaceRecord, GroupRecord, ItemTally, NewFace
 from facelens.errors import FaceLensError
 from facelens.ingest.process import ItemResult, ProcessOptions, batches
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor
@@ -127,7 +127,7 @@ class Library:
     """The library beside a gallery (see the module docstring).
 
     Args:
-        clusters: the groups and corrections over the library file
+        clusters: the groups and corrections over the library's store
             (``clusters.store``), with the analyzer and gallery they use.
         video_fps: video frames searched per second of video.
         min_quality: faces below this quality (0-1) are counted, not kept.
@@ -144,27 +144,23 @@ class Library:
     ) -> None:
         self.clusters = clusters
         self.clusters.enroll_best = enroll_best
-        self.store: ClusterStore = clusters.store
+        self.store: LibraryStore = clusters.store
         self.video_fps = video_fps
         self.min_quality = min_quality
         self._lock = threading.RLock()
-        self._lock_path = self.store.path.with_name(self.store.path.name + ".lock")
         self._vectors: tuple[tuple[int, int], np.ndarray, FloatArray] | None = None
 
     @property
-    def path(self) -> Path:
-        return self.store.path
+    def label(self) -> str:
+        """Where the library is, for people: its file, or the gallery's database (redacted)."""
+        return self.store.label
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold the library for a multi-step change: one thread of one process at a time
-        (a lock file beside the library, so several server processes take turns)."""
-        with self._lock, self._lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        (the store's lock across processes, so several server processes take turns)."""
+        with self._lock, self.store.exclusive():
+            yield
 
     # --- scanning -----------------------------------------------------------------------
 
@@ -360,12 +356,10 @@ class Library:
 
     def _face_vectors(self) -> tuple[np.ndarray, FloatArray]:
         """Every face's id and template (cached until faces are added or erased)."""
-        with self.store._lock:
-            row = self.store._db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces")
-            key = tuple(int(v) for v in row.fetchone())
+        key = self.store.face_version()
         if self._vectors is None or self._vectors[0] != key:
             matrix = self.store.face_matrix()
-            self._vectors = ((key[0], key[1]), matrix.face_ids, matrix.vectors)
+            self._vectors = (key, matrix.face_ids, matrix.vectors)
         return self._vectors[1], self._vectors[2]
 
     def appearances(self, name: str, point: OperatingPoint) -> list[LibraryAppearance]:

@@ -67,8 +67,8 @@ class ServiceSettings:
         web_dir: the web page's folder, served at ``/web/`` when it exists.
         threads: inference threads per model (None: every core).
         key_file: the gallery's template key file (None: the environment's, if any).
-        library: the library file (None: beside the gallery, see
-            :func:`facelens.cluster.clusterer.default_library_path`).
+        library: a library file (None: the gallery's library, see
+            :func:`facelens.cluster.library_store.library_location`).
         library_roots: the only server folders a library scan may read.
     """
 

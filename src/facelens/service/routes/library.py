@@ -97,7 +97,9 @@ class GroupDetail(BaseModel):
 
 
 class LibraryStats(BaseModel):
-    library: str = Field(description="The library file's name")
+    library: str = Field(
+        description="Where the library is: its file's base name, or the gallery's database"
+    )
     pending: int
     done: int
     failed: int
@@ -296,7 +298,7 @@ def library_stats(key: QueryKey, context: Service) -> LibraryStats:
     counts = library.store.item_counts()
     stats = library.store.stats()
     return LibraryStats(
-        library=library.path.name,
+        library=library.store.public_name,
         pending=counts.pending,
         done=counts.done,
         failed=counts.failed,
@@ -497,7 +499,9 @@ def appearances(
     point (``identified``), less those marked "not this person"."""
     lens = context.lens
     lens.gallery.get_person(name)  # 404 for someone unknown
-    point = lens.operating_point(None if threshold is not None else fmr, threshold)  # threshold wins
+    point = lens.operating_point(
+        None if threshold is not None else fmr, threshold
+    )  # threshold wins
     return [_appearance(a, context) for a in context.library.appearances(name, point)]
 
 
@@ -533,7 +537,9 @@ async def search(
     ranked, with the calibrated evidence of each."""
     image = await read_image(photo, context.settings.max_pixels)
     lens = context.lens
-    point = lens.operating_point(None if threshold is not None else fmr, threshold)  # threshold wins
+    point = lens.operating_point(
+        None if threshold is not None else fmr, threshold
+    )  # threshold wins
 
     def work() -> SearchResult:
         face = main_face(lens.analyzer.analyze(image), upload_label(photo))
