@@ -141,7 +141,7 @@ def run(data: Path, limit: int | None, keep: Path | None = None) -> dict[str, An
                 wrong: list[dict[str, Any]] = []
                 for person in sorted(named):
                     truth = {i for i, p in labels.items() if p == person}
-                    found = library.appearances(person, point)
+                    found = library.appearances(person, point, lens.calibration)
                     shown = {a.face for a in found} & set(labels)
                     hits += len(shown & truth)
                     for appearance in found:
@@ -191,7 +191,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--limit", type=int, default=None, help="Only the first N photos.")
-    parser.add_argument("--keep", type=Path, default=None, help="Keep the gallery and library here.")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="Keep the gallery and library here."
+    )
     args = parser.parse_args()
     result = run(args.data, args.limit, args.keep)
     name = "library_lfw" + (f"_{args.limit}" if args.limit else "")

@@ -9,6 +9,9 @@ sample crop in the window loaded (the others load as they scroll into view), and
 of 24 alone.
 
     .venv/bin/python benchmarks/library_web_page.py --groups 2000
+
+``--gallery G`` times the page on an existing gallery and its library instead
+(e.g. the LFW library that ``library_lfw.py --keep DIR`` leaves in ``DIR``).
 """
 
 from __future__ import annotations
@@ -88,9 +91,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dim", type=int, default=512, help="template length of the made-up faces")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--gallery", type=Path, default=None, help="an existing gallery to time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        gallery = Path(folder) / "people.db"
+        gallery = args.gallery or Path(folder) / "people.db"
         state = StateDB(ServiceSettings(gallery=str(gallery)).state_db)
         key = KeyStore(state).create("bench", "admin")[1]
         state.close()
@@ -98,8 +102,11 @@ def main() -> None:
             ServerProcess(gallery) as server,  # creates the library beside the gallery
             httpx.Client(base_url=server.url, headers={"X-API-Key": key}) as client,
         ):
-            library_name = client.get("/api/library").json()["library"]
-        faces = build(gallery.with_name(library_name), args.groups, args.dim)
+            about = client.get("/api/library").json()
+        if args.gallery is None:
+            faces = build(gallery.with_name(about["library"]), args.groups, args.dim)
+        else:
+            faces = int(about.get("faces", 0))
         first: list[float] = []
         more: list[float] = []
         api: list[float] = []
@@ -136,7 +143,7 @@ def main() -> None:
                     api.append(time.perf_counter() - started)
                     assert answer.status_code == 200
     result = {
-        "groups": args.groups,
+        "groups": args.groups if args.gallery is None else total,
         "faces": faces,
         "shown": total,
         "first_page_s": {"median": statistics.median(first), "max": max(first)},

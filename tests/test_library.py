@@ -15,7 +15,9 @@ import pytest
 from facelens import FaceLens
 from facelens.cluster.store import ClusterStore
 from facelens.ingest import expand_sources
-from facelens.ingest.library import Library
+from facelens.ingest.library import Library, person_threshold
+from facelens.match.calibration import calibration_for, operating_point
+from facelens.models.registry import DEFAULT_EMBEDDER
 from tests.conftest import data_path
 
 PEOPLE = ("Albert_Costa", "Angela_Bassett", "Benjamin_Netanyahu", "Bob_Graham")
@@ -148,7 +150,7 @@ def test_naming_a_group_enrolls_its_best_faces_and_links_the_rest(
             library.name(group, "Angela Bassett")
             assert lens.gallery.get_person("Angela Bassett").templates == 2
             point = lens.operating_point()
-            found = library.appearances("Angela Bassett", point)
+            found = library.appearances("Angela Bassett", point, lens.calibration)
             linked = [a for a in found if a.how == "linked"]
             assert len(linked) == size and all(a.time is None for a in linked)
             assert all("Angela_Bassett" in a.source for a in found)
@@ -175,10 +177,10 @@ def test_not_this_person_and_erase_reach_the_library(
             group = _group_of(library, "Benjamin_Netanyahu")
             library.name(group, "Bibi")
             point = lens.operating_point()
-            before = library.appearances("Bibi", point)
+            before = library.appearances("Bibi", point, lens.calibration)
             wrong = before[0].face
             library.reject_appearance("Bibi", wrong)
-            after = library.appearances("Bibi", point)
+            after = library.appearances("Bibi", point, lens.calibration)
             assert wrong not in {a.face for a in after}
             assert len(after) == len(before) - 1
             linked = {a.face for a in after if a.how == "linked"}
@@ -240,3 +242,15 @@ def test_cli_ingest_cluster_and_search_share_the_library(tmp_path: Path) -> None
     assert found.exit_code == 0, found.output
     hits = json.loads(found.output)["appearances"]
     assert hits and all(PEOPLE[0] in a["source"] for a in hits)
+
+
+def test_a_person_with_more_templates_needs_a_stricter_match_to_be_shown() -> None:
+    """k templates give a stranger k chances: the threshold is the one for fmr / k."""
+    calibration = calibration_for(DEFAULT_EMBEDDER)
+    point = operating_point(calibration, fmr=1e-4)
+    assert person_threshold(point, calibration, 1) == point.threshold
+    eight = person_threshold(point, calibration, 8)
+    assert eight == pytest.approx(calibration.threshold_for(1e-4 / 8))
+    assert eight > point.threshold
+    floor = calibration.threshold_for(max(calibration.min_fmr, calibration.fmr[-1]))
+    assert person_threshold(point, calibration, 10**9) == pytest.approx(floor)  # clamped

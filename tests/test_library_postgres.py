@@ -89,7 +89,7 @@ def test_scan_groups_name_and_appearances_live_in_the_gallerys_database(
             size = library.store.group(group).faces
             library.name(group, "Angela Bassett")
             assert lens.gallery.get_person("Angela Bassett").templates == min(size, 8)
-            found = library.appearances("Angela Bassett", lens.operating_point())
+            found = library.appearances("Angela Bassett", lens.operating_point(), lens.calibration)
             assert len([a for a in found if a.how == "linked"]) == size
             assert all("Angela_Bassett" in a.source for a in found)
             assert library.store.crop(found[0].face)[:2] == b"\xff\xd8"  # JPEG, once opened
@@ -179,7 +179,7 @@ def test_erasing_a_person_leaves_no_library_rows_or_bytes(
             library.scan(expand_sources([folder]))
             group = _group_of(library, "Benjamin_Netanyahu")
             library.name(group, "Bibi Erased")
-            found = library.appearances("Bibi Erased", lens.operating_point())
+            found = library.appearances("Bibi Erased", lens.operating_point(), lens.calibration)
             library.reject_appearance("Bibi Erased", found[-1].face)
             theirs = [f.id for f in library.store.faces(group_id=group)]
         finally:

@@ -502,7 +502,9 @@ def appearances(
     point = lens.operating_point(
         None if threshold is not None else fmr, threshold
     )  # threshold wins
-    return [_appearance(a, context) for a in context.library.appearances(name, point)]
+    return [
+        _appearance(a, context) for a in context.library.appearances(name, point, lens.calibration)
+    ]
 
 
 @router.post("/api/people/{name}/appearances/{face_id}/reject")
