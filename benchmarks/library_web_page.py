@@ -143,7 +143,7 @@ def main() -> None:
                     api.append(time.perf_counter() - started)
                     assert answer.status_code == 200
     result = {
-        "groups": args.groups if args.gallery is None else total,
+        "groups": args.groups if args.gallery is None else about["groups"],
         "faces": faces,
         "shown": total,
         "first_page_s": {"median": statistics.median(first), "max": max(first)},
