@@ -734,6 +734,13 @@ class ClusterStore:
     def add_not_person(self, db: sqlite3.Connection, face_id: int, name: str) -> None:
         db.execute("INSERT OR IGNORE INTO not_person VALUES (?, ?, ?)", (face_id, name, _now()))
 
+    def remove_not_person(self, db: sqlite3.Connection, face_ids: Iterable[int], name: str) -> None:
+        """Withdraw "not ``name``" from these faces (someone since said they are)."""
+        db.executemany(
+            "DELETE FROM not_person WHERE face_id = ? AND name = ?",
+            [(int(f), name) for f in face_ids],
+        )
+
     def not_person(self, name: str) -> set[int]:
         """The faces someone said are not ``name``."""
         with self._lock:
@@ -759,6 +766,16 @@ class ClusterStore:
             "INSERT OR REPLACE INTO undo VALUES (1, ?, ?, ?)",
             (action, json.dumps(snapshot), _now()),
         )
+
+    def undo_record(self) -> tuple[str, str, str] | None:
+        """The saved state (action, snapshot, time), to put back with :meth:`put_undo_record`
+        when a later correction is refused."""
+        with self._lock:
+            row = self._db.execute("SELECT action, snapshot, created_at FROM undo").fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def put_undo_record(self, db: sqlite3.Connection, record: tuple[str, str, str]) -> None:
+        db.execute("INSERT OR REPLACE INTO undo VALUES (1, ?, ?, ?)", record)
 
     def restore_undo(self) -> str | None:
         """Put back the state saved before the last correction; the correction's name, or
