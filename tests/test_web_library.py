@@ -267,16 +267,71 @@ def test_the_library_from_scan_to_a_persons_video_moment(
         target = client.get(f"/api/library/groups/{first['id']}").json()
     assert moved in [f["face"] for f in target["faces"]]
 
+    # Move a ticked face to a named person (the video's), then undo it.
+    activate(page, f"{card} .group-open", keyboard)
+    to_person = after["faces"][1]["face"]
+    tick(page, f"{card} .face-list li[data-face='{to_person}'] .face-select", keyboard)
+    expect(page.locator(f"{card} .face-count")).to_have_text("1 face selected:")
+    page.fill(f"{card} .face-person-input", AOC)
+    shot("group-face-to-person")
+    fits(page, "group face tools")
+    if keyboard:
+        press(page, f"{card} .face-person-input")
+    else:
+        page.click(f"{card} .face-to-person")
+    expect(page.locator("#groups-status")).to_contain_text(f"1 face moved to {AOC}")
+    with site.client() as client:
+        linked = client.get(f"/api/people/{AOC}/appearances").json()
+    assert to_person in {a["face"] for a in linked if a["how"] == "linked"}
+    activate(page, "#library-undo", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("Undone: move")
+    with site.client() as client:
+        back = client.get(f"/api/library/groups/{third['id']}").json()
+    assert to_person in [f["face"] for f in back["faces"]]
+
+    # Split: ticked faces of a group become a new group; every face ticked cannot split.
+    card = f"#groups-list li[data-group='{second['id']}']"
+    activate(page, f"{card} .group-open", keyboard)
+    with site.client() as client:  # a face rejected above may have joined it
+        faces = [
+            f["face"] for f in client.get(f"/api/library/groups/{second['id']}").json()["faces"]
+        ]
+    for face_id in faces:
+        tick(page, f"{card} .face-list li[data-face='{face_id}'] .face-select", keyboard)
+    expect(page.locator(f"{card} .face-split")).to_be_disabled()
+    expect(page.locator(f"{card} .face-count")).to_contain_text("must leave at least one")
+    tick(page, f"{card} .face-list li[data-face='{faces[0]}'] .face-select", keyboard)
+    expect(page.locator(f"{card} .face-split")).to_be_enabled()
+    activate(page, f"{card} .face-split", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text(f"{len(faces) - 1} face")
+    expect(page.locator("#groups-status")).to_contain_text("made group")
+    with site.client() as client:
+        left = client.get(f"/api/library/groups/{second['id']}").json()
+    assert [f["face"] for f in left["faces"]] == [faces[0]]
+    shot("split")
+
+    # A face moved to the video's person stays, for their page below.
+    card = f"#groups-list li[data-group='{third['id']}']"
+    activate(page, f"{card} .group-open", keyboard)
+    tick(page, f"{card} .face-list li[data-face='{to_person}'] .face-select", keyboard)
+    page.fill(f"{card} .face-person-input", AOC)
+    activate(page, f"{card} .face-to-person", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text(f"1 face moved to {AOC}")
+
     # The person's page: the video moments. Faces of the first 3 s are "not this person"
     # (through the API), so the moment left starts about 3 s in.
     with site.client() as client:
         seen = client.get(f"/api/people/{AOC}/appearances").json()
-        assert seen and all(a["kind"] == "video" for a in seen)
+        assert [a["face"] for a in seen if a["kind"] != "video"] == [to_person]
         for found in seen:
-            if found["time"] < 3.0:
+            if found["kind"] == "video" and found["time"] < 3.0:
                 answer = client.post(f"/api/people/{AOC}/appearances/{found['face']}/reject")
                 assert answer.status_code == 200, answer.text
-        start = min(a["time"] for a in client.get(f"/api/people/{AOC}/appearances").json())
+        start = min(
+            a["time"]
+            for a in client.get(f"/api/people/{AOC}/appearances").json()
+            if a["kind"] == "video"
+        )
     assert start >= 3.0
     activate(page, f"#people-list button[data-name='{AOC}']", keyboard)
     expect(page.locator("#person-detail")).to_be_visible()
@@ -294,6 +349,26 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     now = page.evaluate("() => document.querySelector('#appearance-videos video').currentTime")
     assert start - 0.3 <= now <= 8.5
     shot("person-video-moment")
+
+    # The photo moved to them is "Someone else": it moves to a new person; undo brings it back.
+    figure = f"#appearance-photos figure[data-face='{to_person}']"
+    expect(page.locator(figure)).to_be_visible()
+    activate(page, f"{figure} .someone-else summary", keyboard)
+    page.fill(f"{figure} .other-person-input", "Benjamin Netanyahu")
+    shot("person-someone-else")
+    fits(page, "person someone else")
+    if keyboard:
+        press(page, f"{figure} .other-person-input")
+    else:
+        page.click(f"{figure} .move-person button")
+    expect(page.locator("#person-status")).to_contain_text("moved to Benjamin Netanyahu")
+    expect(page.locator(figure)).to_have_count(0)
+    with site.client() as client:
+        bibi = client.get("/api/people/Benjamin Netanyahu/appearances").json()
+    assert to_person in {a["face"] for a in bibi}
+    activate(page, "#person-undo", keyboard)
+    expect(page.locator("#person-status")).to_contain_text("Undone: move")
+    expect(page.locator(figure)).to_be_visible()
 
     # Name a face where it is met: Identify a photo of an unknown person, "New person".
     activate(page, "#nav a[data-view=identify]", keyboard)
