@@ -166,6 +166,8 @@ def _scan_from_the_page(page: Page, keyboard: bool, shot: Shots) -> None:
     expect(page.locator("#scan-progress")).to_be_visible()
     expect(page.locator("#scan-result")).to_contain_text("files read", timeout=WAIT_MS * 3)
     expect(page.locator("#scan-failures-box")).to_be_visible()
+    expect(page.locator("#scan-result")).to_contain_text("1 could not be read")
+    expect(page.locator("#scan-failures-title")).to_have_text("1 file could not be read")
     expect(page.locator("#scan-failures")).to_contain_text("broken.jpg")
     expect(page.locator("#groups-list li.group").first).to_be_visible()
     shot("scanned")
@@ -413,6 +415,54 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#scan-result")).to_contain_text(f"Scanned the upload {extra.name}")
     expect(page.locator("#scan-result")).to_contain_text("1 file read")
     fits(page, "home after an upload")
+
+
+def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(
+    library_site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
+) -> None:
+    """Two browsers (1280 and 390 px) show the same groups; the first to name one wins, the
+    other is told and sees the groups as they are now. A name the gallery refuses is refused
+    with the gallery's words. The Name button says "This is NAME" or "New person: NAME"."""
+    site = library_site
+    with site.client() as client:
+        started = client.post("/api/library/scan", json={"folder": "photos"})
+        assert _finished(client, started.json()["job"]) == "done"
+        photo = next((site.root / "photos" / PEOPLE[0]).glob("*.jpg")).read_bytes()
+        gallery_says = client.post(
+            "/api/people",
+            data={"name": "bad/name"},
+            files={"photos": ("a.jpg", photo, "image/jpeg")},
+        ).json()["error"]["message"]
+    groups = site.groups()
+    first, second = make_page(site, 1280), make_page(site, 390)
+    for page in (first, second):
+        log_in(page, site)
+    card = f"#groups-list li[data-group='{groups['video']['id']}']"
+    for page in (first, second):
+        expect(page.locator(card)).to_be_visible()
+
+    first.fill(f"{card} .group-name-input", "bad/name")
+    first.click(f"{card} .group-name button[type=submit]")
+    expect(first.locator("#groups-error")).to_have_text(gallery_says)
+    first.fill(f"{card} .group-name-input", AOC)
+    expect(first.locator(f"{card} .group-name button")).to_have_text(f"New person: {AOC}")
+    first.click(f"{card} .group-name button[type=submit]")
+    expect(first.locator("#groups-status")).to_contain_text(f"now {AOC}")
+
+    second.fill(f"{card} .group-name-input", "Somebody Else")  # this page has not seen it
+    press(second, f"{card} .group-name-input")
+    expect(second.locator("#groups-error")).to_contain_text(f"was named '{AOC}' meanwhile")
+    expect(second.locator(card)).to_have_count(0)  # the groups as they are now
+    expect(second.locator(f"#people-list button[data-name='{AOC}']")).to_be_visible()
+    Shots(second, request.node.name)("second-page-told")
+    fits(second, "second page")
+    other = f"#groups-list li[data-group='{groups[PEOPLE[1]]['id']}']"
+    second.fill(f"{other} .group-name-input", AOC)
+    expect(second.locator(f"{other} .group-name button")).to_have_text(f"This is {AOC}")
+    with site.client() as client:
+        people = {p["name"] for p in client.get("/api/people").json()}
+        named = client.get(f"/api/library/groups/{groups['video']['id']}").json()["name"]
+    assert named == AOC and "Somebody Else" not in people and "bad/name" not in people
 
 
 def test_a_query_key_sees_the_library_but_changes_nothing(

@@ -45,7 +45,7 @@ from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import file_sha256
 from facelens.cluster.store import ClusterStore, FaceRecord, GroupRecord, ItemTally, NewFace
-from facelens.errors import FaceLensError
+from facelens.errors import CorrectionError, FaceLensError
 from facelens.ingest.process import ItemResult, ProcessOptions, batches
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor
 from facelens.ingest.scan_index import ScanFaces
@@ -322,12 +322,22 @@ class Library:
             regroup(self.store, self.clusters.operating_point().threshold)
         return undone
 
-    def name(self, group_id: int, name: str) -> dict[str, Any]:
+    def name(self, group_id: int, name: str, *, rename: bool = True) -> dict[str, Any]:
         """The group is the person ``name`` (new, or already in the gallery or the library:
-        then it joins them). Its best faces are enrolled, the rest linked."""
+        then it joins them). Its best faces are enrolled, the rest linked.
+
+        With ``rename`` False, a group that already carries another name is refused
+        (:class:`CorrectionError`): two pages naming one group at once end with the first
+        name, and the second page is told, instead of renaming the person the first made.
+        """
         name = name.strip()
         with self._correction("name"):
             group = self.store.group(group_id)
+            if not rename and group.name is not None and group.name != name:
+                raise CorrectionError(
+                    f"Group {group.id} was named {group.name!r} meanwhile (on another page); "
+                    f"to change that name, rename {group.name!r} on their page"
+                )
             holder = self.store.group_named(name)
             if holder is not None and holder.id != group.id:
                 merged = self.clusters.merge([holder.id, group.id])

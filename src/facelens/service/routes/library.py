@@ -435,10 +435,16 @@ def name_group(
     group_id: GroupId, body: NameRequest, key: EnrollKey, context: Service
 ) -> Correction:
     """The group is this person (new, or already known: it joins them). Its best faces are
-    enrolled in the gallery, the rest linked as their appearances."""
+    enrolled in the gallery, the rest linked as their appearances. A group someone named
+    meanwhile with another name is not renamed (409): of two pages naming one group at
+    once, the first name stands (rename a person with ``PATCH /api/people/{name}``)."""
     name = clean_name(body.name)
     result = _correct(
-        context, key, "library_name", str(group_id), lambda lib: lib.name(group_id, name)
+        context,
+        key,
+        "library_name",
+        str(group_id),
+        lambda lib: lib.name(group_id, name, rename=False),
     )
     context.lens.sync_index()
     return Correction(**result)

@@ -161,6 +161,12 @@ export function setupPeople(session) {
       "aria-label": `Name of the person in group ${group.id}`,
       required: true,
     });
+    // Like a face met in Identify: "This is NAME" joins someone known, "New person: NAME" makes one.
+    const submit = el("button", { type: "submit", text: "Name" });
+    input.addEventListener("input", () => {
+      const name = input.value.trim();
+      submit.textContent = !name ? "Name" : people.some((p) => p.name === name) ? `This is ${name}` : `New person: ${name}`;
+    });
     const faces = el("div", { class: "group-faces", hidden: true });
     const toggle = el("button", {
       type: "button",
@@ -204,7 +210,7 @@ export function setupPeople(session) {
             "form",
             { class: "row group-name", onsubmit: (event) => nameGroup(event, group, input) },
             input,
-            el("button", { type: "submit", text: "Name" }),
+            submit,
           )
         : null,
       el(
@@ -365,7 +371,10 @@ export function setupPeople(session) {
       const answer = await api("POST", path, body === undefined ? {} : { json: body });
       say("groups-status", typeof message === "function" ? message(answer) : message);
     } catch (error) {
-      say("groups-error", error instanceof ApiError ? error.message : String(error));
+      const message = error instanceof ApiError ? error.message : String(error);
+      // Another page may have changed the groups meanwhile (409, 404): show them as they are now.
+      if (error instanceof ApiError && [404, 409].includes(error.status)) await Promise.all([loadGroups(groups.length), loadPeople()]);
+      say("groups-error", message);
       return false;
     }
     await Promise.all([loadGroups(groups.length), loadPeople()]);
