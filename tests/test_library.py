@@ -14,6 +14,7 @@ import pytest
 
 from facelens import FaceLens
 from facelens.cluster.store import ClusterStore
+from facelens.errors import CorrectionError
 from facelens.ingest import expand_sources
 from facelens.ingest.library import Library, person_threshold
 from facelens.match.calibration import calibration_for, operating_point
@@ -254,3 +255,92 @@ def test_a_person_with_more_templates_needs_a_stricter_match_to_be_shown() -> No
     assert eight > point.threshold
     floor = calibration.threshold_for(max(calibration.min_fmr, calibration.fmr[-1]))
     assert person_threshold(point, calibration, 10**9) == pytest.approx(floor)  # clamped
+
+
+def test_a_wrong_face_moves_to_a_named_person_and_undo_puts_it_back(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A face of one group moved to a person: it joins their group, is kept apart from the
+    faces it left, a "not this person" said before is withdrawn; undo puts it back."""
+    gallery = _copy(scanned, tmp_path)
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library(enroll_best=2)
+        try:
+            angela = _group_of(library, "Angela_Bassett")
+            library.name(angela, "Angela Bassett")
+            bob = _group_of(library, "Bob_Graham")
+            bob_faces = [f.id for f in library.store.faces(group_id=bob)]
+            wrong = bob_faces[0]
+            point = lens.operating_point()
+            library.reject_appearance("Angela Bassett", wrong)  # said before: not her
+            result = library.move_to_person([wrong], "Angela Bassett")
+            assert result["group"] == angela and result["faces"] == [wrong]
+            assert library.store.faces([wrong])[0].group_id == angela
+            assert wrong in {
+                a.face for a in library.appearances("Angela Bassett", point, lens.calibration)
+            }
+            cannot = set(library.store.links("cannot"))
+            assert all((min(wrong, f), max(wrong, f)) in cannot for f in bob_faces[1:])
+            assert library.undo()["undone"] == "move"
+            assert library.store.faces([wrong])[0].group_id == bob
+            assert wrong not in {
+                a.face for a in library.appearances("Angela Bassett", point, lens.calibration)
+            }
+        finally:
+            library.close()
+
+
+def test_faces_moved_to_a_person_without_a_group_make_their_group(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A person enrolled from photos (no group in the library) or a new name: the faces get
+    a group named after them and their best are enrolled; undo takes the templates back."""
+    gallery = _copy(scanned, tmp_path)
+    lfw = data_path("lfw/images_deepfunneled")
+    with FaceLens(gallery=gallery) as lens:
+        enrolled = lens.enroll("Albert Costa", [sorted((lfw / "Albert_Costa").glob("*.jpg"))[5]])
+        assert enrolled.person is not None and enrolled.person.templates == 1
+        library = lens.library(enroll_best=2)
+        try:
+            albert = _group_of(library, "Albert_Costa")
+            faces = [f.id for f in library.store.faces(group_id=albert)]
+            result = library.move_to_person(faces[:2], "Albert Costa")
+            group = library.store.group(result["group"])
+            assert group.name == "Albert Costa" and group.faces == 2
+            assert result["gallery"]["enrolled"] == 2
+            assert lens.gallery.get_person("Albert Costa").templates == 3
+            assert library.store.faces([faces[2]])[0].group_id == albert
+            library.undo()
+            assert library.store.group_named("Albert Costa") is None
+            assert lens.gallery.get_person("Albert Costa").templates == 1
+            assert {f.group_id for f in library.store.faces(faces)} == {albert}
+            new = library.move_to_person(faces[:1], "Robert")  # a new person
+            assert lens.gallery.get_person("Robert").templates == 1
+            assert library.store.group(new["group"]).name == "Robert"
+        finally:
+            library.close()
+
+
+def test_a_split_makes_a_new_group_kept_apart_and_undo_joins_them(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    gallery = _copy(scanned, tmp_path)
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library()
+        try:
+            group = _group_of(library, "Benjamin_Netanyahu")
+            faces = [f.id for f in library.store.faces(group_id=group)]
+            assert len(faces) >= 3
+            result = library.split(group, faces[:2])
+            new = result["new_group"]
+            assert {f.group_id for f in library.store.faces(faces[:2])} == {new}
+            assert library.store.group(group).faces == len(faces) - 2
+            cannot = set(library.store.links("cannot"))
+            assert (min(faces[0], faces[2]), max(faces[0], faces[2])) in cannot
+            with pytest.raises(CorrectionError):
+                library.split(group, faces[2:])  # nothing would be left
+            assert library.store.group(group).faces == len(faces) - 2  # the refusal changed nothing
+            assert library.undo()["undone"] == "split"
+            assert {f.group_id for f in library.store.faces(faces)} == {group}
+        finally:
+            library.close()

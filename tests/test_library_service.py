@@ -154,11 +154,19 @@ def test_groups_names_appearances_undo_and_search(
         thread.start()
     for thread in threads:
         thread.join()
-    assert [a.status_code for a in answers] == [200, 200]
+    # The first name stands; the second is refused (409) rather than renaming the first's.
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    won = next(a for a in answers if a.status_code == 200).json()["name"]
+    lost = next(a for a in answers if a.status_code == 409).json()["error"]
+    assert lost["code"] == "bad_correction" and f"named {won!r} meanwhile" in lost["message"]
     named = client.get(f"/api/library/groups/{groups[0]['id']}", headers=query).json()["name"]
-    assert named in ("Ann", "Bea")
+    assert named == won
     people = {p["name"] for p in client.get("/api/people", headers=query).json()}
-    assert named in people and len({"Ann", "Bea"} & people) >= 1
+    assert {"Ann", "Bea"} & people == {won}
+    again = client.post(
+        f"/api/library/groups/{groups[0]['id']}/name", json={"name": won}, headers=enroll
+    )
+    assert again.status_code == 200  # the same name twice is no conflict
     found = client.get(f"/api/people/{named}/appearances", headers=query)
     assert found.status_code == 200
     shown = found.json()
@@ -192,6 +200,52 @@ def test_groups_names_appearances_undo_and_search(
     assert {"score", "llr", "score_fmr"} <= set(hits[0])
 
 
+def test_move_faces_to_a_person_and_split_a_group_through_the_api(
+    setup: tuple[TestClient, dict[str, dict[str, str]], Path, Path],
+) -> None:
+    """``POST /api/library/faces/name`` and ``/groups/{id}/split``: enroll role, the gallery's
+    name rule, 409 for a split that leaves nothing, undo."""
+    client, headers, _, _ = setup
+    query, enroll = headers["query"], headers["enroll"]
+    _scan(client, enroll, "photos")
+    groups = client.get("/api/library/groups", params={"limit": 3}, headers=query).json()
+    first, second = (
+        client.get(f"/api/library/groups/{g['id']}", headers=query).json() for g in groups[:2]
+    )
+    assert client.post(
+        f"/api/library/groups/{first['id']}/name", json={"name": "Ann"}, headers=enroll
+    ).is_success
+    wrong = second["faces"][-1]["face"]
+    body = {"faces": [wrong], "name": "Ann"}
+    assert client.post("/api/library/faces/name", json=body, headers=query).status_code == 403
+    refused = client.post(
+        "/api/library/faces/name", json={"faces": [wrong], "name": "a/b"}, headers=enroll
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_name"
+    moved = client.post("/api/library/faces/name", json=body, headers=enroll)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["group"] == first["id"]
+    ann = client.get("/api/people/Ann/appearances", headers=query).json()
+    assert wrong in {a["face"] for a in ann}
+    assert client.post("/api/library/undo", headers=enroll).json()["undone"] == "move"
+    ann = client.get("/api/people/Ann/appearances", headers=query).json()
+    assert wrong not in {a["face"] for a in ann if a["how"] == "linked"}
+
+    faces = [f["face"] for f in second["faces"]]
+    split = f"/api/library/groups/{second['id']}/split"
+    assert client.post(split, json={"faces": faces[:1]}, headers=query).status_code == 403
+    whole = client.post(split, json={"faces": faces}, headers=enroll)
+    assert whole.status_code == 409 and whole.json()["error"]["code"] == "bad_correction"
+    answer = client.post(split, json={"faces": faces[:1]}, headers=enroll)
+    assert answer.status_code == 200, answer.text
+    new = answer.json()["new_group"]
+    detail = client.get(f"/api/library/groups/{new}", headers=query).json()
+    assert [f["face"] for f in detail["faces"]] == faces[:1]
+    assert client.post("/api/library/undo", headers=enroll).json()["undone"] == "split"
+    back = client.get(f"/api/library/groups/{second['id']}", headers=query).json()
+    assert sorted(f["face"] for f in back["faces"]) == sorted(faces)
+
+
 def test_the_library_api_is_in_the_openapi_schema(
     setup: tuple[TestClient, dict[str, dict[str, str]], Path, Path],
 ) -> None:
@@ -206,10 +260,14 @@ def test_the_library_api_is_in_the_openapi_schema(
         "/api/people/{name}/appearances",
         "/api/library/search",
         "/api/library/undo",
+        "/api/library/faces/name",
+        "/api/library/groups/{group_id}/split",
     ):
         assert path in paths, path
     groups = paths["/api/library/groups"]["get"]["responses"]["200"]
     assert "GroupSummary" in str(groups)
+    body = client.get("/openapi.json").json()["components"]["schemas"]["FacesToPersonRequest"]
+    assert "pattern" in body["properties"]["name"]
 
 
 @pytest.mark.slow

@@ -166,6 +166,8 @@ def _scan_from_the_page(page: Page, keyboard: bool, shot: Shots) -> None:
     expect(page.locator("#scan-progress")).to_be_visible()
     expect(page.locator("#scan-result")).to_contain_text("files read", timeout=WAIT_MS * 3)
     expect(page.locator("#scan-failures-box")).to_be_visible()
+    expect(page.locator("#scan-result")).to_contain_text("1 could not be read")
+    expect(page.locator("#scan-failures-title")).to_have_text("1 file could not be read")
     expect(page.locator("#scan-failures")).to_contain_text("broken.jpg")
     expect(page.locator("#groups-list li.group").first).to_be_visible()
     shot("scanned")
@@ -267,16 +269,71 @@ def test_the_library_from_scan_to_a_persons_video_moment(
         target = client.get(f"/api/library/groups/{first['id']}").json()
     assert moved in [f["face"] for f in target["faces"]]
 
+    # Move a ticked face to a named person (the video's), then undo it.
+    activate(page, f"{card} .group-open", keyboard)
+    to_person = after["faces"][1]["face"]
+    tick(page, f"{card} .face-list li[data-face='{to_person}'] .face-select", keyboard)
+    expect(page.locator(f"{card} .face-count")).to_have_text("1 face selected:")
+    page.fill(f"{card} .face-person-input", AOC)
+    shot("group-face-to-person")
+    fits(page, "group face tools")
+    if keyboard:
+        press(page, f"{card} .face-person-input")
+    else:
+        page.click(f"{card} .face-to-person")
+    expect(page.locator("#groups-status")).to_contain_text(f"1 face moved to {AOC}")
+    with site.client() as client:
+        linked = client.get(f"/api/people/{AOC}/appearances").json()
+    assert to_person in {a["face"] for a in linked if a["how"] == "linked"}
+    activate(page, "#library-undo", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text("Undone: move")
+    with site.client() as client:
+        back = client.get(f"/api/library/groups/{third['id']}").json()
+    assert to_person in [f["face"] for f in back["faces"]]
+
+    # Split: ticked faces of a group become a new group; every face ticked cannot split.
+    card = f"#groups-list li[data-group='{second['id']}']"
+    activate(page, f"{card} .group-open", keyboard)
+    with site.client() as client:  # a face rejected above may have joined it
+        faces = [
+            f["face"] for f in client.get(f"/api/library/groups/{second['id']}").json()["faces"]
+        ]
+    for face_id in faces:
+        tick(page, f"{card} .face-list li[data-face='{face_id}'] .face-select", keyboard)
+    expect(page.locator(f"{card} .face-split")).to_be_disabled()
+    expect(page.locator(f"{card} .face-count")).to_contain_text("must leave at least one")
+    tick(page, f"{card} .face-list li[data-face='{faces[0]}'] .face-select", keyboard)
+    expect(page.locator(f"{card} .face-split")).to_be_enabled()
+    activate(page, f"{card} .face-split", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text(f"{len(faces) - 1} face")
+    expect(page.locator("#groups-status")).to_contain_text("made group")
+    with site.client() as client:
+        left = client.get(f"/api/library/groups/{second['id']}").json()
+    assert [f["face"] for f in left["faces"]] == [faces[0]]
+    shot("split")
+
+    # A face moved to the video's person stays, for their page below.
+    card = f"#groups-list li[data-group='{third['id']}']"
+    activate(page, f"{card} .group-open", keyboard)
+    tick(page, f"{card} .face-list li[data-face='{to_person}'] .face-select", keyboard)
+    page.fill(f"{card} .face-person-input", AOC)
+    activate(page, f"{card} .face-to-person", keyboard)
+    expect(page.locator("#groups-status")).to_contain_text(f"1 face moved to {AOC}")
+
     # The person's page: the video moments. Faces of the first 3 s are "not this person"
     # (through the API), so the moment left starts about 3 s in.
     with site.client() as client:
         seen = client.get(f"/api/people/{AOC}/appearances").json()
-        assert seen and all(a["kind"] == "video" for a in seen)
+        assert [a["face"] for a in seen if a["kind"] != "video"] == [to_person]
         for found in seen:
-            if found["time"] < 3.0:
+            if found["kind"] == "video" and found["time"] < 3.0:
                 answer = client.post(f"/api/people/{AOC}/appearances/{found['face']}/reject")
                 assert answer.status_code == 200, answer.text
-        start = min(a["time"] for a in client.get(f"/api/people/{AOC}/appearances").json())
+        start = min(
+            a["time"]
+            for a in client.get(f"/api/people/{AOC}/appearances").json()
+            if a["kind"] == "video"
+        )
     assert start >= 3.0
     activate(page, f"#people-list button[data-name='{AOC}']", keyboard)
     expect(page.locator("#person-detail")).to_be_visible()
@@ -294,6 +351,26 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     now = page.evaluate("() => document.querySelector('#appearance-videos video').currentTime")
     assert start - 0.3 <= now <= 8.5
     shot("person-video-moment")
+
+    # The photo moved to them is "Someone else": it moves to a new person; undo brings it back.
+    figure = f"#appearance-photos figure[data-face='{to_person}']"
+    expect(page.locator(figure)).to_be_visible()
+    activate(page, f"{figure} .someone-else summary", keyboard)
+    page.fill(f"{figure} .other-person-input", "Benjamin Netanyahu")
+    shot("person-someone-else")
+    fits(page, "person someone else")
+    if keyboard:
+        press(page, f"{figure} .other-person-input")
+    else:
+        page.click(f"{figure} .move-person button")
+    expect(page.locator("#person-status")).to_contain_text("moved to Benjamin Netanyahu")
+    expect(page.locator(figure)).to_have_count(0)
+    with site.client() as client:
+        bibi = client.get("/api/people/Benjamin Netanyahu/appearances").json()
+    assert to_person in {a["face"] for a in bibi}
+    activate(page, "#person-undo", keyboard)
+    expect(page.locator("#person-status")).to_contain_text("Undone: move")
+    expect(page.locator(figure)).to_be_visible()
 
     # Name a face where it is met: Identify a photo of an unknown person, "New person".
     activate(page, "#nav a[data-view=identify]", keyboard)
@@ -338,6 +415,54 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#scan-result")).to_contain_text(f"Scanned the upload {extra.name}")
     expect(page.locator("#scan-result")).to_contain_text("1 file read")
     fits(page, "home after an upload")
+
+
+def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(
+    library_site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
+) -> None:
+    """Two browsers (1280 and 390 px) show the same groups; the first to name one wins, the
+    other is told and sees the groups as they are now. A name the gallery refuses is refused
+    with the gallery's words. The Name button says "This is NAME" or "New person: NAME"."""
+    site = library_site
+    with site.client() as client:
+        started = client.post("/api/library/scan", json={"folder": "photos"})
+        assert _finished(client, started.json()["job"]) == "done"
+        photo = next((site.root / "photos" / PEOPLE[0]).glob("*.jpg")).read_bytes()
+        gallery_says = client.post(
+            "/api/people",
+            data={"name": "bad/name"},
+            files={"photos": ("a.jpg", photo, "image/jpeg")},
+        ).json()["error"]["message"]
+    groups = site.groups()
+    first, second = make_page(site, 1280), make_page(site, 390)
+    for page in (first, second):
+        log_in(page, site)
+    card = f"#groups-list li[data-group='{groups['video']['id']}']"
+    for page in (first, second):
+        expect(page.locator(card)).to_be_visible()
+
+    first.fill(f"{card} .group-name-input", "bad/name")
+    first.click(f"{card} .group-name button[type=submit]")
+    expect(first.locator("#groups-error")).to_have_text(gallery_says)
+    first.fill(f"{card} .group-name-input", AOC)
+    expect(first.locator(f"{card} .group-name button")).to_have_text(f"New person: {AOC}")
+    first.click(f"{card} .group-name button[type=submit]")
+    expect(first.locator("#groups-status")).to_contain_text(f"now {AOC}")
+
+    second.fill(f"{card} .group-name-input", "Somebody Else")  # this page has not seen it
+    press(second, f"{card} .group-name-input")
+    expect(second.locator("#groups-error")).to_contain_text(f"was named '{AOC}' meanwhile")
+    expect(second.locator(card)).to_have_count(0)  # the groups as they are now
+    expect(second.locator(f"#people-list button[data-name='{AOC}']")).to_be_visible()
+    Shots(second, request.node.name)("second-page-told")
+    fits(second, "second page")
+    other = f"#groups-list li[data-group='{groups[PEOPLE[1]]['id']}']"
+    second.fill(f"{other} .group-name-input", AOC)
+    expect(second.locator(f"{other} .group-name button")).to_have_text(f"This is {AOC}")
+    with site.client() as client:
+        people = {p["name"] for p in client.get("/api/people").json()}
+        named = client.get(f"/api/library/groups/{groups['video']['id']}").json()["name"]
+    assert named == AOC and "Somebody Else" not in people and "bad/name" not in people
 
 
 def test_a_query_key_sees_the_library_but_changes_nothing(

@@ -708,6 +708,14 @@ class PostgresLibraryStore:
             (face_id, name, _now()),
         )
 
+    def remove_not_person(self, tx: Transaction, face_ids: Iterable[int], name: str) -> None:
+        """Withdraw "not ``name``" from these faces (someone since said they are)."""
+        _many(
+            _connection(tx),
+            "DELETE FROM facelens.library_not_person WHERE face_id = %s AND name = %s",
+            [(int(f), name) for f in face_ids],
+        )
+
     def not_person(self, name: str) -> set[int]:
         """The faces someone said are not ``name``."""
         with self._read() as db:
@@ -739,6 +747,24 @@ class PostgresLibraryStore:
             "DO UPDATE SET action = excluded.action, snapshot = excluded.snapshot, "
             "created_at = excluded.created_at",
             (action, json.dumps(snapshot), _now()),
+        )
+
+    def undo_record(self) -> tuple[str, str, str] | None:
+        """The saved state (action, snapshot, time), to put back with :meth:`put_undo_record`
+        when a later correction is refused."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT action, snapshot, created_at FROM facelens.library_undo WHERE id = 1"
+            ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def put_undo_record(self, tx: Transaction, record: tuple[str, str, str]) -> None:
+        """Put back an undo record read with :meth:`undo_record`."""
+        _connection(tx).execute(
+            "INSERT INTO facelens.library_undo VALUES (1, %s, %s, %s) ON CONFLICT (id) "
+            "DO UPDATE SET action = excluded.action, snapshot = excluded.snapshot, "
+            "created_at = excluded.created_at",
+            record,
         )
 
     def restore_undo(self) -> str | None:

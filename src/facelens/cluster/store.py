@@ -796,6 +796,13 @@ class ClusterStore:
         db = _connection(tx)
         db.execute("INSERT OR IGNORE INTO not_person VALUES (?, ?, ?)", (face_id, name, _now()))
 
+    def remove_not_person(self, tx: Transaction, face_ids: Iterable[int], name: str) -> None:
+        """Withdraw "not ``name``" from these faces (someone since said they are)."""
+        _connection(tx).executemany(
+            "DELETE FROM not_person WHERE face_id = ? AND name = ?",
+            [(int(f), name) for f in face_ids],
+        )
+
     def not_person(self, name: str) -> set[int]:
         """The faces someone said are not ``name``."""
         with self._lock:
@@ -822,6 +829,17 @@ class ClusterStore:
             "INSERT OR REPLACE INTO undo VALUES (1, ?, ?, ?)",
             (action, json.dumps(snapshot), _now()),
         )
+
+    def undo_record(self) -> tuple[str, str, str] | None:
+        """The saved state (action, snapshot, time), to put back with :meth:`put_undo_record`
+        when a later correction is refused."""
+        with self._lock:
+            row = self._db.execute("SELECT action, snapshot, created_at FROM undo").fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def put_undo_record(self, tx: Transaction, record: tuple[str, str, str]) -> None:
+        """Put back an undo record read with :meth:`undo_record`."""
+        _connection(tx).execute("INSERT OR REPLACE INTO undo VALUES (1, ?, ?, ?)", record)
 
     def restore_undo(self) -> str | None:
         """Put back the state saved before the last correction; the correction's name, or

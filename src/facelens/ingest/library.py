@@ -45,7 +45,7 @@ from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import file_sha256
 from facelens.cluster.library_store import LibraryStore
 from facelens.cluster.store import FaceRecord, GroupRecord, ItemTally, NewFace
-from facelens.errors import FaceLensError
+from facelens.errors import CorrectionError, FaceLensError
 from facelens.ingest.process import ItemResult, ProcessOptions, batches
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor
 from facelens.ingest.scan_index import ScanFaces
@@ -295,14 +295,19 @@ class Library:
 
     @contextlib.contextmanager
     def _correction(self, action: str) -> Iterator[None]:
-        """One correction: exclusive, undoable; when it fails half-way, rolled back."""
+        """One correction: exclusive, undoable; when it fails half-way, rolled back (and the
+        correction before it can still be undone)."""
         with self.exclusive():
+            previous = self.store.undo_record()
             with self.store.write() as db:
                 self.store.save_undo(db, action)
             try:
                 yield
             except BaseException:
                 self._restore()
+                if previous is not None:
+                    with self.store.write() as db:
+                        self.store.put_undo_record(db, previous)
                 raise
 
     def _restore(self) -> str | None:
@@ -313,12 +318,22 @@ class Library:
             regroup(self.store, self.clusters.operating_point().threshold)
         return undone
 
-    def name(self, group_id: int, name: str) -> dict[str, Any]:
+    def name(self, group_id: int, name: str, *, rename: bool = True) -> dict[str, Any]:
         """The group is the person ``name`` (new, or already in the gallery or the library:
-        then it joins them). Its best faces are enrolled, the rest linked."""
+        then it joins them). Its best faces are enrolled, the rest linked.
+
+        With ``rename`` False, a group that already carries another name is refused
+        (:class:`CorrectionError`): two pages naming one group at once end with the first
+        name, and the second page is told, instead of renaming the person the first made.
+        """
         name = name.strip()
         with self._correction("name"):
             group = self.store.group(group_id)
+            if not rename and group.name is not None and group.name != name:
+                raise CorrectionError(
+                    f"Group {group.id} was named {group.name!r} meanwhile (on another page); "
+                    f"to change that name, rename {group.name!r} on their page"
+                )
             holder = self.store.group_named(name)
             if holder is not None and holder.id != group.id:
                 merged = self.clusters.merge([holder.id, group.id])
@@ -332,6 +347,41 @@ class Library:
     def move(self, face_ids: list[int], group_id: int) -> dict[str, Any]:
         with self._correction("move"):
             return self.clusters.move(face_ids, group_id)
+
+    def move_to_person(self, face_ids: list[int], name: str) -> dict[str, Any]:
+        """These faces are the person ``name``: they join the group named after them. A person
+        with no group in the library (enrolled from photos, or new) gets one, named, so the
+        faces' best are enrolled under ``name`` and the rest linked. They are no longer the
+        person they leave, and a "not ``name``" said of them before is withdrawn (the latest
+        word wins). Undone as one correction."""
+        name = name.strip()
+        with self._correction("move"):
+            faces = self.store.faces(face_ids)
+            ids = [f.id for f in faces]
+            with self.store.write() as db:
+                self.store.remove_not_person(db, ids, name)
+                self.store.log(db, "move_to_person", {"faces": ids, "name": name})
+            holder = self.store.group_named(name)
+            if holder is not None:
+                result = self.clusters.move(ids, holder.id)
+                return {
+                    "group": holder.id,
+                    "name": name,
+                    "faces": ids,
+                    "gallery": result["gallery"],
+                }
+            with self.store.write() as db:
+                new_id = self.store.new_group(db)
+            moved = self.clusters.move(ids, new_id)
+            named = self.clusters.name(new_id, name)
+            gallery = {k: moved["gallery"][k] + named["gallery"][k] for k in named["gallery"]}
+            return {"group": new_id, "name": name, "faces": ids, "gallery": gallery}
+
+    def split(self, group_id: int, face_ids: list[int]) -> dict[str, Any]:
+        """These faces of a group are someone else: they become a new group of their own
+        (kept apart from the faces left)."""
+        with self._correction("split"):
+            return self.clusters.split(group_id, face_ids)
 
     def reject(self, face_ids: list[int]) -> dict[str, Any]:
         """ "Not this person" on faces of groups: they leave for good and are grouped again."""

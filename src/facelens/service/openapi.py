@@ -54,7 +54,12 @@ JOB_RESULT_MEDIA_TYPES = (
 )
 """Every media type ``GET /api/jobs/{job_id}/result`` can answer with (results and reports)."""
 
-_NAMED_BODIES = ("Body_enroll_api_people_post", "RenameRequest", "NameRequest")
+_NAMED_BODIES = (
+    "Body_enroll_api_people_post",
+    "RenameRequest",
+    "NameRequest",
+    "FacesToPersonRequest",
+)
 
 
 def contract_schema(app: FastAPI, context: ServiceContext) -> dict[str, Any]:

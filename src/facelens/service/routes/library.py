@@ -128,6 +128,12 @@ class MoveRequest(FacesRequest):
     group: int = Field(ge=1, le=MAX_ID, description="The group the faces belong to")
 
 
+class FacesToPersonRequest(FacesRequest):
+    name: str = Field(
+        min_length=1, max_length=200, description="The person they are (known, or new)"
+    )
+
+
 class Correction(BaseModel):
     """What a correction changed (its fields depend on the correction)."""
 
@@ -431,10 +437,16 @@ def name_group(
     group_id: GroupId, body: NameRequest, key: EnrollKey, context: Service
 ) -> Correction:
     """The group is this person (new, or already known: it joins them). Its best faces are
-    enrolled in the gallery, the rest linked as their appearances."""
+    enrolled in the gallery, the rest linked as their appearances. A group someone named
+    meanwhile with another name is not renamed (409): of two pages naming one group at
+    once, the first name stands (rename a person with ``PATCH /api/people/{name}``)."""
     name = clean_name(body.name)
     result = _correct(
-        context, key, "library_name", str(group_id), lambda lib: lib.name(group_id, name)
+        context,
+        key,
+        "library_name",
+        str(group_id),
+        lambda lib: lib.name(group_id, name, rename=False),
     )
     context.lens.sync_index()
     return Correction(**result)
@@ -469,6 +481,44 @@ def move_faces(body: MoveRequest, key: EnrollKey, context: Service) -> Correctio
     return Correction(**result)
 
 
+@router.post("/api/library/faces/name")
+def move_faces_to_person(
+    body: FacesToPersonRequest, key: EnrollKey, context: Service
+) -> Correction:
+    """These faces are this person (known in the gallery or the library, or new): they join
+    the group named after them, made for them when the person has none in the library
+    (their best faces are then enrolled). The faces are no longer the person they leave,
+    and a "not this person" said of them about this name is withdrawn. The answer's
+    ``group`` is the person's group."""
+    name = clean_name(body.name)
+    result = _correct(
+        context,
+        key,
+        "library_move_to_person",
+        name,
+        lambda lib: lib.move_to_person(body.faces, name),
+    )
+    context.lens.sync_index()
+    return Correction(**result)
+
+
+@router.post("/api/library/groups/{group_id}/split")
+def split_group(
+    group_id: GroupId, body: FacesRequest, key: EnrollKey, context: Service
+) -> Correction:
+    """These faces of the group are someone else: they become a new group (``new_group``),
+    kept apart from the faces left. At least one face must stay (409 otherwise)."""
+    result = _correct(
+        context,
+        key,
+        "library_split",
+        str(group_id),
+        lambda lib: lib.split(group_id, body.faces),
+    )
+    context.lens.sync_index()
+    return Correction(**result)
+
+
 @router.post("/api/library/faces/reject")
 def reject_faces(body: FacesRequest, key: EnrollKey, context: Service) -> Correction:
     """ "Not this person": the faces leave their groups for good and are grouped again."""
@@ -481,7 +531,7 @@ def reject_faces(body: FacesRequest, key: EnrollKey, context: Service) -> Correc
 
 @router.post("/api/library/undo")
 def undo(key: EnrollKey, context: Service) -> UndoResult:
-    """Undo the last correction (name, merge, move, reject, hide, not this person)."""
+    """Undo the last correction (name, merge, move, split, reject, hide, not this person)."""
     result = _correct(context, key, "library_undo", None, Library.undo)
     context.lens.sync_index()
     return UndoResult(**result)

@@ -161,6 +161,12 @@ export function setupPeople(session) {
       "aria-label": `Name of the person in group ${group.id}`,
       required: true,
     });
+    // Like a face met in Identify: "This is NAME" joins someone known, "New person: NAME" makes one.
+    const submit = el("button", { type: "submit", text: "Name" });
+    input.addEventListener("input", () => {
+      const name = input.value.trim();
+      submit.textContent = !name ? "Name" : people.some((p) => p.name === name) ? `This is ${name}` : `New person: ${name}`;
+    });
     const faces = el("div", { class: "group-faces", hidden: true });
     const toggle = el("button", {
       type: "button",
@@ -204,7 +210,7 @@ export function setupPeople(session) {
             "form",
             { class: "row group-name", onsubmit: (event) => nameGroup(event, group, input) },
             input,
-            el("button", { type: "submit", text: "Name" }),
+            submit,
           )
         : null,
       el(
@@ -240,8 +246,10 @@ export function setupPeople(session) {
     }
     const canChange = session.can("enroll");
     const others = groups.filter((g) => g.id !== group.id);
+    const chosen = new Set(); // faces ticked for "move to a person" or "new group"
+    const tools = canChange ? faceTools(group, detail, chosen) : null;
     box.replaceChildren(
-      el("p", { class: "hint", text: canChange ? "A face that is not this person: move it to its group, or say it is not them." : "" }),
+      el("p", { class: "hint", text: canChange ? "A face that is not this person: move it to its group or to a person, or say it is not them. Tick faces to move several, or to make them a group of their own." : "" }),
       el(
         "ul",
         { class: "face-list" },
@@ -249,6 +257,18 @@ export function setupPeople(session) {
           el(
             "li",
             { "data-face": face.face },
+            canChange
+              ? el("input", {
+                  type: "checkbox",
+                  class: "face-select",
+                  "aria-label": `Select face ${face.face}`,
+                  onchange: (event) => {
+                    if (event.target.checked) chosen.add(face.face);
+                    else chosen.delete(face.face);
+                    tools.update();
+                  },
+                })
+              : null,
             el("img", { class: "crop", src: face.crop_url, alt: `face ${face.face}`, loading: "lazy" }),
             el(
               "div",
@@ -286,7 +306,62 @@ export function setupPeople(session) {
           ),
         ),
       ),
+      tools ? tools.node : null,
     );
+  }
+
+  /** What can be done with the ticked faces of a group: they are a person (known or new),
+   * or a group of their own (a split: at least one face must stay). */
+  function faceTools(group, detail, chosen) {
+    const count = el("span", { class: "muted face-count", role: "status", text: "No face selected." });
+    const input = el("input", {
+      type: "text",
+      class: "face-person-input",
+      list: "people-names",
+      maxlength: 200,
+      placeholder: "Who are they?",
+      "aria-label": `Person the selected faces of group ${group.id} are`,
+      required: true,
+    });
+    const move = el("button", { type: "submit", class: "small face-to-person", text: "Move to person", disabled: true });
+    const split = el("button", {
+      type: "button",
+      class: "small secondary face-split",
+      text: "New group from selected",
+      disabled: true,
+      onclick: () => {
+        const faces = [...chosen];
+        correct(`/api/library/groups/${group.id}/split`, { faces }, (a) => `${plural(faces.length, "face")} made group ${a.new_group}. Undo joins them again.`);
+      },
+    });
+    const form = el(
+      "form",
+      {
+        class: "row face-person",
+        onsubmit: (event) => {
+          event.preventDefault();
+          const name = input.value.trim();
+          if (!name || !chosen.size) return;
+          const faces = [...chosen];
+          correct("/api/library/faces/name", { faces, name }, `${plural(faces.length, "face")} moved to ${name}.`);
+        },
+      },
+      input,
+      move,
+    );
+    const node = el("div", { class: "face-tools" }, count, form, split);
+    return {
+      node,
+      update() {
+        const n = chosen.size;
+        const all = n >= detail.faces.length;
+        count.textContent = !n ? "No face selected." : all
+          ? `All ${plural(n, "face")} selected (a new group must leave at least one here):`
+          : `${plural(n, "face")} selected:`;
+        move.disabled = n === 0;
+        split.disabled = n === 0 || all;
+      },
+    };
   }
 
   async function correct(path, body, message) {
@@ -296,7 +371,10 @@ export function setupPeople(session) {
       const answer = await api("POST", path, body === undefined ? {} : { json: body });
       say("groups-status", typeof message === "function" ? message(answer) : message);
     } catch (error) {
-      say("groups-error", error instanceof ApiError ? error.message : String(error));
+      const message = error instanceof ApiError ? error.message : String(error);
+      // Another page may have changed the groups meanwhile (409, 404): show them as they are now.
+      if (error instanceof ApiError && [404, 409].includes(error.status)) await Promise.all([loadGroups(groups.length), loadPeople()]);
+      say("groups-error", message);
       return false;
     }
     await Promise.all([loadGroups(groups.length), loadPeople()]);

@@ -27,12 +27,56 @@ export function setupPerson(session, { onChange }) {
             await api("POST", `/api/people/${encodeURIComponent(name)}/appearances/${face}/reject`);
           }
           say("person-status", faces.length === 1 ? `That face is no longer shown as ${name}.` : `Those ${faces.length} faces are no longer shown as ${name}.`);
+          $("#person-undo").hidden = false;
         } catch (error) {
           say("person-error", error.message);
         }
         await appearances(name);
       },
     });
+  }
+
+  /** "Someone else…": these faces are another person (known or new); they move to them. */
+  function someoneElse(faces, name) {
+    if (!session.can("enroll")) return null;
+    const input = el("input", {
+      type: "text",
+      class: "other-person-input",
+      list: "people-names",
+      maxlength: 200,
+      placeholder: "Who is it?",
+      "aria-label": faces.length === 1 ? `Who this face is, if not ${name}` : `Who these ${faces.length} faces are, if not ${name}`,
+      required: true,
+    });
+    return el(
+      "details",
+      { class: "someone-else" },
+      el("summary", { text: "Someone else…" }),
+      el(
+        "form",
+        {
+          class: "row move-person",
+          onsubmit: async (event) => {
+            event.preventDefault();
+            const other = input.value.trim();
+            if (!other || other === name) return;
+            say("person-error", "");
+            say("person-status", "");
+            try {
+              await api("POST", "/api/library/faces/name", { json: { faces, name: other } });
+              say("person-status", `${faces.length === 1 ? "That face" : `Those ${faces.length} faces`} moved to ${other}.`);
+              $("#person-undo").hidden = false;
+              onChange();
+            } catch (error) {
+              say("person-error", error instanceof ApiError ? error.message : String(error));
+            }
+            await appearances(name);
+          },
+        },
+        input,
+        el("button", { type: "submit", class: "small", text: "Move" }),
+      ),
+    );
   }
 
   async function appearances(name) {
@@ -60,6 +104,7 @@ export function setupPerson(session, { onChange }) {
             el("div", { class: "file", title: a.source, text: baseName(a.source) }),
             el("div", { class: "muted", text: how(a) }),
             notThem([a.face], name),
+            someoneElse([a.face], name),
           ),
         ),
       ),
@@ -68,7 +113,7 @@ export function setupPerson(session, { onChange }) {
     const moments = videos.reduce((sum, v) => sum + v.moments.length, 0);
     $("#appearance-videos-count").textContent = `(${plural(moments, "moment")} in ${plural(videos.length, "video")})`;
     $("#appearance-videos-title").hidden = videos.length === 0;
-    $("#appearance-videos").replaceChildren(...videos.map((v) => videoWithMoments(v, (m) => notThem(m.faces, name))));
+    $("#appearance-videos").replaceChildren(...videos.map((v) => videoWithMoments(v, (m) => el("div", { class: "moment-tools" }, notThem(m.faces, name), someoneElse(m.faces, name)))));
     if (!photos.length && !videos.length) {
       $("#appearance-photos").replaceChildren(
         el("p", { class: "muted span-all", text: `${name} is not found in the library yet: scan photos or videos, or name a group of faces.` }),
@@ -76,10 +121,25 @@ export function setupPerson(session, { onChange }) {
     }
   }
 
+  async function undo() {
+    if (!current) return;
+    say("person-error", "");
+    try {
+      const answer = await api("POST", "/api/library/undo");
+      say("person-status", answer.undone ? `Undone: ${answer.undone.replaceAll("_", " ")}.` : "Nothing to undo.");
+      onChange();
+    } catch (error) {
+      say("person-error", error.message);
+    }
+    $("#person-undo").hidden = true;
+    await appearances(current);
+  }
+
   async function show(name) {
     current = name;
     say("person-error", "");
     say("person-status", "");
+    $("#person-undo").hidden = true;
     $("#person-name").textContent = name;
     $("#appearance-photos").replaceChildren();
     $("#appearance-videos").replaceChildren();
@@ -166,6 +226,7 @@ export function setupPerson(session, { onChange }) {
   }
 
   $("#rename-button").addEventListener("click", rename);
+  $("#person-undo").addEventListener("click", undo);
   $("#erase-button").addEventListener("click", erase);
   return { show };
 }
