@@ -346,6 +346,15 @@ def test_corrections_undo_and_concurrent_naming(setup: tuple[str, Path, Path]) -
             assert angela in {g.id for g in library.groups_page(0, 50, hidden=True)[1]}
             assert library.regroup(rebuild=True).faces_placed >= 0
             assert {e["action"] for e in library.store.corrections()} >= {"merge", "reject"}
+            # A split, undone; a face moved to a person, undone (the undo record survives).
+            albert_faces = [f.id for f in library.store.faces(group_id=albert)]
+            new = library.split(albert, albert_faces[:1])["new_group"]
+            assert library.store.faces(albert_faces[:1])[0].group_id == new
+            assert library.undo()["undone"] == "split"
+            moved = library.move_to_person(albert_faces[:1], "Robert")
+            assert library.store.group(moved["group"]).name == "Robert"
+            assert library.undo()["undone"] == "move"
+            assert library.store.faces(albert_faces[:1])[0].group_id == albert
             # Two processes naming one group at once end with one consistent result.
             bibi = _group_of(library, "Benjamin_Netanyahu")
             errors: list[BaseException] = []
