@@ -335,7 +335,7 @@ def test_erasing_a_person_reaches_a_cluster_index_made_before_the_key(tmp_path: 
     write_key_file(key_file)
     keyed = FaceLens(gallery=gallery, key_file=key_file)  # e.g. after `gallery encrypt`
     assert keyed.erase_cluster_group("Ada") == ada.faces  # the key is not needed to erase
-    left = ClusterStore(default_index_path(gallery), plain.analyzer.embedder_id)
+    left = ClusterStore(default_index_path(gallery), plain.pipeline.embedder_id)
     assert left.group_named("Ada") is None
     assert len(left.face_matrix().face_ids) == 2 - ada.faces
     left.close()

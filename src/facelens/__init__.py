@@ -12,7 +12,7 @@ Quick use::
 from facelens.api import FaceLens
 from facelens.errors import FaceLensError
 from facelens.io.image import load_image
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Box, Candidate, Face, Match, Person, Quality, Template, Verification
 from facelens.version import __version__
 
@@ -20,9 +20,9 @@ __all__ = [
     "Box",
     "Candidate",
     "Face",
-    "FaceAnalyzer",
     "FaceLens",
     "FaceLensError",
+    "FacePipeline",
     "Match",
     "Person",
     "Quality",

@@ -40,8 +40,8 @@ from facelens.match.calibration import (
 from facelens.match.decide import identify_faces, main_face, verify_faces
 from facelens.match.scoring import Aggregation
 from facelens.models import registry
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face, Match, Person, Verification
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class FaceLens:
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
-        self.analyzer = FaceAnalyzer(
+        self.pipeline = FacePipeline(
             detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
         )
         self._gallery_path = gallery
@@ -108,7 +108,7 @@ class FaceLens:
     def gallery(self) -> GalleryStore:
         if self._gallery is None:
             self._gallery = open_gallery(
-                self._gallery_path, self.analyzer.embedder_id, key_file=self._key_file
+                self._gallery_path, self.pipeline.embedder_id, key_file=self._key_file
             )
         return self._gallery
 
@@ -208,9 +208,9 @@ class FaceLens:
         for a user model that has none (:class:`NotCalibratedError`, with the command)."""
         stored = self.stored_calibration()
         if stored is None:
-            return calibration_for(self.analyzer.embedder_id)
+            return calibration_for(self.pipeline.embedder_id)
         calibration = Calibration.from_json(stored.record["calibration"])
-        return check_embedder(calibration, self.analyzer.embedder_id)
+        return check_embedder(calibration, self.pipeline.embedder_id)
 
     def stored_calibration(self) -> CalibrationRecord | None:
         """The gallery's calibration in force, read without creating the gallery file (or
@@ -232,7 +232,7 @@ class FaceLens:
 
     def detect(self, image: ImageSource, *, channel_order: ChannelOrder = "RGB") -> list[Face]:
         """Every face of an image with box, landmarks, score, quality and template."""
-        return self.analyzer.analyze(image, channel_order=channel_order)
+        return self.pipeline.detect(image, channel_order=channel_order)
 
     def analyze(
         self,
@@ -253,12 +253,12 @@ class FaceLens:
         from facelens.analysis.analyzer import DEFAULT_EXPRESSION_MODEL, AttributeAnalyzer
         from facelens.analysis.tight import attribute_faces
 
-        decoded = self.analyzer.load(image, channel_order)
-        found_faces = [] if cropped else self.analyzer.analyze(decoded, embed=False)
-        faces, whole = attribute_faces(self.analyzer, decoded, found_faces, cropped=cropped)
+        decoded = self.pipeline.load(image, channel_order)
+        found_faces = [] if cropped else self.pipeline.detect(decoded, embed=False)
+        faces, whole = attribute_faces(self.pipeline, decoded, found_faces, cropped=cropped)
         attributes = AttributeAnalyzer(
             age_gender=age_gender,
-            threads=self.analyzer.threads,
+            threads=self.pipeline.threads,
             expression_model=expression_model or DEFAULT_EXPRESSION_MODEL,
         )
         found = attributes.analyze(decoded.pixels, faces)
@@ -274,7 +274,7 @@ class FaceLens:
         is rejected (``matches_other_person``) unless ``force``. The other photos are saved.
         """
         report = enroll_person(
-            self.analyzer,
+            self.pipeline,
             self.gallery,
             name,
             _as_list(images),
@@ -300,7 +300,7 @@ class FaceLens:
         channel_order: ChannelOrder = "RGB",
     ) -> list[Match]:
         """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
-        faces = self.analyzer.analyze(image, channel_order=channel_order)
+        faces = self.pipeline.detect(image, channel_order=channel_order)
         return self.match_faces(faces, self.operating_point(fmr, threshold), top_k)
 
     def identify_many(
@@ -314,7 +314,7 @@ class FaceLens:
     ) -> Iterator[tuple[ImageFaces, list[Match]]]:
         """Identification over many images, streamed; a bad image carries its error."""
         point = self.operating_point(fmr, threshold)
-        for result in self.analyzer.analyze_many(images, keep_images=keep_images):
+        for result in self.pipeline.detect_many(images, keep_images=keep_images):
             yield result, self.match_faces(result.faces, point, top_k)
 
     def identify_video(
@@ -333,7 +333,7 @@ class FaceLens:
 
         return identify_video(
             source,
-            self.analyzer,
+            self.pipeline,
             self.gallery.template_matrix(),
             self.operating_point(fmr, threshold),
             self.calibration,
@@ -350,8 +350,8 @@ class FaceLens:
         threshold: float | None = None,
     ) -> Verification:
         """Are the main (largest) faces of two images the same person?"""
-        face_a = main_face(self.analyzer.analyze(image_a), source_label(image_a))
-        face_b = main_face(self.analyzer.analyze(image_b), source_label(image_b))
+        face_a = main_face(self.pipeline.detect(image_a), source_label(image_a))
+        face_b = main_face(self.pipeline.detect(image_b), source_label(image_b))
         return verify_faces(face_a, face_b, self.operating_point(fmr, threshold), self.calibration)
 
     def people(self) -> list[Person]:
@@ -394,7 +394,7 @@ class FaceLens:
             except GalleryNotEncryptedError:  # an index made before the key: erase needs none
                 from facelens.cluster.store import ClusterStore
 
-                store = ClusterStore(path, self.analyzer.embedder_id)
+                store = ClusterStore(path, self.pipeline.embedder_id)
             try:
                 erased += store.forget_person(name.strip())
             finally:
@@ -407,7 +407,7 @@ class FaceLens:
         from facelens.cluster import FaceClusters, default_index_path
 
         store = self._cluster_store(Path(index or default_index_path(self._gallery_path)))
-        return FaceClusters(self.analyzer, store, lambda: self.gallery, owns_gallery=False)
+        return FaceClusters(self.pipeline, store, lambda: self.gallery, owns_gallery=False)
 
     def library(self, path: str | Path | None = None, **options: Any) -> Library:
         """The library (``facelens.ingest.library``) at ``path`` (default: beside the
@@ -424,7 +424,7 @@ class FaceLens:
         from facelens.gallery.protection import resolve_gallery_key
 
         cipher = resolve_gallery_key(self._key_file)
-        return ClusterStore(path, self.analyzer.embedder_id, cipher=cipher)
+        return ClusterStore(path, self.pipeline.embedder_id, cipher=cipher)
 
     def close(self) -> None:
         if self._gallery is not None:

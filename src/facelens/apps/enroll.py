@@ -32,7 +32,7 @@ import numpy as np
 from facelens.errors import PersonNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.io.image import ImageSource
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Candidate, Face, Match, Person
 
 DUPLICATE_SCORE = 0.9999  # cosine; the same photo scores 1.0, consecutive video frames <= 0.998
@@ -111,7 +111,7 @@ class EnrollPlan(EnrollReport):
 
 
 def prepare_enrollment(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     gallery: GalleryStore,
     name: str,
     sources: Iterable[ImageSource],
@@ -130,7 +130,7 @@ def prepare_enrollment(
     except PersonNotFoundError:
         target = clean_name(name)
     plan = EnrollPlan(name=target)
-    for result in analyzer.analyze_many(sources):
+    for result in pipeline.detect_many(sources):
         outcome = _screened(plan, result, target, screen, force)
         plan.outcomes.append(outcome)
         if on_item:
@@ -193,7 +193,7 @@ def save_enrollment(gallery: GalleryStore, plan: EnrollPlan) -> EnrollReport:
 
 
 def enroll_person(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     gallery: GalleryStore,
     name: str,
     sources: Iterable[ImageSource],
@@ -205,7 +205,7 @@ def enroll_person(
     """Add every acceptable photo of ``sources`` to ``name`` (created if new); see the
     module docstring for ``screen`` and ``force``."""
     plan = prepare_enrollment(
-        analyzer, gallery, name, sources, screen=screen, force=force, on_item=on_item
+        pipeline, gallery, name, sources, screen=screen, force=force, on_item=on_item
     )
     return save_enrollment(gallery, plan)
 

@@ -124,7 +124,7 @@ def command(
     use_gallery = policy.needs_identity or gallery_path.exists()
     try:
         anonymizer = Anonymizer(
-            lens.analyzer,
+            lens.pipeline,
             lens.operating_point(fmr, threshold),
             calibration,
             method=method,  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ def command() -> None:
 
 
 def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
-    """The clusters of this invocation: the lens's analyzer and gallery, the index beside it."""
+    """The clusters of this invocation: the lens's pipeline and gallery, the index beside it."""
     lens = get_lens(ctx)
     gallery = ctx.ensure_object(dict).get("gallery")
     clusters = lens.clusters(Path(index_path) if index_path else default_index_path(gallery))

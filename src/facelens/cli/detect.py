@@ -37,7 +37,7 @@ def command(
     records: list[dict[str, Any]] = []
     rows = []
     with progress_bar("Detecting", len(paths)) as progress:
-        for result in lens.analyzer.analyze_many(
+        for result in lens.pipeline.detect_many(
             paths, embed=False, keep_images=draw_dir is not None
         ):
             advance(progress)

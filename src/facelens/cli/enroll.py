@@ -39,7 +39,7 @@ def command(
             advance(progress)
 
         report = enroll_person(
-            lens.analyzer,
+            lens.pipeline,
             lens.gallery,
             name,
             paths,

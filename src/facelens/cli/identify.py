@@ -24,7 +24,7 @@ from facelens.cli.output import (
     warn_notes,
 )
 from facelens.io.walk import expand_image_paths
-from facelens.pipeline.analyzer import ImageFaces
+from facelens.pipeline.faces import ImageFaces
 from facelens.types import Match
 
 

@@ -19,7 +19,7 @@ import cv2
 from facelens.cluster.store import ClusterStore, NewFace
 from facelens.errors import FaceLensError, ImageDecodeError
 from facelens.io.image import open_user_file
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import USABLE_QUALITY, ImageArray
 
 
@@ -64,7 +64,7 @@ def crop_jpeg(crop: ImageArray | None) -> bytes | None:
 
 
 def index_photos(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     store: ClusterStore,
     paths: list[Path],
     *,
@@ -90,9 +90,7 @@ def index_photos(
         if on_item:
             on_item(outcomes[position])
     to_read = sorted(digests)
-    for position, result in zip(
-        to_read, analyzer.analyze_many(_paths(paths, to_read)), strict=True
-    ):
+    for position, result in zip(to_read, pipeline.detect_many(_paths(paths, to_read)), strict=True):
         if result.error is not None:
             outcome = PhotoOutcome(result.source, "error", error=str(result.error))
         else:

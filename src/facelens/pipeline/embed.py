@@ -12,7 +12,7 @@ from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
 DEFAULT_BATCH_SIZE = 8
-"""Images per chunk of :meth:`FaceAnalyzer.analyze_many` (a caller's batch)."""
+"""Images per chunk of :meth:`FacePipeline.detect_many` (a caller's batch)."""
 
 EMBED_BATCH_SIZE = 2
 """Crops per embedder call. CPU time per face is the same from 1 to 8 crops a

@@ -50,7 +50,7 @@ class ServiceContext:
                     threads=self.settings.threads,
                     **extra,
                 )
-                self._lens.analyzer.max_pixels = self.settings.max_pixels
+                self._lens.pipeline.max_pixels = self.settings.max_pixels
             return self._lens
 
     @property
@@ -66,7 +66,7 @@ class ServiceContext:
         """Load the models, open the gallery and build its search index now rather than on
         the first request."""
         lens = self.lens
-        _ = lens.analyzer.detector, lens.analyzer.embedder, lens.gallery
+        _ = lens.pipeline.detector, lens.pipeline.embedder, lens.gallery
         lens.prepare_search()
 
     def analysing(self, work: Callable[[], T]) -> T:

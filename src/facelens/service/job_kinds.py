@@ -288,7 +288,7 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
                 if len(data) > member.file_size:
                     raise ImageDecodeError(f"{label}: larger than the zip declares")
                 image = decode_image(data, label, settings.max_pixels)
-                faces = context.analysing(partial(lens.analyzer.analyze, image))
+                faces = context.analysing(partial(lens.pipeline.detect, image))
                 matches = lens.match_faces(faces, point, top_k)
                 results.append({"photo": label, "faces": [m.to_dict() for m in matches]})
             except Exception as error:  # one bad photo never sinks the batch
@@ -369,7 +369,7 @@ def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, A
     result = context.analysing(
         lambda: identify_video(
             job.input_path,
-            lens.analyzer,
+            lens.pipeline,
             lens.gallery.template_matrix(),
             point,
             lens.calibration,
@@ -443,7 +443,7 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
     try:
         policy = Policy.make(_names(params.get("keep")), _names(params.get("only")), possible)
         anonymizer = Anonymizer(
-            lens.analyzer,
+            lens.pipeline,
             lens.operating_point(params.get("fmr"), params.get("threshold")),
             calibration,
             method=method,  # type: ignore[arg-type]

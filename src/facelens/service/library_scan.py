@@ -182,7 +182,7 @@ class _SlotExecutor:
 
     def __init__(self, library: Library, context: ServiceContext) -> None:
         self.processor = Processor(
-            library.options(context.settings.threads), library.clusters.analyzer
+            library.options(context.settings.threads), library.clusters.pipeline
         )
         self.context = context
 

@@ -36,7 +36,7 @@ class VideoFrame:
         return int(self.pixels.shape[0])
 
     def as_image(self) -> DecodedImage:
-        """The frame as a :class:`DecodedImage` for the image pipeline (``FaceAnalyzer``)."""
+        """The frame as a :class:`DecodedImage` for the image pipeline (``FacePipeline``)."""
         return DecodedImage(self.pixels, f"{self.source}#{self.index}")
 
 

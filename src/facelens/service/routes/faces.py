@@ -33,7 +33,7 @@ async def detect(
     """Every face of a photo: box, 5 landmarks, detector score and quality (no templates)."""
     decoded = await read_image(image, context.settings.max_pixels)
     faces = await run_in_threadpool(
-        context.analysing, lambda: context.lens.analyzer.analyze(decoded, embed=False)
+        context.analysing, lambda: context.lens.pipeline.detect(decoded, embed=False)
     )
     context.audit.record(key, "detect", None, {"photo": decoded.source, "faces": len(faces)})
     return {
@@ -61,7 +61,7 @@ async def identify(
     )  # a bad operating point fails before the work
 
     def work() -> list[Match]:
-        return lens.match_faces(lens.analyzer.analyze(decoded), point, top_k)
+        return lens.match_faces(lens.pipeline.detect(decoded), point, top_k)
 
     matches = await run_in_threadpool(context.analysing, work)
     context.audit.record(
@@ -101,8 +101,8 @@ async def verify(
     point = lens.operating_point(None if threshold is not None else fmr, threshold)
 
     def work() -> Verification:
-        face_a = main_face(lens.analyzer.analyze(decoded_a), decoded_a.source)
-        face_b = main_face(lens.analyzer.analyze(decoded_b), decoded_b.source)
+        face_a = main_face(lens.pipeline.detect(decoded_a), decoded_a.source)
+        face_b = main_face(lens.pipeline.detect(decoded_b), decoded_b.source)
         return verify_faces(face_a, face_b, point, lens.calibration)
 
     result = await run_in_threadpool(context.analysing, work)

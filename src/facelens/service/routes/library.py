@@ -536,7 +536,7 @@ async def search(
     point = lens.operating_point(None if threshold is not None else fmr, threshold)  # threshold wins
 
     def work() -> SearchResult:
-        face = main_face(lens.analyzer.analyze(image), upload_label(photo))
+        face = main_face(lens.pipeline.detect(image), upload_label(photo))
         assert face.template is not None
         library = context.library
         found = library.search(
