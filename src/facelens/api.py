@@ -18,15 +18,9 @@ import numpy as np
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
 from facelens.errors import GalleryNotEncryptedError
-from facelens.gallery import (
-    GalleryStore,
-    SQLiteGallery,
-    open_gallery,
-    resolve_gallery,
-    stored_model_id,
-)
+from facelens.gallery import GalleryStore, open_gallery, resolve_gallery, stored_model_id
 from facelens.gallery.sqlite import stored_calibration
-from facelens.gallery.store import CalibrationRecord
+from facelens.gallery.store import CalibrationRecord, SearchServer
 from facelens.index.gallery_index import GalleryIndex, index_path_for
 from facelens.index.search import CANDIDATES
 from facelens.io.image import ChannelOrder, ImageSource, source_label
@@ -48,7 +42,6 @@ if TYPE_CHECKING:
     from facelens.apps.video_identify import VideoIdentification
     from facelens.cluster import FaceClusters
     from facelens.cluster.store import ClusterStore
-    from facelens.gallery.postgres import PostgresGallery
     from facelens.index.postgres_codes import PostgresCodeIndex
     from facelens.ingest.library import Library
     from facelens.video.reader import VideoSource
@@ -118,9 +111,9 @@ class FaceLens:
         a SQLite gallery's file, or in memory only for an encrypted gallery (SQLite or
         PostgreSQL). None for a PostgreSQL gallery in the clear: its server searches."""
         gallery = self.gallery
-        if self._index is None and isinstance(gallery, SQLiteGallery):
+        if self._index is None and gallery.path is not None:
             self._index = GalleryIndex(index_path_for(gallery.path), persist=not gallery.encrypted)
-        elif self._index is None and getattr(gallery, "encrypted", False):
+        elif self._index is None and gallery.encrypted:
             self._index = GalleryIndex(Path("postgresql.codes.npz"), persist=False)
         return self._index
 
@@ -183,22 +176,20 @@ class FaceLens:
         if index is not None:
             index.sync(self.gallery.template_matrix())
 
-    def _searching_server(self) -> PostgresGallery | PostgresCodeIndex | None:
-        """What proposes candidates for a PostgreSQL gallery in the clear: the gallery (its
-        server's HNSW index) or, with ``$FACELENS_POSTGRES_SEARCH=codes``, this process's
-        code index over it. None for SQLite and encrypted galleries (searched in memory)."""
-        gallery = self.gallery
-        if isinstance(gallery, SQLiteGallery) or getattr(gallery, "encrypted", False):
+    def _searching_server(self) -> SearchServer | PostgresCodeIndex | None:
+        """What proposes candidates for a gallery with a search server (PostgreSQL in the
+        clear): the server (its HNSW index) or, with ``$FACELENS_POSTGRES_SEARCH=codes``,
+        this process's code index over it. None for SQLite and encrypted galleries
+        (searched in memory)."""
+        server = self.gallery.search_server
+        if server is None:
             return None
-        from facelens.gallery.postgres import PostgresGallery  # psycopg: PostgreSQL only
         from facelens.index.postgres_codes import PostgresCodeIndex, postgres_search_mode
 
-        if not isinstance(gallery, PostgresGallery):
-            return None
         if postgres_search_mode() == "hnsw":
-            return gallery
-        if self._server_codes is None or self._server_codes.gallery is not gallery:
-            self._server_codes = PostgresCodeIndex(gallery)
+            return server
+        if self._server_codes is None or self._server_codes.gallery is not server:
+            self._server_codes = PostgresCodeIndex(server)
         return self._server_codes
 
     @property

@@ -220,6 +220,17 @@ class PostgresGallery:
     def encrypted(self) -> bool:
         return self._cipher is not None
 
+    @property
+    def path(self) -> None:
+        """None: the gallery lives on its server, not in a file of its own."""
+        return None
+
+    @property
+    def search_server(self) -> PostgresGallery | None:
+        """This gallery in the clear (its server's HNSW index proposes candidates); None
+        when encrypted (the templates are decrypted and scored in this process)."""
+        return None if self._cipher is not None else self
+
     def _initialise(
         self, model_id: str, cipher: GalleryCipher | None
     ) -> tuple[str, str, GalleryCipher | None]:

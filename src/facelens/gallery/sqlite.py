@@ -146,6 +146,11 @@ class SQLiteGallery:
         """True when templates and crops are stored as ciphertext."""
         return self._cipher is not None
 
+    @property
+    def search_server(self) -> None:
+        """None: a SQLite gallery's templates are scored in this process."""
+        return None
+
     def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         with self._write() as db:
             for statement in _SCHEMA.split(";"):
