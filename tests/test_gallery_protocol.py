@@ -62,7 +62,7 @@ def test_a_store_with_a_file_gets_its_code_index_beside_it(tmp_path: Path) -> No
     inner = SQLiteGallery(tmp_path / "inner.db", registry.DEFAULT_EMBEDDER)
     elsewhere = tmp_path / "wrapped.db"
     with _lens(tmp_path / "inner.db", WrappedGallery(inner, elsewhere)) as lens:
-        index = lens.search_index
+        index = lens.gallery_search.index
         assert index is not None
         assert index.path == index_path_for(elsewhere)
         assert index.persist  # in the clear: kept on disk
@@ -71,7 +71,7 @@ def test_a_store_with_a_file_gets_its_code_index_beside_it(tmp_path: Path) -> No
 def test_a_store_without_a_file_is_searched_in_memory(tmp_path: Path) -> None:
     inner = SQLiteGallery(tmp_path / "inner.db", registry.DEFAULT_EMBEDDER)
     with _lens(tmp_path / "inner.db", WrappedGallery(inner, None)) as lens:
-        assert lens.search_index is None  # in the clear, no file, no server: exact search
+        assert lens.gallery_search.index is None  # in the clear, no file, no server: exact search
 
 
 def test_a_stores_search_server_proposes_the_candidates(

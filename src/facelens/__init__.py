@@ -9,7 +9,7 @@ Quick use::
         print(match.identity or "unknown", match.score, match.fmr)
 """
 
-from facelens.api import FaceLens
+from facelens.api import FaceLens, LibraryOptions, VideoOptions
 from facelens.errors import FaceLensError
 from facelens.io.image import load_image
 from facelens.pipeline.faces import FacePipeline
@@ -23,11 +23,13 @@ __all__ = [
     "FaceLens",
     "FaceLensError",
     "FacePipeline",
+    "LibraryOptions",
     "Match",
     "Person",
     "Quality",
     "Template",
     "Verification",
+    "VideoOptions",
     "__version__",
     "load_image",
 ]

@@ -6,7 +6,7 @@ reason; the other photos of the same call are still enrolled (in one
 transaction).
 
 Before anything is stored each face is screened against the gallery (a
-``screen``, e.g. :meth:`facelens.FaceLens.screen_faces`):
+``screen``, e.g. :meth:`facelens.apps.gallery_search.GallerySearch.screen`):
 
 * an exact duplicate (the same face as a template already in the gallery, or as
   another photo of this call: cosine >= :data:`DUPLICATE_SCORE`) is rejected,

@@ -43,7 +43,7 @@ def command(
             lens.gallery,
             name,
             paths,
-            screen=lens.screen_faces,
+            screen=lens.gallery_search.screen,
             force=force,
             on_item=step,
         )

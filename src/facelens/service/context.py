@@ -67,7 +67,7 @@ class ServiceContext:
         the first request."""
         lens = self.lens
         _ = lens.pipeline.detector, lens.pipeline.embedder, lens.gallery
-        lens.prepare_search()
+        lens.gallery_search.prepare()
 
     def analysing(self, work: Callable[[], T]) -> T:
         """Run ``work`` in an analysis slot; :class:`ServiceBusyError` if none frees in time."""

@@ -289,7 +289,7 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
                     raise ImageDecodeError(f"{label}: larger than the zip declares")
                 image = decode_image(data, label, settings.max_pixels)
                 faces = context.analysing(partial(lens.pipeline.detect, image))
-                matches = lens.match_faces(faces, point, top_k)
+                matches = lens.gallery_search.match(faces, point, top_k)
                 results.append({"photo": label, "faces": [m.to_dict() for m in matches]})
             except Exception as error:  # one bad photo never sinks the batch
                 code = getattr(error, "code", "decode_failed")

@@ -61,7 +61,7 @@ async def identify(
     )  # a bad operating point fails before the work
 
     def work() -> list[Match]:
-        return lens.match_faces(lens.pipeline.detect(decoded), point, top_k)
+        return lens.gallery_search.match(lens.pipeline.detect(decoded), point, top_k)
 
     matches = await run_in_threadpool(context.analysing, work)
     context.audit.record(

@@ -434,7 +434,7 @@ def name_group(
     result = _correct(
         context, key, "library_name", str(group_id), lambda lib: lib.name(group_id, name)
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -453,7 +453,7 @@ def hide_group(
 def merge_groups(body: MergeRequest, key: EnrollKey, context: Service) -> Correction:
     """These groups are one person: they become one group (the named one, if any)."""
     result = _correct(context, key, "library_merge", None, lambda lib: lib.merge(body.groups))
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -463,7 +463,7 @@ def move_faces(body: MoveRequest, key: EnrollKey, context: Service) -> Correctio
     result = _correct(
         context, key, "library_move", str(body.group), lambda lib: lib.move(body.faces, body.group)
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -471,7 +471,7 @@ def move_faces(body: MoveRequest, key: EnrollKey, context: Service) -> Correctio
 def reject_faces(body: FacesRequest, key: EnrollKey, context: Service) -> Correction:
     """ "Not this person": the faces leave their groups for good and are grouped again."""
     result = _correct(context, key, "library_reject", None, lambda lib: lib.reject(body.faces))
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction.model_validate(
         {"group": None, "faces": {str(k): v for k, v in result["faces"].items()}}
     )
@@ -481,7 +481,7 @@ def reject_faces(body: FacesRequest, key: EnrollKey, context: Service) -> Correc
 def undo(key: EnrollKey, context: Service) -> UndoResult:
     """Undo the last correction (name, merge, move, reject, hide, not this person)."""
     result = _correct(context, key, "library_undo", None, Library.undo)
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return UndoResult(**result)
 
 
@@ -510,7 +510,7 @@ def reject_appearance(
     result = _correct(
         context, key, "library_not_person", name, lambda lib: lib.reject_appearance(name, face_id)
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return RejectedAppearance.model_validate(result)
 
 

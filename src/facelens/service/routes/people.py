@@ -111,7 +111,7 @@ async def _enroll(
     def prepare() -> EnrollPlan:
         images = [image for _, image in decoded]
         return prepare_enrollment(
-            lens.pipeline, lens.gallery, name, images, screen=lens.screen_faces, force=force
+            lens.pipeline, lens.gallery, name, images, screen=lens.gallery_search.screen, force=force
         )
 
     plan = await run_in_threadpool(context.analysing, prepare)
