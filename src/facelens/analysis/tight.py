@@ -18,6 +18,8 @@ from facelens.io.image import DecodedImage
 from facelens.pipeline.faces import FacePipeline
 from facelens.types import Box, Detection, Face
 
+__all__ = ["attribute_faces"]
+
 
 def whole_image_detection(width: int, height: int) -> Detection:
     """A detection covering a ``width`` x ``height`` pixel image that is a tight face crop.

@@ -38,6 +38,8 @@ from facelens.video.frames import VideoFrame
 from facelens.video.reader import VideoSource, open_video
 from facelens.video.tracker import FaceTracker, TrackedFace
 
+__all__ = ["ExpressionRecorder", "analyze_video_expressions", "timeline_png"]
+
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out (mostly false detections)."""
 

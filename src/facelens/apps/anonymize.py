@@ -32,6 +32,8 @@ from facelens.privacy.policy import Policy
 from facelens.privacy.regions import Region, anonymization_region
 from facelens.types import Face, FloatArray, ImageArray, Match
 
+__all__ = ["LOW_CONFIDENCE", "AnonymizationReport", "Anonymizer"]
+
 LOW_CONFIDENCE = 0.75
 """Faces detected with a confidence below this are flagged for a person to review
 (the detector reports faces from 0.6 up; clear frontal faces score above 0.85)."""

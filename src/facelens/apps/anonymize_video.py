@@ -71,6 +71,8 @@ from facelens.video import (
     probe_video,
 )
 
+__all__ = ["DEFAULT_DETECT_EVERY", "DEFAULT_HOLD", "EDGE_HOLD", "anonymize_video", "track_box"]
+
 DEFAULT_HOLD = 5
 """Frames a region stays before a track's first and after its last detection."""
 DEFAULT_DETECT_EVERY = 2

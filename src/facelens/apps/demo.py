@@ -17,6 +17,8 @@ import numpy as np
 
 from facelens.io.image import ImageSource
 
+__all__ = ["default_data_root", "plan_demo"]
+
 DATA_ENV = "FACELENS_DATA"
 KNN_EXAMPLE = Path("face_recognition_knn/examples/knn_examples")
 

@@ -35,6 +35,17 @@ from facelens.io.image import ImageSource
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Candidate, Face, Match, Person
 
+__all__ = [
+    "DUPLICATE",
+    "MATCHES_OTHER_PERSON",
+    "EnrollOutcome",
+    "EnrollPlan",
+    "EnrollReport",
+    "enroll_person",
+    "prepare_enrollment",
+    "save_enrollment",
+]
+
 DUPLICATE_SCORE = 0.9999  # cosine; the same photo scores 1.0, consecutive video frames <= 0.998
 DUPLICATE = "duplicate"
 MATCHES_OTHER_PERSON = "matches_other_person"

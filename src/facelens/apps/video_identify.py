@@ -61,6 +61,8 @@ from facelens.video.writer import VideoWriter
 if TYPE_CHECKING:
     from facelens.analysis.video import ExpressionRecorder
 
+__all__ = ["TrackTimeline", "VideoIdentification", "identify_video", "timeline_png"]
+
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out of the timeline (counted in
 ``short_tracks``): one-frame tracks are mostly false detections."""

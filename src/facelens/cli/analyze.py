@@ -31,6 +31,8 @@ from facelens.errors import FaceLensError
 from facelens.io.walk import expand_image_paths
 from facelens.pipeline.faces import FacePipeline
 
+__all__ = ["command", "video_command"]
+
 expression_model_option = click.option(
     "--expression-model",
     type=click.Choice(EXPRESSION_MODELS),

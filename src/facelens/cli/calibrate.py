@@ -24,6 +24,8 @@ from facelens.gallery.store import CalibrationRecord
 from facelens.match.calibration import calibration_for
 from facelens.match.deployment import Pairs, all_pairs, fit_deployment, listed_pairs
 
+__all__ = ["command", "print_calibration"]
+
 
 @click.command("calibrate")
 @click.argument("sources", metavar="TREE_OR_PAIRS_FILE...", nargs=-1, type=click.Path(exists=True))

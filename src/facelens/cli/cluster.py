@@ -25,6 +25,8 @@ from facelens.cluster.sheet import write_contact_sheets
 from facelens.io.walk import expand_image_paths
 from facelens.types import USABLE_QUALITY
 
+__all__ = ["command"]
+
 
 class _RunByDefault(click.Group):
     """A group whose first argument, when it is not a subcommand, starts ``run``."""

@@ -15,6 +15,8 @@ from facelens.cli.common import friendly_errors
 from facelens.cli.identify import print_identifications
 from facelens.cli.output import console
 
+__all__ = ["command"]
+
 
 @click.command("demo")
 @click.option(

@@ -19,6 +19,8 @@ from facelens.cli.output import (
 )
 from facelens.io.walk import expand_image_paths
 
+__all__ = ["command"]
+
 
 @click.command("detect")
 @click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)

@@ -9,6 +9,8 @@ from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_opt
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar, shown
 from facelens.io.walk import expand_image_paths
 
+__all__ = ["command"]
+
 
 @click.command("enroll")
 @click.argument("name")

@@ -32,6 +32,8 @@ from facelens.match.calibration import Calibration
 from facelens.match.scoring import Aggregation
 from facelens.privacy.methods import METHODS
 
+__all__ = ["command"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -27,6 +27,8 @@ from facelens.io.walk import expand_image_paths
 from facelens.pipeline.faces import ImageFaces
 from facelens.types import Match
 
+__all__ = ["command", "print_identifications"]
+
 
 @click.command("identify")
 @click.argument("paths", nargs=-1, required=True, type=INPUT_PATHS)

@@ -20,6 +20,8 @@ from facelens.ingest.scan_index import ScanIndex
 from facelens.ingest.sources import expand_sources
 from facelens.models import registry
 
+__all__ = ["command", "scan_option", "stored_scan_model"]
+
 DEFAULT_SCAN = "facelens-scan.db"
 F = TypeVar("F", bound=Callable[..., Any])
 

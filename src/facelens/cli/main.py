@@ -12,6 +12,8 @@ from facelens.models import registry
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.version import __version__
 
+__all__ = ["cli", "main"]
+
 _COMMANDS = {
     # command name -> the module of facelens.cli that defines it, and its attribute there
     "detect": ("detect", "command"),

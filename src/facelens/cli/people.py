@@ -8,6 +8,8 @@ from facelens.cli.audit import audit_cli_erasure
 from facelens.cli.common import friendly_errors, get_lens, json_option
 from facelens.cli.output import console, emit_json, print_table, shown
 
+__all__ = ["command"]
+
 
 @click.group("people")
 def command() -> None:

@@ -20,6 +20,8 @@ from facelens.match.calibration import calibration_for, operating_point
 from facelens.match.decide import main_face
 from facelens.pipeline.faces import FacePipeline
 
+__all__ = ["command"]
+
 
 @click.command("search")
 @click.argument("photo", type=click.Path())

@@ -49,6 +49,8 @@ from facelens.models import registry
 from facelens.pipeline.faces import FacePipeline
 from facelens.types import USABLE_QUALITY
 
+__all__ = ["DEFAULT_CLUSTER_FMR", "FaceClusters", "default_index_path", "default_library_path"]
+
 DEFAULT_CLUSTER_FMR = 1e-5
 """False-match rate per comparison that sets the default merge threshold (see module docstring)."""
 

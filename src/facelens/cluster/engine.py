@@ -26,6 +26,8 @@ import numpy as np
 from facelens.cluster.linkage import LinkageProblem, average_linkage
 from facelens.cluster.store import ClusterStore, FaceMatrix
 
+__all__ = ["RegroupSummary", "regroup"]
+
 
 @dataclass(frozen=True)
 class RegroupSummary:

@@ -22,6 +22,8 @@ from facelens.io.image import open_user_file
 from facelens.pipeline.faces import FacePipeline
 from facelens.types import USABLE_QUALITY, ImageArray
 
+__all__ = ["PhotoOutcome", "crop_jpeg", "file_sha256", "index_photos"]
+
 
 @dataclass(frozen=True)
 class PhotoOutcome:

@@ -63,6 +63,8 @@ from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
 
+__all__ = ["ClusterStore", "FaceMatrix", "FaceRecord", "GroupRecord", "ItemTally", "NewFace"]
+
 SCHEMA_VERSION = "2"
 
 LinkKind = Literal["must", "cannot"]

@@ -42,6 +42,8 @@ from facelens.privacy.methods import METHODS, SHIPPED, Method, Strength, anonymi
 from facelens.privacy.regions import grow_box
 from facelens.types import Box, Detection, ImageArray
 
+__all__ = ["RECOGNIZERS", "SIZES", "lfw_samples", "measure", "parse_method", "video_samples"]
+
 SIZES: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 """Face sizes measured, in pixels (the face box's longer side)."""
 RECOGNIZERS: tuple[str, ...] = ("sface-2021dec-int8bq", "dlib-resnet-v1", "fusion-sface-dlib-flip")

@@ -27,6 +27,8 @@ from facelens.evaluation.lfw import central_face
 from facelens.pipeline.faces import FacePipeline
 from facelens.types import FloatArray
 
+__all__ = ["FaceRule", "LabelledImage", "LabelledSet", "TemplateSet", "embed_images", "read_tree"]
+
 FaceRule = Literal["largest", "central"]
 
 

@@ -25,6 +25,18 @@ from facelens.io.image import DecodedImage
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Box, Detection, Face
 
+__all__ = [
+    "Pair",
+    "central_face",
+    "embed_lfw_images",
+    "evaluate_pairs",
+    "find_images_folder",
+    "people_images",
+    "read_pairs",
+    "read_people",
+    "run_lfw",
+]
+
 IMAGE_FOLDERS = ("", "images_deepfunneled", "lfw-deepfunneled", "lfw_funneled", "lfw")
 
 # Where the 5 landmarks of the face of interest sit in a deep-funneled 250x250

@@ -68,6 +68,15 @@ from facelens.gallery.store import (
 )
 from facelens.types import FloatArray, Person, StoredTemplate
 
+__all__ = [
+    "HNSW_EF_CONSTRUCTION",
+    "HNSW_M",
+    "PostgresAuditLog",
+    "PostgresGallery",
+    "redact_url",
+    "stored_model_id",
+]
+
 try:
     import psycopg
     from pgvector.psycopg import register_vector

@@ -58,6 +58,8 @@ from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Person, StoredTemplate
 
+__all__ = ["SQLiteGallery", "stored_calibration", "stored_meta", "stored_model_id"]
+
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """

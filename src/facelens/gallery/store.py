@@ -12,6 +12,19 @@ import numpy as np
 from facelens.errors import CalibrationMismatchError, GalleryModelMismatchError, InvalidNameError
 from facelens.types import FloatArray, Person, StoredTemplate
 
+__all__ = [
+    "CalibrationRecord",
+    "GalleryStore",
+    "NewTemplate",
+    "SearchServer",
+    "TemplateMatrix",
+    "calibration_audit_detail",
+    "check_calibration_model",
+    "clean_name",
+    "lookup_names",
+    "require_model",
+]
+
 MAX_NAME_LENGTH = 200  # characters, after normalisation
 _KINDS = {
     "Cc": "a control character",

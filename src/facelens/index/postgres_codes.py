@@ -44,6 +44,8 @@ from facelens.index.codes import TRAINING_TEMPLATES, CodeIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, CANDIDATES
 from facelens.types import FloatArray
 
+__all__ = ["ANN_MIN_TEMPLATES", "SEARCH_ENV", "PostgresCodeIndex", "postgres_search_mode"]
+
 SEARCH_ENV = "FACELENS_POSTGRES_SEARCH"
 SEARCH_MODES = ("hnsw", "codes")
 PAGE = TRAINING_TEMPLATES

@@ -55,6 +55,8 @@ from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.models import registry
 from facelens.types import USABLE_QUALITY, Box, FloatArray
 
+__all__ = ["MAX_FAILURES_LISTED", "Library", "LibraryAppearance"]
+
 DEFAULT_ENROLLED = 8
 """Faces of a named group enrolled in the gallery (its best); the rest are linked appearances."""
 MAX_FAILURES_LISTED = 500

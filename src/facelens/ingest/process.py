@@ -22,6 +22,8 @@ from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face
 
+__all__ = ["ItemResult", "ProcessOptions", "Processor", "batches"]
+
 Target = Literal["scan", "gallery"]
 
 

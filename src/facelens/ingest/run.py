@@ -31,6 +31,15 @@ from facelens.ingest.scan_index import ItemCounts, ScanIndex
 from facelens.ingest.sources import WorkItem
 from facelens.pipeline.faces import FacePipeline
 
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Executor",
+    "IngestSummary",
+    "LocalExecutor",
+    "enroll_result",
+    "run_ingest",
+]
+
 DEFAULT_BATCH_SIZE = 8
 
 

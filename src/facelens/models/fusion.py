@@ -25,6 +25,8 @@ from facelens.models.base import Embedder
 from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
 
+__all__ = ["FusionEmbedder", "accurate_fusion_spec", "embedder_parts", "fusion_spec"]
+
 
 class FusionEmbedder:
     """Several embedders whose weighted, concatenated templates compare by a weighted score sum."""

@@ -17,6 +17,18 @@ from facelens.models.base import Detector, Embedder
 from facelens.models.fusion import FusionEmbedder
 from facelens.models.spec import ModelSpec, verified_model_bytes
 
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DEFAULT_EMBEDDER",
+    "SFACE_EMBEDDER",
+    "all_specs",
+    "builtin_ids",
+    "get_spec",
+    "load_attribute_model",
+    "load_detector",
+    "load_embedder",
+]
+
 _REGISTRY: dict[str, ModelSpec] = {}
 _LOADED: dict[tuple[str, int | None, str], Any] = {}
 _LOCK = threading.RLock()

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+__all__ = ["create_opencv_net", "create_session", "default_threads"]
+
 
 def default_threads() -> int:
     """Threads per inference session: ``FACELENS_THREADS`` or every core."""

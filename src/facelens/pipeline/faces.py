@@ -33,6 +33,8 @@ from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, ImageArray, Template
 
+__all__ = ["FacePipeline", "ImageFaces"]
+
 
 @dataclass(eq=False)
 class ImageFaces:

@@ -43,6 +43,8 @@ from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.regions import Region, centre_inside
 from facelens.types import Box, Face, FloatArray, ImageArray
 
+__all__ = ["CheckSummary", "PrivacyChecker", "Thumbnails"]
+
 
 @dataclass
 class FrameCheck:

@@ -15,6 +15,8 @@ from facelens.service.keys import KeyStore
 from facelens.service.settings import ServiceSettings
 from facelens.service.state import StateDB
 
+__all__ = ["ServiceContext"]
+
 T = TypeVar("T")
 
 

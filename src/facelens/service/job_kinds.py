@@ -35,6 +35,8 @@ from facelens.service.jobs import JobContext
 from facelens.service.keys import Role
 from facelens.service.limits import decode_image
 
+__all__ = ["JobKind", "available_kinds", "check_media", "check_video", "check_zip", "register"]
+
 Upload = Literal["video", "zip", "media"]
 """What a kind takes: a video, a zip of photos, or ``media`` (one image or one video)."""
 ParamType = type[bool] | type[int] | type[float] | type[str]

@@ -9,6 +9,8 @@ from facelens.io.image import DecodedImage
 from facelens.io.yuv import YuvArray, i420_size, i420_to_rgb
 from facelens.types import ImageArray
 
+__all__ = ["VideoFrame", "VideoInfo", "YuvFrame"]
+
 
 @dataclass(frozen=True, eq=False)
 class VideoFrame:

@@ -46,6 +46,8 @@ import numpy as np
 from facelens.types import Box, Face, FloatArray
 from facelens.vectors import unit_rows
 
+__all__ = ["DEFAULT_MAX_GAP", "FaceTracker", "Observation", "Track", "TrackedFace", "iou"]
+
 Embed = Callable[[list[Face]], list[Face]]
 """Returns the same faces with templates (e.g. a FacePipeline's embedder on their crops)."""
 

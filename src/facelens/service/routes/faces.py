@@ -19,6 +19,8 @@ from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, Threshold, TopK
 from facelens.types import Match, Verification
 
+__all__ = ["router"]
+
 router = APIRouter(
     prefix="/api", tags=["faces"], responses=ERROR_RESPONSES, route_class=UploadRoute
 )

@@ -37,6 +37,8 @@ from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, PersonName, Threshold, clean_name
 
+__all__ = ["UPLOAD_PATH", "router"]
+
 router = APIRouter(tags=["library"], responses=ERROR_RESPONSES, route_class=UploadRoute)
 
 UPLOAD_PATH = "/api/library/scan/upload"
