@@ -57,7 +57,7 @@ class VideoOptions(TypedDict, total=False):
     top_frames: int  # a track's best frames that decide its identity
     max_gap: float  # seconds a track may go unseen
     min_track_frames: int  # shorter tracks are dropped
-    draw_to: str | Path | None  # a video (or folder of frames) with boxes and names
+    draw_to: str | Path | None  # a copy of the video with boxes and names
     progress: Callable[[int], None] | None  # called with frames done
     embed_all: bool  # embed every face, not only each track's best (slower)
     on_track: Callable[[TrackTimeline], None] | None  # each track, as soon as it is decided
@@ -114,6 +114,7 @@ class FaceLens:
         self.pipeline = FacePipeline(
             detector, embedder, threads=threads, max_side=max_side or DEFAULT_MAX_SIDE
         )
+        """The face pipeline (detector and embedder): what :meth:`detect` uses."""
         self._gallery_path = gallery
         self._key_file = key_file
         self._gallery: GalleryStore | None = None
