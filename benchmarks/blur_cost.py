@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.privacy import methods
 from facelens.privacy.regions import grow_box
 from facelens.video import open_video
@@ -56,7 +56,7 @@ def main() -> int:
     with open_video(CLIP, end=0.0) as reader:
         frame = next(iter(reader)).pixels
     frame = cv2.resize(frame, (720, 720), interpolation=cv2.INTER_CUBIC)  # the 720p clip's face
-    face = FaceAnalyzer(max_upscale=1.0).analyze(frame, embed=False)[0]
+    face = FacePipeline(max_upscale=1.0).detect(frame, embed=False)[0]
     region = grow_box(face.box, 720, 720)
     x0, y0 = int(region.x), int(region.y)
     patch = frame[y0 : y0 + int(region.height), x0 : x0 + int(region.width)].copy()

@@ -32,7 +32,7 @@ from facelens.match.calibration import calibration_for
 from facelens.match.deployment import MIN_PEOPLE, all_pairs, fit_deployment
 from facelens.match.evidence import cllr
 from facelens.models.registry import DEFAULT_EMBEDDER
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 CACHE = Path("/tmp/facelens-calibrate-deployment")
 TARGETS = (1e-2, 1e-3)
@@ -56,7 +56,7 @@ def templates(name: str, root: Path, embedder: str) -> tuple[np.ndarray, np.ndar
         for image in images:
             counts[image.identity] = counts.get(image.identity, 0) + 1
         images = [im for im in images if counts[im.identity] >= 2]
-    found = embed_images(FaceAnalyzer(embedder=embedder), [(im.key, im.path) for im in images])
+    found = embed_images(FacePipeline(embedder=embedder), [(im.key, im.path) for im in images])
     names = sorted({im.identity for im in images})
     index = {n: i for i, n in enumerate(names)}
     people = np.full(len(found.row), -1)

@@ -38,7 +38,7 @@ import numpy as np
 from facelens.models.dlib_resnet import REFERENCE_LANDMARKS
 from facelens.models.registry import get_spec
 from facelens.pipeline.align import align_face
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
@@ -87,11 +87,11 @@ def facelens_chips(data: Path, photos: list[str]) -> tuple[list[dict[str, Any]],
 
     Photos where no face is found are left out (and named on stderr).
     """
-    analyzer = FaceAnalyzer()  # detection only; the chip is cut below
+    pipeline = FacePipeline()  # detection only; the chip is cut below
     entries, chips = [], []
     for relative in photos:
-        image = analyzer.load(data / relative)
-        faces = analyzer.analyze(image, embed=False)
+        image = pipeline.load(data / relative)
+        faces = pipeline.detect(image, embed=False)
         if not faces:
             print(f"no face: {relative}", file=sys.stderr)
             continue

@@ -1,7 +1,7 @@
 """Throughput of the whole pipeline per embedder setting, side by side in one run.
 
 Decode + detect + align + embed of the first 1,000 LFW development images
-(sorted by path) with ``FaceAnalyzer.analyze_many``, for SFace, dlib, their
+(sorted by path) with ``FacePipeline.detect_many``, for SFace, dlib, their
 fusion, each with flip test-time augmentation, and the fusion chosen for
 accuracy (dlib part flipped); milliseconds per image and
 the cores kept busy. Used to choose the default embedder together with the
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = 1000
@@ -43,10 +43,10 @@ def main() -> int:
         path.read_bytes()
     rows = []
     for embedder, flip in SETTINGS:
-        analyzer = FaceAnalyzer(embedder=embedder, flip=flip)
-        list(analyzer.analyze_many(paths[:16]))  # load the models, warm up
+        pipeline = FacePipeline(embedder=embedder, flip=flip)
+        list(pipeline.detect_many(paths[:16]))  # load the models, warm up
         started, cpu = time.perf_counter(), time.process_time()
-        faces = sum(len(r.faces) for r in analyzer.analyze_many(paths))
+        faces = sum(len(r.faces) for r in pipeline.detect_many(paths))
         wall = time.perf_counter() - started
         rows.append(
             {

@@ -51,7 +51,7 @@ from facelens.analysis.analyzer import EXPRESSION_MODELS, AttributeAnalyzer
 from facelens.analysis.tight import attribute_faces
 from facelens.models import registry
 from facelens.models.attributes import EXPRESSIONS
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Face, ImageArray
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,10 +116,10 @@ PipelineFace = tuple[ImageArray, list[Face]]
 """An image's pixels and the one face ``facelens analyze`` reads first (none: no face)."""
 
 
-def pipeline_faces(paths: list[Path], faces: FaceAnalyzer) -> list[PipelineFace]:
+def pipeline_faces(paths: list[Path], faces: FacePipeline) -> list[PipelineFace]:
     """Each image as ``facelens analyze`` sees it: the largest face, or the whole image."""
     found: list[PipelineFace] = []
-    for result in faces.analyze_many(paths, embed=False, keep_images=True):
+    for result in faces.detect_many(paths, embed=False, keep_images=True):
         if result.image is None:
             raise SystemExit(f"{result.source}: {result.error}")
         chosen, _ = attribute_faces(faces, result.image, result.faces)
@@ -162,7 +162,7 @@ def calibration_error(probabilities: np.ndarray, truth: list[str], bins: int = 1
 
 
 def run_fer(
-    data: Path, faces: FaceAnalyzer, models: dict[str, AttributeAnalyzer]
+    data: Path, faces: FacePipeline, models: dict[str, AttributeAnalyzer]
 ) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "scripts"))
     from expression_data import fer_items, fer_split
@@ -183,7 +183,7 @@ def run_fer(
 
 
 def run_ckplus(
-    root: Path, faces: FaceAnalyzer, models: dict[str, AttributeAnalyzer]
+    root: Path, faces: FacePipeline, models: dict[str, AttributeAnalyzer]
 ) -> dict[str, Any]:
     items = [(f, p) for f, p in ck_images(root)]
     prepared = pipeline_faces([p for _, p in items], faces)
@@ -219,7 +219,7 @@ def run_ckplus(
 
 
 def run_yale(
-    root: Path, faces: FaceAnalyzer, models: dict[str, AttributeAnalyzer]
+    root: Path, faces: FacePipeline, models: dict[str, AttributeAnalyzer]
 ) -> dict[str, Any]:
     paths = [
         p
@@ -244,7 +244,7 @@ def run_yale(
     return results
 
 
-def measure_template(root: Path, faces: FaceAnalyzer) -> None:
+def measure_template(root: Path, faces: FacePipeline) -> None:
     """Mean YuNet landmarks over every 5th CK+48 crop, as fractions of the crop side."""
     points = []
     for _, path in ck_images(root)[::5]:
@@ -357,7 +357,7 @@ def main() -> int:
         "--models", default=",".join(EXPRESSION_MODELS), help="comma-separated expression model ids"
     )
     args = parser.parse_args()
-    faces = FaceAnalyzer()
+    faces = FacePipeline()
     ck_root = args.data / "ckplus48/CK+48"
     yale_root = args.data / "yalefaces/yalefaces"
     fer_root = args.data / "fer2013_train"

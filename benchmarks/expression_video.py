@@ -48,7 +48,7 @@ from facelens.analysis.analyzer import (
 from facelens.analysis.smoothing import label_flips, label_runs, smooth_scores
 from facelens.analysis.video import analyze_video_expressions
 from facelens.models.attributes import EXPRESSIONS
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 WINDOWS = (0.0, 0.12, 0.2, 0.32, 0.5, 0.8, 1.2, 2.0)
@@ -57,12 +57,12 @@ MIN_RECALL = 0.95
 
 def raw_tracks(clips: list[Path], model_id: str) -> list[dict[str, Any]]:
     """Per-frame times and probabilities of every track of every clip (no smoothing)."""
-    analyzer = FaceAnalyzer(max_upscale=1.0)
+    pipeline = FacePipeline(max_upscale=1.0)
     attributes = AttributeAnalyzer(age_gender=False, expression_model=model_id)
     tracks = []
     for clip in clips:
         started = time.perf_counter()
-        result = analyze_video_expressions(clip, analyzer, attributes, window=0.0)
+        result = analyze_video_expressions(clip, pipeline, attributes, window=0.0)
         seconds = time.perf_counter() - started
         print(
             f"{clip.name}: {result.frames_processed} frames, {len(result.tracks)} tracks, "

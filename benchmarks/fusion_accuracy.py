@@ -26,7 +26,7 @@ import numpy as np
 
 from facelens.evaluation.lfw import Pair, embed_lfw_images, find_images_folder, read_pairs
 from facelens.evaluation.metrics import accuracy_at, best_accuracy_threshold
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("sface-2021dec-int8bq", "dlib-resnet-v1")
@@ -84,7 +84,7 @@ def main() -> int:
     unique = sorted({p for fold in folds for pair in fold for p in (pair.first, pair.second)})
     templates = {
         (part, flip): embed_lfw_images(
-            FaceAnalyzer(embedder=part, flip=flip), [images / p for p in unique]
+            FacePipeline(embedder=part, flip=flip), [images / p for p in unique]
         )[0]
         for flip in (False, True)
         for part in PARTS

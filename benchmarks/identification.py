@@ -33,7 +33,7 @@ from facelens.evaluation.dataset import embed_images, read_tree
 from facelens.evaluation.identification import evaluate_identification, split_identities
 from facelens.match.calibration import DEFAULT_FMR, calibration_for
 from facelens.match.scoring import Aggregation
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 LFW_NAME = "LFW, people with 4+ photos"
@@ -62,7 +62,7 @@ def main() -> int:
             dataset = replace(dataset, images=kept)
         for embedder in EMBEDDERS:
             templates = embed_images(
-                FaceAnalyzer(embedder=embedder), [(i.key, i.path) for i in dataset.images]
+                FacePipeline(embedder=embedder), [(i.key, i.path) for i in dataset.images]
             )
             for enroll, aggregation in PROTOCOLS:
                 split = split_identities(

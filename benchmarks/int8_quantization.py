@@ -44,8 +44,8 @@ from facelens.models.onnx_fold import (  # noqa: E402
     prelu_as_batch_norms,
 )
 from facelens.models.spec import verified_model_bytes  # noqa: E402
-from facelens.pipeline.analyzer import FaceAnalyzer, _crop_for  # noqa: E402
 from facelens.pipeline.detect import detect_faces  # noqa: E402
+from facelens.pipeline.faces import FacePipeline, _crop_for  # noqa: E402
 
 
 class _Batches(CalibrationDataReader):
@@ -61,12 +61,12 @@ def crops(root: Path, fold: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     folds = read_pairs(root / "pairs.txt")
     images = find_images_folder(root, None, folds)
     paths = sorted({images / p for pair in folds[fold] for p in (pair.first, pair.second)})
-    analyzer = FaceAnalyzer()
-    parts = analyzer.embedder.parts  # type: ignore[attr-defined]
+    pipeline = FacePipeline()
+    parts = pipeline.embedder.parts  # type: ignore[attr-defined]
     sface, dlib = [], []
     for path in paths[:count]:
         image = load_image(path)
-        for detection in detect_faces(analyzer.detector, image.pixels)[:1]:
+        for detection in detect_faces(pipeline.detector, image.pixels)[:1]:
             sface.append(_crop_for(parts[0], image, detection))
             dlib.append(_crop_for(parts[1], image, detection))
     return np.stack(sface), np.stack(dlib)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from facelens.evaluation.lfw import run_lfw
 from facelens.models import registry
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,11 +65,11 @@ def main() -> int:
         if args.only not in setting.name:
             continue
         embedder = registry.load_embedder(setting.embedder, runtime=setting.runtime)
-        analyzer = FaceAnalyzer(
+        pipeline = FacePipeline(
             embedder=embedder, max_upscale=setting.max_upscale, flip=setting.flip
         )
         started = time.time()
-        result = run_lfw(analyzer, args.data / "lfw").to_dict()
+        result = run_lfw(pipeline, args.data / "lfw").to_dict()
         result["seconds"] = round(time.time() - started, 1)
         rows[setting.name] = {k: v for k, v in result.items() if k != "fallback_sources"}
         print(f"{setting.name}: {result['accuracy_mean']:.4f}", file=sys.stderr)

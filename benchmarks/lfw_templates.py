@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from facelens.evaluation.lfw import embed_lfw_images, people_images, read_people
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "benchmarks/results/cache"
@@ -75,7 +75,7 @@ def lfw_templates(data: Path, embedder: str, any_source: bool = False) -> LfwTem
         )
     started = time.time()
     templates, fallbacks = embed_lfw_images(
-        FaceAnalyzer(embedder=embedder), [path for _, _, path in items]
+        FacePipeline(embedder=embedder), [path for _, _, path in items]
     )
     seconds = time.time() - started
     print(

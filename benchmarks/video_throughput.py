@@ -145,13 +145,13 @@ _INPUT_COUNTS: dict[tuple[str, int], dict[str, int]] = {}
 def coverage(original: Path, output: Path, every: int, gallery: Any) -> dict[str, Any]:
     """Frames where CenterFace / YuNet still find a face, and where SFace still identifies."""
     from facelens.match.decide import identify_faces
-    from facelens.pipeline.analyzer import FaceAnalyzer
+    from facelens.pipeline.faces import FacePipeline
     from facelens.privacy.centerface import load_centerface
     from facelens.video import open_video
 
     lens, templates = gallery
     centerface = load_centerface()
-    analyzer = FaceAnalyzer(max_upscale=1.0)
+    pipeline = FacePipeline(max_upscale=1.0)
     point, calibration = lens.operating_point(), lens.calibration
 
     def count(path: Path) -> dict[str, int]:
@@ -160,7 +160,7 @@ def coverage(original: Path, output: Path, every: int, gallery: Any) -> dict[str
             for frame in reader:
                 counts["frames"] += 1
                 counts["centerface"] += bool(centerface.detect(frame.pixels))
-                faces = analyzer.analyze(frame.pixels)
+                faces = pipeline.detect(frame.pixels)
                 counts["yunet"] += bool(faces)
                 matches = identify_faces(faces, templates, point, calibration)
                 counts["identified"] += any(m.identity == PERSON for m in matches)

@@ -23,7 +23,7 @@ import numpy as np
 from facelens.analysis.crops import expression_crop
 from facelens.analysis.tight import attribute_faces
 from facelens.models.attributes import EXPRESSIONS
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 SPLIT_SEED = 18
 VALIDATION_FRACTION = 0.1
@@ -47,17 +47,17 @@ def fer_split(labels: list[str], seed: int = SPLIT_SEED) -> np.ndarray:
 
 
 def pipeline_crops(
-    paths: list[Path], analyzer: FaceAnalyzer, size: int = 48
+    paths: list[Path], pipeline: FacePipeline, size: int = 48
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grey ``size`` x ``size`` expression crops of the images as ``facelens analyze`` cuts
     them (largest face), and whether a face was detected in each."""
     crops = np.zeros((len(paths), size, size), dtype=np.uint8)
     found = np.zeros(len(paths), dtype=bool)
     started = time.perf_counter()
-    for index, result in enumerate(analyzer.analyze_many(paths, embed=False, keep_images=True)):
+    for index, result in enumerate(pipeline.detect_many(paths, embed=False, keep_images=True)):
         if result.image is None:
             raise SystemExit(f"{result.source}: {result.error}")
-        faces, whole = attribute_faces(analyzer, result.image, result.faces)
+        faces, whole = attribute_faces(pipeline, result.image, result.faces)
         crops[index] = expression_crop(result.image.pixels, faces[0].landmarks, size)
         found[index] = not whole
         if index % 2000 == 0:
@@ -73,7 +73,7 @@ def main() -> int:
     args = parser.parse_args()
     items = fer_items(args.data)
     labels = [label for label, _ in items]
-    crops, found = pipeline_crops([p for _, p in items], FaceAnalyzer(), args.size)
+    crops, found = pipeline_crops([p for _, p in items], FacePipeline(), args.size)
     np.savez_compressed(
         args.out,
         crops=crops,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ROOT = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared" / "data")).resolve()
@@ -35,8 +35,8 @@ def data_path(relative: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer()
+def pipeline() -> FacePipeline:
+    return FacePipeline()
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ import numpy as np
 
 from facelens.match.deployment import all_pairs, fit_deployment
 from facelens.models.user import ARCFACE_112
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Box, Detection, FloatArray, ImageArray
 
 BACKGROUND = 128
@@ -143,11 +143,11 @@ CALIBRATION_PEOPLE = range(1000, 1060)
 def fitted_calibration(model_id: str = "fake-pixel-embedder") -> dict[str, Any]:
     """A deployment calibration record of :class:`PixelEmbedder` (60 people x 3 shots, as
     ``facelens calibrate`` fits one), to store in a test gallery with ``store_calibration``."""
-    analyzer = FaceAnalyzer(TileDetector(), PixelEmbedder(model_id))
+    pipeline = FacePipeline(TileDetector(), PixelEmbedder(model_id))
     vectors, people = [], []
     for person in CALIBRATION_PEOPLE:
         for shot in range(3):
-            (face,) = analyzer.analyze(photo((person, shot)))
+            (face,) = pipeline.detect(photo((person, shot)))
             assert face.template is not None
             vectors.append(face.template.vector)
             people.append(person)

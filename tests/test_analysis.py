@@ -24,7 +24,7 @@ from facelens.errors import ModelIntegrityError
 from facelens.models import registry
 from facelens.models.attributes import EXPRESSIONS
 from facelens.models.spec import verified_model_bytes
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from tests.conftest import data_path
 
 
@@ -34,9 +34,9 @@ def attributes() -> AttributeAnalyzer:
 
 
 def test_smiling_astronaut_is_happy_with_probabilities_that_sum_to_one(
-    analyzer: FaceAnalyzer, astronaut: np.ndarray, attributes: AttributeAnalyzer
+    pipeline: FacePipeline, astronaut: np.ndarray, attributes: AttributeAnalyzer
 ) -> None:
-    faces = analyzer.analyze(astronaut, embed=False)
+    faces = pipeline.detect(astronaut, embed=False)
     [found] = attributes.analyze(astronaut, faces)
     assert list(found.expression_scores) == list(EXPRESSIONS)
     assert sum(found.expression_scores.values()) == pytest.approx(1.0, abs=1e-4)
@@ -47,8 +47,8 @@ def test_smiling_astronaut_is_happy_with_probabilities_that_sum_to_one(
     assert found.gender in ("female", "male")
 
 
-def test_crops_have_the_models_input_shapes(analyzer: FaceAnalyzer, astronaut: np.ndarray) -> None:
-    face = analyzer.analyze(astronaut, embed=False)[0]
+def test_crops_have_the_models_input_shapes(pipeline: FacePipeline, astronaut: np.ndarray) -> None:
+    face = pipeline.detect(astronaut, embed=False)[0]
     grey = expression_crop(astronaut, face.landmarks)
     rgb = age_gender_crop(astronaut, face.landmarks)
     assert grey.shape == (64, 64) and grey.dtype == np.uint8
@@ -57,14 +57,14 @@ def test_crops_have_the_models_input_shapes(analyzer: FaceAnalyzer, astronaut: n
 
 
 def test_a_tilted_face_reads_the_same(
-    analyzer: FaceAnalyzer, astronaut: np.ndarray, attributes: AttributeAnalyzer
+    pipeline: FacePipeline, astronaut: np.ndarray, attributes: AttributeAnalyzer
 ) -> None:
     """The crop is upright whatever the head tilt: rotating the photo changes little."""
     height, width = astronaut.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 20, 1.0)
     rotated = np.ascontiguousarray(cv2.warpAffine(astronaut, matrix, (width, height)))
-    upright = attributes.analyze(astronaut, analyzer.analyze(astronaut, embed=False))[0]
-    tilted = attributes.analyze(rotated, analyzer.analyze(rotated, embed=False))[0]
+    upright = attributes.analyze(astronaut, pipeline.detect(astronaut, embed=False))[0]
+    tilted = attributes.analyze(rotated, pipeline.detect(rotated, embed=False))[0]
     assert tilted.expression == upright.expression == "happy"
     assert upright.age is not None and tilted.age is not None
     assert abs(tilted.age - upright.age) < 8
@@ -160,14 +160,14 @@ def test_ckplus48_accuracy_floor(attributes: AttributeAnalyzer) -> None:
 
 
 @pytest.mark.shared_data
-def test_yale_expressions(analyzer: FaceAnalyzer, attributes: AttributeAnalyzer) -> None:
+def test_yale_expressions(pipeline: FacePipeline, attributes: AttributeAnalyzer) -> None:
     """Measured: 13/15 happy and 14/15 surprised photos read right (YuNet + template crop)."""
     root = data_path("yalefaces/yalefaces")
     hits = {"happy": 0, "surprise": 0}
     for condition, label in (("happy", "happy"), ("surprised", "surprise")):
         for path in sorted(root.glob(f"subject*.{condition}")):
             image = np.asarray(Image.open(path).convert("RGB"))
-            faces = analyzer.analyze(image, embed=False)
+            faces = pipeline.detect(image, embed=False)
             if faces and attributes.analyze(image, faces[:1])[0].expression == label:
                 hits[label] += 1
     assert hits["happy"] >= 10 and hits["surprise"] >= 10
@@ -175,7 +175,7 @@ def test_yale_expressions(analyzer: FaceAnalyzer, attributes: AttributeAnalyzer)
 
 @pytest.mark.shared_data
 def test_apparent_gender_on_known_photos(
-    analyzer: FaceAnalyzer, attributes: AttributeAnalyzer
+    pipeline: FacePipeline, attributes: AttributeAnalyzer
 ) -> None:
     """Public figures in the k-NN example photos (no gender labels ship with the data: the
     expectation comes from who they are)."""
@@ -183,5 +183,5 @@ def test_apparent_gender_on_known_photos(
     for folder, expected in (("obama", "male"), ("biden", "male"), ("rose_leslie", "female")):
         for path in sorted((root / folder).glob("*.jp*g")):
             image = np.asarray(Image.open(path).convert("RGB"))
-            found = attributes.analyze(image, analyzer.analyze(image, embed=False)[:1])[0]
+            found = attributes.analyze(image, pipeline.detect(image, embed=False)[:1])[0]
             assert found.gender == expected, path.name

@@ -23,7 +23,7 @@ from facelens.analysis.smoothing import (
 )
 from facelens.analysis.video import analyze_video_expressions, timeline_png
 from facelens.cli.main import cli
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from tests.conftest import data_path
 
 FPS = 25.0
@@ -84,7 +84,7 @@ def test_timeline_on_a_made_up_video_of_a_smiling_face(
     for index in range(8):  # the face drifts a little to the right, frame by frame
         shifted = np.roll(astronaut, 3 * index, axis=1)
         Image.fromarray(shifted).save(frames / f"frame_{index:03d}.png")
-    result = analyze_video_expressions(frames, FaceAnalyzer(max_upscale=1.0))
+    result = analyze_video_expressions(frames, FacePipeline(max_upscale=1.0))
     assert result.frames_processed == 8
     [track] = result.tracks
     assert len(track.times) == 8 and track.labels == ["happy"] * 8
@@ -111,7 +111,7 @@ def test_timeline_on_a_made_up_video_of_a_smiling_face(
 def test_smiling_episode_in_a_real_clip() -> None:
     """d0.mp4: a woman turns from neutral to a smile and back (measured: happy 0.8-2.7 s)."""
     clip = data_path("videos/KwaiVGI+LivePortrait/assets/examples/driving/d0.mp4")
-    result = analyze_video_expressions(clip, FaceAnalyzer(max_upscale=1.0))
+    result = analyze_video_expressions(clip, FacePipeline(max_upscale=1.0))
     assert result.window == DEFAULT_WINDOW_SECONDS
     [track] = result.tracks
     happy = [s for s in track.segments() if s.label == "happy"]

@@ -18,7 +18,7 @@ from PIL import Image
 
 from facelens.cli.main import cli
 from facelens.evaluation.anonymization import lfw_samples, measure
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from tests.conftest import data_path
 
 
@@ -72,7 +72,7 @@ def test_shipped_strengths_on_lfw_faces_of_24_and_128_px() -> None:
     root = data_path("lfw")
     if not root.is_dir():
         pytest.skip(f"{root} not found")
-    samples = lfw_samples(root, 20, FaceAnalyzer())
+    samples = lfw_samples(root, 20, FacePipeline())
     curves = measure(
         {"lfw": samples},
         sizes=[24, 128],

@@ -26,8 +26,8 @@ from facelens.apps.anonymize_video import anonymize_video
 from facelens.io.image import DecodedImage
 from facelens.io.yuv import i420_planes, i420_to_rgb, rgb_to_i420
 from facelens.match.calibration import calibration_for, operating_point
-from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.detect import detect_faces
+from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.centerface import load_centerface
 from facelens.privacy.methods import METHODS, anonymize_i420_regions, anonymize_regions
 from facelens.privacy.policy import Policy
@@ -38,16 +38,16 @@ from tests.conftest import REPO
 
 def make_anonymizer(lens: FaceLens, **options: object) -> Anonymizer:
     return Anonymizer(
-        lens.analyzer,
+        lens.pipeline,
         lens.operating_point(),
         lens.calibration,
         **options,  # type: ignore[arg-type]
     )
 
 
-def lens_threshold(analyzer: FaceAnalyzer, fmr: float = 1e-2) -> float:
+def lens_threshold(pipeline: FacePipeline, fmr: float = 1e-2) -> float:
     """The cosine a same-person decision needs at a lenient false-match rate (1e-2)."""
-    return operating_point(calibration_for(analyzer.embedder_id), fmr=fmr).threshold
+    return operating_point(calibration_for(pipeline.embedder_id), fmr=fmr).threshold
 
 
 @pytest.fixture()
@@ -78,9 +78,9 @@ def test_region_grows_by_the_documented_margins() -> None:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_hides_the_region_and_nothing_else(
-    method: str, astronaut: np.ndarray, analyzer: FaceAnalyzer
+    method: str, astronaut: np.ndarray, pipeline: FacePipeline
 ) -> None:
-    faces = analyzer.analyze(astronaut, embed=False)
+    faces = pipeline.detect(astronaut, embed=False)
     assert len(faces) == 1
     region = grow_box(faces[0].box, 512, 512)
     out = astronaut.copy()
@@ -91,22 +91,22 @@ def test_each_method_hides_the_region_and_nothing_else(
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(out[outside], astronaut[outside])
     # identity is gone: the face cut at the original landmarks no longer matches the original
-    original = analyzer.analyze(astronaut)[0]
+    original = pipeline.detect(astronaut)[0]
     detection = Detection(original.box, original.landmarks, original.score)
-    hidden = analyzer.faces_at(DecodedImage(out, "<test>"), [detection])[0]
+    hidden = pipeline.faces_at(DecodedImage(out, "<test>"), [detection])[0]
     assert original.template is not None and hidden.template is not None
     similarity = float(np.dot(original.template.vector, hidden.template.vector))
-    assert similarity < lens_threshold(analyzer)
-    assert analyzer.analyze(out, embed=False) == []
+    assert similarity < lens_threshold(pipeline)
+    assert pipeline.detect(out, embed=False) == []
     assert load_centerface().detect(out) == []
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_hides_a_yuv_frame_region_and_nothing_else(
-    method: str, astronaut: np.ndarray, analyzer: FaceAnalyzer
+    method: str, astronaut: np.ndarray, pipeline: FacePipeline
 ) -> None:
     """Video frames are hidden in planar YUV: the same methods, the rest of the frame untouched."""
-    region = grow_box(analyzer.analyze(astronaut, embed=False)[0].box, 512, 512)
+    region = grow_box(pipeline.detect(astronaut, embed=False)[0].box, 512, 512)
     yuv = rgb_to_i420(astronaut)
     out = yuv.copy()
     anonymize_i420_regions(out, [region], method)  # type: ignore[arg-type]
@@ -124,7 +124,7 @@ def test_each_method_hides_a_yuv_frame_region_and_nothing_else(
         assert np.array_equal(plane[~mask], original[~mask])
         assert not np.array_equal(plane[mask], original[mask])
     hidden = i420_to_rgb(out)
-    assert analyzer.analyze(hidden, embed=False) == []
+    assert pipeline.detect(hidden, embed=False) == []
     assert load_centerface().detect(hidden) == []
 
 
@@ -176,7 +176,7 @@ def test_image_batch_with_bad_inputs(lens: FaceLens, astronaut_file: Path, tmp_p
     assert data["independent_detector"]["faces_in_anonymized_regions"] == 0
     written = np.asarray(Image.open(out / "astronaut.png").convert("RGB"))
     assert written.shape == (512, 512, 3)
-    assert lens.analyzer.analyze(written) == []
+    assert lens.pipeline.detect(written) == []
     assert not (out / "broken.jpg").exists()
 
 
@@ -192,7 +192,7 @@ def test_keep_leaves_only_a_confident_consenting_person_visible(
     assert np.array_equal(np.asarray(Image.open(tmp_path / "keep.png").convert("RGB")), astronaut)
     # identity uncertain (a threshold no score reaches): privacy wins, the face is hidden
     strict = Anonymizer(
-        lens.analyzer,
+        lens.pipeline,
         lens.operating_point(threshold=0.999),
         lens.calibration,
         policy=Policy.make(keep=["Eileen Collins"]),
@@ -209,8 +209,8 @@ def test_keep_leaves_only_a_confident_consenting_person_visible(
         make_anonymizer(lens, policy=Policy.make(keep=["Nobody"]), gallery=gallery)
 
 
-def test_policy_decides_in_favour_of_privacy(astronaut: np.ndarray, analyzer: FaceAnalyzer) -> None:
-    face = analyzer.analyze(astronaut)[0]
+def test_policy_decides_in_favour_of_privacy(astronaut: np.ndarray, pipeline: FacePipeline) -> None:
+    face = pipeline.detect(astronaut)[0]
     poor = type(face)(
         face.box, face.landmarks, face.score, type(face.quality)(0.1, ("blurred",), 10, 1, 0, 0.7)
     )
@@ -304,7 +304,7 @@ def test_synthetic_video_is_anonymized_in_every_frame(
     # the source really shows the face in every frame but 12 and 13
     with av.open(str(synthetic_video)) as source:
         frames = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
-    visible = [bool(detect_faces(lens.analyzer.detector, f, 960, 1.0)) for f in frames]
+    visible = [bool(detect_faces(lens.pipeline.detector, f, 960, 1.0)) for f in frames]
     assert visible == [p is not None for p in face_positions()]
 
     output = tmp_path / "out.mp4"
@@ -326,7 +326,7 @@ def test_synthetic_video_is_anonymized_in_every_frame(
         out_frames = [f.to_ndarray(format="rgb24") for f in written.decode(video=0)]
     assert len(out_frames) == FRAMES
     for index, frame in enumerate(out_frames):
-        assert detect_faces(lens.analyzer.detector, frame, 960, 1.0) == [], index
+        assert detect_faces(lens.pipeline.detector, frame, 960, 1.0) == [], index
         assert detector.detect(frame) == [], index
     # audio survives untouched: the same packets, byte for byte
     assert audio_payload(output) == audio_payload(synthetic_video) != []
@@ -507,7 +507,7 @@ def test_a_dark_video_is_hidden_in_every_frame_with_a_face(
     make_video(path, astronaut, gain=0.03)
     with av.open(str(path)) as clip:
         first = next(clip.decode(video=0)).to_ndarray(format="rgb24")
-    assert detect_faces(lens.analyzer.detector, first, 960, 1.0) == []  # too dark for it
+    assert detect_faces(lens.pipeline.detector, first, 960, 1.0) == []  # too dark for it
     assert load_centerface().detect(first) != []  # but a face all the same
     report = anonymize_video(make_anonymizer(lens), path, tmp_path / "out.mp4")
     assert report.ok, report.error

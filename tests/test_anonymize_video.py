@@ -84,7 +84,7 @@ def test_nobody_found_or_identified_after_anonymization(
 ) -> None:
     source = clip_path(clip)
     anonymizer = Anonymizer(
-        lens.analyzer,
+        lens.pipeline,
         lens.operating_point(),
         lens.calibration,
         gallery=lens.gallery.template_matrix(),
@@ -111,7 +111,7 @@ def test_keep_leaves_the_consenting_person_identifiable(lens: FaceLens, tmp_path
     """--keep "Katie Hill": her clip stays as it was, and the recognizer still knows her."""
     source = clip_path("WDA_KatieHill_000.mp4")
     anonymizer = Anonymizer(
-        lens.analyzer,
+        lens.pipeline,
         lens.operating_point(),
         lens.calibration,
         policy=Policy.make(keep=["Katie Hill"]),

@@ -319,7 +319,7 @@ def test_facelens_seals_its_cluster_index_with_the_gallery_key(tmp_path: Path) -
     assert clusters.store.encrypted
     group = _name_a_group_ada(clusters.store, faces=3)
     clusters.close()
-    assert lens.erase_cluster_group("Ada") == group.faces > 0  # opened with the same key
+    assert lens._erase_cluster_group("Ada") == group.faces > 0  # opened with the same key
     lens.close()
 
 
@@ -334,8 +334,8 @@ def test_erasing_a_person_reaches_a_cluster_index_made_before_the_key(tmp_path: 
     key_file = tmp_path / "gallery.key"
     write_key_file(key_file)
     keyed = FaceLens(gallery=gallery, key_file=key_file)  # e.g. after `gallery encrypt`
-    assert keyed.erase_cluster_group("Ada") == ada.faces  # the key is not needed to erase
-    left = ClusterStore(default_index_path(gallery), plain.analyzer.embedder_id)
+    assert keyed._erase_cluster_group("Ada") == ada.faces  # the key is not needed to erase
+    left = ClusterStore(default_index_path(gallery), plain.pipeline.embedder_id)
     assert left.group_named("Ada") is None
     assert len(left.face_matrix().face_ids) == 2 - ada.faces
     left.close()

@@ -19,7 +19,7 @@ from facelens.cli.main import cli
 from facelens.cluster import FaceClusters
 from facelens.errors import CorrectionError
 from facelens.io.walk import expand_image_paths
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from tests.conftest import data_path
 
 pytestmark = pytest.mark.shared_data
@@ -45,20 +45,20 @@ def knn_test() -> Path:
 
 @pytest.fixture(scope="session")
 def indexed_train(
-    tmp_path_factory: pytest.TempPathFactory, analyzer: FaceAnalyzer, knn_train: Path
+    tmp_path_factory: pytest.TempPathFactory, pipeline: FacePipeline, knn_train: Path
 ) -> Path:
     """A cluster index of the k-NN training photos, grouped once at the default rate."""
     folder = tmp_path_factory.mktemp("indexed")
-    with FaceClusters.open(folder / "g.db", analyzer=analyzer) as clusters:
+    with FaceClusters.open(folder / "g.db", pipeline=pipeline) as clusters:
         clusters.run(expand_image_paths([knn_train]))
     return folder
 
 
 @pytest.fixture()
-def clusters(tmp_path: Path, indexed_train: Path, analyzer: FaceAnalyzer) -> FaceClusters:
+def clusters(tmp_path: Path, indexed_train: Path, pipeline: FacePipeline) -> FaceClusters:
     """A copy of the indexed training photos, with its own (empty) gallery."""
     shutil.copy(indexed_train / "g.library.db", tmp_path / "g.library.db")
-    opened = FaceClusters.open(tmp_path / "g.db", analyzer=analyzer)
+    opened = FaceClusters.open(tmp_path / "g.db", pipeline=pipeline)
     yield opened  # type: ignore[misc]
     opened.close()
 
@@ -80,10 +80,10 @@ def test_each_person_of_the_labelled_photos_is_one_group(clusters: FaceClusters)
 
 
 def test_faces_of_one_photo_are_never_grouped_even_when_everything_would_merge(
-    tmp_path: Path, analyzer: FaceAnalyzer
+    tmp_path: Path, pipeline: FacePipeline
 ) -> None:
     photos = data_path("group_photos")
-    with FaceClusters.open(tmp_path / "g.db", analyzer=analyzer) as clusters:
+    with FaceClusters.open(tmp_path / "g.db", pipeline=pipeline) as clusters:
         report = clusters.run(expand_image_paths([photos]), threshold=-1.0)  # merge anything
         faces = clusters.store.faces()
         assert len(faces) >= 20
@@ -268,7 +268,7 @@ def test_erasing_a_person_also_forgets_their_named_group(
     clusters.name(obama_group, "Barack Obama")
     path = clusters.store.path
     assert all(pieces_in(v.tobytes(), file_bytes(path)) for v in vectors)
-    with FaceLens(gallery=tmp_path / "g.db", embedder=clusters.analyzer.embedder_id) as lens:
+    with FaceLens(gallery=tmp_path / "g.db", embedder=clusters.pipeline.embedder_id) as lens:
         assert lens.erase("Barack Obama") >= 1
     assert clusters.store.group_named("Barack Obama") is None
     assert not clusters.store.faces(group_id=obama_group)
@@ -294,7 +294,7 @@ def test_forgetting_a_group_leaves_no_byte_of_its_faces(clusters: FaceClusters) 
         assert crop is not None and pieces_in(crop, raw, JPEG_HEADERS) == 0
         assert pieces_in(vector.tobytes(), raw) == 0
     # The photos stay known: running on them again does not bring the faces back.
-    reopened = FaceClusters.open(path.with_name("g.db"), analyzer=clusters.analyzer)
+    reopened = FaceClusters.open(path.with_name("g.db"), pipeline=clusters.pipeline)
     report = reopened.run([Path(faces[0].source)])
     assert [p.status for p in report.photos] == ["known"]
     assert "obama" not in group_of_person(reopened)

@@ -26,7 +26,7 @@ from facelens.models.dlib_format import DlibFormatError, Reader, read_network
 from facelens.models.dlib_resnet import SPEC, DlibResNetEmbedder, build_onnx, match_architecture
 from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.align import align_face
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from tests.conftest import DATA_ROOT
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dlib_reference.json"
@@ -121,7 +121,7 @@ def test_a_network_of_another_shape_is_refused(model_bytes: bytes) -> None:
 
 
 def test_astronaut_gives_a_unit_128d_template(astronaut: np.ndarray) -> None:
-    faces = FaceAnalyzer(embedder=MODEL_ID).analyze(astronaut)
+    faces = FacePipeline(embedder=MODEL_ID).detect(astronaut)
     assert len(faces) == 1
     face = faces[0]
     assert face.aligned is not None and face.aligned.shape == (150, 150, 3)
@@ -225,13 +225,13 @@ def test_descriptor_equals_real_dlib(face: dict[str, Any], embedder: DlibResNetE
 @pytest.mark.shared_data
 def test_pipeline_finds_the_fixture_landmarks() -> None:
     """The detector still gives the landmarks the fixture's chips were cut from."""
-    analyzer = FaceAnalyzer(embedder=MODEL_ID)
+    pipeline = FacePipeline(embedder=MODEL_ID)
     checked = 0
     for face in REFERENCE["faces"][::8]:
         photo = DATA_ROOT / face["path"]
         if not photo.is_file():
             continue
-        found = analyzer.analyze(photo, embed=False)[0].landmarks
+        found = pipeline.detect(photo, embed=False)[0].landmarks
         assert np.abs(found - np.array(face["landmarks"])).max() < 0.5, face["path"]
         checked += 1
     if not checked:

@@ -35,7 +35,7 @@ from facelens.models.dlib_shape import (
     pyramid_down,
     read_shape_predictor,
 )
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Detection
 from tests.conftest import DATA_ROOT
 
@@ -159,14 +159,14 @@ def test_points_chips_and_descriptors_equal_real_dlib(
 
 @pytest.mark.shared_data
 def test_pipeline_gives_dlibs_box_and_chip() -> None:
-    """The analyzer's dlib crop comes from dlib's alignment of the fixture's box."""
-    analyzer = FaceAnalyzer(embedder=MODEL_ID)
+    """The pipeline's dlib crop comes from dlib's alignment of the fixture's box."""
+    pipeline = FacePipeline(embedder=MODEL_ID)
     checked = 0
     for face in FACES[::10]:
         photo = DATA_ROOT / face["path"]
         if not photo.is_file():
             continue
-        found = analyzer.analyze(photo, embed=False)[0]
+        found = pipeline.detect(photo, embed=False)[0]
         detection = Detection(found.box, found.landmarks, found.score)
         rect = np.array(dlib_box(detection))
         assert np.abs(rect - np.array(face["rect"])).max() <= 1, face["path"]

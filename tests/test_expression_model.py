@@ -32,7 +32,7 @@ from facelens.cli.main import cli
 from facelens.models import registry
 from facelens.models.attributes import EXPRESSIONS
 from facelens.models.spec import verified_model_bytes
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.service.app import create_app
 from facelens.service.settings import ServiceSettings
 from tests.conftest import data_path
@@ -57,11 +57,11 @@ def test_the_new_model_is_registered_and_matches_its_sha256() -> None:
 
 
 def test_a_small_image_with_no_face_found_is_analysed_as_the_face(
-    analyzer: FaceAnalyzer, tmp_path: Path
+    pipeline: FacePipeline, tmp_path: Path
 ) -> None:
     """A 48x48 image where the detector finds nothing: one face, the whole image, said so."""
     thumbnail = np.full((48, 48, 3), 128, dtype=np.uint8)
-    assert analyzer.analyze(thumbnail, embed=False) == []
+    assert pipeline.detect(thumbnail, embed=False) == []
     with FaceLens(gallery=tmp_path / "g.db") as lens:
         [face] = lens.analyze(thumbnail, age_gender=False)
     assert face.cropped and face.to_dict()["cropped"] is True
@@ -73,10 +73,10 @@ def test_a_small_image_with_no_face_found_is_analysed_as_the_face(
 
 
 def test_cli_cropped_takes_the_whole_image_and_says_so(
-    astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
+    astronaut: np.ndarray, pipeline: FacePipeline, tmp_path: Path
 ) -> None:
     """--cropped on a tight grey crop of the smiling astronaut: one face, happy, "cropped"."""
-    face = analyzer.analyze(astronaut, embed=False)[0]
+    face = pipeline.detect(astronaut, embed=False)[0]
     x, y, w, h = (int(v) for v in face.box.as_list())
     crop = cv2.cvtColor(astronaut[y : y + h, x : x + w], cv2.COLOR_RGB2GRAY)
     path = tmp_path / "crop.png"
@@ -113,9 +113,9 @@ def test_service_analyzes_a_crop(astronaut: np.ndarray, tmp_path: Path) -> None:
 
 
 def test_both_models_read_the_smiling_astronaut(
-    analyzer: FaceAnalyzer, astronaut: np.ndarray
+    pipeline: FacePipeline, astronaut: np.ndarray
 ) -> None:
-    faces = analyzer.analyze(astronaut, embed=False)
+    faces = pipeline.detect(astronaut, embed=False)
     for model_id in EXPRESSION_MODELS:
         scores = AttributeAnalyzer(age_gender=False, expression_model=model_id).expression_scores(
             astronaut, faces
@@ -125,35 +125,35 @@ def test_both_models_read_the_smiling_astronaut(
 
 
 def _pipeline_accuracy(
-    paths: list[Path], truth: list[str], model_id: str, analyzer: FaceAnalyzer
+    paths: list[Path], truth: list[str], model_id: str, pipeline: FacePipeline
 ) -> float:
     """Accuracy through the pipeline as ``facelens analyze`` runs it (largest face or crop)."""
     attributes = AttributeAnalyzer(age_gender=False, expression_model=model_id)
     hits = 0
     for result, label in zip(
-        analyzer.analyze_many(paths, embed=False, keep_images=True), truth, strict=True
+        pipeline.detect_many(paths, embed=False, keep_images=True), truth, strict=True
     ):
         assert result.image is not None
-        faces, _ = attribute_faces(analyzer, result.image, result.faces)
+        faces, _ = attribute_faces(pipeline, result.image, result.faces)
         scores = attributes.expression_scores(result.image.pixels, faces[:1])
         hits += EXPRESSIONS[int(scores[0].argmax())] == label
     return hits / len(paths)
 
 
 @pytest.mark.shared_data
-def test_ckplus48_through_the_pipeline(analyzer: FaceAnalyzer) -> None:
+def test_ckplus48_through_the_pipeline(pipeline: FacePipeline) -> None:
     """Every 3rd CK+48 image of the 6 mapped classes, as photos through the whole pipeline."""
     root = data_path("ckplus48/CK+48")
     mapping = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy"}
     mapping |= {"sadness": "sad", "surprise": "surprise"}
     items = [(label, p) for f, label in mapping.items() for p in sorted((root / f).glob("*.png"))]
     items = items[::3]
-    accuracy = _pipeline_accuracy([p for _, p in items], [t for t, _ in items], CNN, analyzer)
+    accuracy = _pipeline_accuracy([p for _, p in items], [t for t, _ in items], CNN, pipeline)
     assert accuracy > CK_FLOOR
 
 
 @pytest.mark.shared_data
-def test_fer2013_validation_split_through_the_pipeline(analyzer: FaceAnalyzer) -> None:
+def test_fer2013_validation_split_through_the_pipeline(pipeline: FacePipeline) -> None:
     """Every 4th image of the held-back FER2013 validation split (never trained on)."""
     root = data_path("fer2013_train")
     sys.path.insert(0, str(REPO / "scripts"))
@@ -164,7 +164,7 @@ def test_fer2013_validation_split_through_the_pipeline(analyzer: FaceAnalyzer) -
         item for item, keep in zip(items, fer_split([x for x, _ in items]), strict=True) if keep
     ]
     held = held[::4]
-    accuracy = _pipeline_accuracy([p for _, p in held], [t for t, _ in held], CNN, analyzer)
+    accuracy = _pipeline_accuracy([p for _, p in held], [t for t, _ in held], CNN, pipeline)
     assert accuracy > FER_FLOOR
 
 

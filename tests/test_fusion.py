@@ -7,7 +7,7 @@ import pytest
 
 from facelens.models import registry
 from facelens.models.fusion import FusionEmbedder
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 
 def test_fused_cosine_is_the_weighted_sum_of_part_cosines(astronaut: np.ndarray) -> None:
@@ -15,11 +15,11 @@ def test_fused_cosine_is_the_weighted_sum_of_part_cosines(astronaut: np.ndarray)
     onnx = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime")
     fusion = FusionEmbedder("test-fusion", [opencv, onnx], [3.0, 1.0])
     assert fusion.weights == [0.75, 0.25] and fusion.dimension == 256
-    fused = FaceAnalyzer(embedder=fusion)
-    single = FaceAnalyzer(embedder=opencv)
+    fused = FacePipeline(embedder=fusion)
+    single = FacePipeline(embedder=opencv)
     mirrored = np.ascontiguousarray(astronaut[:, ::-1])
-    a, b = (fused.analyze(image)[0] for image in (astronaut, mirrored))
-    c, d = (single.analyze(image)[0] for image in (astronaut, mirrored))
+    a, b = (fused.detect(image)[0] for image in (astronaut, mirrored))
+    c, d = (single.detect(image)[0] for image in (astronaut, mirrored))
     assert a.template is not None and b.template is not None
     assert a.template.model_id == "test-fusion" and a.template.vector.shape == (256,)
     assert np.linalg.norm(a.template.vector) == pytest.approx(1.0, abs=1e-5)
@@ -33,12 +33,12 @@ def test_fused_cosine_is_the_weighted_sum_of_part_cosines(astronaut: np.ndarray)
 
 def test_a_flipped_part_sees_an_image_and_its_mirror_alike(astronaut: np.ndarray) -> None:
     sface = registry.load_embedder(registry.SFACE_EMBEDDER)
-    flipped = FaceAnalyzer(embedder=FusionEmbedder("test-flipped", [sface], [1.0], [True]))
-    plain = FaceAnalyzer(embedder=sface)
+    flipped = FacePipeline(embedder=FusionEmbedder("test-flipped", [sface], [1.0], [True]))
+    plain = FacePipeline(embedder=sface)
     mirrored = np.ascontiguousarray(astronaut[:, ::-1])
     templates = []
-    for analyzer in (flipped, plain):
-        a, b = (analyzer.analyze(image)[0].template for image in (astronaut, mirrored))
+    for pipeline in (flipped, plain):
+        a, b = (pipeline.detect(image)[0].template for image in (astronaut, mirrored))
         assert a is not None and b is not None
         templates.append(float(a.vector @ b.vector))
     flipped_score, plain_score = templates

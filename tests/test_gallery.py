@@ -206,7 +206,7 @@ def test_gallery_chooses_its_own_embedder(gallery_location: str, astronaut: np.n
     with FaceLens(gallery=path, embedder="dlib-resnet-v1") as lens:
         lens.enroll("Eileen Collins", [astronaut])
     with FaceLens(gallery=path) as lens:  # no embedder named: the gallery's own is used
-        assert lens.analyzer.embedder_id == "dlib-resnet-v1"
+        assert lens.pipeline.embedder_id == "dlib-resnet-v1"
         assert [m.identity for m in lens.identify(astronaut[:, ::-1].copy())] == ["Eileen Collins"]
     with pytest.raises(GalleryModelMismatchError):
         FaceLens(gallery=path, embedder=DEFAULT_EMBEDDER).people()

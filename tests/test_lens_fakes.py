@@ -35,8 +35,8 @@ def lens(tmp_path: Path) -> Iterator[FaceLens]:
 
 
 def test_a_lens_runs_the_models_it_is_given(lens: FaceLens) -> None:
-    assert isinstance(lens.analyzer.detector, TileDetector)
-    assert lens.analyzer.embedder_id == "fake-pixel-embedder"
+    assert isinstance(lens.pipeline.detector, TileDetector)
+    assert lens.pipeline.embedder_id == "fake-pixel-embedder"
     assert lens.calibration.source.startswith("gallery:")
     faces = lens.detect(photo((ADA, 0), (BOB, 0)))
     assert len(faces) == 2

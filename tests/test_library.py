@@ -188,7 +188,7 @@ def test_not_this_person_and_erase_reach_the_library(
         finally:
             library.close()
         lens.erase("Bibi")
-        store = ClusterStore(tmp_path / "people.library.db", lens.analyzer.embedder_id)
+        store = ClusterStore(tmp_path / "people.library.db", lens.pipeline.embedder_id)
         try:
             assert store.group_named("Bibi") is None
             assert store.not_person("Bibi") == set()
@@ -208,7 +208,7 @@ def test_search_by_photo_finds_that_persons_appearances(
     with FaceLens(gallery=root / "people.db") as lens:
         library = lens.library()
         try:
-            face = lens.analyzer.analyze(probe)[0]
+            face = lens.pipeline.detect(probe)[0]
             assert face.template is not None
             found = library.search(face.template.vector, lens.operating_point(), lens.calibration)
             assert found and all("Albert_Costa" in a.source for a in found if a.match)

@@ -121,9 +121,9 @@ def test_scan_groups_name_and_appearances_live_in_the_gallerys_database(
             library.close()
     # Without the key, the encrypted library does not open.
     with pytest.raises(GalleryKeyRequiredError):
-        PostgresLibraryStore(url, lens.analyzer.embedder_id)
+        PostgresLibraryStore(url, lens.pipeline.embedder_id)
     with pytest.raises(GalleryKeyMismatchError):
-        PostgresLibraryStore(url, lens.analyzer.embedder_id, cipher=GalleryCipher.generate())
+        PostgresLibraryStore(url, lens.pipeline.embedder_id, cipher=GalleryCipher.generate())
 
 
 def test_a_scan_resumes_after_a_restart(setup: tuple[str, Path, Path]) -> None:

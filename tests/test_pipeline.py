@@ -12,7 +12,7 @@ from PIL import Image
 
 from facelens.errors import ImageDecodeError, ImageTooLargeError
 from facelens.pipeline.align import similarity_transform
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Face
 
@@ -33,14 +33,14 @@ def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
     return buffer.getvalue()
 
 
-def test_face_record_is_complete(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
-    face = _only_face(analyzer.analyze(obama_photo))
+def test_face_record_is_complete(pipeline: FacePipeline, obama_photo: Path) -> None:
+    face = _only_face(pipeline.detect(obama_photo))
     record = face.to_dict()
     assert set(record) == {"box", "landmarks", "score", "quality"}
     assert len(record["box"]) == 4 and len(record["landmarks"]) == 5
     assert set(record["quality"]) >= {"value", "reasons", "face_size", "sharpness", "yaw", "score"}
     assert face.template is not None
-    assert face.template.vector.shape == (analyzer.embedder.dimension,)
+    assert face.template.vector.shape == (pipeline.embedder.dimension,)
     assert abs(float(np.linalg.norm(face.template.vector)) - 1) < 1e-5
     left_eye, right_eye = face.landmarks[0], face.landmarks[1]
     assert left_eye[0] < right_eye[0]  # image-left eye first
@@ -60,62 +60,62 @@ def test_face_record_is_complete(analyzer: FaceAnalyzer, obama_photo: Path) -> N
     ],
 )
 def test_every_format_finds_the_same_person(
-    analyzer: FaceAnalyzer, obama_photo: Path, mode: str, fmt: str, min_similarity: float
+    pipeline: FacePipeline, obama_photo: Path, mode: str, fmt: str, min_similarity: float
 ) -> None:
-    reference = _only_face(analyzer.analyze(obama_photo))
+    reference = _only_face(pipeline.detect(obama_photo))
     original = Image.open(obama_photo).convert("RGB")
     if mode == "I;16":
         converted = Image.fromarray(np.asarray(original.convert("L")).astype(np.uint16) * 257)
     else:
         converted = original.convert(mode)
-    face = _only_face(analyzer.analyze(_encode(converted, fmt)))
+    face = _only_face(pipeline.detect(_encode(converted, fmt)))
     assert _similarity(reference, face) > min_similarity
 
 
-def test_sources_path_bytes_array_pil_agree(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
+def test_sources_path_bytes_array_pil_agree(pipeline: FacePipeline, obama_photo: Path) -> None:
     rgb = np.asarray(Image.open(obama_photo).convert("RGB"))
     results = [
-        analyzer.analyze(obama_photo),
-        analyzer.analyze(obama_photo.read_bytes()),
-        analyzer.analyze(rgb),
-        analyzer.analyze(np.ascontiguousarray(rgb[:, :, ::-1]), channel_order="BGR"),
-        analyzer.analyze(Image.open(obama_photo)),
+        pipeline.detect(obama_photo),
+        pipeline.detect(obama_photo.read_bytes()),
+        pipeline.detect(rgb),
+        pipeline.detect(np.ascontiguousarray(rgb[:, :, ::-1]), channel_order="BGR"),
+        pipeline.detect(Image.open(obama_photo)),
     ]
     reference = _only_face(results[0])
     for faces in results[1:]:
         assert _similarity(reference, _only_face(faces)) > 0.9999
 
 
-def test_exif_rotated_photo_is_upright(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
-    reference = _only_face(analyzer.analyze(obama_photo))
+def test_exif_rotated_photo_is_upright(pipeline: FacePipeline, obama_photo: Path) -> None:
+    reference = _only_face(pipeline.detect(obama_photo))
     original = Image.open(obama_photo).convert("RGB")
     stored_sideways = original.transpose(Image.Transpose.ROTATE_90)  # pixels lie on their side
     exif = stored_sideways.getexif()
     exif[0x0112] = 6  # "rotate 90 clockwise to display": undoes the rotation above
     face = _only_face(
-        analyzer.analyze(_encode(stored_sideways, "JPEG", exif=exif.tobytes(), quality=95))
+        pipeline.detect(_encode(stored_sideways, "JPEG", exif=exif.tobytes(), quality=95))
     )
     assert abs(face.box.x - reference.box.x) < 5 and abs(face.box.y - reference.box.y) < 5
     assert _similarity(reference, face) > 0.97
 
 
 def test_large_photo_is_searched_small_but_aligned_from_full_resolution(
-    analyzer: FaceAnalyzer, obama_photo: Path
+    pipeline: FacePipeline, obama_photo: Path
 ) -> None:
     original = np.asarray(Image.open(obama_photo).convert("RGB"))
-    reference = _only_face(analyzer.analyze(original))
+    reference = _only_face(pipeline.detect(original))
     factor = 5000 / max(original.shape[:2])
     large = cv2.resize(original, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    face = _only_face(analyzer.analyze(large))
+    face = _only_face(pipeline.detect(large))
     assert face.box.x == pytest.approx(reference.box.x * factor, rel=0.05)
     assert face.quality.face_size == pytest.approx(reference.quality.face_size * factor, rel=0.05)
     assert _similarity(reference, face) > 0.97
     with pytest.raises(ImageTooLargeError):
-        FaceAnalyzer(max_pixels=large.shape[0] * large.shape[1] - 1).analyze(large)
+        FacePipeline(max_pixels=large.shape[0] * large.shape[1] - 1).detect(large)
 
 
-def test_quality_names_what_is_wrong(analyzer: FaceAnalyzer, obama_photo: Path) -> None:
-    face = _only_face(analyzer.analyze(obama_photo))
+def test_quality_names_what_is_wrong(pipeline: FacePipeline, obama_photo: Path) -> None:
+    face = _only_face(pipeline.detect(obama_photo))
     assert face.quality.value == 1.0 and face.quality.reasons == ()
     assert face.aligned is not None
     blurred = cv2.GaussianBlur(face.aligned, (0, 0), 4)
@@ -140,7 +140,7 @@ def test_similarity_transform_recovers_a_known_transform() -> None:
 
 
 def test_one_bad_item_never_sinks_the_batch(
-    analyzer: FaceAnalyzer, obama_photo: Path, tmp_path: Path
+    pipeline: FacePipeline, obama_photo: Path, tmp_path: Path
 ) -> None:
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(obama_photo.read_bytes()[:5000])
@@ -150,7 +150,7 @@ def test_one_bad_item_never_sinks_the_batch(
     Image.new("L", (9000, 8000)).save(huge)
     no_face = np.full((240, 320, 3), 200, np.uint8)
     sources = [obama_photo, truncated, upload, tmp_path / "missing.jpg", huge, no_face, obama_photo]
-    results = list(analyzer.analyze_many(sources))
+    results = list(pipeline.detect_many(sources))
     assert [r.source for r in results[:3]] == [str(obama_photo), str(truncated), str(upload)]
     assert len(results[0].faces) == 1 and len(results[-1].faces) == 1
     assert isinstance(results[1].error, ImageDecodeError)
@@ -184,11 +184,11 @@ def test_faces_are_embedded_a_few_crops_a_call(astronaut: np.ndarray) -> None:
     from facelens.pipeline.embed import EMBED_BATCH_SIZE
 
     recorder = _RecordingEmbedder()
-    analyzer = FaceAnalyzer(embedder=recorder, batch_size=8)  # type: ignore[arg-type]
-    results = list(analyzer.analyze_many([astronaut] * 8, workers=1))
+    pipeline = FacePipeline(embedder=recorder, batch_size=8)  # type: ignore[arg-type]
+    results = list(pipeline.detect_many([astronaut] * 8, workers=1))
     assert sum(len(r.faces) for r in results) == 8
     assert max(recorder.calls) <= EMBED_BATCH_SIZE < 8
-    alone = analyzer.analyze(astronaut)[0].template
+    alone = pipeline.detect(astronaut)[0].template
     assert alone is not None and results[7].faces[0].template is not None
     assert float(alone.vector @ results[7].faces[0].template.vector) > 0.99999
 
@@ -199,14 +199,14 @@ def test_select_embeds_only_the_chosen_faces(astronaut: np.ndarray) -> None:
 
     two = np.ascontiguousarray(np.concatenate([astronaut, astronaut], axis=1))
     recorder = _RecordingEmbedder()
-    analyzer = FaceAnalyzer(embedder=recorder)  # type: ignore[arg-type]
-    everything = next(iter(analyzer.analyze_many([two], workers=1)))
+    pipeline = FacePipeline(embedder=recorder)  # type: ignore[arg-type]
+    everything = next(iter(pipeline.detect_many([two], workers=1)))
     assert len(everything.faces) == 2 and sum(recorder.calls) == 2
     recorder.calls.clear()
 
     def pick(result: ImageFaces) -> list[Face]:
         return [central_face(result.faces, result.width, result.height)]
 
-    chosen = next(iter(analyzer.analyze_many([two], workers=1, select=pick)))
+    chosen = next(iter(pipeline.detect_many([two], workers=1, select=pick)))
     assert len(chosen.faces) == 1 and sum(recorder.calls) == 1
     assert chosen.faces[0].template is not None

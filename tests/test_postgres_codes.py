@@ -137,16 +137,17 @@ def test_facelens_identifies_through_the_code_index(
         _add(gallery, f"stranger {number}", vectors)
     monkeypatch.setenv(postgres_codes.SEARCH_ENV, "hnsw")
     by_server = lens.identify(astronaut)
-    lens.prepare_search()
-    assert lens._server_codes is None  # the server's index needs nothing in this process
+    search = lens.gallery_search
+    search.prepare()
+    assert search.server_codes is None  # the server's index needs nothing in this process
     monkeypatch.setenv(postgres_codes.SEARCH_ENV, "codes")
-    lens.prepare_search()  # what the service does when it starts: the templates are read now
-    assert lens._server_codes is not None and lens._server_codes.index is not None
-    assert len(lens._server_codes.index) == 301
+    search.prepare()  # what the service does when it starts: the templates are read now
+    assert search.server_codes is not None and search.server_codes.index is not None
+    assert len(search.server_codes.index) == 301
     by_codes = lens.identify(astronaut)
     assert by_codes[0].identity == by_server[0].identity == "Eileen Collins"
     assert by_codes[0].score == pytest.approx(by_server[0].score, abs=1e-5)
     lens.erase("Eileen Collins")
-    assert len(lens._server_codes.index) == 300  # erase syncs this process's codes at once
+    assert len(search.server_codes.index) == 300  # erase syncs this process's codes at once
     assert lens.identify(astronaut)[0].identity is None
     lens.close()

@@ -160,7 +160,7 @@ def test_encrypted_gallery_file_holds_no_template_or_crop(
             lens.enroll("Eileen Collins", [astronaut, astronaut[:, ::-1].copy()])
             gallery = lens.gallery
             assert isinstance(gallery, SQLiteGallery) and gallery.encrypted == (key is not None)
-            dimension = lens.analyzer.embedder.dimension
+            dimension = lens.pipeline.embedder.dimension
             gallery.add_templates(
                 "Synthetic Person", _random_templates(40, 1, dimension=dimension), create=True
             )

@@ -16,7 +16,7 @@ from facelens.cli.main import cli
 from facelens.errors import ProviderUnavailableError
 from facelens.models import registry
 from facelens.models.runtime import available_providers, create_session, resolve_providers
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 
 CPU = "CPUExecutionProvider"
 MISSING = "NoSuchExecutionProvider"
@@ -74,7 +74,7 @@ def test_an_unavailable_provider_is_refused_with_the_available_ones(
     assert refused.value.code == "provider_unavailable"
     assert CPU in str(refused.value)  # says what is available
     with pytest.raises(ProviderUnavailableError):  # at construction, before any model loads
-        FaceAnalyzer(providers=[MISSING])
+        FacePipeline(providers=[MISSING])
     with pytest.raises(ProviderUnavailableError):
         FaceLens(gallery=tmp_path / "g.db", embedder="sface-2021dec-int8bq", providers=[MISSING])
     monkeypatch.setenv(settings.PROVIDERS.name, MISSING)
@@ -84,7 +84,7 @@ def test_an_unavailable_provider_is_refused_with_the_available_ones(
 
 def test_the_providers_reach_the_loaded_models() -> None:
     other = _another_available()
-    lens = FaceAnalyzer(embedder="sface-2021dec-int8bq", threads=1, providers=[other, CPU])
+    lens = FacePipeline(embedder="sface-2021dec-int8bq", threads=1, providers=[other, CPU])
     assert lens.providers == (other, CPU)
     plain = registry.load_detector(threads=1)
     chosen = registry.load_detector(threads=1, providers=[other, CPU])

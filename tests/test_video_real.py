@@ -3,7 +3,7 @@
 * Each single-person clip ``d*.mp4`` (strong head motion and expressions)
   yields one dominant track that covers at least 90% of the frames where a
   face is visible. "Visible" is decided independently of the video pipeline:
-  the photo-grade search (the default ``FaceAnalyzer``, frames enlarged up to
+  the photo-grade search (the default ``FacePipeline``, frames enlarged up to
   2x as photos are) finds a face there; the video pipeline searches frames at
   their own size. To keep the test affordable the reference is computed on
   every 3rd frame. A visible frame is covered when the dominant track was
@@ -29,7 +29,7 @@ import pytest
 from facelens.api import FaceLens
 from facelens.apps.video_identify import VideoIdentification
 from facelens.io.image import DecodedImage
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.video import open_video, probe_video
 from facelens.video.tracker import DEFAULT_MAX_GAP
 from tests.conftest import data_path
@@ -50,7 +50,7 @@ def find_clip(name: str) -> Path:
     return found[0]
 
 
-def visible_frames(clip: Path, analyzer: FaceAnalyzer) -> set[int]:
+def visible_frames(clip: Path, pipeline: FacePipeline) -> set[int]:
     """Indices (every REFERENCE_STEP-th frame) where the photo-grade search finds a face."""
     with open_video(clip, every=REFERENCE_STEP) as reader:
         indices: list[int] = []
@@ -61,7 +61,7 @@ def visible_frames(clip: Path, analyzer: FaceAnalyzer) -> set[int]:
                 yield frame.as_image()
 
         visible = set()
-        for result in analyzer.analyze_many(images(), embed=False):
+        for result in pipeline.detect_many(images(), embed=False):
             index = indices.pop(0)
             if result.faces:
                 visible.add(index)
@@ -86,10 +86,10 @@ def lens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceLens]:
 
 @pytest.mark.parametrize("name", SINGLE_PERSON)
 def test_single_person_clip_has_one_dominant_track(
-    name: str, lens: FaceLens, analyzer: FaceAnalyzer
+    name: str, lens: FaceLens, pipeline: FacePipeline
 ) -> None:
     clip = find_clip(f"{name}.mp4")
-    visible = visible_frames(clip, analyzer)
+    visible = visible_frames(clip, pipeline)
     assert visible, "the reference search finds no face at all"
     result = lens.identify_video(clip)
     assert result.complete and result.tracks

@@ -40,20 +40,20 @@ def main() -> int:
     from facelens.evaluation.lfw import embed_lfw_images
     from facelens.models import registry
     from facelens.models.runtime import default_threads
-    from facelens.pipeline.analyzer import FaceAnalyzer
+    from facelens.pipeline.faces import FacePipeline
 
     embedder = os.environ.get("FACELENS_BENCH_EMBEDDER") or registry.DEFAULT_EMBEDDER
     upscale = os.environ.get("FACELENS_BENCH_MAX_UPSCALE")
-    analyzer = (
-        FaceAnalyzer(embedder=embedder, max_upscale=float(upscale))
+    pipeline = (
+        FacePipeline(embedder=embedder, max_upscale=float(upscale))
         if upscale
-        else FaceAnalyzer(embedder=embedder)
+        else FacePipeline(embedder=embedder)
     )
-    _ = analyzer.detector, analyzer.embedder  # load both models before the clock starts
+    _ = pipeline.detector, pipeline.embedder  # load both models before the clock starts
     load_seconds = time.perf_counter() - start
 
     loop_start = time.perf_counter()
-    templates, fallback_paths = embed_lfw_images(analyzer, [Path(p) for p in paths])
+    templates, fallback_paths = embed_lfw_images(pipeline, [Path(p) for p in paths])
     total_seconds = time.perf_counter() - loop_start
 
     missing = [p for p in paths if p not in templates]
@@ -70,7 +70,7 @@ def main() -> int:
         "embedder": embedder,
         "total_seconds": total_seconds,
         "load_seconds": load_seconds,
-        "onnx_threads": analyzer.threads or default_threads(),
+        "onnx_threads": pipeline.threads or default_threads(),
         "versions": versions(),
     }
     write_result(out, paths, vectors, fallback, report)

@@ -9,10 +9,10 @@ Quick use::
         print(match.identity or "unknown", match.score, match.fmr)
 """
 
-from facelens.api import FaceLens
+from facelens.api import FaceLens, LibraryOptions, VideoOptions
 from facelens.errors import FaceLensError
 from facelens.io.image import load_image
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Box, Candidate, Face, Match, Person, Quality, Template, Verification
 from facelens.version import __version__
 
@@ -20,14 +20,16 @@ __all__ = [
     "Box",
     "Candidate",
     "Face",
-    "FaceAnalyzer",
     "FaceLens",
     "FaceLensError",
+    "FacePipeline",
+    "LibraryOptions",
     "Match",
     "Person",
     "Quality",
     "Template",
     "Verification",
+    "VideoOptions",
     "__version__",
     "load_image",
 ]

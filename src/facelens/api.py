@@ -9,26 +9,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.apps.enroll import EnrollReport, enroll_person
+from facelens.apps.gallery_search import GallerySearch
 from facelens.errors import GalleryNotEncryptedError
-from facelens.gallery import (
-    GalleryStore,
-    SQLiteGallery,
-    open_gallery,
-    resolve_gallery,
-    stored_model_id,
-)
+from facelens.gallery import GalleryStore, open_gallery, resolve_gallery, stored_model_id
 from facelens.gallery.sqlite import stored_calibration
 from facelens.gallery.store import CalibrationRecord
-from facelens.index.gallery_index import GalleryIndex, index_path_for
-from facelens.index.search import CANDIDATES
 from facelens.io.image import ChannelOrder, ImageSource, source_label
 from facelens.match.calibration import (
     Calibration,
@@ -37,22 +28,50 @@ from facelens.match.calibration import (
     check_embedder,
     operating_point,
 )
-from facelens.match.decide import identify_faces, main_face, verify_faces
+from facelens.match.decide import main_face, verify_faces
 from facelens.match.scoring import Aggregation
 from facelens.models import registry
 from facelens.models.base import Detector, Embedder
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face, Match, Person, Verification
 
 if TYPE_CHECKING:
-    from facelens.apps.video_identify import VideoIdentification
+    from facelens.apps.video_identify import TrackTimeline, VideoIdentification
     from facelens.cluster import FaceClusters
     from facelens.cluster.library_store import LibraryStore
-    from facelens.gallery.postgres import PostgresGallery
-    from facelens.index.postgres_codes import PostgresCodeIndex
     from facelens.ingest.library import Library
     from facelens.video.reader import VideoSource
+
+__all__ = ["FaceLens", "LibraryOptions", "VideoOptions"]
+
+
+class VideoOptions(TypedDict, total=False):
+    """The options of :meth:`FaceLens.identify_video`, as keywords; a key left out takes
+    the default of :func:`facelens.apps.video_identify.identify_video` (which says what
+    each does): ``lens.identify_video("talk.mp4", every=2, draw_to="out.mp4")``."""
+
+    every: int  # process every n-th frame
+    fps: float | None  # or sample this many frames a second
+    start: float | None  # seconds into the video
+    end: float | None  # seconds into the video
+    top_frames: int  # a track's best frames that decide its identity
+    max_gap: float  # seconds a track may go unseen
+    min_track_frames: int  # shorter tracks are dropped
+    draw_to: str | Path | None  # a copy of the video with boxes and names
+    progress: Callable[[int], None] | None  # called with frames done
+    embed_all: bool  # embed every face, not only each track's best (slower)
+    on_track: Callable[[TrackTimeline], None] | None  # each track, as soon as it is decided
+    expressions: bool  # each track's expression over time
+
+
+class LibraryOptions(TypedDict, total=False):
+    """The options of :meth:`FaceLens.library`, as keywords (see
+    :class:`facelens.ingest.library.Library`)."""
+
+    video_fps: float  # frames a second read from videos
+    min_quality: float  # faces below this quality are not grouped
+    enroll_best: int  # a named group's best faces enrolled into the gallery
 
 
 class FaceLens:
@@ -100,131 +119,49 @@ class FaceLens:
     ) -> None:
         if embedder is None:
             embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
-        self.analyzer = FaceAnalyzer(
+        self.pipeline = FacePipeline(
             detector,
             embedder,
             threads=threads,
             max_side=max_side or DEFAULT_MAX_SIDE,
             providers=providers,
         )
+        """The face pipeline (detector and embedder): what :meth:`detect` uses."""
         self._gallery_path = gallery
         self._key_file = key_file
         self._gallery: GalleryStore | None = None
-        self._index: GalleryIndex | None = None
-        self._server_codes: PostgresCodeIndex | None = None
         self._fmr = fmr
         self._threshold = threshold
         self.aggregation: Aggregation = aggregation
+        self.gallery_search = GallerySearch(
+            lambda: self.gallery,
+            lambda: self.calibration,
+            self.operating_point,
+            lambda: self.aggregation,
+        )
+        """How the gallery is searched (for the CLI and the service, which detect faces
+        themselves); users call :meth:`identify`."""
 
     @property
     def gallery(self) -> GalleryStore:
         if self._gallery is None:
             self._gallery = open_gallery(
-                self._gallery_path, self.analyzer.embedder_id, key_file=self._key_file
+                self._gallery_path, self.pipeline.embedder_id, key_file=self._key_file
             )
         return self._gallery
-
-    @property
-    def search_index(self) -> GalleryIndex | None:
-        """The code index of the gallery (used from ``ANN_MIN_TEMPLATES`` templates on): beside
-        a SQLite gallery's file, or in memory only for an encrypted gallery (SQLite or
-        PostgreSQL). None for a PostgreSQL gallery in the clear: its server searches."""
-        gallery = self.gallery
-        if self._index is None and isinstance(gallery, SQLiteGallery):
-            self._index = GalleryIndex(index_path_for(gallery.path), persist=not gallery.encrypted)
-        elif self._index is None and getattr(gallery, "encrypted", False):
-            self._index = GalleryIndex(Path("postgresql.codes.npz"), persist=False)
-        return self._index
-
-    def match_faces(
-        self,
-        faces: list[Face],
-        point: OperatingPoint,
-        top_k: int = 5,
-        aggregation: Aggregation | None = None,
-    ) -> list[Match]:
-        """Who is each embedded face, at ``point``? The gallery is searched the fastest way
-        that still scores every reported candidate exactly:
-
-        * SQLite, or any encrypted gallery: every template below ``ANN_MIN_TEMPLATES``,
-          else the candidates of the code index (:attr:`search_index`);
-        * PostgreSQL in the clear: the server's HNSW index proposes the people among the
-          ``CANDIDATES`` nearest templates of each face (``candidate_matrix``), and all
-          their templates are scored here, so the whole gallery is never loaded. With
-          ``$FACELENS_POSTGRES_SEARCH=codes`` this process's code index proposes them
-          instead (:mod:`facelens.index.postgres_codes`).
-        """
-        aggregation = aggregation or self.aggregation
-        probes = [f.template.vector for f in faces if f.template is not None]
-        server = self._searching_server()
-        if server is not None and probes:
-            templates = server.candidate_matrix(np.stack(probes), k=CANDIDATES)
-            return identify_faces(faces, templates, point, self.calibration, top_k, aggregation)
-        gallery = self.gallery
-        return identify_faces(
-            faces,
-            gallery.template_matrix(),
-            point,
-            self.calibration,
-            top_k,
-            aggregation,
-            self.search_index,
-        )
-
-    def sync_index(self) -> None:
-        """After an enrollment or erasure: bring an existing index in step (erased templates
-        leave the index and its file at once)."""
-        if self._server_codes is not None:
-            self._server_codes.sync()
-            return
-        index = self.search_index
-        if index is not None and index.exists:
-            index.sync(self.gallery.template_matrix())
-
-    def prepare_search(self) -> None:
-        """Build the search structures now rather than at the first identification: the
-        code index of a large SQLite or encrypted gallery, or, with
-        ``$FACELENS_POSTGRES_SEARCH=codes``, the PostgreSQL code index (which reads
-        every template once). The service calls it when it starts."""
-        server = self._searching_server()
-        if server is not None:
-            if server is self._server_codes:  # the code index: read the templates now
-                self._server_codes.sync()
-            return
-        index = self.search_index
-        if index is not None:
-            index.sync(self.gallery.template_matrix())
-
-    def _searching_server(self) -> PostgresGallery | PostgresCodeIndex | None:
-        """What proposes candidates for a PostgreSQL gallery in the clear: the gallery (its
-        server's HNSW index) or, with ``$FACELENS_POSTGRES_SEARCH=codes``, this process's
-        code index over it. None for SQLite and encrypted galleries (searched in memory)."""
-        gallery = self.gallery
-        if isinstance(gallery, SQLiteGallery) or getattr(gallery, "encrypted", False):
-            return None
-        from facelens.gallery.postgres import PostgresGallery  # psycopg: PostgreSQL only
-        from facelens.index.postgres_codes import PostgresCodeIndex, postgres_search_mode
-
-        if not isinstance(gallery, PostgresGallery):
-            return None
-        if postgres_search_mode() == "hnsw":
-            return gallery
-        if self._server_codes is None or self._server_codes.gallery is not gallery:
-            self._server_codes = PostgresCodeIndex(gallery)
-        return self._server_codes
 
     @property
     def calibration(self) -> Calibration:
         """The calibration in force: the gallery's own (``facelens calibrate``), else the
         shipped one of the embedder; refused when it was fitted for another embedder, and
         for a user model that has none (:class:`NotCalibratedError`, with the command)."""
-        stored = self.stored_calibration()
+        stored = self._stored_calibration()
         if stored is None:
-            return calibration_for(self.analyzer.embedder_id)
+            return calibration_for(self.pipeline.embedder_id)
         calibration = Calibration.from_json(stored.record["calibration"])
-        return check_embedder(calibration, self.analyzer.embedder_id)
+        return check_embedder(calibration, self.pipeline.embedder_id)
 
-    def stored_calibration(self) -> CalibrationRecord | None:
+    def _stored_calibration(self) -> CalibrationRecord | None:
         """The gallery's calibration in force, read without creating the gallery file (or
         needing its key) when it is not open yet; None when there is none."""
         if self._gallery is not None:
@@ -244,7 +181,7 @@ class FaceLens:
 
     def detect(self, image: ImageSource, *, channel_order: ChannelOrder = "RGB") -> list[Face]:
         """Every face of an image with box, landmarks, score, quality and template."""
-        return self.analyzer.analyze(image, channel_order=channel_order)
+        return self.pipeline.detect(image, channel_order=channel_order)
 
     def analyze(
         self,
@@ -265,14 +202,14 @@ class FaceLens:
         from facelens.analysis.analyzer import DEFAULT_EXPRESSION_MODEL, AttributeAnalyzer
         from facelens.analysis.tight import attribute_faces
 
-        decoded = self.analyzer.load(image, channel_order)
-        found_faces = [] if cropped else self.analyzer.analyze(decoded, embed=False)
-        faces, whole = attribute_faces(self.analyzer, decoded, found_faces, cropped=cropped)
+        decoded = self.pipeline.load(image, channel_order)
+        found_faces = [] if cropped else self.pipeline.detect(decoded, embed=False)
+        faces, whole = attribute_faces(self.pipeline, decoded, found_faces, cropped=cropped)
         attributes = AttributeAnalyzer(
             age_gender=age_gender,
-            threads=self.analyzer.threads,
+            threads=self.pipeline.threads,
             expression_model=expression_model or DEFAULT_EXPRESSION_MODEL,
-            providers=self.analyzer.providers,
+            providers=self.pipeline.providers,
         )
         found = attributes.analyze(decoded.pixels, faces)
         return [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]
@@ -287,21 +224,15 @@ class FaceLens:
         is rejected (``matches_other_person``) unless ``force``. The other photos are saved.
         """
         report = enroll_person(
-            self.analyzer,
+            self.pipeline,
             self.gallery,
             name,
             _as_list(images),
-            screen=self.screen_faces,
+            screen=self.gallery_search.screen,
             force=force,
         )
-        self.sync_index()
+        self.gallery_search.sync()
         return report
-
-    def screen_faces(self, faces: list[Face]) -> list[Match]:
-        """Who each face already is in the gallery, before it is enrolled: people ranked by
-        their best template (``max``, whatever this lens's aggregation), decided at this
-        lens's default operating point (see :mod:`facelens.apps.enroll`)."""
-        return self.match_faces(faces, self.operating_point(), top_k=3, aggregation="max")
 
     def identify(
         self,
@@ -313,8 +244,8 @@ class FaceLens:
         channel_order: ChannelOrder = "RGB",
     ) -> list[Match]:
         """Who is each face of ``image``? ``identity`` is ``None`` for unknown faces."""
-        faces = self.analyzer.analyze(image, channel_order=channel_order)
-        return self.match_faces(faces, self.operating_point(fmr, threshold), top_k)
+        faces = self.pipeline.detect(image, channel_order=channel_order)
+        return self.gallery_search.match(faces, self.operating_point(fmr, threshold), top_k)
 
     def identify_many(
         self,
@@ -327,8 +258,8 @@ class FaceLens:
     ) -> Iterator[tuple[ImageFaces, list[Match]]]:
         """Identification over many images, streamed; a bad image carries its error."""
         point = self.operating_point(fmr, threshold)
-        for result in self.analyzer.analyze_many(images, keep_images=keep_images):
-            yield result, self.match_faces(result.faces, point, top_k)
+        for result in self.pipeline.detect_many(images, keep_images=keep_images):
+            yield result, self.gallery_search.match(result.faces, point, top_k)
 
     def identify_video(
         self,
@@ -336,17 +267,17 @@ class FaceLens:
         *,
         fmr: float | None = None,
         threshold: float | None = None,
-        **options: Any,
+        **options: Unpack[VideoOptions],
     ) -> VideoIdentification:
         """Track every face of a video (file, image sequence, webcam index or URL) and decide
-        each track's identity once, from its best frames; see
-        :func:`facelens.apps.video_identify.identify_video` for ``options`` (``every``,
-        ``fps``, ``start``, ``end``, ``top_frames``, ``draw_to``, ``progress``...)."""
+        each track's identity once, from its best frames; ``options`` are
+        :class:`VideoOptions` (``every``, ``fps``, ``start``, ``end``, ``top_frames``,
+        ``draw_to``, ``progress``...)."""
         from facelens.apps.video_identify import identify_video
 
         return identify_video(
             source,
-            self.analyzer,
+            self.pipeline,
             self.gallery.template_matrix(),
             self.operating_point(fmr, threshold),
             self.calibration,
@@ -363,8 +294,8 @@ class FaceLens:
         threshold: float | None = None,
     ) -> Verification:
         """Are the main (largest) faces of two images the same person?"""
-        face_a = main_face(self.analyzer.analyze(image_a), source_label(image_a))
-        face_b = main_face(self.analyzer.analyze(image_b), source_label(image_b))
+        face_a = main_face(self.pipeline.detect(image_a), source_label(image_a))
+        face_b = main_face(self.pipeline.detect(image_b), source_label(image_b))
         return verify_faces(face_a, face_b, self.operating_point(fmr, threshold), self.calibration)
 
     def people(self) -> list[Person]:
@@ -378,14 +309,14 @@ class FaceLens:
 
         Traces are the gallery's templates and crops, the search index's codes,
         and, when a cluster index sits beside the gallery (``facelens cluster``),
-        the faces of the group named after them there (:meth:`erase_cluster_group`).
+        the faces of the group named after them there (:meth:`_erase_cluster_group`).
         """
         removed = self.gallery.erase_person(name)
-        self.sync_index()
-        self.erase_cluster_group(name)
+        self.gallery_search.sync()
+        self._erase_cluster_group(name)
         return removed
 
-    def erase_cluster_group(self, name: str) -> int:
+    def _erase_cluster_group(self, name: str) -> int:
         """Erase ``name`` from the gallery's library (and from an older cluster index or
         library file there), if it exists: the faces of the group named after them
         (templates and crops), every "not this person" said about them; no byte left in
@@ -411,7 +342,7 @@ class FaceLens:
             try:
                 store = self._cluster_store(place)
             except GalleryNotEncryptedError:  # an index made before the key: erase needs none
-                store = open_library_store(place, self.analyzer.embedder_id)
+                store = open_library_store(place, self.pipeline.embedder_id)
             try:
                 erased += store.forget_person(name.strip())
             finally:
@@ -426,13 +357,14 @@ class FaceLens:
         from facelens.cluster.library_store import library_location
 
         store = self._cluster_store(library_location(self._gallery_path, index))
-        return FaceClusters(self.analyzer, store, lambda: self.gallery, owns_gallery=False)
+        return FaceClusters(self.pipeline, store, lambda: self.gallery, owns_gallery=False)
 
-    def library(self, path: str | Path | None = None, **options: Any) -> Library:
+    def library(self, path: str | Path | None = None, **options: Unpack[LibraryOptions]) -> Library:
         """The library (``facelens.ingest.library``) at ``path`` (default: the gallery's: a
         file beside a SQLite gallery, tables in a PostgreSQL gallery's database; see
         ``library_location``): scans, groups, people's appearances; named groups are
-        enrolled into this lens's gallery. ``options`` go to :class:`Library`. Close it
+        enrolled into this lens's gallery. ``options`` (:class:`LibraryOptions`) go to
+        :class:`Library`. Close it
         when done."""
         from facelens.ingest.library import Library
 
@@ -444,13 +376,13 @@ class FaceLens:
         from facelens.gallery.protection import resolve_gallery_key
 
         cipher = resolve_gallery_key(self._key_file)
-        return open_library_store(location, self.analyzer.embedder_id, cipher=cipher)
+        return open_library_store(location, self.pipeline.embedder_id, cipher=cipher)
 
     def close(self) -> None:
         if self._gallery is not None:
             self._gallery.close()
             self._gallery = None
-            self._server_codes = None
+            self.gallery_search.forget_server()
 
     def __enter__(self) -> FaceLens:
         return self

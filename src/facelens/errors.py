@@ -6,6 +6,48 @@ operations catch :class:`FaceLensError` per item, report it, and go on.
 
 from __future__ import annotations
 
+__all__ = [
+    "CalibrationDataError",
+    "CalibrationError",
+    "CalibrationMismatchError",
+    "ClusterError",
+    "ClusterFaceNotFoundError",
+    "ClusterModelMismatchError",
+    "CorrectionError",
+    "FaceLensError",
+    "FaceSelectionError",
+    "GalleryError",
+    "GalleryKeyError",
+    "GalleryKeyMismatchError",
+    "GalleryKeyRequiredError",
+    "GalleryModelMismatchError",
+    "GalleryNotEncryptedError",
+    "GroupNotFoundError",
+    "ImageDecodeError",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
+    "InputError",
+    "InputNotReadableError",
+    "InvalidNameError",
+    "LowQualityFaceError",
+    "ModelError",
+    "ModelIntegrityError",
+    "MultipleFacesError",
+    "NoFaceError",
+    "NotCalibratedError",
+    "PersonExistsError",
+    "PersonNotFoundError",
+    "ProviderUnavailableError",
+    "RayUnavailableError",
+    "TemplateNotFoundError",
+    "UnknownModelError",
+    "UnsupportedInputError",
+    "VideoDecodeError",
+    "VideoError",
+    "VideoOpenError",
+    "VideoWriteError",
+]
+
 
 class FaceLensError(Exception):
     """Base class of every error facelens raises on purpose."""

@@ -235,9 +235,21 @@ def data_root() -> Path:
 
 
 __all__ = [
+    "DATA",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MODEL_CACHE",
     "DEFAULT_PROVIDERS",
+    "GALLERY",
+    "GALLERY_KEY",
+    "GALLERY_KEY_FILE",
+    "LIBRARY",
+    "MODELS_FILE",
+    "MODEL_CACHE",
+    "POSTGRES_SCRUB",
+    "POSTGRES_SEARCH",
+    "PROVIDERS",
+    "SERVICE_DIR",
+    "SERVICE_SETTINGS",
     "SETTINGS",
     "Setting",
     "data_root",

@@ -22,6 +22,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "USABLE_QUALITY",
+    "Box",
+    "Candidate",
+    "Detection",
+    "Face",
+    "FloatArray",
+    "ImageArray",
+    "Match",
+    "Person",
+    "Quality",
+    "StoredTemplate",
+    "Template",
+    "Verification",
+]
+
 FloatArray = npt.NDArray[np.float32]
 ImageArray = npt.NDArray[np.uint8]
 

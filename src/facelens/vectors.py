@@ -6,6 +6,8 @@ import numpy as np
 
 from facelens.types import FloatArray
 
+__all__ = ["cosine_scores", "unit_rows"]
+
 
 def unit_rows(rows: np.ndarray) -> FloatArray:
     """Each row scaled to unit L2 norm, as float32 (an all-zero row stays zero)."""

@@ -27,6 +27,8 @@ from facelens.models.attributes import (
 )
 from facelens.types import FloatArray, ImageArray
 
+__all__ = ["DEFAULT_EXPRESSION_MODEL", "EXPRESSION_MODELS", "AttributeAnalyzer"]
+
 DEFAULT_EXPRESSION_MODEL = EXPRESSION_SPECS[0].id
 """The expression model used unless another is asked for (see docs/models.md#attributes)."""
 EXPRESSION_MODELS = tuple(spec.id for spec in EXPRESSION_SPECS)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from facelens.models.attributes import EXPRESSIONS
 from facelens.types import Face
 
+__all__ = ["AnalyzedFace", "FaceAttributes", "expression_dict"]
+
 Gender = Literal["female", "male"]
 
 

@@ -23,6 +23,14 @@ import numpy as np
 from facelens.pipeline.align import align_face
 from facelens.types import FloatArray, ImageArray
 
+__all__ = [
+    "TIGHT_CROP_MAX_SIDE",
+    "age_gender_crop",
+    "expression_crop",
+    "resize_grey",
+    "whole_image_landmarks",
+]
+
 EXPRESSION_TEMPLATE = np.array(
     [[0.315, 0.3925], [0.685, 0.3925], [0.5, 0.589], [0.347, 0.75], [0.653, 0.75]],
     dtype=np.float32,

@@ -33,6 +33,8 @@ import numpy.typing as npt
 
 from facelens.types import FloatArray
 
+__all__ = ["DEFAULT_WINDOW_SECONDS", "TrackSmoother", "label_flips", "label_runs", "smooth_scores"]
+
 DEFAULT_WINDOW_SECONDS = 1.2
 """Centred window for offline timelines, seconds (chosen by measurement, see above)."""
 LIVE_WINDOW_SECONDS = 0.5

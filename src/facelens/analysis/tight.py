@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from facelens.analysis.crops import TIGHT_CROP_MAX_SIDE, whole_image_landmarks
 from facelens.io.image import DecodedImage
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Box, Detection, Face
+
+__all__ = ["attribute_faces"]
 
 
 def whole_image_detection(width: int, height: int) -> Detection:
@@ -34,7 +36,7 @@ def is_small(width: int, height: int) -> bool:
 
 
 def attribute_faces(
-    analyzer: FaceAnalyzer, image: DecodedImage, faces: list[Face], *, cropped: bool = False
+    pipeline: FacePipeline, image: DecodedImage, faces: list[Face], *, cropped: bool = False
 ) -> tuple[list[Face], bool]:
     """The faces of ``image`` to analyse, and whether the whole image was taken as one face.
 
@@ -44,5 +46,5 @@ def attribute_faces(
     """
     if cropped or (not faces and is_small(image.width, image.height)):
         detection = whole_image_detection(image.width, image.height)
-        return analyzer.faces_at(image, [detection], embed=False), True
+        return pipeline.faces_at(image, [detection], embed=False), True
     return faces, False

@@ -32,11 +32,13 @@ from facelens.analysis.smoothing import (
     smooth_scores,
 )
 from facelens.models.attributes import EXPRESSIONS
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Face, FloatArray, ImageArray
 from facelens.video.frames import VideoFrame
 from facelens.video.reader import VideoSource, open_video
 from facelens.video.tracker import FaceTracker, TrackedFace
+
+__all__ = ["ExpressionRecorder", "analyze_video_expressions", "timeline_png"]
 
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out (mostly false detections)."""
@@ -242,7 +244,7 @@ class ExpressionRecorder:
 
 def analyze_video_expressions(
     source: VideoSource,
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     attributes: AttributeAnalyzer | None = None,
     *,
     window: float = DEFAULT_WINDOW_SECONDS,
@@ -255,19 +257,19 @@ def analyze_video_expressions(
 ) -> VideoExpressions:
     """Track the faces of ``source`` and give each track's expression over time.
 
-    ``analyzer`` finds the faces (pass one with ``max_upscale=1`` to search
+    ``pipeline`` finds the faces (pass one with ``max_upscale=1`` to search
     frames at their own size, as the video pipeline does); ``window`` is the
     smoothing window in seconds (0: none). Raises
     :class:`~facelens.errors.VideoOpenError` when the source cannot be opened;
     a source that breaks off part way gives what was found, ``complete=False``.
     """
     recorder = ExpressionRecorder(
-        attributes or AttributeAnalyzer(age_gender=False, threads=analyzer.threads), window
+        attributes or AttributeAnalyzer(age_gender=False, threads=pipeline.threads), window
     )
     tracker = FaceTracker()
     with open_video(source, every=every, fps=fps, start=start, end=end) as reader:
         result = VideoExpressions(reader.label, window)
-        for frame, faces in _frames_with_faces(reader, analyzer):
+        for frame, faces in _frames_with_faces(reader, pipeline):
             result.frames_processed += 1
             tracked = tracker.update(frame.index, frame.time, faces)
             recorder.observe(frame.pixels, frame.index, frame.time, tracked)
@@ -280,7 +282,7 @@ def analyze_video_expressions(
 
 
 def _frames_with_faces(
-    reader: Iterable[VideoFrame], analyzer: FaceAnalyzer
+    reader: Iterable[VideoFrame], pipeline: FacePipeline
 ) -> Iterator[tuple[VideoFrame, list[Face]]]:
     """Each frame with its faces (no templates), in order; frames analysed in parallel."""
     pending: list[VideoFrame] = []
@@ -290,7 +292,7 @@ def _frames_with_faces(
             pending.append(frame)
             yield frame.as_image()
 
-    for found in analyzer.analyze_many(images(), embed=False):
+    for found in pipeline.detect_many(images(), embed=False):
         yield pending.pop(0), found.faces
 
 

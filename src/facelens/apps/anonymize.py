@@ -23,7 +23,7 @@ from facelens.errors import FaceLensError
 from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.decide import identify_faces
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.privacy import regions as margins
 from facelens.privacy.centerface import load_centerface
 from facelens.privacy.check import CheckSummary, PrivacyChecker, Thumbnails
@@ -31,6 +31,8 @@ from facelens.privacy.methods import Method, anonymize_regions
 from facelens.privacy.policy import Policy
 from facelens.privacy.regions import Region, anonymization_region
 from facelens.types import Face, FloatArray, ImageArray, Match
+
+__all__ = ["LOW_CONFIDENCE", "AnonymizationReport", "Anonymizer"]
 
 LOW_CONFIDENCE = 0.75
 """Faces detected with a confidence below this are flagged for a person to review
@@ -169,7 +171,7 @@ class Anonymizer:
     """Hides faces in images and videos and checks the result.
 
     Args:
-        analyzer: the face pipeline (detector + embedder).
+        pipeline: the face pipeline (detector + embedder).
         method: ``blur``, ``pixelate``, ``box`` or ``ellipse``.
         policy: whom to hide (every face by default).
         gallery: templates of the enrolled people (needed by ``--keep``/``--only``;
@@ -180,7 +182,7 @@ class Anonymizer:
 
     def __init__(
         self,
-        analyzer: FaceAnalyzer,
+        pipeline: FacePipeline,
         point: OperatingPoint,
         calibration: Calibration,
         *,
@@ -189,7 +191,7 @@ class Anonymizer:
         gallery: TemplateMatrix | None = None,
         check: bool = True,
     ) -> None:
-        self.analyzer = analyzer
+        self.pipeline = pipeline
         self.method: Method = method
         self.policy = policy or Policy()
         self.point = point
@@ -204,7 +206,7 @@ class Anonymizer:
 
     def checker(self) -> PrivacyChecker:
         return PrivacyChecker(
-            self.analyzer, load_centerface(), self.point, self.calibration, self.gallery
+            self.pipeline, load_centerface(), self.point, self.calibration, self.gallery
         )
 
     def new_summary(self) -> CheckSummary:
@@ -246,11 +248,11 @@ class Anonymizer:
         )
         try:
             step(0.0, "finding faces")
-            image = self.analyzer.load(source)
+            image = self.pipeline.load(source)
             if image.notes:  # an animation: only its first frame is anonymized and written
                 report.problems.extend(image.notes)
                 report.partial = True
-            faces = self.analyzer.analyze(image, embed=self.needs_templates)
+            faces = self.pipeline.detect(image, embed=self.needs_templates)
             step(0.5, "hiding faces")
             pixels = image.pixels.copy()
             report.width, report.height = image.width, image.height
@@ -299,7 +301,7 @@ class Anonymizer:
     def _check_image(
         self, output: Path, faces: list[FaceDecision], thumbnails: Thumbnails
     ) -> CheckSummary:
-        written = self.analyzer.load(output).pixels
+        written = self.pipeline.load(output).pixels
         hidden = [d for d in faces if d.anonymized]
         originals: list[FloatArray | None] = [
             d.face.template.vector if d.face.template is not None else None for d in hidden

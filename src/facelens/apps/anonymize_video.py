@@ -71,6 +71,8 @@ from facelens.video import (
     probe_video,
 )
 
+__all__ = ["DEFAULT_DETECT_EVERY", "DEFAULT_HOLD", "EDGE_HOLD", "anonymize_video", "track_box"]
+
 DEFAULT_HOLD = 5
 """Frames a region stays before a track's first and after its last detection."""
 DEFAULT_DETECT_EVERY = 2
@@ -255,10 +257,10 @@ def _one_pass(
     within ``hold`` of the frame has started (see the module docstring).
     """
     started = time.perf_counter()
-    analyzer = anonymizer.analyzer
-    tracker = FaceTracker(embed=analyzer.embed_faces)
+    pipeline = anonymizer.pipeline
+    tracker = FaceTracker(embed=pipeline.embed_faces)
     steps = steps or _Progress(None, 1, [])
-    detector = hiding_detector(analyzer.detector)
+    detector = hiding_detector(pipeline.detector)
     with (
         open_video(source) as reader,
         VideoWriter.like(output, reader, preset=preset, background=True) as writer,
@@ -273,7 +275,7 @@ def _one_pass(
         def search(frame: YuvFrame) -> None:
             pixels = frame.rgb()
             detections = find_faces_to_hide(detector, pixels, side)
-            faces = analyzer.faces_at(DecodedImage(pixels, frame.source), detections, embed=False)
+            faces = pipeline.faces_at(DecodedImage(pixels, frame.source), detections, embed=False)
             tracker.update(frame.index, frame.time, faces)
             hider.follow(tracker.live_tracks)
 
@@ -385,15 +387,15 @@ def _track(
 ) -> tuple[list[Track], Any]:
     """Pass 1 of 2: detect on one frame in ``detect_every`` (and on the last frame) and link
     the faces into tracks."""
-    analyzer = anonymizer.analyzer
-    tracker = FaceTracker(embed=analyzer.embed_faces)
+    pipeline = anonymizer.pipeline
+    tracker = FaceTracker(embed=pipeline.embed_faces)
     steps = steps or _Progress(None, 1, [])
     steps.start("tracking faces")
-    detector = hiding_detector(analyzer.detector)
+    detector = hiding_detector(pipeline.detector)
 
     def search(frame: Any) -> None:
         detections = find_faces_to_hide(detector, frame.pixels, side)
-        faces = analyzer.faces_at(frame.as_image(), detections, embed=False)
+        faces = pipeline.faces_at(frame.as_image(), detections, embed=False)
         tracker.update(frame.index, frame.time, faces)
 
     with open_video(source) as reader:
@@ -711,7 +713,7 @@ def _embedded(anonymizer: Anonymizer, faces: list[Face]) -> list[Face]:
     missing = [f for f in faces if f.template is None]
     if not missing:
         return faces
-    done = iter(anonymizer.analyzer.embed_faces(missing))
+    done = iter(anonymizer.pipeline.embed_faces(missing))
     return [f if f.template is not None else next(done) for f in faces]
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from facelens import settings
 from facelens.io.image import ImageSource
 
+__all__ = ["default_data_root", "plan_demo"]
+
 DATA_ENV = settings.DATA.name
 KNN_EXAMPLE = Path("face_recognition_knn/examples/knn_examples")
 

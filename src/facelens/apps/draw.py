@@ -9,6 +9,8 @@ import numpy as np
 
 from facelens.types import Face, ImageArray
 
+__all__ = ["KNOWN", "UNKNOWN", "draw_faces", "save_drawing"]
+
 KNOWN = (40, 200, 40)  # RGB
 UNKNOWN = (230, 60, 40)
 NEUTRAL = (40, 140, 255)

@@ -6,7 +6,7 @@ reason; the other photos of the same call are still enrolled (in one
 transaction).
 
 Before anything is stored each face is screened against the gallery (a
-``screen``, e.g. :meth:`facelens.FaceLens.screen_faces`):
+``screen``, e.g. :meth:`facelens.apps.gallery_search.GallerySearch.screen`):
 
 * an exact duplicate (the same face as a template already in the gallery, or as
   another photo of this call: cosine >= :data:`DUPLICATE_SCORE`) is rejected,
@@ -32,8 +32,19 @@ import numpy as np
 from facelens.errors import PersonNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.io.image import ImageSource
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Candidate, Face, Match, Person
+
+__all__ = [
+    "DUPLICATE",
+    "MATCHES_OTHER_PERSON",
+    "EnrollOutcome",
+    "EnrollPlan",
+    "EnrollReport",
+    "enroll_person",
+    "prepare_enrollment",
+    "save_enrollment",
+]
 
 DUPLICATE_SCORE = 0.9999  # cosine; the same photo scores 1.0, consecutive video frames <= 0.998
 DUPLICATE = "duplicate"
@@ -111,7 +122,7 @@ class EnrollPlan(EnrollReport):
 
 
 def prepare_enrollment(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     gallery: GalleryStore,
     name: str,
     sources: Iterable[ImageSource],
@@ -130,7 +141,7 @@ def prepare_enrollment(
     except PersonNotFoundError:
         target = clean_name(name)
     plan = EnrollPlan(name=target)
-    for result in analyzer.analyze_many(sources):
+    for result in pipeline.detect_many(sources):
         outcome = _screened(plan, result, target, screen, force)
         plan.outcomes.append(outcome)
         if on_item:
@@ -193,7 +204,7 @@ def save_enrollment(gallery: GalleryStore, plan: EnrollPlan) -> EnrollReport:
 
 
 def enroll_person(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     gallery: GalleryStore,
     name: str,
     sources: Iterable[ImageSource],
@@ -205,7 +216,7 @@ def enroll_person(
     """Add every acceptable photo of ``sources`` to ``name`` (created if new); see the
     module docstring for ``screen`` and ``force``."""
     plan = prepare_enrollment(
-        analyzer, gallery, name, sources, screen=screen, force=force, on_item=on_item
+        pipeline, gallery, name, sources, screen=screen, force=force, on_item=on_item
     )
     return save_enrollment(gallery, plan)
 

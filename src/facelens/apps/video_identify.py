@@ -3,7 +3,7 @@
 :func:`identify_video` runs, in one pass over the (sampled) frames:
 
 * detection, alignment and quality on **every** processed frame (the frames
-  go through ``FaceAnalyzer.analyze_many``: chunks of frames on a worker
+  go through ``FacePipeline.detect_many``: chunks of frames on a worker
   thread per core), with **no embedding**;
 * the :class:`~facelens.video.tracker.FaceTracker`, which embeds a face only
   when it needs appearance: the first face of a new track, and faces that
@@ -49,8 +49,8 @@ from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.scoring import Aggregation
 from facelens.models.fusion import embedder_parts
-from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.embed import embed_face_crops
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import Box, Face, ImageArray, Template
 from facelens.video.frames import VideoFrame, VideoInfo
 from facelens.video.identity import DEFAULT_TOP_FRAMES, TrackIdentity, decide_track_identity
@@ -60,6 +60,8 @@ from facelens.video.writer import VideoWriter
 
 if TYPE_CHECKING:
     from facelens.analysis.video import ExpressionRecorder
+
+__all__ = ["TrackTimeline", "VideoIdentification", "identify_video", "timeline_png"]
 
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out of the timeline (counted in
@@ -240,7 +242,7 @@ CSV_COLUMNS = [
 
 def identify_video(
     source: VideoSource,
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     templates: TemplateMatrix,
     point: OperatingPoint,
     calibration: Calibration,
@@ -265,7 +267,7 @@ def identify_video(
     opened; a source that breaks off part way gives the tracks found so far,
     with ``complete=False`` and the reason in ``problems``. With a
     :class:`~facelens.api.FaceLens`, call ``lens.identify_video(source, ...)``,
-    which passes its analyzer, gallery templates, operating point and
+    which passes its pipeline, gallery templates, operating point and
     calibration.
 
     ``max_gap`` (seconds a track may go unseen) is raised to 2.5 sampling
@@ -290,8 +292,8 @@ def identify_video(
     with ``draw_to`` (a file), after each frame drawn (every frame of the
     window): the processed frames plus the drawn frames in all.
     """
-    video_analyzer = _video_analyzer(analyzer)
-    embed = _Embedder(video_analyzer)
+    video_pipeline = _video_pipeline(pipeline)
+    embed = _Embedder(video_pipeline)
     started = clock.perf_counter()
     with (
         open_video(source, every=every, fps=fps, start=start, end=end) as reader,
@@ -347,7 +349,7 @@ def identify_video(
                     on_track(timeline)
 
         try:
-            for frame, faces in _detected_frames(reader, video_analyzer, embed_all):
+            for frame, faces in _detected_frames(reader, video_pipeline, embed_all):
                 result.frames_processed += 1
                 result.faces_detected += len(faces)
                 result.frames_with_faces += bool(faces)
@@ -390,17 +392,17 @@ def _expression_recorder() -> ExpressionRecorder:
     return ExpressionRecorder()
 
 
-def _video_analyzer(analyzer: FaceAnalyzer) -> FaceAnalyzer:
+def _video_pipeline(pipeline: FacePipeline) -> FacePipeline:
     """The same models and settings, searching frames at their own size."""
-    return FaceAnalyzer(
-        analyzer.detector,
-        analyzer.embedder,
-        max_side=analyzer.max_side,
+    return FacePipeline(
+        pipeline.detector,
+        pipeline.embedder,
+        max_side=pipeline.max_side,
         max_upscale=VIDEO_MAX_UPSCALE,
-        batch_size=analyzer.batch_size,
-        threads=analyzer.threads,
-        max_pixels=analyzer.max_pixels,
-        flip=analyzer.flip,
+        batch_size=pipeline.batch_size,
+        threads=pipeline.threads,
+        max_pixels=pipeline.max_pixels,
+        flip=pipeline.flip,
     )
 
 
@@ -408,19 +410,19 @@ class _Embedder:
     """Templates for faces that already carry their aligned crops (from ``embed=False``);
     counts the faces it embedded."""
 
-    def __init__(self, analyzer: FaceAnalyzer) -> None:
-        self.analyzer = analyzer
+    def __init__(self, pipeline: FacePipeline) -> None:
+        self.pipeline = pipeline
         self.count = 0
 
     def __call__(self, faces: list[Face]) -> list[Face]:
         if not faces:
             return []
-        analyzer = self.analyzer
-        parts = embedder_parts(analyzer.embedder)
+        pipeline = self.pipeline
+        parts = embedder_parts(pipeline.embedder)
         crops: list[list[ImageArray]] = [[_crop(f, i) for f in faces] for i in range(len(parts))]
-        vectors = embed_face_crops(analyzer.embedder, crops, analyzer.batch_size, analyzer.flip)
+        vectors = embed_face_crops(pipeline.embedder, crops, pipeline.batch_size, pipeline.flip)
         self.count += len(faces)
-        model_id = analyzer.embedder.model_id
+        model_id = pipeline.embedder.model_id
         return [
             replace(f, template=Template(v, model_id)) for f, v in zip(faces, vectors, strict=True)
         ]
@@ -434,7 +436,7 @@ def _crop(face: Face, part: int) -> ImageArray:
 
 
 def _detected_frames(
-    reader: Any, analyzer: FaceAnalyzer, embed: bool = False
+    reader: Any, pipeline: FacePipeline, embed: bool = False
 ) -> Iterator[tuple[VideoFrame, list[Face]]]:
     """Each frame with its faces (no templates), in order; frames are analysed in parallel."""
     pending: list[VideoFrame] = []
@@ -444,7 +446,7 @@ def _detected_frames(
             pending.append(frame)
             yield frame.as_image()
 
-    for result in analyzer.analyze_many(images(), embed=embed):
+    for result in pipeline.detect_many(images(), embed=embed):
         frame = pending.pop(0)
         if result.error is not None:
             reader.problems.append(f"frame {frame.index}: {result.error}")

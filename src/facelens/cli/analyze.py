@@ -29,7 +29,9 @@ from facelens.cli.output import (
 )
 from facelens.errors import FaceLensError
 from facelens.io.walk import expand_image_paths
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
+
+__all__ = ["command", "video_command"]
 
 expression_model_option = click.option(
     "--expression-model",
@@ -81,14 +83,14 @@ def command(
     lens = get_lens(ctx)
     attributes = AttributeAnalyzer(
         age_gender=not no_age_gender,
-        threads=lens.analyzer.threads,
+        threads=lens.pipeline.threads,
         expression_model=expression_model,
     )
     paths = expand_image_paths(images)
     records: list[dict[str, Any]] = []
     rows: list[list[str]] = []
     with progress_bar("Analyzing", len(paths)) as progress:
-        for result in lens.analyzer.analyze_many(paths, embed=False, keep_images=True):
+        for result in lens.pipeline.detect_many(paths, embed=False, keep_images=True):
             advance(progress)
             record: dict[str, Any] = {"source": result.source, "faces": []}
             records.append(record)
@@ -99,7 +101,7 @@ def command(
                 continue
             try:
                 faces, whole = attribute_faces(
-                    lens.analyzer, result.image, result.faces, cropped=cropped
+                    lens.pipeline, result.image, result.faces, cropped=cropped
                 )
                 found = attributes.analyze(result.image.pixels, faces)
             except FaceLensError as error:  # e.g. a model file that fails its sha256 check
@@ -183,14 +185,14 @@ def video_command(
     globs, webcam indexes, URLs): per-frame probabilities smoothed in a centred window
     along each track, cut into segments ("happy from 1.2 s to 3.4 s")."""
     lens = get_lens(ctx)
-    faces = FaceAnalyzer(
-        lens.analyzer.detector,
-        lens.analyzer.embedder,
+    faces = FacePipeline(
+        lens.pipeline.detector,
+        lens.pipeline.embedder,
         max_upscale=1.0,
-        threads=lens.analyzer.threads,
+        threads=lens.pipeline.threads,
     )
     attributes = AttributeAnalyzer(
-        age_gender=False, threads=lens.analyzer.threads, expression_model=expression_model
+        age_gender=False, threads=lens.pipeline.threads, expression_model=expression_model
     )
     records: list[dict[str, Any]] = []
     rows: list[list[str]] = []

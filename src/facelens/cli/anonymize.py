@@ -24,6 +24,8 @@ from facelens.privacy.methods import METHODS
 from facelens.privacy.policy import POSSIBLE_MATCH_FMR, Policy
 from facelens.privacy.report import write_reports
 
+__all__ = ["command"]
+
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 """File endings treated as videos (folders are walked for these and for images)."""
 CHECK_FAILED_STATUS = 3
@@ -124,7 +126,7 @@ def command(
     use_gallery = policy.needs_identity or gallery_path.exists()
     try:
         anonymizer = Anonymizer(
-            lens.analyzer,
+            lens.pipeline,
             lens.operating_point(fmr, threshold),
             calibration,
             method=method,  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ from facelens.service.audit import AuditEntry, AuditLog
 from facelens.service.settings import resolve_service_dir
 from facelens.service.state import StateDB
 
+__all__ = ["audit_cli_erasure", "command"]
+
 
 @click.command("audit")
 @click.option(

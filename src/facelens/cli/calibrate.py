@@ -24,6 +24,8 @@ from facelens.gallery.store import CalibrationRecord
 from facelens.match.calibration import calibration_for
 from facelens.match.deployment import Pairs, all_pairs, fit_deployment, listed_pairs
 
+__all__ = ["command", "print_calibration"]
+
 
 @click.command("calibrate")
 @click.argument("sources", metavar="TREE_OR_PAIRS_FILE...", nargs=-1, type=click.Path(exists=True))
@@ -84,10 +86,10 @@ def command(
     images, labels, first, second = _read_sources(
         [Path(s) for s in sources], identity_regex, images_dir
     )
-    model_id = lens.analyzer.embedder_id
+    model_id = lens.pipeline.embedder_id
     with progress_bar(f"Embedding with {model_id}", len(images)) as progress:
         templates = embed_images(
-            lens.analyzer, [(im.key, im.path) for im in images], lambda: advance(progress)
+            lens.pipeline, [(im.key, im.path) for im in images], lambda: advance(progress)
         )
     for error in templates.errors:
         console.print(f"[red]skipped[/red] {error['image']}: {error['error']}")

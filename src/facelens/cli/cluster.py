@@ -25,6 +25,8 @@ from facelens.cluster.sheet import write_contact_sheets
 from facelens.io.walk import expand_image_paths
 from facelens.types import USABLE_QUALITY
 
+__all__ = ["command"]
+
 
 class _RunByDefault(click.Group):
     """A group whose first argument, when it is not a subcommand, starts ``run``."""
@@ -57,7 +59,7 @@ def command() -> None:
 
 
 def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
-    """The clusters of this invocation: the lens's analyzer and gallery, the index beside it."""
+    """The clusters of this invocation: the lens's pipeline and gallery, the index beside it."""
     clusters = get_lens(ctx).clusters(Path(index_path) if index_path else None)
     ctx.call_on_close(clusters.close)
     return clusters

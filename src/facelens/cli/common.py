@@ -12,6 +12,8 @@ from facelens.api import FaceLens
 from facelens.errors import FaceLensError
 from facelens.match.calibration import DEFAULT_FMR
 
+__all__ = ["INPUT_PATHS", "friendly_errors", "get_lens", "json_option", "operating_point_options"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 INPUT_PATHS = click.Path(readable=False)

@@ -15,6 +15,8 @@ from facelens.cli.common import friendly_errors
 from facelens.cli.identify import print_identifications
 from facelens.cli.output import console
 
+__all__ = ["command"]
+
 
 @click.command("demo")
 @click.option(
@@ -52,7 +54,7 @@ def command(data_root: str | None, out_dir: str) -> None:
         records: list[dict[str, Any]] = []
         for index, probe in enumerate(plan.probes):
             label = str(probe) if isinstance(probe, Path) else f"<astronaut-mirrored-{index}>"
-            image = lens.analyzer.load(probe)
+            image = lens.pipeline.load(probe)
             matches = lens.identify(image)
             records.append({"source": label, "faces": [m.to_dict() for m in matches]})
             labels = [m.identity or "unknown" for m in matches]

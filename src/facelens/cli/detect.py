@@ -19,6 +19,8 @@ from facelens.cli.output import (
 )
 from facelens.io.walk import expand_image_paths
 
+__all__ = ["command"]
+
 
 @click.command("detect")
 @click.argument("images", nargs=-1, required=True, type=INPUT_PATHS)
@@ -37,7 +39,7 @@ def command(
     records: list[dict[str, Any]] = []
     rows = []
     with progress_bar("Detecting", len(paths)) as progress:
-        for result in lens.analyzer.analyze_many(
+        for result in lens.pipeline.detect_many(
             paths, embed=False, keep_images=draw_dir is not None
         ):
             advance(progress)

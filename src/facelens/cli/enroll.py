@@ -9,6 +9,8 @@ from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_opt
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar, shown
 from facelens.io.walk import expand_image_paths
 
+__all__ = ["command"]
+
 
 @click.command("enroll")
 @click.argument("name")
@@ -39,11 +41,11 @@ def command(
             advance(progress)
 
         report = enroll_person(
-            lens.analyzer,
+            lens.pipeline,
             lens.gallery,
             name,
             paths,
-            screen=lens.screen_faces,
+            screen=lens.gallery_search.screen,
             force=force,
             on_item=step,
         )

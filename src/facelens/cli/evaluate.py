@@ -32,6 +32,8 @@ from facelens.match.calibration import Calibration
 from facelens.match.scoring import Aggregation
 from facelens.privacy.methods import METHODS
 
+__all__ = ["command"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -56,7 +58,7 @@ def lfw(ctx: click.Context, root: str, subdir: str | None, as_json: bool) -> Non
     lens = get_lens(ctx)
     with progress_bar("Embedding LFW images", None) as progress:
         result = run_lfw(
-            lens.analyzer,
+            lens.pipeline,
             Path(root),
             subdir,
             on_start=lambda total: progress.update(progress.task_ids[0], total=total),
@@ -193,7 +195,7 @@ def verify(
     except CalibrationError:  # a user model not calibrated yet: nothing to check
         in_force = None
     result = evaluate_verification(
-        pairs, templates, lens.analyzer.embedder_id, groups, calibration=in_force
+        pairs, templates, lens.pipeline.embedder_id, groups, calibration=in_force
     )
     if "groups" in result.data:
         result.data["groups"]["unmatched_labels"] = unmatched
@@ -267,7 +269,7 @@ def identify(
     )
     groups, unmatched = _groups(groups_csv, dataset.images)
     result = evaluate_identification(
-        dataset, templates, split, lens.analyzer.embedder_id, groups, aggregation
+        dataset, templates, split, lens.pipeline.embedder_id, groups, aggregation
     )
     if "groups" in result.data:
         result.data["groups"]["unmatched_labels"] = unmatched
@@ -285,7 +287,7 @@ def identify(
 def _embed(lens: FaceLens, images: list[LabelledImage], face: FaceRule = "largest") -> TemplateSet:
     with progress_bar("Embedding images", len(images)) as progress:
         templates = embed_images(
-            lens.analyzer, [(im.key, im.path) for im in images], lambda: advance(progress), face
+            lens.pipeline, [(im.key, im.path) for im in images], lambda: advance(progress), face
         )
     for error in templates.errors:
         console.print(f"[red]skipped[/red] {error['image']}: {error['error']}")
@@ -426,7 +428,7 @@ def anonymization(
 
     from facelens.evaluation.anonymization import lfw_samples, measure, parse_method, video_samples
     from facelens.evaluation.anonymization_report import anonymization_html
-    from facelens.pipeline.analyzer import FaceAnalyzer
+    from facelens.pipeline.faces import FacePipeline
 
     if lfw_root is None and videos_root is None:
         raise click.UsageError("give --lfw and/or --videos")
@@ -437,7 +439,7 @@ def anonymization(
                 parse_method(method)
             except ValueError as error:
                 raise click.UsageError(str(error)) from error
-    finder = FaceAnalyzer()
+    finder = FacePipeline()
     sets = {}
     if lfw_root is not None:
         sets["lfw"] = lfw_samples(Path(lfw_root), faces, finder)

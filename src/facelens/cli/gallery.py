@@ -23,6 +23,8 @@ from facelens.gallery.protection import (
 )
 from facelens.gallery.sqlite import stored_calibration, stored_meta
 
+__all__ = ["command"]
+
 
 @click.group("gallery")
 def command() -> None:

@@ -24,8 +24,10 @@ from facelens.cli.output import (
     warn_notes,
 )
 from facelens.io.walk import expand_image_paths
-from facelens.pipeline.analyzer import ImageFaces
+from facelens.pipeline.faces import ImageFaces
 from facelens.types import Match
+
+__all__ = ["command", "print_identifications"]
 
 
 @click.command("identify")

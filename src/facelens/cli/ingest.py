@@ -20,6 +20,8 @@ from facelens.ingest.scan_index import ScanIndex
 from facelens.ingest.sources import expand_sources
 from facelens.models import registry
 
+__all__ = ["command", "scan_option", "stored_scan_model"]
+
 DEFAULT_SCAN = "facelens-scan.db"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,7 +102,7 @@ def command(
     scan_path = scan_path or DEFAULT_SCAN
     gallery = get_lens(ctx).gallery if into_gallery else None
     embedder = (
-        get_lens(ctx).analyzer.embedder_id
+        get_lens(ctx).pipeline.embedder_id
         if into_gallery
         else obj.get("embedder") or stored_scan_model(Path(scan_path)) or registry.DEFAULT_EMBEDDER
     )

@@ -11,6 +11,8 @@ from facelens.service.keys import ROLES, KeyStore
 from facelens.service.settings import resolve_service_dir
 from facelens.service.state import StateDB
 
+__all__ = ["command", "open_state", "service_dir_option"]
+
 service_dir_option = click.option(
     "--service-dir",
     type=click.Path(file_okay=False),

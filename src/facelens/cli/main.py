@@ -14,6 +14,8 @@ from facelens.models import registry
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.version import __version__
 
+__all__ = ["cli", "main"]
+
 _COMMANDS = {
     # command name -> the module of facelens.cli that defines it, and its attribute there
     "detect": ("detect", "command"),
@@ -137,7 +139,7 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
     Every thread that allocates gets its own arena by default (up to 8 per
     core), and each keeps freed memory: with the worker and onnxruntime
-    threads of ``analyze_many`` that held 30-55 MB more at the peak of
+    threads of ``detect_many`` that held 30-55 MB more at the peak of
     ``facelens eval lfw`` (docs/benchmarks.md, "Memory"). No effect elsewhere.
     """
     try:

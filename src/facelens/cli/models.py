@@ -20,6 +20,8 @@ from facelens.models.user import (
     remove_user_model,
 )
 
+__all__ = ["command"]
+
 
 @click.group("models", invoke_without_command=True)
 @json_option

@@ -15,6 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from facelens.io.private_files import ExposedFileWarning
 
+__all__ = [
+    "advance",
+    "console",
+    "emit_json",
+    "print_exposed_file_warnings",
+    "print_table",
+    "progress_bar",
+    "shown",
+    "warn_notes",
+]
+
 console = Console(stderr=True)
 """Human-facing messages go to stderr, so ``--json`` output on stdout stays parseable."""
 

@@ -8,6 +8,8 @@ from facelens.cli.audit import audit_cli_erasure
 from facelens.cli.common import friendly_errors, get_lens, json_option
 from facelens.cli.output import console, emit_json, print_table, shown
 
+__all__ = ["command"]
+
 
 @click.group("people")
 def command() -> None:
@@ -95,7 +97,7 @@ def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
         if template_id not in owned:
             raise click.ClickException(f"template {template_id} does not belong to {name!r}")
         lens.gallery.remove_template(template_id)
-        lens.sync_index()
+        lens.gallery_search.sync()
         audit_cli_erasure(ctx, "erase_photo", name, {"template": template_id})
         console.print(f"removed template {template_id} of {shown(repr(name))}")
         return

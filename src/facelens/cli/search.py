@@ -18,7 +18,9 @@ from facelens.ingest.search import search_appearances
 from facelens.io.image import source_label
 from facelens.match.calibration import calibration_for, operating_point
 from facelens.match.decide import main_face
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
+
+__all__ = ["command"]
 
 
 @click.command("search")
@@ -54,8 +56,8 @@ def command(
         library = lens.library(location if isinstance(location, Path) else None)
         ctx.call_on_close(library.close)
         where = library.label
-        analyzer = lens.analyzer
-        model = analyzer.embedder_id
+        pipeline = lens.pipeline
+        model = pipeline.embedder_id
     else:
         where = scan_path
         stored = stored_scan_model(Path(scan_path))
@@ -63,8 +65,8 @@ def command(
             raise GalleryError(f"{scan_path}: no scan index there; make one with `facelens ingest`")
         model = stored
         kwargs = {"max_side": obj["max_side"]} if obj.get("max_side") else {}
-        analyzer = FaceAnalyzer(embedder=model, **kwargs)
-    face = main_face(analyzer.analyze(photo), source_label(photo))
+        pipeline = FacePipeline(embedder=model, **kwargs)
+    face = main_face(pipeline.detect(photo), source_label(photo))
     assert face.template is not None
     # the gallery's calibration in force for a library; a scan index's model: its shipped one
     calibration = lens.calibration if scan_path is None else calibration_for(model)

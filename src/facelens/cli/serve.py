@@ -12,6 +12,8 @@ from facelens.service.keys import KeyStore
 from facelens.service.settings import BODY_RATE_GRACE, SETTINGS_ENV, ServiceSettings
 from facelens.service.state import StateDB
 
+__all__ = ["command"]
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")

@@ -7,6 +7,8 @@ import click
 from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
 from facelens.cli.output import emit_json
 
+__all__ = ["command"]
+
 
 @click.command("verify")
 @click.argument("image_a", type=click.Path())

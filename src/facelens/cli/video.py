@@ -14,6 +14,8 @@ from facelens.cli.output import advance, console, emit_json, print_table, progre
 from facelens.video.identity import DEFAULT_TOP_FRAMES
 from facelens.video.reader import VideoSource, probe_video
 
+__all__ = ["command"]
+
 
 @click.group("video")
 def command() -> None:

@@ -51,8 +51,10 @@ from facelens.gallery import (
 from facelens.gallery.protection import resolve_gallery_key
 from facelens.match.calibration import OperatingPoint, calibration_for, operating_point
 from facelens.models import registry
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import USABLE_QUALITY
+
+__all__ = ["DEFAULT_CLUSTER_FMR", "FaceClusters", "default_index_path", "default_library_path"]
 
 DEFAULT_CLUSTER_FMR = 1e-5
 """False-match rate per comparison that sets the default merge threshold (see module docstring)."""
@@ -102,7 +104,7 @@ class FaceClusters:
     """Groups of unknown faces, kept in a cluster index beside a gallery.
 
     Args:
-        analyzer: the pipeline that finds and embeds faces.
+        pipeline: the pipeline that finds and embeds faces.
         store: the cluster index.
         gallery: opens the gallery that named groups are enrolled into (called
             only when a named group changes).
@@ -112,13 +114,13 @@ class FaceClusters:
 
     def __init__(
         self,
-        analyzer: FaceAnalyzer,
+        pipeline: FacePipeline,
         store: LibraryStore,
         gallery: Callable[[], GalleryStore],
         *,
         owns_gallery: bool = True,
     ) -> None:
-        self.analyzer = analyzer
+        self.pipeline = pipeline
         self.store = store
         self._open_gallery = gallery
         self._gallery: GalleryStore | None = None
@@ -132,21 +134,21 @@ class FaceClusters:
         index: str | Path | None = None,
         *,
         embedder: str | None = None,
-        analyzer: FaceAnalyzer | None = None,
+        pipeline: FacePipeline | None = None,
         key_file: str | Path | None = None,
     ) -> FaceClusters:
         """The library at ``index`` (default: the gallery's, see
         :func:`~facelens.cluster.library_store.library_location`), for the gallery's
         embedder; with the gallery's key (``key_file``, else the key environment variables)
         the library is encrypted too."""
-        if analyzer is None:
+        if pipeline is None:
             if embedder is None:
                 embedder = stored_model_id(resolve_gallery(gallery)) or registry.DEFAULT_EMBEDDER
-            analyzer = FaceAnalyzer(embedder=embedder)
-        model = analyzer.embedder_id
+            pipeline = FacePipeline(embedder=embedder)
+        model = pipeline.embedder_id
         cipher = resolve_gallery_key(key_file)
         store = open_library_store(library_location(gallery, index), model, cipher=cipher)
-        return cls(analyzer, store, lambda: open_gallery(gallery, model, key_file=key_file))
+        return cls(pipeline, store, lambda: open_gallery(gallery, model, key_file=key_file))
 
     @property
     def gallery(self) -> GalleryStore:
@@ -158,7 +160,7 @@ class FaceClusters:
         self, fmr: float | None = None, threshold: float | None = None
     ) -> OperatingPoint:
         """The merge threshold: as asked, else as the last run used, else the default rate."""
-        calibration = calibration_for(self.analyzer.embedder_id)
+        calibration = calibration_for(self.pipeline.embedder_id)
         if fmr is None and threshold is None:
             stored = self.store.get_meta("threshold")
             if stored is not None:
@@ -179,7 +181,7 @@ class FaceClusters:
         """Index new photos among ``paths``, then group the faces waiting (or all, ``rebuild``)."""
         point = self.operating_point(fmr, threshold)
         outcomes = index_photos(
-            self.analyzer, self.store, paths, min_quality=min_quality, on_item=on_item
+            self.pipeline, self.store, paths, min_quality=min_quality, on_item=on_item
         )
         summary = regroup(self.store, point.threshold, rebuild=rebuild)
         self.store.set_meta("threshold", repr(point.threshold))

@@ -31,6 +31,15 @@ from facelens.errors import CorrectionError, PersonNotFoundError, TemplateNotFou
 from facelens.gallery.store import GalleryStore, NewTemplate
 from facelens.types import USABLE_QUALITY
 
+__all__ = [
+    "merge_groups",
+    "move_faces",
+    "name_group",
+    "reject_faces",
+    "split_group",
+    "sync_gallery",
+]
+
 
 def confirm(store: LibraryStore, db: Transaction, face_ids: list[int]) -> None:
     """Must-link ``face_ids`` together (a star around the first)."""

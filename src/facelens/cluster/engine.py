@@ -27,6 +27,8 @@ from facelens.cluster.library_store import LibraryStore
 from facelens.cluster.linkage import LinkageProblem, average_linkage
 from facelens.cluster.store import FaceMatrix
 
+__all__ = ["RegroupSummary", "regroup"]
+
 
 @dataclass(frozen=True)
 class RegroupSummary:

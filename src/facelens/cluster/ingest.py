@@ -20,8 +20,10 @@ from facelens.cluster.library_store import LibraryStore
 from facelens.cluster.store import NewFace
 from facelens.errors import FaceLensError, ImageDecodeError
 from facelens.io.image import open_user_file
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import USABLE_QUALITY, ImageArray
+
+__all__ = ["PhotoOutcome", "crop_jpeg", "file_sha256", "index_photos"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def crop_jpeg(crop: ImageArray | None) -> bytes | None:
 
 
 def index_photos(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     store: LibraryStore,
     paths: list[Path],
     *,
@@ -91,9 +93,7 @@ def index_photos(
         if on_item:
             on_item(outcomes[position])
     to_read = sorted(digests)
-    for position, result in zip(
-        to_read, analyzer.analyze_many(_paths(paths, to_read)), strict=True
-    ):
+    for position, result in zip(to_read, pipeline.detect_many(_paths(paths, to_read)), strict=True):
         if result.error is not None:
             outcome = PhotoOutcome(result.source, "error", error=str(result.error))
         else:

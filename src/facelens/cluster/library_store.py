@@ -38,6 +38,15 @@ if TYPE_CHECKING:  # the records live with the SQLite store, which imports this 
         NewFace,
     )
 
+__all__ = [
+    "LibraryStore",
+    "LinkKind",
+    "Transaction",
+    "library_exists",
+    "library_location",
+    "open_library_store",
+]
+
 LIBRARY_ENV = settings.LIBRARY.name
 """A library file to use instead of the gallery's own library."""
 

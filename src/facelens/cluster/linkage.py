@@ -33,6 +33,8 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+__all__ = ["LinkageProblem", "average_linkage"]
+
 IntArray = npt.NDArray[np.int64]
 
 _BLOCK_ROWS = 2048  # rows of the score matrix computed at once when finding candidate pairs

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["ClusterScores", "score_clustering"]
+
 
 @dataclass(frozen=True)
 class ClusterScores:

@@ -58,6 +58,8 @@ from facelens.errors import (
 from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.types import FloatArray
 
+__all__ = ["PostgresLibraryStore", "postgres_library_exists"]
+
 try:
     import psycopg
 except ImportError as exc:  # pragma: no cover - the postgres extra is not installed

@@ -19,6 +19,8 @@ from pathlib import Path
 from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.store import FaceRecord, GroupRecord
 
+__all__ = ["write_contact_sheets"]
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin: 1.2rem 0 0.4rem; }

@@ -65,6 +65,22 @@ from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Box, FloatArray
 
+__all__ = [
+    "FACE_COLUMNS",
+    "SCHEMA_VERSION",
+    "ClusterStore",
+    "FaceMatrix",
+    "FaceRecord",
+    "GroupRecord",
+    "ItemRecord",
+    "ItemState",
+    "ItemTally",
+    "NewFace",
+    "face_matrix_of",
+    "face_record",
+    "names",
+]
+
 SCHEMA_VERSION = "2"
 
 

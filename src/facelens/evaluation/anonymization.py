@@ -36,11 +36,13 @@ import numpy as np
 from facelens.io.image import DecodedImage, load_image
 from facelens.match.calibration import calibration_for, operating_point
 from facelens.models import registry
-from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.detect import detect_faces
+from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.methods import METHODS, SHIPPED, Method, Strength, anonymize_regions
 from facelens.privacy.regions import grow_box
 from facelens.types import Box, Detection, ImageArray
+
+__all__ = ["RECOGNIZERS", "SIZES", "lfw_samples", "measure", "parse_method", "video_samples"]
 
 SIZES: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 """Face sizes measured, in pixels (the face box's longer side)."""
@@ -164,7 +166,7 @@ class PrivacyCurves:
         }
 
 
-def lfw_samples(root: Path, count: int, analyzer: FaceAnalyzer, seed: int = 0) -> list[Sample]:
+def lfw_samples(root: Path, count: int, pipeline: FacePipeline, seed: int = 0) -> list[Sample]:
     """``count`` LFW images of different people (seeded), each with its central face."""
     folder = root / "images_deepfunneled" if (root / "images_deepfunneled").is_dir() else root
     people = sorted(p for p in folder.iterdir() if p.is_dir())
@@ -177,13 +179,13 @@ def lfw_samples(root: Path, count: int, analyzer: FaceAnalyzer, seed: int = 0) -
         if image_path is None:
             continue
         pixels = load_image(image_path).pixels
-        detection = _central(detect_faces(analyzer.detector, pixels), pixels)
+        detection = _central(detect_faces(pipeline.detector, pixels), pixels)
         if detection is not None:
             samples.append(Sample(person.name, pixels, detection))
     return samples
 
 
-def video_samples(clips: Iterable[Path], analyzer: FaceAnalyzer, every: int = 25) -> list[Sample]:
+def video_samples(clips: Iterable[Path], pipeline: FacePipeline, every: int = 25) -> list[Sample]:
     """One frame in ``every`` of each clip, with its largest face (frames without one skipped)."""
     from facelens.video import open_video
 
@@ -191,7 +193,7 @@ def video_samples(clips: Iterable[Path], analyzer: FaceAnalyzer, every: int = 25
     for clip in clips:
         with open_video(clip, every=every) as reader:
             for frame in reader:
-                found = detect_faces(analyzer.detector, frame.pixels)
+                found = detect_faces(pipeline.detector, frame.pixels)
                 if found:
                     best = max(found, key=lambda d: d.box.area)
                     samples.append(Sample(f"{clip.name}#{frame.index}", frame.pixels, best))
@@ -230,7 +232,7 @@ def measure(
     sizes: Sequence[int] = SIZES,
     methods: Sequence[str] = METHODS,
     recognizers: Sequence[str] = RECOGNIZERS,
-    analyzers: dict[str, FaceAnalyzer] | None = None,
+    pipelines: dict[str, FacePipeline] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> PrivacyCurves:
     """Attack every sample at every size, anonymized by every method, with every recognizer.
@@ -241,9 +243,9 @@ def measure(
         r: operating_point(calibration_for(r), fmr=ATTACK_FMR).threshold for r in recognizers
     }
     curves = PrivacyCurves(tuple(sizes), tuple(methods), tuple(recognizers), thresholds)
-    analyzers = analyzers or {}
+    pipelines = pipelines or {}
     for name in recognizers:
-        analyzers.setdefault(name, FaceAnalyzer(registry.DEFAULT_DETECTOR, name))
+        pipelines.setdefault(name, FacePipeline(registry.DEFAULT_DETECTOR, name))
     for set_name, samples in sets.items():
         curves.samples[set_name] = len(samples)
         for size in sizes:
@@ -264,11 +266,11 @@ def measure(
                     curves.altered.setdefault((set_name, method, size), []).append(changed)
                     variants[method].append((hidden, detection))
             for name in recognizers:
-                analyzer = analyzers[name]
-                reference = _templates(analyzer, originals)
+                pipeline = pipelines[name]
+                reference = _templates(pipeline, originals)
                 for method in methods:
                     cell = curves.cells.setdefault((set_name, method, name, size), Cell())
-                    attacked = _templates(analyzer, variants[method])
+                    attacked = _templates(pipeline, variants[method])
                     cell.add(attacked @ reference.T, thresholds[name])
     return curves
 
@@ -295,13 +297,13 @@ def parse_method(spec: str) -> tuple[Method, Strength, float]:
     return name, strength, float(grow) if grow else 1.0  # type: ignore[return-value]
 
 
-def _templates(analyzer: FaceAnalyzer, items: list[tuple[ImageArray, Detection]]) -> np.ndarray:
+def _templates(pipeline: FacePipeline, items: list[tuple[ImageArray, Detection]]) -> np.ndarray:
     """Unit templates of the faces at the given detections (aligned at their landmarks)."""
     faces = [
-        analyzer.faces_at(DecodedImage(pixels, "sample"), [detection], embed=False)[0]
+        pipeline.faces_at(DecodedImage(pixels, "sample"), [detection], embed=False)[0]
         for pixels, detection in items
     ]
-    embedded = analyzer.embed_faces(faces)
+    embedded = pipeline.embed_faces(faces)
     return np.stack([f.template.vector for f in embedded if f.template is not None])
 
 

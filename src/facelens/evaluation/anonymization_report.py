@@ -7,6 +7,8 @@ from typing import Any
 from facelens.evaluation import plots
 from facelens.evaluation.report import _figure, _page, _pct, _table
 
+__all__ = ["anonymization_html"]
+
 
 def anonymization_html(data: dict[str, Any]) -> str:
     """Privacy curves (re-identification rate against face size) and utility, per set."""

@@ -24,8 +24,10 @@ import numpy as np
 
 from facelens.errors import InputError
 from facelens.evaluation.lfw import central_face
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
 from facelens.types import FloatArray
+
+__all__ = ["FaceRule", "LabelledImage", "LabelledSet", "TemplateSet", "embed_images", "read_tree"]
 
 FaceRule = Literal["largest", "central"]
 
@@ -119,7 +121,7 @@ class TemplateSet:
 
 
 def embed_images(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     images: Iterable[tuple[str, Path]],
     on_done: Callable[[], None] | None = None,
     face: FaceRule = "largest",
@@ -130,7 +132,7 @@ def embed_images(
     vectors: list[np.ndarray] = []
     qualities: list[float] = []
     result = TemplateSet(np.zeros((0, 0), np.float32), {}, face_rule=face)
-    for (key, _), faces in zip(pairs, analyzer.analyze_many([p for _, p in pairs]), strict=True):
+    for (key, _), faces in zip(pairs, pipeline.detect_many([p for _, p in pairs]), strict=True):
         if faces.error is not None:
             result.errors.append({"image": key, "error": str(faces.error)})
         elif not faces.faces:
@@ -139,7 +141,7 @@ def embed_images(
             chosen = (
                 central_face(faces.faces, faces.width, faces.height)
                 if face == "central"
-                else faces.faces[0]  # analyze_many sorts faces largest first
+                else faces.faces[0]  # detect_many sorts faces largest first
             )
             assert chosen.template is not None
             result.row[key] = len(vectors)

@@ -16,6 +16,8 @@ from pathlib import Path
 from facelens.errors import InputError
 from facelens.evaluation.dataset import LabelledImage
 
+__all__ = ["max_min_gap", "read_groups"]
+
 
 @dataclass(frozen=True)
 class GroupLabels:

@@ -27,6 +27,8 @@ from facelens.evaluation.groups import max_min_gap
 from facelens.evaluation.metrics import Curve, RateAt, error_curve, rates_at
 from facelens.match.scoring import Aggregation, person_scores
 
+__all__ = ["IdentificationResult", "evaluate_identification", "split_identities"]
+
 FPIR_GRID = (1e-2, 1e-1)
 """False-positive identification rates at which DIR is reported."""
 

@@ -22,8 +22,20 @@ import numpy as np
 from facelens.errors import InputError
 from facelens.evaluation.metrics import accuracy_at, best_accuracy_threshold
 from facelens.io.image import DecodedImage
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Box, Detection, Face
+
+__all__ = [
+    "Pair",
+    "central_face",
+    "embed_lfw_images",
+    "evaluate_pairs",
+    "find_images_folder",
+    "people_images",
+    "read_pairs",
+    "read_people",
+    "run_lfw",
+]
 
 IMAGE_FOLDERS = ("", "images_deepfunneled", "lfw-deepfunneled", "lfw_funneled", "lfw")
 
@@ -130,14 +142,14 @@ def _central(result: ImageFaces) -> list[Face]:
 
 
 def embed_lfw_images(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     paths: Iterable[Path],
     on_done: Callable[[], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Template of the labelled face of each image, and the images that needed the fallback."""
     templates: dict[str, np.ndarray] = {}
     fallbacks: list[str] = []
-    for result in analyzer.analyze_many(paths, fallback=centred_detection, select=_central):
+    for result in pipeline.detect_many(paths, fallback=centred_detection, select=_central):
         if result.error is not None:
             raise result.error
         face = result.faces[0]
@@ -175,7 +187,7 @@ def evaluate_pairs(
 
 
 def run_lfw(
-    analyzer: FaceAnalyzer,
+    pipeline: FacePipeline,
     root: Path,
     subdir: str | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -190,7 +202,7 @@ def run_lfw(
     unique = sorted({p for fold in folds for pair in fold for p in (pair.first, pair.second)})
     if on_start:
         on_start(len(unique))
-    templates, fallbacks = embed_lfw_images(analyzer, [images / p for p in unique], on_done)
+    templates, fallbacks = embed_lfw_images(pipeline, [images / p for p in unique], on_done)
     accuracies, thresholds = evaluate_pairs(folds, images, templates)
     return LfwResult(accuracies, thresholds, len(unique), len(fallbacks), fallbacks)
 

@@ -12,6 +12,17 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "Curve",
+    "RateAt",
+    "accuracy_at",
+    "best_accuracy_threshold",
+    "equal_error_rate",
+    "error_curve",
+    "rates_at",
+    "roc_auc",
+]
+
 
 def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> float:
     """The threshold (decide "same" when ``score >= threshold``) with the highest accuracy.

@@ -25,6 +25,8 @@ from facelens.errors import InputError
 from facelens.evaluation.dataset import LabelledImage, LabelledSet
 from facelens.evaluation.lfw import find_images_folder, read_pairs
 
+__all__ = ["PairSet", "file_pairs", "tree_pairs"]
+
 
 @dataclass(frozen=True)
 class PairSet:

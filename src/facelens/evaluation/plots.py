@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+__all__ = [
+    "cmc_figure",
+    "det_figure",
+    "group_bars",
+    "llr_figure",
+    "roc_figure",
+    "score_histogram",
+    "size_curves",
+]
+
 GENUINE = "#1f77b4"
 IMPOSTOR = "#d62728"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")

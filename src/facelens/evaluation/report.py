@@ -15,6 +15,8 @@ from facelens.evaluation.identification import IdentificationResult
 from facelens.evaluation.verification import FAR_GRID, VerificationResult
 from facelens.version import __version__
 
+__all__ = ["identification_html", "verification_html", "write_html"]
+
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
        max-width: 1100px; color: #222; padding: 0 1em; }

@@ -31,6 +31,8 @@ from facelens.evaluation.pairs import PairSet
 from facelens.match.calibration import Calibration, calibration_for
 from facelens.match.evidence import LogisticLLR, cllr
 
+__all__ = ["FAR_GRID", "VerificationResult", "evaluate_verification", "llr_bins"]
+
 FAR_GRID = (1e-1, 1e-2, 1e-3, 1e-4)
 """False-accept rates at which the true-accept rate is reported."""
 

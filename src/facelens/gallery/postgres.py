@@ -68,6 +68,15 @@ from facelens.gallery.store import (
 )
 from facelens.types import FloatArray, Person, StoredTemplate
 
+__all__ = [
+    "HNSW_EF_CONSTRUCTION",
+    "HNSW_M",
+    "PostgresAuditLog",
+    "PostgresGallery",
+    "redact_url",
+    "stored_model_id",
+]
+
 try:
     import psycopg
     from pgvector.psycopg import register_vector
@@ -219,6 +228,17 @@ class PostgresGallery:
     @property
     def encrypted(self) -> bool:
         return self._cipher is not None
+
+    @property
+    def path(self) -> None:
+        """None: the gallery lives on its server, not in a file of its own."""
+        return None
+
+    @property
+    def search_server(self) -> PostgresGallery | None:
+        """This gallery in the clear (its server's HNSW index proposes candidates); None
+        when encrypted (the templates are decrypted and scored in this process)."""
+        return None if self._cipher is not None else self
 
     def _initialise(
         self, model_id: str, cipher: GalleryCipher | None

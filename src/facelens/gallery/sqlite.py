@@ -58,6 +58,8 @@ from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 from facelens.types import Person, StoredTemplate
 
+__all__ = ["SQLiteGallery", "stored_calibration", "stored_meta", "stored_model_id"]
+
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -145,6 +147,11 @@ class SQLiteGallery:
     def encrypted(self) -> bool:
         """True when templates and crops are stored as ciphertext."""
         return self._cipher is not None
+
+    @property
+    def search_server(self) -> None:
+        """None: a SQLite gallery's templates are scored in this process."""
+        return None
 
     def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         with self._write() as db:

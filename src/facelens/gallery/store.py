@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from facelens.errors import CalibrationMismatchError, GalleryModelMismatchError, InvalidNameError
 from facelens.types import FloatArray, Person, StoredTemplate
+
+__all__ = [
+    "CalibrationRecord",
+    "GalleryStore",
+    "NewTemplate",
+    "SearchServer",
+    "TemplateMatrix",
+    "calibration_audit_detail",
+    "check_calibration_model",
+    "clean_name",
+    "lookup_names",
+    "require_model",
+]
 
 MAX_NAME_LENGTH = 200  # characters, after normalisation
 _KINDS = {
@@ -140,11 +154,68 @@ class TemplateMatrix:
     qualities: np.ndarray  # (R,) float, quality of the photo each template came from
 
 
+class SearchServer(Protocol):
+    """A gallery whose server proposes candidates, so the whole gallery is never loaded
+    into the application (PostgreSQL in the clear: its HNSW index); also what
+    :class:`facelens.index.postgres_codes.PostgresCodeIndex` reads to keep its codes."""
+
+    @property
+    def encrypted(self) -> bool: ...
+
+    def candidate_matrix(self, probes: FloatArray, k: int = 32) -> TemplateMatrix:
+        """Every template of the people among the ``k`` nearest templates of any probe
+        (``probes``: ``(Q, D)`` unit-norm float32)."""
+        ...
+
+    def people_matrix(self, template_ids: np.ndarray) -> TemplateMatrix:
+        """Every template of the people who own any of ``template_ids``."""
+        ...
+
+    def write_version(self) -> int:
+        """A counter that changes whenever any process commits a write."""
+        ...
+
+    def template_count(self) -> int: ...
+
+    def template_ids(self) -> np.ndarray:
+        """The ids of every template, increasing, ``(N,)`` int64."""
+        ...
+
+    def template_vectors(
+        self, after_id: int = 0, limit: int = 65_536
+    ) -> tuple[np.ndarray, FloatArray]:
+        """Up to ``limit`` templates with an id above ``after_id``: ``(ids, vectors)``."""
+        ...
+
+
 class GalleryStore(Protocol):
-    """Persistent people and templates; every write is one transaction."""
+    """Persistent people and templates; every write is one transaction.
+
+    Besides people and templates, a store says how it is searched (what
+    :class:`facelens.FaceLens` needs, without asking which backend it is): whether its
+    templates are ``encrypted`` (then they are only ever searched in memory), the ``path``
+    of its file (its code index is kept beside it; None for a server's gallery), and its
+    ``search_server`` (None when the application searches the templates itself).
+    """
 
     @property
     def model_id(self) -> str: ...
+
+    @property
+    def encrypted(self) -> bool:
+        """True when templates and crops are stored as ciphertext (sealed with a key)."""
+        ...
+
+    @property
+    def path(self) -> Path | None:
+        """The gallery's file; None for a gallery on a database server."""
+        ...
+
+    @property
+    def search_server(self) -> SearchServer | None:
+        """What proposes candidates on the gallery's server, or None: the templates are
+        scored in this process (a file, or an encrypted gallery)."""
+        ...
 
     def add_person(self, name: str) -> Person: ...
 

@@ -40,6 +40,8 @@ from facelens.io.private_files import (
 )
 from facelens.types import FloatArray
 
+__all__ = ["AnnIndex", "AnnParameters", "index_files"]
+
 Quantization = Literal["i8", "f16", "f32"]
 INDEX_FORMAT = 1
 _FILLER_KEYS = np.uint64(2**62)  # keys above every template id, for overwriting

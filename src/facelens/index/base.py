@@ -16,6 +16,8 @@ import numpy as np
 
 from facelens.types import FloatArray
 
+__all__ = ["TemplateIndex"]
+
 
 class TemplateIndex(Protocol):
     """Approximate top-k search over templates (unit float32 rows) keyed by template id."""

@@ -41,6 +41,8 @@ from facelens.errors import GalleryError
 from facelens.io.private_files import make_private_dir, open_private
 from facelens.types import FloatArray
 
+__all__ = ["MIN_TRAINING_TEMPLATES", "TRAINING_TEMPLATES", "CodeIndex"]
+
 INDEX_FORMAT = 1
 TRAINING_TEMPLATES = 65_536
 """Templates the centroids are learnt from, at most (a random sample of the first ones added)."""

@@ -34,6 +34,8 @@ from facelens.index.codes import MIN_TRAINING_TEMPLATES, CodeIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, CANDIDATES, ranked_people, uses_index
 from facelens.types import FloatArray
 
+__all__ = ["GalleryIndex", "index_path_for"]
+
 INDEX_SUFFIX = ".codes.npz"
 LEGACY_SUFFIXES = (".usearch", ".usearch.ids.npy", ".usearch.json")
 """Files of the usearch index of earlier versions (deleted on sight: they hold templates)."""

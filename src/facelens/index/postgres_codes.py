@@ -39,11 +39,12 @@ import numpy as np
 
 from facelens import settings
 from facelens.errors import GalleryError
-from facelens.gallery.postgres import PostgresGallery
-from facelens.gallery.store import TemplateMatrix
+from facelens.gallery.store import SearchServer, TemplateMatrix
 from facelens.index.codes import TRAINING_TEMPLATES, CodeIndex
 from facelens.index.search import ANN_MIN_TEMPLATES, CANDIDATES
 from facelens.types import FloatArray
+
+__all__ = ["ANN_MIN_TEMPLATES", "SEARCH_ENV", "PostgresCodeIndex", "postgres_search_mode"]
 
 SEARCH_ENV = settings.POSTGRES_SEARCH.name
 SEARCH_MODES = ("hnsw", "codes")
@@ -63,7 +64,7 @@ class PostgresCodeIndex:
     """The codes of a PostgreSQL gallery's templates, in this process; see the module docstring.
 
     Args:
-        gallery: a PostgreSQL gallery in the clear.
+        gallery: a PostgreSQL gallery in the clear (its ``search_server``).
         min_templates: below this many templates the gallery's own search answers
             (default :data:`~facelens.index.search.ANN_MIN_TEMPLATES`).
         candidates: templates proposed per probe before their people are fetched.
@@ -71,7 +72,7 @@ class PostgresCodeIndex:
 
     def __init__(
         self,
-        gallery: PostgresGallery,
+        gallery: SearchServer,
         *,
         min_templates: int | None = None,
         candidates: int = CANDIDATES,

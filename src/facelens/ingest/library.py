@@ -55,6 +55,8 @@ from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.models import registry
 from facelens.types import USABLE_QUALITY, Box, FloatArray
 
+__all__ = ["MAX_FAILURES_LISTED", "Library", "LibraryAppearance", "person_threshold"]
+
 DEFAULT_ENROLLED = 8
 """Faces of a named group enrolled in the gallery (its best); the rest are linked appearances."""
 MAX_FAILURES_LISTED = 500
@@ -128,7 +130,7 @@ class Library:
 
     Args:
         clusters: the groups and corrections over the library's store
-            (``clusters.store``), with the analyzer and gallery they use.
+            (``clusters.store``), with the pipeline and gallery they use.
         video_fps: video frames searched per second of video.
         min_quality: faces below this quality (0-1) are counted, not kept.
         enroll_best: faces of a named group enrolled in the gallery (its best).
@@ -165,14 +167,14 @@ class Library:
     # --- scanning -----------------------------------------------------------------------
 
     def options(self, threads: int | None = None) -> ProcessOptions:
-        analyzer = self.clusters.analyzer
+        pipeline = self.clusters.pipeline
         return ProcessOptions(
-            embedder=analyzer.embedder_id,
+            embedder=pipeline.embedder_id,
             detector=registry.DEFAULT_DETECTOR,
             target="scan",
             video_fps=self.video_fps,
             threads=threads,
-            max_side=analyzer.max_side,
+            max_side=pipeline.max_side,
             crops=True,
         )
 
@@ -222,7 +224,7 @@ class Library:
             digests[item.source] = digest
             to_read.append(item)
         own = executor is None
-        runner = executor or LocalExecutor(self.options(), self.clusters.analyzer)
+        runner = executor or LocalExecutor(self.options(), self.clusters.pipeline)
         try:
             for results in runner.map(batches(to_read, batch_size)):
                 for result in results:

@@ -1,6 +1,6 @@
 """Processing one batch of work items into faces: the part that runs where the models are.
 
-:class:`Processor` holds a :class:`FaceAnalyzer` (the models) and turns work
+:class:`Processor` holds a :class:`FacePipeline` (the models) and turns work
 items into :class:`ItemResult` values: plain arrays, small to send between
 processes (Ray) and ready to store. It is the same code locally and in Ray
 actors. A bad item yields a result with its error; it never stops the batch.
@@ -18,9 +18,11 @@ from facelens.cluster.ingest import crop_jpeg
 from facelens.errors import FaceLensError
 from facelens.ingest.sources import WorkItem
 from facelens.io.image import ImageSource
-from facelens.pipeline.analyzer import FaceAnalyzer, ImageFaces
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face
+
+__all__ = ["ItemResult", "ProcessOptions", "Processor", "batches"]
 
 Target = Literal["scan", "gallery"]
 
@@ -32,7 +34,7 @@ class ProcessOptions:
     ``target``: ``scan`` keeps every face found; ``gallery`` keeps the one
     usable face of each photo (enrollment rules) or the reason there is none.
     ``video_fps``: frames per second of video time searched for faces.
-    ``threads``: analyzer threads (onnxruntime threads per model and chunk
+    ``threads``: pipeline threads (onnxruntime threads per model and chunk
     workers); None = every core. ``crops``: keep each face's aligned crop.
     """
 
@@ -77,9 +79,9 @@ class ItemResult:
 class Processor:
     """Turns work items into :class:`ItemResult` with one set of models (see module docstring)."""
 
-    def __init__(self, options: ProcessOptions, analyzer: FaceAnalyzer | None = None) -> None:
+    def __init__(self, options: ProcessOptions, pipeline: FacePipeline | None = None) -> None:
         self.options = options
-        self.analyzer = analyzer or FaceAnalyzer(
+        self.pipeline = pipeline or FacePipeline(
             options.detector,
             options.embedder,
             threads=options.threads,
@@ -94,7 +96,7 @@ class Processor:
         sources: list[ImageSource] = [
             data if data is not None else item.source for _, item, data in images
         ]
-        analyzed = self.analyzer.analyze_many(sources, workers=self.options.threads)
+        analyzed = self.pipeline.detect_many(sources, workers=self.options.threads)
         for (i, item, _), faces in zip(images, analyzed, strict=True):
             results[i] = self._image_result(item.source, faces)
         for i, (item, _) in enumerate(items):
@@ -124,7 +126,7 @@ class Processor:
                 for frame in reader:
                     frames += 1
                     width, height = frame.width, frame.height
-                    faces = self.analyzer.analyze(frame.as_image())
+                    faces = self.pipeline.detect(frame.as_image())
                     found.extend((face, frame.index, frame.time) for face in faces)
         except FaceLensError as error:
             if not found:

@@ -26,6 +26,8 @@ from facelens.errors import RayUnavailableError
 from facelens.ingest.process import ItemResult, ProcessOptions, Processor
 from facelens.ingest.sources import WorkItem
 
+__all__ = ["RayExecutor"]
+
 
 class IngestWorker:
     """The actor body: one :class:`Processor` (models loaded once per actor)."""

@@ -29,7 +29,16 @@ from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.ingest.process import ItemResult, ProcessOptions, Processor, batches
 from facelens.ingest.scan_index import ItemCounts, ScanIndex
 from facelens.ingest.sources import WorkItem
-from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.pipeline.faces import FacePipeline
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Executor",
+    "IngestSummary",
+    "LocalExecutor",
+    "enroll_result",
+    "run_ingest",
+]
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -43,10 +52,10 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Processes batches in this process, one after another (the analyzer uses threads)."""
+    """Processes batches in this process, one after another (the pipeline uses threads)."""
 
-    def __init__(self, options: ProcessOptions, analyzer: FaceAnalyzer | None = None) -> None:
-        self.processor = Processor(options, analyzer)
+    def __init__(self, options: ProcessOptions, pipeline: FacePipeline | None = None) -> None:
+        self.processor = Processor(options, pipeline)
 
     def map(self, work: Iterator[list[WorkItem]]) -> Iterator[list[ItemResult]]:
         for batch in work:

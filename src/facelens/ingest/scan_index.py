@@ -38,6 +38,8 @@ from facelens.ingest.sources import ItemKind, WorkItem
 from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 
+__all__ = ["ItemCounts", "ScanFaces", "ScanIndex"]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (

@@ -24,6 +24,8 @@ from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.decide import score_evidence
 from facelens.types import FloatArray
 
+__all__ = ["Appearance", "search_appearances"]
+
 
 @dataclass(frozen=True)
 class Appearance:

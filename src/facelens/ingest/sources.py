@@ -16,6 +16,8 @@ from typing import Literal
 
 from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 
+__all__ = ["VIDEO_SUFFIXES", "ItemKind", "WorkItem", "expand_sources", "kind_of"]
+
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"})
 """File endings taken as videos (every sampled frame is searched for faces)."""
 

@@ -38,6 +38,16 @@ from facelens.errors import (
 )
 from facelens.types import ImageArray
 
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ChannelOrder",
+    "DecodedImage",
+    "ImageSource",
+    "load_image",
+    "open_user_file",
+    "source_label",
+]
+
 ImageSource = Union[
     str, os.PathLike[str], bytes, bytearray, np.ndarray, Image.Image, "DecodedImage"
 ]

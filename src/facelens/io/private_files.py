@@ -23,6 +23,18 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO
 
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "ExposedFileWarning",
+    "create_private_file",
+    "make_private_dir",
+    "make_tree_private",
+    "open_private",
+    "warn_if_exposed",
+    "write_private_text",
+]
+
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 

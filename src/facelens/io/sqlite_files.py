@@ -25,6 +25,8 @@ from pathlib import Path
 
 from facelens.io.private_files import create_private_file, warn_if_exposed
 
+__all__ = ["open_sqlite_file"]
+
 BUSY_TIMEOUT_SECONDS = 30.0
 
 _PRAGMAS = (

@@ -21,6 +21,16 @@ import numpy as np
 
 from facelens.types import ImageArray
 
+__all__ = [
+    "YuvArray",
+    "i420_patch",
+    "i420_planes",
+    "i420_size",
+    "i420_to_rgb",
+    "put_i420_patch",
+    "rgb_to_i420",
+]
+
 YuvArray = np.ndarray
 """An I420 image: ``(height * 3 // 2, width)`` uint8 (see the module docstring)."""
 

@@ -30,6 +30,17 @@ import numpy as np
 from facelens.errors import CalibrationError, CalibrationMismatchError, NotCalibratedError
 from facelens.match.evidence import LogisticLLR
 
+__all__ = [
+    "DEFAULT_FMR",
+    "FMR_GRID",
+    "Calibration",
+    "OperatingPoint",
+    "calibration_for",
+    "check_embedder",
+    "fit_calibration",
+    "operating_point",
+]
+
 DEFAULT_FMR = 1e-4
 """Operating point used when the caller names neither a rate nor a threshold."""
 

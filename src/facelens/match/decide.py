@@ -18,6 +18,8 @@ from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.scoring import Aggregation, person_scores
 from facelens.types import Candidate, Face, Match, Verification
 
+__all__ = ["identify_faces", "main_face", "score_evidence", "verify_faces"]
+
 
 def identify_faces(
     faces: list[Face],

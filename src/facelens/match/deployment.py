@@ -50,6 +50,18 @@ from facelens.errors import CalibrationDataError
 from facelens.match.calibration import DEFAULT_FMR, FMR_GRID, Calibration
 from facelens.match.evidence import LN10, LogisticLLR, cllr
 
+__all__ = [
+    "MIN_PEOPLE",
+    "MIN_TAIL",
+    "Pairs",
+    "all_pairs",
+    "clopper_pearson",
+    "conservative_thresholds",
+    "fit_deployment",
+    "listed_pairs",
+    "people_needed",
+]
+
 MIN_PEOPLE = 10
 """Fewer people than this cannot say how different people's faces score."""
 MIN_GENUINE = 20

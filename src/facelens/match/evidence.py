@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["LN10", "LogisticLLR", "cllr", "fit_balanced_logistic", "fit_logistic_llr"]
+
 LN10 = math.log(10.0)
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from facelens.types import FloatArray
 from facelens.vectors import cosine_scores, unit_rows
 
+__all__ = ["Aggregation", "person_scores", "weighted_centroids"]
+
 Aggregation = Literal["max", "centroid"]
 
 

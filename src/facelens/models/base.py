@@ -10,6 +10,8 @@ from typing import Protocol, runtime_checkable
 
 from facelens.types import Detection, FloatArray, ImageArray
 
+__all__ = ["Detector", "Embedder", "OwnAlignment"]
+
 
 class Detector(Protocol):
     """Finds faces and their 5 landmarks."""

@@ -36,6 +36,8 @@ import numpy as np
 
 from facelens.errors import ModelIntegrityError
 
+__all__ = ["DlibFormatError", "Layer", "Network", "Reader", "read_network"]
+
 FLOAT_INF, FLOAT_NINF, FLOAT_NAN = 32000, 32001, 32002
 
 

@@ -58,6 +58,17 @@ from facelens.models.spec import ModelSpec, check_folded, verified_model_bytes
 from facelens.types import Detection, FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
+__all__ = [
+    "NATIVE_SPEC",
+    "REFERENCE_LANDMARKS",
+    "SHAPE_PREDICTOR_SHA256",
+    "SPEC",
+    "DlibResNetEmbedder",
+    "build_onnx",
+    "dlib_box",
+    "match_architecture",
+]
+
 CHIP_SIZE = 150
 
 REFERENCE_LANDMARKS = np.array(

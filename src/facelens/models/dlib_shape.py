@@ -35,6 +35,17 @@ import numpy as np
 from facelens.models.dlib_format import DlibFormatError, Reader
 from facelens.types import FloatArray, ImageArray
 
+__all__ = [
+    "Rect",
+    "ShapePredictor",
+    "extract_chip",
+    "face_chip",
+    "face_chip_details",
+    "predict_shape",
+    "pyramid_down",
+    "read_shape_predictor",
+]
+
 CHIP_PADDING = 0.25
 
 CHIP_TEMPLATE = np.array(

@@ -11,7 +11,7 @@ scoring and calibration need no special case: a fusion is an embedder with
 its own model id.
 
 Each part keeps its own alignment (e.g. SFace's 112x112 ArcFace crop, dlib's
-150x150 chip); the analyzer aligns a face once per part. A part may be
+150x150 chip); the pipeline aligns a face once per part. A part may be
 *flipped*: its template is then the normalised sum of the templates of the
 crop and of its mirror image (test-time augmentation), always, because the
 fusion's weights and calibration were measured that way.
@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from facelens.models.base import Embedder
 from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
+
+__all__ = ["FusionEmbedder", "accurate_fusion_spec", "embedder_parts", "fusion_spec"]
 
 
 class FusionEmbedder:

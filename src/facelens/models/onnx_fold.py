@@ -23,6 +23,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+__all__ = ["fold_dequantize_linear", "make_dims_symbolic", "prelu_as_batch_norms"]
+
 
 def fold_dequantize_linear(model: onnx.ModelProto) -> onnx.ModelProto:
     """Replace every constant ``DequantizeLinear`` by its float32 result, in place.

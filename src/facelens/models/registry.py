@@ -27,6 +27,19 @@ from facelens.models.fusion import FusionEmbedder
 from facelens.models.runtime import Providers, resolve_providers, using_providers
 from facelens.models.spec import ModelSpec, verified_model_bytes
 
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DEFAULT_EMBEDDER",
+    "SFACE_EMBEDDER",
+    "all_specs",
+    "builtin_ids",
+    "get_spec",
+    "load_attribute_model",
+    "load_detector",
+    "load_embedder",
+    "loaded_models",
+]
+
 _REGISTRY: dict[str, ModelSpec] = {}
 _CacheKey = tuple[str, int | None, str, Providers]
 """(model id, threads, runtime, execution providers) of a loaded model."""

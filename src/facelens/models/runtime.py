@@ -26,6 +26,16 @@ import onnxruntime as ort
 from facelens import settings
 from facelens.errors import ProviderUnavailableError
 
+__all__ = [
+    "Providers",
+    "available_providers",
+    "create_opencv_net",
+    "create_session",
+    "default_threads",
+    "resolve_providers",
+    "using_providers",
+]
+
 Providers = tuple[str, ...]
 """onnxruntime execution provider names, in order of preference."""
 

@@ -34,6 +34,8 @@ from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
+__all__ = ["SPEC"]
+
 REFERENCE_LANDMARKS = np.array(
     [
         [38.2946, 51.6963],

@@ -35,6 +35,17 @@ from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
+__all__ = [
+    "ARCFACE_112",
+    "PRESETS",
+    "add_user_fusion",
+    "add_user_model",
+    "models_file",
+    "remove_user_model",
+    "user_spec",
+    "user_specs",
+]
+
 MODELS_FILE_ENV = settings.MODELS_FILE.name
 
 ARCFACE_112 = (

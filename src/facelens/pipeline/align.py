@@ -14,6 +14,8 @@ import numpy as np
 
 from facelens.types import FloatArray, ImageArray
 
+__all__ = ["align_face", "similarity_transform"]
+
 
 def similarity_transform(source: FloatArray, target: FloatArray) -> np.ndarray:
     """The 2x3 matrix of the least-squares similarity taking ``source`` points to ``target``.

@@ -8,6 +8,8 @@ import numpy as np
 from facelens.models.base import Detector
 from facelens.types import Detection, ImageArray
 
+__all__ = ["DEFAULT_MAX_SIDE", "MAX_UPSCALE", "detect_faces"]
+
 DEFAULT_MAX_SIDE = 1280
 """Longest side, in pixels, of the copy the detector searches. Larger photos
 are shrunk for the search only; alignment reads the original pixels."""

@@ -11,8 +11,10 @@ from facelens.models.fusion import FusionEmbedder
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
+__all__ = ["DEFAULT_BATCH_SIZE", "EMBED_BATCH_SIZE", "embed_face_crops"]
+
 DEFAULT_BATCH_SIZE = 8
-"""Images per chunk of :meth:`FaceAnalyzer.analyze_many` (a caller's batch)."""
+"""Images per chunk of :meth:`FacePipeline.detect_many` (a caller's batch)."""
 
 EMBED_BATCH_SIZE = 2
 """Crops per embedder call. CPU time per face is the same from 1 to 8 crops a

@@ -21,6 +21,8 @@ import numpy as np
 
 from facelens.types import FloatArray, ImageArray, Quality
 
+__all__ = ["assess_quality"]
+
 GOOD_EYE_DISTANCE = 32.0
 MIN_EYE_DISTANCE = 8.0
 GOOD_SHARPNESS = 60.0

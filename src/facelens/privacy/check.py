@@ -38,10 +38,12 @@ from facelens.io.image import DecodedImage
 from facelens.match.calibration import Calibration, OperatingPoint
 from facelens.match.decide import identify_faces
 from facelens.models.base import Detector
-from facelens.pipeline.analyzer import FaceAnalyzer
 from facelens.pipeline.detect import detect_faces
+from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.regions import Region, centre_inside
 from facelens.types import Box, Face, FloatArray, ImageArray
+
+__all__ = ["CheckSummary", "PrivacyChecker", "Thumbnails"]
 
 
 @dataclass
@@ -75,7 +77,7 @@ class PrivacyChecker:
     """Checks output images against the regions that were anonymized in them.
 
     Args:
-        analyzer: the recognizer (detector + embedder) to attack the output with.
+        pipeline: the recognizer (detector + embedder) to attack the output with.
         independent: a detector of another family than the one that drove the hiding.
         independent_name: what ``independent`` is, in words (for the report).
         point: the operating point (threshold) of a "same person" decision.
@@ -83,7 +85,7 @@ class PrivacyChecker:
         gallery: templates of the enrolled people (may be empty).
     """
 
-    analyzer: FaceAnalyzer
+    pipeline: FacePipeline
     independent: Detector
     point: OperatingPoint
     calibration: Calibration
@@ -123,7 +125,7 @@ class PrivacyChecker:
         result: FrameCheck,
     ) -> None:
         faces = (
-            self.analyzer.analyze(image)
+            self.pipeline.detect(image)
             if len(self.gallery.vectors)
             else self._faces_around(image, regions)
         )
@@ -164,8 +166,8 @@ class PrivacyChecker:
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
             crop = DecodedImage(np.ascontiguousarray(image[y0:y1, x0:x1]), "region")
-            detections = detect_faces(self.analyzer.detector, crop.pixels, crop.width, 1.0)
-            for face in self.analyzer.faces_at(crop, detections):
+            detections = detect_faces(self.pipeline.detector, crop.pixels, crop.width, 1.0)
+            for face in self.pipeline.faces_at(crop, detections):
                 moved = Box(face.box.x + x0, face.box.y + y0, face.box.width, face.box.height)
                 if not any(centre_inside(moved, f.box) for f in found):
                     found.append(replace(face, box=moved))

@@ -40,6 +40,15 @@ from facelens.io.yuv import (
 )
 from facelens.types import Box, ImageArray
 
+__all__ = [
+    "METHODS",
+    "SHIPPED",
+    "Method",
+    "Strength",
+    "anonymize_i420_regions",
+    "anonymize_regions",
+]
+
 Method = Literal["blur", "pixelate", "box", "ellipse"]
 METHODS: tuple[str, ...] = get_args(Method)
 

@@ -27,6 +27,8 @@ from typing import Literal
 
 from facelens.types import Match
 
+__all__ = ["POSSIBLE_MATCH_FMR", "Policy"]
+
 Mode = Literal["all", "keep", "only"]
 POSSIBLE_MATCH_FMR = 1e-2
 """``--only``: a named best candidate at this false-match rate or stricter counts as a match."""

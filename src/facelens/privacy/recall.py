@@ -30,6 +30,8 @@ import numpy as np
 from facelens.models.base import Detector
 from facelens.types import Detection, ImageArray
 
+__all__ = ["find_faces_to_hide", "hiding_detector", "search_side"]
+
 HIDE_SCORE_THRESHOLD = 0.5
 """YuNet score from which a face is hidden (the recognizer's own threshold is 0.6)."""
 DARK_LUMA = 80.0

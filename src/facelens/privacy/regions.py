@@ -22,6 +22,17 @@ from typing import Any, Literal
 
 from facelens.types import Box
 
+__all__ = [
+    "MARGIN_BOTTOM",
+    "MARGIN_SIDE",
+    "MARGIN_TOP",
+    "Region",
+    "RegionOrigin",
+    "anonymization_region",
+    "centre_inside",
+    "grow_box",
+]
+
 MARGIN_TOP = 0.40
 """Growth above the face box, as a fraction of its height (forehead, hair line)."""
 MARGIN_BOTTOM = 0.20

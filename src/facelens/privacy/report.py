@@ -22,6 +22,8 @@ from PIL import Image
 
 from facelens.types import ImageArray
 
+__all__ = ["write_reports"]
+
 PREVIEW_WIDTH = 480
 """Width in pixels of the output picture embedded in the HTML."""
 

@@ -37,6 +37,8 @@ from facelens.service.routes import analysis, faces, jobs, library, people, sess
 from facelens.service.settings import ServiceSettings
 from facelens.version import __version__
 
+__all__ = ["app_from_env", "create_app"]
+
 log = logging.getLogger("facelens.service")
 
 WEB_MOUNT = "/web"

@@ -32,6 +32,8 @@ from typing import Any
 from facelens.service.keys import ApiKey
 from facelens.service.state import StateDB
 
+__all__ = ["AuditEntry", "AuditLog"]
+
 
 @dataclass(frozen=True)
 class AuditEntry:

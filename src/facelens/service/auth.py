@@ -23,6 +23,8 @@ from facelens.service.context import ServiceContext
 from facelens.service.errors import NotAuthenticatedError, PermissionDeniedError
 from facelens.service.keys import ApiKey, Role, key_id_of
 
+__all__ = ["COOKIE_NAME", "AdminKey", "EnrollKey", "QueryKey", "Service", "authenticate"]
+
 COOKIE_NAME = "facelens_key"
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer fl_<id>_<secret>`")

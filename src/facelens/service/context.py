@@ -15,6 +15,8 @@ from facelens.service.keys import KeyStore
 from facelens.service.settings import ServiceSettings
 from facelens.service.state import StateDB
 
+__all__ = ["ServiceContext"]
+
 T = TypeVar("T")
 
 
@@ -50,7 +52,7 @@ class ServiceContext:
                     threads=self.settings.threads,
                     **extra,
                 )
-                self._lens.analyzer.max_pixels = self.settings.max_pixels
+                self._lens.pipeline.max_pixels = self.settings.max_pixels
             return self._lens
 
     @property
@@ -66,8 +68,8 @@ class ServiceContext:
         """Load the models, open the gallery and build its search index now rather than on
         the first request."""
         lens = self.lens
-        _ = lens.analyzer.detector, lens.analyzer.embedder, lens.gallery
-        lens.prepare_search()
+        _ = lens.pipeline.detector, lens.pipeline.embedder, lens.gallery
+        lens.gallery_search.prepare()
 
     def analysing(self, work: Callable[[], T]) -> T:
         """Run ``work`` in an analysis slot; :class:`ServiceBusyError` if none frees in time."""

@@ -12,6 +12,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+__all__ = ["mount_docs"]
+
 DOCS_ASSETS = "/docs-assets"
 
 

@@ -25,6 +25,28 @@ from facelens.errors import (
     TemplateNotFoundError,
 )
 
+__all__ = [
+    "InvalidRequestError",
+    "JobKindNotFoundError",
+    "JobNotFoundError",
+    "JobNotReadyError",
+    "KeyNotFoundError",
+    "MalformedHTTPError",
+    "MethodNotAllowedError",
+    "NotAuthenticatedError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
+    "RouteNotFoundError",
+    "ServiceBusyError",
+    "ServiceError",
+    "TooManyConnectionsError",
+    "UnsupportedMediaTypeError",
+    "VideoTooLongError",
+    "http_status",
+]
+
 
 class ServiceError(FaceLensError):
     """Something about an HTTP request (not the image in it) was wrong."""

@@ -35,6 +35,8 @@ from facelens.service.jobs import JobContext
 from facelens.service.keys import Role
 from facelens.service.limits import decode_image
 
+__all__ = ["JobKind", "available_kinds", "check_media", "check_video", "check_zip", "register"]
+
 Upload = Literal["video", "zip", "media"]
 """What a kind takes: a video, a zip of photos, or ``media`` (one image or one video)."""
 ParamType = type[bool] | type[int] | type[float] | type[str]
@@ -288,8 +290,8 @@ def _run_identify_photos(job: JobContext, context: ServiceContext) -> dict[str, 
                 if len(data) > member.file_size:
                     raise ImageDecodeError(f"{label}: larger than the zip declares")
                 image = decode_image(data, label, settings.max_pixels)
-                faces = context.analysing(partial(lens.analyzer.analyze, image))
-                matches = lens.match_faces(faces, point, top_k)
+                faces = context.analysing(partial(lens.pipeline.detect, image))
+                matches = lens.gallery_search.match(faces, point, top_k)
                 results.append({"photo": label, "faces": [m.to_dict() for m in matches]})
             except Exception as error:  # one bad photo never sinks the batch
                 code = getattr(error, "code", "decode_failed")
@@ -369,7 +371,7 @@ def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, A
     result = context.analysing(
         lambda: identify_video(
             job.input_path,
-            lens.analyzer,
+            lens.pipeline,
             lens.gallery.template_matrix(),
             point,
             lens.calibration,
@@ -443,7 +445,7 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
     try:
         policy = Policy.make(_names(params.get("keep")), _names(params.get("only")), possible)
         anonymizer = Anonymizer(
-            lens.analyzer,
+            lens.pipeline,
             lens.operating_point(params.get("fmr"), params.get("threshold")),
             calibration,
             method=method,  # type: ignore[arg-type]

@@ -39,6 +39,8 @@ from facelens.service.errors import JobNotFoundError
 from facelens.service.paths import hide_server_paths
 from facelens.service.state import StateDB
 
+__all__ = ["Job", "JobContext", "JobRunner", "JobStore"]
+
 _HOST = socket.gethostname()
 HEARTBEAT_SECONDS = 2.0
 

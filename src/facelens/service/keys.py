@@ -25,6 +25,8 @@ from typing import Literal
 from facelens.service.errors import InvalidRequestError, KeyNotFoundError, NotAuthenticatedError
 from facelens.service.state import StateDB
 
+__all__ = ["ROLES", "ApiKey", "KeyStore", "Role", "key_id_of"]
+
 Role = Literal["query", "enroll", "admin"]
 ROLES: tuple[Role, ...] = ("query", "enroll", "admin")
 """Lowest to highest."""

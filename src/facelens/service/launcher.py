@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+__all__ = ["ServerProcess"]
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

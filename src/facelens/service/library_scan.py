@@ -35,6 +35,8 @@ from facelens.service.errors import InvalidRequestError, PermissionDeniedError, 
 from facelens.service.job_kinds import JobKind, check_zip, register
 from facelens.service.jobs import JobContext
 
+__all__ = ["LIBRARY_SCAN", "check_folder", "media_file", "shown"]
+
 UPLOADS = "library-uploads"
 """Uploads to the library are kept under ``<state dir>/library-uploads/<job id>/``."""
 UPLOAD_LABEL = "upload"
@@ -182,7 +184,7 @@ class _SlotExecutor:
 
     def __init__(self, library: Library, context: ServiceContext) -> None:
         self.processor = Processor(
-            library.options(context.settings.threads), library.clusters.analyzer
+            library.options(context.settings.threads), library.clusters.pipeline
         )
         self.context = context
 

@@ -31,6 +31,18 @@ from facelens.service.errors import (
 )
 from facelens.service.settings import BODY_RATE_GRACE
 
+__all__ = [
+    "BodyLimitMiddleware",
+    "BodyRejectedError",
+    "check_count",
+    "decode_image",
+    "error_body",
+    "read_image",
+    "reject",
+    "require_multipart",
+    "upload_label",
+]
+
 IMAGE_TYPES = ("image/", "application/octet-stream")
 """Declared content types an image upload may carry (the bytes decide in the end)."""
 

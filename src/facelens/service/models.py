@@ -9,6 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+__all__ = [
+    "ERROR_RESPONSES",
+    "RenameRequest",
+    "SessionRequest",
+    "name_character_refused",
+    "name_pattern",
+]
+
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="A FaceLensError code, e.g. no_face, unauthenticated")

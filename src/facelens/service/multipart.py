@@ -22,6 +22,8 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+__all__ = ["UploadRoute"]
+
 _FIELD_TYPES = (b"text/", b"application/json", b"application/x-www-form-urlencoded")
 
 

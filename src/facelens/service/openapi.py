@@ -31,6 +31,8 @@ from facelens.service.context import ServiceContext
 from facelens.service.job_kinds import available_kinds
 from facelens.service.models import name_pattern
 
+__all__ = ["allowed_methods", "contract_schema"]
+
 IMAGE_MEDIA_TYPES = "image/jpeg, image/png, image/webp, image/gif, image/bmp, image/tiff"
 """The media types an image part is declared with (the bytes decide in the end)."""
 UPLOAD_MEDIA_TYPES = {

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from facelens.errors import FaceLensError
 
+__all__ = ["hide_paths_in_error", "hide_server_paths"]
+
 
 def _spellings(path: Path, *, as_given: bool = True) -> list[str]:
     """The ways ``path`` may be printed: as given, absolute and resolved; longest first."""

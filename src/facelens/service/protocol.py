@@ -50,6 +50,8 @@ from facelens.service.errors import (
 from facelens.service.limits import error_body, reject
 from facelens.service.settings import ServiceSettings
 
+__all__ = ["PROTOCOL_PATH", "GuardedH11Protocol"]
+
 PROTOCOL_PATH = "facelens.service.protocol:GuardedH11Protocol"
 """What ``facelens serve`` passes to uvicorn as ``http``."""
 

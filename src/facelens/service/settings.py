@@ -15,6 +15,8 @@ from pathlib import Path
 from facelens import settings
 from facelens.gallery import resolve_gallery_path
 
+__all__ = ["BODY_RATE_GRACE", "SETTINGS_ENV", "ServiceSettings", "resolve_service_dir"]
+
 SERVICE_DIR_ENV = settings.SERVICE_DIR.name
 SETTINGS_ENV = settings.SERVICE_SETTINGS.name
 """uvicorn worker processes receive the settings as JSON in this variable."""

@@ -19,6 +19,8 @@ from facelens.errors import GalleryError
 from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file
 
+__all__ = ["StateDB"]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,

@@ -12,7 +12,7 @@ Public API (stable; it only grows):
   :func:`probe_video` reads only the container's description.
 * :class:`VideoFrame`: ``pixels`` ``(H, W, 3)`` uint8 **RGB**, ``index``
   (frame number in the source, before sampling), ``time`` (seconds from the
-  first frame); ``as_image()`` hands it to ``FaceAnalyzer``.
+  first frame); ``as_image()`` hands it to ``FacePipeline``.
 * :class:`YuvFrame`: the same frame as planar YUV 4:2:0 (``reader.yuv_frames()``),
   for loops that convert to RGB only the frames they search; the writer
   encodes it as it is.

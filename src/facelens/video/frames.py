@@ -9,6 +9,8 @@ from facelens.io.image import DecodedImage
 from facelens.io.yuv import YuvArray, i420_size, i420_to_rgb
 from facelens.types import ImageArray
 
+__all__ = ["VideoFrame", "VideoInfo", "YuvFrame"]
+
 
 @dataclass(frozen=True, eq=False)
 class VideoFrame:
@@ -36,7 +38,7 @@ class VideoFrame:
         return int(self.pixels.shape[0])
 
     def as_image(self) -> DecodedImage:
-        """The frame as a :class:`DecodedImage` for the image pipeline (``FaceAnalyzer``)."""
+        """The frame as a :class:`DecodedImage` for the image pipeline (``FacePipeline``)."""
         return DecodedImage(self.pixels, f"{self.source}#{self.index}")
 
 

@@ -33,6 +33,8 @@ from facelens.match.scoring import Aggregation, person_scores
 from facelens.types import USABLE_QUALITY, Candidate, Face, Match
 from facelens.video.tracker import TrackedFace
 
+__all__ = ["DEFAULT_TOP_FRAMES", "TrackIdentity", "decide_track_identity"]
+
 DEFAULT_TOP_FRAMES = 5
 """Faces of highest quality used for a track's identity decision."""
 

@@ -1,7 +1,7 @@
 """Link the faces found in successive frames into tracks, by motion and by appearance.
 
 :class:`FaceTracker` is online: call :meth:`FaceTracker.update` once per
-processed frame with that frame's faces (from ``FaceAnalyzer``, templates
+processed frame with that frame's faces (from ``FacePipeline``, templates
 optional), in time order; it answers which track each face belongs to, and
 where the tracks that missed this frame are expected to be.
 
@@ -46,8 +46,10 @@ import numpy as np
 from facelens.types import Box, Face, FloatArray
 from facelens.vectors import unit_rows
 
+__all__ = ["DEFAULT_MAX_GAP", "FaceTracker", "Observation", "Track", "TrackedFace", "iou"]
+
 Embed = Callable[[list[Face]], list[Face]]
-"""Returns the same faces with templates (e.g. a FaceAnalyzer's embedder on their crops)."""
+"""Returns the same faces with templates (e.g. a FacePipeline's embedder on their crops)."""
 
 DEFAULT_IOU = 0.3
 DEFAULT_MAX_GAP = 1.0

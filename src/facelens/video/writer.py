@@ -38,6 +38,8 @@ from facelens.types import ImageArray
 from facelens.video.frames import VideoFrame, YuvFrame
 from facelens.video.reader import VideoReader
 
+__all__ = ["VideoWriter"]
+
 AUDIO_LEAD = 0.5
 """Seconds of audio muxed ahead of the last video frame written (keeps the file interleaved)."""
 

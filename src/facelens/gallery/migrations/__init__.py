@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+__all__ = ["all_migrations", "apply_migrations"]
+
 # Arbitrary 64-bit key of the advisory lock that serialises migrations ("facelens" in ASCII).
 MIGRATION_LOCK_KEY = 0x666163656C656E73
 

@@ -32,6 +32,15 @@ from facelens.models.runtime import create_session
 from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
 
+__all__ = [
+    "AGE_GENDER_SPEC",
+    "EXPRESSIONS",
+    "EXPRESSION_SPECS",
+    "MALE_THRESHOLD",
+    "AgeGenderNet",
+    "ExpressionNet",
+]
+
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """The expression classes, in the order of the network's output (FER2013's order)."""
 

@@ -18,6 +18,8 @@ from facelens.service.limits import read_image, require_multipart
 from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 
+__all__ = ["router"]
+
 router = APIRouter(
     prefix="/api", tags=["analysis"], responses=ERROR_RESPONSES, route_class=UploadRoute
 )

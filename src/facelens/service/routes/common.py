@@ -8,6 +8,8 @@ from fastapi import Path, Query
 
 from facelens.gallery import store
 
+__all__ = ["Fmr", "PersonName", "Threshold", "TopK", "clean_name"]
+
 PersonName = Annotated[
     str, Path(min_length=1, max_length=200, description="A person's name as stored")
 ]

@@ -19,6 +19,8 @@ from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, Threshold, TopK
 from facelens.types import Match, Verification
 
+__all__ = ["router"]
+
 router = APIRouter(
     prefix="/api", tags=["faces"], responses=ERROR_RESPONSES, route_class=UploadRoute
 )
@@ -33,7 +35,7 @@ async def detect(
     """Every face of a photo: box, 5 landmarks, detector score and quality (no templates)."""
     decoded = await read_image(image, context.settings.max_pixels)
     faces = await run_in_threadpool(
-        context.analysing, lambda: context.lens.analyzer.analyze(decoded, embed=False)
+        context.analysing, lambda: context.lens.pipeline.detect(decoded, embed=False)
     )
     context.audit.record(key, "detect", None, {"photo": decoded.source, "faces": len(faces)})
     return {
@@ -61,7 +63,7 @@ async def identify(
     )  # a bad operating point fails before the work
 
     def work() -> list[Match]:
-        return lens.match_faces(lens.analyzer.analyze(decoded), point, top_k)
+        return lens.gallery_search.match(lens.pipeline.detect(decoded), point, top_k)
 
     matches = await run_in_threadpool(context.analysing, work)
     context.audit.record(
@@ -101,8 +103,8 @@ async def verify(
     point = lens.operating_point(None if threshold is not None else fmr, threshold)
 
     def work() -> Verification:
-        face_a = main_face(lens.analyzer.analyze(decoded_a), decoded_a.source)
-        face_b = main_face(lens.analyzer.analyze(decoded_b), decoded_b.source)
+        face_a = main_face(lens.pipeline.detect(decoded_a), decoded_a.source)
+        face_b = main_face(lens.pipeline.detect(decoded_b), decoded_b.source)
         return verify_faces(face_a, face_b, point, lens.calibration)
 
     result = await run_in_threadpool(context.analysing, work)

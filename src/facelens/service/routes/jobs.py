@@ -45,6 +45,8 @@ from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 from facelens.service.paths import hide_paths_in_error
 
+__all__ = ["UPLOAD_PREFIX", "router", "start_runner"]
+
 router = APIRouter(
     prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES, route_class=UploadRoute
 )

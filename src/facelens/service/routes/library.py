@@ -37,6 +37,8 @@ from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, PersonName, Threshold, clean_name
 
+__all__ = ["UPLOAD_PATH", "router"]
+
 router = APIRouter(tags=["library"], responses=ERROR_RESPONSES, route_class=UploadRoute)
 
 UPLOAD_PATH = "/api/library/scan/upload"
@@ -448,7 +450,7 @@ def name_group(
         str(group_id),
         lambda lib: lib.name(group_id, name, rename=False),
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -467,7 +469,7 @@ def hide_group(
 def merge_groups(body: MergeRequest, key: EnrollKey, context: Service) -> Correction:
     """These groups are one person: they become one group (the named one, if any)."""
     result = _correct(context, key, "library_merge", None, lambda lib: lib.merge(body.groups))
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -477,7 +479,7 @@ def move_faces(body: MoveRequest, key: EnrollKey, context: Service) -> Correctio
     result = _correct(
         context, key, "library_move", str(body.group), lambda lib: lib.move(body.faces, body.group)
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -498,7 +500,7 @@ def move_faces_to_person(
         name,
         lambda lib: lib.move_to_person(body.faces, name),
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -515,7 +517,7 @@ def split_group(
         str(group_id),
         lambda lib: lib.split(group_id, body.faces),
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction(**result)
 
 
@@ -523,7 +525,7 @@ def split_group(
 def reject_faces(body: FacesRequest, key: EnrollKey, context: Service) -> Correction:
     """ "Not this person": the faces leave their groups for good and are grouped again."""
     result = _correct(context, key, "library_reject", None, lambda lib: lib.reject(body.faces))
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return Correction.model_validate(
         {"group": None, "faces": {str(k): v for k, v in result["faces"].items()}}
     )
@@ -533,7 +535,7 @@ def reject_faces(body: FacesRequest, key: EnrollKey, context: Service) -> Correc
 def undo(key: EnrollKey, context: Service) -> UndoResult:
     """Undo the last correction (name, merge, move, split, reject, hide, not this person)."""
     result = _correct(context, key, "library_undo", None, Library.undo)
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return UndoResult(**result)
 
 
@@ -566,7 +568,7 @@ def reject_appearance(
     result = _correct(
         context, key, "library_not_person", name, lambda lib: lib.reject_appearance(name, face_id)
     )
-    context.lens.sync_index()
+    context.lens.gallery_search.sync()
     return RejectedAppearance.model_validate(result)
 
 
@@ -594,7 +596,7 @@ async def search(
     )  # threshold wins
 
     def work() -> SearchResult:
-        face = main_face(lens.analyzer.analyze(image), upload_label(photo))
+        face = main_face(lens.pipeline.detect(image), upload_label(photo))
         assert face.template is not None
         library = context.library
         found = library.search(

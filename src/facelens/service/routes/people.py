@@ -40,6 +40,8 @@ from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import PersonName, clean_name
 from facelens.types import Person
 
+__all__ = ["router"]
+
 router = APIRouter(
     prefix="/api/people", tags=["people"], responses=ERROR_RESPONSES, route_class=UploadRoute
 )
@@ -111,7 +113,12 @@ async def _enroll(
     def prepare() -> EnrollPlan:
         images = [image for _, image in decoded]
         return prepare_enrollment(
-            lens.analyzer, lens.gallery, name, images, screen=lens.screen_faces, force=force
+            lens.pipeline,
+            lens.gallery,
+            name,
+            images,
+            screen=lens.gallery_search.screen,
+            force=force,
         )
 
     plan = await run_in_threadpool(context.analysing, prepare)

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from facelens.service.auth import COOKIE_NAME, AdminKey, QueryKey, Service, authenticate
 from facelens.service.models import ERROR_RESPONSES, SessionRequest
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/api", tags=["session"], responses=ERROR_RESPONSES)
 
 

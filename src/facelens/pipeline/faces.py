@@ -1,7 +1,7 @@
 """The image-to-faces pipeline: decode -> detect -> align -> quality -> embed.
 
-:class:`FaceAnalyzer` is what every application uses. ``analyze`` handles one
-image and raises on bad input; ``analyze_many`` streams results for many
+:class:`FacePipeline` is what every application uses. ``detect`` handles one
+image and raises on bad input; ``detect_many`` streams results for many
 images in input order and never stops on a bad one (the error travels with
 its item): one worker thread per core takes a chunk of images, decodes,
 detects and aligns them, and embeds all their faces in one batch.
@@ -33,6 +33,8 @@ from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, ImageArray, Template
+
+__all__ = ["FacePipeline", "ImageFaces"]
 
 
 @dataclass(eq=False)
@@ -66,7 +68,7 @@ class ImageFaces:
         return usable[0]
 
 
-class FaceAnalyzer:
+class FacePipeline:
     """Finds, aligns, rates and embeds faces.
 
     Args:
@@ -75,7 +77,7 @@ class FaceAnalyzer:
         max_side: the detector searches a copy whose longest side is at most
             this many pixels; alignment uses the original.
         max_upscale: smaller images are searched enlarged by up to this factor.
-        batch_size: images per chunk in ``analyze_many`` (their faces are
+        batch_size: images per chunk in ``detect_many`` (their faces are
             embedded together, ``EMBED_BATCH_SIZE`` crops a call).
         threads: onnxruntime threads per model (default: every core).
         max_pixels: images above this many pixels are refused.
@@ -130,10 +132,10 @@ class FaceAnalyzer:
         return self._embedder if isinstance(self._embedder, str) else self._embedder.model_id
 
     def load(self, source: ImageSource, channel_order: ChannelOrder = "RGB") -> DecodedImage:
-        """Decode a source with this analyzer's pixel limit."""
+        """Decode a source with this pipeline's pixel limit."""
         return load_image(source, channel_order=channel_order, max_pixels=self.max_pixels)
 
-    def analyze(
+    def detect(
         self, source: ImageSource, *, embed: bool = True, channel_order: ChannelOrder = "RGB"
     ) -> list[Face]:
         """Every face of one image, largest first. Raises :class:`FaceLensError` on bad input."""
@@ -148,7 +150,7 @@ class FaceAnalyzer:
         faces = [self._face(image, d) for d in detections]
         return self.embed_faces(faces) if embed else faces
 
-    def analyze_many(
+    def detect_many(
         self,
         sources: Iterable[ImageSource],
         *,
@@ -176,14 +178,14 @@ class FaceAnalyzer:
         with ThreadPoolExecutor(max_workers=worker_count) as pool:
             for chunk in chunks:
                 pending.append(
-                    pool.submit(self._analyze_chunk, chunk, embed, keep_images, fallback, select)
+                    pool.submit(self._detect_chunk, chunk, embed, keep_images, fallback, select)
                 )
                 if len(pending) >= 2 * worker_count:
                     yield from pending.popleft().result()
             while pending:
                 yield from pending.popleft().result()
 
-    def _analyze_chunk(
+    def _detect_chunk(
         self,
         chunk: list[ImageSource],
         embed: bool,
