@@ -21,7 +21,7 @@ from facelens.analysis.smoothing import (
     label_runs,
     smooth_scores,
 )
-from facelens.analysis.video import analyze_video_expressions, timeline_png
+from facelens.apps.video.expressions import analyze_video_expressions, timeline_png
 from facelens.cli.main import cli
 from facelens.pipeline.analyzer import FaceAnalyzer
 from tests.conftest import data_path

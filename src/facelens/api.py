@@ -45,7 +45,7 @@ from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.types import Face, Match, Person, Verification
 
 if TYPE_CHECKING:
-    from facelens.apps.video_identify import VideoIdentification
+    from facelens.apps.video.identify import VideoIdentification
     from facelens.cluster import FaceClusters
     from facelens.cluster.store import ClusterStore
     from facelens.gallery.postgres import PostgresGallery
@@ -327,9 +327,9 @@ class FaceLens:
     ) -> VideoIdentification:
         """Track every face of a video (file, image sequence, webcam index or URL) and decide
         each track's identity once, from its best frames; see
-        :func:`facelens.apps.video_identify.identify_video` for ``options`` (``every``,
+        :func:`facelens.apps.video.identify.identify_video` for ``options`` (``every``,
         ``fps``, ``start``, ``end``, ``top_frames``, ``draw_to``, ``progress``...)."""
-        from facelens.apps.video_identify import identify_video
+        from facelens.apps.video.identify import identify_video
 
         return identify_video(
             source,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from facelens.apps.video_identify import TrackTimeline, VideoIdentification, timeline_png
+from facelens.apps.video.identify import TrackTimeline, VideoIdentification, timeline_png
 from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.video.identity import DEFAULT_TOP_FRAMES

@@ -59,7 +59,7 @@ from facelens.video.tracker import DEFAULT_MAX_GAP, FaceTracker, Track, TrackedF
 from facelens.video.writer import VideoWriter
 
 if TYPE_CHECKING:
-    from facelens.analysis.video import ExpressionRecorder
+    from facelens.apps.video.expressions import ExpressionRecorder
 
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out of the timeline (counted in
@@ -283,7 +283,7 @@ def identify_video(
 
     ``expressions`` scores the expression of every detected face and gives
     each track its expression over time (segments of the label smoothed in a
-    sliding window, :mod:`facelens.analysis.video`), as ``expressions`` in
+    sliding window, :mod:`facelens.apps.video.expressions`), as ``expressions`` in
     the timeline.
 
     ``progress(n)`` is called with ``n=1`` after each processed frame, then,
@@ -385,7 +385,7 @@ def identify_video(
 
 
 def _expression_recorder() -> ExpressionRecorder:
-    from facelens.analysis.video import ExpressionRecorder  # loads the expression model
+    from facelens.apps.video.expressions import ExpressionRecorder  # loads the expression model
 
     return ExpressionRecorder()
 
