@@ -16,8 +16,8 @@ from facelens.analysis.analyzer import (
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.analysis.smoothing import DEFAULT_WINDOW_SECONDS
 from facelens.analysis.tight import attribute_faces
-from facelens.apps.video.expressions import analyze_video_expressions, timeline_png
 from facelens.apps.draw import draw_faces, save_drawing
+from facelens.apps.video.expressions import analyze_video_expressions, timeline_png
 from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
 from facelens.cli.output import (
     advance,
