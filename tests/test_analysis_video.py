@@ -21,7 +21,8 @@ from facelens.analysis.smoothing import (
     label_runs,
     smooth_scores,
 )
-from facelens.apps.video.expressions import analyze_video_expressions, timeline_png
+from facelens.apps.video.charts import expression_timeline_png
+from facelens.apps.video.expressions import analyze_video_expressions
 from facelens.cli.main import cli
 from facelens.pipeline.analyzer import FaceAnalyzer
 from tests.conftest import data_path
@@ -90,7 +91,7 @@ def test_timeline_on_a_made_up_video_of_a_smiling_face(
     assert len(track.times) == 8 and track.labels == ["happy"] * 8
     [segment] = track.segments()
     assert segment.label == "happy" and segment.start == 0.0
-    assert timeline_png(result, tmp_path / "timeline.png").stat().st_size > 1000
+    assert expression_timeline_png(result, tmp_path / "timeline.png").stat().st_size > 1000
 
     output = CliRunner().invoke(
         cli,

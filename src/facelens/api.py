@@ -45,7 +45,7 @@ from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.types import Face, Match, Person, Verification
 
 if TYPE_CHECKING:
-    from facelens.apps.video.identify import VideoIdentification
+    from facelens.apps.video.results import VideoIdentification
     from facelens.cluster import FaceClusters
     from facelens.cluster.store import ClusterStore
     from facelens.gallery.postgres import PostgresGallery
