@@ -21,12 +21,12 @@ up to 2x enlarged): video faces are rarely tiny, and enlarging every frame
 would make detection four times as costly.
 
 With ``draw_to``, a second pass decodes every frame of the same time window
-(sampling or not) and writes an annotated copy: each track's box (interpolated
-between detections, held ``max_gap`` seconds), its id and its decision, with
-the input's size, frame rate and audio track. A live source cannot be read
-twice: its copy is written during the pass, each track labelled with a
-provisional decision from its best faces once it has them (or has lived one
-second), without audio.
+(sampling or not) and writes an annotated copy (:mod:`facelens.apps.video.annotate`):
+each track's box (interpolated between detections, held ``max_gap`` seconds),
+its id and its decision, with the input's size, frame rate and audio track. A
+live source cannot be read twice: its copy is written during the pass, each
+track labelled with a provisional decision from its best faces once it has
+them (or has lived one second), without audio.
 """
 
 from __future__ import annotations
