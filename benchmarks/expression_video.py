@@ -46,7 +46,7 @@ from facelens.analysis.analyzer import (
     AttributeAnalyzer,
 )
 from facelens.analysis.smoothing import label_flips, label_runs, smooth_scores
-from facelens.analysis.video import analyze_video_expressions
+from facelens.apps.video.expressions import analyze_video_expressions
 from facelens.models.attributes import EXPRESSIONS
 from facelens.pipeline.faces import FacePipeline
 

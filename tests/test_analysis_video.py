@@ -21,7 +21,8 @@ from facelens.analysis.smoothing import (
     label_runs,
     smooth_scores,
 )
-from facelens.analysis.video import analyze_video_expressions, timeline_png
+from facelens.apps.video.charts import expression_timeline_png
+from facelens.apps.video.expressions import analyze_video_expressions
 from facelens.cli.main import cli
 from facelens.pipeline.faces import FacePipeline
 from tests.conftest import data_path
@@ -93,7 +94,7 @@ def test_timeline_on_a_made_up_video_of_a_smiling_face(
     assert segment.frames == 8 and segment.agreement == 1.0
     assert segment.confidence == pytest.approx(float(track.scores[:, 3].mean()))  # happy's column
     assert 0.5 < segment.confidence <= 1.0
-    assert timeline_png(result, tmp_path / "timeline.png").stat().st_size > 1000
+    assert expression_timeline_png(result, tmp_path / "timeline.png").stat().st_size > 1000
 
     output = CliRunner().invoke(
         cli,

@@ -22,7 +22,7 @@ from PIL import Image
 
 from facelens.api import FaceLens
 from facelens.apps.anonymize import Anonymizer
-from facelens.apps.anonymize_video import anonymize_video
+from facelens.apps.video.anonymize import anonymize_video
 from facelens.io.image import DecodedImage
 from facelens.io.yuv import i420_planes, i420_to_rgb, rgb_to_i420
 from facelens.match.calibration import calibration_for, operating_point
@@ -134,7 +134,7 @@ def test_one_pass_places_the_same_regions_as_two_passes(
     """The default single pass waits just long enough: its regions are the two passes' ones
     (boxes to a pixel: it converts frames to RGB with OpenCV, the two passes with FFmpeg)."""
     from facelens.apps.anonymize import AnonymizationReport
-    from facelens.apps.anonymize_video import _one_pass, _two_passes
+    from facelens.apps.video.anonymize import _one_pass, _two_passes
 
     anonymizer = make_anonymizer(lens, check=False)
     results = []
@@ -483,7 +483,7 @@ def test_failed_check_in_a_video_says_which_frames_with_their_pictures(
 
 
 def test_a_lost_face_stays_hidden_where_its_motion_takes_it_and_up_to_the_clips_edges() -> None:
-    from facelens.apps.anonymize_video import EDGE_HOLD, track_box
+    from facelens.apps.video.anonymize import EDGE_HOLD, track_box
     from facelens.video.tracker import Observation, Track
 
     track = Track(1)

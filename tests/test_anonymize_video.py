@@ -16,7 +16,7 @@ import pytest
 
 from facelens.api import FaceLens
 from facelens.apps.anonymize import Anonymizer
-from facelens.apps.anonymize_video import anonymize_video
+from facelens.apps.video.anonymize import anonymize_video
 from facelens.privacy.policy import Policy
 from facelens.video import open_video
 from tests.conftest import data_path

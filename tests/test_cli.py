@@ -151,7 +151,7 @@ def test_help_names_the_defaults_the_code_uses() -> None:
     """Help text is made from the constants, so it cannot drift from them (it said SFace)."""
     from click.testing import CliRunner
 
-    from facelens.apps.anonymize_video import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
+    from facelens.apps.video.anonymize import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
     from facelens.cli.main import cli
     from facelens.match.calibration import DEFAULT_FMR
     from facelens.models import registry

@@ -183,7 +183,7 @@ def test_every_module_exports_what_other_code_uses() -> None:
 
 
 def test_video_options_are_the_keywords_of_identify_video() -> None:
-    from facelens.apps.video_identify import identify_video
+    from facelens.apps.video.identify import identify_video
 
     keywords = {
         name

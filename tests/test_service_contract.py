@@ -47,7 +47,7 @@ def wait_finished(client: TestClient, headers: dict[str, str], job_id: str) -> d
 def test_a_failed_video_job_names_the_upload_and_no_server_path(
     tmp_path: Path, settings: ServiceSettings, admin: dict[str, str]
 ) -> None:
-    pytest.importorskip("facelens.apps.video_identify")
+    pytest.importorskip("facelens.apps.video.identify")
     from tests.test_service_jobs import synthetic_clip
 
     clip = synthetic_clip(tmp_path / "clip.mp4", frames=10)
@@ -241,7 +241,7 @@ def test_the_name_pattern_of_the_schema_is_the_name_rule() -> None:
     import re
     import sys
 
-    from facelens.service.models import name_character_refused, name_pattern
+    from facelens.service.schemas import name_character_refused, name_pattern
 
     pattern = re.compile(name_pattern())
     for code in range(sys.maxunicode + 1):

@@ -26,7 +26,7 @@ from facelens.service.settings import ServiceSettings
 from facelens.service.state import StateDB
 from tests.conftest import data_path
 
-pytest.importorskip("facelens.apps.video_identify")
+pytest.importorskip("facelens.apps.video.identify")
 pytest.importorskip("facelens.apps.anonymize")
 
 WIDTH, HEIGHT, FPS, FACE = 480, 320, 10, 150

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from facelens.api import FaceLens
-from facelens.apps.video_identify import VideoIdentification
+from facelens.apps.video.results import VideoIdentification
 from facelens.io.image import DecodedImage
 from facelens.pipeline.faces import FacePipeline
 from facelens.video import open_video, probe_video

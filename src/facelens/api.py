@@ -37,7 +37,7 @@ from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face, Match, Person, Verification
 
 if TYPE_CHECKING:
-    from facelens.apps.video_identify import TrackTimeline, VideoIdentification
+    from facelens.apps.video.results import TrackTimeline, VideoIdentification
     from facelens.cluster import FaceClusters
     from facelens.cluster.library_store import LibraryStore
     from facelens.ingest.library import Library
@@ -48,7 +48,7 @@ __all__ = ["FaceLens", "LibraryOptions", "VideoOptions"]
 
 class VideoOptions(TypedDict, total=False):
     """The options of :meth:`FaceLens.identify_video`, as keywords; a key left out takes
-    the default of :func:`facelens.apps.video_identify.identify_video` (which says what
+    the default of :func:`facelens.apps.video.identify.identify_video` (which says what
     each does): ``lens.identify_video("talk.mp4", every=2, draw_to="out.mp4")``."""
 
     every: int  # process every n-th frame
@@ -273,7 +273,7 @@ class FaceLens:
         each track's identity once, from its best frames; ``options`` are
         :class:`VideoOptions` (``every``, ``fps``, ``start``, ``end``, ``top_frames``,
         ``draw_to``, ``progress``...)."""
-        from facelens.apps.video_identify import identify_video
+        from facelens.apps.video.identify import identify_video
 
         return identify_video(
             source,

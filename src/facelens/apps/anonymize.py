@@ -1,4 +1,4 @@
-"""Anonymize the faces of images (and, in :mod:`facelens.apps.anonymize_video`, videos).
+"""Anonymize the faces of images (and, in :mod:`facelens.apps.video.anonymize`, videos).
 
 :class:`Anonymizer` finds every face, decides per face (or per track) whether
 to hide it (:class:`facelens.privacy.policy.Policy`), hides it in the region

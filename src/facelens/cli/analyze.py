@@ -16,8 +16,9 @@ from facelens.analysis.analyzer import (
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.analysis.smoothing import DEFAULT_WINDOW_SECONDS
 from facelens.analysis.tight import attribute_faces
-from facelens.analysis.video import analyze_video_expressions, timeline_png
 from facelens.apps.draw import draw_faces, save_drawing
+from facelens.apps.video.charts import expression_timeline_png
+from facelens.apps.video.expressions import analyze_video_expressions
 from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
 from facelens.cli.output import (
     advance,
@@ -216,7 +217,9 @@ def video_command(
             continue
         record = result.to_dict(frames=with_frames)
         if png_dir:
-            record["chart"] = str(timeline_png(result, Path(png_dir) / f"{Path(video).stem}.png"))
+            record["chart"] = str(
+                expression_timeline_png(result, Path(png_dir) / f"{Path(video).stem}.png")
+            )
         records.append(record)
         for track in result.tracks:
             segments = ", ".join(f"{s.label} {s.start:.1f}-{s.end:.1f}s" for s in track.segments())

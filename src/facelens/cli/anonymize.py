@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from facelens.apps.anonymize_video import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
+from facelens.apps.video.anonymize import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
 from facelens.cli.common import (
     INPUT_PATHS,
     friendly_errors,
@@ -145,7 +145,7 @@ def command(
                 progress.update(progress.task_ids[0], completed=done + share)
 
             if source.suffix.lower() in VIDEO_SUFFIXES:
-                from facelens.apps.anonymize_video import anonymize_video
+                from facelens.apps.video.anonymize import anonymize_video
 
                 report = anonymize_video(
                     anonymizer,

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from facelens.apps.video_identify import TrackTimeline, VideoIdentification, timeline_png
+from facelens.apps.video.charts import identity_timeline_png
+from facelens.apps.video.results import TrackTimeline, VideoIdentification
 from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.video.identity import DEFAULT_TOP_FRAMES
@@ -169,7 +170,7 @@ def _print_track(track: TrackTimeline) -> None:
 
 
 def _timeline_png(result: VideoIdentification, target: str) -> None:
-    timeline_png(result, target)
+    identity_timeline_png(result, target)
 
 
 def _expected_frames(

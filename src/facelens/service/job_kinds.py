@@ -11,7 +11,7 @@ missing) is not offered.
 
 Kinds now: ``identify_photos`` (a zip of photos -> JSON of every face's
 identity), ``video_identify`` (a video -> JSON timeline of who appears when,
-or with ``draw`` the annotated video; :mod:`facelens.apps.video_identify`)
+or with ``draw`` the annotated video; :mod:`facelens.apps.video.identify`)
 and ``anonymize`` (an image or a video -> the same with faces hidden, plus
 JSON and HTML reports; :mod:`facelens.apps.anonymize`). A result may have
 several files (``result["files"]``); ``file`` is the main one.
@@ -342,7 +342,7 @@ def without_server_paths(data: Any, job: JobContext) -> Any:
 
 
 def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, Any]:
-    from facelens.apps.video_identify import identify_video
+    from facelens.apps.video.identify import identify_video
 
     params = job.params
     lens = context.lens
@@ -409,7 +409,7 @@ register(
         upload="video",
         run=_run_video_identify,
         params={"fmr": float, "threshold": float, "every": int, "fps": float, "draw": bool},
-        module="facelens.apps.video_identify",
+        module="facelens.apps.video.identify",
         limits={
             **OPERATING_POINT_LIMITS,
             "every": {"minimum": 1},
@@ -464,7 +464,7 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
     job.progress(0.0, "anonymizing")
     moved = _share_reporter(job)
     if is_video:
-        from facelens.apps.anonymize_video import anonymize_video
+        from facelens.apps.video.anonymize import anonymize_video
 
         report = context.analysing(
             lambda: anonymize_video(anonymizer, job.input_path, output, progress=moved)

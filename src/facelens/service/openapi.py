@@ -7,7 +7,7 @@ schema allows is served and every request it forbids is refused:
 * uploads are non-empty (``minLength: 1``), photo lists hold 1 to
   ``max_images_per_request`` files, and image parts are declared as images
   (``encoding.contentType``);
-* a person's name follows :func:`~facelens.service.models.name_pattern`;
+* a person's name follows :func:`~facelens.service.schemas.name_pattern`;
 * ``fmr`` is at least the smallest rate the embedder's calibration supports;
 * each job kind is its own operation, ``POST /api/jobs/<kind>``, with its
   upload's media types and its ``params`` as a JSON object with typed,
@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from facelens.service.context import ServiceContext
 from facelens.service.job_kinds import available_kinds
-from facelens.service.models import name_pattern
+from facelens.service.schemas import name_pattern
 
 __all__ = ["allowed_methods", "contract_schema"]
 

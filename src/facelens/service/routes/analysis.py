@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from facelens.analysis.attributes import AnalyzedFace
 from facelens.service.auth import QueryKey, Service
 from facelens.service.limits import read_image, require_multipart
-from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
+from facelens.service.schemas import ERROR_RESPONSES
 
 __all__ = ["router"]
 

@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from facelens.match.decide import main_face, verify_faces
 from facelens.service.auth import QueryKey, Service
 from facelens.service.limits import read_image, require_multipart
-from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, Threshold, TopK
+from facelens.service.schemas import ERROR_RESPONSES
 from facelens.types import Match, Verification
 
 __all__ = ["router"]

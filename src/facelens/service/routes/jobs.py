@@ -41,9 +41,9 @@ from facelens.service.job_kinds import (
 from facelens.service.jobs import Job, JobRunner
 from facelens.service.keys import ApiKey
 from facelens.service.limits import require_multipart, upload_label
-from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 from facelens.service.paths import hide_paths_in_error
+from facelens.service.schemas import ERROR_RESPONSES
 
 __all__ = ["UPLOAD_PREFIX", "router", "start_runner"]
 

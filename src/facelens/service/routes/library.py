@@ -33,9 +33,9 @@ from facelens.service.job_kinds import check_video, check_zip
 from facelens.service.keys import ApiKey
 from facelens.service.library_scan import LIBRARY_SCAN, check_folder, media_file, shown
 from facelens.service.limits import decode_image, read_image, require_multipart, upload_label
-from facelens.service.models import ERROR_RESPONSES
 from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import Fmr, PersonName, Threshold, clean_name
+from facelens.service.schemas import ERROR_RESPONSES
 
 __all__ = ["UPLOAD_PATH", "router"]
 

@@ -35,9 +35,9 @@ from facelens.service.context import ServiceContext
 from facelens.service.errors import InvalidRequestError, ServiceError
 from facelens.service.keys import ApiKey
 from facelens.service.limits import check_count, read_image, require_multipart, upload_label
-from facelens.service.models import ERROR_RESPONSES, RenameRequest
 from facelens.service.multipart import UploadRoute
 from facelens.service.routes.common import PersonName, clean_name
+from facelens.service.schemas import ERROR_RESPONSES, RenameRequest
 from facelens.types import Person
 
 __all__ = ["router"]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from facelens.service.auth import COOKIE_NAME, AdminKey, QueryKey, Service, authenticate
-from facelens.service.models import ERROR_RESPONSES, SessionRequest
+from facelens.service.schemas import ERROR_RESPONSES, SessionRequest
 
 __all__ = ["router"]
 

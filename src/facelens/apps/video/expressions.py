@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,7 @@ from facelens.video.frames import VideoFrame
 from facelens.video.reader import VideoSource, open_video
 from facelens.video.tracker import FaceTracker, TrackedFace
 
-__all__ = ["ExpressionRecorder", "analyze_video_expressions", "timeline_png"]
+__all__ = ["ExpressionRecorder", "VideoExpressions", "analyze_video_expressions"]
 
 MIN_TRACK_FRAMES = 2
 """Tracks detected in fewer processed frames are left out (mostly false detections)."""
@@ -294,32 +293,3 @@ def _frames_with_faces(
 
     for found in pipeline.detect_many(images(), embed=False):
         yield pending.pop(0), found.faces
-
-
-def timeline_png(result: VideoExpressions, target: str | Path) -> Path:
-    """A chart per track: smoothed probability of each expression over time (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    count = max(1, len(result.tracks))
-    figure, axes = plt.subplots(
-        count, 1, figsize=(11, 2.2 * count + 0.6), squeeze=False, sharex=True
-    )
-    for axis, track in zip(axes[:, 0], result.tracks, strict=False):
-        for index, label in enumerate(EXPRESSIONS):
-            axis.plot(track.times, track.smoothed[:, index], label=label, linewidth=1.4)
-        axis.set_ylim(0, 1)
-        axis.set_ylabel(f"track {track.track_id}")
-        axis.grid(alpha=0.3)
-    title = f"{Path(result.source).name}: expression over time ({result.window:g} s window)"
-    axes[0, 0].set_title(title)
-    axes[-1, 0].set_xlabel("seconds")
-    axes[0, 0].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    figure.tight_layout()
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
