@@ -15,6 +15,7 @@ from facelens.apps.anonymize import Anonymizer
 from facelens.io.image import load_image
 from facelens.match.calibration import calibration_for, operating_point
 from facelens.pipeline.analyzer import FaceAnalyzer
+from facelens.privacy.methods import Strength, anonymize_regions
 from facelens.privacy.recall import find_faces_in_image, hiding_detector, merge_faces, tiles
 from facelens.types import Box, Detection
 from tests.conftest import data_path
@@ -88,3 +89,18 @@ def test_street_photo_recall_finds_every_face_the_recognizer_finds_and_more(
             and abs(d.box.center[1] - face.box.center[1]) < face.box.height / 2
             for d in recall
         )
+
+
+def test_blur_and_pixelate_add_the_same_grain_in_every_frame(astronaut: np.ndarray) -> None:
+    """The grain after blur and pixelate: 45 levels at its cells' centres (about 30 over the
+    region, as the cells are interpolated) over the plain method,
+    the same field on every call of one process (averaging frames does not remove it)."""
+    region = [Box(150.0, 60.0, 200.0, 240.0)]
+    for method in ("blur", "pixelate"):
+        plain, first, second = astronaut.copy(), astronaut.copy(), astronaut.copy()
+        anonymize_regions(plain, region, method, Strength(noise=0.0))  # type: ignore[arg-type]
+        anonymize_regions(first, region, method)  # type: ignore[arg-type]
+        anonymize_regions(second, region, method)  # type: ignore[arg-type]
+        assert np.array_equal(first, second)
+        grain = first[60:300, 150:350].astype(np.float32) - plain[60:300, 150:350]
+        assert 20.0 < float(grain.std()) < 45.0 and abs(float(grain.mean())) < 8.0
