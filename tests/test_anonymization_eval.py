@@ -17,8 +17,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from facelens.cli.main import cli
-from facelens.evaluation.anonymization import lfw_samples, measure
+from facelens.evaluation.anonymization import Sample, lfw_samples, measure, size_threshold
+from facelens.io.image import load_image
 from facelens.pipeline.faces import FacePipeline
+from facelens.types import Detection
 from tests.conftest import data_path
 
 
@@ -83,3 +85,52 @@ def test_shipped_strengths_on_lfw_faces_of_24_and_128_px() -> None:
     assert all(c["rate"] == 1.0 for by_size in cells["none"].values() for c in by_size.values())
     assert curves["worst_rate"]["box"] == curves["worst_rate"]["ellipse"] == 0.0, cells
     assert curves["worst_rate"]["blur"] <= 0.1 and curves["worst_rate"]["pixelate"] <= 0.1
+
+
+def test_size_threshold_is_fmr_1e2_among_different_peoples_originals() -> None:
+    """Each size gets the attacker's threshold at FMR 1e-2 among different people's originals
+    of that size; frames of one person never count as different people; too few pairs fall
+    back to the calibrated threshold."""
+    rng = np.random.default_rng(0)
+    templates = rng.standard_normal((40, 8))
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    people = [f"p{i}" for i in range(40)]
+    scores = templates @ templates.T
+    impostors = scores[~np.eye(40, dtype=bool)]
+    assert size_threshold(templates, people, 0.3) == pytest.approx(np.quantile(impostors, 0.99))
+    # the same 40 templates as 20 people with 2 frames each: the same-person pairs are left out
+    pairs = [f"p{i // 2}" for i in range(40)]
+    same = np.array([[a == b for b in pairs] for a in pairs])
+    expected = np.quantile(scores[~same], 0.99)
+    assert size_threshold(templates, pairs, 0.3) == pytest.approx(expected)
+    assert size_threshold(templates[:20], people[:20], 0.3) == 0.3  # 380 pairs: calibrated
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_grain_hides_the_lfw_faces_a_plain_blur_or_mosaic_left_matchable() -> None:
+    """The LFW faces that SFace matched to their original at FMR 1e-2 after a plain blur or
+    mosaic at 128 px (cosine 0.31-0.32 for a threshold of 0.30, run of 2026-12-06) stay
+    below the threshold with a margin once the grain is added."""
+    root = data_path("lfw")
+    if not root.is_dir():
+        pytest.skip(f"{root} not found")
+    folder = root / "images_deepfunneled"
+    names = ("John_Salazar", "Calvin_Joseph_Coleman", "Wanda_de_la_Jesus", "Willis_Roberts")
+    finder = FacePipeline()
+    samples = []
+    for name in names:
+        pixels = load_image(folder / name / f"{name}_0001.jpg").pixels
+        found = finder.analyze(pixels, embed=False)
+        centre = np.array([pixels.shape[1] / 2, pixels.shape[0] / 2])
+        face = min(found, key=lambda f: float(np.linalg.norm(np.array(f.box.center) - centre)))
+        samples.append(Sample(name, pixels, Detection(face.box, face.landmarks, face.score)))
+    curves = measure(
+        {"lfw": samples},
+        sizes=[128, 256],
+        methods=["blur", "pixelate"],
+        recognizers=["sface-2021dec-int8bq"],
+    )
+    threshold = curves.thresholds["sface-2021dec-int8bq"]
+    for (_, method, _, size), cell in curves.cells.items():
+        assert max(cell.cosines) < threshold - 0.03, (method, size, cell.cosines)

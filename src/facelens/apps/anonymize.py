@@ -29,6 +29,7 @@ from facelens.privacy.centerface import load_centerface
 from facelens.privacy.check import CheckSummary, PrivacyChecker, Thumbnails
 from facelens.privacy.methods import Method, anonymize_regions
 from facelens.privacy.policy import Policy
+from facelens.privacy.recall import find_faces_in_image, hiding_detector
 from facelens.privacy.regions import Region, anonymization_region
 from facelens.types import Face, FloatArray, ImageArray, Match
 
@@ -252,7 +253,11 @@ class Anonymizer:
             if image.notes:  # an animation: only its first frame is anonymized and written
                 report.problems.extend(image.notes)
                 report.partial = True
-            faces = self.pipeline.detect(image, embed=self.needs_templates)
+            # recall first: the lower threshold, dark gain and tiles of privacy/recall.py
+            found = find_faces_in_image(
+                hiding_detector(self.pipeline.detector), image.pixels, self.pipeline.max_side
+            )
+            faces = self.pipeline.faces_at(image, found, embed=self.needs_templates)
             step(0.5, "hiding faces")
             pixels = image.pixels.copy()
             report.width, report.height = image.width, image.height

@@ -30,7 +30,8 @@ def anonymization_html(data: dict[str, Any]) -> str:
         + attack["original"]
         + f"; re-identified when the cosine reaches the threshold at FMR {attack['fmr']:g} ("
         + ", ".join(f"{r} {t:.3f}" for r, t in attack["thresholds"].items())
-        + "). Rank-1: the own original is also the best match among the set's originals. "
+        + "; on faces of one size, the threshold at that FMR among different people's "
+        "originals of that size, shown in each cell). Rank-1: the own original is also the best match among the set's originals. "
         "Chance: anonymized faces against other people's originals above the threshold.</p>",
     ]
     for set_name, by_method in data["reidentification"].items():
@@ -70,7 +71,9 @@ def anonymization_html(data: dict[str, Any]) -> str:
                     [f"{method} / {recognizer}"]
                     + [
                         f"{_pct(c['rate'])} (rank-1 {_pct(c['rank1_rate'])}, "
-                        f"chance {_pct(c['chance_rate'])}, max {c['cosine_max']:.2f})"
+                        f"chance {_pct(c['chance_rate'])}, max {c['cosine_max']:.2f} "
+                        f"/ threshold {c['threshold']:.2f}; "
+                        f"{_pct(c['rate_calibrated'])} at the calibrated one)"
                         if (c := cells.get(str(s)))
                         else "n/a"
                         for s in sizes
