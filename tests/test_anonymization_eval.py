@@ -121,7 +121,7 @@ def test_grain_hides_the_lfw_faces_a_plain_blur_or_mosaic_left_matchable() -> No
     samples = []
     for name in names:
         pixels = load_image(folder / name / f"{name}_0001.jpg").pixels
-        found = finder.analyze(pixels, embed=False)
+        found = finder.detect(pixels, embed=False)
         centre = np.array([pixels.shape[1] / 2, pixels.shape[0] / 2])
         face = min(found, key=lambda f: float(np.linalg.norm(np.array(f.box.center) - centre)))
         samples.append(Sample(name, pixels, Detection(face.box, face.landmarks, face.score)))
