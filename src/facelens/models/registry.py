@@ -15,6 +15,7 @@ from typing import Any
 from facelens.errors import UnknownModelError
 from facelens.models.base import Detector, Embedder
 from facelens.models.fusion import FusionEmbedder
+from facelens.models.runtime import return_free_memory
 from facelens.models.spec import ModelSpec, verified_model_bytes
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -101,6 +102,7 @@ def _load(spec: ModelSpec, threads: int | None, runtime: str | None) -> Any:
     with _LOCK:
         if key not in _LOADED:
             _LOADED[key] = _build(spec, threads, chosen)
+            return_free_memory()
         return _LOADED[key]
 
 
@@ -134,8 +136,10 @@ def _ensure_builtin_models() -> None:
         register(sface.SPEC)
         register(dlib_resnet.SPEC)
         register(dlib_resnet.NATIVE_SPEC)
+        register(dlib_resnet.INT8_SPEC)
         register(fusion.fusion_spec())
         register(fusion.accurate_fusion_spec())
+        register(fusion.accurate_fusion_spec(int8=True))
         from facelens.models import attributes
 
         for expression_spec in attributes.EXPRESSION_SPECS:

@@ -6,6 +6,8 @@ rewrite, docs/models.md); OpenCV's DNN engine remains SFace's alternative.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 
 import cv2
@@ -37,3 +39,15 @@ def create_session(model_bytes: bytes, threads: int | None = None) -> ort.Infere
 def create_opencv_net(model_bytes: bytes) -> cv2.dnn.Net:
     """An OpenCV DNN network from serialized ONNX bytes (already sha256-checked)."""
     return cv2.dnn.readNetFromONNX(np.frombuffer(model_bytes, dtype=np.uint8))
+
+
+def return_free_memory() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; else nothing).
+
+    Building a model (folding SFace's graph, serializing it, onnxruntime's
+    optimiser) frees tens of MB in small blocks that glibc keeps: after the
+    three default models are built this returns about 55 MB
+    (docs/benchmarks.md, "Memory").
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
