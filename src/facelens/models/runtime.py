@@ -33,6 +33,9 @@ def create_session(model_bytes: bytes, threads: int | None = None) -> ort.Infere
     # Idle threads sleep instead of spinning: with 2 cores shared by several stages,
     # spinning threads steal the time the other stage needs.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # No pre-planned buffers per input shape: with 2 workers running one session at a time
+    # each, planning held 20-25 MB more at the peak of `eval lfw` for no CPU time measured.
+    options.enable_mem_pattern = False
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
