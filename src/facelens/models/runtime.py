@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import threading
 
 import cv2
 import numpy as np
@@ -24,37 +23,9 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-_SHARED_ARENA = threading.Lock()
-_shared_arena_ready = False
-
-
-def _shared_cpu_arena() -> bool:
-    """Register one CPU arena for every session of the process (once); False if refused.
-
-    It grows by what is asked (``kSameAsRequested``) instead of onnxruntime's
-    default of doubling, and the sessions share it: `eval lfw` on one fold peaks
-    about 30 MB lower at the same CPU time (docs/benchmarks.md, "int8").
-    """
-    global _shared_arena_ready
-    with _SHARED_ARENA:
-        if not _shared_arena_ready:
-            try:
-                memory = ort.OrtMemoryInfo(
-                    "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
-                )
-                # max memory 0 (no cap), extend strategy 1 (as requested), default chunks
-                ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 1, -1, -1))
-            except (RuntimeError, AttributeError):
-                return False
-            _shared_arena_ready = True
-        return True
-
-
 def create_session(model_bytes: bytes, threads: int | None = None) -> ort.InferenceSession:
     """A CPU session for a serialized ONNX model, with graph optimisations on."""
     options = ort.SessionOptions()
-    if _shared_cpu_arena():
-        options.add_session_config_entry("session.use_env_allocators", "1")
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
