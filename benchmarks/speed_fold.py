@@ -56,24 +56,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def write_fold(root: Path, fold: int, scratch: Path) -> tuple[Path, list[str]]:
-    """A folder holding one fold's pairs and a link to the images; the fold's image paths.
+    """A folder holding one fold's ``pairs.txt`` and a link to the images; the fold's image paths.
 
-    The protocol needs at least two folds (each threshold is picked on the
-    others), so the fold's pairs are written as two half-folds: the same
-    images, the same work.
+    With one fold, ``eval lfw`` picks the threshold on the fold itself.
     """
     folds = read_pairs(root / "pairs.txt")
     images = find_images_folder(root, None, folds)
     lines = (root / "pairs.txt").read_text().splitlines()
     per_fold = len(folds[fold - 1])
     body = lines[1 + (fold - 1) * per_fold : 1 + fold * per_fold]
-    half = per_fold // 4  # pairs per class in each half-fold
-    same, different = body[: per_fold // 2], body[per_fold // 2 :]
-    halves = [same[:half] + different[:half], same[half:] + different[half:]]
     scratch.mkdir(parents=True)
-    (scratch / "pairs.txt").write_text(
-        f"2\t{half}\n" + "\n".join(line for h in halves for line in h) + "\n"
-    )
+    (scratch / "pairs.txt").write_text(f"1\t{per_fold // 2}\n" + "\n".join(body) + "\n")
     (scratch / images.name).symlink_to(images.resolve())
     unique = sorted({p for pair in folds[fold - 1] for p in (pair.first, pair.second)})
     return scratch, [str(images / p) for p in unique]

@@ -236,3 +236,32 @@ def test_pipeline_finds_the_fixture_landmarks() -> None:
         checked += 1
     if not checked:
         pytest.skip(f"real-photo data not found under {DATA_ROOT}; set FACELENS_DATA")
+
+
+# --- the int8 graph ---------------------------------------------------------------------------
+
+
+def test_int8_model_is_a_checked_file_with_its_provenance() -> None:
+    spec = registry.get_spec("dlib-resnet-v1-int8")
+    data = verified_model_bytes(spec)  # sha256 checked
+    assert hashlib.sha256(data).hexdigest() == spec.sha256
+    assert "quantize_dlib_int8.py" in spec.upstream and "dlib-resnet-v1" in spec.upstream
+    assert registry.load_embedder(spec.id).model_id == spec.id  # its graph digest matches
+
+
+@pytest.mark.shared_data
+def test_int8_model_keeps_the_templates_on_real_faces(lfw_root: Path) -> None:
+    """dlib's int8 graph agrees with float32 (cosine >= 0.995) on LFW faces of other folds."""
+    full = registry.load_embedder(MODEL_ID)
+    quantized = registry.load_embedder("dlib-resnet-v1-int8")
+    detector = registry.load_detector()
+    chips = []
+    for path in sorted((lfw_root / "images_deepfunneled").glob("B*/*_0001.jpg"))[:24]:
+        image = load_image(path).pixels
+        for face in detector.detect(image)[:1]:
+            chips.append(
+                align_face(image, face.landmarks, full.reference_landmarks, full.input_size)
+            )
+    assert len(chips) >= 20
+    cosines = (full.embed(np.stack(chips)) * quantized.embed(np.stack(chips))).sum(1)
+    assert cosines.min() >= 0.995

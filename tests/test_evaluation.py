@@ -344,3 +344,23 @@ def test_yale_flat_folder_without_extensions() -> None:
 def test_eval_help() -> None:
     for command in ("verify", "identify"):
         assert "Usage:" in run("eval", command, "--help").stdout
+
+
+@pytest.mark.shared_data
+def test_eval_lfw_on_a_one_fold_pairs_file(tmp_path: Path) -> None:
+    """One fold has no other fold to pick its threshold on: picked on itself, and said so."""
+    lfw = data_path("lfw")
+    lines = (lfw / "pairs.txt").read_text().splitlines()[1:]
+    (tmp_path / "pairs.txt").write_text("1\t8\n" + "\n".join([*lines[0:8], *lines[300:308]]) + "\n")
+    (tmp_path / "images_deepfunneled").symlink_to(lfw / "images_deepfunneled")
+    data = json.loads(run("eval", "lfw", tmp_path, "--json").stdout)
+    assert data["folds"] == 1 and data["threshold_on_same_fold"] is True
+    assert data["accuracy_mean"] >= 0.9 and len(data["thresholds"]) == 1
+
+
+def test_a_pairs_file_without_folds_is_refused(tmp_path: Path) -> None:
+    from facelens.evaluation.lfw import read_pairs
+
+    (tmp_path / "pairs.txt").write_text("0\t300\n")
+    with pytest.raises(InputError, match="at least one fold"):
+        read_pairs(tmp_path / "pairs.txt")

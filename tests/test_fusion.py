@@ -51,3 +51,13 @@ def test_the_default_embedder_is_the_accurate_fusion() -> None:
     assert spec.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1", 0.85))
     assert spec.flipped_parts == ("dlib-resnet-v1",)
     assert spec.calibration_file and "mirror" in spec.source
+
+
+def test_the_int8_fusion_has_the_default_weights_and_its_own_calibration() -> None:
+    from facelens.match.calibration import calibration_for
+
+    spec = registry.get_spec("fusion-sface-dlib-int8-flip")
+    assert spec.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1-int8", 0.85))
+    assert spec.flipped_parts == ("dlib-resnet-v1-int8",)
+    assert calibration_for(spec.id).model_id == spec.id
+    assert spec.id != registry.DEFAULT_EMBEDDER  # LFW 99.60% < the default's 99.67%

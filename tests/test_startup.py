@@ -9,13 +9,14 @@ from click.testing import CliRunner
 
 
 def test_eval_does_not_import_unrelated_heavy_packages() -> None:
-    """`facelens eval` loads neither scipy nor facelens.cluster (clustering) nor PyAV (video)."""
+    """`facelens eval` loads neither scipy nor facelens.cluster (clustering) nor PyAV (video),
+    nor the search indexes' faiss and usearch (13 MB and more of memory)."""
     code = (
         "import sys\n"
         "from facelens.cli.main import cli\n"
         "assert cli.get_command(None, 'eval') is not None\n"
-        "heavy = [m for m in ('scipy', 'av', 'facelens.cluster') if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
+        "heavy = ('scipy', 'av', 'facelens.cluster', 'faiss', 'usearch')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""

@@ -54,7 +54,8 @@ def command() -> None:
 @click.pass_context
 @friendly_errors
 def lfw(ctx: click.Context, root: str, subdir: str | None, as_json: bool) -> None:
-    """The LFW pairs protocol on ROOT/pairs.txt: k folds, threshold picked on the others."""
+    """The LFW pairs protocol on ROOT/pairs.txt: k folds, threshold picked on the others
+    (a single fold: on itself, and the JSON says threshold_on_same_fold)."""
     lens = get_lens(ctx)
     with progress_bar("Embedding LFW images", None) as progress:
         result = run_lfw(

@@ -4,7 +4,9 @@
 that many same-person lines (``name n1 n2``) and that many different-person
 lines (``name1 n1 name2 n2``). Images are ``<images>/<name>/<name>_<nnnn>.jpg``.
 For each fold, the threshold that maximises accuracy on the *other* folds is
-applied to it; the mean and standard deviation over folds are reported.
+applied to it; the mean and standard deviation over folds are reported. A
+file with a single fold has no other fold: its threshold is picked on the
+fold itself (an optimistic figure), and the result says so.
 
 No image is skipped: when the detector finds no face, a crop at the place
 where deep-funneled LFW images hold the face is used instead, and counted.
@@ -28,6 +30,7 @@ from facelens.types import Box, Detection, Face
 __all__ = [
     "Pair",
     "central_face",
+    "centred_detection",
     "embed_lfw_images",
     "evaluate_pairs",
     "find_images_folder",
@@ -62,6 +65,7 @@ class LfwResult:
     images: int
     fallbacks: int
     fallback_sources: list[str] = field(default_factory=list)
+    threshold_on_same_fold: bool = False  # one fold only: its threshold was picked on itself
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,7 @@ class LfwResult:
             "images": self.images,
             "fallbacks": self.fallbacks,
             "fallback_sources": self.fallback_sources,
+            "threshold_on_same_fold": self.threshold_on_same_fold,
         }
 
 
@@ -82,6 +87,8 @@ def read_pairs(pairs_file: Path) -> list[list[Pair]]:
     if not lines or len(lines[0]) != 2:
         raise InputError(f"{pairs_file}: the first line must be '<folds> <pairs per class>'")
     folds, per_class = int(lines[0][0]), int(lines[0][1])
+    if folds < 1 or per_class < 1:
+        raise InputError(f"{pairs_file}: needs at least one fold of at least one pair per class")
     body = lines[1:]
     if len(body) != folds * 2 * per_class:
         raise InputError(
@@ -165,7 +172,7 @@ def embed_lfw_images(
 def evaluate_pairs(
     folds: list[list[Pair]], images: Path, templates: dict[str, np.ndarray]
 ) -> tuple[list[float], list[float]]:
-    """Per-fold accuracy with the threshold chosen on the other folds."""
+    """Per-fold accuracy with the threshold chosen on the other folds (on itself if alone)."""
     scores = [
         np.array(
             [
@@ -178,8 +185,9 @@ def evaluate_pairs(
     labels = [np.array([p.same for p in fold]) for fold in folds]
     accuracies, thresholds = [], []
     for held_out in range(len(folds)):
-        train_scores = np.concatenate([s for i, s in enumerate(scores) if i != held_out])
-        train_labels = np.concatenate([s for i, s in enumerate(labels) if i != held_out])
+        train = [i for i in range(len(folds)) if i != held_out] or [held_out]
+        train_scores = np.concatenate([scores[i] for i in train])
+        train_labels = np.concatenate([labels[i] for i in train])
         threshold = best_accuracy_threshold(train_scores, train_labels)
         thresholds.append(threshold)
         accuracies.append(accuracy_at(scores[held_out], labels[held_out], threshold))
@@ -204,7 +212,9 @@ def run_lfw(
         on_start(len(unique))
     templates, fallbacks = embed_lfw_images(pipeline, [images / p for p in unique], on_done)
     accuracies, thresholds = evaluate_pairs(folds, images, templates)
-    return LfwResult(accuracies, thresholds, len(unique), len(fallbacks), fallbacks)
+    return LfwResult(
+        accuracies, thresholds, len(unique), len(fallbacks), fallbacks, len(folds) == 1
+    )
 
 
 def read_people(people_file: Path) -> list[list[tuple[str, int]]]:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from usearch.index import Index
 
 from facelens.errors import GalleryError
 from facelens.io.private_files import (
@@ -74,6 +73,8 @@ class AnnIndex:
         self.dimension = dimension
         self.parameters = parameters or AnnParameters()
         self.threads = threads
+        from usearch.index import Index  # imported on use: most commands never build one
+
         self._index = Index(
             ndim=dimension,
             metric="cos",

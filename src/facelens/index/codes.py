@@ -33,13 +33,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
 from facelens.errors import GalleryError
 from facelens.io.private_files import make_private_dir, open_private
 from facelens.types import FloatArray
+
+if TYPE_CHECKING:  # faiss is imported where it is used (13 MB of memory)
+    import faiss
 
 __all__ = ["MIN_TRAINING_TEMPLATES", "TRAINING_TEMPLATES", "CodeIndex"]
 
@@ -108,6 +111,8 @@ class CodeIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         """Delete the given ids (unknown ids are ignored); returns how many were removed."""
+        import faiss  # imported on use (13 MB): most commands never search codes
+
         gone = np.isin(self._ids, np.asarray(ids, dtype=np.int64))
         removed = int(gone.sum())
         if not removed:
@@ -128,6 +133,8 @@ class CodeIndex:
         Returns ``(ids, scores)``, both ``(P, k)``: template ids (``-1`` where
         fewer than ``k`` are held) and approximate cosine similarities, best first.
         """
+        import faiss  # imported on use (13 MB): most commands never search codes
+
         probes = np.ascontiguousarray(np.atleast_2d(probes), np.float32)
         k = min(k, len(self))
         if k == 0 or len(probes) == 0 or self._codes is None:
@@ -140,6 +147,8 @@ class CodeIndex:
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` (one ``.npz`` file), atomically."""
+        import faiss  # imported on use (13 MB): most commands never search codes
+
         make_private_dir(path.parent)
         temporary = path.with_name(path.name + ".tmp")
         codes = (
@@ -158,6 +167,8 @@ class CodeIndex:
     @classmethod
     def load(cls, path: Path, threads: int = 1) -> CodeIndex:
         """Read an index written by :meth:`save`; :class:`GalleryError` if damaged."""
+        import faiss  # imported on use (13 MB): most commands never search codes
+
         try:
             with np.load(path) as stored:
                 if int(stored["format"]) != INDEX_FORMAT:
@@ -175,6 +186,8 @@ class CodeIndex:
         return index
 
     def _trained(self, vectors: FloatArray) -> faiss.Index:
+        import faiss  # imported on use (13 MB): most commands never search codes
+
         if len(vectors) < MIN_TRAINING_TEMPLATES:
             raise ValueError(
                 f"the first templates added teach the index its codes: give at least "

@@ -24,7 +24,12 @@ from facelens import settings
 from facelens.errors import UnknownModelError
 from facelens.models.base import Detector, Embedder
 from facelens.models.fusion import FusionEmbedder
-from facelens.models.runtime import Providers, resolve_providers, using_providers
+from facelens.models.runtime import (
+    Providers,
+    resolve_providers,
+    return_free_memory,
+    using_providers,
+)
 from facelens.models.spec import ModelSpec, verified_model_bytes
 
 __all__ = [
@@ -149,6 +154,7 @@ def _load(
             with using_providers(resolved):
                 model = _build(spec, threads, chosen, resolved)
             _LOADED[key] = model
+            return_free_memory()
         for part, _ in spec.parts:  # a fusion in use keeps its parts
             part_key = (part, threads, get_spec(part).runtimes[0], resolved)
             if part_key in _LOADED:
@@ -189,8 +195,10 @@ def _ensure_builtin_models() -> None:
         register(sface.SPEC)
         register(dlib_resnet.SPEC)
         register(dlib_resnet.NATIVE_SPEC)
+        register(dlib_resnet.INT8_SPEC)
         register(fusion.fusion_spec())
         register(fusion.accurate_fusion_spec())
+        register(fusion.accurate_fusion_spec(int8=True))
         from facelens.models import attributes
 
         for expression_spec in attributes.EXPRESSION_SPECS:

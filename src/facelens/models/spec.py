@@ -27,7 +27,7 @@ from onnx import numpy_helper
 
 from facelens.errors import ModelIntegrityError
 
-__all__ = ["ModelSpec", "check_folded", "verified_model_bytes"]
+__all__ = ["ModelSpec", "check_folded", "graph_digest", "verified_model_bytes"]
 
 ModelFactory = Callable[["ModelSpec", bytes, "int | None", str], Any]
 """Builds a loaded model from its spec, verified file bytes, thread count and runtime name."""

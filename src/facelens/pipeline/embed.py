@@ -11,7 +11,7 @@ from facelens.models.fusion import FusionEmbedder
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
-__all__ = ["DEFAULT_BATCH_SIZE", "EMBED_BATCH_SIZE", "embed_face_crops"]
+__all__ = ["DEFAULT_BATCH_SIZE", "EMBED_BATCH_SIZE", "embed_crops", "embed_face_crops"]
 
 DEFAULT_BATCH_SIZE = 8
 """Images per chunk of :meth:`FacePipeline.detect_many` (a caller's batch)."""
