@@ -403,6 +403,8 @@ def test_the_tail_model_reads_a_skewed_sample() -> None:
         truth = skewnorm.sf(threshold, 4.0, loc=0.7, scale=0.05)
         assert fmr / 2 <= truth <= fmr * 2
     assert many == sorted(many)
+    alike = np.full(5000, 0.5)  # no spread, no tail to model: the data's threshold
+    assert tail_thresholds(alike, (1e-2,)) == conservative_thresholds(alike, (1e-2,))
 
 
 # -- calibrate with a pairs file --------------------------------------------------------

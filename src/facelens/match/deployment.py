@@ -52,7 +52,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from scipy.stats import beta, skew, skewnorm
+from scipy.stats import beta, skewnorm
 
 from facelens.errors import CalibrationDataError
 from facelens.match.calibration import DEFAULT_FMR, FMR_GRID, Calibration
@@ -152,7 +152,10 @@ def skew_normal_moments(scores: np.ndarray) -> tuple[float, float, float]:
     """
     values = np.asarray(scores, dtype=np.float64)
     mean, spread = float(values.mean()), float(values.std(ddof=1))
-    lean = float(np.clip(skew(values), -0.99, 0.99))
+    centred = values - mean
+    second = float(np.mean(centred**2))
+    lean = float(np.mean(centred**3)) / second**1.5 if second > 0 else 0.0
+    lean = float(np.clip(lean, -0.99, 0.99))
     part = abs(lean) ** (2 / 3)
     delta = math.copysign(
         math.sqrt(math.pi / 2 * part / (part + ((4 - math.pi) / 2) ** (2 / 3))), lean
@@ -176,8 +179,9 @@ def tail_thresholds(
     blended = []
     for fmr, data in zip(grid, empirical, strict=True):
         weight = fmr * len(impostor) / (fmr * len(impostor) + MODEL_WEIGHT)
-        model = float(skewnorm.isf(fmr, shape, location, scale))
-        blended.append(weight * data + (1 - weight) * model)
+        model = float(skewnorm.isf(fmr, shape, location, scale)) if scale > 0 else math.nan
+        # scores all alike (no spread) have no tail to model: the data's threshold stands
+        blended.append(data if not math.isfinite(model) else weight * data + (1 - weight) * model)
     return [float(t) for t in np.maximum.accumulate(blended)] if grid else []
 
 
