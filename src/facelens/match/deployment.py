@@ -68,6 +68,9 @@ __all__ = [
     "fit_deployment",
     "listed_pairs",
     "people_needed",
+    "person_pair_ids",
+    "skew_normal_moments",
+    "tail_thresholds",
 ]
 
 MIN_PEOPLE = 10
