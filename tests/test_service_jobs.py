@@ -158,18 +158,25 @@ def test_anonymize_jobs_hide_the_face_of_an_image_and_of_a_video(
 
 
 def test_an_anonymization_that_fails_its_check_ends_as_failed_check_with_its_result(
-    service: tuple[TestClient, dict[str, str]], astronaut: np.ndarray
+    tmp_path: Path, astronaut: np.ndarray
 ) -> None:
-    """A very dark face (5% of its brightness): the independent detector finds it outside
-    every hidden region, so the job ends "failed_check", its files still downloadable."""
-    client, headers = service
-    dark = (astronaut * 0.05).astype(np.uint8)
-    started = client.post(
-        "/api/jobs/anonymize",
-        files={"file": ("dark.png", _png(dark), "image/png")},
-        headers=headers,
-    )
-    job = finished(client, headers, started.json())
+    """A service whose detector searches a 16 px copy (``max_side=16``) finds no face to
+    hide; the independent detector finds it outside every hidden region, so the job ends
+    "failed_check", its files still downloadable."""
+    settings = ServiceSettings(gallery=str(tmp_path / "people.db"), max_side=16)
+    state = StateDB(settings.state_db)
+    headers = {"X-API-Key": KeyStore(state).create("jobs test", "admin")[1]}
+    state.close()
+    with TestClient(create_app(settings)) as client:
+        started = client.post(
+            "/api/jobs/anonymize",
+            files={"file": ("astronaut.png", _png(astronaut), "image/png")},
+            headers=headers,
+        )
+        _check_failed_job(client, headers, finished(client, headers, started.json()))
+
+
+def _check_failed_job(client: TestClient, headers: dict[str, str], job: dict[str, Any]) -> None:
     assert job["state"] == "failed_check", job
     assert job["result"]["check_failed"] is True and job["progress"] == 1.0
     assert "outside every hidden region" in job["result"]["summary"]["failures"][0]["what"]

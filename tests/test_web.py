@@ -575,14 +575,29 @@ def test_anonymize_a_photo_as_a_job(
 
 
 def test_an_anonymization_that_fails_its_check_says_so_and_keeps_its_download(
-    page: Page, site: Site, shot: Shots, astronaut: np.ndarray, tmp_path: Path
+    browser: Any, astronaut: np.ndarray, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """A face at 5% brightness is missed by the hiding detector; the check's independent
-    detector finds it: the row says "failed check", why, and still offers the files."""
-    _job_kind_or_skip(site, "anonymize")
-    dark = _save((astronaut * 0.05).astype(np.uint8), tmp_path / "dark.png")
-    log_in(page, site, "query")
-    row = _start_job(page, "anonymize", dark, {})
+    """A server whose detector searches a 16 px copy (``facelens --max-side 16 serve``)
+    misses the face; the check's independent detector finds it: the row says "failed
+    check", why, and still offers the files."""
+    gallery, keys, env = encrypted_gallery(tmp_path)
+    photo = _save(astronaut, tmp_path / "astronaut.png")
+    with ServerProcess(
+        gallery, env=env, log_path=tmp_path / "server.log", global_args=["--max-side", "16"]
+    ) as server:
+        site = Site(server, keys, gallery)
+        _job_kind_or_skip(site, "anonymize")
+        context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        try:
+            log_in(page, site, "query")
+            row = _start_job(page, "anonymize", photo, {})
+            _expect_failed_check(page, Shots(page, request.node.name), row)
+        finally:
+            context.close()
+
+
+def _expect_failed_check(page: Page, shot: Shots, row: Any) -> None:
     expect(row).to_have_attribute("data-state", "failed_check")
     expect(row.locator("td.state")).to_have_text("failed check")
     expect(row.locator(".check-failed")).to_contain_text("Privacy check failed")

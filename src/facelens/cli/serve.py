@@ -149,6 +149,7 @@ def command(
         max_connections_per_client=max_connections_per_client,
         max_requests_in_progress=max_requests_in_progress,
         threads=threads,
+        max_side=obj.get("max_side"),
         key_file=obj.get("key_file"),
         library=library,
         library_roots=[str(Path(root).expanduser().absolute()) for root in library_roots],

@@ -50,6 +50,7 @@ class ServiceContext:
                     gallery=self.settings.gallery,
                     embedder=self.settings.embedder,
                     threads=self.settings.threads,
+                    max_side=self.settings.max_side,
                     **extra,
                 )
                 self._lens.pipeline.max_pixels = self.settings.max_pixels

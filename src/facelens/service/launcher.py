@@ -40,6 +40,7 @@ class ServerProcess:
         workers: uvicorn worker processes.
         port: the port (default: a free one).
         extra_args: more ``serve`` options, e.g. ``["--max-request-mb", "1"]``.
+        global_args: more ``facelens`` options before ``serve``, e.g. ``["--max-side", "16"]``.
         env: extra environment variables.
         log_path: where the server's output goes (default: discarded).
         startup_timeout: seconds to wait for ``/api/health`` to answer.
@@ -52,6 +53,7 @@ class ServerProcess:
         workers: int = 1,
         port: int | None = None,
         extra_args: list[str] | None = None,
+        global_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         startup_timeout: float = 120.0,
@@ -60,6 +62,7 @@ class ServerProcess:
         self.workers = workers
         self.port = port or free_port()
         self.extra_args = extra_args or []
+        self.global_args = global_args or []
         self.env = env or {}
         self.log_path = log_path
         self.startup_timeout = startup_timeout
@@ -76,6 +79,7 @@ class ServerProcess:
             "facelens.cli.main",
             "--gallery",
             self.gallery,
+            *self.global_args,
             "serve",
             "--host",
             "127.0.0.1",

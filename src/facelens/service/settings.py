@@ -68,6 +68,8 @@ class ServiceSettings:
         job_max_attempts: a job that was orphaned this many times is failed.
         web_dir: the web page's folder, served at ``/web/`` when it exists.
         threads: inference threads per model (None: every core).
+        max_side: the longest side, in pixels, of the copy of a photo the detector
+            searches (None: the pipeline's default; ``facelens --max-side N serve``).
         key_file: the gallery's template key file (None: the environment's, if any).
         library: a library file (None: the gallery's library, see
             :func:`facelens.cluster.library_store.library_location`).
@@ -93,6 +95,7 @@ class ServiceSettings:
     job_max_attempts: int = 3
     web_dir: str = field(default=str(WEB_DIR))
     threads: int | None = None
+    max_side: int | None = None
     key_file: str | None = None
     library: str | None = None
     library_roots: list[str] = field(default_factory=list)
