@@ -47,9 +47,6 @@ __all__ = [
     "open_library_store",
 ]
 
-LIBRARY_ENV = settings.LIBRARY.name
-"""A library file to use instead of the gallery's own library."""
-
 LinkKind = Literal["must", "cannot"]
 """A constraint between two faces: the same person, or different people."""
 
