@@ -2,6 +2,14 @@
 
     bash benchmarks/setup_peers.sh          # once: benchmarks/.deface-venv with deface 1.5.0
     .venv/bin/python benchmarks/video_throughput.py [--wait-quiet 600] [--clip PATH]
+        [--deface-venv DIR] [--with-check] [--dev-videos] [--seconds S] [--check-every N]
+
+The issue-16 run (both clips with and without the check, deface, and a row per
+development video; about 8 minutes on 2 quiet cores)::
+
+    .venv/bin/python benchmarks/video_throughput.py --wait-quiet 600 --seconds 3 \
+        --with-check --check-every 5 --no-identify --dev-videos --dev-every 5 \
+        --deface-venv /tmp/deface-venv
 
 What it does, in one run:
 
@@ -23,6 +31,14 @@ What it does, in one run:
    finds a face, with two detectors, CenterFace (deface's own; independent of
    facelens) and YuNet (facelens's own; independent of deface), and how many
    frames the recognizer (SFace) still identifies the person in.
+4. ``--dev-videos``: a row per development video (``$FACELENS_DATA/videos``, as
+   they are): ``facelens anonymize CLIP -o OUT --json`` with its defaults (check
+   on; tracks, faces hidden, check result and exit status, the hiding and
+   check passes' seconds from its report, wall and CPU seconds of the process)
+   and ``deface CLIP -o OUT`` (wall and CPU seconds); then, on one frame in
+   ``--dev-every`` of the input and of both outputs, the faces CenterFace and
+   YuNet still find (faces, not frames: the input's count says how many there
+   were to hide).
 
 Speed = frames / wall seconds; "x real time" = video seconds / wall seconds.
 The machine is shared: the load average and the busy time of other processes
@@ -54,6 +70,7 @@ sys.path.insert(0, str(BENCHMARKS))
 from speed_lfw import cpu_busy_seconds, wait_until_quiet  # noqa: E402
 
 DEFACE_VENV = BENCHMARKS / ".deface-venv"
+"""Where ``benchmarks/setup_peers.sh`` puts deface's virtualenv (``--deface-venv`` overrides)."""
 RESULTS = BENCHMARKS / "results"
 DATA = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared" / "data"))
 DEFAULT_CLIP = "videos/OpenTalker+SadTalker/examples/ref_video/WDA_KatieHill_000.mp4"
@@ -116,6 +133,7 @@ def run_timed(
     cpu = usage.ru_utime + usage.ru_stime
     return {
         "command": command,
+        "exit_status": code,
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "peak_rss_mb": usage.ru_maxrss / 1024,
@@ -187,14 +205,14 @@ def enroll(lens: Any, clip: Path) -> Any:
     return lens.gallery.template_matrix()
 
 
-def versions() -> dict[str, str]:
+def versions(deface_venv: Path = DEFACE_VENV) -> dict[str, str]:
     found = {}
     for name in ("facelens", "av", "onnxruntime", "opencv-python-headless", "numpy"):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "?"
-    deface_python = DEFACE_VENV / "bin" / "python"
+    deface_python = deface_venv / "bin" / "python"
     if deface_python.exists():
         script = (
             "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
@@ -216,12 +234,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", type=Path, default=DATA / DEFAULT_CLIP, help="source clip")
     parser.add_argument("--seconds", type=float, default=None, help="use only the first S seconds")
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument(
+        "--sizes", nargs="+", default=list(SIZES), choices=[*SIZES, "none"], help="none: no clip"
+    )
     parser.add_argument("--check-every", type=int, default=1, help="coverage on 1 frame in N")
     parser.add_argument(
         "--wait-quiet", type=float, default=0.0, help="wait up to S s for idle cores"
     )
     parser.add_argument("--no-deface", action="store_true", help="skip deface (not installed)")
+    parser.add_argument(
+        "--deface-venv",
+        type=Path,
+        default=DEFACE_VENV,
+        help="virtualenv with deface 1.5.0 (made like benchmarks/setup_peers.sh does)",
+    )
+    parser.add_argument("--no-identify", action="store_true", help="skip `facelens video identify`")
+    parser.add_argument(
+        "--dev-videos",
+        action="store_true",
+        help="also a row per development video: facelens (check on) and deface",
+    )
+    parser.add_argument(
+        "--dev-clips", nargs="*", default=None, help="development clips by file name (default all)"
+    )
+    parser.add_argument(
+        "--dev-every", type=int, default=5, help="faces left counted on 1 frame in N"
+    )
     parser.add_argument(
         "--baseline-src",
         type=Path,
@@ -236,7 +274,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.clip.exists():
         raise SystemExit(f"{args.clip} not found; set FACELENS_DATA or pass --clip")
-    deface = DEFACE_VENV / "bin" / "deface"
+    deface = args.deface_venv / "bin" / "deface"
     if not args.no_deface and not deface.exists():
         raise SystemExit(f"{deface} missing: run benchmarks/setup_peers.sh (or pass --no-deface)")
 
@@ -245,13 +283,15 @@ def main() -> None:
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "FACELENS_THREADS"):
         env[name] = str(len(CPUS))
+    sizes = [] if args.sizes == ["none"] else args.sizes
     result: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([".venv/bin/python", "benchmarks/video_throughput.py", *sys.argv[1:]]),
         "cores": CPUS,
         "facelens_commit": git_commit(),
-        "versions": versions(),
+        "versions": versions(args.deface_venv),
         "source_clip": args.clip.name,
+        "dev_every": args.dev_every,
         "clips": {},
     }
     with tempfile.TemporaryDirectory(prefix="facelens-video-bench-") as folder:
@@ -259,7 +299,8 @@ def main() -> None:
         gallery_path = work / "gallery.db"
         lens = FaceLens(gallery=gallery_path)
         gallery = (lens, enroll(lens, args.clip))
-        for size in args.sizes:
+        env["FACELENS_GALLERY"] = str(work / "empty.db")  # anonymize: nobody enrolled
+        for size in sizes:
             width, height = SIZES[size]
             clip = work / f"clip_{size}.mp4"
             frames = make_clip(args.clip, clip, width, height, args.seconds)
@@ -324,32 +365,8 @@ def main() -> None:
                     / entry["baseline_anonymize"]["wall_seconds"],
                     3,
                 )
-            run = run_timed(
-                [
-                    sys.executable,
-                    "-m",
-                    "facelens.cli.main",
-                    "--gallery",
-                    str(gallery_path),
-                    "video",
-                    "identify",
-                    str(clip),
-                    "--json",
-                ],
-                args.wait_quiet,
-                env,
-            )
-            identified = json.loads(run["stdout"])
-            entry["facelens_identify"] = speed(run, frames, fps) | {
-                "tracks": [
-                    {k: t.get(k) for k in ("track_id", "identity", "first_time", "last_time")}
-                    for t in identified.get("tracks", [])
-                ]
-            }
-            print(
-                f"  facelens video identify: {entry['facelens_identify']['fps']:.1f} fps",
-                file=sys.stderr,
-            )
+            if not args.no_identify:
+                entry["facelens_identify"] = identify(clip, gallery_path, frames, fps, args, env)
             entry["facelens_coverage"] = coverage(
                 clip, ours_out / clip.name, args.check_every, gallery
             )
@@ -366,8 +383,110 @@ def main() -> None:
             result["clips"][size] = entry
             write(result)
         lens.close()
+        if args.dev_videos:
+            result["development_videos"] = []
+            for row in development_rows(args, env, work, None if args.no_deface else deface):
+                result["development_videos"].append(row)
+                write(result)
     write(result)
     print(markdown(result))
+
+
+def identify(
+    clip: Path, gallery: Path, frames: int, fps: float, args: Any, env: dict[str, str]
+) -> dict[str, Any]:
+    """``facelens video identify`` on ``clip`` against ``gallery``: speed and the tracks."""
+    command = [sys.executable, "-m", "facelens.cli.main", "--gallery", str(gallery)]
+    run = run_timed([*command, "video", "identify", str(clip), "--json"], args.wait_quiet, env)
+    identified = json.loads(run["stdout"])
+    record = speed(run, frames, fps) | {
+        "tracks": [
+            {k: t.get(k) for k in ("track_id", "identity", "first_time", "last_time")}
+            for t in identified.get("tracks", [])
+        ]
+    }
+    print(f"  facelens video identify: {record['fps']:.1f} fps", file=sys.stderr)
+    return record
+
+
+def faces_found(path: Path, every: int) -> dict[str, int]:
+    """On one frame in ``every`` of ``path``: frames read, faces CenterFace finds (score >=
+    0.5, deface's default), faces YuNet finds (facelens's recognizer search, score >= 0.6)."""
+    from facelens.pipeline.faces import FacePipeline
+    from facelens.privacy.centerface import load_centerface
+    from facelens.video import open_video
+
+    centerface, pipeline = load_centerface(), FacePipeline(max_upscale=1.0)
+    counts = {"frames": 0, "centerface": 0, "yunet": 0}
+    with open_video(path, every=every) as reader:
+        for frame in reader:
+            counts["frames"] += 1
+            counts["centerface"] += len(centerface.detect(frame.pixels))
+            counts["yunet"] += len(pipeline.detect(frame.pixels, embed=False))
+    return counts
+
+
+def development_rows(
+    args: Any, env: dict[str, str], work: Path, deface: Path | None
+) -> list[dict[str, Any]]:
+    """A row per development video: facelens anonymize (check on) and deface, side by side
+    (each process pinned to the same cores), and the faces left in both outputs."""
+    from facelens.video import probe_video
+
+    clips = sorted((DATA / "videos").rglob("*.mp4"))
+    if args.dev_clips:
+        clips = [c for c in clips if c.name in args.dev_clips]
+    rows = []
+    for clip in clips:
+        info = probe_video(clip)
+        fps = float(info.fps or 25)
+        frames = info.frame_count or round((info.duration or 0) * fps)
+        row: dict[str, Any] = {
+            "clip": clip.name,
+            "width": info.width,
+            "height": info.height,
+            "frames": frames,
+            "seconds": round(frames / fps, 2),
+        }
+        out = work / f"dev_{clip.stem}"
+        run = run_timed(
+            [
+                *(sys.executable, "-m", "facelens.cli.main", "anonymize", str(clip)),
+                *("-o", str(out), "--json"),
+            ],
+            args.wait_quiet,
+            env,
+            ok=(0, 3),
+        )
+        record = json.loads(run["stdout"])[0]
+        check = record.get("check") or {}
+        row["facelens"] = speed(run, frames, fps) | {
+            "exit_status": run["exit_status"],
+            "tracks": record.get("tracks_anonymized"),
+            "faces_hidden": record.get("faces_anonymized"),
+            "check_passed": check.get("passed"),
+            "check_skipped": check.get("skipped"),
+            "failures": [f["what"] for f in record.get("failures", [])],
+            "hiding_pass_seconds": record["timing"].get(
+                "track and write", sum(v for k, v in record["timing"].items() if k != "check")
+            ),
+            "check_pass_seconds": record["timing"].get("check"),
+        }
+        row["input_faces"] = faces_found(clip, args.dev_every)
+        row["facelens"]["faces_after"] = faces_found(Path(record["output"]), args.dev_every)
+        print(f"  {clip.name}: facelens {row['facelens']['wall_seconds']:.1f} s", file=sys.stderr)
+        if deface is not None:
+            deface_out = work / f"dev_deface_{clip.name}"
+            audio = ["--keep-audio"] if info.has_audio else []
+            run = run_timed(
+                [str(deface), str(clip), "-o", str(deface_out), *audio], args.wait_quiet, env
+            )
+            row["deface"] = speed(run, frames, fps) | {
+                "faces_after": faces_found(deface_out, args.dev_every)
+            }
+            print(f"  {clip.name}: deface {row['deface']['wall_seconds']:.1f} s", file=sys.stderr)
+        rows.append(row)
+    return rows
 
 
 def write(result: dict[str, Any]) -> None:
@@ -415,7 +534,83 @@ def markdown(result: dict[str, Any]) -> str:
                 + " | ".join(faces)
                 + " |"
             )
+    lines += _checked_lines(result)
+    lines += _development_lines(result)
     return "\n".join(lines)
+
+
+def _checked_lines(result: dict[str, Any]) -> list[str]:
+    """The runs with the check: its pass against the hiding pass (seconds from the report)."""
+    lines = []
+    for size, entry in result["clips"].items():
+        for key in ("facelens_anonymize_checked", "baseline_anonymize_checked"):
+            run = entry.get(key)
+            if run is None:
+                continue
+            timing = run["passes_seconds"]
+            hiding = timing.get(
+                "track and write", sum(v for k, v in timing.items() if k != "check")
+            )
+            check = timing.get("check")
+            ratio = f"{check / hiding:.2f}" if check is not None and hiding else "-"
+            lines.append(
+                f"| {size} | {key.replace('_', ' ')} | {run['wall_seconds']:.2f} | "
+                f"{run['cpu_seconds']:.1f} | {hiding:.2f} | {check} | {ratio} | "
+                f"{_verdict(run.get('check_passed'))} |"
+            )
+    if not lines:
+        return []
+    return [
+        "",
+        "| clip | run | wall s | CPU s | hiding pass s | check pass s | check / hiding | check |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+        *lines,
+    ]
+
+
+def _development_lines(result: dict[str, Any]) -> list[str]:
+    """A row per development video: facelens (check on) and deface, faces left in both."""
+    rows = result.get("development_videos")
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| clip | s | facelens: tracks | faces hidden | check (exit) | hiding pass s | "
+        "check pass s | wall s | CPU s | deface: wall s | CPU s | faces in the input "
+        "(CenterFace / YuNet) | left by facelens | left by deface |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def found(counts: dict[str, int] | None) -> str:
+        return "-" if counts is None else f"{counts['centerface']} / {counts['yunet']}"
+
+    for row in rows:
+        ours, theirs = row["facelens"], row.get("deface")
+        check = ours["check_pass_seconds"]
+        lines.append(
+            f"| {row['clip']} | {row['seconds']:g} | {ours['tracks']} | {ours['faces_hidden']} | "
+            f"{_verdict(ours['check_passed'])} ({ours['exit_status']}) | "
+            f"{ours['hiding_pass_seconds']:.2f} | {'-' if check is None else f'{check:.2f}'} | "
+            f"{ours['wall_seconds']:.2f} | {ours['cpu_seconds']:.1f} | "
+            + (
+                f"{theirs['wall_seconds']:.2f} | {theirs['cpu_seconds']:.1f} | "
+                if theirs
+                else "- | - | "
+            )
+            + f"{found(row['input_faces'])} | {found(ours['faces_after'])} | "
+            f"{found(theirs['faces_after'] if theirs else None)} |"
+        )
+    frames = rows[0]["input_faces"]["frames"]
+    lines.append("")
+    lines.append(
+        f"Faces counted on one frame in {result.get('dev_every', '?')} "
+        f"(the first clip: {frames} frames read)."
+    )
+    return lines
+
+
+def _verdict(passed: bool | None) -> str:
+    return "not run" if passed is None else "passed" if passed else "FAILED"
 
 
 if __name__ == "__main__":
