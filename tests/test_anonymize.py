@@ -451,6 +451,34 @@ def test_video_progress_moves_with_the_frames_of_every_pass(
     assert steps == [(0.0, "finding faces"), (0.5, "hiding faces"), (0.6, "checking")]
 
 
+def test_cli_progress_moves_with_the_frames(synthetic_video: Path, tmp_path: Path) -> None:
+    """On a terminal (rich told so by TTY_COMPATIBLE/TTY_INTERACTIVE), `facelens anonymize`
+    draws its bar at every whole percent, with the share done and the pass and frame reached:
+    values strictly between 0% and 100% in order, through both passes."""
+    env = dict(
+        os.environ,
+        FACELENS_GALLERY=str(tmp_path / "none.db"),
+        TTY_COMPATIBLE="1",
+        TTY_INTERACTIVE="1",
+        COLUMNS="160",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "facelens.cli.main", "anonymize", str(synthetic_video)]
+        + ["-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    percents = [int(p) for p in re.findall(r"(\d+)%", result.stderr)]
+    inside = sorted({p for p in percents if 0 < p < 100})
+    assert len(inside) >= 40, percents  # 2 passes of 30 frames: about 1.7% a frame
+    assert percents == sorted(percents), "progress never goes back"
+    for message in ("hiding faces: frame 15 of 30", "checking: frame 15 of 30"):
+        assert f"moving_face.mp4: {message}" in result.stderr
+
+
 # ---- a failed check is a failure ---------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from facelens.cli.common import (
     json_option,
     operating_point_options,
 )
-from facelens.cli.output import console, emit_json, print_table, progress_bar
+from facelens.cli.output import console, emit_json, print_table, progress_bar, shown
 from facelens.gallery import resolve_gallery_path
 from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 from facelens.match.calibration import operating_point
@@ -139,10 +139,22 @@ def command(
     jobs = list(plan_outputs(inputs, Path(out_dir)))
     records: list[dict[str, Any]] = []
     with progress_bar("Anonymizing", len(jobs)) as progress:
+        percent = [-1]  # the whole percentage last drawn
         for done, (source, output) in enumerate(jobs):
 
-            def moved(share: float, _message: str, done: int = done) -> None:
-                progress.update(progress.task_ids[0], completed=done + share)
+            def moved(
+                share: float, message: str, done: int = done, name: str = source.name
+            ) -> None:
+                # drawn at every whole percent (and 10 times a second): the bar, the share and
+                # the pass with its frame move with the frames
+                now = int(100 * (done + share) / max(1, len(jobs)))
+                progress.update(
+                    progress.task_ids[0],
+                    completed=done + share,
+                    description=f"{shown(name)}: {message}",
+                    refresh=now != percent[0],
+                )
+                percent[0] = now
 
             if source.suffix.lower() in VIDEO_SUFFIXES:
                 from facelens.apps.video.anonymize import anonymize_video

@@ -11,7 +11,14 @@ from typing import Any, TextIO
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from facelens.io.private_files import ExposedFileWarning
 
@@ -59,6 +66,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
+        TaskProgressColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
