@@ -463,8 +463,10 @@ def test_cli_progress_moves_with_the_frames(synthetic_video: Path, tmp_path: Pat
         COLUMNS="160",
     )
     result = subprocess.run(
-        [sys.executable, "-m", "facelens.cli.main", "anonymize", str(synthetic_video)]
-        + ["-o", str(tmp_path / "out")],
+        [
+            *(sys.executable, "-m", "facelens.cli.main", "anonymize"),
+            *(str(synthetic_video), "-o", str(tmp_path / "out")),
+        ],
         capture_output=True,
         text=True,
         env=env,
