@@ -537,6 +537,36 @@ def test_failed_check_in_a_video_says_which_frames_with_their_pictures(
     assert any(r["reason"] == failure["what"] for r in report.review)
 
 
+def test_cli_video_with_a_failed_check_exits_3_with_its_output_and_pictures(
+    synthetic_video: Path, tmp_path: Path
+) -> None:
+    """The same search through the command line: the video is written, the exit status is 3,
+    stderr names the failure, and the report leads with it, its frames and their pictures."""
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "facelens.cli.main", "anonymize", str(synthetic_video)),
+            *("-o", str(out), "--detect-every", "1000", "--hold", "0", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, FACELENS_GALLERY=str(tmp_path / "none.db")),
+        cwd=REPO,
+    )
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "privacy check failed" in result.stderr
+    (record,) = json.loads(result.stdout)
+    assert Path(record["output"]).stat().st_size > 0  # still written
+    report = json.loads(Path(record["reports"][0]).read_text())
+    assert list(report)[:3] == ["source", "check_failed", "failures"]
+    (failure,) = report["failures"]
+    assert "outside every hidden region" in failure["what"]
+    assert failure["frames"] == [[2, 10], [14, 28]]
+    html = Path(record["reports"][1]).read_text()
+    assert html.index("Privacy check failed") < html.index("<h2>Summary")
+    assert "alt='frame 2 to review'" in html and "alt='frame 14 to review'" in html
+
+
 def test_the_check_detector_is_not_the_hiding_one_and_the_report_names_it(
     lens: FaceLens, astronaut_file: Path, tmp_path: Path
 ) -> None:
