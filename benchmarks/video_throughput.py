@@ -456,7 +456,7 @@ def development_rows(
             ],
             args.wait_quiet,
             env,
-            ok=(0, 3),
+            ok=(0, 1, 3),  # 1: a problem with the clip (in the report), 3: check failed
         )
         record = json.loads(run["stdout"])[0]
         check = record.get("check") or {}
@@ -478,13 +478,18 @@ def development_rows(
         if deface is not None:
             deface_out = work / f"dev_deface_{clip.name}"
             audio = ["--keep-audio"] if info.has_audio else []
-            run = run_timed(
-                [str(deface), str(clip), "-o", str(deface_out), *audio], args.wait_quiet, env
-            )
-            row["deface"] = speed(run, frames, fps) | {
-                "faces_after": faces_found(deface_out, args.dev_every)
-            }
-            print(f"  {clip.name}: deface {row['deface']['wall_seconds']:.1f} s", file=sys.stderr)
+            try:  # one clip deface cannot read does not lose the rest of the run
+                run = run_timed(
+                    [str(deface), str(clip), "-o", str(deface_out), *audio], args.wait_quiet, env
+                )
+            except SystemExit as error:
+                row["deface"] = {"error": str(error)[-500:]}
+                print(f"  {clip.name}: deface failed: {error}", file=sys.stderr)
+            else:
+                row["deface"] = speed(run, frames, fps) | {
+                    "faces_after": faces_found(deface_out, args.dev_every)
+                }
+                print(f"  {clip.name}: deface {run['wall_seconds']:.1f} s", file=sys.stderr)
         rows.append(row)
     return rows
 
@@ -586,6 +591,7 @@ def _development_lines(result: dict[str, Any]) -> list[str]:
 
     for row in rows:
         ours, theirs = row["facelens"], row.get("deface")
+        theirs = theirs if theirs and "error" not in theirs else None  # not run, or failed
         check = ours["check_pass_seconds"]
         lines.append(
             f"| {row['clip']} | {row['seconds']:g} | {ours['tracks']} | {ours['faces_hidden']} | "
@@ -600,6 +606,33 @@ def _development_lines(result: dict[str, Any]) -> list[str]:
             + f"{found(row['input_faces'])} | {found(ours['faces_after'])} | "
             f"{found(theirs['faces_after'] if theirs else None)} |"
         )
+    done = [r for r in rows if r.get("deface") and "error" not in r["deface"]]
+
+    def total(tool: str, key: str, subset: list[dict[str, Any]] = rows) -> float:
+        return sum(r[tool][key] for r in subset)
+
+    def left(tool: str, detector: str) -> int:
+        return sum(r[tool]["faces_after"][detector] for r in done)
+
+    lines.append(
+        f"| all {len(rows)} | {sum(r['seconds'] for r in rows):g} | "
+        f"{total('facelens', 'tracks')} | {total('facelens', 'faces_hidden')} | "
+        f"{sum(bool(r['facelens']['check_passed']) for r in rows)} passed | "
+        f"{total('facelens', 'hiding_pass_seconds'):.2f} | "
+        f"{sum(r['facelens']['check_pass_seconds'] or 0 for r in rows):.2f} | "
+        f"{total('facelens', 'wall_seconds'):.2f} | {total('facelens', 'cpu_seconds'):.1f} | "
+        + (
+            f"{total('deface', 'wall_seconds', done):.2f} | "
+            f"{total('deface', 'cpu_seconds', done):.1f} | "
+            if done
+            else "- | - | "
+        )
+        + f"{sum(r['input_faces']['centerface'] for r in rows)} / "
+        f"{sum(r['input_faces']['yunet'] for r in rows)} | "
+        f"{sum(r['facelens']['faces_after']['centerface'] for r in rows)} / "
+        f"{sum(r['facelens']['faces_after']['yunet'] for r in rows)} | "
+        + (f"{left('deface', 'centerface')} / {left('deface', 'yunet')} |" if done else "- |")
+    )
     frames = rows[0]["input_faces"]["frames"]
     lines.append("")
     lines.append(
