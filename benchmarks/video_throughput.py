@@ -7,7 +7,7 @@
 The issue-16 run (both clips with and without the check, deface, and a row per
 development video; about 8 minutes on 2 quiet cores)::
 
-    .venv/bin/python benchmarks/video_throughput.py --wait-quiet 600 --seconds 3 \
+    .venv/bin/python benchmarks/video_throughput.py --wait-quiet 120 --seconds 3 \
         --with-check --check-every 5 --no-identify --dev-videos --dev-every 5 \
         --deface-venv /tmp/deface-venv
 
