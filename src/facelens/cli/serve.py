@@ -9,7 +9,12 @@ import click
 
 from facelens.cli.output import console
 from facelens.service.keys import KeyStore
-from facelens.service.settings import BODY_RATE_GRACE, SETTINGS_ENV, ServiceSettings
+from facelens.service.settings import (
+    BODY_RATE_GRACE,
+    SETTINGS_ENV,
+    ServiceSettings,
+    worker_threads,
+)
 from facelens.service.state import StateDB
 
 __all__ = ["command"]
@@ -82,7 +87,8 @@ __all__ = ["command"]
     "--threads",
     type=click.IntRange(1),
     default=None,
-    help="Inference threads per model in each worker (default: every core).",
+    help="Inference threads per model in each worker (default: $FACELENS_THREADS, else the "
+    "cores divided among the workers).",
 )
 @click.option(
     "--library-root",
@@ -148,7 +154,7 @@ def command(
         min_body_rate=min_body_rate,
         max_connections_per_client=max_connections_per_client,
         max_requests_in_progress=max_requests_in_progress,
-        threads=threads,
+        threads=threads or worker_threads(workers),
         max_side=obj.get("max_side"),
         key_file=obj.get("key_file"),
         library=library,
