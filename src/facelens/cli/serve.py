@@ -88,7 +88,7 @@ __all__ = ["command"]
     type=click.IntRange(1),
     default=None,
     help="Inference threads per model in each worker (default: $FACELENS_THREADS, else the "
-    "cores divided among the workers).",
+    "cores divided among all analyses that run at once: workers x 2 slots).",
 )
 @click.option(
     "--library-root",
@@ -154,7 +154,7 @@ def command(
         min_body_rate=min_body_rate,
         max_connections_per_client=max_connections_per_client,
         max_requests_in_progress=max_requests_in_progress,
-        threads=threads or worker_threads(workers),
+        threads=threads or worker_threads(workers, ServiceSettings.analysis_slots),
         max_side=obj.get("max_side"),
         key_file=obj.get("key_file"),
         library=library,

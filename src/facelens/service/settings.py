@@ -46,19 +46,19 @@ def resolve_service_dir(gallery: str | Path | None, service_dir: str | Path | No
     return gallery_path.with_name(gallery_path.name + ".service")
 
 
-def worker_threads(workers: int, cores: int | None = None) -> int:
+def worker_threads(workers: int, analysis_slots: int = 2, cores: int | None = None) -> int:
     """Inference threads per model in each of ``workers`` processes when none are asked for:
-    ``$FACELENS_THREADS``, else the cores shared out among the workers (at least 1).
+    ``$FACELENS_THREADS``, else the cores shared out among all the analyses that can run
+    at once (``workers`` x ``analysis_slots``), at least 1.
 
-    Under load every worker already has analyses running side by side, so threads
-    beyond a worker's share of the cores only add hand-offs: with 2 workers on 2
-    cores, 1 thread each spent 7-12% less CPU per identified photo than 2 each
-    (docs/benchmarks.md, "Service under load").
+    Under load every analysis slot is busy, so threads beyond an analysis' share of the
+    cores only add hand-offs: on 2 cores, 1 thread per model spent 7-12% less CPU per
+    identified photo than 2 (docs/benchmarks.md, "Service under load").
     """
     configured = settings.threads()
     if configured:
         return configured
-    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers * analysis_slots))
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class ServiceSettings:
         job_max_attempts: a job that was orphaned this many times is failed.
         web_dir: the web page's folder, served at ``/web/`` when it exists.
         threads: inference threads per model (None: every core; ``facelens serve``
-            passes :func:`worker_threads` of its worker count).
+            passes :func:`worker_threads` of its workers and analysis slots).
         max_side: the longest side, in pixels, of the copy of a photo the detector
             searches (None: the pipeline's default; ``facelens --max-side N serve``).
         key_file: the gallery's template key file (None: the environment's, if any).
