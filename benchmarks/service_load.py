@@ -70,6 +70,7 @@ def run(
     workers: int,
     threads: int | None,
     server_pythonpath: str | None = None,
+    analysis_slots: int | None = None,
 ) -> dict[str, Any]:
     if not KNN.is_dir():
         sys.exit(f"real photos not found at {KNN}; set FACELENS_DATA to the shared data folder")
@@ -80,6 +81,7 @@ def run(
         key = KeyStore(state).create("load benchmark", "admin")[1]
         state.close()
         extra = ["--threads", str(threads)] if threads else []
+        extra += ["--analysis-slots", str(analysis_slots)] if analysis_slots else []
         load_before = os.getloadavg()
         env = {"PYTHONPATH": server_pythonpath} if server_pythonpath else None
         with ServerProcess(gallery, workers=workers, extra_args=extra, env=env) as server:
@@ -143,7 +145,8 @@ def run(
         "clients": clients,
         "seconds": round(wall, 1),
         "workers": workers,
-        "threads_per_worker": threads or os.cpu_count(),
+        "threads_per_worker": threads or "default",
+        "analysis_slots": analysis_slots or "default",
         "photos": [name for name, _ in photos],
         "requests_ok": len(latencies),
         "requests_failed": sum(failures.values()),
@@ -180,8 +183,18 @@ def main() -> None:
         default=None,
         help="run the server from this source tree (PYTHONPATH), e.g. a baseline's src",
     )
+    parser.add_argument(
+        "--analysis-slots", type=int, default=None, help="analyses at once per worker"
+    )
     args = parser.parse_args()
-    report = run(args.clients, args.seconds, args.workers, args.threads, args.server_pythonpath)
+    report = run(
+        args.clients,
+        args.seconds,
+        args.workers,
+        args.threads,
+        args.server_pythonpath,
+        args.analysis_slots,
+    )
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -32,6 +32,7 @@ def test_the_cores_are_shared_out_among_the_analyses(monkeypatch: pytest.MonkeyP
         (["--workers", "1"], 2, 1),
         (["--workers", "1"], 8, 4),
         (["--workers", "2", "--threads", "2"], 2, 2),
+        (["--workers", "1", "--analysis-slots", "1"], 2, 2),
     ],
 )
 def test_serve_gives_each_analysis_its_share_of_the_cores(
@@ -55,3 +56,5 @@ def test_serve_gives_each_analysis_its_share_of_the_cores(
     assert result.exit_code == 0, result.output
     assert started["workers"] == int(options[1])
     assert started["settings"].threads == expected
+    slots = options[options.index("--analysis-slots") + 1] if "--analysis-slots" in options else 2
+    assert started["settings"].analysis_slots == int(slots)
