@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from facelens.errors import (
     ImageDecodeError,
@@ -140,3 +140,37 @@ def test_folder_walk_is_recursive_and_sorted(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x")
     found = expand_image_paths([tmp_path, tmp_path / "missing.jpg"])
     assert [p.name for p in found] == ["1.jpg", "2.png", "missing.jpg"]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("options", [{"subsampling": 2}, {"subsampling": 0}, {"progressive": True}])
+def test_a_plain_jpeg_decodes_through_opencv_to_pillows_pixels(
+    orientation: int, options: dict[str, object]
+) -> None:
+    from facelens.io.image import _decode_plain_jpeg
+
+    image = Image.fromarray(_gradient(64, 48))
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    data = _encode(image, "JPEG", exif=exif.tobytes(), quality=90, **options)
+    with Image.open(io.BytesIO(data)) as opened:
+        fast = _decode_plain_jpeg(opened, data, 10_000, "<bytes>")
+        opened.load()
+        reference = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    assert fast is not None  # decoded by OpenCV, not handed back to Pillow
+    assert fast.shape == reference.shape == ((48, 64, 3) if orientation < 5 else (64, 48, 3))
+    assert np.array_equal(fast, reference)
+    assert np.array_equal(load_image(data).pixels, reference)
+
+
+def test_truncated_cmyk_and_grey_jpegs_go_to_pillow() -> None:
+    from facelens.io.image import _decode_plain_jpeg
+
+    jpeg = _encode(Image.fromarray(_gradient(256, 256)), "JPEG")
+    cmyk = _encode(Image.fromarray(_gradient()).convert("CMYK"), "JPEG")
+    grey = _encode(Image.fromarray(_gradient()).convert("L"), "JPEG")
+    for data in (jpeg[: len(jpeg) // 3], cmyk, grey):
+        with Image.open(io.BytesIO(data)) as opened:
+            assert _decode_plain_jpeg(opened, data, 10**6, "<bytes>") is None
+    with Image.open(io.BytesIO(jpeg)) as opened, pytest.raises(ImageTooLargeError):
+        _decode_plain_jpeg(opened, jpeg, 1000, "<bytes>")

@@ -9,7 +9,12 @@ import click
 
 from facelens.cli.output import console
 from facelens.service.keys import KeyStore
-from facelens.service.settings import BODY_RATE_GRACE, SETTINGS_ENV, ServiceSettings
+from facelens.service.settings import (
+    BODY_RATE_GRACE,
+    SETTINGS_ENV,
+    ServiceSettings,
+    worker_threads,
+)
 from facelens.service.state import StateDB
 
 __all__ = ["command"]
@@ -82,7 +87,15 @@ __all__ = ["command"]
     "--threads",
     type=click.IntRange(1),
     default=None,
-    help="Inference threads per model in each worker (default: every core).",
+    help="Inference threads per model in each worker (default: $FACELENS_THREADS, else the "
+    "cores divided among all analyses that run at once: workers x analysis slots).",
+)
+@click.option(
+    "--analysis-slots",
+    type=click.IntRange(1),
+    default=ServiceSettings.analysis_slots,
+    show_default=True,
+    help="Photos analysed at once in each worker; more requests wait for a free slot.",
 )
 @click.option(
     "--library-root",
@@ -122,6 +135,7 @@ def command(
     max_connections_per_client: int,
     max_requests_in_progress: int,
     threads: int | None,
+    analysis_slots: int,
     library_roots: tuple[str, ...],
     library: str | None,
     log_level: str,
@@ -148,7 +162,8 @@ def command(
         min_body_rate=min_body_rate,
         max_connections_per_client=max_connections_per_client,
         max_requests_in_progress=max_requests_in_progress,
-        threads=threads,
+        analysis_slots=analysis_slots,
+        threads=threads or worker_threads(workers, analysis_slots),
         max_side=obj.get("max_side"),
         key_file=obj.get("key_file"),
         library=library,

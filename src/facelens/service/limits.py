@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from fastapi import Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -213,13 +214,17 @@ def check_image_type(upload: UploadFile) -> None:
 
 
 async def read_image(upload: UploadFile, max_pixels: int) -> DecodedImage:
-    """Check, read and decode one uploaded image; every failure is a 4xx :class:`FaceLensError`."""
+    """Check, read and decode one uploaded image; every failure is a 4xx :class:`FaceLensError`.
+
+    The decoding runs in the thread pool: a 2000x1428 progressive JPEG takes about
+    50 ms of CPU, during which the event loop keeps reading the other requests.
+    """
     check_image_type(upload)
     label = upload_label(upload)
     data = await upload.read()
     if not data:
         raise ImageDecodeError(f"{label}: the file is empty")
-    return decode_image(data, label, max_pixels)
+    return await run_in_threadpool(decode_image, data, label, max_pixels)
 
 
 def decode_image(data: bytes, label: str, max_pixels: int) -> DecodedImage:

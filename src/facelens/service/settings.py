@@ -9,13 +9,20 @@ same folder from the same ``--gallery``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from facelens import settings
 from facelens.gallery import resolve_gallery_path
 
-__all__ = ["BODY_RATE_GRACE", "SETTINGS_ENV", "ServiceSettings", "resolve_service_dir"]
+__all__ = [
+    "BODY_RATE_GRACE",
+    "SETTINGS_ENV",
+    "ServiceSettings",
+    "resolve_service_dir",
+    "worker_threads",
+]
 
 SERVICE_DIR_ENV = settings.SERVICE_DIR.name
 SETTINGS_ENV = settings.SERVICE_SETTINGS.name
@@ -37,6 +44,21 @@ def resolve_service_dir(gallery: str | Path | None, service_dir: str | Path | No
         return configured
     gallery_path = resolve_gallery_path(gallery)
     return gallery_path.with_name(gallery_path.name + ".service")
+
+
+def worker_threads(workers: int, analysis_slots: int = 2, cores: int | None = None) -> int:
+    """Inference threads per model in each of ``workers`` processes when none are asked for:
+    ``$FACELENS_THREADS``, else the cores shared out among all the analyses that can run
+    at once (``workers`` x ``analysis_slots``), at least 1.
+
+    Under load every analysis slot is busy, so threads beyond an analysis' share of the
+    cores only add hand-offs: on 2 cores, 1 thread per model spent 7-12% less CPU per
+    identified photo than 2 (docs/benchmarks.md, "Service under load").
+    """
+    configured = settings.threads()
+    if configured:
+        return configured
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers * analysis_slots))
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,8 @@ class ServiceSettings:
             taken to be orphaned (its process died) and queued again.
         job_max_attempts: a job that was orphaned this many times is failed.
         web_dir: the web page's folder, served at ``/web/`` when it exists.
-        threads: inference threads per model (None: every core).
+        threads: inference threads per model (None: every core; ``facelens serve``
+            passes :func:`worker_threads` of its workers and analysis slots).
         max_side: the longest side, in pixels, of the copy of a photo the detector
             searches (None: the pipeline's default; ``facelens --max-side N serve``).
         key_file: the gallery's template key file (None: the environment's, if any).
