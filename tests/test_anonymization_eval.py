@@ -94,6 +94,19 @@ def test_lfw_samples_skip_leaves_out_the_people_tuned_on(tiny_lfw: Path) -> None
     every = [s.source for s in lfw_samples(tiny_lfw, 3, finder)]
     held_out = [s.source for s in lfw_samples(tiny_lfw, 1, finder, skip=2)]
     assert held_out == every[2:] and not set(held_out) & set(every[:2])
+    html = tiny_lfw.parent / "held.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("eval", "anonymization", "--lfw", str(tiny_lfw), "--faces", "2", "--skip", "1"),
+            *("--sizes", "96", "--methods", "none", "--recognizers", "sface-2021dec-int8bq"),
+            *("--html", str(html), "--json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{") :])
+    assert data["samples"] == {"lfw": 2} and data["lfw_skip"] == 1
+    assert "lfw (2 faces, after the first 1 people)" in html.read_text()
 
 
 def test_size_threshold_is_fmr_1e2_among_different_peoples_originals() -> None:
