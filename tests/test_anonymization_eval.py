@@ -87,6 +87,28 @@ def test_shipped_strengths_on_lfw_faces_of_24_and_128_px() -> None:
     assert curves["worst_rate"]["blur"] <= 0.1 and curves["worst_rate"]["pixelate"] <= 0.1
 
 
+def test_lfw_samples_skip_leaves_out_the_people_tuned_on(tiny_lfw: Path) -> None:
+    """``skip`` holds out the first people of the seeded order: the faces it gives are the
+    ones after them, none of the skipped people, for final numbers on faces not tuned on."""
+    finder = FacePipeline()
+    every = [s.source for s in lfw_samples(tiny_lfw, 3, finder)]
+    held_out = [s.source for s in lfw_samples(tiny_lfw, 1, finder, skip=2)]
+    assert held_out == every[2:] and not set(held_out) & set(every[:2])
+    html = tiny_lfw.parent / "held.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("eval", "anonymization", "--lfw", str(tiny_lfw), "--faces", "2", "--skip", "1"),
+            *("--sizes", "96", "--methods", "none", "--recognizers", "sface-2021dec-int8bq"),
+            *("--html", str(html), "--json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{") :])
+    assert data["samples"] == {"lfw": 2} and data["lfw_skip"] == 1
+    assert "lfw (2 faces, after the first 1 people)" in html.read_text()
+
+
 def test_size_threshold_is_fmr_1e2_among_different_peoples_originals() -> None:
     """Each size gets the attacker's threshold at FMR 1e-2 among different people's originals
     of that size; frames of one person never count as different people; too few pairs fall

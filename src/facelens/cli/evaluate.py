@@ -382,6 +382,13 @@ def _print_common(
     "--faces", type=click.IntRange(min=2), default=100, show_default=True, help="LFW people."
 )
 @click.option(
+    "--skip",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="LFW: leave out the first N people of the seeded order (held out from tuning).",
+)
+@click.option(
     "--every",
     type=click.IntRange(min=1),
     default=25,
@@ -415,6 +422,7 @@ def anonymization(
     lfw_root: str | None,
     videos_root: str | None,
     faces: int,
+    skip: int,
     every: int,
     sizes: str,
     methods: str,
@@ -443,7 +451,7 @@ def anonymization(
     finder = FacePipeline()
     sets = {}
     if lfw_root is not None:
-        sets["lfw"] = lfw_samples(Path(lfw_root), faces, finder)
+        sets["lfw"] = lfw_samples(Path(lfw_root), faces, finder, skip=skip)
     if videos_root is not None:
         sets["videos"] = video_samples(sorted(Path(videos_root).rglob("*.mp4")), finder, every)
     with progress_bar("Attacking", None) as progress:
@@ -455,6 +463,8 @@ def anonymization(
             on_step=lambda step: progress.update(progress.task_ids[0], description=step),
         )
     data = curves.to_dict()
+    if lfw_root is not None:
+        data["lfw_skip"] = skip
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(json_out).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

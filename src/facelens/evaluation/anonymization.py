@@ -200,14 +200,18 @@ class PrivacyCurves:
         }
 
 
-def lfw_samples(root: Path, count: int, pipeline: FacePipeline, seed: int = 0) -> list[Sample]:
-    """``count`` LFW images of different people (seeded), each with its central face."""
+def lfw_samples(
+    root: Path, count: int, pipeline: FacePipeline, seed: int = 0, skip: int = 0
+) -> list[Sample]:
+    """``count`` LFW images of different people (seeded), each with its central face, after
+    leaving out the first ``skip`` people the same call with ``count=skip`` would give (faces
+    held out from the ones a strength was tuned on)."""
     folder = root / "images_deepfunneled" if (root / "images_deepfunneled").is_dir() else root
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     random.Random(seed).shuffle(people)
     samples: list[Sample] = []
     for person in people:
-        if len(samples) >= count:
+        if len(samples) >= count + skip:
             break
         image_path = min(person.glob("*.jpg"), default=None)
         if image_path is None:
@@ -216,7 +220,7 @@ def lfw_samples(root: Path, count: int, pipeline: FacePipeline, seed: int = 0) -
         detection = _central(detect_faces(pipeline.detector, pixels), pixels)
         if detection is not None:
             samples.append(Sample(person.name, pixels, detection))
-    return samples
+    return samples[skip:]
 
 
 def video_samples(clips: Iterable[Path], pipeline: FacePipeline, every: int = 25) -> list[Sample]:

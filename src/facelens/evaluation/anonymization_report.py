@@ -35,7 +35,9 @@ def anonymization_html(data: dict[str, Any]) -> str:
         "Chance: anonymized faces against other people's originals above the threshold.</p>",
     ]
     for set_name, by_method in data["reidentification"].items():
-        sections.append(f"<h2>{set_name} ({data['samples'][set_name]} faces)</h2>")
+        held = f", after the first {data['lfw_skip']} people" if set_name == "lfw" else ""
+        held = held if data.get("lfw_skip") else ""
+        sections.append(f"<h2>{set_name} ({data['samples'][set_name]} faces{held})</h2>")
         figures = []
         for recognizer in data["recognizers"]:
             series = {

@@ -10,12 +10,16 @@ the region, so a face is hidden equally at any size:
   finer than about a third of the face survives, then grain (below);
 * ``pixelate``: blocks of ``1/PIXELATE_BLOCKS`` (1/8) of the region's longer
   side, each the mean colour of its pixels, then grain;
-* grain (blur and pixelate): gaussian noise of ``NOISE_LEVEL`` (45 of 255)
+* grain (blur and pixelate): gaussian noise of ``NOISE_LEVEL`` (120 of 255)
   standard deviation at the centres of ``NOISE_CELLS`` (48) cells along the
-  region's longer side, linearly interpolated between them (about 30 levels
-  over the region), so it scales with the face. A blur or a mosaic alone keeps the face's
-  colours in place, and a recognizer given the original photo matched 1-7% of
-  LFW faces to it at FMR 1e-2; with the grain, none (docs/benchmarks.md). The
+  region's longer side, linearly interpolated between them (about 80 levels
+  over the region, clipped to 0-255), so it scales with the face. A blur or a
+  mosaic alone keeps the face's colours in place, and SFace given the original
+  photo matched 1-7% of LFW faces to it at FMR 1e-2; with the grain, none. A
+  weaker grain (45 levels) looked like a face to dlib's ResNet: grey plus that
+  grain, with no face in it at all, "matched" 1-3 of 100 LFW originals, and
+  blurred faces matched other people's originals at 0.5-3% (at 120: 0.02-0.7%;
+  docs/benchmarks.md#anonymization-privacy). The
   grain is one random field per process, drawn from the OS's entropy: the same
   in every frame (averaging frames does not remove it) and unknown to anyone
   who reads this code (it cannot be subtracted);
@@ -78,9 +82,10 @@ PIXELATE_SOLID_BELOW = 64
 """Faces smaller than this (px) are filled solid, not pixelated."""
 REGION_TO_FACE = 1.6
 """A region's longer side over its face box's (the margins of :mod:`facelens.privacy.regions`)."""
-NOISE_LEVEL = 45.0
+NOISE_LEVEL = 120.0
 """Standard deviation, in levels of 0-255, of the grain added to blurred and pixelated regions
-(at its cells' centres; interpolated between them, about 2/3 of it)."""
+(at its cells' centres; interpolated between them, about 2/3 of it; measured against 20, 30,
+45, 80 and 160: docs/benchmarks.md#anonymization-privacy)."""
 NOISE_CELLS = 48
 """Grain cells along the region's longer side (the grain scales with the face)."""
 FILL_COLOUR = (0, 0, 0)
