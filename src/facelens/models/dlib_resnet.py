@@ -36,6 +36,7 @@ Equivalence with real dlib (cosine >= 0.9999 on real faces) is checked by
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +46,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from facelens.errors import ModelIntegrityError
+from facelens.models import dlib_format
 from facelens.models.dlib_format import Layer, Network, read_network
 from facelens.models.dlib_shape import (
     Rect,
@@ -53,6 +55,7 @@ from facelens.models.dlib_shape import (
     predict_shape,
     read_shape_predictor,
 )
+from facelens.models.graph_cache import cached_graph
 from facelens.models.runtime import create_session
 from facelens.models.spec import ModelSpec, check_folded, verified_model_bytes
 from facelens.types import Detection, FloatArray, ImageArray
@@ -393,7 +396,10 @@ class DlibResNetEmbedder:
             check_folded(spec, onnx.load_from_string(model_bytes))
             self._session = create_session(model_bytes, threads)
         else:  # dlib's own .dat: build the graph
-            self._session = create_session(_built_graph(spec, model_bytes), threads)
+            graph = cached_graph(
+                spec, (dlib_format, sys.modules[__name__]), lambda: _built_graph(spec, model_bytes)
+            )
+            self._session = create_session(graph, threads)
         self._spec = spec
         self._predictor: ShapePredictor | None = None
         self._predictor_lock = threading.Lock()
