@@ -59,13 +59,13 @@ def main() -> int:
     ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX, as the facelens command does
     sampler = Sampler()
     sampler.start()
-    from facelens.evaluation.lfw import (  # noqa: PLC0415
+    from facelens.evaluation.lfw import (
         _central,
         centred_detection,
         find_images_folder,
         read_pairs,
     )
-    from facelens.pipeline.faces import FacePipeline  # noqa: PLC0415
+    from facelens.pipeline.faces import FacePipeline
 
     report = {"imports_mb": rss_mb()}
     sampler.reset()
@@ -73,7 +73,7 @@ def main() -> int:
     kwargs = {"embedder": args.embedder} if args.embedder else {}
     pipeline = FacePipeline(**kwargs)
     pipeline.detector, pipeline.embedder  # noqa: B018  (load both now)
-    from facelens.models.runtime import return_free_memory  # noqa: PLC0415
+    from facelens.models.runtime import return_free_memory
 
     return_free_memory()
     report |= {

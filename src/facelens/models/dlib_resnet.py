@@ -517,13 +517,15 @@ INT8_SPEC = replace(
     package_version="1",
     module="facelens.models.quantized",
     file="dlib-resnet-v1-int8.onnx",
-    sha256="937d04307a61f5cc3af6dcb667fba8aa249f93892f04c3058408b274c10835c1",
-    folded_digest="d0b264a620922b7f2f6409056848b083b0115c860613cab2f0834fac3623ba88",
+    sha256="2bc99fcd7e4600eaf1cd9c462993966b7554631f3e3d0d3db1d7abfbb843142e",
+    folded_digest="6aff09ae43228acc30fefc5c7afc4cc4171aceebb824059beb3824b3c4bba2a3",
     upstream=(
         "dlib-resnet-v1 (dlib_face_recognition_resnet_model_v1.dat, face-recognition-models "
         "0.3.0) built by facelens.models.dlib_resnet.build_onnx, then onnxruntime 1.32.0 "
-        "quantize_static: QDQ, int8 weights per channel, uint8 activations, Conv/Gemm, MinMax "
-        "ranges from the dlib chips of 200 LFW fold-5 images (scripts/quantize_dlib_int8.py)"
+        "quantize_static: QDQ, int8 weights per channel, uint8 activations, Conv/MatMul except "
+        "the final MatMul, the first Conv and residual blocks 1 and 12 (kept float32), MinMax "
+        "ranges from the dlib chips of 300 LFW images outside pairs.txt "
+        "(scripts/quantize_dlib_int8.py)"
     ),
     calibration_file=None,  # calibrated as a part of the default fusion
 )
