@@ -53,11 +53,17 @@ def test_a_damaged_graph_is_built_again(cache: Path) -> None:
     assert stored.read_bytes() == b"graph bytes"
 
 
-def test_another_shipped_file_does_not_read_the_old_graph(cache: Path) -> None:
+def test_another_shipped_file_does_not_read_the_old_graph_and_replaces_it(cache: Path) -> None:
     cached_graph(SPEC, BUILDERS, Builder(b"old"))
     other = replace(SPEC, sha256="0" * 64)
     assert cached_graph(other, BUILDERS, Builder(b"new")) == b"new"
-    assert cached_graph(SPEC, BUILDERS, Builder(b"unused")) == b"old"
+    assert len(list(cache.glob("*.onnx"))) == len(list(cache.glob("*.sha256"))) == 1
+    assert cached_graph(other, BUILDERS, Builder(b"unused")) == b"new"
+    longer_id = replace(SPEC, id=f"{SPEC.id}-native")  # as dlib-resnet-v1 and its -native
+    cached_graph(longer_id, BUILDERS, Builder(b"other model"))
+    cached_graph(replace(other, sha256="1" * 64), BUILDERS, Builder(b"newer"))
+    assert cached_graph(longer_id, BUILDERS, Builder(b"unused")) == b"other model"
+    assert len(list(cache.glob("*.onnx"))) == 2  # another model's graph stays
 
 
 def test_off_builds_every_time_and_writes_nothing(

@@ -12,7 +12,7 @@ A cached graph's name carries the model id, the shipped file's sha256 and a
 digest of the code that builds it (so a new build rule or onnx version never
 reads an old graph); a ``.sha256`` file beside it holds the graph's own
 digest, checked at every read: a damaged or partly written graph is built
-again. The folder is ``$FACELENS_GRAPH_CACHE`` (``off``: no cache), else
+again. Writing a model's graph removes that model's older ones. The folder is ``$FACELENS_GRAPH_CACHE`` (``off``: no cache), else
 ``$XDG_CACHE_HOME/facelens/graphs``, else ``~/.cache/facelens/graphs``; when
 it cannot be written, graphs are built every time, as without the cache.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,9 @@ from facelens import settings
 from facelens.models.spec import ModelSpec
 
 __all__ = ["cached_graph"]
+
+_KEY = re.compile(r"[0-9a-f]{16}")
+"""A cache key (:func:`_key`): what follows ``<model id>-`` in a graph's file name."""
 
 
 def cached_graph(
@@ -56,6 +60,10 @@ def cached_graph(
     graph = build()
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"{spec.id}-*"):  # graphs of older files or code: never read again
+            key = old.stem[len(spec.id) + 1 :]
+            if old.suffix in (".onnx", ".sha256") and _KEY.fullmatch(key) and old.stem != path.stem:
+                old.unlink(missing_ok=True)
         _write(path, graph)
         _write(stamp, hashlib.sha256(graph).hexdigest().encode("ascii"))
     return graph
