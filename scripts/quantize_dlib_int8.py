@@ -3,12 +3,16 @@
 The float32 graph is the one facelens builds from dlib's ``.dat`` file
 (:func:`facelens.models.dlib_resnet.build_onnx`, registry id
 ``dlib-resnet-v1``). onnxruntime's ``quantize_static`` then turns it into a
-QDQ graph: weights int8 per output channel, activations uint8, only Conv and
-Gemm quantized, ranges by MinMax over the dlib chips of the first face of the
-first 200 images (sorted by path) of LFW fold 5 of ``pairs.txt`` (LFW
-development data; the accuracy checks in docs/benchmarks.md use all 5 folds).
-MinMax calibration is deterministic, so the same inputs and onnxruntime
-version give the same file; the registry records its sha256.
+QDQ graph: weights int8 per output channel, activations uint8, Conv and
+MatMul quantized except the four parts that one-at-a-time quantization found
+most sensitive (``FLOAT_NODES``: the final MatMul, the first Conv, the first
+and the twelfth residual blocks), ranges by MinMax over the dlib chips of 300
+LFW development images that no pair of ``pairs.txt`` uses (the accuracy
+evaluation): the first such image of each person with only one, sorted by
+path. ``benchmarks/int8_dlib_variants.py`` chose this variant on other
+non-pair LFW faces and ORL, without the LFW pairs (docs/benchmarks.md,
+"Session 7"). MinMax calibration is deterministic, so the same inputs and
+onnxruntime version give the same file; the registry records its sha256.
 
     .venv/bin/python scripts/quantize_dlib_int8.py [--data ../shared/data/lfw]
 """
@@ -35,61 +39,41 @@ from onnxruntime.quantization import (
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from facelens.evaluation.lfw import find_images_folder, read_pairs  # noqa: E402
-from facelens.io.image import load_image  # noqa: E402
 from facelens.models import registry  # noqa: E402
 from facelens.models.dlib_format import read_network  # noqa: E402
 from facelens.models.dlib_resnet import build_onnx  # noqa: E402
 from facelens.models.spec import graph_digest, verified_model_bytes  # noqa: E402
-from facelens.pipeline.detect import detect_faces  # noqa: E402
-from facelens.pipeline.faces import _crop_for  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from int8_dlib_variants import crops_of, lfw_split  # noqa: E402
 
 OUT = REPO / "src" / "facelens" / "models" / "quantized" / "dlib-resnet-v1-int8.onnx"
 
 
+FLOAT_NODES = ("MatMul_88", "Conv_4", "Conv_7", "Conv_9", "Conv_69", "Conv_71")
+"""Kept float32 (node names: op type and index in ``build_onnx``'s graph)."""
+
+
 class _Batches(CalibrationDataReader):
-    def __init__(self, name: str, data: np.ndarray, size: int = 8) -> None:
+    def __init__(self, name: str, data: np.ndarray, size: int = 10) -> None:
         self._feeds = iter([{name: data[i : i + size]} for i in range(0, len(data), size)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
 
 
-def calibration_chips(root: Path, fold: int = 4, count: int = 200) -> np.ndarray:
-    """dlib chips (uint8 NHWC) of the first face of ``count`` images of fold ``fold`` (0-based)."""
-    folds = read_pairs(root / "pairs.txt")
-    images = find_images_folder(root, None, folds)
-    paths = sorted({images / p for pair in folds[fold] for p in (pair.first, pair.second)})
-    detector = registry.load_detector()
-    dlib = registry.load_embedder("dlib-resnet-v1")
-    chips = []
-    for path in paths[:count]:
-        image = load_image(path)
-        for detection in detect_faces(detector, image.pixels)[:1]:
-            chips.append(_crop_for(dlib, image, detection))
-    return np.stack(chips).astype(np.uint8)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO / "../shared/data/lfw")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--count", type=int, default=200, help="calibration images")
-    parser.add_argument("--mirror", action="store_true", help="calibrate on mirror images too")
-    parser.add_argument("--method", choices=["minmax", "percentile"], default="minmax")
-    parser.add_argument(
-        "--float-ends", action="store_true", help="keep the first Conv and the last Gemm float"
-    )
+    parser.add_argument("--count", type=int, default=300, help="calibration images")
     args = parser.parse_args()
-    chips = calibration_chips(args.data.resolve(), count=args.count)
-    if args.mirror:
-        chips = np.concatenate([chips, chips[:, :, ::-1]])
+    calibration, _ = lfw_split(args.data.resolve(), args.count, 0)
+    _, chips, _ = crops_of(calibration, lfw=True)
     model = build_onnx(read_network(verified_model_bytes(registry.get_spec("dlib-resnet-v1"))))
     name = model.graph.input[0].name
     for index, node in enumerate(model.graph.node):  # names, so that nodes can be excluded
         node.name = node.name or f"{node.op_type}_{index}"
-    weighted = [n.name for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
-    exclude = [weighted[0], weighted[-1]] if args.float_ends else []
     with tempfile.TemporaryDirectory() as scratch:
         fp32 = f"{scratch}/dlib.onnx"
         onnx.save(model, fp32)
@@ -101,13 +85,9 @@ def main() -> int:
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=(
-                CalibrationMethod.MinMax
-                if args.method == "minmax"
-                else CalibrationMethod.Percentile
-            ),
+            calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=["Conv", "Gemm", "MatMul"],
-            nodes_to_exclude=exclude,
+            nodes_to_exclude=list(FLOAT_NODES),
         )
     data = args.out.read_bytes()
     print(f"{args.out}: {len(data)} bytes, {len(chips)} calibration chips")

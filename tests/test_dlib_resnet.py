@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 
 from facelens.errors import ModelIntegrityError
@@ -265,3 +266,21 @@ def test_int8_model_keeps_the_templates_on_real_faces(lfw_root: Path) -> None:
     assert len(chips) >= 20
     cosines = (full.embed(np.stack(chips)) * quantized.embed(np.stack(chips))).sum(1)
     assert cosines.min() >= 0.995
+
+
+def test_int8_model_keeps_its_most_sensitive_parts_float32() -> None:
+    """The final MatMul, the first Conv and residual blocks 1 and 12 read float32 weights.
+
+    Quantizing one part at a time showed these four move the template most
+    (``benchmarks/int8_dlib_variants.py --sensitivity``); every other Conv is int8.
+    """
+    model = onnx.load_from_string(verified_model_bytes(registry.get_spec("dlib-resnet-v1-int8")))
+    made_by = {out: node for node in model.graph.node for out in node.output}
+    initializers = {init.name for init in model.graph.initializer}
+    weighted = [n for n in model.graph.node if n.op_type in ("Conv", "MatMul")]
+    float_weights = [n.input[1] in initializers for n in weighted]
+    assert len(weighted) == 30
+    kept = [i for i, is_float in enumerate(float_weights) if is_float]
+    assert kept == [0, 1, 2, 23, 24, 29]  # first Conv, block 1, block 12, final MatMul
+    for index in set(range(30)) - set(kept):
+        assert made_by[weighted[index].input[1]].op_type == "DequantizeLinear"

@@ -117,6 +117,14 @@ SERVICE_SETTINGS = Setting(
     "the defaults of `ServiceSettings`",
     "JSON",
 )
+GRAPH_CACHE = Setting(
+    "FACELENS_GRAPH_CACHE",
+    "Folder where the graphs facelens builds from shipped model files (SFace folded, dlib's "
+    "ResNet) are kept, so that later processes read them instead of building them again; "
+    "`off`: build them every time.",
+    "`$XDG_CACHE_HOME/facelens/graphs`, else `~/.cache/facelens/graphs`",
+    "path or `off`",
+)
 DATA = Setting(
     "FACELENS_DATA",
     "The shared data folder of the demo, the benchmarks and the real-photo tests.",
@@ -138,6 +146,7 @@ SETTINGS: tuple[Setting, ...] = (
     POSTGRES_SEARCH,
     SERVICE_DIR,
     SERVICE_SETTINGS,
+    GRAPH_CACHE,
     DATA,
 )
 """Every setting, in the order docs/settings.md lists them."""
@@ -229,6 +238,18 @@ def service_settings() -> str | None:
     return _text(SERVICE_SETTINGS)
 
 
+def graph_cache() -> Path | None:
+    """``$FACELENS_GRAPH_CACHE``, else ``$XDG_CACHE_HOME/facelens/graphs``, else
+    ``~/.cache/facelens/graphs``; None when the variable is ``off``."""
+    text = _text(GRAPH_CACHE)
+    if text is not None and text.strip().lower() == "off":
+        return None
+    if text:
+        return Path(text).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "facelens" / "graphs"
+
+
 def data_root() -> Path:
     """``$FACELENS_DATA``, else ``../shared/data`` from the current folder."""
     return Path(os.environ.get(DATA.name, "../shared/data")).expanduser()
@@ -242,6 +263,7 @@ __all__ = [
     "GALLERY",
     "GALLERY_KEY",
     "GALLERY_KEY_FILE",
+    "GRAPH_CACHE",
     "LIBRARY",
     "MODELS_FILE",
     "MODEL_CACHE",
@@ -256,6 +278,7 @@ __all__ = [
     "gallery",
     "gallery_key",
     "gallery_key_file",
+    "graph_cache",
     "library",
     "max_pixels",
     "model_cache",

@@ -28,6 +28,7 @@ from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Box, Detection, Face
 
 __all__ = [
+    "EVAL_WORKERS",
     "Pair",
     "central_face",
     "centred_detection",
@@ -148,15 +149,28 @@ def _central(result: ImageFaces) -> list[Face]:
     return [central_face(result.faces, result.width, result.height)] if result.faces else []
 
 
+EVAL_WORKERS = 1
+"""Worker threads of :func:`run_lfw` (``facelens eval lfw``); the models still use every
+core (onnxruntime's threads). Two workers ran two inferences at once, each with its own
+activations: the whole process on one fold peaked 35-40 MB higher for the same CPU and
+wall time (docs/benchmarks.md, "Session 7")."""
+
+
 def embed_lfw_images(
     pipeline: FacePipeline,
     paths: Iterable[Path],
     on_done: Callable[[], None] | None = None,
+    workers: int | None = None,
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Template of the labelled face of each image, and the images that needed the fallback."""
+    """Template of the labelled face of each image, and the images that needed the fallback.
+
+    ``workers``: threads for ``detect_many`` (default: one per core).
+    """
     templates: dict[str, np.ndarray] = {}
     fallbacks: list[str] = []
-    for result in pipeline.detect_many(paths, fallback=centred_detection, select=_central):
+    for result in pipeline.detect_many(
+        paths, fallback=centred_detection, select=_central, workers=workers
+    ):
         if result.error is not None:
             raise result.error
         face = result.faces[0]
@@ -210,7 +224,9 @@ def run_lfw(
     unique = sorted({p for fold in folds for pair in fold for p in (pair.first, pair.second)})
     if on_start:
         on_start(len(unique))
-    templates, fallbacks = embed_lfw_images(pipeline, [images / p for p in unique], on_done)
+    templates, fallbacks = embed_lfw_images(
+        pipeline, [images / p for p in unique], on_done, workers=EVAL_WORKERS
+    )
     accuracies, thresholds = evaluate_pairs(folds, images, templates)
     return LfwResult(
         accuracies, thresholds, len(unique), len(fallbacks), fallbacks, len(folds) == 1

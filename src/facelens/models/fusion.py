@@ -84,8 +84,8 @@ def accurate_fusion_spec(int8: bool = False) -> ModelSpec:
     ``benchmarks/fusion_accuracy.py`` chose on every LFW fold under nested
     cross-validation (99.63%); flipping dlib costs far less than flipping SFace.
     With ``int8``, dlib's part is its int8 graph (``dlib-resnet-v1-int8``):
-    ``fusion-sface-dlib-int8-flip``, faster and with its own calibration, but
-    0.07 points less accurate on LFW (99.60%), so not the default.
+    ``fusion-sface-dlib-int8-flip``, faster, with its own calibration and as
+    accurate on LFW (99.67%) and ORL; the lead decides whether it becomes the default.
     """
     dlib = "dlib-resnet-v1-int8" if int8 else "dlib-resnet-v1"
     return _sface_dlib_spec(

@@ -11,19 +11,23 @@ Two runtimes give the same templates (cosine > 0.99999, tested):
   (:mod:`facelens.models.onnx_fold`), checked against the registered digest,
   with a symbolic batch dimension; then every ``PRelu`` is rewritten so that
   the graph stays in onnxruntime's blocked layout (half the time per face).
-  One session serves every thread.
+  The result is kept on disk (:mod:`facelens.models.graph_cache`) for later
+  processes. One session serves every thread.
 * ``opencv``: OpenCV 5's DNN engine runs the shipped file as it is (one
   network per thread: an OpenCV ``Net`` is not thread-safe).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import cv2
 import numpy as np
 import onnx
 
+from facelens.models import onnx_fold
+from facelens.models.graph_cache import cached_graph
 from facelens.models.onnx_fold import (
     fold_dequantize_linear,
     make_dims_symbolic,
@@ -34,7 +38,7 @@ from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "SFaceEmbedder"]
 
 REFERENCE_LANDMARKS = np.array(
     [
@@ -74,7 +78,10 @@ class SFaceEmbedder:
             self._model_bytes = model_bytes
             self._opencv_net()  # fail now, not on first use, if the file cannot be read
         else:
-            self._session = create_session(_folded_graph(spec, model_bytes), threads)
+            graph = cached_graph(
+                spec, (onnx_fold, sys.modules[__name__]), lambda: _folded_graph(spec, model_bytes)
+            )
+            self._session = create_session(graph, threads)
 
     def embed(self, crops: ImageArray) -> FloatArray:
         """``(N, 112, 112, 3)`` RGB uint8 -> ``(N, 128)`` float32 with unit L2 norm."""
