@@ -46,18 +46,21 @@ def test_a_flipped_part_sees_an_image_and_its_mirror_alike(astronaut: np.ndarray
     assert 1 - flipped_score < 0.75 * (1 - plain_score)  # measured: about half
 
 
-def test_the_default_embedder_is_the_accurate_fusion() -> None:
+def test_the_default_embedder_is_the_accurate_fusion_with_int8_dlib() -> None:
+    """The float32 fusion stays registered (and selectable) beside the int8 default."""
     spec = registry.get_spec(registry.DEFAULT_EMBEDDER)
-    assert spec.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1", 0.85))
-    assert spec.flipped_parts == ("dlib-resnet-v1",)
+    assert spec.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1-int8", 0.85))
+    assert spec.flipped_parts == ("dlib-resnet-v1-int8",)
     assert spec.calibration_file and "mirror" in spec.source
+    float32 = registry.get_spec("fusion-sface-dlib-flip")
+    assert float32.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1", 0.85))
 
 
-def test_the_int8_fusion_has_the_default_weights_and_its_own_calibration() -> None:
+def test_the_int8_fusion_has_the_float_fusions_weights_and_its_own_calibration() -> None:
     from facelens.match.calibration import calibration_for
 
     spec = registry.get_spec("fusion-sface-dlib-int8-flip")
     assert spec.parts == (("sface-2021dec-int8bq", 0.15), ("dlib-resnet-v1-int8", 0.85))
     assert spec.flipped_parts == ("dlib-resnet-v1-int8",)
     assert calibration_for(spec.id).model_id == spec.id
-    assert spec.id != registry.DEFAULT_EMBEDDER  # opt-in until the lead makes it the default
+    assert calibration_for(spec.id).model_id != "fusion-sface-dlib-flip"
