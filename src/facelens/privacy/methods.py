@@ -55,6 +55,8 @@ from facelens.types import Box, ImageArray
 
 __all__ = [
     "METHODS",
+    "NOISE_CELLS",
+    "NOISE_LEVEL",
     "SHIPPED",
     "Method",
     "Strength",
