@@ -191,6 +191,11 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=0.08)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--widths",
+        default="16,32,64,192",
+        help="channels of the four stages, comma-separated (the shipped model: 16,32,64,192)",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -207,7 +212,10 @@ def main() -> int:
         f"train {len(x_train)}, validation {len(x_val)}, class weights {weights.numpy().round(2)}"
     )
 
-    net = ExpressionCNN()
+    widths = tuple(int(w) for w in args.widths.split(","))
+    if len(widths) != 4:
+        parser.error("--widths takes four channel counts, e.g. 16,32,64,192")
+    net = ExpressionCNN(widths)  # type: ignore[arg-type]
     optimizer = torch.optim.SGD(
         net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
@@ -255,6 +263,7 @@ def main() -> int:
         "nll_before": float(F.cross_entropy(logits, y_val)),
         "nll_after": float(F.cross_entropy(logits / temperature, y_val)),
         "epochs": args.epochs,
+        "widths": list(widths),
         "seed": args.seed,
         "training_seconds": round(time.perf_counter() - started),
         "torch": torch.__version__,
