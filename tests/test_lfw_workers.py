@@ -1,15 +1,17 @@
-"""``facelens eval lfw`` runs one worker thread (its models use every core themselves)."""
+"""``facelens eval lfw``: two workers decode and detect in parallel, and embed one chunk at a time
+(the embedders use every core themselves; one set of activations alive at a time)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
 
 from facelens.evaluation.lfw import EVAL_WORKERS, run_lfw
 from facelens.pipeline.faces import FacePipeline
-from facelens.types import Detection, ImageArray
+from facelens.types import Detection, FloatArray, ImageArray
 from tests.fakes import PixelEmbedder, TileDetector, photo
 
 
@@ -23,6 +25,27 @@ class ThreadRecordingDetector(TileDetector):
     def detect(self, image: ImageArray) -> list[Detection]:
         self.threads.add(threading.get_ident())
         return super().detect(image)
+
+
+class OverlapRecordingEmbedder(PixelEmbedder):
+    """The pixel embedder, noting the most calls that were ever inside it at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.most_inside = 0
+        self.lock = threading.Lock()
+
+    def embed(self, crops: ImageArray) -> FloatArray:
+        with self.lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        time.sleep(0.02)  # long enough for the other worker to arrive, were it let in
+        try:
+            return super().embed(crops)
+        finally:
+            with self.lock:
+                self.inside -= 1
 
 
 def lfw_folder(root: Path, people: int = 6, shots: int = 2) -> Path:
@@ -40,12 +63,14 @@ def lfw_folder(root: Path, people: int = 6, shots: int = 2) -> Path:
     return root
 
 
-def test_eval_lfw_embeds_in_one_worker_thread(tmp_path: Path) -> None:
-    """Two workers ran two inferences at once, each with its own activations (more memory)."""
+def test_eval_lfw_detects_in_two_workers_and_embeds_one_chunk_at_a_time(tmp_path: Path) -> None:
+    """Two free workers ran two inferences at once, each with its own activations (more memory);
+    one worker alone left a core idle while it decoded and detected."""
     detector = ThreadRecordingDetector()
-    pipeline = FacePipeline(detector=detector, embedder=PixelEmbedder(), batch_size=2)
+    embedder = OverlapRecordingEmbedder()
+    pipeline = FacePipeline(detector=detector, embedder=embedder, batch_size=2)
     result = run_lfw(pipeline, lfw_folder(tmp_path))
-    assert EVAL_WORKERS == 1
-    assert len(detector.threads) == 1
+    assert EVAL_WORKERS == 2
+    assert embedder.calls >= 6 and embedder.most_inside == 1
     assert result.images == 12 and result.fallbacks == 0
     assert result.accuracies[0] == 1.0

@@ -149,11 +149,11 @@ def _central(result: ImageFaces) -> list[Face]:
     return [central_face(result.faces, result.width, result.height)] if result.faces else []
 
 
-EVAL_WORKERS = 1
-"""Worker threads of :func:`run_lfw` (``facelens eval lfw``); the models still use every
-core (onnxruntime's threads). Two workers ran two inferences at once, each with its own
-activations: the whole process on one fold peaked 35-40 MB higher for the same CPU and
-wall time (docs/benchmarks.md, "Session 7")."""
+EVAL_WORKERS = 2
+"""Worker threads of :func:`run_lfw` (``facelens eval lfw``). They decode, detect and align
+in parallel but embed one chunk at a time (the embedders use every core themselves): two
+free workers peaked 25 MB higher (308 MB on one fold), one worker alone left a core idle
+(wall time 1.2x); docs/benchmarks.md, "Session 7: a quiet machine"."""
 
 
 def embed_lfw_images(
@@ -164,12 +164,17 @@ def embed_lfw_images(
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Template of the labelled face of each image, and the images that needed the fallback.
 
-    ``workers``: threads for ``detect_many`` (default: one per core).
+    ``workers``: threads for ``detect_many`` (default: one per core); they embed one chunk
+    at a time.
     """
     templates: dict[str, np.ndarray] = {}
     fallbacks: list[str] = []
     for result in pipeline.detect_many(
-        paths, fallback=centred_detection, select=_central, workers=workers
+        paths,
+        fallback=centred_detection,
+        select=_central,
+        workers=workers,
+        embed_one_chunk_at_a_time=True,
     ):
         if result.error is not None:
             raise result.error

@@ -10,6 +10,7 @@ detects and aligns them, and embeds all their faces in one batch.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -159,6 +160,7 @@ class FacePipeline:
         fallback: Callable[[DecodedImage], list[Detection]] | None = None,
         workers: int | None = None,
         select: Callable[[ImageFaces], list[Face]] | None = None,
+        embed_one_chunk_at_a_time: bool = False,
     ) -> Iterator[ImageFaces]:
         """Results for many images, in input order; a bad image yields its error, not an exception.
 
@@ -171,14 +173,20 @@ class FacePipeline:
         ``select`` keeps only the faces it returns for each image, before they
         are embedded: a protocol that scores one face per photo (LFW's central
         face) does not pay for embedding the others.
+        ``embed_one_chunk_at_a_time`` lets the workers decode, detect and align
+        in parallel but embed one chunk at a time (the embedders use every core
+        themselves): less memory, since only one set of activations is alive.
         """
         worker_count = workers or os.cpu_count() or 1
         pending: deque[Future[list[ImageFaces]]] = deque()
         chunks = _chunks(sources, self.batch_size)
+        embedding = threading.Lock() if embed_one_chunk_at_a_time else None
         with ThreadPoolExecutor(max_workers=worker_count) as pool:
             for chunk in chunks:
                 pending.append(
-                    pool.submit(self._detect_chunk, chunk, embed, keep_images, fallback, select)
+                    pool.submit(
+                        self._detect_chunk, chunk, embed, keep_images, fallback, select, embedding
+                    )
                 )
                 if len(pending) >= 2 * worker_count:
                     yield from pending.popleft().result()
@@ -192,13 +200,19 @@ class FacePipeline:
         keep_images: bool,
         fallback: Callable[[DecodedImage], list[Detection]] | None,
         select: Callable[[ImageFaces], list[Face]] | None = None,
+        embedding: threading.Lock | None = None,
     ) -> list[ImageFaces]:
         results = [self._prepare(source, keep_images, fallback) for source in chunk]
         if select is not None:
             for result in results:
                 if result.ok:
                     result.faces = select(result)
-        return self._embed_results(results) if embed else results
+        if not embed:
+            return results
+        if embedding is None:
+            return self._embed_results(results)
+        with embedding:
+            return self._embed_results(results)
 
     def _prepare(
         self,
