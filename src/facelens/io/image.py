@@ -4,7 +4,7 @@ This is the only place where colour order and pixel depth are decided:
 
 * paths, ``bytes`` and PIL images go through Pillow; EXIF orientation is
   applied (a plain colour JPEG's pixels are decoded by OpenCV's libjpeg-turbo,
-  which gives the same pixels as Pillow's at about half the CPU time, see
+  which gives the same pixels as Pillow's with less CPU time, see
   :func:`_decode_plain_jpeg`), the first frame of an animation (or page of a TIFF) is used and
   the image's ``notes`` say so, and every mode
   (grey, grey+alpha, RGBA, palette, CMYK, 16-bit, 32-bit float) is mapped to
@@ -235,8 +235,8 @@ def _decode_plain_jpeg(
     OpenCV and Pillow both decode with libjpeg-turbo's defaults (accurate integer
     IDCT, smooth chroma upsampling), so the pixels are the same (``tests/test_io.py``
     compares them for every orientation); OpenCV writes them once into the array,
-    where Pillow's path copies them twice more: 11 against 23 ms for a
-    1548x1024 photo (docs/benchmarks.md, "Service under load"). A file that does not
+    where Pillow's path copies them twice more: 15-30% less CPU on large photos
+    (``benchmarks/jpeg_decode.py``; docs/benchmarks.md, "Service under load"). A file that does not
     end with the JPEG end marker may be truncated: Pillow reads it, and refuses it.
     """
     if image.format != "JPEG" or image.mode != "RGB" or not data.endswith(b"\xff\xd9"):
