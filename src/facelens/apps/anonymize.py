@@ -3,9 +3,11 @@
 :class:`Anonymizer` finds every face, decides per face (or per track) whether
 to hide it (:class:`facelens.privacy.policy.Policy`), hides it in the region
 of :mod:`facelens.privacy.regions` with a method of
-:mod:`facelens.privacy.methods`, writes the output and returns a report; then
-it attacks its own output with the privacy check of
-:mod:`facelens.privacy.check`. A bad input becomes a report with an ``error``:
+:mod:`facelens.privacy.methods`, verifies each hidden face against every
+registered recognizer and escalates the ones they still match
+(:mod:`facelens.privacy.verify`; on by default, ``verify=False`` turns it
+off), writes the output and returns a report; then it attacks its own output
+with the privacy check of :mod:`facelens.privacy.check`. A bad input becomes a report with an ``error``:
 the rest of a batch goes on.
 """
 
@@ -27,11 +29,12 @@ from facelens.pipeline.faces import FacePipeline
 from facelens.privacy import regions as margins
 from facelens.privacy.centerface import load_centerface
 from facelens.privacy.check import CheckSummary, PrivacyChecker, Thumbnails
-from facelens.privacy.methods import Method, anonymize_regions
+from facelens.privacy.methods import SHIPPED, Method, Strength, anonymize_regions
 from facelens.privacy.policy import Policy
 from facelens.privacy.recall import find_faces_in_image, hiding_detector
 from facelens.privacy.regions import Region, anonymization_region
-from facelens.types import Face, FloatArray, ImageArray, Match
+from facelens.privacy.verify import HidingVerifier, Verification
+from facelens.types import Detection, Face, FloatArray, ImageArray, Match
 
 __all__ = ["LOW_CONFIDENCE", "AnonymizationReport", "Anonymizer"]
 
@@ -49,6 +52,7 @@ class FaceDecision:
     anonymized: bool
     reason: str
     match: Match | None = None
+    verification: Verification | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -64,6 +68,8 @@ class FaceDecision:
             data["identity_score"] = (
                 None if np.isnan(self.match.score) else round(self.match.score, 4)
             )
+        if self.verification is not None:
+            data["verification"] = self.verification.to_dict()
         return data
 
 
@@ -106,6 +112,7 @@ class AnonymizationReport:
     problems: list[str] = field(default_factory=list)  # e.g. a truncated video, in words
     partial: bool = False  # the output holds only part of the input (see ``problems``)
     timing: dict[str, float] = field(default_factory=dict)  # seconds per pass (videos)
+    verify: dict[str, Any] | None = None  # what verified hiding did (None: turned off)
     error: FaceLensError | None = None
     seconds: float = 0.0
     preview: ImageArray | None = field(default=None, repr=False)  # an output frame for the HTML
@@ -156,6 +163,7 @@ class AnonymizationReport:
             "problems": self.problems,
             "partial": self.partial,
             "timing": {k: round(v, 2) for k, v in self.timing.items()},
+            "verify": self.verify,
         }
         if self.kind == "image":
             data["faces"] = [f.to_dict() for f in self.faces]
@@ -179,6 +187,10 @@ class Anonymizer:
             also used by the check when given).
         point, calibration: the operating point of identity decisions.
         check: run the privacy check on the output.
+        verify: attack each hidden face with every registered recognizer before writing and
+            escalate its hiding while one matches (:mod:`facelens.privacy.verify`).
+        strength: the method's strength (the shipped one; weaker ones are for tests and
+            measurements).
     """
 
     def __init__(
@@ -191,6 +203,8 @@ class Anonymizer:
         policy: Policy | None = None,
         gallery: TemplateMatrix | None = None,
         check: bool = True,
+        verify: bool = True,
+        strength: Strength = SHIPPED,
     ) -> None:
         self.pipeline = pipeline
         self.method: Method = method
@@ -199,6 +213,8 @@ class Anonymizer:
         self.calibration = calibration
         self.gallery = gallery if gallery is not None else _empty_gallery()
         self.run_check = check
+        self.verify = verify
+        self.strength = strength
         if self.policy.needs_identity and len(self.gallery.vectors) == 0:
             raise ValueError("--keep/--only need enrolled people, but the gallery is empty")
         missing = self.policy.names - set(self.gallery.names.values())
@@ -263,7 +279,12 @@ class Anonymizer:
             report.width, report.height = image.width, image.height
             report.faces = self.decide(faces, image.width, image.height)
             hidden = [d for d in report.faces if d.anonymized]
-            anonymize_regions(pixels, [d.region.box for d in hidden], self.method)
+            if self.verify:
+                pixels = self._hide_verified(pixels, hidden, report)
+            else:
+                anonymize_regions(
+                    pixels, [d.region.box for d in hidden], self.method, self.strength
+                )
             report.faces_anonymized = len(hidden)
             report.frames_touched = 1 if hidden else 0
             report.review = [
@@ -274,6 +295,17 @@ class Anonymizer:
                 }
                 for d in report.faces
                 if d.face.score < LOW_CONFIDENCE
+            ]
+            report.review += [
+                {
+                    "frames": [0, 0],
+                    "reason": "still matched by "
+                    + ", ".join(d.verification.matched)
+                    + f" after {d.verification.step.name}",
+                    "box": d.face.box.as_list(),
+                }
+                for d in hidden
+                if d.verification is not None and not d.verification.verified
             ]
             write_image(pixels, output)
             report.output = str(output)
@@ -286,6 +318,23 @@ class Anonymizer:
             report.error = error
         report.seconds = time.perf_counter() - started
         return report
+
+    def _hide_verified(
+        self, pixels: ImageArray, hidden: list[FaceDecision], report: AnonymizationReport
+    ) -> ImageArray:
+        """``pixels`` with every hidden face drawn, attacked and escalated until no recognizer
+        matches it (each decision gets its :class:`Verification`)."""
+        import time
+
+        started = time.process_time()
+        faces = [
+            (Detection(d.face.box, d.face.landmarks, d.face.score), d.region.box) for d in hidden
+        ]
+        out, results = HidingVerifier.shared().hide(pixels, faces, self.method, self.strength)
+        for decision, result in zip(hidden, results, strict=True):
+            decision.verification = result
+        report.verify = verify_summary(results, time.process_time() - started)
+        return out
 
     def anonymize_images(self, pairs: Iterable[tuple[Path, Path]]) -> Iterator[AnonymizationReport]:
         """One report per ``(source, output)`` pair, in order; a bad image never stops the rest."""
@@ -319,6 +368,20 @@ class Anonymizer:
         if check.failed:
             thumbnails.add(0, written, check.boxes_to_review(regions))
         return summary
+
+
+def verify_summary(results: list[Verification], cpu_seconds: float) -> dict[str, Any]:
+    """The report's ``verify`` block: faces verified, escalated, left unverified, CPU s."""
+    return {
+        "faces": len(results),
+        "escalated": sum(1 for r in results if r.escalations),
+        "unverified": sum(1 for r in results if not r.verified),
+        "ended_with": {
+            name: sum(1 for r in results if r.step.name == name)
+            for name in sorted({r.step.name for r in results})
+        },
+        "cpu_seconds": round(cpu_seconds, 3),
+    }
 
 
 def _review_outside(report: AnonymizationReport, check: CheckSummary) -> None:

@@ -22,8 +22,11 @@ the region, so a face is hidden equally at any size:
   docs/benchmarks.md#anonymization-privacy). The
   grain is one random field per process, drawn from the OS's entropy: the same
   in every frame (averaging frames does not remove it) and unknown to anyone
-  who reads this code (it cannot be subtracted);
-* ``box``: the whole region filled with one colour (black by default);
+  who reads this code (it cannot be subtracted). ``Strength.grain`` picks
+  another field (1, 2, ...: each drawn the same way the first time it is
+  asked for): :mod:`facelens.privacy.verify` redraws a face with a fresh grain;
+* ``box``: the whole region filled with one colour (``Strength.fill``, black
+  by default);
 * ``ellipse``: the ellipse inscribed in the region filled with one colour
   (the corners of the region, outside the head, stay visible).
 
@@ -103,7 +106,10 @@ class Strength:
     region's sides (1 is the inscribed ellipse; more covers the corners, the part outside
     the region is not drawn). ``noise``: standard deviation (levels of 0-255) of the grain
     added after blur and pixelate (0: none); ``noise_cells``: its cells along the region's
-    longer side. ``blur_solid_below`` / ``pixelate_solid_below``: faces
+    longer side; ``grain``: which of the process's grain fields (0: the first; each is drawn
+    from the OS's entropy when first used); ``fill``: the RGB colour of solid fills (box,
+    ellipse, and faces too small to blur or pixelate). ``blur_solid_below`` /
+    ``pixelate_solid_below``: faces
     smaller than this many pixels (the face box's longer side, estimated from the region
     as its longer side / 1.6) are filled solid instead, as a blur or a mosaic of a face that
     small still lets a recognizer match it to its original (docs/benchmarks.md).
@@ -114,6 +120,8 @@ class Strength:
     ellipse: float = ELLIPSE_SCALE
     noise: float = NOISE_LEVEL
     noise_cells: int = NOISE_CELLS
+    grain: int = 0
+    fill: tuple[int, int, int] = FILL_COLOUR
     blur_solid_below: int = BLUR_SOLID_BELOW
     pixelate_solid_below: int = PIXELATE_SOLID_BELOW
 
@@ -144,20 +152,22 @@ def anonymize_regions(
             continue
         patch = image[y0:y1, x0:x1]
         if strength.solid(method, (x1 - x0, y1 - y0)):
-            patch[:] = FILL_COLOUR
+            patch[:] = strength.fill
         elif method == "blur":
             patch[:] = _grained(_blurred(patch, strength.blur), strength)
         elif method == "pixelate":
             patch[:] = _grained(_pixelated(patch, strength.pixelate), strength)
         elif method == "box":
-            patch[:] = FILL_COLOUR
+            patch[:] = strength.fill
         elif method == "ellipse":
-            _fill_ellipse(patch, strength.ellipse)
+            _fill_ellipse(patch, strength.ellipse, strength.fill)
         else:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def anonymize_i420_regions(yuv: YuvArray, regions: Iterable[Box], method: Method) -> None:
+def anonymize_i420_regions(
+    yuv: YuvArray, regions: Iterable[Box], method: Method, strength: Strength = SHIPPED
+) -> None:
     """Hide every region of an I420 frame (changed in place) with ``method``."""
     width, height = i420_size(yuv)
     for box in regions:
@@ -167,7 +177,8 @@ def anonymize_i420_regions(yuv: YuvArray, regions: Iterable[Box], method: Method
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         rgb = i420_to_rgb(i420_patch(yuv, x0, y0, x1, y1))
-        anonymize_regions(rgb, [Box(0.0, 0.0, float(x1 - x0), float(y1 - y0))], method)
+        whole = Box(0.0, 0.0, float(x1 - x0), float(y1 - y0))
+        anonymize_regions(rgb, [whole], method, strength)
         put_i420_patch(yuv, rgb_to_i420(rgb), x0, y0)
 
 
@@ -199,7 +210,9 @@ def _grained(patch: np.ndarray, strength: Strength) -> np.ndarray:
         max(1, round(strength.noise_cells * width / longest)),
         max(1, round(strength.noise_cells * height / longest)),
     )
-    field = np.asarray(cv2.resize(_grain_field(), cells, interpolation=cv2.INTER_AREA))
+    field = np.asarray(
+        cv2.resize(_grain_field(strength.grain), cells, interpolation=cv2.INTER_AREA)
+    )
     field = field * np.float32(strength.noise / max(float(field.std()), 1e-6))
     # Minus half a level: OpenCV's saturating add rounds where clip-and-truncate floored (the
     # same picture, a single pass over the patch: 1 ms, not 2.6, for a 600 x 760 px region).
@@ -211,12 +224,13 @@ def _grained(patch: np.ndarray, strength: Strength) -> np.ndarray:
 _GRAIN: list[np.ndarray] = []
 
 
-def _grain_field() -> np.ndarray:
-    """The process's grain: unit gaussian noise, 256 x 256 x 3 float32, drawn once from the
-    OS's entropy (never seeded, so it cannot be reproduced and subtracted); read only."""
-    if not _GRAIN:
+def _grain_field(index: int = 0) -> np.ndarray:
+    """The process's grain field ``index``: unit gaussian noise, 256 x 256 x 3 float32, drawn
+    once from the OS's entropy (never seeded, so it cannot be reproduced and subtracted);
+    read only."""
+    while len(_GRAIN) <= index:
         _GRAIN.append(np.random.default_rng().standard_normal((256, 256, 3)).astype(np.float32))
-    return _GRAIN[0]
+    return _GRAIN[index]
 
 
 def _pixelated(patch: np.ndarray, blocks: int = PIXELATE_BLOCKS) -> np.ndarray:
@@ -227,9 +241,11 @@ def _pixelated(patch: np.ndarray, blocks: int = PIXELATE_BLOCKS) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def _fill_ellipse(patch: np.ndarray, scale: float = 1.0) -> None:
+def _fill_ellipse(
+    patch: np.ndarray, scale: float = 1.0, colour: tuple[int, int, int] = FILL_COLOUR
+) -> None:
     height, width = patch.shape[:2]
     mask = np.zeros((height, width), np.uint8)
     axes = (width * scale, height * scale)
     cv2.ellipse(mask, (((width - 1) / 2, (height - 1) / 2), axes, 0.0), 255, -1)
-    patch[mask > 0] = FILL_COLOUR
+    patch[mask > 0] = colour

@@ -1,0 +1,299 @@
+"""Verified hiding: attack each hidden face with every registered recognizer, escalate on a match.
+
+A face is hidden (:mod:`facelens.privacy.methods`), then attacked exactly as
+``facelens eval anonymization`` attacks it (:mod:`facelens.evaluation.anonymization`):
+the hidden image, aligned at the **original** detection's landmarks (the
+attacker knows where the face is), is embedded by each recognizer of
+:data:`RECOGNIZERS` and compared with the original face's template. When any
+recognizer's cosine reaches its verification threshold (:func:`verify_threshold`),
+the face is redrawn one step further along its :func:`ladder` (a larger blur,
+fewer pixelate blocks, a fresh grain; then solid fills) until none does, or
+the ladder ends: the face is then ``verified: false`` and says so.
+
+One embedding per model, not per recognizer: a fusion's cosine is the weighted
+sum of its parts' cosines (:mod:`facelens.models.fusion`), so SFace's crop is
+embedded once and dlib's crop with its mirror image (dlib alone is unflipped,
+the fusion's dlib part flipped: the mirror's template is the only extra work).
+A face costs 2 embeddings of the original plus 2 per attempt (about 3 SFace
+and 4 dlib runs for a face verified at the first attempt).
+
+**Thresholds.** The eval's attacker uses, at each face size, the cosine at
+FMR 1e-2 among different people's originals of that size, or the calibrated
+one (sets too small for their own). The verifier uses, for a face of size
+``s`` (the longer side of its face box, px), the lowest of the calibrated
+threshold and the size thresholds measured at or around ``s``
+(:data:`SIZE_THRESHOLDS`, two samples of 300 LFW people), minus
+:data:`MARGIN`: so where it passes a face, neither threshold of the eval is
+reached (docs/benchmarks.md#anonymization-verified).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from facelens.io.image import DecodedImage
+from facelens.match.calibration import calibration_for, operating_point
+from facelens.models import registry
+from facelens.models.fusion import FusionEmbedder
+from facelens.pipeline.faces import FacePipeline
+from facelens.privacy.methods import NOISE_LEVEL, SHIPPED, Method, Strength, anonymize_regions
+from facelens.types import Box, Detection, FloatArray, ImageArray
+
+__all__ = [
+    "ATTACK_FMR",
+    "MARGIN",
+    "RECOGNIZERS",
+    "HidingVerifier",
+    "Step",
+    "Verification",
+    "ladder",
+    "verify_threshold",
+]
+
+RECOGNIZERS: tuple[str, ...] = ("sface-2021dec-int8bq", "dlib-resnet-v1", "fusion-sface-dlib-flip")
+"""The registered recognizers that attack each hidden face (those of the eval)."""
+ATTACK_FMR = 1e-2
+"""False-match rate of the attack the verifier defends against (the eval's)."""
+MARGIN = 0.005
+"""Cosine subtracted from the lowest threshold the eval may use (see :func:`verify_threshold`)."""
+SIZE_THRESHOLDS: dict[str, dict[int, float]] = {}
+"""Lowest FMR 1e-2 cosine among different people's originals, per recognizer and face size
+(px), over two disjoint samples of 300 LFW people (filled in below)."""
+
+SOLID_FILLS: tuple[tuple[int, int, int], ...] = ((0, 0, 0),)
+"""Colours of the ladder's last steps, in order (filled in below)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung of a ladder: the method and strength a face is drawn with, and its name."""
+
+    method: Method
+    strength: Strength
+    name: str
+
+
+def ladder(method: Method, strength: Strength = SHIPPED) -> list[Step]:
+    """The drawings tried in order for ``method``: the shipped one, then stronger ones of the
+    same method with fresh grains, then solid fills of the whole region."""
+    steps = [Step(method, strength, _name(method, strength))]
+    noise = max(strength.noise, NOISE_LEVEL)
+    if method == "blur":
+        for grain, sigma in enumerate((1 / 4, 1 / 3), start=1):
+            stronger = replace(strength, blur=max(strength.blur, sigma), grain=grain, noise=noise)
+            steps.append(Step(method, stronger, _name(method, stronger)))
+    elif method == "pixelate":
+        for grain, blocks in enumerate((6, 4), start=1):
+            stronger = replace(
+                strength, pixelate=min(strength.pixelate, blocks), grain=grain, noise=noise
+            )
+            steps.append(Step(method, stronger, _name(method, stronger)))
+    for colour in SOLID_FILLS:
+        solid = replace(strength, fill=colour)
+        step = Step("box", solid, _name("box", solid))
+        if step not in steps:
+            steps.append(step)
+    return steps
+
+
+def _name(method: Method, strength: Strength) -> str:
+    fill = "fill " + "#{:02x}{:02x}{:02x}".format(*strength.fill)
+    if method == "box":
+        return fill
+    if method == "ellipse":
+        return f"ellipse@{strength.ellipse:g} {fill}"
+    value = f"{strength.blur:.3g}" if method == "blur" else str(strength.pixelate)
+    grain = f"grain {strength.grain}" if strength.noise > 0 else "no grain"
+    return f"{method}@{value} {grain}"
+
+
+def verify_threshold(recognizer: str, size: float) -> float:
+    """The verifier's cosine threshold for ``recognizer`` on a face of ``size`` px."""
+    calibrated = operating_point(calibration_for(recognizer), fmr=ATTACK_FMR).threshold
+    table = SIZE_THRESHOLDS.get(recognizer, {})
+    near = [t for s, t in table.items() if s / 2 <= size <= s * 2]
+    return min([calibrated, *near]) - MARGIN
+
+
+@dataclass
+class Verification:
+    """What verification did to one face: the drawing it ended with, and the last attack.
+
+    ``escalations``: steps beyond the first drawing (0: the shipped strength passed);
+    ``verified``: no recognizer reached its threshold on the final drawing; ``scores`` and
+    ``thresholds``: each recognizer's cosine with the original, and its threshold.
+    """
+
+    step: Step
+    escalations: int = 0
+    verified: bool = True
+    scores: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    tried: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> list[str]:
+        return [r for r, s in self.scores.items() if s >= self.thresholds[r]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verified": self.verified,
+            "escalations": self.escalations,
+            "ended_with": self.step.name,
+            "tried": self.tried,
+            "scores": {r: round(s, 4) for r, s in self.scores.items()},
+            "thresholds": {r: round(t, 4) for r, t in self.thresholds.items()},
+        }
+
+
+Templates = dict[tuple[str, bool], FloatArray]
+"""Unit templates of one face, per (model id, flipped)."""
+
+
+class HidingVerifier:
+    """The recognizers of :data:`RECOGNIZERS`, loaded once per process on first use.
+
+    :meth:`hide` draws a face, attacks it, and escalates until no recognizer matches.
+    """
+
+    _shared: HidingVerifier | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, recognizers: Sequence[str] = RECOGNIZERS) -> None:
+        self.recognizers = tuple(recognizers)
+        self._parts: dict[str, list[tuple[str, float, bool]]] | None = None
+        self._pipelines: dict[str, FacePipeline] = {}
+
+    @classmethod
+    def shared(cls) -> HidingVerifier:
+        """The process's verifier (its models are loaded once, when first needed)."""
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = HidingVerifier()
+            return cls._shared
+
+    def parts(self) -> dict[str, list[tuple[str, float, bool]]]:
+        """Each recognizer as ``(model id, weight, flipped)`` parts (one for a plain one)."""
+        if self._parts is None:
+            parts = {}
+            for name in self.recognizers:
+                embedder = registry.load_embedder(name)
+                if isinstance(embedder, FusionEmbedder):
+                    parts[name] = [
+                        (p.model_id, w, f)
+                        for p, w, f in zip(
+                            embedder.parts, embedder.weights, embedder.flips, strict=True
+                        )
+                    ]
+                else:
+                    parts[name] = [(name, 1.0, False)]
+            self._parts = parts
+        return self._parts
+
+    def templates(self, pixels: ImageArray, detection: Detection) -> Templates:
+        """The face at ``detection`` (aligned at its landmarks, as the eval does), embedded once
+        per model, and once more mirrored where a recognizer flips that model."""
+        wanted: dict[str, bool] = {}
+        for parts in self.parts().values():
+            for model, _, flipped in parts:
+                wanted[model] = wanted.get(model, False) or flipped
+        image = DecodedImage(pixels, "verify")
+        out: Templates = {}
+        for model, flip in wanted.items():
+            pipeline = self._pipelines.setdefault(
+                model, FacePipeline(registry.DEFAULT_DETECTOR, model)
+            )
+            face = pipeline.faces_at(image, [detection], embed=False)[0]
+            crop = face.part_crops[0] if face.part_crops else face.aligned
+            assert crop is not None
+            batch = np.stack([crop, crop[:, ::-1]] if flip else [crop])
+            vectors = pipeline.embedder.embed(batch)
+            out[(model, False)] = vectors[0]
+            if flip:
+                both = vectors[0] + vectors[1]
+                out[(model, True)] = both / max(float(np.linalg.norm(both)), 1e-12)
+        return out
+
+    def scores(self, hidden: Templates, original: Templates) -> dict[str, float]:
+        """Each recognizer's cosine between a hidden face and its original."""
+        return {
+            name: sum(
+                weight * float(np.dot(hidden[(m, f)], original[(m, f)])) for m, weight, f in parts
+            )
+            for name, parts in self.parts().items()
+        }
+
+    def hide(
+        self,
+        pixels: ImageArray,
+        faces: Sequence[tuple[Detection, Box]],
+        method: Method,
+        strength: Strength = SHIPPED,
+        *,
+        levels: Sequence[int] | None = None,
+        others: Sequence[tuple[Box, Step]] = (),
+    ) -> tuple[ImageArray, list[Verification]]:
+        """``pixels`` (RGB uint8, not changed) with each face's region hidden and verified.
+
+        ``faces``: ``(detection, region)`` of each face to hide; ``levels``: the rung of
+        :func:`ladder` each starts at (default 0); ``others``: regions hidden in the same
+        image without verification (drawn first). Every face is attacked on the image as it
+        is returned (overlapping regions included); a face that a recognizer matches is
+        redrawn one rung up and the faces whose regions overlap it are attacked again, until
+        no face is matched or the matched ones are at their ladder's end (``verified: false``).
+        """
+        ladders = [ladder(method, strength) for _ in faces]
+        level = list(levels) if levels is not None else [0] * len(faces)
+        level = [min(max(0, lv), len(steps) - 1) for lv, steps in zip(level, ladders, strict=True)]
+        originals = [self.templates(pixels, detection) for detection, _ in faces]
+        thresholds = [
+            {r: verify_threshold(r, max(d.box.width, d.box.height)) for r in self.recognizers}
+            for d, _ in faces
+        ]
+        results: list[Verification | None] = [None] * len(faces)
+        tried: list[list[str]] = [[ladders[i][level[i]].name] for i in range(len(faces))]
+        stale = set(range(len(faces)))
+        hidden = pixels
+        while True:
+            hidden = pixels.copy()
+            for box, step in others:
+                anonymize_regions(hidden, [box], step.method, step.strength)
+            for (_, region), steps, rung in zip(faces, ladders, level, strict=True):
+                anonymize_regions(hidden, [region], steps[rung].method, steps[rung].strength)
+            for i in sorted(stale):
+                scores = self.scores(self.templates(hidden, faces[i][0]), originals[i])
+                step = ladders[i][level[i]]
+                results[i] = Verification(step, level[i], True, scores, thresholds[i], tried[i])
+            raised = [
+                i
+                for i in sorted(stale)
+                if (r := results[i]) is not None and r.matched and level[i] + 1 < len(ladders[i])
+            ]
+            if not raised:
+                break
+            for i in raised:
+                level[i] += 1
+                tried[i].append(ladders[i][level[i]].name)
+            stale = {
+                j
+                for j in range(len(faces))
+                if any(j == i or _overlap(faces[j][1], faces[i][1]) for i in raised)
+            }
+        final = [r for r in results if r is not None]
+        for result in final:
+            result.verified = not result.matched
+        return hidden, final
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return (
+        a.x < b.x + b.width
+        and b.x < a.x + a.width
+        and a.y < b.y + b.height
+        and b.y < a.y + a.height
+    )
