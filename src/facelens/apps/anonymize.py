@@ -33,7 +33,7 @@ from facelens.privacy.methods import SHIPPED, Method, Strength, anonymize_region
 from facelens.privacy.policy import Policy
 from facelens.privacy.recall import find_faces_in_image, hiding_detector
 from facelens.privacy.regions import Region, anonymization_region
-from facelens.privacy.verify import HidingVerifier, Verification
+from facelens.privacy.verify import HidingVerifier, TrackVerifier, Verification
 from facelens.types import Detection, Face, FloatArray, ImageArray, Match
 
 __all__ = ["LOW_CONFIDENCE", "AnonymizationReport", "Anonymizer"]
@@ -229,6 +229,10 @@ class Anonymizer:
     def new_summary(self) -> CheckSummary:
         """An empty check summary that names this anonymizer's independent detector."""
         return CheckSummary(independent_model=self.checker().independent_name)
+
+    def track_verifier(self) -> TrackVerifier | None:
+        """A new per-track verifier for one video (``None`` when verification is off)."""
+        return TrackVerifier(self.method, self.strength) if self.verify else None
 
     @property
     def needs_templates(self) -> bool:

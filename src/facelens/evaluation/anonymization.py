@@ -25,7 +25,11 @@ Face size is the longer side of the detector's face box, in pixels: each
 sample image is resized (area interpolation down, cubic up) so that its face
 is ``size`` pixels, then the face's region (:mod:`facelens.privacy.regions`)
 is hidden with the method at its shipped strength
-(:mod:`facelens.privacy.methods`). Utility is the share of the image's pixels
+(:mod:`facelens.privacy.methods`) **and verified** as ``facelens anonymize``
+does (:mod:`facelens.privacy.verify`: redrawn up its ladder while a recognizer
+still matches it); a method spelled ``blur:raw`` is drawn once, unverified
+(the strength alone). Each verified cell counts the faces escalated and
+what they ended with. Utility is the share of the image's pixels
 the method altered (for video frames at their own size: the share of each
 frame altered, what a viewer loses).
 
@@ -52,6 +56,7 @@ from facelens.pipeline.detect import detect_faces
 from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.methods import METHODS, SHIPPED, Method, Strength, anonymize_regions
 from facelens.privacy.regions import grow_box
+from facelens.privacy.verify import HidingVerifier, Verification
 from facelens.types import Box, Detection, ImageArray
 
 __all__ = [
@@ -143,6 +148,7 @@ class PrivacyCurves:
     thresholds: dict[str, float]
     cells: dict[tuple[str, str, str, int], Cell] = field(default_factory=dict)
     altered: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
+    verified: dict[tuple[str, str, int], list[Verification]] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)
 
     def worst_rate(self, method: str) -> float:
@@ -195,9 +201,35 @@ class PrivacyCurves:
                 }
                 for s in sets
             },
+            "verification": {
+                s: {
+                    m: {
+                        str(size): _verification_cell(w)
+                        for size in self.sizes
+                        if (w := self.verified.get((s, m, size)))
+                    }
+                    for m in self.methods
+                    if any((s, m, size) in self.verified for size in self.sizes)
+                }
+                for s in sets
+            },
             "worst_rate": {m: self.worst_rate(m) for m in self.methods if m != "none"},
             "passed": all(self.worst_rate(m) == 0.0 for m in self.methods if m != "none"),
         }
+
+
+def _verification_cell(results: list[Verification]) -> dict[str, Any]:
+    """Faces escalated, left unverified, and the drawings they ended with."""
+    return {
+        "faces": len(results),
+        "escalated": sum(1 for r in results if r.escalations),
+        "escalations": sum(r.escalations for r in results),
+        "unverified": sum(1 for r in results if not r.verified),
+        "ended_with": {
+            name: sum(1 for r in results if r.step.name == name)
+            for name in sorted({r.step.name for r in results})
+        },
+    }
 
 
 def lfw_samples(
@@ -282,6 +314,7 @@ def measure(
     }
     curves = PrivacyCurves(tuple(sizes), tuple(methods), tuple(recognizers), thresholds)
     pipelines = pipelines or {}
+    verifier = HidingVerifier.shared() if any(_verified(m) for m in methods) else None
     for name in recognizers:
         pipelines.setdefault(name, FacePipeline(registry.DEFAULT_DETECTOR, name))
     for set_name, samples in sets.items():
@@ -294,12 +327,19 @@ def measure(
             for sample in samples:
                 pixels, detection = at_size(sample, size)
                 originals.append((pixels, detection))
+                own = verifier.templates(pixels, detection) if verifier is not None else None
                 for method in methods:
                     hidden = pixels.copy()
                     if method != "none":
                         name, strength, grow = parse_method(method)
                         region = grow_box(detection.box, pixels.shape[1], pixels.shape[0], grow)
-                        anonymize_regions(hidden, [region], name, strength)
+                        if verifier is not None and own is not None and _verified(method):
+                            hidden, results = verifier.hide(
+                                pixels, [(detection, region)], name, strength, originals=[own]
+                            )
+                            curves.verified.setdefault((set_name, method, size), []).extend(results)
+                        else:
+                            anonymize_regions(hidden, [region], name, strength)
                     changed = float(np.any(hidden != pixels, axis=2).mean())
                     curves.altered.setdefault((set_name, method, size), []).append(changed)
                     variants[method].append((hidden, detection))
@@ -331,7 +371,8 @@ def parse_method(spec: str) -> tuple[Method, Strength, float]:
     """``blur``, or a method at another strength: ``blur@0.25`` (sigma as a fraction of the
     region's longer side), ``pixelate@5`` (blocks), ``ellipse@1.2`` (axes scale); ``/N``
     fills faces under N px solid (``blur/0``: never); a suffix ``+1.5`` multiplies the
-    region's margins."""
+    region's margins; ``:raw`` (last) draws once, without verification."""
+    spec = spec.removesuffix(":raw")
     spec, _, grow = spec.partition("+")
     spec, _, solid = spec.partition("/")
     name, _, value = spec.partition("@")
@@ -347,6 +388,11 @@ def parse_method(spec: str) -> tuple[Method, Strength, float]:
     if solid:
         strength = replace(strength, blur_solid_below=int(solid), pixelate_solid_below=int(solid))
     return name, strength, float(grow) if grow else 1.0  # type: ignore[return-value]
+
+
+def _verified(method: str) -> bool:
+    """Whether ``method`` is hidden as the tool does (verified), not ``none`` or ``:raw``."""
+    return method != "none" and not method.endswith(":raw")
 
 
 def _templates(pipeline: FacePipeline, items: list[tuple[ImageArray, Detection]]) -> np.ndarray:

@@ -42,14 +42,17 @@ from facelens.models import registry
 from facelens.models.fusion import FusionEmbedder
 from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.methods import NOISE_LEVEL, SHIPPED, Method, Strength, anonymize_regions
+from facelens.privacy.regions import grow_box
 from facelens.types import Box, Detection, FloatArray, ImageArray
 
 __all__ = [
     "ATTACK_FMR",
     "MARGIN",
     "RECOGNIZERS",
+    "VERIFY_EVERY_SECONDS",
     "HidingVerifier",
     "Step",
+    "TrackVerifier",
     "Verification",
     "ladder",
     "verify_threshold",
@@ -101,6 +104,15 @@ def ladder(method: Method, strength: Strength = SHIPPED) -> list[Step]:
     return steps
 
 
+def drawn(step: Step, region: Box) -> Step:
+    """``step`` as drawn on ``region``: a blur or pixelate of a face too small for it is a
+    solid fill (:meth:`~facelens.privacy.methods.Strength.solid`)."""
+    size = (round(region.width), round(region.height))
+    if step.method in ("blur", "pixelate") and step.strength.solid(step.method, size):
+        return Step("box", step.strength, _name("box", step.strength))
+    return step
+
+
 def _name(method: Method, strength: Strength) -> str:
     fill = "fill " + "#{:02x}{:02x}{:02x}".format(*strength.fill)
     if method == "box":
@@ -124,12 +136,14 @@ def verify_threshold(recognizer: str, size: float) -> float:
 class Verification:
     """What verification did to one face: the drawing it ended with, and the last attack.
 
-    ``escalations``: steps beyond the first drawing (0: the shipped strength passed);
+    ``step``: the drawing (as drawn at this size); ``level``: its rung of :func:`ladder`;
+    ``escalations``: redraws before it (0: the first drawing passed);
     ``verified``: no recognizer reached its threshold on the final drawing; ``scores`` and
     ``thresholds``: each recognizer's cosine with the original, and its threshold.
     """
 
     step: Step
+    level: int = 0
     escalations: int = 0
     verified: bool = True
     scores: dict[str, float] = field(default_factory=dict)
@@ -237,12 +251,14 @@ class HidingVerifier:
         *,
         levels: Sequence[int] | None = None,
         others: Sequence[tuple[Box, Step]] = (),
+        originals: Sequence[Templates] | None = None,
     ) -> tuple[ImageArray, list[Verification]]:
         """``pixels`` (RGB uint8, not changed) with each face's region hidden and verified.
 
         ``faces``: ``(detection, region)`` of each face to hide; ``levels``: the rung of
         :func:`ladder` each starts at (default 0); ``others``: regions hidden in the same
-        image without verification (drawn first). Every face is attacked on the image as it
+        image without verification (drawn first); ``originals``: the faces' templates from
+        :meth:`templates` of ``pixels``, when already known. Every face is attacked on the image as it
         is returned (overlapping regions included); a face that a recognizer matches is
         redrawn one rung up and the faces whose regions overlap it are attacked again, until
         no face is matched or the matched ones are at their ladder's end (``verified: false``).
@@ -250,13 +266,15 @@ class HidingVerifier:
         ladders = [ladder(method, strength) for _ in faces]
         level = list(levels) if levels is not None else [0] * len(faces)
         level = [min(max(0, lv), len(steps) - 1) for lv, steps in zip(level, ladders, strict=True)]
-        originals = [self.templates(pixels, detection) for detection, _ in faces]
+        if originals is None:
+            originals = [self.templates(pixels, detection) for detection, _ in faces]
         thresholds = [
             {r: verify_threshold(r, max(d.box.width, d.box.height)) for r in self.recognizers}
             for d, _ in faces
         ]
         results: list[Verification | None] = [None] * len(faces)
-        tried: list[list[str]] = [[ladders[i][level[i]].name] for i in range(len(faces))]
+        regions = [region for _, region in faces]
+        tried = [[drawn(ladders[i][level[i]], regions[i]).name] for i in range(len(faces))]
         stale = set(range(len(faces)))
         hidden = pixels
         while True:
@@ -267,18 +285,22 @@ class HidingVerifier:
                 anonymize_regions(hidden, [region], steps[rung].method, steps[rung].strength)
             for i in sorted(stale):
                 scores = self.scores(self.templates(hidden, faces[i][0]), originals[i])
-                step = ladders[i][level[i]]
-                results[i] = Verification(step, level[i], True, scores, thresholds[i], tried[i])
-            raised = [
-                i
-                for i in sorted(stale)
-                if (r := results[i]) is not None and r.matched and level[i] + 1 < len(ladders[i])
-            ]
+                step = drawn(ladders[i][level[i]], regions[i])
+                results[i] = Verification(
+                    step, level[i], len(tried[i]) - 1, True, scores, thresholds[i], tried[i]
+                )
+            raised = []
+            for i in sorted(stale):
+                result = results[i]
+                if result is None or not result.matched:
+                    continue
+                up = _next_rung(ladders[i], level[i], regions[i])
+                if up is not None:
+                    level[i] = up
+                    tried[i].append(drawn(ladders[i][up], regions[i]).name)
+                    raised.append(i)
             if not raised:
                 break
-            for i in raised:
-                level[i] += 1
-                tried[i].append(ladders[i][level[i]].name)
             stale = {
                 j
                 for j in range(len(faces))
@@ -290,6 +312,15 @@ class HidingVerifier:
         return hidden, final
 
 
+def _next_rung(steps: list[Step], level: int, region: Box) -> int | None:
+    """The next rung of ``steps`` after ``level`` that draws ``region`` differently, if any."""
+    now = drawn(steps[level], region).name
+    for up in range(level + 1, len(steps)):
+        if drawn(steps[up], region).name != now:
+            return up
+    return None
+
+
 def _overlap(a: Box, b: Box) -> bool:
     return (
         a.x < b.x + b.width
@@ -297,3 +328,114 @@ def _overlap(a: Box, b: Box) -> bool:
         and a.y < b.y + b.height
         and b.y < a.y + a.height
     )
+
+
+VERIFY_EVERY_SECONDS = 2.0
+"""Video: a hidden track is verified on its first detected frame, then on its first detected
+frame at least this long after the last verified one (s)."""
+
+
+@dataclass
+class TrackState:
+    """A video track's verification: its rung of the ladder and what each check found."""
+
+    level: int = 0
+    escalations: int = 0
+    last: float | None = None  # time (s) of the last verified frame
+    frames: list[int] = field(default_factory=list)
+    unverified_frames: list[int] = field(default_factory=list)
+    last_result: Verification | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        result = self.last_result
+        return {
+            "frames_verified": self.frames,
+            "escalations": self.escalations,
+            "ended_with": None if result is None else result.step.name,
+            "verified": not self.unverified_frames,
+            "unverified_frames": self.unverified_frames,
+            "scores": {} if result is None else {r: round(s, 4) for r, s in result.scores.items()},
+        }
+
+
+class TrackVerifier:
+    """Verified hiding of video tracks: a track is attacked on its first detected frame and
+    then every :data:`VERIFY_EVERY_SECONDS`; a match raises the track's rung of the ladder for
+    every frame written after it (:meth:`step` is what the writer draws)."""
+
+    def __init__(
+        self,
+        method: Method,
+        strength: Strength = SHIPPED,
+        verifier: HidingVerifier | None = None,
+        every: float = VERIFY_EVERY_SECONDS,
+    ) -> None:
+        self.method: Method = method
+        self.strength = strength
+        self.verifier = verifier or HidingVerifier.shared()
+        self.every = every
+        self.ladder = ladder(method, strength)
+        self.tracks: dict[int, TrackState] = {}
+        self.cpu_seconds = 0.0
+
+    def step(self, track_id: int | None) -> Step:
+        """The drawing of a track's regions now."""
+        state = self.tracks.get(track_id) if track_id is not None else None
+        return self.ladder[state.level if state else 0]
+
+    def verify(
+        self,
+        pixels: ImageArray,
+        frame_index: int,
+        time_s: float,
+        faces: Sequence[tuple[int, Detection]],
+    ) -> None:
+        """Attack the tracks due for it among ``faces`` (``(track id, detection)`` of one RGB
+        frame at ``time_s`` s), the frame's other faces hidden as they are drawn."""
+        import time
+
+        started = time.process_time()
+        height, width = pixels.shape[:2]
+        due, others = [], []
+        for track_id, detection in faces:
+            state = self.tracks.setdefault(track_id, TrackState())
+            region = grow_box(detection.box, width, height)
+            if state.last is None or time_s - state.last >= self.every:
+                due.append((track_id, detection, region))
+            else:
+                others.append((region, self.step(track_id)))
+        if due:
+            _, results = self.verifier.hide(
+                pixels,
+                [(d, r) for _, d, r in due],
+                self.method,
+                self.strength,
+                levels=[self.tracks[t].level for t, _, _ in due],
+                others=others,
+            )
+            for (track_id, _, _), result in zip(due, results, strict=True):
+                state = self.tracks[track_id]
+                state.level, state.last, state.last_result = result.level, time_s, result
+                state.escalations += result.escalations
+                state.frames.append(frame_index)
+                if not result.verified:
+                    state.unverified_frames.append(frame_index)
+        self.cpu_seconds += time.process_time() - started
+
+    def annotate(self, tracks: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add each hidden track's ``verification`` to its report entry (``track_id``,
+        ``anonymized``); returns the report's ``verify`` block over the hidden tracks."""
+        states = []
+        for track in tracks:
+            state = self.tracks.get(track["track_id"])
+            if track.get("anonymized") and state is not None:
+                track["verification"] = state.to_dict()
+                states.append(state)
+        return {
+            "tracks": len(states),
+            "every_seconds": self.every,
+            "frames_verified": sum(len(s.frames) for s in states),
+            "escalated": sum(1 for s in states if s.escalations),
+            "unverified": sum(1 for s in states if s.unverified_frames),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+        }

@@ -33,6 +33,12 @@ video) and on the last frame; what it skips is written in the report
 (``check.skipped``). Every track's best faces
 are embedded for it.
 
+**Verified hiding** (on unless the anonymizer's ``verify`` is off): each track
+is attacked on the first frame it is detected in, then every
+:data:`~facelens.privacy.verify.VERIFY_EVERY_SECONDS`, by
+:class:`facelens.privacy.verify.TrackVerifier` (at search time, on the RGB
+frame); a match raises the track's drawing for every frame written after it.
+
 ``progress`` is told the share of the work done (0 to 1) after every decoded
 frame of every pass: each pass (track, hide and write, check) is an equal
 share, and within a pass the share is the frame reached over the frames the
@@ -58,11 +64,13 @@ from facelens.privacy.check import CheckSummary, Thumbnails
 from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
 from facelens.privacy.recall import find_faces_to_hide, hiding_detector, search_side
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
-from facelens.types import Box, Face, FloatArray
+from facelens.privacy.verify import TrackVerifier
+from facelens.types import Box, Detection, Face, FloatArray
 from facelens.vectors import unit_rows
 from facelens.video import (
     FaceTracker,
     Track,
+    TrackedFace,
     VideoInfo,
     VideoReader,
     VideoWriter,
@@ -148,16 +156,24 @@ def anonymize_video(
             + ["hiding faces"]
             + ["checking"] * anonymizer.run_check,
         )
-        if two_passes:
-            plans, frame_regions, hidden_counts = _two_passes(
-                anonymizer, source, output, hold, detect_every, detect_side, report, preset, steps
-            )
-        else:
-            plans, frame_regions, hidden_counts = _one_pass(
-                anonymizer, source, output, hold, detect_every, detect_side, report, preset, steps
-            )
+        verifier = anonymizer.track_verifier()
+        passes = _two_passes if two_passes else _one_pass
+        plans, frame_regions, hidden_counts = passes(
+            anonymizer,
+            source,
+            output,
+            hold,
+            detect_every,
+            detect_side,
+            report,
+            preset,
+            steps,
+            verifier,
+        )
         report.output = str(output)
         report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
+        if verifier is not None:
+            report.verify = verifier.annotate(report.tracks)
         report.faces_anonymized = sum(len(p.track.observations) for p in plans if p.anonymized)
         report.frames_touched = sum(1 for regions in frame_regions if regions)
         report.review = _review(frame_regions, detect_every)
@@ -222,17 +238,28 @@ def _two_passes(
     report: AnonymizationReport,
     preset: str,
     steps: _Progress | None = None,
+    verifier: TrackVerifier | None = None,
 ) -> tuple[list[TrackPlan], FrameRegions, dict[int, int]]:
     """Track the whole file, decide per track, then decode again to hide and write."""
     started = time.perf_counter()
     steps = steps or _Progress(None, 1, [])
-    tracks, info = _track(anonymizer, source, detect_every, detect_side, steps)
+    tracks, info = _track(anonymizer, source, detect_every, detect_side, steps, verifier)
     report.timing["track"] = time.perf_counter() - started
     plans = [plan_track(anonymizer, track) for track in tracks]
     hold_seconds = hold / float(info.fps or 25)
     end = (_declared_frames(info) - 1) / float(info.fps or 25)
     frame_regions, hidden_counts = _write(
-        anonymizer, source, output, plans, hold_seconds, detect_every, report, preset, steps, end
+        anonymizer,
+        source,
+        output,
+        plans,
+        hold_seconds,
+        detect_every,
+        report,
+        preset,
+        steps,
+        end,
+        verifier,
     )
     report.timing["write"] = time.perf_counter() - started - report.timing["track"]
     return plans, frame_regions, hidden_counts
@@ -248,6 +275,7 @@ def _one_pass(
     report: AnonymizationReport,
     preset: str,
     steps: _Progress | None = None,
+    verifier: TrackVerifier | None = None,
 ) -> tuple[list[TrackPlan], FrameRegions, dict[int, int]]:
     """Detect, track, hide and write in one decoding pass (every face is hidden).
 
@@ -267,7 +295,7 @@ def _one_pass(
     ):
         fps = float(reader.info.fps or 25)
         side = search_side(reader.info.width, reader.info.height, detect_side)
-        hider = _FrameHider(anonymizer, writer, hold / fps, detect_every)
+        hider = _FrameHider(anonymizer, writer, hold / fps, detect_every, verifier)
         lag = tracker.max_gap + (hold + detect_every) / fps
         waiting: deque[YuvFrame] = deque()
         searched = -1
@@ -276,7 +304,9 @@ def _one_pass(
             pixels = frame.rgb()
             detections = find_faces_to_hide(detector, pixels, side)
             faces = pipeline.faces_at(DecodedImage(pixels, frame.source), detections, embed=False)
-            tracker.update(frame.index, frame.time, faces)
+            found = tracker.update(frame.index, frame.time, faces)
+            if verifier is not None:
+                verifier.verify(pixels, frame.index, frame.time, _detected(found))
             hider.follow(tracker.live_tracks)
 
         steps.start("hiding faces")
@@ -309,9 +339,15 @@ class _FrameHider:
     """Hides the regions of the followed tracks in each frame, in order, and writes it."""
 
     def __init__(
-        self, anonymizer: Anonymizer, writer: VideoWriter, hold_seconds: float, detect_every: int
+        self,
+        anonymizer: Anonymizer,
+        writer: VideoWriter,
+        hold_seconds: float,
+        detect_every: int,
+        verifier: TrackVerifier | None = None,
     ) -> None:
         self.method = anonymizer.method
+        self.step = (verifier or TrackVerifier(anonymizer.method, anonymizer.strength)).step
         self.writer = writer
         self.hold_seconds = hold_seconds
         self.detect_every = detect_every
@@ -344,8 +380,9 @@ class _FrameHider:
             (self.start, self.end),
         )
         if regions:
-            anonymize_i420_regions(frame.yuv, [r.box for r in regions], self.method)
             for region in regions:
+                step = self.step(region.track_id)
+                anonymize_i420_regions(frame.yuv, [region.box], step.method, step.strength)
                 assert region.track_id is not None
                 self.counts[region.track_id] = self.counts.get(region.track_id, 0) + 1
             if len(regions) > self._preview_regions:
@@ -384,6 +421,7 @@ def _track(
     detect_every: int,
     detect_side: int,
     steps: _Progress | None = None,
+    verifier: TrackVerifier | None = None,
 ) -> tuple[list[Track], Any]:
     """Pass 1 of 2: detect on one frame in ``detect_every`` (and on the last frame) and link
     the faces into tracks."""
@@ -396,7 +434,9 @@ def _track(
     def search(frame: Any) -> None:
         detections = find_faces_to_hide(detector, frame.pixels, side)
         faces = pipeline.faces_at(frame.as_image(), detections, embed=False)
-        tracker.update(frame.index, frame.time, faces)
+        found = tracker.update(frame.index, frame.time, faces)
+        if verifier is not None:
+            verifier.verify(frame.pixels, frame.index, frame.time, _detected(found))
 
     with open_video(source) as reader:
         side = search_side(reader.info.width, reader.info.height, detect_side)
@@ -458,10 +498,12 @@ def _write(
     preset: str = DEFAULT_PRESET,
     steps: _Progress | None = None,
     end: float | None = None,
+    verifier: TrackVerifier | None = None,
 ) -> tuple[list[list[Region]], dict[int, int]]:
     """Pass 2 of 2: hide each hidden track's region in every frame and write the video
     (``end``: the time of the clip's last frame, s, when known)."""
     hidden = [p.track for p in plans if p.anonymized]
+    step_of = (verifier or TrackVerifier(anonymizer.method, anonymizer.strength)).step
     frame_regions: FrameRegions = []
     counts: dict[int, int] = {}
     preview_at = _busiest_frame(hidden)
@@ -481,8 +523,9 @@ def _write(
             pixels = frame.pixels
             if regions:
                 pixels = pixels.copy() if not pixels.flags.writeable else pixels
-                anonymize_regions(pixels, [r.box for r in regions], anonymizer.method)
                 for region in regions:
+                    step = step_of(region.track_id)
+                    anonymize_regions(pixels, [region.box], step.method, step.strength)
                     assert region.track_id is not None
                     counts[region.track_id] = counts.get(region.track_id, 0) + 1
             while len(frame_regions) < frame.index:
@@ -495,6 +538,15 @@ def _write(
         _raise_if_incomplete(reader)
         _describe_output(report, reader, writer)
     return frame_regions, counts
+
+
+def _detected(found: list[TrackedFace]) -> list[tuple[int, Detection]]:
+    """``(track id, detection)`` of each face a tracker update found (not the predicted ones)."""
+    return [
+        (t.track_id, Detection(t.face.box, t.face.landmarks, t.face.score))
+        for t in found
+        if t.face is not None
+    ]
 
 
 def _describe_output(report: AnonymizationReport, reader: VideoReader, writer: VideoWriter) -> None:
