@@ -405,7 +405,8 @@ def _print_common(
     "--methods",
     default="none," + ",".join(METHODS),
     show_default=True,
-    help="Methods (none = the attack's ceiling); blur@0.25, pixelate@6, ellipse@1.2, +1.5 "
+    help="Methods (none = the attack's ceiling), hidden and verified as `facelens anonymize` "
+    "does; blur:raw is drawn once, unverified; blur@0.25, pixelate@6, ellipse@1.2, +1.5 "
     "(margins x1.5) try other strengths.",
 )
 @click.option(

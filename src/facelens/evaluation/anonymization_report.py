@@ -82,6 +82,29 @@ def anonymization_html(data: dict[str, Any]) -> str:
                     ]
                 )
         sections.append(_table(["method / recognizer", *[f"{s} px" for s in sizes]], rows))
+        verification = data.get("verification", {}).get(set_name, {})
+        if verification:
+            sections.append(
+                "<h3>Verified hiding: faces escalated (redrawn because a recognizer still "
+                "matched), left unverified, and what they ended with</h3>"
+            )
+            sections.append(
+                _table(
+                    ["method", *[f"{s} px" for s in sizes]],
+                    [
+                        [method]
+                        + [
+                            f"{c['escalated']} of {c['faces']} escalated, "
+                            f"{c['unverified']} unverified; "
+                            + ", ".join(f"{n}: {k}" for n, k in c["ended_with"].items())
+                            if (c := cells.get(str(s)))
+                            else "n/a"
+                            for s in sizes
+                        ]
+                        for method, cells in verification.items()
+                    ],
+                )
+            )
     return _page(
         "Anonymization: privacy against utility",
         "re-identification rate against face size, per method and recognizer",

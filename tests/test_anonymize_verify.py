@@ -1,0 +1,219 @@
+"""Verified hiding: each hidden face is attacked by SFace, dlib and their fusion, and escalated.
+
+Real models throughout. The faces are real LFW photos (skipped when the data
+is absent) and, for the always-on tests, the scikit-image astronaut and a
+video made from it. A weak strength (pixelate with 48 blocks, no grain, never
+solid) leaves a face matchable, so verification has something to escalate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelens.api import FaceLens
+from facelens.apps.anonymize import Anonymizer
+from facelens.apps.video.anonymize import anonymize_video
+from facelens.evaluation.anonymization import Sample, _templates, measure
+from facelens.io.image import load_image
+from facelens.models import registry
+from facelens.pipeline.faces import FacePipeline
+from facelens.privacy.methods import SHIPPED, anonymize_regions
+from facelens.privacy.regions import grow_box
+from facelens.privacy.verify import (
+    RECOGNIZERS,
+    HidingVerifier,
+    _next_rung,
+    drawn,
+    ladder,
+    verify_threshold,
+)
+from facelens.types import Box, Detection
+from tests.conftest import REPO
+from tests.test_anonymize import make_video
+
+WEAK = replace(SHIPPED, pixelate=48, noise=0.0, pixelate_solid_below=0)
+"""Fine pixelation, no grain, never solid: a face stays matchable."""
+
+
+@pytest.fixture()
+def lens(tmp_path: Path) -> FaceLens:
+    with FaceLens(gallery=tmp_path / "gallery.db") as lens:
+        yield lens  # type: ignore[misc]
+
+
+def anonymizer(lens: FaceLens, **options: object) -> Anonymizer:
+    return Anonymizer(
+        lens.pipeline,
+        lens.operating_point(),
+        lens.calibration,
+        check=False,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def lfw_photo(lfw_root: Path, person: str) -> Path:
+    folder = lfw_root / "images_deepfunneled" / person
+    if not folder.is_dir():
+        pytest.skip(f"LFW photo of {person} not found")
+    return min(folder.glob("*.jpg"))
+
+
+def eval_attack(hidden: np.ndarray, original: np.ndarray, detection: Detection) -> dict[str, float]:
+    """The eval's attack (evaluation/anonymization.py), independent of the verifier's scoring:
+    each recognizer's pipeline embeds both images at the original detection."""
+    scores = {}
+    for name in RECOGNIZERS:
+        pipeline = FacePipeline(registry.DEFAULT_DETECTOR, name)
+        both = _templates(pipeline, [(hidden, detection), (original, detection)])
+        scores[name] = float(both[0] @ both[1])
+    return scores
+
+
+def test_the_ladder_goes_stronger_then_solid_and_skips_what_draws_the_same() -> None:
+    names = [s.name for s in ladder("blur")]
+    assert names[0] == "blur@0.167 grain 0" and names[-1].startswith("fill #")
+    assert [s.strength.grain for s in ladder("blur")[:3]] == [0, 1, 2]  # fresh grains
+    assert [s.strength.pixelate for s in ladder("pixelate")[:3]] == [8, 6, 4]
+    assert ladder("box")[0].name == "fill #000000"
+    # a face too small to blur is a solid fill at every blur rung: the next rung is a new colour
+    small, large = Box(0, 0, 40, 40), Box(0, 0, 200, 200)
+    steps = ladder("blur")
+    assert drawn(steps[0], small).name == "fill #000000" and drawn(steps[0], large) == steps[0]
+    assert _next_rung(steps, 0, large) == 1
+    up = _next_rung(steps, 0, small)
+    assert up is None or drawn(steps[up], small).name != "fill #000000"
+
+
+def test_the_fusion_score_is_the_weighted_sum_of_its_parts(astronaut: np.ndarray) -> None:
+    """One embedding per model gives all three scores: the fusion's own pipeline agrees."""
+    face = FacePipeline().detect(astronaut, embed=False)[0]
+    detection = Detection(face.box, face.landmarks, face.score)
+    hidden = astronaut.copy()
+    anonymize_regions(hidden, [grow_box(face.box, 512, 512)], "pixelate", WEAK)
+    verifier = HidingVerifier()
+    scores = verifier.scores(
+        verifier.templates(hidden, detection), verifier.templates(astronaut, detection)
+    )
+    assert scores == pytest.approx(eval_attack(hidden, astronaut, detection), abs=2e-4)
+    assert 0.3 < scores["sface-2021dec-int8bq"] < 1.0  # the weak strength leaves it matchable
+
+
+def test_a_matchable_face_is_escalated_until_no_recognizer_matches(
+    lens: FaceLens, lfw_root: Path, tmp_path: Path
+) -> None:
+    source = lfw_photo(lfw_root, "AJ_Cook")
+    raw = anonymizer(lens, method="pixelate", strength=WEAK, verify=False)
+    report = raw.anonymize_image(source, tmp_path / "raw.png")
+    assert report.ok and report.verify is None
+    assert "verification" not in report.to_dict()["faces"][0]
+    face = report.faces[0].face
+    detection = Detection(face.box, face.landmarks, face.score)
+    original = load_image(source).pixels
+    size = max(face.box.width, face.box.height)
+    raw_scores = eval_attack(load_image(tmp_path / "raw.png").pixels, original, detection)
+    assert any(raw_scores[r] >= verify_threshold(r, size) for r in RECOGNIZERS), raw_scores
+
+    verified = anonymizer(lens, method="pixelate", strength=WEAK)
+    report = verified.anonymize_image(source, tmp_path / "verified.png")
+    data = report.to_dict()
+    record = data["faces"][0]["verification"]
+    assert record["verified"] and record["escalations"] >= 1, record
+    assert record["tried"][0] == "pixelate@48 no grain" and len(record["tried"]) > 1
+    assert data["verify"]["escalated"] == 1 and data["verify"]["unverified"] == 0
+    # the eval's own attack on the written file: no recognizer reaches the threshold
+    after = eval_attack(load_image(tmp_path / "verified.png").pixels, original, detection)
+    assert all(after[r] < verify_threshold(r, size) for r in RECOGNIZERS), after
+
+
+def test_cli_verifies_by_default_and_no_verify_turns_it_off(
+    astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    source = tmp_path / "in" / "astronaut.png"
+    source.parent.mkdir()
+    Image.fromarray(astronaut).save(source)
+    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "none.db"))
+    records = {}
+    for flag in ("--verify", "--no-verify"):
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "facelens.cli.main", "anonymize", str(source)),
+                *("-o", str(tmp_path / flag), "--no-check", flag, "--json"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        assert result.returncode == 0, result.stderr
+        records[flag] = json.loads(result.stdout)[0]
+    on, off = records["--verify"], records["--no-verify"]
+    assert on["verify"]["faces"] == on["faces_anonymized"] >= 1
+    assert all(f["verification"]["verified"] for f in on["faces"] if f["anonymized"])
+    assert off["verify"] is None and all("verification" not in f for f in off["faces"])
+
+
+def test_a_video_track_is_escalated_for_the_rest_of_the_track(
+    astronaut: np.ndarray, lens: FaceLens, tmp_path: Path
+) -> None:
+    clip = tmp_path / "moving_face.mp4"
+    make_video(clip, np.ascontiguousarray(astronaut))
+    outputs, reports = {}, {}
+    for verify in (True, False):
+        outputs[verify] = tmp_path / f"out-{verify}.mp4"
+        hider = anonymizer(lens, method="pixelate", strength=WEAK, verify=verify)
+        report = anonymize_video(hider, clip, outputs[verify], detect_every=3, hold=2)
+        assert report.ok, report.error
+        reports[verify] = report.to_dict()
+    track = reports[True]["tracks"][0]
+    record = track["verification"]
+    assert record["escalations"] >= 1 and record["verified"], record
+    assert record["frames_verified"][0] == track["first_frame"]
+    assert record["ended_with"] != "pixelate@48 no grain"
+    assert reports[True]["verify"]["escalated"] == 1
+    assert reports[False]["verify"] is None and "verification" not in reports[False]["tracks"][0]
+    # every frame of the track is drawn at the escalated strength: the outputs differ in each
+    with av.open(str(outputs[True])) as a, av.open(str(outputs[False])) as b:
+        pairs = zip(a.decode(video=0), b.decode(video=0), strict=True)
+        differ = [
+            bool(
+                np.abs(
+                    x.to_ndarray(format="rgb24").astype(int) - y.to_ndarray(format="rgb24")
+                ).max()
+                > 40
+            )
+            for x, y in pairs
+        ]
+    first, last = track["first_frame"], track["last_frame"]
+    assert all(differ[first : last + 1]), differ
+
+
+def test_eval_measures_verified_and_raw_strengths_side_by_side(lfw_root: Path) -> None:
+    people = ["AJ_Cook", "Aaron_Sorkin", "Aaron_Patterson"]
+    finder = FacePipeline()
+    samples = []
+    for person in people:
+        pixels = load_image(lfw_photo(lfw_root, person)).pixels
+        found = finder.detect(pixels, embed=False)
+        face = max(found, key=lambda f: f.box.area)
+        samples.append(Sample(person, pixels, Detection(face.box, face.landmarks, face.score)))
+    curves = measure(
+        {"lfw": samples}, sizes=[128], methods=["pixelate@48/0:raw", "pixelate@48/0"]
+    ).to_dict()
+    verification = curves["verification"]["lfw"]
+    assert set(verification) == {"pixelate@48/0"}  # the raw strength is not verified
+    cell = verification["pixelate@48/0"]["128"]
+    assert cell["faces"] == 3 and cell["unverified"] == 0
+    rates = curves["reidentification"]["lfw"]["pixelate@48/0"]
+    assert all(rates[r]["128"]["reidentified"] == 0 for r in RECOGNIZERS), rates
+    raw = curves["reidentification"]["lfw"]["pixelate@48/0:raw"]
+    assert cell["escalated"] >= 1 or all(raw[r]["128"]["reidentified"] == 0 for r in RECOGNIZERS)
