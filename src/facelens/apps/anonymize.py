@@ -284,7 +284,7 @@ class Anonymizer:
             report.faces = self.decide(faces, image.width, image.height)
             hidden = [d for d in report.faces if d.anonymized]
             if self.verify:
-                pixels = self._hide_verified(pixels, hidden, report)
+                pixels = self._hide_verified(pixels, hidden, report, output)
             else:
                 anonymize_regions(
                     pixels, [d.region.box for d in hidden], self.method, self.strength
@@ -324,17 +324,25 @@ class Anonymizer:
         return report
 
     def _hide_verified(
-        self, pixels: ImageArray, hidden: list[FaceDecision], report: AnonymizationReport
+        self,
+        pixels: ImageArray,
+        hidden: list[FaceDecision],
+        report: AnonymizationReport,
+        output: Path,
     ) -> ImageArray:
-        """``pixels`` with every hidden face drawn, attacked and escalated until no recognizer
-        matches it (each decision gets its :class:`Verification`)."""
+        """``pixels`` with every hidden face drawn, attacked (as it will be read back from
+        ``output``: through JPEG for a JPEG) and escalated until no recognizer matches it (each
+        decision gets its :class:`Verification`)."""
         import time
 
         started = time.process_time()
         faces = [
             (Detection(d.face.box, d.face.landmarks, d.face.score), d.region.box) for d in hidden
         ]
-        out, results = HidingVerifier.shared().hide(pixels, faces, self.method, self.strength)
+        written = _through_jpeg if output.suffix.lower() in (".jpg", ".jpeg") else None
+        out, results = HidingVerifier.shared().hide(
+            pixels, faces, self.method, self.strength, written=written
+        )
         for decision, result in zip(hidden, results, strict=True):
             decision.verification = result
         report.verify = verify_summary(results, time.process_time() - started)
@@ -397,12 +405,27 @@ def _review_outside(report: AnonymizationReport, check: CheckSummary) -> None:
     report.review.sort(key=lambda r: (r["frames"][0], r["reason"]))
 
 
+def _through_jpeg(pixels: ImageArray) -> ImageArray:
+    """``pixels`` as :func:`write_image` writes them to a JPEG and Pillow reads them back."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    buffer.seek(0)
+    with Image.open(buffer) as picture:
+        return np.asarray(picture.convert("RGB"))
+
+
+JPEG_QUALITY = 95
+"""Quality of the JPEG images written."""
+
+
 def write_image(pixels: ImageArray, output: Path) -> None:
     """Save an RGB image; JPEG at quality 95, other formats by their suffix."""
     output.parent.mkdir(parents=True, exist_ok=True)
     picture = Image.fromarray(pixels)
     if output.suffix.lower() in (".jpg", ".jpeg"):
-        picture.save(output, quality=95)
+        picture.save(output, quality=JPEG_QUALITY)
     else:
         picture.save(output)
 

@@ -54,6 +54,7 @@ from facelens.match.calibration import calibration_for, operating_point
 from facelens.models import registry
 from facelens.pipeline.detect import detect_faces
 from facelens.pipeline.faces import FacePipeline
+from facelens.privacy import verify
 from facelens.privacy.methods import METHODS, SHIPPED, Method, Strength, anonymize_regions
 from facelens.privacy.regions import grow_box
 from facelens.privacy.verify import HidingVerifier, Verification
@@ -72,8 +73,8 @@ __all__ = [
 
 SIZES: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 """Face sizes measured, in pixels (the face box's longer side)."""
-RECOGNIZERS: tuple[str, ...] = ("sface-2021dec-int8bq", "dlib-resnet-v1", "fusion-sface-dlib-flip")
-"""The registered recognizers that attack the anonymized faces."""
+RECOGNIZERS: tuple[str, ...] = verify.RECOGNIZERS
+"""The registered recognizers that attack the anonymized faces (the verifier's)."""
 ATTACK_FMR = 1e-2
 """False-match rate of the attacker's "same person" threshold."""
 MIN_SIZE_PAIRS = 1000
