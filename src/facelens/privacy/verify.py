@@ -459,15 +459,26 @@ class TrackVerifier:
                     state.unverified_frames.append(frame_index)
         self.cpu_seconds += time.process_time() - started
 
-    def annotate(self, tracks: list[dict[str, Any]]) -> dict[str, Any]:
+    def annotate(
+        self, tracks: list[dict[str, Any]], review: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """Add each hidden track's ``verification`` to its report entry (``track_id``,
-        ``anonymized``); returns the report's ``verify`` block over the hidden tracks."""
+        ``anonymized``) and its frames still matched at the ladder's end to ``review``;
+        returns the report's ``verify`` block over the hidden tracks."""
         states = []
         for track in tracks:
             state = self.tracks.get(track["track_id"])
             if track.get("anonymized") and state is not None:
                 track["verification"] = state.to_dict()
                 states.append(state)
+                review.extend(
+                    {
+                        "frames": [frame, frame],
+                        "reason": f"track {track['track_id']} still matched by a recognizer "
+                        "at the end of its ladder",
+                    }
+                    for frame in state.unverified_frames
+                )
         return {
             "tracks": len(states),
             "every_seconds": self.every,

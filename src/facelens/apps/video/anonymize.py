@@ -172,11 +172,11 @@ def anonymize_video(
         )
         report.output = str(output)
         report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
-        if verifier is not None:
-            report.verify = verifier.annotate(report.tracks)
         report.faces_anonymized = sum(len(p.track.observations) for p in plans if p.anonymized)
         report.frames_touched = sum(1 for regions in frame_regions if regions)
         report.review = _review(frame_regions, detect_every)
+        if verifier is not None:
+            report.verify = verifier.annotate(report.tracks, report.review)
         if anonymizer.run_check:
             templates = {p.track.id: p.template for p in plans}
             checking = time.perf_counter()
