@@ -64,6 +64,7 @@ __all__ = [
     "RECOGNIZERS",
     "SIZES",
     "Sample",
+    "at_size",
     "lfw_samples",
     "measure",
     "parse_method",

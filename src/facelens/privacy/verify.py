@@ -55,6 +55,7 @@ __all__ = [
     "Step",
     "TrackVerifier",
     "Verification",
+    "drawn",
     "ladder",
     "verify_threshold",
 ]
