@@ -50,7 +50,8 @@ def measure(skip: int, count: int, sizes: list[int], fills: list[str]) -> dict[s
     }
     raw: dict[str, Any] = {"skip": skip, "faces": len(samples), "calibrated": calibrated}
     for size in sizes:
-        originals, filled = [], {f: [] for f in fills}
+        originals: list[tuple[Any, Any]] = []
+        filled: dict[str, list[tuple[Any, Any]]] = {f: [] for f in fills}
         for sample in samples:
             pixels, detection = at_size(sample, size)
             originals.append((pixels, detection))
