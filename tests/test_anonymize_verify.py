@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,9 +47,9 @@ WEAK = replace(SHIPPED, pixelate=48, noise=0.0, pixelate_solid_below=0)
 
 
 @pytest.fixture()
-def lens(tmp_path: Path) -> FaceLens:
+def lens(tmp_path: Path) -> Iterator[FaceLens]:
     with FaceLens(gallery=tmp_path / "gallery.db") as lens:
-        yield lens  # type: ignore[misc]
+        yield lens
 
 
 def anonymizer(lens: FaceLens, **options: object) -> Anonymizer:
