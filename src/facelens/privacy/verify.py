@@ -14,8 +14,8 @@ One embedding per model, not per recognizer: a fusion's cosine is the weighted
 sum of its parts' cosines (:mod:`facelens.models.fusion`), so SFace's crop is
 embedded once and dlib's crop with its mirror image (dlib alone is unflipped,
 the fusion's dlib part flipped: the mirror's template is the only extra work).
-A face costs 2 embeddings of the original plus 2 per attempt (about 3 SFace
-and 4 dlib runs for a face verified at the first attempt).
+A face costs one SFace and two dlib runs for its original, and as many per
+attempt (about 80 ms of CPU for a face that passes at once; docs/benchmarks.md).
 
 **Thresholds.** The eval's attacker uses, at each face size, the cosine at
 FMR 1e-2 among different people's originals of that size, or the calibrated
@@ -294,9 +294,9 @@ class HidingVerifier:
         :func:`ladder` each starts at (default 0); ``others``: regions hidden in the same
         image without verification (drawn first); ``originals``: the faces' templates from
         :meth:`templates` of ``pixels``, when already known; ``written``: the image as it
-        will be read back from the output (e.g. through JPEG), which is what is attacked. Every
-        face is attacked on the image as it
-        is returned (overlapping regions included); a face that a recognizer matches is
+        will be read back from the output (e.g. through JPEG), which is what is attacked.
+        Every face is attacked on the image as it is returned (overlapping regions included);
+        a face that a recognizer matches is
         redrawn one rung up and the faces whose regions overlap it are attacked again, until
         no face is matched or the matched ones are at their ladder's end (``verified: false``).
         """
