@@ -128,8 +128,33 @@ def _summary(report: dict[str, Any]) -> str:
             ("Frames touched", str(report["frames_touched"])),
             ("Audio", _audio_text(report.get("audio"))),
         ]
+    rows.append(("Verified hiding", _verify_text(report.get("verify"))))
     rows.append(("Time", f"{report['seconds']} s"))
     return "<h2>Summary</h2>" + _table(["", ""], [[k, v] for k, v in rows], header=False)
+
+
+def _verify_text(verify: dict[str, Any] | None) -> str:
+    """The summary's line on verified hiding (privacy/verify.py)."""
+    if verify is None:
+        return "off (--no-verify)"
+    unit = "tracks" if "tracks" in verify else "faces"
+    return (
+        f"{verify[unit]} {unit} attacked by SFace, dlib and their fusion (FMR 1e-2): "
+        f"{verify['escalated']} hidden harder, {verify['unverified']} still matched at the "
+        f"end of the ladder (listed for review); {verify['cpu_seconds']} s CPU"
+    )
+
+
+def _verified(item: dict[str, Any]) -> str:
+    """A face's or track's verification in a few words."""
+    result = item.get("verification")
+    if result is None:
+        return "-"
+    verdict = "yes" if result["verified"] else "NO: still matched"
+    escalations = result["escalations"]
+    if not escalations:
+        return f"{verdict} ({result['ended_with']})"
+    return f"{verdict}, {escalations} escalation{'s' * (escalations > 1)} to {result['ended_with']}"
 
 
 def _audio_text(audio: dict[str, Any] | None) -> str:
@@ -239,6 +264,7 @@ def _tracks_table(tracks: list[dict[str, Any]]) -> str:
             f"{t['min_score']:.2f}",
             str(t.get("identity") or "-"),
             "yes" if t["anonymized"] else "no",
+            html.escape(_verified(t)),
             html.escape(t["reason"]),
         ]
         for t in tracks
@@ -252,6 +278,7 @@ def _tracks_table(tracks: list[dict[str, Any]]) -> str:
             "lowest score",
             "identity",
             "anonymized",
+            "verified",
             "why",
         ],
         rows,
@@ -267,12 +294,15 @@ def _faces_table(faces: list[dict[str, Any]]) -> str:
             f"{f['quality']:.2f}",
             str(f.get("identity") or "-"),
             "yes" if f["anonymized"] else "no",
+            html.escape(_verified(f)),
             html.escape(f["reason"]),
         ]
         for f in faces
     ]
     return "<h2>Faces</h2>" + _table(
-        ["box x y w h", "score", "quality", "identity", "anonymized", "why"], rows, escape=False
+        ["box x y w h", "score", "quality", "identity", "anonymized", "verified", "why"],
+        rows,
+        escape=False,
     )
 
 
@@ -308,6 +338,8 @@ def _jpeg_base64(pixels: ImageArray, quality: int = 85) -> str:
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:900px;color:#222}
+@media (max-width:600px){body{margin:1em}td,th{overflow-wrap:anywhere;font-size:13px}}
+.source{overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:14px}
 .good{color:#1e8449;font-weight:bold}.bad{color:#c0392b;font-weight:bold}.source{color:#555}
 .legend{font-size:12px}img{max-width:100%;border:1px solid #ccc}
