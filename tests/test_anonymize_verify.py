@@ -161,6 +161,9 @@ def test_cli_verifies_by_default_and_no_verify_turns_it_off(
     assert on["verify"]["faces"] == on["faces_anonymized"] >= 1
     assert all(f["verification"]["verified"] for f in on["faces"] if f["anonymized"])
     assert off["verify"] is None and all("verification" not in f for f in off["faces"])
+    on_html, off_html = (Path(r["reports"][1]).read_text() for r in (on, off))
+    assert "attacked by SFace, dlib and their fusion" in on_html and "yes (" in on_html
+    assert "off (--no-verify)" in off_html
 
 
 def test_a_video_track_is_escalated_for_the_rest_of_the_track(
