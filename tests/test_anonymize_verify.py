@@ -221,3 +221,32 @@ def test_eval_measures_verified_and_raw_strengths_side_by_side(lfw_root: Path) -
     assert all(rates[r]["128"]["reidentified"] == 0 for r in RECOGNIZERS), rates
     raw = curves["reidentification"]["lfw"]["pixelate@48/0:raw"]
     assert cell["escalated"] >= 1 or all(raw[r]["128"]["reidentified"] == 0 for r in RECOGNIZERS)
+
+
+def test_a_face_matched_at_every_rung_ends_with_its_least_matched_drawing(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a threshold no drawing can pass (margin 1.0), the face is reported unverified and
+    drawn with the rung whose worst excess over the threshold was lowest, not the last one."""
+    import facelens.privacy.verify as verify
+
+    monkeypatch.setattr(verify, "MARGIN", 1.0)
+    face = FacePipeline().detect(astronaut, embed=False)[0]
+    detection = Detection(face.box, face.landmarks, face.score)
+    region = grow_box(face.box, 512, 512)
+    verifier = HidingVerifier()
+    original = verifier.templates(astronaut, detection)
+    size = max(face.box.width, face.box.height)
+    excess = {}
+    for step in ladder("blur"):
+        hidden = astronaut.copy()
+        anonymize_regions(hidden, [region], step.method, step.strength)
+        scores = verifier.scores(verifier.templates(hidden, detection), original)
+        excess[step.name] = max(s - verify_threshold(r, size) for r, s in scores.items())
+    out, (result,) = verifier.hide(astronaut, [(detection, region)], "blur", originals=[original])
+    assert not result.verified and result.tried == [s.name for s in ladder("blur")]
+    assert result.step.name == min(excess, key=excess.__getitem__) != ladder("blur")[-1].name
+    assert result.escalations == len(ladder("blur")) - 1
+    expected = astronaut.copy()  # the image returned is the one drawn with that rung
+    anonymize_regions(expected, [region], result.step.method, result.step.strength)
+    assert np.array_equal(out, expected)

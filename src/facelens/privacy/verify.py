@@ -296,9 +296,11 @@ class HidingVerifier:
         :meth:`templates` of ``pixels``, when already known; ``written``: the image as it
         will be read back from the output (e.g. through JPEG), which is what is attacked.
         Every face is attacked on the image as it is returned (overlapping regions included);
-        a face that a recognizer matches is
-        redrawn one rung up and the faces whose regions overlap it are attacked again, until
-        no face is matched or the matched ones are at their ladder's end (``verified: false``).
+        a face that a recognizer matches is redrawn one rung up and the faces whose regions
+        overlap it are attacked again, until no face is matched or the matched ones are at
+        their ladder's end (``verified: false``): these are then drawn with the rung they were
+        least matched at (the lowest highest excess of a cosine over its threshold), and
+        attacked once more as drawn.
         """
         ladders = [ladder(method, strength) for _ in faces]
         level = list(levels) if levels is not None else [0] * len(faces)
@@ -313,6 +315,8 @@ class HidingVerifier:
         regions = [region for _, region in faces]
         tried = [[drawn(ladders[i][level[i]], regions[i]).name] for i in range(len(faces))]
         stale = set(range(len(faces)))
+        best: list[tuple[float, int]] = [(float("inf"), lv) for lv in level]
+        settled = False
         hidden = pixels
         while True:
             hidden = pixels.copy()
@@ -327,6 +331,10 @@ class HidingVerifier:
                 results[i] = Verification(
                     step, level[i], len(tried[i]) - 1, True, scores, thresholds[i], tried[i]
                 )
+                excess = max(scores[r] - thresholds[i][r] for r in scores)
+                best[i] = min(best[i], (excess, level[i]))
+            if settled:
+                break
             raised = []
             for i in sorted(stale):
                 result = results[i]
@@ -337,8 +345,17 @@ class HidingVerifier:
                     level[i] = up
                     tried[i].append(drawn(ladders[i][up], regions[i]).name)
                     raised.append(i)
-            if not raised:
-                break
+            if not raised:  # the faces still matched take their least matched rung
+                raised = [
+                    i
+                    for i, r in enumerate(results)
+                    if r is not None and r.matched and best[i][1] != level[i]
+                ]
+                for i in raised:
+                    level[i] = best[i][1]
+                settled = True
+                if not raised:
+                    break
             stale = {
                 j
                 for j in range(len(faces))
