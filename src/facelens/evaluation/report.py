@@ -27,7 +27,8 @@ th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; vertical-a
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; } figcaption { color: #555; font-size: 0.9em; max-width: 500px; }
-figure svg { width: 500px; height: auto; }
+figure svg { width: 500px; max-width: 100%; height: auto; }
+.tablewrap { overflow-x: auto; max-width: 100%; }
 .note { color: #666; font-size: 0.9em; }
 """
 
@@ -56,7 +57,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
         f"<tr><td>{row[0]}</td>" + "".join(f'<td class="num">{c}</td>' for c in row[1:]) + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='tablewrap'><table><tr>{head}</tr>{body}</table></div>"
 
 
 def _figure(svg: str, caption: str) -> str:
