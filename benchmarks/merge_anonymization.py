@@ -4,8 +4,9 @@
         --out benchmarks/results/anonymization_verified.json \\
         --html benchmarks/results/anonymization_verified.html
 
-Cells are taken as they are; the sizes are the union, the worst rates and the
-verdict are recomputed from the merged cells.
+Cells are taken as they are (a later file's cell replaces an earlier one's:
+a rerun of some sizes goes last); the sizes are the union, the worst rates and
+the verdict are recomputed from the merged cells.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         merged["sizes"] = sorted(set(merged["sizes"]) | set(part["sizes"]))
         merged["samples"].update(part["samples"])
         merged.setdefault("lfw_skip", part.get("lfw_skip"))
-        for key in ("reidentification", "utility_share_altered", "verification"):
-            _deep_update(merged.setdefault(key, {}), part.get(key, {}))
+        for key, depth in DEPTHS.items():
+            _update(merged.setdefault(key, {}), part.get(key, {}), depth)
     worst: dict[str, float] = {}
     for by_method in merged["reidentification"].values():
         for method, by_recognizer in by_method.items():
@@ -37,10 +38,15 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _deep_update(into: dict[str, Any], other: dict[str, Any]) -> None:
+DEPTHS = {"reidentification": 4, "utility_share_altered": 3, "verification": 3}
+"""How deep each block's cells sit (set, method, [recognizer,] size): a cell is replaced whole."""
+
+
+def _update(into: dict[str, Any], other: dict[str, Any], depth: int) -> None:
+    """``other``'s cells into ``into``; a later part's cell replaces an earlier one's."""
     for key, value in other.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _deep_update(into[key], value)
+        if depth > 1 and isinstance(value, dict):
+            _update(into.setdefault(key, {}), value, depth - 1)
         else:
             into[key] = value
 
