@@ -22,7 +22,7 @@ from PIL import Image
 
 from facelens.api import FaceLens
 from facelens.apps.anonymize import Anonymizer
-from facelens.apps.video.anonymize import anonymize_video
+from facelens.apps.video.anonymize import anonymize_video, output_preset
 from facelens.io.image import DecodedImage
 from facelens.io.yuv import i420_planes, i420_to_rgb, rgb_to_i420
 from facelens.match.calibration import calibration_for, operating_point
@@ -628,3 +628,30 @@ def test_a_dark_video_is_hidden_in_every_frame_with_a_face(
     data = report.to_dict()
     assert data["frames_touched"] >= 28 and data["tracks_anonymized"] >= 1
     assert data["check"]["passed"], data["failures"]
+
+
+def test_frames_larger_than_720p_are_encoded_with_the_fastest_preset(
+    lens: FaceLens, tmp_path: Path
+) -> None:
+    assert output_preset(1280, 720) == "superfast"
+    assert output_preset(1920, 1080) == output_preset(1296, 736) == "ultrafast"
+    source = tmp_path / "large.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 1296, 736, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((736, 1296, 3), 40 * i, np.uint8), "rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    output = tmp_path / "out.mp4"
+    report = anonymize_video(make_anonymizer(lens, check=False), source, output)
+    assert report.ok, report.error
+    # x264 writes its settings into the stream: ultrafast's sub-pixel refinement is 0
+    written = output.read_bytes()
+    assert b"subme=0" in written and b"x264" in written
+    superfast = tmp_path / "superfast.mp4"
+    anonymize_video(make_anonymizer(lens, check=False), source, superfast, preset="superfast")
+    assert b"subme=1" in superfast.read_bytes()

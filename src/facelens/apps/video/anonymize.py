@@ -86,8 +86,19 @@ check costs no more than the anonymization pass: CenterFace costs about 10 times
 pixel; docs/benchmarks.md#video-throughput): about 2.3 frames a second at 512x512, 0.65 at
 1080p (searched at 1280x720). The first and the last frame are always checked."""
 DEFAULT_PRESET = "superfast"
-"""x264 speed preset of the output (at constant quality, crf 18): at 720p it costs about
-12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40% larger."""
+"""x264 speed preset of the output up to 720p (at constant quality, crf 18): at 720p it
+costs about 12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40%
+larger."""
+LARGE_FRAME_PRESET = "ultrafast"
+"""x264 speed preset of frames larger than 720p: at 1080p about 10-13 ms of CPU per frame
+against 22-29 ms for ``superfast`` (the largest cost of the hiding pass), for files about
+1.7x larger at the same crf (docs/benchmarks.md#video-throughput-issue16)."""
+
+
+def output_preset(width: int, height: int) -> str:
+    """The x264 preset for a ``width`` x ``height`` (pixels) output: :data:`DEFAULT_PRESET`
+    up to 1280x720 pixels, :data:`LARGE_FRAME_PRESET` above."""
+    return LARGE_FRAME_PRESET if width * height > 1280 * 720 else DEFAULT_PRESET
 
 
 @dataclass
@@ -126,13 +137,14 @@ def anonymize_video(
     detect_every: int = DEFAULT_DETECT_EVERY,
     detect_side: int = DEFAULT_DETECT_SIDE,
     check_every: int | None = None,
-    preset: str = DEFAULT_PRESET,
+    preset: str | None = None,
     progress: VideoProgress | None = None,
 ) -> AnonymizationReport:
     """Anonymize ``source`` into ``output`` (see the module docstring); errors go in the report.
 
     ``progress(share, message)``, when given, is called after every decoded frame
-    with the share of the whole work done, in [0, 1].
+    with the share of the whole work done, in [0, 1]. ``preset``: the x264 speed preset
+    of the output (default: :func:`output_preset` of the frame size).
     """
     started = time.perf_counter()
     report = AnonymizationReport(
@@ -140,6 +152,7 @@ def anonymize_video(
     )
     try:
         info = probe_video(source)
+        preset = preset or output_preset(info.width, info.height)
         two_passes = anonymizer.policy.needs_identity or not _even_sized(info)
         steps = _Progress(
             progress,
