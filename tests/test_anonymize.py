@@ -655,3 +655,28 @@ def test_frames_larger_than_720p_are_encoded_with_the_fastest_preset(
     superfast = tmp_path / "superfast.mp4"
     anonymize_video(make_anonymizer(lens, check=False), source, superfast, preset="superfast")
     assert b"subme=1" in superfast.read_bytes()
+
+
+def test_hiding_every_face_without_the_check_never_loads_the_embedder(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path
+) -> None:
+    pipeline = FacePipeline(lens.pipeline.detector)
+    anonymizer = Anonymizer(pipeline, lens.operating_point(), lens.calibration, check=False)
+    output = tmp_path / "out.mp4"
+    report = anonymize_video(anonymizer, synthetic_video, output, detect_every=3, hold=2)
+    assert report.ok, report.error
+    assert report.to_dict()["frames_touched"] >= 28
+    assert isinstance(pipeline._embedder, str)  # still the registry id: never loaded
+    with av.open(str(output)) as written:
+        frames = [f.to_ndarray(format="rgb24") for f in written.decode(video=0)]
+    assert len(frames) == FRAMES
+    assert not any(detect_faces(lens.pipeline.detector, f, 960, 1.0) for f in frames)
+    # faces are located with the quality the embedding path measures
+    with av.open(str(synthetic_video)) as container:
+        source = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    image = DecodedImage(source, "first frame")
+    detections = detect_faces(lens.pipeline.detector, source, 960, 1.0)
+    located = pipeline.located_faces(image, detections)
+    embedded = lens.pipeline.faces_at(image, detections, embed=False)
+    assert [f.quality for f in located] == [f.quality for f in embedded] != []
+    assert located[0].aligned is None
