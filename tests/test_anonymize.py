@@ -22,7 +22,7 @@ from PIL import Image
 
 from facelens.api import FaceLens
 from facelens.apps.anonymize import Anonymizer
-from facelens.apps.video.anonymize import anonymize_video
+from facelens.apps.video.anonymize import anonymize_video, output_preset
 from facelens.io.image import DecodedImage
 from facelens.io.yuv import i420_planes, i420_to_rgb, rgb_to_i420
 from facelens.match.calibration import calibration_for, operating_point
@@ -628,3 +628,55 @@ def test_a_dark_video_is_hidden_in_every_frame_with_a_face(
     data = report.to_dict()
     assert data["frames_touched"] >= 28 and data["tracks_anonymized"] >= 1
     assert data["check"]["passed"], data["failures"]
+
+
+def test_frames_larger_than_720p_are_encoded_with_the_fastest_preset(
+    lens: FaceLens, tmp_path: Path
+) -> None:
+    assert output_preset(1280, 720) == "superfast"
+    assert output_preset(1920, 1080) == output_preset(1296, 736) == "ultrafast"
+    source = tmp_path / "large.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 1296, 736, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((736, 1296, 3), 40 * i, np.uint8), "rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    output = tmp_path / "out.mp4"
+    report = anonymize_video(make_anonymizer(lens, check=False), source, output)
+    assert report.ok, report.error
+    # x264 writes its settings into the stream: ultrafast's sub-pixel refinement is 0
+    written = output.read_bytes()
+    assert b"subme=0" in written and b"x264" in written
+    superfast = tmp_path / "superfast.mp4"
+    anonymize_video(make_anonymizer(lens, check=False), source, superfast, preset="superfast")
+    assert b"subme=1" in superfast.read_bytes()
+
+
+def test_hiding_every_face_without_the_check_never_loads_the_embedder(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path
+) -> None:
+    pipeline = FacePipeline(lens.pipeline.detector)
+    anonymizer = Anonymizer(pipeline, lens.operating_point(), lens.calibration, check=False)
+    output = tmp_path / "out.mp4"
+    report = anonymize_video(anonymizer, synthetic_video, output, detect_every=3, hold=2)
+    assert report.ok, report.error
+    assert report.to_dict()["frames_touched"] >= 28
+    assert isinstance(pipeline._embedder, str)  # still the registry id: never loaded
+    with av.open(str(output)) as written:
+        frames = [f.to_ndarray(format="rgb24") for f in written.decode(video=0)]
+    assert len(frames) == FRAMES
+    assert not any(detect_faces(lens.pipeline.detector, f, 960, 1.0) for f in frames)
+    # faces are located with the quality the embedding path measures
+    with av.open(str(synthetic_video)) as container:
+        source = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    image = DecodedImage(source, "first frame")
+    detections = detect_faces(lens.pipeline.detector, source, 960, 1.0)
+    located = pipeline.located_faces(image, detections)
+    embedded = lens.pipeline.faces_at(image, detections, embed=False)
+    assert [f.quality for f in located] == [f.quality for f in embedded] != []
+    assert located[0].aligned is None

@@ -38,7 +38,7 @@ from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
-__all__ = ["SPEC", "SFaceEmbedder"]
+__all__ = ["REFERENCE_LANDMARKS", "SPEC", "SFaceEmbedder"]
 
 REFERENCE_LANDMARKS = np.array(
     [

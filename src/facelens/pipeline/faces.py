@@ -29,6 +29,7 @@ from facelens.models import registry
 from facelens.models.base import Detector, Embedder, OwnAlignment
 from facelens.models.fusion import embedder_parts
 from facelens.models.runtime import resolve_providers
+from facelens.models.sface import REFERENCE_LANDMARKS as SFACE_REFERENCE_LANDMARKS
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
@@ -150,6 +151,24 @@ class FacePipeline:
         """Faces at given detections (e.g. a fallback crop when detection failed)."""
         faces = [self._face(image, d) for d in detections]
         return self.embed_faces(faces) if embed else faces
+
+    def located_faces(self, image: DecodedImage, detections: list[Detection]) -> list[Face]:
+        """Faces at given detections without the embedder's crops, so without loading it.
+
+        For work that only needs where faces are (hiding every face of a video):
+        box, landmarks and score as detected; quality measured on SFace's 112x112
+        alignment (the same crop as the default embedder's first part). They
+        cannot be embedded (``aligned`` is None).
+        """
+        return [
+            Face(
+                d.box,
+                d.landmarks,
+                d.score,
+                assess_quality(d.landmarks, _quality_crop(image, d), d.score),
+            )
+            for d in detections
+        ]
 
     def detect_many(
         self,
@@ -285,6 +304,11 @@ class FacePipeline:
             result.faces = self._attach(result.faces, vectors[start : start + count])
             start += count
         return results
+
+
+def _quality_crop(image: DecodedImage, detection: Detection) -> ImageArray:
+    """The RGB 112x112 crop aligned on SFace's reference landmarks, for :func:`assess_quality`."""
+    return align_face(image.pixels, detection.landmarks, SFACE_REFERENCE_LANDMARKS, (112, 112))
 
 
 def _crop_for(embedder: Embedder, image: DecodedImage, detection: Detection) -> ImageArray:

@@ -2,7 +2,9 @@
 
 Every face is found by the detector on one frame in ``detect_every``
 (searching a copy whose longest side is at most ``detect_side`` pixels) and
-linked into tracks by :class:`facelens.video.FaceTracker`. Each hidden track's
+linked into tracks by :class:`facelens.video.FaceTracker` (by motion, and after
+a gap by appearance; by position alone when nothing needs templates: every face
+hidden and no check, see :func:`_tracking`). Each hidden track's
 box at a frame's time comes from :meth:`facelens.video.Track.box_at`:
 interpolated linearly between the detections around it, and held at the
 nearest detection's box for ``hold`` frames before the track's first and after
@@ -51,6 +53,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +82,14 @@ from facelens.video import (
     probe_video,
 )
 
-__all__ = ["DEFAULT_DETECT_EVERY", "DEFAULT_HOLD", "EDGE_HOLD", "anonymize_video", "track_box"]
+__all__ = [
+    "DEFAULT_DETECT_EVERY",
+    "DEFAULT_HOLD",
+    "EDGE_HOLD",
+    "anonymize_video",
+    "output_preset",
+    "track_box",
+]
 
 DEFAULT_HOLD = 5
 """Frames a region stays before a track's first and after its last detection."""
@@ -94,8 +104,19 @@ check costs no more than the anonymization pass: CenterFace costs about 10 times
 pixel; docs/benchmarks.md#video-throughput): about 2.3 frames a second at 512x512, 0.65 at
 1080p (searched at 1280x720). The first and the last frame are always checked."""
 DEFAULT_PRESET = "superfast"
-"""x264 speed preset of the output (at constant quality, crf 18): at 720p it costs about
-12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40% larger."""
+"""x264 speed preset of the output up to 720p (at constant quality, crf 18): at 720p it
+costs about 12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40%
+larger."""
+LARGE_FRAME_PRESET = "ultrafast"
+"""x264 speed preset of frames larger than 720p: at 1080p about 10-13 ms of CPU per frame
+against 22-29 ms for ``superfast`` (the largest cost of the hiding pass), for files about
+1.7x larger at the same crf (docs/benchmarks.md#video-throughput-issue16)."""
+
+
+def output_preset(width: int, height: int) -> str:
+    """The x264 preset for a ``width`` x ``height`` (pixels) output: :data:`DEFAULT_PRESET`
+    up to 1280x720 pixels, :data:`LARGE_FRAME_PRESET` above."""
+    return LARGE_FRAME_PRESET if width * height > 1280 * 720 else DEFAULT_PRESET
 
 
 @dataclass
@@ -134,13 +155,14 @@ def anonymize_video(
     detect_every: int = DEFAULT_DETECT_EVERY,
     detect_side: int = DEFAULT_DETECT_SIDE,
     check_every: int | None = None,
-    preset: str = DEFAULT_PRESET,
+    preset: str | None = None,
     progress: VideoProgress | None = None,
 ) -> AnonymizationReport:
     """Anonymize ``source`` into ``output`` (see the module docstring); errors go in the report.
 
     ``progress(share, message)``, when given, is called after every decoded frame
-    with the share of the whole work done, in [0, 1].
+    with the share of the whole work done, in [0, 1]. ``preset``: the x264 speed preset
+    of the output (default: :func:`output_preset` of the frame size).
     """
     started = time.perf_counter()
     report = AnonymizationReport(
@@ -148,6 +170,7 @@ def anonymize_video(
     )
     try:
         info = probe_video(source)
+        preset = preset or output_preset(info.width, info.height)
         two_passes = anonymizer.policy.needs_identity or not _even_sized(info)
         steps = _Progress(
             progress,
@@ -286,7 +309,7 @@ def _one_pass(
     """
     started = time.perf_counter()
     pipeline = anonymizer.pipeline
-    tracker = FaceTracker(embed=pipeline.embed_faces)
+    tracker, make_faces = _tracking(anonymizer)
     steps = steps or _Progress(None, 1, [])
     detector = hiding_detector(pipeline.detector)
     with (
@@ -303,7 +326,7 @@ def _one_pass(
         def search(frame: YuvFrame) -> None:
             pixels = frame.rgb()
             detections = find_faces_to_hide(detector, pixels, side)
-            faces = pipeline.faces_at(DecodedImage(pixels, frame.source), detections, embed=False)
+            faces = make_faces(DecodedImage(pixels, frame.source), detections)
             found = tracker.update(frame.index, frame.time, faces)
             if verifier is not None:
                 verifier.verify(pixels, frame.index, frame.time, _detected(found))
@@ -415,6 +438,22 @@ def _declared_frames(info: VideoInfo) -> int:
     return 1
 
 
+def _tracking(
+    anonymizer: Anonymizer,
+) -> tuple[FaceTracker, Callable[[DecodedImage, list[Detection]], list[Face]]]:
+    """The tracker, and how a searched frame's detections become its faces.
+
+    Templates are needed to decide identities (``--keep``/``--only``) and for the
+    check. Without them faces are only located (the embedder is never loaded, about
+    0.3 CPU s and 4 ms a face at 1080p saved) and tracks are linked by motion and,
+    after a gap, by position alone (the nearest face inside the track's gate).
+    """
+    pipeline = anonymizer.pipeline
+    if anonymizer.needs_templates:
+        return FaceTracker(embed=pipeline.embed_faces), partial(pipeline.faces_at, embed=False)
+    return FaceTracker(), pipeline.located_faces
+
+
 def _track(
     anonymizer: Anonymizer,
     source: Path,
@@ -426,15 +465,14 @@ def _track(
     """Pass 1 of 2: detect on one frame in ``detect_every`` (and on the last frame) and link
     the faces into tracks."""
     pipeline = anonymizer.pipeline
-    tracker = FaceTracker(embed=pipeline.embed_faces)
+    tracker, make_faces = _tracking(anonymizer)
     steps = steps or _Progress(None, 1, [])
     steps.start("tracking faces")
     detector = hiding_detector(pipeline.detector)
 
     def search(frame: Any) -> None:
         detections = find_faces_to_hide(detector, frame.pixels, side)
-        faces = pipeline.faces_at(frame.as_image(), detections, embed=False)
-        found = tracker.update(frame.index, frame.time, faces)
+        found = tracker.update(frame.index, frame.time, make_faces(frame.as_image(), detections))
         if verifier is not None:
             verifier.verify(frame.pixels, frame.index, frame.time, _detected(found))
 
