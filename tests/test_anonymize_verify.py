@@ -82,8 +82,10 @@ def eval_attack(hidden: np.ndarray, original: np.ndarray, detection: Detection) 
 
 def test_the_ladder_goes_stronger_then_solid_and_skips_what_draws_the_same() -> None:
     names = [s.name for s in ladder("blur")]
-    assert names[0] == "blur@0.167 grain 0" and names[-1].startswith("fill #")
+    assert names[0] == "blur@0.167 grain 0 at 60" and names[-1].startswith("fill #")
     assert [s.strength.grain for s in ladder("blur")[:3]] == [0, 1, 2]  # fresh grains
+    # the shipped blur's grain is lighter (CenterFace saw faces in 120); stronger rungs use 120
+    assert [s.strength.blur_noise for s in ladder("blur")[:3]] == [60, 120, 120]
     assert [s.strength.pixelate for s in ladder("pixelate")[:3]] == [8, 6, 4]
     assert ladder("box")[0].name == "fill #000000"
     # a face too small to blur is a solid fill at every blur rung: the next rung is a new colour

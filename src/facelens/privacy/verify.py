@@ -117,7 +117,12 @@ def ladder(method: Method, strength: Strength = SHIPPED) -> list[Step]:
     noise = max(strength.noise, NOISE_LEVEL)
     if method == "blur":
         for grain, sigma in enumerate((1 / 4, 1 / 3), start=1):
-            stronger = replace(strength, blur=max(strength.blur, sigma), grain=grain, noise=noise)
+            stronger = replace(
+                strength,
+                blur=max(strength.blur, sigma),
+                grain=grain,
+                blur_noise=max(strength.blur_noise, NOISE_LEVEL),
+            )
             steps.append(Step(method, stronger, _name(method, stronger)))
     elif method == "pixelate":
         for grain, blocks in enumerate((6, 4), start=1):
@@ -149,7 +154,10 @@ def _name(method: Method, strength: Strength) -> str:
     if method == "ellipse":
         return f"ellipse@{strength.ellipse:g} {fill}"
     value = f"{strength.blur:.3g}" if method == "blur" else str(strength.pixelate)
-    grain = f"grain {strength.grain}" if strength.noise > 0 else "no grain"
+    level = strength.blur_noise if method == "blur" else strength.noise
+    grain = f"grain {strength.grain}" if level > 0 else "no grain"
+    if level > 0 and level != NOISE_LEVEL:
+        grain += f" at {level:g}"
     return f"{method}@{value} {grain}"
 
 
@@ -431,6 +439,8 @@ class TrackVerifier:
         self.every = every
         self.ladder = ladder(method, strength)
         self.tracks: dict[int, TrackState] = {}
+        # process CPU seconds while attacks ran: in a video's one pass they run in a
+        # background thread beside the rest of the work, which this then also counts
         self.cpu_seconds = 0.0
 
     def step(self, track_id: int | None) -> Step:
