@@ -698,7 +698,8 @@ def test_the_blur_grain_does_not_make_a_face_for_the_independent_detector(
 
     def faces_inside(strength: object, seed: int) -> int:
         saved = list(methods._GRAIN)
-        methods._GRAIN[:] = [np.random.default_rng(seed).standard_normal((256, 256, 3), np.float32)]
+        field = np.random.default_rng(seed).standard_normal((256, 256, 3)).astype(np.float32)
+        methods._GRAIN[:] = [field]
         try:
             count = 0
             for frame, faces in zip(frames, found, strict=True):
