@@ -92,17 +92,20 @@ def test_street_photo_recall_finds_every_face_the_recognizer_finds_and_more(
 
 
 def test_blur_and_pixelate_add_the_same_grain_in_every_frame(astronaut: np.ndarray) -> None:
-    """The grain after blur and pixelate: 120 levels at its cells' centres (about 65-70 over
-    the region, as the cells are interpolated and clipped) over the plain method, the same
-    field on every call of one process (averaging frames does not remove it). The 45 levels
-    shipped before (about 30) looked like a face to dlib's ResNet, which then matched blurred
-    faces to other people's originals at 0.5-3% (docs/benchmarks.md#anonymization-privacy)."""
+    """The grain after pixelate: 120 levels at its cells' centres (about 65-70 over the
+    region, as the cells are interpolated and clipped) over the plain method; after blur, 60
+    (about half: at 120 CenterFace saw faces in blurred heads; verified hiding holds the
+    recognizers off, docs/benchmarks.md#anonymization-blur-grain). The same field on every
+    call of one process (averaging frames does not remove it). The 45 levels shipped before
+    (about 30) looked like a face to dlib's ResNet, which then matched blurred faces to other
+    people's originals at 0.5-3% (docs/benchmarks.md#anonymization-privacy)."""
     region = [Box(150.0, 60.0, 200.0, 240.0)]
-    for method in ("blur", "pixelate"):
+    for method, (low, high) in (("blur", (27.0, 45.0)), ("pixelate", (55.0, 85.0))):
         plain, first, second = astronaut.copy(), astronaut.copy(), astronaut.copy()
-        anonymize_regions(plain, region, method, Strength(noise=0.0))  # type: ignore[arg-type]
+        none = Strength(noise=0.0, blur_noise=0.0)
+        anonymize_regions(plain, region, method, none)  # type: ignore[arg-type]
         anonymize_regions(first, region, method)  # type: ignore[arg-type]
         anonymize_regions(second, region, method)  # type: ignore[arg-type]
         assert np.array_equal(first, second)
         grain = first[60:300, 150:350].astype(np.float32) - plain[60:300, 150:350]
-        assert 55.0 < float(grain.std()) < 85.0 and abs(float(grain.mean())) < 8.0
+        assert low < float(grain.std()) < high and abs(float(grain.mean())) < 8.0, method
