@@ -439,8 +439,6 @@ class TrackVerifier:
         self.every = every
         self.ladder = ladder(method, strength)
         self.tracks: dict[int, TrackState] = {}
-        # process CPU seconds while attacks ran: in a video's one pass they run in a
-        # background thread beside the rest of the work, which this then also counts
         self.cpu_seconds = 0.0
 
     def step(self, track_id: int | None) -> Step:

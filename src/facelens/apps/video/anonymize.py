@@ -51,9 +51,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -70,7 +68,7 @@ from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
 from facelens.privacy.recall import find_faces_to_hide, hiding_detector, search_side
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
 from facelens.privacy.verify import TrackVerifier
-from facelens.types import Box, Detection, Face, FloatArray, ImageArray
+from facelens.types import Box, Detection, Face, FloatArray
 from facelens.vectors import unit_rows
 from facelens.video import (
     FaceTracker,
@@ -315,7 +313,6 @@ def _one_pass(
     steps = steps or _Progress(None, 1, [])
     detector = hiding_detector(pipeline.detector)
     with (
-        _BackgroundVerifier.of(verifier) as verifying,
         open_video(source) as reader,
         VideoWriter.like(output, reader, preset=preset, background=True) as writer,
     ):
@@ -323,7 +320,6 @@ def _one_pass(
         side = search_side(reader.info.width, reader.info.height, detect_side)
         hider = _FrameHider(anonymizer, writer, hold / fps, detect_every, verifier)
         lag = tracker.max_gap + (hold + detect_every) / fps
-        slack = VERIFY_SLACK_SECONDS if verifying is not None else 0.0
         waiting: deque[YuvFrame] = deque()
         searched = -1
 
@@ -332,14 +328,9 @@ def _one_pass(
             detections = find_faces_to_hide(detector, pixels, side)
             faces = make_faces(DecodedImage(pixels, frame.source), detections)
             found = tracker.update(frame.index, frame.time, faces)
-            if verifying is not None:
-                verifying.submit(pixels, frame.index, frame.time, _detected(found))
+            if verifier is not None:
+                verifier.verify(pixels, frame.index, frame.time, _detected(found))
             hider.follow(tracker.live_tracks)
-
-        def write(frame: YuvFrame) -> None:
-            if verifying is not None:  # every attack its regions depend on is done
-                verifying.wait_through(frame.time + lag)
-            hider.write(frame)
 
         steps.start("hiding faces")
         for frame in reader.yuv_frames():
@@ -349,8 +340,8 @@ def _one_pass(
                 search(frame)
                 searched = frame.index
             waiting.append(frame)
-            while waiting[0].time + lag + slack <= frame.time:
-                write(waiting.popleft())
+            while waiting[0].time + lag <= frame.time:
+                hider.write(waiting.popleft())
             steps.frame(frame.index)
         if waiting and waiting[-1].index != searched:
             search(waiting[-1])  # the last frame is always searched
@@ -359,63 +350,12 @@ def _one_pass(
         if waiting:
             hider.end = waiting[-1].time  # the clip's end is known: hold regions up to it
         while waiting:
-            write(waiting.popleft())
+            hider.write(waiting.popleft())
         _raise_if_incomplete(reader)
     _describe_output(report, reader, writer)  # once the writer has encoded every frame
     report.preview = hider.preview
     report.timing["track and write"] = time.perf_counter() - started
     return [plan_track(anonymizer, track) for track in tracks], hider.frame_regions, hider.counts
-
-
-VERIFY_SLACK_SECONDS = 0.4
-"""Seconds of video a frame waits in the one pass beyond what its regions depend on when
-hiding is verified: the attacks run in a background thread meanwhile (at 1080p, 10 more
-frames held, about 31 MB)."""
-
-
-class _BackgroundVerifier:
-    """Runs a :class:`TrackVerifier`'s attacks in one background thread, in frame order, so
-    they (and the recognizers' loading) overlap detection, hiding and encoding.
-
-    The writer calls :meth:`wait_through` before it draws a frame: the attacks of every
-    searched frame its regions depend on are then done, so a track is still attacked
-    before any of its frames is written, as when the attacks ran in line.
-    """
-
-    def __init__(self, verifier: TrackVerifier) -> None:
-        self.verifier = verifier
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelens-verify")
-        self._pending: deque[tuple[float, Future[None]]] = deque()
-
-    @classmethod
-    @contextmanager
-    def of(cls, verifier: TrackVerifier | None) -> Iterator[_BackgroundVerifier | None]:
-        """A running background verifier for ``verifier`` (None for None), shut down on exit."""
-        if verifier is None:
-            yield None
-            return
-        background = cls(verifier)
-        try:
-            yield background
-            background.wait_through(float("inf"))  # an attack's error surfaces here
-        finally:
-            background._pool.shutdown(wait=True, cancel_futures=True)
-
-    def submit(
-        self,
-        pixels: ImageArray,
-        frame_index: int,
-        time_s: float,
-        faces: list[tuple[int, Detection]],
-    ) -> None:
-        """Queue the attack of one searched RGB frame (``pixels`` is not changed afterwards)."""
-        future = self._pool.submit(self.verifier.verify, pixels, frame_index, time_s, faces)
-        self._pending.append((time_s, future))
-
-    def wait_through(self, time_s: float) -> None:
-        """Wait for the attacks of the frames at or before ``time_s`` (s); re-raise their errors."""
-        while self._pending and self._pending[0][0] <= time_s:
-            self._pending.popleft()[1].result()
 
 
 class _FrameHider:
