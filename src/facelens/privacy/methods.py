@@ -95,11 +95,11 @@ NOISE_LEVEL = 120.0
 BLUR_NOISE_LEVEL = 60.0
 """Grain of a blurred region, in the same units (pixelate keeps :data:`NOISE_LEVEL`). At 120
 a blurred head plus its grain looked like a face to CenterFace, the privacy check's
-independent detector: on the synthetic clip of the tests it found one (score 0.50-0.61)
-inside a hidden region for 8 of 30 grain fields (3 at 90, none at 60 or without grain, none
-for pixelate at 120 or 60; docs/benchmarks.md#anonymization-blur-grain). The recognizers
-are held off by verified hiding (:mod:`facelens.privacy.verify`), whose stronger blur
-rungs use :data:`NOISE_LEVEL`."""
+independent detector (score 0.50-0.61): on a synthetic moving face, for 7 of 30 grain fields;
+at 60 for 2 of 30 (fewer, not none); without grain or after pixelate for none
+(``benchmarks/blur_grain_detector.py``, docs/benchmarks.md#anonymization-blur-grain). The
+recognizers are held off by verified hiding (:mod:`facelens.privacy.verify`), whose stronger
+blur rungs use :data:`NOISE_LEVEL`."""
 NOISE_CELLS = 48
 """Grain cells along the region's longer side (the grain scales with the face)."""
 FILL_COLOUR = (0, 0, 0)
