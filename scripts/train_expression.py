@@ -192,6 +192,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="train in bfloat16 autocast with channels-last tensors (weights stay float32; "
+        "about 3x faster on CPUs with AMX; validation, calibration and export stay float32)",
+    )
+    parser.add_argument(
         "--widths",
         default="16,32,64,192",
         help="channels of the four stages, comma-separated (the shipped version 4: 32,64,128,256 with --epochs 20)",
@@ -216,6 +222,8 @@ def main() -> int:
     if len(widths) != 4:
         parser.error("--widths takes four channel counts, e.g. 16,32,64,192")
     net = ExpressionCNN(widths)  # type: ignore[arg-type]
+    if args.bf16:
+        net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
         net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
     )
@@ -231,8 +239,11 @@ def main() -> int:
         for i in range(0, len(order), args.batch):
             index = order[i : i + args.batch]
             xb, yb = augment(x_train[index].clone(), gen), y_train[index]
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb, weight=weights, label_smoothing=0.05)
+            if args.bf16:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                logits = net(xb)
+            loss = F.cross_entropy(logits.float(), yb, weight=weights, label_smoothing=0.05)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -265,11 +276,13 @@ def main() -> int:
         "epochs": args.epochs,
         "widths": list(widths),
         "seed": args.seed,
+        "bf16": args.bf16,
         "training_seconds": round(time.perf_counter() - started),
         "torch": torch.__version__,
     }
     print(json.dumps(report, indent=2))
 
+    net = net.to(memory_format=torch.contiguous_format)
     exported = Exported(net.eval(), temperature).eval()
     dummy = torch.zeros(2, 48, 48, 1)
     torch.onnx.export(
