@@ -34,6 +34,14 @@ def data_path(relative: str) -> Path:
     return path
 
 
+@pytest.fixture
+def float32_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models load on onnxruntime in float32 (``FACELENS_CPU_ENGINE=onnxruntime``): for tests
+    that check our graphs exactly against OpenCV or dlib, which OpenVINO's bfloat16 (the
+    default engine of the embedders) does not claim (tests/test_openvino_engine.py)."""
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "onnxruntime")
+
+
 @pytest.fixture(scope="session")
 def pipeline() -> FacePipeline:
     return FacePipeline()

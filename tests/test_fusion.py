@@ -10,6 +10,9 @@ from facelens.models.fusion import FusionEmbedder
 from facelens.pipeline.faces import FacePipeline
 
 
+pytestmark = pytest.mark.usefixtures("float32_onnxruntime")  # exact checks of our graphs
+
+
 def test_fused_cosine_is_the_weighted_sum_of_part_cosines(astronaut: np.ndarray) -> None:
     opencv = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="opencv")
     onnx = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime")

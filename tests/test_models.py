@@ -13,6 +13,8 @@ from facelens.models import registry
 from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.align import align_face
 
+pytestmark = pytest.mark.usefixtures("float32_onnxruntime")  # exact checks of our graphs
+
 
 def test_registry_records_provenance() -> None:
     for spec in registry.all_specs():

@@ -78,6 +78,14 @@ PROVIDERS = Setting(
     "`CPUExecutionProvider`",
     "comma-separated names",
 )
+CPU_ENGINE = Setting(
+    "FACELENS_CPU_ENGINE",
+    "The engine that runs the face embedders (SFace, dlib's ResNet) when only the CPU "
+    "provider is in force: `openvino` (bfloat16 on CPUs with AMX or AVX-512 BF16, float32 "
+    "elsewhere) or `onnxruntime` (float32, as before).",
+    "`openvino`",
+    "`openvino` or `onnxruntime`",
+)
 MODEL_CACHE = Setting(
     "FACELENS_MODEL_CACHE",
     "Most loaded models kept per process; beyond it the least recently used is dropped "
@@ -140,6 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
     MODELS_FILE,
     THREADS,
     PROVIDERS,
+    CPU_ENGINE,
     MODEL_CACHE,
     MAX_PIXELS,
     POSTGRES_SCRUB,
@@ -157,6 +166,8 @@ DEFAULT_MODEL_CACHE = 16
 """Loaded models kept per process without ``FACELENS_MODEL_CACHE``."""
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 """onnxruntime execution providers without ``FACELENS_PROVIDERS``."""
+CPU_ENGINES = ("openvino", "onnxruntime")
+"""Values ``FACELENS_CPU_ENGINE`` takes; the first is the default."""
 
 
 def _text(setting: Setting) -> str | None:
@@ -205,6 +216,17 @@ def providers() -> tuple[str, ...] | None:
     text = _text(PROVIDERS)
     names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
     return names or None
+
+
+def cpu_engine() -> str:
+    """``$FACELENS_CPU_ENGINE`` trimmed and lower-cased, else ``openvino``.
+
+    Raises ValueError, naming the values allowed, for any other value.
+    """
+    text = (_text(CPU_ENGINE) or CPU_ENGINES[0]).strip().lower() or CPU_ENGINES[0]
+    if text not in CPU_ENGINES:
+        raise ValueError(f"{CPU_ENGINE.name} is {text!r}; use one of {', '.join(CPU_ENGINES)}")
+    return text
 
 
 def model_cache() -> int:
@@ -274,6 +296,7 @@ __all__ = [
     "SERVICE_SETTINGS",
     "SETTINGS",
     "Setting",
+    "cpu_engine",
     "data_root",
     "gallery",
     "gallery_key",

@@ -56,7 +56,7 @@ from facelens.models.dlib_shape import (
     read_shape_predictor,
 )
 from facelens.models.graph_cache import cached_graph
-from facelens.models.runtime import create_session
+from facelens.models.runtime import create_session, engine_of
 from facelens.models.spec import ModelSpec, check_folded, verified_model_bytes
 from facelens.types import Detection, FloatArray, ImageArray
 from facelens.vectors import unit_rows
@@ -394,12 +394,14 @@ class DlibResNetEmbedder:
         self.own_alignment = own_alignment  # cut chips with dlib's shape predictor (align)
         if spec.file.endswith(".onnx"):  # a graph facelens wrote (the int8 one): run as is
             check_folded(spec, onnx.load_from_string(model_bytes))
-            self._session = create_session(model_bytes, threads)
+            self._session = create_session(model_bytes, threads, openvino_precision="bf16")
         else:  # dlib's own .dat: build the graph
             graph = cached_graph(
                 spec, (dlib_format, sys.modules[__name__]), lambda: _built_graph(spec, model_bytes)
             )
-            self._session = create_session(graph, threads)
+            self._session = create_session(graph, threads, openvino_precision="bf16")
+        self.engine = engine_of(self._session)
+        """What runs the network: ``"onnxruntime"`` or ``"openvino"``."""
         self._spec = spec
         self._predictor: ShapePredictor | None = None
         self._predictor_lock = threading.Lock()

@@ -147,7 +147,8 @@ def _load(
     if chosen not in spec.runtimes:
         raise UnknownModelError(f"{spec.id} runs on {', '.join(spec.runtimes)}, not on {chosen!r}")
     resolved = resolve_providers(providers)
-    key = (spec.id, threads, chosen, resolved)
+    engine = settings.cpu_engine()  # $FACELENS_CPU_ENGINE, read at each load
+    key = (spec.id, threads, chosen, resolved, engine)
     with _LOCK:
         model = _LOADED.get(key)
         if model is None:
@@ -156,7 +157,7 @@ def _load(
             _LOADED[key] = model
             return_free_memory()
         for part, _ in spec.parts:  # a fusion in use keeps its parts
-            part_key = (part, threads, get_spec(part).runtimes[0], resolved)
+            part_key = (part, threads, get_spec(part).runtimes[0], resolved, engine)
             if part_key in _LOADED:
                 _LOADED.move_to_end(part_key)
         _LOADED.move_to_end(key)

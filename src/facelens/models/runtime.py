@@ -20,20 +20,22 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from facelens import settings
 from facelens.errors import ProviderUnavailableError
 
 __all__ = [
     "Providers",
+    "Session",
     "available_providers",
     "create_opencv_net",
     "create_session",
     "default_threads",
+    "engine_of",
     "resolve_providers",
     "return_free_memory",
     "using_providers",
@@ -55,6 +57,8 @@ def default_threads() -> int:
 
 def available_providers() -> Providers:
     """The execution providers this onnxruntime build offers, in its order of preference."""
+    import onnxruntime as ort
+
     return tuple(ort.get_available_providers())
 
 
@@ -65,6 +69,8 @@ def resolve_providers(requested: Sequence[str] | None = None) -> Providers:
     provider onnxruntime does not report available here.
     """
     chosen = tuple(requested or ()) or settings.providers() or settings.DEFAULT_PROVIDERS
+    if chosen == settings.DEFAULT_PROVIDERS:  # every onnxruntime build has its CPU provider
+        return chosen
     available = available_providers()
     missing = [name for name in chosen if name not in available]
     if missing:
@@ -85,15 +91,47 @@ def using_providers(providers: Providers) -> Iterator[None]:
         _IN_FORCE.reset(token)
 
 
+class Session(Protocol):
+    """What facelens asks of an inference session (onnxruntime's or :class:`OpenVinoSession`)."""
+
+    def get_inputs(self) -> Sequence[Any]:
+        """The inputs, each with a ``name``."""
+
+    def get_outputs(self) -> Sequence[Any]:
+        """The outputs, each with a ``name``."""
+
+    def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> Sequence[Any]:
+        """The named outputs (all when ``None``) for the named inputs."""
+
+
 def create_session(
-    model_bytes: bytes, threads: int | None = None, providers: Sequence[str] | None = None
-) -> ort.InferenceSession:
+    model_bytes: bytes,
+    threads: int | None = None,
+    providers: Sequence[str] | None = None,
+    *,
+    openvino_precision: str | None = None,
+) -> Session:
     """A session for a serialized ONNX model, with graph optimisations on.
 
     ``providers``: as :func:`resolve_providers`, after those of an enclosing
-    :func:`using_providers`.
+    :func:`using_providers`. ``openvino_precision`` (``"bf16"`` or ``"f32"``):
+    the model may run on OpenVINO at that precision, and does when only the
+    CPU provider is in force and ``$FACELENS_CPU_ENGINE`` is ``openvino``
+    (the default); the face embedders ask for it, with their agreement to
+    float32 measured (docs/benchmarks.md#openvino). Other models stay on
+    onnxruntime.
     """
     chosen = resolve_providers(providers or _IN_FORCE.get())
+    if (
+        openvino_precision is not None
+        and chosen == ("CPUExecutionProvider",)
+        and settings.cpu_engine() == "openvino"
+    ):
+        from facelens.models.openvino_engine import OpenVinoSession
+
+        return OpenVinoSession(model_bytes, threads or default_threads(), openvino_precision)
+    import onnxruntime as ort  # here, not at the top: a process on OpenVINO alone never loads it
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
@@ -105,7 +143,15 @@ def create_session(
     # No pre-planned buffers per input shape: with 2 workers running one session at a time
     # each, planning held 20-25 MB more at the peak of `eval lfw` for no CPU time measured.
     options.enable_mem_pattern = False
-    return ort.InferenceSession(model_bytes, options, providers=list(chosen))
+    session: Session = ort.InferenceSession(model_bytes, options, providers=list(chosen))
+    return session
+
+
+def engine_of(session: Session) -> str:
+    """``"openvino"`` for a session :func:`create_session` put on OpenVINO, else ``"onnxruntime"``."""
+    from facelens.models.openvino_engine import OpenVinoSession
+
+    return "openvino" if isinstance(session, OpenVinoSession) else "onnxruntime"
 
 
 def create_opencv_net(model_bytes: bytes) -> cv2.dnn.Net:

@@ -33,7 +33,7 @@ from facelens.models.onnx_fold import (
     make_dims_symbolic,
     prelu_as_batch_norms,
 )
-from facelens.models.runtime import create_opencv_net, create_session
+from facelens.models.runtime import create_opencv_net, create_session, engine_of
 from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
@@ -71,6 +71,8 @@ class SFaceEmbedder:
     ) -> None:
         self.model_id = spec.id
         self.runtime = runtime
+        self.engine = runtime
+        """What runs the network: ``"opencv"``, ``"onnxruntime"`` or ``"openvino"``."""
         # An OpenCV Net must not be shared between threads: each thread gets its own,
         # so that threads embed in parallel.
         self._nets = threading.local()
@@ -81,7 +83,8 @@ class SFaceEmbedder:
             graph = cached_graph(
                 spec, (onnx_fold, sys.modules[__name__]), lambda: _folded_graph(spec, model_bytes)
             )
-            self._session = create_session(graph, threads)
+            self._session = create_session(graph, threads, openvino_precision="bf16")
+            self.engine = engine_of(self._session)
 
     def embed(self, crops: ImageArray) -> FloatArray:
         """``(N, 112, 112, 3)`` RGB uint8 -> ``(N, 128)`` float32 with unit L2 norm."""

@@ -11,7 +11,14 @@ from facelens.models.fusion import FusionEmbedder
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
-__all__ = ["DEFAULT_BATCH_SIZE", "EMBED_BATCH_SIZE", "embed_crops", "embed_face_crops"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "EMBED_BATCH_SIZE",
+    "OPENVINO_BATCH_SIZE",
+    "embed_crops",
+    "embed_face_crops",
+    "faces_per_call",
+]
 
 DEFAULT_BATCH_SIZE = 8
 """Images per chunk of :meth:`FacePipeline.detect_many` (a caller's batch)."""
@@ -22,6 +29,21 @@ call on onnxruntime (SFace 14.4 / 13.7 / 13.5 / 14.2 ms at 1 / 2 / 4 / 8,
 dlib 4.4 / 4.2 / 4.1 / 3.9 ms, one thread), while the activations grow with
 the batch: 8 SFace crops add about 150 MB to the process, 1 crop 2 MB
 (docs/benchmarks.md, "Memory")."""
+
+OPENVINO_BATCH_SIZE = 4
+"""Faces per call of an embedder that runs on OpenVINO. Its bfloat16 kernels
+do more per face in small calls (dlib's ResNet, 2 threads: 2.8 / 2.0 / 1.4 /
+1.1 CPU ms a face at 1 / 2 / 4 / 8 crops), and its activations are smaller:
+``facelens eval lfw`` on one fold took 9.3 s with 2 faces a call, 8.1-8.4 s
+with 4 (+16 MB) and 8.0-8.3 s with 8 (+45 MB) (docs/benchmarks.md#openvino)."""
+
+
+def faces_per_call(embedder: Embedder, requested: int) -> int:
+    """Faces per call for ``embedder``: ``requested``, raised to :data:`OPENVINO_BATCH_SIZE`
+    when the embedder runs on OpenVINO (its ``engine`` attribute)."""
+    if getattr(embedder, "engine", None) == "openvino":
+        return max(requested, OPENVINO_BATCH_SIZE)
+    return requested
 
 
 def embed_crops(
@@ -66,9 +88,10 @@ def embed_face_crops(
     parts always add their mirror image; ``flip`` adds it to the others too.
     """
     if not isinstance(embedder, FusionEmbedder):
-        return embed_crops(embedder, crops_per_part[0], batch_size, flip)
+        return embed_crops(embedder, crops_per_part[0], faces_per_call(embedder, batch_size), flip)
     scaled = [
-        embed_crops(part, crops, batch_size, flip or part_flip) * math.sqrt(weight)
+        embed_crops(part, crops, faces_per_call(part, batch_size), flip or part_flip)
+        * math.sqrt(weight)
         for part, weight, part_flip, crops in zip(
             embedder.parts, embedder.weights, embedder.flips, crops_per_part, strict=True
         )

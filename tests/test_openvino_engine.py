@@ -1,0 +1,161 @@
+"""OpenVINO as the embedders' CPU engine: which models it runs, agreement, its compiled cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from facelens import settings
+from facelens.io.image import load_image
+from facelens.models import registry
+from facelens.models.openvino_engine import OpenVinoSession
+from facelens.models.runtime import create_session, engine_of
+from facelens.pipeline.detect import LARGE_FACE, detect_faces
+from facelens.pipeline.faces import FacePipeline
+from facelens.types import Detection, ImageArray
+from tests.conftest import DATA_ROOT
+
+AGREEMENT = 0.995
+"""The gate for a faster form of an embedder: cosine to float32's templates on real faces."""
+
+
+def _tiny_model() -> bytes:
+    """``y = relu(x) * 2`` with a symbolic batch, named inputs and outputs as ONNX has them."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["r"]),
+            helper.make_node("Mul", ["r", "two"], ["scores_8"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("scores_8", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def test_the_embedders_run_on_openvino_and_the_detector_on_onnxruntime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    sface = registry.load_embedder(registry.SFACE_EMBEDDER)
+    dlib = registry.load_embedder("dlib-resnet-v1-int8")
+    assert getattr(sface, "engine", None) == getattr(dlib, "engine", None) == "openvino"
+    detector = registry.load_detector()
+    assert engine_of(detector._session) == "onnxruntime"  # type: ignore[attr-defined]
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "onnxruntime")
+    assert getattr(registry.load_embedder(registry.SFACE_EMBEDDER), "engine", None) == "onnxruntime"
+
+
+def test_an_unknown_engine_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "tensorrt")
+    with pytest.raises(ValueError, match="openvino, onnxruntime"):
+        settings.cpu_engine()
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", " OnnxRuntime ")
+    assert settings.cpu_engine() == "onnxruntime"
+
+
+def test_other_providers_keep_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model that may run on OpenVINO stays on onnxruntime when asked for other providers."""
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    on_cpu = create_session(_tiny_model(), 1, openvino_precision="f32")
+    assert engine_of(on_cpu) == "openvino"
+    assert engine_of(create_session(_tiny_model(), 1)) == "onnxruntime"
+
+
+def _real_photos(astronaut: ImageArray, lfw_root: Path | None) -> list[ImageArray]:
+    """The astronaut, and the first photo of every 100th LFW person when LFW is there."""
+    images = [astronaut]
+    if lfw_root is not None:
+        people = sorted(p for p in (lfw_root / "images_deepfunneled").iterdir() if p.is_dir())
+        images += [load_image(next(iter(sorted(p.iterdir())))).pixels for p in people[::100]]
+    return images
+
+
+@pytest.mark.parametrize("model_id", [registry.SFACE_EMBEDDER, "dlib-resnet-v1-int8"])
+def test_bfloat16_templates_agree_with_float32_on_real_faces(
+    model_id: str, astronaut: ImageArray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate every faster embedder passed: cosine >= 0.995 to float32 on real faces
+    (the astronaut always; a spread of LFW people when the shared data is there)."""
+    lfw = DATA_ROOT / "lfw"
+    images = _real_photos(astronaut, lfw if lfw.is_dir() else None)
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    fast = registry.load_embedder(model_id)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "onnxruntime")
+    exact = FacePipeline(embedder=model_id)
+    assert getattr(fast, "engine", None) == "openvino"
+    assert getattr(exact.embedder, "engine", None) == "onnxruntime"
+    cosines: list[float] = []
+    for pixels in images:
+        faces = exact.detect(pixels, embed=False)
+        if faces:
+            crops = np.stack([f.aligned for f in faces])  # this model's own input crops
+            cosines += list((fast.embed(crops) * exact.embedder.embed(crops)).sum(axis=1))
+    assert len(cosines) >= (1 if len(images) == 1 else 20), "too few faces found"
+    assert min(cosines) >= AGREEMENT, min(cosines)
+
+
+def test_compiled_models_are_kept_and_a_damaged_one_is_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACELENS_GRAPH_CACHE", str(tmp_path))
+    x = np.array([[-1.0, 0.5, 2.0]], dtype=np.float32)
+    first = OpenVinoSession(_tiny_model(), 1, "f32")
+    blobs = list((tmp_path / "openvino").glob("*.blob"))
+    assert len(blobs) == 1
+    second = OpenVinoSession(_tiny_model(), 1, "f32")  # read from the kept blob
+    for session in (first, second):
+        assert [p.name for p in session.get_inputs()] == ["x"]
+        assert [p.name for p in session.get_outputs()] == ["scores_8"]
+        assert np.allclose(session.run(None, {"x": x})[0], [[0.0, 1.0, 4.0]])
+        assert np.allclose(session.run(["scores_8"], {"x": np.vstack([x, x])})[0][1], [0, 1, 4])
+    blobs[0].write_bytes(b"not a compiled model")
+    again = OpenVinoSession(_tiny_model(), 1, "f32")
+    assert np.allclose(again.run(None, {"x": x})[0], [[0.0, 1.0, 4.0]])
+
+
+def test_outputs_belong_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later run must not overwrite what an earlier one returned (OpenVINO reuses buffers)."""
+    session = OpenVinoSession(_tiny_model(), 1, "f32")
+    first = session.run(None, {"x": np.ones((1, 3), np.float32)})[0]
+    session.run(None, {"x": np.full((1, 3), 5.0, np.float32)})
+    assert np.allclose(first, 2.0)
+
+
+class _CountingDetector:
+    """The real detector, counting its searches and the sizes searched."""
+
+    def __init__(self) -> None:
+        self.inner = registry.load_detector()
+        self.searched: list[tuple[int, int]] = []
+
+    def detect(self, image: ImageArray) -> list[Detection]:
+        self.searched.append(image.shape[:2])
+        return self.inner.detect(image)
+
+
+def test_a_photo_of_large_faces_is_not_searched_enlarged(astronaut: ImageArray) -> None:
+    import cv2
+
+    counting = _CountingDetector()
+    large = detect_faces(counting, astronaut)  # 512 px, a face of about 190 px
+    assert counting.searched == [(512, 512)]
+    assert large and min(large[0].box.width, large[0].box.height) >= LARGE_FACE
+
+    counting.searched.clear()
+    small = np.ascontiguousarray(cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA))
+    found = detect_faces(counting, small)  # its face is about 60 px: searched again at 2x
+    assert counting.searched == [(160, 160), (320, 320)]
+    assert found and found[0].box.width < LARGE_FACE
+
+    counting.searched.clear()
+    detect_faces(counting, astronaut, large_face=None)  # always enlarged, as before
+    assert counting.searched == [(1024, 1024)]
