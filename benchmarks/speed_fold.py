@@ -33,8 +33,10 @@ from typing import Any
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(BENCHMARKS))
 
 from facelens.evaluation.lfw import find_images_folder, read_pairs  # noqa: E402
+from measured import run_measured  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,26 +76,16 @@ def write_fold(root: Path, fold: int, scratch: Path) -> tuple[Path, list[str]]:
 
 def run(command: list[str], cpus: list[int], env: dict[str, str]) -> dict[str, Any]:
     """Run one whole process pinned to ``cpus``: wall seconds, CPU seconds, peak RSS, stdout."""
-    start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout:
-        process = subprocess.Popen(
-            command,
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=REPO,
-            preexec_fn=lambda: os.sched_setaffinity(0, cpus),
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
+        measured = run_measured(command, cpus, env, REPO, stdout, subprocess.DEVNULL)
         stdout.seek(0)
         output = stdout.read()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if measured.exit_status != 0:
         raise SystemExit(f"{command[1:3]} failed:\n{output}")
     return {
-        "wall_seconds": wall,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "wall_seconds": measured.wall_seconds,
+        "cpu_seconds": measured.cpu_seconds,
+        "peak_rss_mb": measured.peak_rss_mb,
         "stdout": output,
     }
 

@@ -56,7 +56,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,7 @@ import numpy as np
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(BENCHMARKS))
+from measured import run_measured  # noqa: E402
 from speed_lfw import cpu_busy_seconds, wait_until_quiet  # noqa: E402
 
 DEFACE_VENV = BENCHMARKS / ".deface-venv"
@@ -111,32 +111,21 @@ def run_timed(
     busy_before = wait_until_quiet(CPUS, wait_quiet)
     load_before = os.getloadavg()
     busy_start = cpu_busy_seconds(CPUS)
-    started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(
-            command,
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            cwd=REPO,
-            preexec_fn=lambda: os.sched_setaffinity(0, CPUS),
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
+        measured = run_measured(command, CPUS, env, REPO, stdout, stderr)
         busy = cpu_busy_seconds(CPUS) - busy_start
         stdout.seek(0)
         stderr.seek(0)
         output, errors = stdout.read(), stderr.read()
-    code = os.waitstatus_to_exitcode(status)
+    code, wall, cpu = measured.exit_status, measured.wall_seconds, measured.cpu_seconds
     if code not in ok:  # 3: written, but the privacy check failed
         raise SystemExit(f"{command[:3]} failed (exit {code}):\n{errors[-3000:]}")
-    cpu = usage.ru_utime + usage.ru_stime
     return {
         "command": command,
         "exit_status": code,
         "wall_seconds": wall,
         "cpu_seconds": cpu,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": measured.peak_rss_mb,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "other_busy_cores_before": round(busy_before, 2),
