@@ -74,16 +74,16 @@ def main() -> None:
         fields_with_faces, faces = 0, 0
         for seed in range(args.fields):
             field = np.random.default_rng(seed).standard_normal((256, 256, 3)).astype(np.float32)
-            methods._GRAIN[:] = [field]
             found = 0
-            for picture, region in zip(shown, regions, strict=True):
-                hidden = picture.copy()
-                methods.anonymize_regions(hidden, [region], method, strength)  # type: ignore[arg-type]
-                found += sum(
-                    region.x <= d.box.center[0] <= region.x + region.width
-                    and region.y <= d.box.center[1] <= region.y + region.height
-                    for d in detector.detect(hidden)
-                )
+            with methods.given_grain(field):
+                for picture, region in zip(shown, regions, strict=True):
+                    hidden = picture.copy()
+                    methods.anonymize_regions(hidden, [region], method, strength)  # type: ignore[arg-type]
+                    found += sum(
+                        region.x <= d.box.center[0] <= region.x + region.width
+                        and region.y <= d.box.center[1] <= region.y + region.height
+                        for d in detector.detect(hidden)
+                    )
             fields_with_faces += found > 0
             faces += found
         results[name] = {

@@ -9,7 +9,6 @@ from facelens.models import registry
 from facelens.models.fusion import FusionEmbedder
 from facelens.pipeline.faces import FacePipeline
 
-
 pytestmark = pytest.mark.usefixtures("float32_onnxruntime")  # exact checks of our graphs
 
 

@@ -46,8 +46,8 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_CacheKey = tuple[str, int | None, str, Providers]
-"""(model id, threads, runtime, execution providers) of a loaded model."""
+_CacheKey = tuple[str, int | None, str, Providers, str]
+"""(model id, threads, runtime, execution providers, CPU engine) of a loaded model."""
 _LOADED: OrderedDict[_CacheKey, Any] = OrderedDict()  # least recently used first
 _LOCK = threading.RLock()
 

@@ -40,7 +40,8 @@ frame is not touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -66,6 +67,7 @@ __all__ = [
     "Strength",
     "anonymize_i420_regions",
     "anonymize_regions",
+    "given_grain",
 ]
 
 Method = Literal["blur", "pixelate", "box", "ellipse"]
@@ -242,6 +244,22 @@ def _grain_field(index: int = 0) -> np.ndarray:
     while len(_GRAIN) <= index:
         _GRAIN.append(np.random.default_rng().standard_normal((256, 256, 3)).astype(np.float32))
     return _GRAIN[index]
+
+
+@contextmanager
+def given_grain(field: np.ndarray) -> Iterator[None]:
+    """Within the block, blur and pixelate add ``field`` (unit gaussian noise, 256 x 256 x 3
+    float32) as their grain instead of the process's own.
+
+    For measurements only (benchmarks/blur_grain_detector.py and a test count what a
+    detector finds under given grains); facelens itself never calls it. Not thread-safe.
+    """
+    saved = list(_GRAIN)
+    _GRAIN[:] = [field]
+    try:
+        yield
+    finally:
+        _GRAIN[:] = saved
 
 
 def _pixelated(patch: np.ndarray, blocks: int = PIXELATE_BLOCKS) -> np.ndarray:

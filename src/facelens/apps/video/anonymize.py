@@ -110,7 +110,7 @@ larger."""
 LARGE_FRAME_PRESET = "ultrafast"
 """x264 speed preset of frames larger than 720p: at 1080p about 10-13 ms of CPU per frame
 against 22-29 ms for ``superfast`` (the largest cost of the hiding pass), for files about
-1.7x larger at the same crf (docs/benchmarks.md#video-throughput-issue16)."""
+1.7x larger at the same crf (docs/benchmarks.md#video-throughput-session8)."""
 
 
 def output_preset(width: int, height: int) -> str:
