@@ -27,7 +27,6 @@ from facelens.models.dlib_format import DlibFormatError, Reader, read_network
 from facelens.models.dlib_resnet import SPEC, DlibResNetEmbedder, build_onnx, match_architecture
 from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.align import align_face
-from facelens.pipeline.detect import detect_faces
 from facelens.pipeline.faces import FacePipeline
 from tests.conftest import DATA_ROOT
 
@@ -232,14 +231,13 @@ def test_descriptor_equals_real_dlib(face: dict[str, Any], embedder: DlibResNetE
 def test_pipeline_finds_the_fixture_landmarks() -> None:
     """The detector, searching enlarged as when the fixture was made, still gives the
     landmarks the fixture's chips were cut from."""
-    detector = registry.load_detector()
+    pipeline = FacePipeline(embedder=MODEL_ID, large_face=None)
     checked = 0
     for face in REFERENCE["faces"][::8]:
         photo = DATA_ROOT / face["path"]
         if not photo.is_file():
             continue
-        detections = detect_faces(detector, load_image(photo).pixels, large_face=None)
-        found = max(detections, key=lambda d: d.box.area).landmarks  # the pipeline's first
+        found = pipeline.detect(photo, embed=False)[0].landmarks
         assert np.abs(found - np.array(face["landmarks"])).max() < 0.5, face["path"]
         checked += 1
     if not checked:

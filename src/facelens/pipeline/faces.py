@@ -31,7 +31,7 @@ from facelens.models.fusion import embedder_parts
 from facelens.models.runtime import resolve_providers
 from facelens.models.sface import REFERENCE_LANDMARKS as SFACE_REFERENCE_LANDMARKS
 from facelens.pipeline.align import align_face
-from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE, detect_faces
+from facelens.pipeline.detect import DEFAULT_MAX_SIDE, LARGE_FACE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, ImageArray, Template
@@ -79,6 +79,9 @@ class FacePipeline:
         max_side: the detector searches a copy whose longest side is at most
             this many pixels; alignment uses the original.
         max_upscale: smaller images are searched enlarged by up to this factor.
+        large_face: an image to be searched enlarged is first searched as it is, and
+            not enlarged when every face found is at least this many pixels
+            (:data:`~facelens.pipeline.detect.LARGE_FACE`); None: always enlarged.
         batch_size: images per chunk in ``detect_many`` (their faces are
             embedded together, ``EMBED_BATCH_SIZE`` crops a call).
         threads: onnxruntime threads per model (default: every core).
@@ -97,6 +100,7 @@ class FacePipeline:
         *,
         max_side: int = DEFAULT_MAX_SIDE,
         max_upscale: float = MAX_UPSCALE,
+        large_face: float | None = LARGE_FACE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -108,6 +112,7 @@ class FacePipeline:
         self._embedder = embedder
         self.max_side = max_side
         self.max_upscale = max_upscale
+        self.large_face = large_face
         self.batch_size = batch_size
         self.flip = flip
         self.threads = threads
@@ -257,7 +262,13 @@ class FacePipeline:
         )
 
     def _faces_without_templates(self, image: DecodedImage) -> list[Face]:
-        detections = detect_faces(self.detector, image.pixels, self.max_side, self.max_upscale)
+        detections = detect_faces(
+            self.detector,
+            image.pixels,
+            self.max_side,
+            self.max_upscale,
+            large_face=self.large_face,
+        )
         faces = [self._face(image, d) for d in detections]
         return sorted(faces, key=lambda f: -f.box.area)
 
