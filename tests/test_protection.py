@@ -46,8 +46,10 @@ def _file_bytes(path: Path) -> bytes:
 
 
 def _chunks(data: bytes, size: int) -> list[bytes]:
-    """Every aligned ``size``-byte piece of ``data`` (the last one may be shorter)."""
-    return [data[i : i + size] for i in range(0, len(data), size)]
+    """Every aligned ``size``-byte piece of ``data``, and the rest when it is at least 8 bytes
+    (a shorter tail, a byte or two, turns up in any file by chance)."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return [p for p in pieces if len(p) == size or len(p) >= 8]
 
 
 def _leaks(secrets: list[bytes], raw: bytes, size: int = 16) -> int:

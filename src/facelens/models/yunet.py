@@ -20,7 +20,7 @@ from facelens.models.runtime import create_session
 from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import Box, Detection, ImageArray
 
-__all__ = ["SPEC"]
+__all__ = ["SPEC", "YuNetDetector"]
 
 STRIDES = (8, 16, 32)
 
