@@ -13,7 +13,7 @@ from facelens import settings
 from facelens.io.image import load_image
 from facelens.models import registry
 from facelens.models.openvino_engine import OpenVinoSession
-from facelens.models.runtime import create_session, engine_of
+from facelens.models.runtime import create_session, engine_of, using_engine
 from facelens.pipeline.detect import LARGE_FACE, detect_faces
 from facelens.pipeline.faces import FacePipeline
 from facelens.types import Detection, ImageArray
@@ -159,3 +159,23 @@ def test_a_photo_of_large_faces_is_not_searched_enlarged(astronaut: ImageArray) 
     counting.searched.clear()
     detect_faces(counting, astronaut, large_face=None)  # always enlarged, as before
     assert counting.searched == [(1024, 1024)]
+
+
+def test_video_track_attacks_run_on_onnxruntime_and_photo_attacks_on_the_default(
+    astronaut: ImageArray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A video embeds few faces: its verifier loads on onnxruntime (VIDEO_VERIFY_ENGINE)."""
+    from facelens.privacy.verify import VIDEO_VERIFY_ENGINE, HidingVerifier, TrackVerifier
+
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    detection = registry.load_detector().detect(astronaut)[0]
+    video = TrackVerifier("blur").verifier
+    photo = HidingVerifier.shared()
+    assert video.engine == VIDEO_VERIFY_ENGINE == "onnxruntime" and photo.engine is None
+    for verifier, engine in ((video, "onnxruntime"), (photo, "openvino")):
+        templates = verifier.templates(astronaut, detection)
+        assert templates
+        for model in {model for model, _ in templates}:
+            assert getattr(verifier._pipelines[model].embedder, "engine", None) == engine
+    with pytest.raises(ValueError, match="openvino, onnxruntime"), using_engine("tensorrt"):
+        pass

@@ -278,6 +278,7 @@ def data_root() -> Path:
 
 
 __all__ = [
+    "CPU_ENGINES",
     "DATA",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MODEL_CACHE",

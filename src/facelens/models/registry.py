@@ -26,6 +26,7 @@ from facelens.models.base import Detector, Embedder
 from facelens.models.fusion import FusionEmbedder
 from facelens.models.runtime import (
     Providers,
+    engine_in_force,
     resolve_providers,
     return_free_memory,
     using_providers,
@@ -147,7 +148,7 @@ def _load(
     if chosen not in spec.runtimes:
         raise UnknownModelError(f"{spec.id} runs on {', '.join(spec.runtimes)}, not on {chosen!r}")
     resolved = resolve_providers(providers)
-    engine = settings.cpu_engine()  # $FACELENS_CPU_ENGINE, read at each load
+    engine = engine_in_force()  # using_engine's, else $FACELENS_CPU_ENGINE, read at each load
     key = (spec.id, threads, chosen, resolved, engine)
     with _LOCK:
         model = _LOADED.get(key)

@@ -35,9 +35,11 @@ __all__ = [
     "create_opencv_net",
     "create_session",
     "default_threads",
+    "engine_in_force",
     "engine_of",
     "resolve_providers",
     "return_free_memory",
+    "using_engine",
     "using_providers",
 ]
 
@@ -45,6 +47,7 @@ Providers = tuple[str, ...]
 """onnxruntime execution provider names, in order of preference."""
 
 _IN_FORCE: ContextVar[Providers | None] = ContextVar("facelens_providers", default=None)
+_ENGINE_IN_FORCE: ContextVar[str | None] = ContextVar("facelens_cpu_engine", default=None)
 
 
 def default_threads() -> int:
@@ -104,6 +107,27 @@ class Session(Protocol):
         """The named outputs (all when ``None``) for the named inputs."""
 
 
+def engine_in_force() -> str:
+    """The CPU engine of sessions created now: an enclosing :func:`using_engine`'s, else
+    ``$FACELENS_CPU_ENGINE`` (``openvino`` or ``onnxruntime``)."""
+    return _ENGINE_IN_FORCE.get() or settings.cpu_engine()
+
+
+@contextmanager
+def using_engine(engine: str) -> Iterator[None]:
+    """Models loaded inside (in this thread or task) use CPU ``engine`` (one of
+    :data:`facelens.settings.CPU_ENGINES`), whatever ``$FACELENS_CPU_ENGINE`` says."""
+    if engine not in settings.CPU_ENGINES:
+        raise ValueError(
+            f"unknown CPU engine {engine!r}; use one of {', '.join(settings.CPU_ENGINES)}"
+        )
+    token = _ENGINE_IN_FORCE.set(engine)
+    try:
+        yield
+    finally:
+        _ENGINE_IN_FORCE.reset(token)
+
+
 def create_session(
     model_bytes: bytes,
     threads: int | None = None,
@@ -116,8 +140,8 @@ def create_session(
     ``providers``: as :func:`resolve_providers`, after those of an enclosing
     :func:`using_providers`. ``openvino_precision`` (``"bf16"`` or ``"f32"``):
     the model may run on OpenVINO at that precision, and does when only the
-    CPU provider is in force and ``$FACELENS_CPU_ENGINE`` is ``openvino``
-    (the default); the face embedders ask for it, with their agreement to
+    CPU provider is in force and the engine in force (:func:`engine_in_force`)
+    is ``openvino`` (the default); the face embedders ask for it, with their agreement to
     float32 measured (docs/benchmarks.md#openvino). Other models stay on
     onnxruntime.
     """
@@ -125,7 +149,7 @@ def create_session(
     if (
         openvino_precision is not None
         and chosen == ("CPUExecutionProvider",)
-        and settings.cpu_engine() == "openvino"
+        and engine_in_force() == "openvino"
     ):
         from facelens.models.openvino_engine import OpenVinoSession
 

@@ -29,11 +29,13 @@ reached (docs/benchmarks.md#anonymization-verified).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +43,7 @@ from facelens.io.image import DecodedImage
 from facelens.match.calibration import calibration_for, operating_point
 from facelens.models import registry
 from facelens.models.fusion import FusionEmbedder
+from facelens.models.runtime import using_engine
 from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.methods import NOISE_LEVEL, SHIPPED, Method, Strength, anonymize_regions
 from facelens.privacy.regions import grow_box
@@ -217,24 +220,33 @@ class HidingVerifier:
     :meth:`hide` draws a face, attacks it, and escalates until no recognizer matches.
     """
 
-    _shared: HidingVerifier | None = None
+    _shared: ClassVar[dict[str | None, HidingVerifier]] = {}
     _lock = threading.Lock()
 
-    def __init__(self, recognizers: Sequence[str] = RECOGNIZERS) -> None:
+    def __init__(self, recognizers: Sequence[str] = RECOGNIZERS, engine: str | None = None) -> None:
+        """``engine``: the CPU engine its models load on (None: the one in force)."""
         self.recognizers = tuple(recognizers)
+        self.engine = engine
         self._parts: dict[str, list[tuple[str, float, bool]]] | None = None
         self._pipelines: dict[str, FacePipeline] = {}
 
     @classmethod
-    def shared(cls) -> HidingVerifier:
-        """The process's verifier (its models are loaded once, when first needed)."""
+    def shared(cls, engine: str | None = None) -> HidingVerifier:
+        """The process's verifier on ``engine`` (its models are loaded once, when first needed)."""
         with cls._lock:
-            if cls._shared is None:
-                cls._shared = HidingVerifier()
-            return cls._shared
+            if engine not in cls._shared:
+                cls._shared[engine] = HidingVerifier(engine=engine)
+            return cls._shared[engine]
+
+    def _on_engine(self) -> AbstractContextManager[None]:
+        return using_engine(self.engine) if self.engine else contextlib.nullcontext()
 
     def parts(self) -> dict[str, list[tuple[str, float, bool]]]:
         """Each recognizer as ``(model id, weight, flipped)`` parts (one for a plain one)."""
+        with self._on_engine():
+            return self._load_parts()
+
+    def _load_parts(self) -> dict[str, list[tuple[str, float, bool]]]:
         if self._parts is None:
             parts = {}
             for name in self.recognizers:
@@ -259,6 +271,12 @@ class HidingVerifier:
             for model, _, flipped in parts:
                 wanted[model] = wanted.get(model, False) or flipped
         image = DecodedImage(pixels, "verify")
+        with self._on_engine():
+            return self._embedded(image, detection, wanted)
+
+    def _embedded(
+        self, image: DecodedImage, detection: Detection, wanted: dict[str, bool]
+    ) -> Templates:
         out: Templates = {}
         for model, flip in wanted.items():
             pipeline = self._pipelines.setdefault(
@@ -397,6 +415,12 @@ VERIFY_EVERY_SECONDS = 2.0
 """Video: a hidden track is verified on its first detected frame, then on its first detected
 frame at least this long after the last verified one (s)."""
 
+VIDEO_VERIFY_ENGINE = "onnxruntime"
+"""The CPU engine of a video's track attacks. A video process embeds few faces (a track
+once, then every 2 s), so OpenVINO's start (its import, about 0.25 s, and its compiled
+models) cost more than its bfloat16 saved: a 3 s 1080p clip took 5.16-5.23 s with the
+attacks on OpenVINO against 4.62-4.67 s on onnxruntime (docs/benchmarks.md#openvino)."""
+
 
 @dataclass
 class TrackState:
@@ -435,7 +459,7 @@ class TrackVerifier:
     ) -> None:
         self.method: Method = method
         self.strength = strength
-        self.verifier = verifier or HidingVerifier.shared()
+        self.verifier = verifier or HidingVerifier.shared(VIDEO_VERIFY_ENGINE)
         self.every = every
         self.ladder = ladder(method, strength)
         self.tracks: dict[int, TrackState] = {}
