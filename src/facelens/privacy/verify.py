@@ -54,6 +54,7 @@ __all__ = [
     "MARGIN",
     "RECOGNIZERS",
     "VERIFY_EVERY_SECONDS",
+    "VIDEO_VERIFY_ENGINE",
     "HidingVerifier",
     "Step",
     "TrackVerifier",

@@ -63,11 +63,12 @@ from facelens.apps.anonymize import LOW_CONFIDENCE, AnonymizationReport, Anonymi
 from facelens.errors import FaceLensError
 from facelens.io.image import DecodedImage
 from facelens.match.decide import identify_faces
+from facelens.models.runtime import using_engine
 from facelens.privacy.check import CheckSummary, Thumbnails
 from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
 from facelens.privacy.recall import find_faces_to_hide, hiding_detector, search_side
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
-from facelens.privacy.verify import TrackVerifier
+from facelens.privacy.verify import VIDEO_VERIFY_ENGINE, TrackVerifier
 from facelens.types import Box, Detection, Face, FloatArray
 from facelens.vectors import unit_rows
 from facelens.video import (
@@ -169,53 +170,56 @@ def anonymize_video(
         str(source), "video", method=anonymizer.method, policy=anonymizer.policy
     )
     try:
-        info = probe_video(source)
-        preset = preset or output_preset(info.width, info.height)
-        two_passes = anonymizer.policy.needs_identity or not _even_sized(info)
-        steps = _Progress(
-            progress,
-            _declared_frames(info),
-            ["tracking faces"] * two_passes
-            + ["hiding faces"]
-            + ["checking"] * anonymizer.run_check,
-        )
-        verifier = anonymizer.track_verifier()
-        passes = _two_passes if two_passes else _one_pass
-        plans, frame_regions, hidden_counts = passes(
-            anonymizer,
-            source,
-            output,
-            hold,
-            detect_every,
-            detect_side,
-            report,
-            preset,
-            steps,
-            verifier,
-        )
-        report.output = str(output)
-        report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
-        report.faces_anonymized = sum(len(p.track.observations) for p in plans if p.anonymized)
-        report.frames_touched = sum(1 for regions in frame_regions if regions)
-        report.review = _review(frame_regions, detect_every)
-        if verifier is not None:
-            report.verify = verifier.annotate(report.tracks, report.review)
-        if anonymizer.run_check:
-            templates = {p.track.id: p.template for p in plans}
-            checking = time.perf_counter()
-            kept = [p.track for p in plans if not p.anonymized]
-            report.check = _check(
-                anonymizer,
-                output,
-                frame_regions,
-                templates,
-                check_every,
-                steps,
-                kept=(kept, hold / float(info.fps or 25), detect_every),
-                thumbnails=report.thumbnails,
+        # A video embeds few faces (a track once, then every 2 s): its models, the check's
+        # included, load on VIDEO_VERIFY_ENGINE, one engine for the process.
+        with using_engine(VIDEO_VERIFY_ENGINE):
+            info = probe_video(source)
+            preset = preset or output_preset(info.width, info.height)
+            two_passes = anonymizer.policy.needs_identity or not _even_sized(info)
+            steps = _Progress(
+                progress,
+                _declared_frames(info),
+                ["tracking faces"] * two_passes
+                + ["hiding faces"]
+                + ["checking"] * anonymizer.run_check,
             )
-            report.timing["check"] = time.perf_counter() - checking
-            _review_outside(report, report.check)
+            verifier = anonymizer.track_verifier()
+            passes = _two_passes if two_passes else _one_pass
+            plans, frame_regions, hidden_counts = passes(
+                anonymizer,
+                source,
+                output,
+                hold,
+                detect_every,
+                detect_side,
+                report,
+                preset,
+                steps,
+                verifier,
+            )
+            report.output = str(output)
+            report.tracks = [p.to_dict(hidden_counts.get(p.track.id, 0)) for p in plans]
+            report.faces_anonymized = sum(len(p.track.observations) for p in plans if p.anonymized)
+            report.frames_touched = sum(1 for regions in frame_regions if regions)
+            report.review = _review(frame_regions, detect_every)
+            if verifier is not None:
+                report.verify = verifier.annotate(report.tracks, report.review)
+            if anonymizer.run_check:
+                templates = {p.track.id: p.template for p in plans}
+                checking = time.perf_counter()
+                kept = [p.track for p in plans if not p.anonymized]
+                report.check = _check(
+                    anonymizer,
+                    output,
+                    frame_regions,
+                    templates,
+                    check_every,
+                    steps,
+                    kept=(kept, hold / float(info.fps or 25), detect_every),
+                    thumbnails=report.thumbnails,
+                )
+                report.timing["check"] = time.perf_counter() - checking
+                _review_outside(report, report.check)
     except FaceLensError as error:
         report.error = error
     report.seconds = time.perf_counter() - started
