@@ -1,10 +1,10 @@
 """OpenVINO as a second CPU engine: the face embedders in bfloat16 where the CPU has it.
 
 On a CPU with AMX (or AVX-512 BF16) OpenVINO runs convolutions in bfloat16
-with float32 accumulation: SFace 14.6 -> 5.9 CPU ms a face and dlib's ResNet
-3.9 -> 1.1 (one thread), with templates at cosine >= 0.9989 and >= 0.99997
-to onnxruntime's float32 ones on real LFW faces
-(docs/benchmarks.md#openvino). Elsewhere it runs float32, about as fast as
+with float32 accumulation: SFace 16.8 -> 6.8 CPU ms a face and dlib's ResNet
+4.6 -> 1.3 (one thread, batches of 2), with templates at cosine >= 0.9990
+and >= 0.99996 to onnxruntime's float32 ones on 300 LFW faces
+(benchmarks/openvino_engine.py, docs/benchmarks.md#openvino). Elsewhere it runs float32, about as fast as
 onnxruntime. :func:`facelens.models.runtime.create_session` decides which
 engine a model gets; this module only wraps OpenVINO in the small part of
 onnxruntime's session interface that facelens uses.
@@ -134,9 +134,7 @@ class OpenVinoSession:
         """The model's outputs, in order."""
         return list(self._outputs)
 
-    def run(
-        self, output_names: list[str] | None, feeds: dict[str, np.ndarray], *_: Any
-    ) -> list[np.ndarray]:
+    def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The named outputs (all when ``None``) for ``feeds``, as arrays this call owns."""
         names = output_names or [port.name for port in self._outputs]
         request = getattr(self._requests, "request", None)

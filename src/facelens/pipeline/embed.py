@@ -31,11 +31,11 @@ the batch: 8 SFace crops add about 150 MB to the process, 1 crop 2 MB
 (docs/benchmarks.md, "Memory")."""
 
 OPENVINO_BATCH_SIZE = 4
-"""Faces per call of an embedder that runs on OpenVINO. Its bfloat16 kernels
-do more per face in small calls (dlib's ResNet, 2 threads: 2.8 / 2.0 / 1.4 /
-1.1 CPU ms a face at 1 / 2 / 4 / 8 crops), and its activations are smaller:
-``facelens eval lfw`` on one fold took 9.3 s with 2 faces a call, 8.1-8.4 s
-with 4 (+16 MB) and 8.0-8.3 s with 8 (+45 MB) (docs/benchmarks.md#openvino)."""
+"""Faces per call of an embedder that runs on OpenVINO, whose bfloat16 kernels waste
+more on small calls (two threads, CPU ms a face at 1 / 2 / 4 / 8 faces a call: SFace
+9.1 / 8.1 / 6.8 / 5.9, the int8 dlib 4.6 / 3.1 / 1.9 / 1.7; benchmarks/openvino_engine.py).
+``facelens eval lfw`` on one fold took 9.3 s with 2 faces a call, 8.1-8.4 s with 4
+(+16 MB) and 8.0-8.3 s with 8 (+45 MB) (docs/benchmarks.md#openvino)."""
 
 
 def faces_per_call(embedder: Embedder, requested: int) -> int:
