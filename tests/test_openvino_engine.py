@@ -62,8 +62,9 @@ def test_an_unknown_engine_is_refused_with_the_choices(monkeypatch: pytest.Monke
     assert settings.cpu_engine() == "onnxruntime"
 
 
-def test_other_providers_keep_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A model that may run on OpenVINO stays on onnxruntime when asked for other providers."""
+def test_only_a_model_that_allows_it_runs_on_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``openvino_precision`` opts a model in; without it (YuNet, CenterFace, the attribute
+    models) a session stays on onnxruntime."""
     monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
     on_cpu = create_session(_tiny_model(), 1, openvino_precision="f32")
     assert engine_of(on_cpu) == "openvino"
