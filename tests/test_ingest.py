@@ -128,12 +128,17 @@ def test_interrupted_ingest_resumes_without_repeats_or_losses(
     child.wait()
     with sqlite3.connect(scan) as db:
         states = dict(db.execute("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
+        (broken_status,) = db.execute(
+            "SELECT status FROM items WHERE source LIKE '%broken.jpg'"
+        ).fetchone()
     assert states.get("pending", 0) > 0 and sum(states.values()) == 9
 
     result = CliRunner().invoke(
         cli, ["ingest", str(collection), "--scan", str(scan), "--workers", "1", "--json"]
     )
-    assert result.exit_code == 1  # the broken file
+    # The broken file fails the run that reaches it: the first one when it got that far
+    # before the kill (as it does on a fast machine), else this one.
+    assert result.exit_code == (1 if broken_status == "pending" else 0)
     assert f'"processed": {states["pending"]}' in result.stdout  # only what was left
     again = CliRunner().invoke(cli, ["ingest", str(collection), "--scan", str(scan), "--json"])
     assert '"processed": 0' in again.stdout
