@@ -30,6 +30,7 @@ reached (docs/benchmarks.md#anonymization-verified).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import threading
 from collections.abc import Callable, Sequence
@@ -264,6 +265,18 @@ class HidingVerifier:
             self._parts = parts
         return self._parts
 
+    def load(self) -> None:
+        """Load every recognizer's models now (else the first attack loads them)."""
+        with self._on_engine():
+            for parts in self._load_parts().values():
+                for model, _, _ in parts:
+                    self._pipeline(model).embedder  # noqa: B018
+
+    def _pipeline(self, model: str) -> FacePipeline:
+        """The pipeline that aligns and embeds faces for ``model`` (its models load lazily)."""
+        with self._lock:
+            return self._pipelines.setdefault(model, FacePipeline(registry.DEFAULT_DETECTOR, model))
+
     def templates(self, pixels: ImageArray, detection: Detection) -> Templates:
         """The face at ``detection`` (aligned at its landmarks, as the eval does), embedded once
         per model, and once more mirrored where a recognizer flips that model."""
@@ -280,9 +293,7 @@ class HidingVerifier:
     ) -> Templates:
         out: Templates = {}
         for model, flip in wanted.items():
-            pipeline = self._pipelines.setdefault(
-                model, FacePipeline(registry.DEFAULT_DETECTOR, model)
-            )
+            pipeline = self._pipeline(model)
             face = pipeline.faces_at(image, [detection], embed=False)[0]
             crop = face.part_crops[0] if face.part_crops else face.aligned
             assert crop is not None
@@ -465,6 +476,19 @@ class TrackVerifier:
         self.ladder = ladder(method, strength)
         self.tracks: dict[int, TrackState] = {}
         self.cpu_seconds = 0.0
+
+    def load_in_background(self) -> None:
+        """Start loading the recognizers in a thread of their own (about 0.6 CPU s), so that
+        a video's first attack finds them loaded instead of holding up its frames."""
+        context = contextvars.copy_context()  # the engine and providers in force
+        threading.Thread(
+            target=context.run, args=(self._load,), name="facelens-verifier-load", daemon=True
+        ).start()
+
+    def _load(self) -> None:
+        # A failure here is met again, and reported, by the first attack's own loading.
+        with contextlib.suppress(Exception):
+            self.verifier.load()
 
     def step(self, track_id: int | None) -> Step:
         """The drawing of a track's regions now."""

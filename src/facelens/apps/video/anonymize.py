@@ -52,6 +52,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -68,7 +69,7 @@ from facelens.privacy.check import CheckSummary, Thumbnails
 from facelens.privacy.methods import anonymize_i420_regions, anonymize_regions
 from facelens.privacy.recall import find_faces_to_hide, hiding_detector, search_side
 from facelens.privacy.regions import Region, RegionOrigin, anonymization_region
-from facelens.privacy.verify import VIDEO_VERIFY_ENGINE, TrackVerifier
+from facelens.privacy.verify import VIDEO_VERIFY_ENGINE, Step, TrackVerifier
 from facelens.types import Box, Detection, Face, FloatArray
 from facelens.vectors import unit_rows
 from facelens.video import (
@@ -104,6 +105,9 @@ CHECK_PIXEL_RATE = 600_000
 check costs no more than the anonymization pass: CenterFace costs about 10 times YuNet per
 pixel; docs/benchmarks.md#video-throughput): about 2.3 frames a second at 512x512, 0.65 at
 1080p (searched at 1280x720). The first and the last frame are always checked."""
+PAINT_AHEAD = 8
+"""Frames queued for the hider's thread at most (3.1 MB each at 1080p); then the caller
+waits."""
 DEFAULT_PRESET = "superfast"
 """x264 speed preset of the output up to 720p (at constant quality, crf 18): at 720p it
 costs about 12 ms of CPU per frame against 21 ms for ``veryfast``, for files about 40%
@@ -184,6 +188,11 @@ def anonymize_video(
                 + ["checking"] * anonymizer.run_check,
             )
             verifier = anonymizer.track_verifier()
+            if verifier is not None:
+                # The detector first (the first frames need it), then the recognizers
+                # load beside the first frames instead of holding up the first attack.
+                anonymizer.pipeline.detector  # noqa: B018
+                verifier.load_in_background()
             passes = _two_passes if two_passes else _one_pass
             plans, frame_regions, hidden_counts = passes(
                 anonymizer,
@@ -322,39 +331,39 @@ def _one_pass(
     ):
         fps = float(reader.info.fps or 25)
         side = search_side(reader.info.width, reader.info.height, detect_side)
-        hider = _FrameHider(anonymizer, writer, hold / fps, detect_every, verifier)
         lag = tracker.max_gap + (hold + detect_every) / fps
         waiting: deque[YuvFrame] = deque()
         searched = -1
+        with _FrameHider(anonymizer, writer, hold / fps, detect_every, verifier) as hider:
 
-        def search(frame: YuvFrame) -> None:
-            pixels = frame.rgb()
-            detections = find_faces_to_hide(detector, pixels, side)
-            faces = make_faces(DecodedImage(pixels, frame.source), detections)
-            found = tracker.update(frame.index, frame.time, faces)
-            if verifier is not None:
-                verifier.verify(pixels, frame.index, frame.time, _detected(found))
-            hider.follow(tracker.live_tracks)
+            def search(frame: YuvFrame) -> None:
+                pixels = frame.rgb()
+                detections = find_faces_to_hide(detector, pixels, side)
+                faces = make_faces(DecodedImage(pixels, frame.source), detections)
+                found = tracker.update(frame.index, frame.time, faces)
+                if verifier is not None:
+                    verifier.verify(pixels, frame.index, frame.time, _detected(found))
+                hider.follow(tracker.live_tracks)
 
-        steps.start("hiding faces")
-        for frame in reader.yuv_frames():
-            if not waiting and not hider.frame_regions:
-                hider.start = frame.time
-            if frame.index % detect_every == 0:
-                search(frame)
-                searched = frame.index
-            waiting.append(frame)
-            while waiting[0].time + lag <= frame.time:
+            steps.start("hiding faces")
+            for frame in reader.yuv_frames():
+                if not waiting and not hider.frame_regions:
+                    hider.start = frame.time
+                if frame.index % detect_every == 0:
+                    search(frame)
+                    searched = frame.index
+                waiting.append(frame)
+                while waiting[0].time + lag <= frame.time:
+                    hider.write(waiting.popleft())
+                steps.frame(frame.index)
+            if waiting and waiting[-1].index != searched:
+                search(waiting[-1])  # the last frame is always searched
+            tracks = tracker.finish()
+            hider.follow(tracks)
+            if waiting:
+                hider.end = waiting[-1].time  # the clip's end is known: hold regions up to it
+            while waiting:
                 hider.write(waiting.popleft())
-            steps.frame(frame.index)
-        if waiting and waiting[-1].index != searched:
-            search(waiting[-1])  # the last frame is always searched
-        tracks = tracker.finish()
-        hider.follow(tracks)
-        if waiting:
-            hider.end = waiting[-1].time  # the clip's end is known: hold regions up to it
-        while waiting:
-            hider.write(waiting.popleft())
         _raise_if_incomplete(reader)
     _describe_output(report, reader, writer)  # once the writer has encoded every frame
     report.preview = hider.preview
@@ -363,7 +372,14 @@ def _one_pass(
 
 
 class _FrameHider:
-    """Hides the regions of the followed tracks in each frame, in order, and writes it."""
+    """Hides the regions of the followed tracks in each frame, in order, and writes it.
+
+    :meth:`write` decides a frame's regions and their drawings in the caller's thread
+    (they depend on the tracks and on the verifier's rungs at that moment, so the output
+    does not depend on thread timing); drawing them and handing the frame to the writer
+    happen in a thread of the hider's own, in order, while the caller decodes and searches
+    the next frames. Use it as a context manager: leaving waits for every frame queued.
+    """
 
     def __init__(
         self,
@@ -385,6 +401,21 @@ class _FrameHider:
         self._preview_regions = 0
         self.start = 0.0  # time of the clip's first frame
         self.end: float | None = None  # time of its last frame, once known
+        self._painter = ThreadPoolExecutor(1, thread_name_prefix="facelens-hider")
+        self._painting: deque[Future[None]] = deque()
+
+    def __enter__(self) -> _FrameHider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Wait for the frames queued (the first failure among them is raised), or, when
+        leaving on an error, drop those not started yet."""
+        try:
+            if exc[0] is None:
+                while self._painting:
+                    self._painting.popleft().result()
+        finally:
+            self._painter.shutdown(wait=True, cancel_futures=True)
 
     def follow(self, tracks: list[Track]) -> None:
         """Tracks that may place regions (new ones are added; known ones are kept)."""
@@ -392,6 +423,7 @@ class _FrameHider:
             self.tracks.setdefault(track.id, track)
 
     def write(self, frame: YuvFrame) -> None:
+        """Decide ``frame``'s regions now; queue their drawing and the frame's writing."""
         # a track last seen more than ``hold`` before this frame cannot reach it or a later one
         reach = max(self.hold_seconds, EDGE_HOLD)  # a track may be held to the clip's end
         done = [i for i, t in self.tracks.items() if t.last.time + reach < frame.time]
@@ -406,17 +438,23 @@ class _FrameHider:
             (frame.width, frame.height),
             (self.start, self.end),
         )
-        if regions:
-            for region in regions:
-                step = self.step(region.track_id)
-                anonymize_i420_regions(frame.yuv, [region.box], step.method, step.strength)
-                assert region.track_id is not None
-                self.counts[region.track_id] = self.counts.get(region.track_id, 0) + 1
-            if len(regions) > self._preview_regions:
-                self.preview, self._preview_regions = frame.rgb(), len(regions)
+        drawings = [(region.box, self.step(region.track_id)) for region in regions]
+        for region in regions:
+            assert region.track_id is not None
+            self.counts[region.track_id] = self.counts.get(region.track_id, 0) + 1
         while len(self.frame_regions) < frame.index:
             self.frame_regions.append([])  # frames the reader skipped (none for files)
         self.frame_regions.append(regions)
+        self._painting.append(self._painter.submit(self._paint_and_write, frame, drawings))
+        while len(self._painting) > PAINT_AHEAD:
+            self._painting.popleft().result()
+
+    def _paint_and_write(self, frame: YuvFrame, drawings: list[tuple[Box, Step]]) -> None:
+        """The hider's thread: draw each region with its step, then hand the frame on."""
+        for box, step in drawings:
+            anonymize_i420_regions(frame.yuv, [box], step.method, step.strength)
+        if len(drawings) > self._preview_regions:
+            self.preview, self._preview_regions = frame.rgb(), len(drawings)
         self.writer.write(frame)
 
 
