@@ -36,11 +36,11 @@ sys.path.insert(0, str(BENCHMARKS))
 
 from facelens.io.image import load_image  # noqa: E402
 from facelens.models import registry  # noqa: E402
-from facelens.models.dlib_resnet import _built_graph  # noqa: E402
+from facelens.models.dlib_resnet import built_graph  # noqa: E402
 from facelens.models.onnx_fold import fold_dequantize_linear, make_dims_symbolic  # noqa: E402
 from facelens.models.openvino_engine import OpenVinoSession  # noqa: E402
 from facelens.models.runtime import create_session  # noqa: E402
-from facelens.models.sface import _folded_graph  # noqa: E402
+from facelens.models.sface import folded_graph  # noqa: E402
 from facelens.models.spec import verified_model_bytes  # noqa: E402
 from facelens.models.yunet import YuNetDetector  # noqa: E402
 from int8_quantization import crops  # noqa: E402
@@ -58,9 +58,9 @@ def graph_bytes(model_id: str) -> bytes:
     spec = registry.get_spec(model_id)
     shipped = verified_model_bytes(spec)
     if model_id == registry.SFACE_EMBEDDER:
-        return _folded_graph(spec, shipped)
+        return folded_graph(spec, shipped)
     if spec.file.endswith(".dat"):
-        return _built_graph(spec, shipped)
+        return built_graph(spec, shipped)
     return shipped
 
 

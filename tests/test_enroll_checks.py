@@ -286,7 +286,6 @@ def test_service_409_for_another_persons_face_unless_forced(
     assert duplicate["details"]["photos"][0]["code"] == DUPLICATE
 
 
-
 def test_ingest_refuses_a_folder_name_for_that_photo_only(
     tmp_path: Path, astronaut: np.ndarray
 ) -> None:

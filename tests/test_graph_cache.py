@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from facelens.models import onnx_fold, registry, sface
-from facelens.models.graph_cache import cached_graph
+from facelens.models.graph_cache import cached_graph, cached_graph_and_digest
 from facelens.models.spec import verified_model_bytes
 
 SPEC = registry.get_spec(registry.SFACE_EMBEDDER)
@@ -41,6 +42,19 @@ def test_a_built_graph_is_kept_and_later_read_not_built(cache: Path) -> None:
     assert cached_graph(SPEC, BUILDERS, build) == b"graph bytes"
     assert build.calls == 1
     assert len(list(cache.glob("*.onnx"))) == len(list(cache.glob("*.sha256"))) == 1
+
+
+def test_the_digest_given_is_the_graphs_own_when_built_when_read_and_none_when_off(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = hashlib.sha256(b"graph bytes").hexdigest()
+    assert cached_graph_and_digest(SPEC, BUILDERS, Builder(b"graph bytes")) == (
+        b"graph bytes",
+        expected,
+    )
+    assert cached_graph_and_digest(SPEC, BUILDERS, Builder(b"unused")) == (b"graph bytes", expected)
+    monkeypatch.setenv("FACELENS_GRAPH_CACHE", "off")
+    assert cached_graph_and_digest(SPEC, BUILDERS, Builder(b"fresh")) == (b"fresh", None)
 
 
 def test_a_damaged_graph_is_built_again(cache: Path) -> None:
@@ -95,7 +109,7 @@ def test_sface_from_the_cache_gives_the_templates_of_a_fresh_build(cache: Path) 
     model_bytes = verified_model_bytes(SPEC)
     built = sface.SFaceEmbedder(SPEC, model_bytes, threads=1)
     (stored,) = cache.glob("*.onnx")
-    assert stored.read_bytes() == sface._folded_graph(SPEC, model_bytes)
+    assert stored.read_bytes() == sface.folded_graph(SPEC, model_bytes)
     read = sface.SFaceEmbedder(SPEC, model_bytes, threads=1)
     crops = np.random.default_rng(15).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
     np.testing.assert_array_equal(built.embed(crops), read.embed(crops))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ from onnx import TensorProto, helper
 from facelens import settings
 from facelens.io.image import load_image
 from facelens.models import registry
-from facelens.models.openvino_engine import OpenVinoSession
+from facelens.models.openvino_engine import BLOB_UNUSED_DAYS, OpenVinoSession
 from facelens.models.runtime import create_session, engine_of, using_engine
 from facelens.pipeline.detect import LARGE_FACE, detect_faces
 from facelens.pipeline.faces import FacePipeline
@@ -121,6 +123,26 @@ def test_compiled_models_are_kept_and_a_damaged_one_is_compiled_again(
     blobs[0].write_bytes(b"not a compiled model")
     again = OpenVinoSession(_tiny_model(), 1, "f32")
     assert np.allclose(again.run(None, {"x": x})[0], [[0.0, 1.0, 4.0]])
+
+
+def test_compiled_models_unused_for_a_month_are_removed_when_one_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACELENS_GRAPH_CACHE", str(tmp_path))
+    folder = tmp_path / "openvino"
+    folder.mkdir()
+    stale, recent = folder / "stale.blob", folder / "recent.blob"
+    for blob, days in ((stale, BLOB_UNUSED_DAYS + 1), (recent, BLOB_UNUSED_DAYS - 1)):
+        blob.write_bytes(b"an older compiled model")
+        moment = time.time() - days * 86400
+        os.utime(blob, (moment, moment))
+    OpenVinoSession(_tiny_model(), 1, "f32")  # compiles and writes its blob
+    assert not stale.exists() and recent.exists()
+    assert len(list(folder.glob("*.blob"))) == 2
+    written = next(b for b in folder.glob("*.blob") if b != recent)
+    os.utime(written, (0, 0))
+    OpenVinoSession(_tiny_model(), 1, "f32")  # imports it: in use again
+    assert written.stat().st_mtime > time.time() - 3600
 
 
 def test_outputs_belong_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:

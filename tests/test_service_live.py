@@ -159,7 +159,14 @@ def test_kill_9_during_concurrent_enrollments_loses_no_acknowledged_one(
                 # every photo another shot of the one face (never the same photo twice, which
                 # enrollment refuses), forced past the look-alike check (all are one face)
                 files = [
-                    ("photos", (f"{name}-{k}.jpg", noisy_jpeg(astronaut, (worker, index, k)), "image/jpeg"))
+                    (
+                        "photos",
+                        (
+                            f"{name}-{k}.jpg",
+                            noisy_jpeg(astronaut, (worker, index, k)),
+                            "image/jpeg",
+                        ),
+                    )
                     for k in range(2)
                 ]
                 try:

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from facelens.types import Detection, FloatArray, ImageArray
 
-__all__ = ["Detector", "Embedder", "OwnAlignment"]
+__all__ = ["BatchedEmbedder", "Detector", "Embedder", "OwnAlignment"]
 
 
 class Detector(Protocol):
@@ -34,6 +34,14 @@ class Embedder(Protocol):
     def embed(self, crops: ImageArray) -> FloatArray:
         """``(N, H, W, 3)`` RGB uint8 crops -> ``(N, dimension)`` float32, unit L2 norm."""
         ...
+
+
+@runtime_checkable
+class BatchedEmbedder(Protocol):
+    """An embedder that states how many faces a call it runs best at (callers may send
+    more; fewer wastes time)."""
+
+    faces_per_call: int
 
 
 @runtime_checkable

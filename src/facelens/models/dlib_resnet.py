@@ -55,8 +55,8 @@ from facelens.models.dlib_shape import (
     predict_shape,
     read_shape_predictor,
 )
-from facelens.models.graph_cache import cached_graph
-from facelens.models.runtime import create_session, engine_of
+from facelens.models.graph_cache import cached_graph_and_digest
+from facelens.models.runtime import create_session, engine_of, faces_per_call
 from facelens.models.spec import ModelSpec, check_folded, verified_model_bytes
 from facelens.types import Detection, FloatArray, ImageArray
 from facelens.vectors import unit_rows
@@ -71,6 +71,7 @@ __all__ = [
     "SPEC",
     "DlibResNetEmbedder",
     "build_onnx",
+    "built_graph",
     "dlib_box",
     "match_architecture",
 ]
@@ -396,12 +397,16 @@ class DlibResNetEmbedder:
             check_folded(spec, onnx.load_from_string(model_bytes))
             self._session = create_session(model_bytes, threads, openvino_precision="bf16")
         else:  # dlib's own .dat: build the graph
-            graph = cached_graph(
-                spec, (dlib_format, sys.modules[__name__]), lambda: _built_graph(spec, model_bytes)
+            graph, digest = cached_graph_and_digest(
+                spec, (dlib_format, sys.modules[__name__]), lambda: built_graph(spec, model_bytes)
             )
-            self._session = create_session(graph, threads, openvino_precision="bf16")
+            self._session = create_session(
+                graph, threads, openvino_precision="bf16", model_sha256=digest
+            )
         self.engine = engine_of(self._session)
         """What runs the network: ``"onnxruntime"`` or ``"openvino"``."""
+        self.faces_per_call = faces_per_call(self._session)
+        """Faces per call it runs best at (:class:`facelens.models.base.BatchedEmbedder`)."""
         self._spec = spec
         self._predictor: ShapePredictor | None = None
         self._predictor_lock = threading.Lock()
@@ -443,7 +448,7 @@ class DlibResNetEmbedder:
         return unit_rows(self.descriptors(crops))
 
 
-def _built_graph(spec: ModelSpec, model_bytes: bytes) -> bytes:
+def built_graph(spec: ModelSpec, model_bytes: bytes) -> bytes:
     """The serialized, checked graph of a dlib ``.dat`` file.
 
     The graph object is dropped before the session is made, so that loading

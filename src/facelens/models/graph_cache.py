@@ -33,7 +33,7 @@ import onnx
 from facelens import settings
 from facelens.models.spec import ModelSpec
 
-__all__ = ["cached_graph"]
+__all__ = ["cached_graph", "cached_graph_and_digest"]
 
 _KEY = re.compile(r"[0-9a-f]{16}")
 """A cache key (:func:`_key`): what follows ``<model id>-`` in a graph's file name."""
@@ -47,17 +47,28 @@ def cached_graph(
     ``builders`` are the modules whose code decides the graph's bytes; their
     source is part of the cache key.
     """
+    return cached_graph_and_digest(spec, builders, build)[0]
+
+
+def cached_graph_and_digest(
+    spec: ModelSpec, builders: tuple[ModuleType, ...], build: Callable[[], bytes]
+) -> tuple[bytes, str | None]:
+    """As :func:`cached_graph`, with the graph's sha256 (hex) as checked or written here,
+    so that a caller keying more work on the graph need not hash it again (None when
+    the cache is off)."""
     folder = settings.graph_cache()
     if folder is None:
-        return build()
+        return build(), None
     path = folder / f"{spec.id}-{_key(spec, builders)}.onnx"
     stamp = path.with_suffix(".sha256")
     with contextlib.suppress(OSError):
         data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() == stamp.read_text(encoding="ascii").strip():
-            return data
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == stamp.read_text(encoding="ascii").strip():
+            return data, digest
         del data
     graph = build()
+    digest = hashlib.sha256(graph).hexdigest()
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob(f"{spec.id}-*"):  # graphs of older files or code: never read again
@@ -65,8 +76,8 @@ def cached_graph(
             if old.suffix in (".onnx", ".sha256") and _KEY.fullmatch(key) and old.stem != path.stem:
                 old.unlink(missing_ok=True)
         _write(path, graph)
-        _write(stamp, hashlib.sha256(graph).hexdigest().encode("ascii"))
-    return graph
+        _write(stamp, digest.encode("ascii"))
+    return graph, digest
 
 
 def _key(spec: ModelSpec, builders: tuple[ModuleType, ...]) -> str:

@@ -18,6 +18,7 @@ import io
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from facelens import settings
 if TYPE_CHECKING:
     import openvino
 
-__all__ = ["OpenVinoSession", "Port"]
+__all__ = ["BLOB_UNUSED_DAYS", "OpenVinoSession", "Port"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,11 @@ def _core() -> openvino.Core:
     return openvino.Core()
 
 
-def _blob_path(model_bytes: bytes, config: dict[str, Any]) -> Path | None:
-    """Where the compiled model for these bytes and settings is kept; None without a cache.
+def _blob_path(model_sha256: str, config: dict[str, Any]) -> Path | None:
+    """Where the compiled model of the graph with this sha256 (hex) and these settings is
+    kept; None without a cache.
 
-    The key covers the model's sha256, the settings, OpenVINO's version and
+    The key covers the graph's sha256, the settings, OpenVINO's version and
     the CPU's name (a compiled model holds kernels chosen for its instruction set).
     """
     folder = settings.graph_cache()
@@ -59,7 +61,7 @@ def _blob_path(model_bytes: bytes, config: dict[str, Any]) -> Path | None:
         return None
     import openvino
 
-    hasher = hashlib.sha256(model_bytes)
+    hasher = hashlib.sha256(model_sha256.encode("ascii"))
     identity = (
         openvino.__version__,
         _core().get_property("CPU", "FULL_DEVICE_NAME"),
@@ -69,8 +71,14 @@ def _blob_path(model_bytes: bytes, config: dict[str, Any]) -> Path | None:
     return folder / "openvino" / f"{hasher.hexdigest()[:32]}.blob"
 
 
+BLOB_UNUSED_DAYS = 30
+"""A compiled model not imported for this many days is removed when another is written
+(blobs of older graphs, settings or OpenVINO versions are never read again)."""
+
+
 def _write_blob(path: Path, compiled: openvino.CompiledModel) -> None:
-    """Keep a compiled model for later processes (whole or not at all; errors ignored)."""
+    """Keep a compiled model for later processes (whole or not at all; errors ignored),
+    and remove the blobs unused for :data:`BLOB_UNUSED_DAYS`."""
     with contextlib.suppress(OSError, RuntimeError):
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -81,6 +89,11 @@ def _write_blob(path: Path, compiled: openvino.CompiledModel) -> None:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+        oldest = time.time() - BLOB_UNUSED_DAYS * 86400
+        for old in path.parent.glob("*.blob"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < oldest:
+                    old.unlink()
 
 
 class OpenVinoSession:
@@ -92,7 +105,18 @@ class OpenVinoSession:
     bfloat16 runs float32 whatever the hint.
     """
 
-    def __init__(self, model_bytes: bytes, threads: int, precision: str) -> None:
+    faces_per_call = 4
+    """Faces per call the face embedders run at on OpenVINO, whose bfloat16 kernels waste
+    more on small calls (two threads, CPU ms a face at 1 / 2 / 4 / 8 faces a call: SFace
+    9.1 / 8.1 / 6.8 / 5.9, the int8 dlib 4.6 / 3.1 / 1.9 / 1.7; benchmarks/openvino_engine.py).
+    ``facelens eval lfw`` on one fold took 9.3 s with 2 faces a call, 8.1-8.4 s with 4
+    (+16 MB) and 8.0-8.3 s with 8 (+45 MB) (docs/benchmarks.md#openvino)."""
+
+    def __init__(
+        self, model_bytes: bytes, threads: int, precision: str, model_sha256: str | None = None
+    ) -> None:
+        """``model_sha256``: the sha256 (hex) of ``model_bytes`` when the caller has it
+        (else it is computed here, to key the compiled-model cache)."""
         core = _core()
         config = {
             "INFERENCE_NUM_THREADS": threads,
@@ -102,11 +126,14 @@ class OpenVinoSession:
             # pinned threads wait for a core that another stage holds.
             "ENABLE_CPU_PINNING": False,
         }
-        blob = _blob_path(model_bytes, config)
         compiled = None
+        blob = None
+        if settings.graph_cache() is not None:
+            blob = _blob_path(model_sha256 or hashlib.sha256(model_bytes).hexdigest(), config)
         if blob is not None:
             with contextlib.suppress(OSError, RuntimeError):
-                compiled = core.import_model(io.BytesIO(blob.read_bytes()), "CPU", config)
+                compiled = core.import_model(blob.read_bytes(), "CPU", config)
+                os.utime(blob)  # in use: kept (see BLOB_UNUSED_DAYS)
         # The ports' names as the ONNX graph gives them: compiling adds other names
         # (onnxruntime's "291" beside "cls_8"); the model read and an imported blob have none.
         named: Any = compiled

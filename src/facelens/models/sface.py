@@ -27,18 +27,18 @@ import numpy as np
 import onnx
 
 from facelens.models import onnx_fold
-from facelens.models.graph_cache import cached_graph
+from facelens.models.graph_cache import cached_graph_and_digest
 from facelens.models.onnx_fold import (
     fold_dequantize_linear,
     make_dims_symbolic,
     prelu_as_batch_norms,
 )
-from facelens.models.runtime import create_opencv_net, create_session, engine_of
+from facelens.models.runtime import create_opencv_net, create_session, engine_of, faces_per_call
 from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
 
-__all__ = ["REFERENCE_LANDMARKS", "SPEC", "SFaceEmbedder"]
+__all__ = ["REFERENCE_LANDMARKS", "SPEC", "SFaceEmbedder", "folded_graph"]
 
 REFERENCE_LANDMARKS = np.array(
     [
@@ -73,6 +73,8 @@ class SFaceEmbedder:
         self.runtime = runtime
         self.engine = runtime
         """What runs the network: ``"opencv"``, ``"onnxruntime"`` or ``"openvino"``."""
+        self.faces_per_call = 1
+        """Faces per call it runs best at (:class:`facelens.models.base.BatchedEmbedder`)."""
         # An OpenCV Net must not be shared between threads: each thread gets its own,
         # so that threads embed in parallel.
         self._nets = threading.local()
@@ -80,11 +82,14 @@ class SFaceEmbedder:
             self._model_bytes = model_bytes
             self._opencv_net()  # fail now, not on first use, if the file cannot be read
         else:
-            graph = cached_graph(
-                spec, (onnx_fold, sys.modules[__name__]), lambda: _folded_graph(spec, model_bytes)
+            graph, digest = cached_graph_and_digest(
+                spec, (onnx_fold, sys.modules[__name__]), lambda: folded_graph(spec, model_bytes)
             )
-            self._session = create_session(graph, threads, openvino_precision="bf16")
+            self._session = create_session(
+                graph, threads, openvino_precision="bf16", model_sha256=digest
+            )
             self.engine = engine_of(self._session)
+            self.faces_per_call = faces_per_call(self._session)
 
     def embed(self, crops: ImageArray) -> FloatArray:
         """``(N, 112, 112, 3)`` RGB uint8 -> ``(N, 128)`` float32 with unit L2 norm."""
@@ -107,7 +112,7 @@ class SFaceEmbedder:
         return net
 
 
-def _folded_graph(spec: ModelSpec, model_bytes: bytes) -> bytes:
+def folded_graph(spec: ModelSpec, model_bytes: bytes) -> bytes:
     """The serialized graph onnxruntime runs: folded, checked, batch-symbolic, PRelu rewritten.
 
     The graph object is dropped before the session is made, so that loading

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from facelens.models.base import Embedder
+from facelens.models.base import BatchedEmbedder, Embedder
 from facelens.models.fusion import FusionEmbedder
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
@@ -14,10 +14,9 @@ from facelens.vectors import unit_rows
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "EMBED_BATCH_SIZE",
-    "OPENVINO_BATCH_SIZE",
+    "call_size",
     "embed_crops",
     "embed_face_crops",
-    "faces_per_call",
 ]
 
 DEFAULT_BATCH_SIZE = 8
@@ -30,19 +29,13 @@ dlib 4.4 / 4.2 / 4.1 / 3.9 ms, one thread), while the activations grow with
 the batch: 8 SFace crops add about 150 MB to the process, 1 crop 2 MB
 (docs/benchmarks.md, "Memory")."""
 
-OPENVINO_BATCH_SIZE = 4
-"""Faces per call of an embedder that runs on OpenVINO, whose bfloat16 kernels waste
-more on small calls (two threads, CPU ms a face at 1 / 2 / 4 / 8 faces a call: SFace
-9.1 / 8.1 / 6.8 / 5.9, the int8 dlib 4.6 / 3.1 / 1.9 / 1.7; benchmarks/openvino_engine.py).
-``facelens eval lfw`` on one fold took 9.3 s with 2 faces a call, 8.1-8.4 s with 4
-(+16 MB) and 8.0-8.3 s with 8 (+45 MB) (docs/benchmarks.md#openvino)."""
 
-
-def faces_per_call(embedder: Embedder, requested: int) -> int:
-    """Faces per call for ``embedder``: ``requested``, raised to :data:`OPENVINO_BATCH_SIZE`
-    when the embedder runs on OpenVINO (its ``engine`` attribute)."""
-    if getattr(embedder, "engine", None) == "openvino":
-        return max(requested, OPENVINO_BATCH_SIZE)
+def call_size(embedder: Embedder, requested: int) -> int:
+    """Faces per call for ``embedder``: ``requested``, raised to the faces a call the
+    embedder states it runs best at (:class:`facelens.models.base.BatchedEmbedder`: 4 on
+    OpenVINO, :attr:`facelens.models.openvino_engine.OpenVinoSession.faces_per_call`)."""
+    if isinstance(embedder, BatchedEmbedder):
+        return max(requested, embedder.faces_per_call)
     return requested
 
 
@@ -88,10 +81,9 @@ def embed_face_crops(
     parts always add their mirror image; ``flip`` adds it to the others too.
     """
     if not isinstance(embedder, FusionEmbedder):
-        return embed_crops(embedder, crops_per_part[0], faces_per_call(embedder, batch_size), flip)
+        return embed_crops(embedder, crops_per_part[0], call_size(embedder, batch_size), flip)
     scaled = [
-        embed_crops(part, crops, faces_per_call(part, batch_size), flip or part_flip)
-        * math.sqrt(weight)
+        embed_crops(part, crops, call_size(part, batch_size), flip or part_flip) * math.sqrt(weight)
         for part, weight, part_flip, crops in zip(
             embedder.parts, embedder.weights, embedder.flips, crops_per_part, strict=True
         )
