@@ -182,6 +182,58 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return math.exp((low + high) / 2)
 
 
+def sgd(net: nn.Module, lr: float) -> torch.optim.SGD:
+    return torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+
+def train_epoch(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    weights: torch.Tensor,
+    batch: int,
+    bf16: bool,
+    gen: torch.Generator,
+) -> tuple[float, float]:
+    """One epoch over the augmented training set; its mean loss and training accuracy."""
+    net.train()
+    order = torch.randperm(len(x_train), generator=gen)
+    total, correct, loss_sum = 0, 0, 0.0
+    for i in range(0, len(order), batch):
+        index = order[i : i + batch]
+        xb, yb = augment(x_train[index].clone(), gen), y_train[index]
+        if bf16:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(xb)
+        loss = F.cross_entropy(logits.float(), yb, weight=weights, label_smoothing=0.05)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        loss_sum += float(loss.detach()) * len(index)
+        correct += int((logits.argmax(1) == yb).sum())
+        total += len(index)
+    return loss_sum / total, correct / total
+
+
+@torch.no_grad()
+def recompute_batch_norm(net: nn.Module, x: torch.Tensor, batch: int, bf16: bool) -> None:
+    """Batch norm statistics of averaged weights: one pass over the (unaugmented) images."""
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the pass
+    net.train()
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch]
+        net(xb.contiguous(memory_format=torch.channels_last) if bf16 else xb)
+    net.eval()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="scripts/expression_data.py's npz")
@@ -202,6 +254,17 @@ def main() -> int:
         default="16,32,64,192",
         help="channels of the four stages, comma-separated (the shipped version 4: 32,64,128,256 with --epochs 20)",
     )
+    parser.add_argument(
+        "--init", type=Path, default=None, help="start from these weights (a .pt this script wrote)"
+    )
+    parser.add_argument(
+        "--swa-epochs",
+        type=int,
+        default=0,
+        help="after the one-cycle epochs, this many epochs at the constant --swa-lr whose "
+        "weights are averaged (stochastic weight averaging; batch norm statistics recomputed)",
+    )
+    parser.add_argument("--swa-lr", type=float, default=0.01)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -224,40 +287,38 @@ def main() -> int:
     net = ExpressionCNN(widths)  # type: ignore[arg-type]
     if args.bf16:
         net = net.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4
-    )
-    steps = args.epochs * math.ceil(len(x_train) / args.batch)
+    if args.init is not None:
+        net.load_state_dict(torch.load(args.init))
+    batches = math.ceil(len(x_train) / args.batch)
+    optimizer = sgd(net, args.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.2
+        optimizer, max_lr=args.lr, total_steps=max(1, args.epochs * batches), pct_start=0.2
     )
     started = time.perf_counter()
+    epoch_data = (x_train, y_train, weights, args.batch, args.bf16, gen)
     for epoch in range(args.epochs):
-        net.train()
-        order = torch.randperm(len(x_train), generator=gen)
-        total, correct, loss_sum = 0, 0, 0.0
-        for i in range(0, len(order), args.batch):
-            index = order[i : i + args.batch]
-            xb, yb = augment(x_train[index].clone(), gen), y_train[index]
-            if args.bf16:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                logits = net(xb)
-            loss = F.cross_entropy(logits.float(), yb, weight=weights, label_smoothing=0.05)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += float(loss.detach()) * len(index)
-            correct += int((logits.argmax(1) == yb).sum())
-            total += len(index)
+        loss, accuracy = train_epoch(net, optimizer, schedule, *epoch_data)
         val_acc = float((logits_of(net, x_val).argmax(1) == y_val).float().mean())
         print(
-            f"epoch {epoch + 1}/{args.epochs} loss {loss_sum / total:.3f} "
-            f"train acc {correct / total:.3f} val acc {val_acc:.4f} "
-            f"{time.perf_counter() - started:.0f} s",
+            f"epoch {epoch + 1}/{args.epochs} loss {loss:.3f} train acc {accuracy:.3f} "
+            f"val acc {val_acc:.4f} {time.perf_counter() - started:.0f} s",
             flush=True,
         )
+    if args.swa_epochs:
+        averaged = torch.optim.swa_utils.AveragedModel(net)
+        optimizer = sgd(net, args.swa_lr)
+        for epoch in range(args.swa_epochs):
+            loss, accuracy = train_epoch(net, optimizer, None, *epoch_data)
+            averaged.update_parameters(net)
+            print(
+                f"swa epoch {epoch + 1}/{args.swa_epochs} loss {loss:.3f} "
+                f"train acc {accuracy:.3f} {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+        net = averaged.module
+        recompute_batch_norm(net, x_train, args.batch, args.bf16)
+        val_acc = float((logits_of(net, x_val).argmax(1) == y_val).float().mean())
+        print(f"averaged weights: val acc {val_acc:.4f}", flush=True)
 
     logits = logits_of(net, x_val)
     temperature = fit_temperature(logits, y_val)
@@ -274,6 +335,9 @@ def main() -> int:
         "nll_before": float(F.cross_entropy(logits, y_val)),
         "nll_after": float(F.cross_entropy(logits / temperature, y_val)),
         "epochs": args.epochs,
+        "init": str(args.init) if args.init else None,
+        "swa_epochs": args.swa_epochs,
+        "swa_lr": args.swa_lr if args.swa_epochs else None,
         "widths": list(widths),
         "seed": args.seed,
         "bf16": args.bf16,
