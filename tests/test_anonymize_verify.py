@@ -32,7 +32,9 @@ from facelens.privacy.methods import SHIPPED, anonymize_regions
 from facelens.privacy.regions import grow_box
 from facelens.privacy.verify import (
     RECOGNIZERS,
+    VIDEO_VERIFY_ENGINE,
     HidingVerifier,
+    TrackVerifier,
     _next_rung,
     drawn,
     ladder,
@@ -252,3 +254,18 @@ def test_a_face_matched_at_every_rung_ends_with_its_least_matched_drawing(
     expected = astronaut.copy()  # the image returned is the one drawn with that rung
     anonymize_regions(expected, [region], result.step.method, result.step.strength)
     assert np.array_equal(out, expected)
+
+
+def test_a_videos_recognizers_load_in_the_background_on_its_engine() -> None:
+    """A new verifier's models are loaded by its background thread (on the video engine, in
+    the engine's context), so that the first attack does not wait for them."""
+    hiding = HidingVerifier(engine=VIDEO_VERIFY_ENGINE)
+    track = TrackVerifier("blur", verifier=hiding)
+    assert hiding._parts is None and not hiding._pipelines
+    track.load_in_background().join(timeout=300)
+    assert hiding._parts is not None and set(hiding._parts) == set(RECOGNIZERS)
+    loaded = {model: pipeline._embedder for model, pipeline in hiding._pipelines.items()}
+    assert set(loaded) == {m for parts in hiding._parts.values() for m, _, _ in parts}
+    for model, embedder in loaded.items():
+        assert not isinstance(embedder, str), f"{model} was not loaded"
+        assert getattr(embedder, "engine", VIDEO_VERIFY_ENGINE) == VIDEO_VERIFY_ENGINE

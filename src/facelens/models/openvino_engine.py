@@ -109,8 +109,9 @@ class OpenVinoSession:
     """Faces per call the face embedders run at on OpenVINO, whose bfloat16 kernels waste
     more on small calls (two threads, CPU ms a face at 1 / 2 / 4 / 8 faces a call: SFace
     9.1 / 8.1 / 6.8 / 5.9, the int8 dlib 4.6 / 3.1 / 1.9 / 1.7; benchmarks/openvino_engine.py).
-    ``facelens eval lfw`` on one fold took 9.3 s with 2 faces a call, 8.1-8.4 s with 4
-    (+16 MB) and 8.0-8.3 s with 8 (+45 MB) (docs/benchmarks.md#openvino)."""
+    ``facelens eval lfw`` on one fold: 12.0-12.2 s with 2 faces a call, 11.0-11.4 s with 4
+    (+16 MB), 10.5-11.1 s with 8 (+30 MB more) (benchmarks/openvino_costs.py,
+    docs/benchmarks.md#openvino-costs)."""
 
     def __init__(
         self, model_bytes: bytes, threads: int, precision: str, model_sha256: str | None = None

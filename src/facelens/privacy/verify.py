@@ -477,13 +477,16 @@ class TrackVerifier:
         self.tracks: dict[int, TrackState] = {}
         self.cpu_seconds = 0.0
 
-    def load_in_background(self) -> None:
+    def load_in_background(self) -> threading.Thread:
         """Start loading the recognizers in a thread of their own (about 0.6 CPU s), so that
-        a video's first attack finds them loaded instead of holding up its frames."""
+        a video's first attack finds them loaded instead of holding up its frames; the
+        thread, started."""
         context = contextvars.copy_context()  # the engine and providers in force
-        threading.Thread(
+        loading = threading.Thread(
             target=context.run, args=(self._load,), name="facelens-verifier-load", daemon=True
-        ).start()
+        )
+        loading.start()
+        return loading
 
     def _load(self) -> None:
         # A failure here is met again, and reported, by the first attack's own loading.
