@@ -55,7 +55,7 @@ from facelens.models.dlib_shape import (
     predict_shape,
     read_shape_predictor,
 )
-from facelens.models.graph_cache import cached_graph_and_digest
+from facelens.models.graph_cache import cached_session
 from facelens.models.runtime import create_session, engine_of, faces_per_call
 from facelens.models.spec import ModelSpec, check_folded, verified_model_bytes
 from facelens.types import Detection, FloatArray, ImageArray
@@ -397,11 +397,12 @@ class DlibResNetEmbedder:
             check_folded(spec, onnx.load_from_string(model_bytes))
             self._session = create_session(model_bytes, threads, openvino_precision="bf16")
         else:  # dlib's own .dat: build the graph
-            graph, digest = cached_graph_and_digest(
-                spec, (dlib_format, sys.modules[__name__]), lambda: built_graph(spec, model_bytes)
-            )
-            self._session = create_session(
-                graph, threads, openvino_precision="bf16", model_sha256=digest
+            self._session = cached_session(
+                spec,
+                (dlib_format, sys.modules[__name__]),
+                lambda: built_graph(spec, model_bytes),
+                threads,
+                openvino_precision="bf16",
             )
         self.engine = engine_of(self._session)
         """What runs the network: ``"onnxruntime"`` or ``"openvino"``."""

@@ -31,9 +31,10 @@ from types import ModuleType
 import onnx
 
 from facelens import settings
+from facelens.models.runtime import Session, create_session
 from facelens.models.spec import ModelSpec
 
-__all__ = ["cached_graph", "cached_graph_and_digest"]
+__all__ = ["cached_graph", "cached_graph_and_digest", "cached_session"]
 
 _KEY = re.compile(r"[0-9a-f]{16}")
 """A cache key (:func:`_key`): what follows ``<model id>-`` in a graph's file name."""
@@ -78,6 +79,21 @@ def cached_graph_and_digest(
         _write(path, graph)
         _write(stamp, digest.encode("ascii"))
     return graph, digest
+
+
+def cached_session(
+    spec: ModelSpec,
+    builders: tuple[ModuleType, ...],
+    build: Callable[[], bytes],
+    threads: int | None,
+    openvino_precision: str | None = None,
+) -> Session:
+    """A session (:func:`facelens.models.runtime.create_session`) for the cached graph of
+    ``spec``, keyed for OpenVINO's compiled-model cache by the digest checked here."""
+    graph, digest = cached_graph_and_digest(spec, builders, build)
+    return create_session(
+        graph, threads, openvino_precision=openvino_precision, model_sha256=digest
+    )
 
 
 def _key(spec: ModelSpec, builders: tuple[ModuleType, ...]) -> str:

@@ -27,13 +27,13 @@ import numpy as np
 import onnx
 
 from facelens.models import onnx_fold
-from facelens.models.graph_cache import cached_graph_and_digest
+from facelens.models.graph_cache import cached_session
 from facelens.models.onnx_fold import (
     fold_dequantize_linear,
     make_dims_symbolic,
     prelu_as_batch_norms,
 )
-from facelens.models.runtime import create_opencv_net, create_session, engine_of, faces_per_call
+from facelens.models.runtime import create_opencv_net, engine_of, faces_per_call
 from facelens.models.spec import ModelSpec, check_folded
 from facelens.types import FloatArray, ImageArray
 from facelens.vectors import unit_rows
@@ -82,11 +82,12 @@ class SFaceEmbedder:
             self._model_bytes = model_bytes
             self._opencv_net()  # fail now, not on first use, if the file cannot be read
         else:
-            graph, digest = cached_graph_and_digest(
-                spec, (onnx_fold, sys.modules[__name__]), lambda: folded_graph(spec, model_bytes)
-            )
-            self._session = create_session(
-                graph, threads, openvino_precision="bf16", model_sha256=digest
+            self._session = cached_session(
+                spec,
+                (onnx_fold, sys.modules[__name__]),
+                lambda: folded_graph(spec, model_bytes),
+                threads,
+                openvino_precision="bf16",
             )
             self.engine = engine_of(self._session)
             self.faces_per_call = faces_per_call(self._session)
