@@ -69,7 +69,6 @@ print(json.dumps(report))
 
 LOAD_PROBE = """
 import json, time
-t = time.process_time()
 from facelens.models import registry
 from facelens.models.runtime import using_engine
 from facelens.models.fusion import FusionEmbedder
