@@ -395,7 +395,9 @@ class DlibResNetEmbedder:
         self.own_alignment = own_alignment  # cut chips with dlib's shape predictor (align)
         if spec.file.endswith(".onnx"):  # a graph facelens wrote (the int8 one): run as is
             check_folded(spec, onnx.load_from_string(model_bytes))
-            self._session = create_session(model_bytes, threads, openvino_precision="bf16")
+            self._session = create_session(  # the file's sha256 was checked as it was read
+                model_bytes, threads, openvino_precision="bf16", model_sha256=spec.sha256
+            )
         else:  # dlib's own .dat: build the graph
             self._session = cached_session(
                 spec,
