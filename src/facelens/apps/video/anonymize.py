@@ -86,6 +86,7 @@ from facelens.video import (
 
 __all__ = [
     "DEFAULT_DETECT_EVERY",
+    "DEFAULT_DETECT_SIDE",
     "DEFAULT_HOLD",
     "EDGE_HOLD",
     "anonymize_video",
