@@ -325,6 +325,36 @@ def synthetic_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_a_write_failing_in_the_hiders_thread_ends_the_video_with_its_error(
+    synthetic_video: Path, lens: FaceLens, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames are drawn and written by the hider's own thread: a failure there (here the
+    encoder refusing the 10th frame, as a full disk would) is the video's error, in the
+    report, and leaves no thread behind."""
+    import threading
+
+    from facelens.errors import VideoWriteError
+    from facelens.video import VideoWriter
+
+    written = 0
+    write = VideoWriter.write
+
+    def failing_write(self: VideoWriter, frame: object) -> None:
+        nonlocal written
+        written += 1
+        if written == 10:
+            raise VideoWriteError("out.mp4: writing failed (no space left on device)")
+        write(self, frame)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VideoWriter, "write", failing_write)
+    report = anonymize_video(
+        make_anonymizer(lens, check=False), synthetic_video, tmp_path / "out.mp4"
+    )
+    assert not report.ok and "no space left on device" in str(report.error)
+    assert written == 10  # frames queued after the failure were dropped, not written
+    assert not [t for t in threading.enumerate() if t.name.startswith("facelens-hider")]
+
+
 def test_synthetic_video_is_anonymized_in_every_frame(
     synthetic_video: Path, lens: FaceLens, tmp_path: Path
 ) -> None:

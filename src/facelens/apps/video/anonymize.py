@@ -404,6 +404,7 @@ class _FrameHider:
         self.end: float | None = None  # time of its last frame, once known
         self._painter = ThreadPoolExecutor(1, thread_name_prefix="facelens-hider")
         self._painting: deque[Future[None]] = deque()
+        self._failed = False  # set by the hider's thread when a frame fails
 
     def __enter__(self) -> _FrameHider:
         return self
@@ -451,12 +452,19 @@ class _FrameHider:
             self._painting.popleft().result()
 
     def _paint_and_write(self, frame: YuvFrame, drawings: list[tuple[Box, Step]]) -> None:
-        """The hider's thread: draw each region with its step, then hand the frame on."""
-        for box, step in drawings:
-            anonymize_i420_regions(frame.yuv, [box], step.method, step.strength)
-        if len(drawings) > self._preview_regions:
-            self.preview, self._preview_regions = frame.rgb(), len(drawings)
-        self.writer.write(frame)
+        """The hider's thread: draw each region with its step, then hand the frame on
+        (nothing more once a frame has failed: the caller raises that failure)."""
+        if self._failed:
+            return
+        try:
+            for box, step in drawings:
+                anonymize_i420_regions(frame.yuv, [box], step.method, step.strength)
+            if len(drawings) > self._preview_regions:
+                self.preview, self._preview_regions = frame.rgb(), len(drawings)
+            self.writer.write(frame)
+        except BaseException:
+            self._failed = True
+            raise
 
 
 def check_step(info: VideoInfo, independent: Any) -> int:
