@@ -24,8 +24,9 @@ Scores: accuracy and macro-F1 over the classes present in the labels (a
 prediction of any other class counts as wrong), per-class recall and F1, the
 confusions among happy, neutral and surprise, and the expected calibration
 error (top label, 15 bins) on the FER2013 split. Speed: milliseconds per
-face of each expression model on 2 onnxruntime threads, batches of 64 and
-of 1. Age and gender are not scored: no development data carries such labels.
+face of each expression model on 2 threads of each CPU engine that runs it
+(``--engines``), batches of 64 and of 1. Age and gender are not scored: no
+development data carries such labels.
 
     .venv/bin/python benchmarks/expression_accuracy.py [--data ../shared/data] [--json]
     .venv/bin/python benchmarks/expression_accuracy.py --measure-template   # crops.EXPRESSION_TEMPLATE
@@ -47,10 +48,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facelens import settings
 from facelens.analysis.analyzer import EXPRESSION_MODELS, AttributeAnalyzer
 from facelens.analysis.tight import attribute_faces
 from facelens.models import registry
 from facelens.models.attributes import EXPRESSIONS
+from facelens.models.runtime import using_engine
 from facelens.pipeline.faces import FacePipeline
 from facelens.types import Face, ImageArray
 
@@ -261,12 +264,47 @@ def measure_template(root: Path, faces: FacePipeline) -> None:
     print(f"mirrored to symmetry:\n{np.round(mirrored, 4)}")
 
 
-def speed(attributes: AttributeAnalyzer, repeats: int = 7) -> dict[str, float]:
+class OnEngine(AttributeAnalyzer):
+    """An analyzer whose expression model is the one loaded on CPU ``engine`` (the registry
+    looks models up on every call, by the engine in force)."""
+
+    def __init__(self, engine: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.engine = engine
+
+    @property
+    def expression_model(self) -> Any:
+        with using_engine(self.engine):
+            return AttributeAnalyzer.expression_model.fget(self)  # type: ignore[attr-defined]
+
+
+def load_models(
+    model_ids: list[str], engines: list[str]
+) -> tuple[dict[str, AttributeAnalyzer], dict[str, Any]]:
+    """Each expression model loaded on each engine that takes it, by label (the model's id,
+    then ``"ID on ENGINE"`` for the engines after the first), and each label's spec."""
+    models: dict[str, AttributeAnalyzer] = {}
+    specs: dict[str, Any] = {}
+    for model_id in model_ids:
+        seen: set[str] = set()
+        for engine in engines:
+            attributes = OnEngine(engine, age_gender=False, threads=2, expression_model=model_id)
+            running = attributes.expression_model.engine  # loads it, on this engine
+            if running in seen:
+                continue
+            seen.add(running)
+            label = model_id if len(seen) == 1 else f"{model_id} on {running}"
+            models[label] = attributes
+            specs[label] = registry.get_spec(model_id).describe() | {"engine": running}
+    return models, specs
+
+
+def speed(attributes: AttributeAnalyzer, repeats: int = 7) -> dict[str, Any]:
     """Milliseconds per face of the expression model, batches of 64 and of 1 (median of runs)."""
     rng = np.random.default_rng(0)
     model = attributes.expression_model
     side = model.input_size[0]
-    timings: dict[str, float] = {}
+    timings: dict[str, Any] = {"engine": model.engine}
     for name, count in (("ms_per_face_batch64", 64), ("ms_per_face_batch1", 1)):
         crops = rng.integers(0, 256, (count, side, side), dtype=np.uint8)
 
@@ -341,7 +379,7 @@ def markdown(report: dict[str, Any]) -> str:
     for model_id, t in report["speed"].items():
         lines.append(
             f"- speed `{model_id}`: {t['ms_per_face_batch64']:.2f} ms/face (batch 64), "
-            f"{t['ms_per_face_batch1']:.2f} ms/face (batch 1), 2 threads, "
+            f"{t['ms_per_face_batch1']:.2f} ms/face (batch 1), 2 threads on {t['engine']}, "
             f"load average {t['load_average_1min']:.1f} on {os.cpu_count()} cores"
         )
     return "\n".join(lines)
@@ -356,6 +394,12 @@ def main() -> int:
     parser.add_argument(
         "--models", default=",".join(EXPRESSION_MODELS), help="comma-separated expression model ids"
     )
+    parser.add_argument(
+        "--engines",
+        default=",".join(settings.CPU_ENGINES),
+        help="comma-separated CPU engines to run each model on (a model an engine does not "
+        "take, e.g. mini-Xception on OpenVINO, is run once)",
+    )
     args = parser.parse_args()
     faces = FacePipeline()
     ck_root = args.data / "ckplus48/CK+48"
@@ -364,13 +408,10 @@ def main() -> int:
     if args.measure_template:
         measure_template(ck_root, faces)
         return 0
-    model_ids = args.models.split(",")
-    models = {
-        m: AttributeAnalyzer(age_gender=False, threads=2, expression_model=m) for m in model_ids
-    }
+    models, specs = load_models(args.models.split(","), args.engines.split(","))
     report: dict[str, Any] = {
-        "models": model_ids,
-        "specs": {m: registry.get_spec(m).describe() for m in model_ids},
+        "models": list(models),
+        "specs": specs,
         "fer_validation": run_fer(fer_root, faces, models) if fer_root.is_dir() else None,
         "ckplus48": run_ckplus(ck_root, faces, models) if ck_root.is_dir() else None,
         "yale": run_yale(yale_root, faces, models) if yale_root.is_dir() else None,

@@ -1,4 +1,5 @@
-"""OpenVINO as the embedders' CPU engine: which models it runs, agreement, its compiled cache."""
+"""OpenVINO as the embedders' and the expression CNN's CPU engine: which models it runs,
+agreement, its compiled cache."""
 
 from __future__ import annotations
 
@@ -65,12 +66,40 @@ def test_an_unknown_engine_is_refused_with_the_choices(monkeypatch: pytest.Monke
 
 
 def test_only_a_model_that_allows_it_runs_on_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``openvino_precision`` opts a model in; without it (YuNet, CenterFace, the attribute
-    models) a session stays on onnxruntime."""
+    """``openvino_precision`` opts a model in; without it (YuNet, CenterFace, mini-Xception,
+    the age and gender model) a session stays on onnxruntime."""
     monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
     on_cpu = create_session(_tiny_model(), 1, openvino_precision="f32")
     assert engine_of(on_cpu) == "openvino"
     assert engine_of(create_session(_tiny_model(), 1)) == "onnxruntime"
+
+
+def test_the_expression_cnn_on_openvino_reads_real_faces_as_on_onnxruntime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """facelens's expression CNN runs on OpenVINO by default (bfloat16 where the CPU has it)
+    and names the same expression as float32 on onnxruntime for nearly every real face
+    (CK+48's crops when the shared data is there, else the astronaut's face), with
+    probabilities within a few hundredths."""
+    import cv2
+    from skimage import data as skdata
+
+    root = DATA_ROOT / "ckplus48" / "CK+48"
+    if root.is_dir():
+        paths = sorted(root.glob("*/*.png"))[::4]
+        crops = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
+    else:
+        grey = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2GRAY)
+        crops = cv2.resize(grey[30:230, 130:330], (48, 48))[None]
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    fast = registry.load_attribute_model("facelens-expression-cnn48")
+    with using_engine("onnxruntime"):
+        exact = registry.load_attribute_model("facelens-expression-cnn48")
+    assert (fast.engine, exact.engine) == ("openvino", "onnxruntime")
+    fast_scores, exact_scores = fast.predict(crops), exact.predict(crops)
+    assert np.abs(fast_scores - exact_scores).max() < 0.05
+    agree = (fast_scores.argmax(axis=1) == exact_scores.argmax(axis=1)).mean()
+    assert agree >= (0.98 if len(crops) > 1 else 1.0), agree
 
 
 def _real_photos(astronaut: ImageArray, lfw_root: Path | None) -> list[ImageArray]:
@@ -118,6 +147,7 @@ def test_compiled_models_are_kept_and_a_damaged_one_is_compiled_again(
     for session in (first, second):
         assert [p.name for p in session.get_inputs()] == ["x"]
         assert [p.name for p in session.get_outputs()] == ["scores_8"]
+        assert [p.shape for p in session.get_inputs()] == [(None, 3)]  # the batch is open
         assert np.allclose(session.run(None, {"x": x})[0], [[0.0, 1.0, 4.0]])
         assert np.allclose(session.run(["scores_8"], {"x": np.vstack([x, x])})[0][1], [0, 1, 4])
     blobs[0].write_bytes(b"not a compiled model")

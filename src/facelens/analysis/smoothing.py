@@ -17,10 +17,10 @@ The default windows were chosen by ``benchmarks/expression_video.py`` on the
 shared clips (9 clips, 10 tracks, 2,248 frames; docs/benchmarks.md) with the
 default expression model (facelens-expression-cnn48): the longest window
 that still shows at least 95 % of the expression episodes of 0.5 s or more.
-With its fourth version (session 8), centred 1.2 s cuts label flips from 1.92
-to 0.38 per second and keeps 96 % of the 50 episodes (2 s kept 80 %); trailing
-windows lag, so the live default is shorter (0.5 s: 0.72 flips/s, 0.15 s
-latency, 98 % of the episodes).
+With its sixth version (session 11), centred 0.8 s cuts label flips from 2.05
+to 0.48 per second and keeps all 40 episodes (1.2 s, the window of versions 4
+and 5, kept 92.5 %); trailing windows lag, so the live default is shorter
+(0.5 s: 0.69 flips/s, 0.15 s latency, 97.5 % of the episodes).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from facelens.types import FloatArray
 
 __all__ = ["DEFAULT_WINDOW_SECONDS", "TrackSmoother", "label_flips", "label_runs", "smooth_scores"]
 
-DEFAULT_WINDOW_SECONDS = 1.2
+DEFAULT_WINDOW_SECONDS = 0.8
 """Centred window for offline timelines, seconds (chosen by measurement, see above)."""
 LIVE_WINDOW_SECONDS = 0.5
 """Trailing window for live video (:class:`TrackSmoother`), seconds (chosen by measurement)."""

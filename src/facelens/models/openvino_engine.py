@@ -36,9 +36,17 @@ __all__ = ["BLOB_UNUSED_DAYS", "OpenVinoSession", "Port"]
 
 @dataclass(frozen=True)
 class Port:
-    """An input or output of a session: its name (as onnxruntime's ``NodeArg.name``)."""
+    """An input or output of a session: its name and shape (as onnxruntime's ``NodeArg``;
+    a dimension not fixed by the graph, such as the batch, is ``None``)."""
 
     name: str
+    shape: tuple[int | None, ...] = ()
+
+    @classmethod
+    def of(cls, port: Any) -> Port:
+        """The port of an OpenVINO model's or compiled model's input or output."""
+        dims = port.get_partial_shape()
+        return cls(port.any_name, tuple(d.get_length() if d.is_static else None for d in dims))
 
 
 @cache
@@ -144,8 +152,8 @@ class OpenVinoSession:
             if blob is not None:
                 _write_blob(blob, compiled)
         self._compiled = compiled
-        self._inputs = [Port(port.any_name) for port in named.inputs]
-        self._outputs = [Port(port.any_name) for port in named.outputs]
+        self._inputs = [Port.of(port) for port in named.inputs]
+        self._outputs = [Port.of(port) for port in named.outputs]
         del named
         self._requests = threading.local()
 

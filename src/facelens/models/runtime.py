@@ -143,9 +143,9 @@ def create_session(
     :func:`using_providers`. ``openvino_precision`` (``"bf16"`` or ``"f32"``):
     the model may run on OpenVINO at that precision, and does when only the
     CPU provider is in force and the engine in force (:func:`engine_in_force`)
-    is ``openvino`` (the default); the face embedders ask for it, with their agreement to
-    float32 measured (docs/benchmarks.md#openvino). Other models stay on
-    onnxruntime. ``model_sha256``: the bytes' sha256 (hex) when the caller has it, so that
+    is ``openvino`` (the default); the face embedders and facelens's expression CNN ask
+    for it, with their agreement to float32 measured (docs/benchmarks.md#openvino,
+    #expression). Other models stay on onnxruntime. ``model_sha256``: the bytes' sha256 (hex) when the caller has it, so that
     OpenVINO's compiled-model cache need not hash them again.
     """
     chosen = resolve_providers(providers or _IN_FORCE.get())

