@@ -1,6 +1,6 @@
 """Does the grain after blur make a face for CenterFace, the privacy check's detector?
 
-    .venv/bin/python benchmarks/blur_grain_detector.py [--fields 30] [--out results.json]
+    .venv/bin/python benchmarks/blur_grain_detector.py [--fields 30] [--only TEXT] [--out results.json]
 
 A synthetic clip like the tests', without encoding: the scikit-image
 astronaut's face (256 px) moving over a plain 384x288 canvas, 30 positions.
@@ -61,6 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fields", type=int, default=30, help="seeded grain fields per variant")
     parser.add_argument("--out", type=Path, default=None, help="write the counts as JSON")
+    parser.add_argument(
+        "--only", default="", help="run only the variants whose name contains this text"
+    )
     args = parser.parse_args()
     pictures = frames()
     finder = FacePipeline()
@@ -70,6 +73,8 @@ def main() -> None:
     detector = load_centerface()
     results = {}
     for name, (method, change) in VARIANTS.items():
+        if args.only not in name:
+            continue
         strength = replace(methods.SHIPPED, **change)  # type: ignore[arg-type]
         fields_with_faces, faces = 0, 0
         for seed in range(args.fields):
