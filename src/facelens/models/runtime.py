@@ -145,8 +145,9 @@ def create_session(
     CPU provider is in force and the engine in force (:func:`engine_in_force`)
     is ``openvino`` (the default); the face embedders and facelens's expression CNN ask
     for it, with their agreement to float32 measured (docs/benchmarks.md#openvino,
-    #expression). Other models stay on onnxruntime. ``model_sha256``: the bytes' sha256 (hex) when the caller has it, so that
-    OpenVINO's compiled-model cache need not hash them again.
+    #expression). Other models stay on onnxruntime. ``model_sha256``: the bytes' sha256
+    (hex) when the caller has it, so that OpenVINO's compiled-model cache need not hash
+    them again.
     """
     chosen = resolve_providers(providers or _IN_FORCE.get())
     if (
