@@ -102,6 +102,28 @@ def test_the_expression_cnn_on_openvino_reads_real_faces_as_on_onnxruntime(
     assert agree >= (0.98 if len(crops) > 1 else 1.0), agree
 
 
+def test_the_age_and_gender_model_stays_on_onnxruntime_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, astronaut: ImageArray
+) -> None:
+    """bfloat16 moves apparent ages by years (docs/benchmarks.md#expression), so the registry
+    runs FaceRes on onnxruntime; asked for it, OpenVINO runs it, and on the astronaut the
+    two agree on the gender call and within a few years of age."""
+    from facelens.analysis.crops import age_gender_crop
+    from facelens.models.attributes import MALE_THRESHOLD, AgeGenderNet
+    from facelens.models.spec import verified_model_bytes
+
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    shipped = registry.load_attribute_model("hse-faceres-age-gender")
+    spec = registry.get_spec("hse-faceres-age-gender")
+    fast = AgeGenderNet(spec, verified_model_bytes(spec), 1, openvino_precision="bf16")
+    assert (shipped.engine, fast.engine) == ("onnxruntime", "openvino")
+    faces = FacePipeline().detect(astronaut, embed=False)
+    crops = np.stack([age_gender_crop(astronaut, f.landmarks) for f in faces])
+    (age, male), (fast_age, fast_male) = shipped.predict(crops), fast.predict(crops)
+    assert ((male >= MALE_THRESHOLD) == (fast_male >= MALE_THRESHOLD)).all()
+    assert np.abs(age - fast_age).max() < 8
+
+
 def _real_photos(astronaut: ImageArray, lfw_root: Path | None) -> list[ImageArray]:
     """The astronaut, and the first photo of every 100th LFW person when LFW is there."""
     images = [astronaut]

@@ -90,10 +90,27 @@ class AgeGenderNet:
 
     input_size = (224, 224)
 
-    def __init__(self, spec: ModelSpec, model_bytes: bytes, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model_bytes: bytes,
+        threads: int | None = None,
+        openvino_precision: str | None = None,
+    ) -> None:
+        """``openvino_precision``: as :func:`~facelens.models.runtime.create_session`'s. The
+        registry leaves it out, so the model runs on onnxruntime: in bfloat16 on OpenVINO it
+        costs about a fifth of the CPU, but moves apparent ages by up to 8 years
+        (``benchmarks/age_gender_engines.py``, docs/benchmarks.md#expression)."""
         self.model_id = spec.id
-        self._session = create_session(model_bytes, threads)
+        self._session = create_session(
+            model_bytes, threads, openvino_precision=openvino_precision, model_sha256=spec.sha256
+        )
         self._input = self._session.get_inputs()[0].name
+
+    @property
+    def engine(self) -> str:
+        """The CPU engine running the model: ``"openvino"`` or ``"onnxruntime"``."""
+        return engine_of(self._session)
 
     def predict(self, crops: ImageArray) -> tuple[FloatArray, FloatArray]:
         """``(N, 224, 224, 3)`` RGB uint8 -> (ages in years ``(N,)``, male scores ``(N,)``).
