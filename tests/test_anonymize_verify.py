@@ -24,6 +24,7 @@ from PIL import Image
 from facelens.api import FaceLens
 from facelens.apps.anonymize import Anonymizer
 from facelens.apps.video.anonymize import anonymize_video
+from facelens.errors import UnknownModelError
 from facelens.evaluation.anonymization import Sample, _templates, measure
 from facelens.io.image import load_image
 from facelens.models import registry
@@ -269,3 +270,35 @@ def test_a_videos_recognizers_load_in_the_background_on_its_engine() -> None:
     for model, embedder in loaded.items():
         assert not isinstance(embedder, str), f"{model} was not loaded"
         assert getattr(embedder, "engine", VIDEO_VERIFY_ENGINE) == VIDEO_VERIFY_ENGINE
+
+
+def test_a_tracks_attacks_run_in_their_own_thread_and_count_once_settled(
+    astronaut: np.ndarray,
+) -> None:
+    """verify() queues the attack; step() changes only when settle() puts an attack's
+    outcome in force, in order, whatever the thread has finished meanwhile."""
+    detection = registry.load_detector().detect(astronaut)[0]
+    with TrackVerifier("pixelate", WEAK, verifier=HidingVerifier.shared(VIDEO_VERIFY_ENGINE)) as v:
+        first = v.step(7).name
+        v.verify(astronaut, 0, 0.0, [(7, detection)])
+        v.verify(astronaut, 10, 0.4, [(7, detection)])  # not due: 0.4 s after the last
+        v.verify(astronaut, 60, 2.4, [(7, detection)])
+        assert v.tracks[7].frames == [0, 60]
+        v._issued[0][1].result(timeout=300)  # the first attack is done in its thread ...
+        assert v.step(7).name == first and v.tracks[7].escalations == 0  # ... not yet in force
+        v.settle(59)
+        raised = v.step(7).name
+        assert raised != first and v.tracks[7].escalations >= 1
+        assert [frame for frame, _, _ in v._issued] == [60]  # later attacks are not waited for
+        v.settle()
+        assert not v._issued and v.tracks[7].last_result is not None
+        assert v.cpu_seconds > 0
+
+
+def test_a_failed_attack_is_raised_when_settled(astronaut: np.ndarray) -> None:
+    detection = registry.load_detector().detect(astronaut)[0]
+    broken = HidingVerifier(["no-such-recognizer"], engine=VIDEO_VERIFY_ENGINE)
+    with TrackVerifier("blur", verifier=broken) as v:
+        v.verify(astronaut, 0, 0.0, [(1, detection)])
+        with pytest.raises(UnknownModelError, match="no-such-recognizer"):
+            v.settle()

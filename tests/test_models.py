@@ -56,6 +56,20 @@ def test_yunet_matches_opencv_face_detector(astronaut: np.ndarray) -> None:
     assert abs(ours[0].score - faces[0][14]) < 1e-3
 
 
+@pytest.mark.parametrize("size", [(250, 250), (721, 1279), (64, 97)])
+def test_yunet_input_is_the_bgr_planes_zero_padded_to_32(size: tuple[int, int]) -> None:
+    from facelens.models.yunet import network_input
+
+    height, width = size
+    image = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    blob = network_input(image)
+    padded = (-(-height // 32) * 32, -(-width // 32) * 32)
+    assert blob.shape == (1, 3, *padded) and blob.dtype == np.float32
+    expected = np.zeros((1, 3, *padded), np.float32)
+    expected[0, :, :height, :width] = image[:, :, ::-1].transpose(2, 0, 1)
+    assert np.array_equal(blob, expected)
+
+
 def test_sface_matches_opencv_dnn(astronaut: np.ndarray) -> None:
     """Folded SFace on onnxruntime equals the block-quantized file run by OpenCV DNN."""
     embedder = registry.load_embedder(registry.SFACE_EMBEDDER, runtime="onnxruntime")
@@ -144,3 +158,46 @@ def test_sface_default_runtime_keeps_the_templates_on_real_faces(lfw_root: Path)
     assert len(crops) >= 20
     cosines = (default.embed(np.stack(crops)) * opencv.embed(np.stack(crops))).sum(1)
     assert cosines.min() >= 0.9999
+
+
+def test_a_model_being_built_does_not_hold_up_loading_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The registry builds each model under a lock of its own: while one model is being built
+    (here held inside its factory), another loads, and two threads asking for the same
+    model get one object."""
+    import dataclasses
+    import threading
+
+    from facelens.models import yunet
+
+    started, release = threading.Event(), threading.Event()
+
+    def held_factory(spec: object, data: bytes, threads: int | None, runtime: str) -> object:
+        started.set()
+        release.wait(timeout=60)
+        return yunet.YuNetDetector(yunet.SPEC, data, threads)
+
+    registry.get_spec(registry.DEFAULT_DETECTOR)  # the built-in models are registered
+    held = dataclasses.replace(yunet.SPEC, id="yunet-held-in-its-factory", factory=held_factory)
+    monkeypatch.setitem(registry._REGISTRY, held.id, held)
+    results: dict[str, list[object]] = {"held": [], "other": []}
+
+    def load(model_id: str, key: str) -> None:
+        results[key].append(registry.load_detector(model_id, threads=1))
+
+    holders = [threading.Thread(target=load, args=(held.id, "held")) for _ in range(2)]
+    for thread in holders:
+        thread.start()
+    assert started.wait(timeout=60)
+    other = threading.Thread(target=load, args=(registry.DEFAULT_DETECTOR, "other"))
+    other.start()
+    other.join(timeout=30)
+    try:
+        assert not other.is_alive(), "loading YuNet waited for another model's build"
+        assert len(results["other"]) == 1 and not results["held"]
+    finally:
+        release.set()
+        for thread in holders:
+            thread.join(timeout=60)
+    assert len(results["held"]) == 2 and results["held"][0] is results["held"][1]

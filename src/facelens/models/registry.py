@@ -51,6 +51,9 @@ _CacheKey = tuple[str, int | None, str, Providers, str]
 """(model id, threads, runtime, execution providers, CPU engine) of a loaded model."""
 _LOADED: OrderedDict[_CacheKey, Any] = OrderedDict()  # least recently used first
 _LOCK = threading.RLock()
+"""Guards the registry and the cache (held briefly: models are built under their own lock)."""
+_BUILDING: dict[_CacheKey, threading.Lock] = {}
+"""One lock per model variant, held while it is built."""
 
 DEFAULT_DETECTOR = "yunet-2023mar-int8bq"
 SFACE_EMBEDDER = "sface-2021dec-int8bq"
@@ -152,15 +155,26 @@ def _load(
     key = (spec.id, threads, chosen, resolved, engine)
     with _LOCK:
         model = _LOADED.get(key)
-        if model is None:
-            with using_providers(resolved):
-                model = _build(spec, threads, chosen, resolved)
-            _LOADED[key] = model
-            return_free_memory()
+        building = _BUILDING.setdefault(key, threading.Lock())
+    if model is None:
+        # Built under a lock of its own, so that two threads loading different models (the
+        # detector, and a video verifier's recognizers in the background) build both at once;
+        # two threads asking for the same model build it once.
+        with building:
+            with _LOCK:
+                model = _LOADED.get(key)
+            if model is None:
+                with using_providers(resolved):
+                    model = _build(spec, threads, chosen, resolved)
+                with _LOCK:
+                    _LOADED[key] = model
+                return_free_memory()
+    with _LOCK:
         for part, _ in spec.parts:  # a fusion in use keeps its parts
             part_key = (part, threads, get_spec(part).runtimes[0], resolved, engine)
             if part_key in _LOADED:
                 _LOADED.move_to_end(part_key)
+        _LOADED[key] = model  # back in, should another thread's load have dropped it meanwhile
         _LOADED.move_to_end(key)
         while len(_LOADED) > settings.model_cache():
             _LOADED.popitem(last=False)

@@ -33,7 +33,10 @@ import contextlib
 import contextvars
 import functools
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -460,7 +463,14 @@ class TrackState:
 class TrackVerifier:
     """Verified hiding of video tracks: a track is attacked on its first detected frame and
     then every :data:`VERIFY_EVERY_SECONDS`; a match raises the track's rung of the ladder for
-    every frame written after it (:meth:`step` is what the writer draws)."""
+    every frame drawn after the attack is settled (:meth:`step` is what the writer draws).
+
+    Attacks run in a thread of the verifier's own, one at a time in the order
+    :meth:`verify` issued them, while the caller decodes and searches the next frames.
+    Their outcome is put in force only by :meth:`settle`, in the caller's thread, so what
+    :meth:`step` answers depends on which attacks were settled, never on thread timing.
+    Use it as a context manager (or call :meth:`close`): leaving stops the thread.
+    """
 
     def __init__(
         self,
@@ -476,6 +486,23 @@ class TrackVerifier:
         self.ladder = ladder(method, strength)
         self.tracks: dict[int, TrackState] = {}
         self.cpu_seconds = 0.0
+        """CPU seconds of the attacks, in the verifier's thread (onnxruntime's own threads
+        not counted)."""
+        self._attack_levels: dict[int, int] = {}  # each track's rung as the attacks left it
+        self._attacker: ThreadPoolExecutor | None = None
+        self._issued: deque[tuple[int, Future[list[Verification]], list[int]]] = deque()
+
+    def __enter__(self) -> TrackVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the attacks' thread (attacks not started yet are dropped)."""
+        if self._attacker is not None:
+            self._attacker.shutdown(wait=True, cancel_futures=True)
+            self._attacker = None
 
     def load_in_background(self) -> threading.Thread:
         """Start loading the recognizers in a thread of their own (about 0.6 CPU s), so that
@@ -494,7 +521,7 @@ class TrackVerifier:
             self.verifier.load()
 
     def step(self, track_id: int | None) -> Step:
-        """The drawing of a track's regions now."""
+        """The drawing of a track's regions now (the attacks settled so far decide it)."""
         state = self.tracks.get(track_id) if track_id is not None else None
         return self.ladder[state.level if state else 0]
 
@@ -506,36 +533,63 @@ class TrackVerifier:
         faces: Sequence[tuple[int, Detection]],
     ) -> None:
         """Attack the tracks due for it among ``faces`` (``(track id, detection)`` of one RGB
-        frame at ``time_s`` s), the frame's other faces hidden as they are drawn."""
-        import time
-
-        started = time.process_time()
+        frame at ``time_s`` s; ``pixels`` must not change afterwards), the frame's other
+        faces hidden as the earlier attacks left them. The attack is queued for the
+        verifier's thread; :meth:`settle` waits for it."""
         height, width = pixels.shape[:2]
         due, others = [], []
         for track_id, detection in faces:
             state = self.tracks.setdefault(track_id, TrackState())
             region = grow_box(detection.box, width, height)
             if state.last is None or time_s - state.last >= self.every:
+                state.last = time_s
+                state.frames.append(frame_index)
                 due.append((track_id, detection, region))
             else:
-                others.append((region, self.step(track_id)))
-        if due:
+                others.append((track_id, region))
+        if not due:
+            return
+        if self._attacker is None:
+            self._attacker = ThreadPoolExecutor(1, thread_name_prefix="facelens-attacks")
+        attack = functools.partial(self._attack, pixels, due, others)
+        future = self._attacker.submit(contextvars.copy_context().run, attack)
+        self._issued.append((frame_index, future, [track_id for track_id, _, _ in due]))
+
+    def _attack(
+        self,
+        pixels: ImageArray,
+        due: list[tuple[int, Detection, Box]],
+        others: list[tuple[int, Box]],
+    ) -> list[Verification]:
+        """The verifier's thread: one frame's attack, from the rungs the earlier attacks left."""
+        started = time.thread_time()
+        try:
+            levels = self._attack_levels
             _, results = self.verifier.hide(
                 pixels,
-                [(d, r) for _, d, r in due],
+                [(detection, region) for _, detection, region in due],
                 self.method,
                 self.strength,
-                levels=[self.tracks[t].level for t, _, _ in due],
-                others=others,
+                levels=[levels.get(track_id, 0) for track_id, _, _ in due],
+                others=[(region, self.ladder[levels.get(t, 0)]) for t, region in others],
             )
             for (track_id, _, _), result in zip(due, results, strict=True):
+                levels[track_id] = result.level
+            return results
+        finally:
+            self.cpu_seconds += time.thread_time() - started
+
+    def settle(self, through_frame: int | None = None) -> None:
+        """Wait for the attacks issued on frames up to ``through_frame`` (every one: None),
+        in order, and put their outcome in force; an attack's failure is raised here."""
+        while self._issued and (through_frame is None or self._issued[0][0] <= through_frame):
+            frame_index, future, track_ids = self._issued.popleft()
+            for track_id, result in zip(track_ids, future.result(), strict=True):
                 state = self.tracks[track_id]
-                state.level, state.last, state.last_result = result.level, time_s, result
+                state.level, state.last_result = result.level, result
                 state.escalations += result.escalations
-                state.frames.append(frame_index)
                 if not result.verified:
                     state.unverified_frames.append(frame_index)
-        self.cpu_seconds += time.process_time() - started
 
     def annotate(
         self, tracks: list[dict[str, Any]], review: list[dict[str, Any]]
@@ -543,6 +597,7 @@ class TrackVerifier:
         """Add each hidden track's ``verification`` to its report entry (``track_id``,
         ``anonymized``) and its frames still matched at the ladder's end to ``review``;
         returns the report's ``verify`` block over the hidden tracks."""
+        self.settle()
         states = []
         for track in tracks:
             state = self.tracks.get(track["track_id"])

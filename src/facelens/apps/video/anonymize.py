@@ -38,8 +38,10 @@ are embedded for it.
 **Verified hiding** (on unless the anonymizer's ``verify`` is off): each track
 is attacked on the first frame it is detected in, then every
 :data:`~facelens.privacy.verify.VERIFY_EVERY_SECONDS`, by
-:class:`facelens.privacy.verify.TrackVerifier` (at search time, on the RGB
-frame); a match raises the track's drawing for every frame written after it.
+:class:`facelens.privacy.verify.TrackVerifier` (issued at search time, on the RGB
+frame, and run in the verifier's own thread while the next frames are decoded and
+searched); a match raises the track's drawing for every frame drawn after the attack
+is settled: in one pass, from :data:`SETTLE_AHEAD_SECONDS` before the attacked frame.
 
 ``progress`` is told the share of the work done (0 to 1) after every decoded
 frame of every pass: each pass (track, hide and write, check) is an equal
@@ -49,6 +51,7 @@ container declares.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -106,6 +109,11 @@ CHECK_PIXEL_RATE = 600_000
 check costs no more than the anonymization pass: CenterFace costs about 10 times YuNet per
 pixel; docs/benchmarks.md#video-throughput): about 2.3 frames a second at 512x512, 0.65 at
 1080p (searched at 1280x720). The first and the last frame are always checked."""
+SETTLE_AHEAD_SECONDS = 0.5
+"""One pass: a frame is drawn with the outcome of every attack on the frames up to this long
+after it (:meth:`TrackVerifier.settle`). The writer runs ``lag`` (about 1.3 s) behind the
+search, so the attacks on the frames in between run in the verifier's thread meanwhile
+instead of holding up the decoding; a rung an attack raises reaches back this far."""
 PAINT_AHEAD = 8
 """Frames queued for the hider's thread at most (3.1 MB each at 1080p); then the caller
 waits."""
@@ -174,10 +182,11 @@ def anonymize_video(
     report = AnonymizationReport(
         str(source), "video", method=anonymizer.method, policy=anonymizer.policy
     )
+    verifier = anonymizer.track_verifier()
     try:
         # A video embeds few faces (a track once, then every 2 s): its models, the check's
         # included, load on VIDEO_VERIFY_ENGINE, one engine for the process.
-        with using_engine(VIDEO_VERIFY_ENGINE):
+        with using_engine(VIDEO_VERIFY_ENGINE), verifier or contextlib.nullcontext():
             info = probe_video(source)
             preset = preset or output_preset(info.width, info.height)
             two_passes = anonymizer.policy.needs_identity or not _even_sized(info)
@@ -188,7 +197,6 @@ def anonymize_video(
                 + ["hiding faces"]
                 + ["checking"] * anonymizer.run_check,
             )
-            verifier = anonymizer.track_verifier()
             if verifier is not None:
                 # The detector first (the first frames need it), then the recognizers
                 # load beside the first frames instead of holding up the first attack.
@@ -335,7 +343,8 @@ def _one_pass(
         lag = tracker.max_gap + (hold + detect_every) / fps
         waiting: deque[YuvFrame] = deque()
         searched = -1
-        with _FrameHider(anonymizer, writer, hold / fps, detect_every, verifier) as hider:
+        ahead = round(SETTLE_AHEAD_SECONDS * fps)
+        with _FrameHider(anonymizer, writer, hold / fps, detect_every, verifier, ahead) as hider:
 
             def search(frame: YuvFrame) -> None:
                 pixels = frame.rgb()
@@ -389,8 +398,11 @@ class _FrameHider:
         hold_seconds: float,
         detect_every: int,
         verifier: TrackVerifier | None = None,
+        settle_ahead: int = 0,
     ) -> None:
         self.method = anonymizer.method
+        self.verifier = verifier
+        self.settle_ahead = settle_ahead  # frames: see SETTLE_AHEAD_SECONDS
         self.step = (verifier or TrackVerifier(anonymizer.method, anonymizer.strength)).step
         self.writer = writer
         self.hold_seconds = hold_seconds
@@ -431,6 +443,8 @@ class _FrameHider:
         done = [i for i, t in self.tracks.items() if t.last.time + reach < frame.time]
         for track_id in done:
             del self.tracks[track_id]
+        if self.verifier is not None:  # the attacks this frame's drawings wait for
+            self.verifier.settle(frame.index + self.settle_ahead)
         regions = _regions_at(
             list(self.tracks.values()),
             frame.index,
@@ -540,6 +554,8 @@ def _track(
             search(last)  # the last frame is always searched
         _raise_if_incomplete(reader)
         info = reader.info
+    if verifier is not None:
+        verifier.settle()  # pass 2 draws every track with the rung its attacks ended on
     return tracker.finish(), info
 
 
