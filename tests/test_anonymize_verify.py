@@ -302,3 +302,28 @@ def test_a_failed_attack_is_raised_when_settled(astronaut: np.ndarray) -> None:
         v.verify(astronaut, 0, 0.0, [(1, detection)])
         with pytest.raises(UnknownModelError, match="no-such-recognizer"):
             v.settle()
+
+
+def test_a_track_is_attacked_again_sooner_when_its_face_has_grown(astronaut: np.ndarray) -> None:
+    """Every 2 s, and on a frame where the face is 1.25x as large as at the last attack (at
+    least 0.4 s later): a face coming closer is attacked at its most recognizable."""
+    detection = registry.load_detector().detect(astronaut)[0]
+
+    def scaled(factor: float) -> Detection:
+        box = detection.box
+        grown = Box(box.x, box.y, box.width * factor, box.height * factor)
+        return Detection(grown, detection.landmarks, detection.score)
+
+    with TrackVerifier("blur", verifier=HidingVerifier.shared(VIDEO_VERIFY_ENGINE)) as v:
+        for frame, time_s, factor in [
+            (0, 0.0, 0.5),
+            (5, 0.2, 0.7),  # grown 1.4x, but only 0.2 s after the last attack
+            (12, 0.48, 0.6),  # 1.2x: not enough
+            (15, 0.6, 0.66),  # 1.32x, 0.6 s after: attacked again
+            (20, 0.8, 0.8),  # 1.21x the last attacked size: not again
+            (40, 1.6, 0.9),  # 1.36x: attacked
+            (90, 3.6, 0.9),  # 2 s since the last attack
+        ]:
+            v.verify(astronaut, frame, time_s, [(3, scaled(factor))])
+        v.settle()
+        assert v.tracks[3].frames == [0, 15, 40, 90]

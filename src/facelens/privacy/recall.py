@@ -48,6 +48,7 @@ from facelens.pipeline.detect import DEFAULT_MAX_SIDE, MAX_UPSCALE
 from facelens.types import Box, Detection, ImageArray
 
 __all__ = [
+    "LARGE_SIDE",
     "find_faces_in_image",
     "find_faces_to_hide",
     "hiding_detector",

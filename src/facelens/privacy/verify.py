@@ -57,6 +57,8 @@ __all__ = [
     "ATTACK_FMR",
     "MARGIN",
     "RECOGNIZERS",
+    "VERIFY_AGAIN_AFTER_SECONDS",
+    "VERIFY_AGAIN_GROWN",
     "VERIFY_EVERY_SECONDS",
     "VIDEO_VERIFY_ENGINE",
     "HidingVerifier",
@@ -429,6 +431,12 @@ def _overlap(a: Box, b: Box) -> bool:
 VERIFY_EVERY_SECONDS = 2.0
 """Video: a hidden track is verified on its first detected frame, then on its first detected
 frame at least this long after the last verified one (s)."""
+VERIFY_AGAIN_GROWN = 1.25
+"""Video: a track is also verified again, sooner, on a frame where its face is at least this
+many times as large (the box's longer side) as on its last verified frame: a face coming
+closer shows more of itself than the attack that passed it saw."""
+VERIFY_AGAIN_AFTER_SECONDS = 0.4
+"""Video: the shortest time (s) between two verifications of a track grown as above."""
 
 VIDEO_VERIFY_ENGINE = "onnxruntime"
 """The CPU engine of a video's track attacks. A video process embeds few faces (a track
@@ -444,6 +452,7 @@ class TrackState:
     level: int = 0
     escalations: int = 0
     last: float | None = None  # time (s) of the last verified frame
+    last_size: float = 0.0  # the face box's longer side (px) on that frame
     frames: list[int] = field(default_factory=list)
     unverified_frames: list[int] = field(default_factory=list)
     last_result: Verification | None = None
@@ -460,10 +469,20 @@ class TrackState:
         }
 
 
+def _due(state: TrackState, time_s: float, box: Box, every: float) -> bool:
+    """Whether a track's face at ``time_s`` s with this box is to be attacked now."""
+    if state.last is None or time_s - state.last >= every:
+        return True
+    grown = max(box.width, box.height) >= VERIFY_AGAIN_GROWN * state.last_size
+    return grown and time_s - state.last >= VERIFY_AGAIN_AFTER_SECONDS
+
+
 class TrackVerifier:
-    """Verified hiding of video tracks: a track is attacked on its first detected frame and
-    then every :data:`VERIFY_EVERY_SECONDS`; a match raises the track's rung of the ladder for
-    every frame drawn after the attack is settled (:meth:`step` is what the writer draws).
+    """Verified hiding of video tracks: a track is attacked on its first detected frame, then
+    every :data:`VERIFY_EVERY_SECONDS`, and sooner where its face has grown
+    :data:`VERIFY_AGAIN_GROWN` times since its last attack; a match raises the track's rung of
+    the ladder for every frame drawn after the attack is settled (:meth:`step` is what the
+    writer draws).
 
     Attacks run in a thread of the verifier's own, one at a time in the order
     :meth:`verify` issued them, while the caller decodes and searches the next frames.
@@ -541,8 +560,8 @@ class TrackVerifier:
         for track_id, detection in faces:
             state = self.tracks.setdefault(track_id, TrackState())
             region = grow_box(detection.box, width, height)
-            if state.last is None or time_s - state.last >= self.every:
-                state.last = time_s
+            if _due(state, time_s, detection.box, self.every):
+                state.last, state.last_size = time_s, max(detection.box.width, detection.box.height)
                 state.frames.append(frame_index)
                 due.append((track_id, detection, region))
             else:

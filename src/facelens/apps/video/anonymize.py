@@ -37,7 +37,8 @@ are embedded for it.
 
 **Verified hiding** (on unless the anonymizer's ``verify`` is off): each track
 is attacked on the first frame it is detected in, then every
-:data:`~facelens.privacy.verify.VERIFY_EVERY_SECONDS`, by
+:data:`~facelens.privacy.verify.VERIFY_EVERY_SECONDS`, and sooner where its face has grown
+by a quarter since (:data:`~facelens.privacy.verify.VERIFY_AGAIN_GROWN`), by
 :class:`facelens.privacy.verify.TrackVerifier` (issued at search time, on the RGB
 frame, and run in the verifier's own thread while the next frames are decoded and
 searched); a match raises the track's drawing for every frame drawn after the attack
