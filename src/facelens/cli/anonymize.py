@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,25 +148,22 @@ def command(
     jobs = list(plan_outputs(inputs, Path(out_dir)))
     records: list[dict[str, Any]] = []
     with progress_bar("Anonymizing", len(jobs)) as progress:
-        drawn = [-1.0, 0.0]  # the whole percentage last drawn, and when (monotonic s)
+        percent = [-1]  # the whole percentage last drawn
         for done, (source, output) in enumerate(jobs):
 
             def moved(
                 share: float, message: str, done: int = done, name: str = source.name
             ) -> None:
-                # drawn at a new whole percent, at most 10 times a second (rich's own refresh
-                # draws the frame counts between): the bar, the share and the pass with its
-                # frame move with the frames, and drawing costs the decoding thread little
-                now, clock = int(100 * (done + share) / max(1, len(jobs))), time.monotonic()
-                redraw = now != drawn[0] and clock - drawn[1] >= 0.1
+                # drawn at every whole percent (and 10 times a second): the bar, the share and
+                # the pass with its frame move with the frames
+                now = int(100 * (done + share) / max(1, len(jobs)))
                 progress.update(
                     progress.task_ids[0],
                     completed=done + share,
                     description=f"{shown(name)}: {message}",
-                    refresh=redraw,
+                    refresh=now != percent[0],
                 )
-                if redraw:
-                    drawn[:] = [now, clock]
+                percent[0] = now
 
             if source.suffix.lower() in VIDEO_SUFFIXES:
                 from facelens.apps.video.anonymize import anonymize_video
