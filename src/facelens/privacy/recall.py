@@ -97,7 +97,7 @@ def hiding_detector(detector: Detector, threshold: float = HIDE_SCORE_THRESHOLD)
 def brightened(pixels: ImageArray) -> ImageArray:
     """``pixels`` (RGB uint8) brightened by a linear gain when dark (smoothed first when very
     dark), else as they are."""
-    luma = cv2.mean(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))[0]  # numpy's mean: 10x the time
+    luma = cv2.mean(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))[0]  # numpy's, without its copy
     if luma >= DARK_LUMA:
         return pixels
     gain = min(MAX_GAIN, TARGET_LUMA / max(luma, 1.0))
