@@ -627,7 +627,7 @@ def test_the_check_detector_is_not_the_hiding_one_and_the_report_names_it(
 
 
 def test_a_lost_face_stays_hidden_where_its_motion_takes_it_and_up_to_the_clips_edges() -> None:
-    from facelens.apps.video.anonymize import EDGE_HOLD, track_box
+    from facelens.apps.video.anonymize import EDGE_HOLD, LEAD_IN_SECONDS, track_box
     from facelens.video.tracker import Observation, Track
 
     track = Track(1)
@@ -638,7 +638,9 @@ def test_a_lost_face_stays_hidden_where_its_motion_takes_it_and_up_to_the_clips_
     assert track_box(track, 0.9, hold=0.2) is None  # beyond the hold, the end not yet known
     assert track_box(track, 0.9, hold=0.2, edges=(0.0, 0.6 + EDGE_HOLD)) is not None
     assert track_box(track, 0.0, hold=0.2, edges=(0.0, None)) is not None  # from the start
-    assert track_box(track, 0.0, hold=0.2, edges=(-1.0, None)) is None  # the start is far
+    early = 0.4 - LEAD_IN_SECONDS  # before its first detection: the lead-in, longer than hold
+    assert track_box(track, early + 0.02, hold=0.2, edges=(-1.0, None)) is not None
+    assert track_box(track, early - 0.02, hold=0.2, edges=(-1.0, None)) is None  # start far
 
 
 def test_a_dark_video_is_hidden_in_every_frame_with_a_face(

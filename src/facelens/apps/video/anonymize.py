@@ -7,10 +7,11 @@ a gap by appearance; by position alone when nothing needs templates: every face
 hidden and no check, see :func:`_tracking`). Each hidden track's
 box at a frame's time comes from :meth:`facelens.video.Track.box_at`:
 interpolated linearly between the detections around it, and held at the
-nearest detection's box for ``hold`` frames before the track's first and after
-its last detection. So the frames between two detections, the frames where
-the detector blinked (up to the tracker's gap of 1 s), and the frames just
-before a face is found and just after it is lost are all covered. The box is
+nearest detection's box for ``hold`` frames after its last detection and for
+:data:`LEAD_IN_SECONDS` (or ``hold``, the longer) before its first. So the frames
+between two detections, the frames where the detector blinked (up to the
+tracker's gap of 1 s), and the frames just before a face is found and just
+after it is lost are all covered. The box is
 grown into the region of :mod:`facelens.privacy.regions` and hidden; the output
 keeps the input's size, frame rate and audio (copied packet by packet by
 :class:`facelens.video.VideoWriter`).
@@ -21,7 +22,8 @@ How the file is read depends on whether a track's fate waits for its end:
   planar YUV (:meth:`facelens.video.VideoReader.yuv_frames`); only the frames
   the detector searches, and the hidden patches, are converted to RGB. A frame
   is written once the detections up to ``lag`` seconds after it are known
-  (the tracker's gap + ``hold`` + one detection step: about 1.3 s of video,
+  (the tracker's gap + ``hold``, or the lead-in if longer, + one detection
+  step: about 1.3 s of video,
   33 frames at 25 fps, held in memory), which is exactly what its regions
   depend on, so the output equals that of the two passes below.
 * **``--keep``/``--only``** (or an odd-sized frame): **two passes**. (1) Track
@@ -93,6 +95,7 @@ __all__ = [
     "DEFAULT_DETECT_SIDE",
     "DEFAULT_HOLD",
     "EDGE_HOLD",
+    "LEAD_IN_SECONDS",
     "anonymize_video",
     "output_preset",
     "track_box",
@@ -341,7 +344,7 @@ def _one_pass(
     ):
         fps = float(reader.info.fps or 25)
         side = search_side(reader.info.width, reader.info.height, detect_side)
-        lag = tracker.max_gap + (hold + detect_every) / fps
+        lag = max(tracker.max_gap + hold / fps, LEAD_IN_SECONDS) + detect_every / fps
         waiting: deque[YuvFrame] = deque()
         searched = -1
         ahead = round(SETTLE_AHEAD_SECONDS * fps)
@@ -695,6 +698,12 @@ def _regions_at(
     return regions
 
 
+LEAD_IN_SECONDS = 0.5
+"""Seconds a region is drawn before its track's first detection at least (``hold`` when
+longer): a face the detector finds only once it is near enough, or light enough, was there
+before (a walker's 22 px face in a clip at a fifth of its brightness was first found 7
+frames after it appeared: benchmarks/crowd_clip.py). The output waits about 1.3 s for the
+detections after each frame anyway, so this costs no delay."""
 EDGE_HOLD = 1.0
 """Seconds: a track first seen this soon after the clip's start is hidden from its first
 frame; one last seen this close to its end, to its last frame (a face entering or leaving
@@ -706,8 +715,9 @@ def track_box(
 ) -> Box | None:
     """Where ``track``'s face is at time ``at`` (s), or ``None``.
 
-    Between detections: interpolated. Up to ``hold`` seconds before the first or after the
-    last detection (and from the clip's start or up to its end, within :data:`EDGE_HOLD`):
+    Between detections: interpolated. Up to ``hold`` seconds after the last detection, and
+    up to ``hold`` or :data:`LEAD_IN_SECONDS` (the longer) before the first (and from the
+    clip's start or up to its end, within :data:`EDGE_HOLD`):
     the nearest detection's box joined with the box the track's motion predicts there
     (from its two nearest detections), so a face the detector lost while it moved stays
     hidden.
@@ -719,7 +729,7 @@ def track_box(
         return track.box_at(at, 0.0)
     if at < first.time:
         near_start = first.time - start <= EDGE_HOLD
-        if at < first.time - hold and not near_start:
+        if at < first.time - max(hold, LEAD_IN_SECONDS) and not near_start:
             return None
         return _predicted(
             first.box, observations[1] if len(observations) > 1 else first, at, first.time
