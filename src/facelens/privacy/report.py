@@ -195,6 +195,14 @@ def _check(check: dict[str, Any] | None) -> str:
             _runs(ind["frames_with_faces_in_anonymized_regions"]),
         ],
         [
+            "Independent detector: face-shaped finds in anonymized regions that no recognizer "
+            "matched to the original or the gallery at FMR 1e-2 (not failures)",
+            _count_in_frames(
+                ind.get("face_shaped_finds_nobody_matched", 0),
+                ind.get("frames_with_face_shaped_finds", []),
+            ),
+        ],
+        [
             "Independent detector: faces outside anonymized regions, not hidden (target 0)",
             str(ind["faces_outside_anonymized_regions"]),
         ],
@@ -317,6 +325,10 @@ def _table(
     )
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table>{head}{body}</table>"
+
+
+def _count_in_frames(count: int, runs: list[list[int]]) -> str:
+    return f"{count} (frames {_runs(runs)})" if count else "0"
 
 
 def _runs(runs: list[list[int]]) -> str:
