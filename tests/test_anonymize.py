@@ -793,9 +793,13 @@ def test_a_face_shaped_find_in_a_hidden_region_fails_the_check_only_when_it_can_
     )
     itself = lens.pipeline.faces_at(DecodedImage(hidden, "h"), [detection])[0].template
     assert itself is not None
-    assert checker.check(hidden, [region], [itself.vector]).failed  # recognised: a failure
+    recognised = checker.check(hidden, [region], [itself.vector])
+    assert recognised.failed and recognised.independent_in_regions_why == [
+        "matches its original at FMR 0.01"
+    ]
     box = detection.box  # a region holding the find's centre but 60% of its box: no attack
     part = replace(region, box=Box(box.x, box.y, 0.6 * box.width, box.height))
     stranger = np.random.default_rng(1).standard_normal(itself.vector.shape).astype(np.float32)
     partly = checker.check(hidden, [part], [stranger / np.linalg.norm(stranger)])
     assert partly.independent_in_regions == [0] and partly.failed
+    assert partly.independent_in_regions_why == ["more than 10% of it outside hidden regions"]

@@ -72,6 +72,7 @@ class FrameCheck:
     reidentified_regions: list[int] = field(default_factory=list)
     reidentified_as: list[str] = field(default_factory=list)  # "original" or a gallery name
     independent_in_regions: list[int] = field(default_factory=list)
+    independent_in_regions_why: list[str] = field(default_factory=list)  # one per entry above
     independent_unmatched: list[int] = field(default_factory=list)  # face-shaped, nobody matched
     independent_outside: list[Box] = field(default_factory=list)  # not on a face kept visible
     independent_kept: list[Box] = field(default_factory=list)  # on a face kept visible on purpose
@@ -128,42 +129,49 @@ class PrivacyChecker:
             self._recognizer(image, regions, originals, result)
         for detection in self.independent.detect(image):
             inside = [i for i, r in enumerate(regions) if centre_inside(detection.box, r.box)]
-            if inside and self._nobody_in(image, detection, regions, originals[inside[0]]):
+            if not inside:
+                if any(centre_inside(detection.box, box) for box in kept or []):
+                    result.independent_kept.append(detection.box)
+                else:
+                    result.independent_outside.append(detection.box)
+                continue
+            why = self._why_recognisable(image, detection, regions, originals[inside[0]])
+            if why is None:
                 result.independent_unmatched.append(inside[0])
-            elif inside:
-                result.independent_in_regions.append(inside[0])
-            elif any(centre_inside(detection.box, box) for box in kept or []):
-                result.independent_kept.append(detection.box)
             else:
-                result.independent_outside.append(detection.box)
+                result.independent_in_regions.append(inside[0])
+                result.independent_in_regions_why.append(why)
         return result
 
-    def _nobody_in(
+    def _why_recognisable(
         self,
         image: ImageArray,
         detection: Detection,
         regions: list[Region],
         original: FloatArray | None,
-    ) -> bool:
-        """Whether an independent detection inside a hidden region is a face-shaped find that
-        nobody can be recognised from (see the module docstring)."""
-        if covered_share(detection.box, [r.box for r in regions]) < COVERED:
-            return False
+    ) -> str | None:
+        """Why an independent detection inside a hidden region fails the check, in a few words
+        (the same for like cases, so they can be counted), or ``None`` for a face-shaped find
+        that nobody can be recognised from (see the module docstring)."""
+        covered = covered_share(detection.box, [r.box for r in regions])
+        if covered < COVERED:
+            return f"more than {1 - COVERED:.0%} of it outside hidden regions"
         if original is None and not len(self.gallery.vectors):
-            return False
+            return "nothing to compare it with"
         face = self.pipeline.faces_at(DecodedImage(image, "check"), [detection])[0]
         if face.template is None:
-            return False
+            return "nothing to compare it with"
         loose = operating_point(self.calibration, fmr=FIND_ATTACK_FMR)
         if loose.threshold > self.point.threshold:  # never looser than the decisions' own
             loose = self.point
+        rate = f"FMR {loose.fmr:g}"
         if (
             original is not None
             and float(np.dot(face.template.vector, original)) >= loose.threshold
         ):
-            return False
+            return f"matches its original at {rate}"
         match = identify_faces([face], self.gallery, loose, self.calibration)[0]
-        return match.identity is None
+        return None if match.identity is None else f"identifies someone enrolled at {rate}"
 
     def _recognizer(
         self,
@@ -248,6 +256,7 @@ class CheckSummary:
     identified_outside: dict[str, int] = field(default_factory=dict)
     independent_faces_in_regions: int = 0
     independent_frames_with_faces_in_regions: list[int] = field(default_factory=list)
+    independent_in_regions_why: dict[str, int] = field(default_factory=dict)
     independent_unmatched: int = 0
     independent_frames_unmatched: list[int] = field(default_factory=list)
     independent_faces_outside: int = 0
@@ -272,6 +281,8 @@ class CheckSummary:
         if check.reidentified_regions:
             self.frames_reidentified.append(frame_index)
         self.independent_faces_kept += len(check.independent_kept)
+        for why in check.independent_in_regions_why:
+            self.independent_in_regions_why[why] = self.independent_in_regions_why.get(why, 0) + 1
         if check.independent_in_regions:
             self.independent_faces_in_regions += len(check.independent_in_regions)
             self.independent_frames_with_faces_in_regions.append(frame_index)
@@ -310,7 +321,11 @@ class CheckSummary:
             found.append(
                 {
                     "what": f"the independent detector ({self.independent_model}) still found "
-                    f"{self.independent_faces_in_regions} face(s) inside hidden regions",
+                    f"{self.independent_faces_in_regions} face(s) inside hidden regions ("
+                    + "; ".join(
+                        f"{n}: {why}" for why, n in sorted(self.independent_in_regions_why.items())
+                    )
+                    + ")",
                     "frames": _ranges(self.independent_frames_with_faces_in_regions, self.step),
                 }
             )
@@ -349,6 +364,9 @@ class CheckSummary:
                 "faces_outside_anonymized_regions": self.independent_faces_outside,
                 "frames_with_faces_outside_anonymized_regions": _ranges(
                     self.independent_frames_with_faces_outside, self.step
+                ),
+                "why_faces_in_anonymized_regions_failed": dict(
+                    sorted(self.independent_in_regions_why.items())
                 ),
                 "face_shaped_finds_nobody_matched": self.independent_unmatched,
                 "frames_with_face_shaped_finds": _ranges(
