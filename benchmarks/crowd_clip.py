@@ -490,10 +490,12 @@ def markdown(result: dict[str, Any]) -> str:
     """The run as tables: speed and verdicts, faces left behind, re-identification."""
     lines = [
         f"Crowd clip, {result['seconds']:g} s at 1920x1080, {FPS} fps ({result['when']}); "
-        f"dark copy at {result['dark_gain']:g} of the brightness.",
+        f"dark copy at {result['dark_gain']:g} of the brightness; facelens's method "
+        f"{result.get('method', 'blur')}.",
         "",
-        "| clip | run | exit | check | wall s | CPU s | x real time | peak MB | tracks |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| clip | run | exit | check | wall s | CPU s | x real time | peak MB | tracks "
+        "| escalated / unverified | attack CPU s |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in result["clips"].items():
         for label, run in (
@@ -504,10 +506,12 @@ def markdown(result: dict[str, Any]) -> str:
             if run is None:
                 continue
             verdict = {True: "passed", False: "**failed**", None: "-"}[run.get("check_passed")]
+            verify = run.get("verify") or {}
+            escalated = f"{verify['escalated']} / {verify['unverified']}" if verify else "-"
             lines.append(
                 f"| {name} | {label} | {run['exit_status']} | {verdict} | {run['wall_s']} | "
                 f"{run['cpu_s']} | {run['x_real_time']}x | {run['peak_rss_mb']} | "
-                f"{run.get('tracks', '-')} |"
+                f"{run.get('tracks', '-')} | {escalated} | {verify.get('cpu_seconds', '-')} |"
             )
     lines += [
         "",
