@@ -62,6 +62,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
 sys.path.insert(0, str(BENCHMARKS))
 from measured import run_measured  # noqa: E402
+from video_throughput import faces_found  # noqa: E402
 
 DATA = Path(os.environ.get("FACELENS_DATA", REPO.parent / "shared" / "data"))
 PHOTO = "group_photos/ORB-HD+deface/examples/city.jpg"
@@ -420,22 +421,6 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
         "by_width": by_size,
         "matched_at_clip_fmr_and_picked_out": matched_by,
     }
-
-
-def faces_found(path: Path, every: int) -> dict[str, int]:
-    """On one frame in ``every``: faces CenterFace (>= 0.5) and YuNet (>= 0.6) find."""
-    from facelens.pipeline.faces import FacePipeline
-    from facelens.privacy.centerface import load_centerface
-    from facelens.video import open_video
-
-    centerface, pipeline = load_centerface(), FacePipeline(max_upscale=1.0)
-    counts = {"frames": 0, "centerface": 0, "yunet": 0}
-    with open_video(path, every=every) as reader:
-        for frame in reader:
-            counts["frames"] += 1
-            counts["centerface"] += len(centerface.detect(frame.pixels))
-            counts["yunet"] += len(pipeline.detect(frame.pixels, embed=False))
-    return counts
 
 
 def run_facelens(clip: Clip, out: Path, check: bool, method: str = "blur") -> dict[str, Any]:

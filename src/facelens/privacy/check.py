@@ -54,7 +54,14 @@ from facelens.pipeline.faces import FacePipeline
 from facelens.privacy.regions import Region, centre_inside
 from facelens.types import Box, Detection, Face, FloatArray, ImageArray
 
-__all__ = ["COVERED", "FIND_ATTACK_FMR", "CheckSummary", "PrivacyChecker", "Thumbnails"]
+__all__ = [
+    "COVERED",
+    "FIND_ATTACK_FMR",
+    "CheckSummary",
+    "PrivacyChecker",
+    "Thumbnails",
+    "covered_share",
+]
 
 COVERED = 0.9
 """Share of an independent detection's box that must lie in hidden regions for the detection
