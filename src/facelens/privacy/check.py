@@ -21,18 +21,18 @@ written video), two questions per anonymized region:
    to compare with: it fails. Unmatched, it is a **face-shaped find** that
    nobody can be recognised from, counted and listed, not a failure: blur's
    grain makes CenterFace see a face in some random grain fields (2 of 30 on a
-   synthetic clip, docs/benchmarks.md#anonymization-blur-grain), so on a
-   crowd, with twenty hidden faces in a frame, whether the check passed was a
-   draw (docs/benchmarks.md#crowd-clip). Target for failures: 0. Detections
-   outside every anonymized region are counted too: they are either faces the
-   mode kept visible on purpose, or faces the main detector missed.
+   synthetic clip, docs/benchmarks.md#anonymization-blur-grain). A find that
+   fails says why. Target for failures: 0. Detections outside every
+   anonymized region are counted too: they are either faces the mode kept
+   visible on purpose, or faces the main detector missed.
 
 The check **fails** (:attr:`CheckSummary.passed` is false) when a hidden face
 is re-identified, when the independent detector finds a face inside a hidden
 region that is not an unmatched face-shaped find (above), or when it finds a
 face outside every hidden region that is not a face left visible on purpose
-(``--keep``/``--only``): a face the anonymization missed. :meth:`CheckSummary.failures` says what failed and in which frames,
-first thing in the report; the frames to review are kept as small pictures
+(``--keep``/``--only``): a face the anonymization missed.
+:meth:`CheckSummary.failures` says what failed and in which frames, first
+thing in the report; the frames to review are kept as small pictures
 (:class:`Thumbnails`) for the HTML report.
 """
 
