@@ -195,8 +195,8 @@ def _check(check: dict[str, Any] | None) -> str:
             _runs(ind["frames_with_faces_in_anonymized_regions"]),
         ],
         [
-            "Independent detector: face-shaped finds in anonymized regions that no recognizer "
-            "matched to the original or the gallery at FMR 1e-2 (not failures)",
+            "Independent detector: face-shaped finds in anonymized regions that the recognizer "
+            "matched neither to the original nor to the gallery at FMR 1e-2 (not failures)",
             _count_in_frames(
                 ind.get("face_shaped_finds_nobody_matched", 0),
                 ind.get("frames_with_face_shaped_finds", []),
