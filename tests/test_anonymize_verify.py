@@ -29,9 +29,11 @@ from facelens.evaluation.anonymization import Sample, _templates, measure
 from facelens.io.image import load_image
 from facelens.models import registry
 from facelens.pipeline.faces import FacePipeline
+from facelens.privacy.cohort import MIN_PAIRS, FootageCohort
 from facelens.privacy.methods import SHIPPED, anonymize_regions
 from facelens.privacy.regions import grow_box
 from facelens.privacy.verify import (
+    MARGIN,
     RECOGNIZERS,
     VIDEO_VERIFY_ENGINE,
     HidingVerifier,
@@ -327,3 +329,99 @@ def test_a_track_is_attacked_again_sooner_when_its_face_has_grown(astronaut: np.
             v.verify(astronaut, frame, time_s, [(3, scaled(factor))])
         v.settle()
         assert v.tracks[3].frames == [0, 15, 40, 90]
+
+
+# -- the footage's own threshold (privacy/cohort.py) ------------------------------------------
+
+
+def test_the_footage_threshold_needs_enough_strangers_of_about_the_faces_size() -> None:
+    cohort = FootageCohort()
+    rng = np.random.default_rng(0)
+    cosines = rng.uniform(0.0, 0.5, MIN_PAIRS - 1)
+    for cosine in cosines:
+        cohort.add("sface", 40.0, float(cosine))
+    assert cohort.threshold("sface", 40.0, 1e-2) is None  # one pair short
+    cohort.add("sface", 75.0, 0.9)  # within twice the size: counted for 40 px faces
+    threshold = cohort.threshold("sface", 40.0, 1e-2)
+    assert threshold == pytest.approx(np.quantile([*cosines, 0.9], 0.99))
+    assert cohort.threshold("sface", 19.0, 1e-2) is None  # 40 px faces are over twice 19
+    assert cohort.threshold("dlib", 40.0, 1e-2) is None  # another recognizer's cosines
+    assert cohort.summary() == {"sface": MIN_PAIRS}
+
+
+def _prefilled(size: float, cosine: float) -> FootageCohort:
+    cohort = FootageCohort()
+    for recognizer in RECOGNIZERS:
+        for _ in range(MIN_PAIRS):
+            cohort.add(recognizer, size, cosine)
+    return cohort
+
+
+def test_the_footage_threshold_decides_where_the_footage_has_one(astronaut: np.ndarray) -> None:
+    """A weak drawing that LFW's threshold escalates passes where the footage's strangers
+    reach high cosines, and a face the footage's strangers never reach is escalated to the
+    end of its ladder: the threshold in force is the footage's (less the margin)."""
+    face = FacePipeline().detect(astronaut, embed=False)[0]
+    detection = Detection(face.box, face.landmarks, face.score)
+    region = grow_box(face.box, 512, 512)
+    size = max(face.box.width, face.box.height)
+    verifier = HidingVerifier()
+    original = [verifier.templates(astronaut, detection)]
+
+    _, (by_lfw,) = verifier.hide(
+        astronaut, [(detection, region)], "pixelate", WEAK, originals=original
+    )
+    assert by_lfw.escalations >= 1 and by_lfw.threshold_source == "LFW"
+
+    lenient = _prefilled(size, 0.999)
+    _, (lenient_result,) = verifier.hide(
+        astronaut, [(detection, region)], "pixelate", WEAK, originals=original, cohort=lenient
+    )
+    assert lenient_result.escalations == 0 and lenient_result.verified
+    assert lenient_result.threshold_source == f"footage ({MIN_PAIRS} stranger pairs)"
+    assert lenient_result.thresholds == {r: pytest.approx(0.999 - MARGIN) for r in RECOGNIZERS}
+    assert lenient.summary() == {r: MIN_PAIRS for r in RECOGNIZERS}  # no stranger in this image
+
+    strict = _prefilled(size, -1.0)
+    _, (strict_result,) = verifier.hide(
+        astronaut, [(detection, region)], "blur", originals=original, cohort=strict
+    )
+    assert not strict_result.verified
+    assert strict_result.tried == [s.name for s in ladder("blur")]
+
+
+def test_two_detections_of_one_face_are_not_strangers(astronaut: np.ndarray) -> None:
+    """The same face twice in one image (a reflection, a duplicate) adds no stranger pair."""
+    twice = np.ascontiguousarray(np.concatenate([astronaut, astronaut], axis=1))
+    faces = FacePipeline().detect(twice, embed=False)
+    assert len(faces) == 2
+    cohort = FootageCohort()
+    HidingVerifier().hide(
+        twice,
+        [(Detection(f.box, f.landmarks, f.score), grow_box(f.box, 1024, 512)) for f in faces],
+        "blur",
+        cohort=cohort,
+    )
+    assert cohort.summary() == {}
+
+
+def test_faces_of_one_photo_are_each_others_strangers(group_photos: Path) -> None:
+    """Every attack of a face adds its cosine with each other face's original, per recognizer;
+    in a photo of 6 people, 6 x 5 pairs a round."""
+    photo = group_photos / "deepinsight+insightface/python-package/insightface/data/images/t1.jpg"
+    if not photo.is_file():
+        pytest.skip(f"{photo} not found")
+    image = load_image(photo)
+    faces = FacePipeline().detect(image.pixels, embed=False)
+    assert len(faces) == 6
+    cohort = FootageCohort()
+    pairs = [
+        (Detection(f.box, f.landmarks, f.score), grow_box(f.box, image.width, image.height))
+        for f in faces
+    ]
+    _, results = HidingVerifier().hide(image.pixels, pairs, "blur", cohort=cohort)
+    attacks = sum(1 + r.escalations for r in results)  # at least; overlapping faces add more
+    counts = cohort.summary()
+    assert set(counts) == set(RECOGNIZERS)
+    assert all(n >= 5 * attacks and n % 5 == 0 for n in counts.values()), (counts, attacks)
+    assert all(r.threshold_source == "LFW" for r in results)  # 30 pairs: too few

@@ -17,7 +17,11 @@ the fusion's dlib part flipped: the mirror's template is the only extra work).
 A face costs one SFace and two dlib runs for its original, and as many per
 attempt (about 80 ms of CPU for a face that passes at once; docs/benchmarks.md).
 
-**Thresholds.** The eval's attacker uses, at each face size, the cosine at
+**Thresholds.** Where the image or clip holds enough faces, the threshold is
+the footage's own: the cosine that 1 in 100 of its hidden faces reach against
+*other* people's originals (:mod:`facelens.privacy.cohort`,
+:func:`attack_threshold`); on dark or soft crowds LFW's threshold is matched
+by 5-23% of strangers. Elsewhere: the eval's attacker uses, at each face size, the cosine at
 FMR 1e-2 among different people's originals of that size, or the calibrated
 one (sets too small for their own). The verifier uses, for a face of size
 ``s`` (the longer side of its face box, px), the lowest of the calibrated
@@ -49,6 +53,7 @@ from facelens.models import registry
 from facelens.models.fusion import FusionEmbedder
 from facelens.models.runtime import using_engine
 from facelens.pipeline.faces import FacePipeline
+from facelens.privacy.cohort import MIN_PAIRS, FootageCohort
 from facelens.privacy.methods import NOISE_LEVEL, SHIPPED, Method, Strength, anonymize_regions
 from facelens.privacy.regions import grow_box
 from facelens.types import Box, Detection, FloatArray, ImageArray
@@ -57,6 +62,7 @@ __all__ = [
     "ATTACK_FMR",
     "MARGIN",
     "RECOGNIZERS",
+    "SAME_FACE_FMR",
     "SIZE_THRESHOLDS",
     "VERIFY_AGAIN_AFTER_SECONDS",
     "VERIFY_AGAIN_GROWN",
@@ -66,6 +72,7 @@ __all__ = [
     "Step",
     "TrackVerifier",
     "Verification",
+    "attack_threshold",
     "drawn",
     "ladder",
     "verify_threshold",
@@ -75,6 +82,10 @@ RECOGNIZERS: tuple[str, ...] = ("sface-2021dec-int8bq", "dlib-resnet-v1", "fusio
 """The registered recognizers that attack each hidden face (those of the eval)."""
 ATTACK_FMR = 1e-2
 """False-match rate of the attack the verifier defends against (the eval's)."""
+SAME_FACE_FMR = 1e-4
+"""Two faces of one image whose originals a recognizer matches at this false-match rate are
+taken for one person (a duplicate, a reflection) and not counted as strangers by the
+footage's threshold (:mod:`facelens.privacy.cohort`)."""
 MARGIN = 0.005
 """Cosine subtracted from the lowest threshold the eval may use (see :func:`verify_threshold`):
 twice the largest difference between the size thresholds of two disjoint samples of 300 LFW
@@ -173,6 +184,11 @@ def _name(method: Method, strength: Strength) -> str:
 
 
 @functools.cache
+def _same_face_threshold(recognizer: str) -> float:
+    return operating_point(calibration_for(recognizer), fmr=SAME_FACE_FMR).threshold
+
+
+@functools.cache
 def _calibrated(recognizer: str) -> float:
     return operating_point(calibration_for(recognizer), fmr=ATTACK_FMR).threshold
 
@@ -192,7 +208,8 @@ class Verification:
     ``step``: the drawing (as drawn at this size); ``level``: its rung of :func:`ladder`;
     ``escalations``: redraws before it (0: the first drawing passed);
     ``verified``: no recognizer reached its threshold on the final drawing; ``scores`` and
-    ``thresholds``: each recognizer's cosine with the original, and its threshold.
+    ``thresholds``: each recognizer's cosine with the original, and its threshold;
+    ``threshold_source``: ``"LFW"`` or ``"footage (N stranger pairs)"`` (:func:`attack_threshold`).
     """
 
     step: Step
@@ -202,6 +219,7 @@ class Verification:
     scores: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     tried: list[str] = field(default_factory=list)
+    threshold_source: str = "LFW"
 
     @property
     def matched(self) -> list[str]:
@@ -215,6 +233,7 @@ class Verification:
             "tried": self.tried,
             "scores": {r: round(s, 4) for r, s in self.scores.items()},
             "thresholds": {r: round(t, 4) for r, t in self.thresholds.items()},
+            "thresholds_from": self.threshold_source,
         }
 
 
@@ -331,6 +350,7 @@ class HidingVerifier:
         others: Sequence[tuple[Box, Step]] = (),
         originals: Sequence[Templates] | None = None,
         written: Callable[[ImageArray], ImageArray] | None = None,
+        cohort: FootageCohort | None = None,
     ) -> tuple[ImageArray, list[Verification]]:
         """``pixels`` (RGB uint8, not changed) with each face's region hidden and verified.
 
@@ -338,7 +358,9 @@ class HidingVerifier:
         :func:`ladder` each starts at (default 0); ``others``: regions hidden in the same
         image without verification (drawn first); ``originals``: the faces' templates from
         :meth:`templates` of ``pixels``, when already known; ``written``: the image as it
-        will be read back from the output (e.g. through JPEG), which is what is attacked.
+        will be read back from the output (e.g. through JPEG), which is what is attacked;
+        ``cohort``: the stranger cosines of the footage so far (a clip's earlier frames),
+        which this call adds to (default: this image's own, see :func:`attack_threshold`).
         Every face is attacked on the image as it is returned (overlapping regions included);
         a face that a recognizer matches is redrawn one rung up and the faces whose regions
         overlap it are attacked again, until no face is matched or the matched ones are at
@@ -346,20 +368,19 @@ class HidingVerifier:
         least matched at (the lowest highest excess of a cosine over its threshold), and
         attacked once more as drawn.
         """
+        cohort = cohort if cohort is not None else FootageCohort()
         ladders = [ladder(method, strength) for _ in faces]
         level = list(levels) if levels is not None else [0] * len(faces)
         level = [min(max(0, lv), len(steps) - 1) for lv, steps in zip(level, ladders, strict=True)]
         if originals is None:
             originals = [self.templates(pixels, detection) for detection, _ in faces]
-        thresholds = [
-            {r: verify_threshold(r, max(d.box.width, d.box.height)) for r in self.recognizers}
-            for d, _ in faces
-        ]
-        results: list[Verification | None] = [None] * len(faces)
+        sizes = [max(d.box.width, d.box.height) for d, _ in faces]
+        strangers = self._strangers(originals)
         regions = [region for _, region in faces]
         tried = [[drawn(ladders[i][level[i]], regions[i]).name] for i in range(len(faces))]
+        attempts: list[list[tuple[int, dict[str, float]]]] = [[] for _ in faces]
+        results: list[Verification] = []
         stale = set(range(len(faces)))
-        best: list[tuple[float, int]] = [(float("inf"), lv) for lv in level]
         settled = False
         hidden = pixels
         while True:
@@ -370,19 +391,30 @@ class HidingVerifier:
                 anonymize_regions(hidden, [region], steps[rung].method, steps[rung].strength)
             attacked = written(hidden) if written is not None else hidden
             for i in sorted(stale):
-                scores = self.scores(self.templates(attacked, faces[i][0]), originals[i])
-                step = drawn(ladders[i][level[i]], regions[i])
-                results[i] = Verification(
-                    step, level[i], len(tried[i]) - 1, True, scores, thresholds[i], tried[i]
+                templates = self.templates(attacked, faces[i][0])
+                attempts[i].append((level[i], self.scores(templates, originals[i])))
+                for j in strangers[i]:
+                    for recognizer, cosine in self.scores(templates, originals[j]).items():
+                        cohort.add(recognizer, sizes[i], cosine)
+            thresholds = [self._thresholds(cohort, size) for size in sizes]
+            results = [
+                Verification(
+                    drawn(ladders[i][level[i]], regions[i]),
+                    level[i],
+                    len(tried[i]) - 1,
+                    True,
+                    attempts[i][-1][1],
+                    thresholds[i][0],
+                    tried[i],
+                    thresholds[i][1],
                 )
-                excess = max(scores[r] - thresholds[i][r] for r in scores)
-                best[i] = min(best[i], (excess, level[i]))
+                for i in range(len(faces))
+            ]
             if settled:
                 break
             raised = []
-            for i in sorted(stale):
-                result = results[i]
-                if result is None or not result.matched:
+            for i, result in enumerate(results):
+                if not result.matched:
                     continue
                 up = _next_rung(ladders[i], level[i], regions[i])
                 if up is not None:
@@ -390,13 +422,12 @@ class HidingVerifier:
                     tried[i].append(drawn(ladders[i][up], regions[i]).name)
                     raised.append(i)
             if not raised:  # the faces still matched take their least matched rung
-                raised = [
-                    i
-                    for i, r in enumerate(results)
-                    if r is not None and r.matched and best[i][1] != level[i]
-                ]
-                for i in raised:
-                    level[i] = best[i][1]
+                for i, result in enumerate(results):
+                    if result.matched:
+                        least = _least_matched(attempts[i], result.thresholds)
+                        if least != level[i]:
+                            level[i] = least
+                            raised.append(i)
                 settled = True
                 if not raised:
                     break
@@ -405,10 +436,46 @@ class HidingVerifier:
                 for j in range(len(faces))
                 if any(j == i or _overlap(faces[j][1], faces[i][1]) for i in raised)
             }
-        final = [r for r in results if r is not None]
-        for result in final:
+        for result in results:
             result.verified = not result.matched
-        return hidden, final
+        return hidden, results
+
+    def _strangers(self, originals: Sequence[Templates]) -> list[list[int]]:
+        """For each face, the other faces of the image that are surely other people: every
+        other face whose original no recognizer matches with this one's at FMR
+        :data:`SAME_FACE_FMR` (which leaves out a duplicate detection or a reflection)."""
+        strangers: list[list[int]] = [[] for _ in originals]
+        for i in range(len(originals)):
+            for j in range(i + 1, len(originals)):
+                scores = self.scores(originals[i], originals[j])
+                if all(c < _same_face_threshold(r) for r, c in scores.items()):
+                    strangers[i].append(j)
+                    strangers[j].append(i)
+        return strangers
+
+    def _thresholds(self, cohort: FootageCohort, size: float) -> tuple[dict[str, float], str]:
+        """Each recognizer's threshold for a face of ``size`` px, and where they came from."""
+        chosen = {r: attack_threshold(r, size, cohort) for r in self.recognizers}
+        pairs = min(len(cohort.pairs(r, size)) for r in self.recognizers)
+        source = f"footage ({pairs} stranger pairs)" if pairs >= MIN_PAIRS else "LFW"
+        return chosen, source
+
+
+def attack_threshold(recognizer: str, size: float, cohort: FootageCohort) -> float:
+    """The verifier's threshold for ``recognizer`` on a face of ``size`` px: the footage's own
+    at :data:`ATTACK_FMR` where it has :data:`~facelens.privacy.cohort.MIN_PAIRS` stranger
+    cosines of faces about that size (:mod:`facelens.privacy.cohort`), else LFW's
+    (:func:`verify_threshold`); both less :data:`MARGIN`."""
+    footage = cohort.threshold(recognizer, size, ATTACK_FMR)
+    return verify_threshold(recognizer, size) if footage is None else footage - MARGIN
+
+
+def _least_matched(
+    attempts: list[tuple[int, dict[str, float]]], thresholds: dict[str, float]
+) -> int:
+    """The rung of the attempt whose highest excess of a cosine over its threshold is lowest."""
+    excess = [(max(s[r] - thresholds[r] for r in s), rung) for rung, s in attempts]
+    return min(excess)[1]
 
 
 def _next_rung(steps: list[Step], level: int, region: Box) -> int | None:
@@ -505,6 +572,8 @@ class TrackVerifier:
         self.every = every
         self.ladder = ladder(method, strength)
         self.tracks: dict[int, TrackState] = {}
+        self.cohort = FootageCohort()
+        """The clip's stranger cosines so far (the attacks' own thresholds, once enough)."""
         self.cpu_seconds = 0.0
         """CPU seconds of the attacks, in the verifier's thread (onnxruntime's own threads
         not counted)."""
@@ -592,6 +661,7 @@ class TrackVerifier:
                 self.strength,
                 levels=[levels.get(track_id, 0) for track_id, _, _ in due],
                 others=[(region, self.ladder[levels.get(t, 0)]) for t, region in others],
+                cohort=self.cohort,
             )
             for (track_id, _, _), result in zip(due, results, strict=True):
                 levels[track_id] = result.level
@@ -639,4 +709,5 @@ class TrackVerifier:
             "escalated": sum(1 for s in states if s.escalations),
             "unverified": sum(1 for s in states if s.unverified_frames),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "stranger_pairs": self.cohort.summary(),
         }
