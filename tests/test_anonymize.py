@@ -797,9 +797,62 @@ def test_a_face_shaped_find_in_a_hidden_region_fails_the_check_only_when_it_can_
     assert recognised.failed and recognised.independent_in_regions_why == [
         "matches its original at FMR 0.01"
     ]
-    box = detection.box  # a region holding the find's centre but 60% of its box: no attack
-    part = replace(region, box=Box(box.x, box.y, 0.6 * box.width, box.height))
     stranger = np.random.default_rng(1).standard_normal(itself.vector.shape).astype(np.float32)
-    partly = checker.check(hidden, [part], [stranger / np.linalg.norm(stranger)])
-    assert partly.independent_in_regions == [0] and partly.failed
-    assert partly.independent_in_regions_why == ["more than 10% of it outside hidden regions"]
+    stranger /= np.linalg.norm(stranger)
+    box = detection.box  # a region holding the find's centre and 60% of its box: attacked
+    part = replace(region, box=Box(box.x, box.y, 0.6 * box.width, box.height))
+    partly = checker.check(hidden, [part], [stranger])
+    assert partly.independent_unmatched == [0] and partly.independent_partly_outside == [0]
+    assert not partly.failed
+    middle = Box(box.x + 0.3 * box.width, box.y, 0.4 * box.width, box.height)  # 40%: failed
+    part = replace(region, box=middle)
+    outside = checker.check(hidden, [part], [stranger])
+    assert outside.independent_in_regions == [0] and outside.failed
+    assert outside.independent_in_regions_why == ["more than 50% of it outside hidden regions"]
+
+
+def test_a_finds_threshold_comes_from_the_other_people_in_its_frame(
+    synthetic_video: Path, lens: FaceLens
+) -> None:
+    """With 10 or more other hidden faces in the frame, a find matches its original only where
+    the cosine stands out from its cosines with their originals (mean + 2.33 standard
+    deviations): an original that every stranger reaches does not identify it, even above
+    LFW's threshold; one well above them does, even below it."""
+    from facelens.privacy.check import FIND_ATTACK_FMR, MIN_STRANGERS
+    from facelens.privacy.regions import Region, anonymization_region, centre_inside
+
+    with av.open(str(synthetic_video)) as clip:
+        frame = next(f.to_ndarray(format="rgb24") for f in clip.decode(video=0))
+    checker = make_anonymizer(lens).checker()
+    faces = detect_faces(lens.pipeline.detector, frame, 960, 1.0)
+    height, width = frame.shape[:2]
+    region = anonymization_region(faces[0].box, faces[0].score, width, height)
+    hidden = frame  # left as it is: CenterFace finds the face, whose template is the find's
+    finds = [d for d in checker.independent.detect(hidden) if centre_inside(d.box, region.box)]
+    assert finds
+    find = lens.pipeline.faces_at(DecodedImage(hidden, "h"), finds[:1])[0].template
+    assert find is not None
+    rng = np.random.default_rng(2)
+    loose = operating_point(lens.calibration, fmr=FIND_ATTACK_FMR).threshold
+
+    def near(cosine: float) -> np.ndarray:
+        """A unit vector at ``cosine`` from the find's template."""
+        noise = rng.standard_normal(find.vector.shape)
+        noise -= noise.dot(find.vector) * find.vector
+        noise /= np.linalg.norm(noise)
+        return (cosine * find.vector + np.sqrt(1 - cosine**2) * noise).astype(np.float32)
+
+    corner = Region(Box(0, 0, 8, 8), Box(0, 0, 8, 8), 0.9)  # other people's regions
+    others = [corner] * MIN_STRANGERS
+
+    def verdict(own: float, strangers: list[float]) -> list[str]:
+        result = checker.check(
+            hidden, [region, *others], [near(own), *(near(c) for c in strangers)]
+        )
+        return result.independent_in_regions_why
+
+    crowd = [0.85 + 0.004 * k for k in range(MIN_STRANGERS)]  # strangers at 0.85-0.886
+    assert verdict(loose + 0.03, crowd) == []  # above LFW's threshold, among the strangers
+    assert verdict(loose + 0.03, crowd[:-1]) == ["matches its original at FMR 0.01"]  # 9: LFW's
+    apart = [0.2 + 0.01 * k for k in range(MIN_STRANGERS)]  # strangers at 0.2-0.29
+    assert verdict(0.6, apart) == ["matches its original at FMR 0.01 of this frame's other people"]

@@ -203,6 +203,14 @@ def _check(check: dict[str, Any] | None) -> str:
             ),
         ],
         [
+            "Independent detector: of those, finds partly outside their region (a box that "
+            "takes in the hair and shoulders around a hidden head; not failures)",
+            _count_in_frames(
+                ind.get("face_shaped_finds_partly_outside", 0),
+                ind.get("frames_with_finds_partly_outside", []),
+            ),
+        ],
+        [
             "Independent detector: faces outside anonymized regions, not hidden (target 0)",
             str(ind["faces_outside_anonymized_regions"]),
         ],
