@@ -333,11 +333,14 @@ def size_threshold(recognizer: str, width: float) -> float:
 def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
     """Each recognizer's attack on the output: hidden faces against their originals.
 
-    Two thresholds per recognizer, both at FMR 1e-2: LFW's at the face's size (what the
-    verifier defends against) and the clip's own (the 99th percentile of the cosines between
-    different people's originals in the same frames: dark, soft faces score higher with each
-    other than LFW's do). A hidden face is also *picked out* when its own original is the
-    closest of all the frame's originals and above LFW's threshold.
+    Three thresholds per recognizer, all at FMR 1e-2: LFW's at the face's size (what the
+    verifier defended against until session 14); the clip's own (the 99th percentile of the
+    cosines between different people's originals in the same frames: dark, soft faces score
+    higher with each other than LFW's do); and the hidden faces' (the 99th percentile of the
+    cosines between hidden faces and *other* people's originals in the same frames: what the
+    verifier measures on the footage, ``privacy/cohort.py``). A hidden face is also *picked
+    out* when its own original is the closest of all the frame's originals and above LFW's
+    threshold.
     """
     from facelens.models.registry import load_detector
     from facelens.privacy.recall import LARGE_SIDE, find_faces_to_hide, hiding_detector
@@ -348,6 +351,7 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
     detector = hiding_detector(load_detector())
     attacks: list[dict[str, Any]] = []
     impostors: dict[str, list[float]] = {r: [] for r in RECOGNIZERS}
+    hidden_impostors: dict[str, list[float]] = {r: [] for r in RECOGNIZERS}
     unmatched = 0
     with open_video(clip.path, every=every) as before, open_video(output, every=every) as after:
         for a, b in zip(before, after, strict=True):
@@ -366,6 +370,9 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
                 others = [
                     verifier.scores(hidden, o) for j, (_, o, _) in enumerate(frame_faces) if j != i
                 ]
+                for o in others:
+                    for name, score in o.items():
+                        hidden_impostors[name].append(score)
                 for j, (_, other, _) in enumerate(frame_faces):
                     if j > i:
                         for name, score in verifier.scores(original, other).items():
@@ -389,6 +396,10 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
     clip_thresholds = {
         r: float(np.quantile(impostors[r], 0.99)) if impostors[r] else math.inf for r in RECOGNIZERS
     }
+    hidden_thresholds = {
+        r: float(np.quantile(hidden_impostors[r], 0.99)) if hidden_impostors[r] else math.inf
+        for r in RECOGNIZERS
+    }
     by_size: dict[str, dict[str, Any]] = {}
     matched_by: dict[str, list[str]] = {r: [] for r in RECOGNIZERS}
     for attack in attacks:
@@ -397,15 +408,21 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
         for r in RECOGNIZERS:
             lfw = attack["own"][r] >= size_threshold(r, attack["width"])
             own_clip = attack["own"][r] >= clip_thresholds[r]
+            own_hidden = attack["own"][r] >= hidden_thresholds[r]
             picked = lfw and attack["own"][r] > attack["best_other"][r]
-            for key, hit in (("lfw_fmr", lfw), ("clip_fmr", own_clip), ("picked_out", picked)):
+            for key, hit in (
+                ("lfw_fmr", lfw),
+                ("clip_fmr", own_clip),
+                ("hidden_fmr", own_hidden),
+                ("picked_out", picked),
+            ):
                 counts.setdefault(key, {}).setdefault(r, 0)
                 counts[key][r] += int(hit)
             if own_clip and picked:
                 matched_by[r].append(f"{attack['who']} @ frame {attack['frame']}")
     totals = {
         key: {r: sum(c.get(key, {}).get(r, 0) for c in by_size.values()) for r in RECOGNIZERS}
-        for key in ("lfw_fmr", "clip_fmr", "picked_out")
+        for key in ("lfw_fmr", "clip_fmr", "hidden_fmr", "picked_out")
     }
     compared = sum(a["others"] for a in attacks)
     chance = {
@@ -421,6 +438,7 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
         },
         "chance_rate": chance,
         "clip_thresholds_fmr_1e-2": {r: round(t, 4) for r, t in clip_thresholds.items()},
+        "hidden_thresholds_fmr_1e-2": {r: round(t, 4) for r, t in hidden_thresholds.items()},
         "impostor_pairs": len(impostors[RECOGNIZERS[0]]),
         "by_width": by_size,
         "matched_at_clip_fmr_and_picked_out": matched_by,
@@ -528,8 +546,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         "| clip | recognizer | faces attacked | matched at LFW's FMR 1e-2 | chance (other "
-        "people's originals) | matched at the clip's FMR 1e-2 | picked out |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "people's originals) | matched at the clip's FMR 1e-2 | matched at the hidden faces' "
+        "FMR 1e-2 | picked out |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in result["clips"].items():
         reid = row["reidentification"]
@@ -537,7 +556,8 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {r} | {reid['attacked']} | {reid['lfw_fmr'][r]} "
                 f"({reid['lfw_fmr_rate'][r]:.1%}) | {reid['chance_rate'][r]:.1%} | "
-                f"{reid['clip_fmr'][r]} | {reid['picked_out'][r]} |"
+                f"{reid['clip_fmr'][r]} | {reid.get('hidden_fmr', {}).get(r, '-')} | "
+                f"{reid['picked_out'][r]} |"
             )
     return "\n".join(lines) + "\n"
 
