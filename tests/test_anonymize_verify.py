@@ -29,7 +29,7 @@ from facelens.evaluation.anonymization import Sample, _templates, measure
 from facelens.io.image import load_image
 from facelens.models import registry
 from facelens.pipeline.faces import FacePipeline
-from facelens.privacy.cohort import MIN_PAIRS, FootageCohort
+from facelens.privacy.cohort import MAX_PAIRS, MIN_PAIRS, FootageCohort
 from facelens.privacy.methods import SHIPPED, anonymize_regions
 from facelens.privacy.regions import grow_box
 from facelens.privacy.verify import (
@@ -347,6 +347,14 @@ def test_the_footage_threshold_needs_enough_strangers_of_about_the_faces_size() 
     assert cohort.threshold("sface", 19.0, 1e-2) is None  # 40 px faces are over twice 19
     assert cohort.threshold("dlib", 40.0, 1e-2) is None  # another recognizer's cosines
     assert cohort.summary() == {"sface": MIN_PAIRS}
+
+
+def test_the_footage_keeps_its_latest_stranger_cosines() -> None:
+    cohort = FootageCohort()
+    for k in range(MAX_PAIRS + 10):
+        cohort.add("sface", 40.0, 0.9 if k < 10 else 0.1)  # the 10 oldest are dropped
+    assert cohort.summary() == {"sface": MAX_PAIRS}
+    assert cohort.threshold("sface", 40.0, 1e-2) == pytest.approx(0.1)
 
 
 def _prefilled(size: float, cosine: float) -> FootageCohort:

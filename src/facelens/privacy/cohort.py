@@ -20,15 +20,19 @@ the start of a clip) it is the LFW threshold, as before.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MIN_PAIRS", "FootageCohort"]
+__all__ = ["MAX_PAIRS", "MIN_PAIRS", "FootageCohort"]
 
 MIN_PAIRS = 300
 """Stranger cosines (of faces of about one size) the footage needs for its own threshold at
 FMR 1e-2: 3 of them lie above it. One frame of 18 faces gives 306."""
+MAX_PAIRS = 20_000
+"""Stranger cosines kept per recognizer, the latest (a long video's light and people change;
+and a threshold then costs the same at its tenth minute as at its first)."""
 
 
 @dataclass
@@ -36,16 +40,23 @@ class FootageCohort:
     """Cosines between hidden faces and strangers' originals in one image or clip, per
     recognizer, with the hidden face's size (the longer side of its box, px)."""
 
-    scores: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    scores: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def add(self, recognizer: str, size: float, cosine: float) -> None:
         """One impostor cosine of ``recognizer``, of a hidden face of ``size`` px."""
-        self.scores.setdefault(recognizer, []).append((size, cosine))
+        self.scores.setdefault(recognizer, deque(maxlen=MAX_PAIRS)).append((size, cosine))
+        self._arrays.pop(recognizer, None)
 
     def pairs(self, recognizer: str, size: float) -> np.ndarray:
         """The impostor cosines of ``recognizer`` of faces of ``size / 2`` to ``2 * size`` px."""
-        near = [c for s, c in self.scores.get(recognizer, ()) if size / 2 <= s <= size * 2]
-        return np.asarray(near, dtype=np.float64)
+        known = self._arrays.get(recognizer)
+        if known is None:
+            known = np.asarray(self.scores.get(recognizer, ()), dtype=np.float64).reshape(-1, 2)
+            self._arrays[recognizer] = known
+        near = (known[:, 0] >= size / 2) & (known[:, 0] <= size * 2)
+        selected: np.ndarray = known[near, 1]
+        return selected
 
     def threshold(self, recognizer: str, size: float, fmr: float) -> float | None:
         """The cosine that ``fmr`` of this footage's impostor pairs reach, for faces of about
