@@ -47,7 +47,7 @@ def _tiny_model() -> bytes:
 def test_the_embedders_run_on_openvino_and_the_detector_on_onnxruntime(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "openvino")
     sface = registry.load_embedder(registry.SFACE_EMBEDDER)
     dlib = registry.load_embedder("dlib-resnet-v1-int8")
     assert getattr(sface, "engine", None) == getattr(dlib, "engine", None) == "openvino"
@@ -55,6 +55,23 @@ def test_the_embedders_run_on_openvino_and_the_detector_on_onnxruntime(
     assert engine_of(detector._session) == "onnxruntime"  # type: ignore[attr-defined]
     monkeypatch.setenv("FACELENS_CPU_ENGINE", "onnxruntime")
     assert getattr(registry.load_embedder(registry.SFACE_EMBEDDER), "engine", None) == "onnxruntime"
+
+
+def test_the_default_engine_is_openvino_only_where_the_cpu_has_bfloat16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without bfloat16 OpenVINO computes in float32, slower and larger than onnxruntime on
+    an AVX2-only CPU (docs/benchmarks.md#cpu-engine): the default follows the CPU's flags."""
+    amx = "processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f amx_bf16 amx_tile\n"
+    avx512_bf16 = "flags\t: avx2 avx512f avx512_bf16 avx512_vnni\n"
+    avx2 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma\n"
+    assert settings.cpu_has_bfloat16(amx) and settings.cpu_has_bfloat16(avx512_bf16)
+    assert not settings.cpu_has_bfloat16(avx2) and not settings.cpu_has_bfloat16("")
+    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    expected = "openvino" if settings.cpu_has_bfloat16() else "onnxruntime"
+    assert settings.default_cpu_engine() == settings.cpu_engine() == expected
+    embedder = registry.load_embedder(registry.SFACE_EMBEDDER)
+    assert getattr(embedder, "engine", None) == expected
 
 
 def test_an_unknown_engine_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,7 +85,7 @@ def test_an_unknown_engine_is_refused_with_the_choices(monkeypatch: pytest.Monke
 def test_only_a_model_that_allows_it_runs_on_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
     """``openvino_precision`` opts a model in; without it (YuNet, CenterFace, mini-Xception,
     the age and gender model) a session stays on onnxruntime."""
-    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "openvino")
     on_cpu = create_session(_tiny_model(), 1, openvino_precision="f32")
     assert engine_of(on_cpu) == "openvino"
     assert engine_of(create_session(_tiny_model(), 1)) == "onnxruntime"
@@ -91,7 +108,7 @@ def test_the_expression_cnn_on_openvino_reads_real_faces_as_on_onnxruntime(
     else:
         grey = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2GRAY)
         crops = cv2.resize(grey[30:230, 130:330], (48, 48))[None]
-    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "openvino")
     fast = registry.load_attribute_model("facelens-expression-cnn48")
     with using_engine("onnxruntime"):
         exact = registry.load_attribute_model("facelens-expression-cnn48")
@@ -112,7 +129,7 @@ def test_the_age_and_gender_model_stays_on_onnxruntime_unless_asked(
     from facelens.models.attributes import MALE_THRESHOLD, AgeGenderNet
     from facelens.models.spec import verified_model_bytes
 
-    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "openvino")
     shipped = registry.load_attribute_model("hse-faceres-age-gender")
     spec = registry.get_spec("hse-faceres-age-gender")
     fast = AgeGenderNet(spec, verified_model_bytes(spec), 1, openvino_precision="bf16")
@@ -141,7 +158,7 @@ def test_bfloat16_templates_agree_with_float32_on_real_faces(
     (the astronaut always; a spread of LFW people when the shared data is there)."""
     lfw = DATA_ROOT / "lfw"
     images = _real_photos(astronaut, lfw if lfw.is_dir() else None)
-    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "openvino")
     fast = registry.load_embedder(model_id)
     monkeypatch.setenv("FACELENS_CPU_ENGINE", "onnxruntime")
     exact = FacePipeline(embedder=model_id)
@@ -242,7 +259,7 @@ def test_video_track_attacks_run_on_onnxruntime_and_photo_attacks_on_the_default
     """A video embeds few faces: its verifier loads on onnxruntime (VIDEO_VERIFY_ENGINE)."""
     from facelens.privacy.verify import VIDEO_VERIFY_ENGINE, HidingVerifier, TrackVerifier
 
-    monkeypatch.delenv("FACELENS_CPU_ENGINE", raising=False)
+    monkeypatch.setenv("FACELENS_CPU_ENGINE", "openvino")
     detection = registry.load_detector().detect(astronaut)[0]
     video = TrackVerifier("blur").verifier
     photo = HidingVerifier.shared()

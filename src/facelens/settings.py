@@ -14,6 +14,7 @@ facelens, so every package may ask it.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,11 @@ PROVIDERS = Setting(
 )
 CPU_ENGINE = Setting(
     "FACELENS_CPU_ENGINE",
-    "The engine that runs the face embedders (SFace, dlib's ResNet) when only the CPU "
-    "provider is in force: `openvino` (bfloat16 on CPUs with AMX or AVX-512 BF16, float32 "
-    "elsewhere) or `onnxruntime` (float32, as before).",
-    "`openvino`",
+    "The engine that runs the face embedders (SFace, dlib's ResNet) and the expression "
+    "model when only the CPU provider is in force: `openvino` (bfloat16 on CPUs with AMX or "
+    "AVX-512 BF16, float32 elsewhere) or `onnxruntime` (float32).",
+    "`openvino` on a CPU with bfloat16 (AMX or AVX-512 BF16), else `onnxruntime` (float32 "
+    "OpenVINO was slower and larger than onnxruntime on an AVX2-only CPU)",
     "`openvino` or `onnxruntime`",
 )
 MODEL_CACHE = Setting(
@@ -167,7 +169,10 @@ DEFAULT_MODEL_CACHE = 16
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 """onnxruntime execution providers without ``FACELENS_PROVIDERS``."""
 CPU_ENGINES = ("openvino", "onnxruntime")
-"""Values ``FACELENS_CPU_ENGINE`` takes; the first is the default."""
+"""Values ``FACELENS_CPU_ENGINE`` takes (the default: :func:`default_cpu_engine`)."""
+BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+"""CPU flags (as Linux's ``/proc/cpuinfo`` names them) with which OpenVINO computes in
+bfloat16."""
 
 
 def _text(setting: Setting) -> str | None:
@@ -219,14 +224,39 @@ def providers() -> tuple[str, ...] | None:
 
 
 def cpu_engine() -> str:
-    """``$FACELENS_CPU_ENGINE`` trimmed and lower-cased, else ``openvino``.
+    """``$FACELENS_CPU_ENGINE`` trimmed and lower-cased, else :func:`default_cpu_engine`.
 
     Raises ValueError, naming the values allowed, for any other value.
     """
-    text = (_text(CPU_ENGINE) or CPU_ENGINES[0]).strip().lower() or CPU_ENGINES[0]
+    text = (_text(CPU_ENGINE) or "").strip().lower() or default_cpu_engine()
     if text not in CPU_ENGINES:
         raise ValueError(f"{CPU_ENGINE.name} is {text!r}; use one of {', '.join(CPU_ENGINES)}")
     return text
+
+
+def default_cpu_engine() -> str:
+    """``openvino`` where the CPU computes in bfloat16 (:func:`cpu_has_bfloat16`), else
+    ``onnxruntime``: without bfloat16 OpenVINO runs float32, which on an AVX2-only CPU was
+    slower than onnxruntime and held 75 MB more (``facelens eval lfw`` on one LFW fold,
+    docs/benchmarks.md#cpu-engine)."""
+    return "openvino" if cpu_has_bfloat16() else "onnxruntime"
+
+
+@functools.cache
+def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU has one of :data:`BFLOAT16_FLAGS`, read from ``cpuinfo`` (the text of
+    Linux's ``/proc/cpuinfo``; read from there when None). False where it cannot be read
+    (another system): onnxruntime is then the default."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            return bool(BFLOAT16_FLAGS & set(value.split()))
+    return False
 
 
 def model_cache() -> int:
