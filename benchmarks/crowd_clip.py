@@ -445,15 +445,21 @@ def reidentification(clip: Clip, output: Path, every: int) -> dict[str, Any]:
     }
 
 
-def run_facelens(clip: Clip, out: Path, check: bool, method: str = "blur") -> dict[str, Any]:
-    """``facelens anonymize`` on ``clip`` as a user runs it; its report and the process's cost."""
+def run_facelens(
+    clip: Clip, out: Path, check: bool, method: str = "blur", source: Path | None = None
+) -> dict[str, Any]:
+    """``facelens anonymize`` on ``clip`` as a user runs it; its report and the process's cost.
+
+    ``source``: run facelens from this source tree (its ``src``) instead of the installed one.
+    """
     command = [sys.executable, "-m", "facelens.cli.main", "anonymize", str(clip.path)]
     command += ["-o", str(out), "--json", "--method", method]
     command += [] if check else ["--no-check"]
     log = out.parent / f"{out.name}.json"
     with log.open("w") as stdout:
+        env = dict(os.environ, PYTHONPATH=str(source)) if source else os.environ
         measured = run_measured(
-            command, CPUS, os.environ, cwd=REPO, stdout=stdout, stderr=subprocess.DEVNULL
+            command, CPUS, env, cwd=REPO, stdout=stdout, stderr=subprocess.DEVNULL
         )
     text = log.read_text()
     record = json.loads(text) if text.strip() else {}
