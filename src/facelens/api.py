@@ -199,7 +199,7 @@ class FaceLens:
         where no face is found) is analysed as one face with ``cropped`` set.
         ``expression_model`` picks another expression model by id.
         """
-        from facelens.analysis.analyzer import DEFAULT_EXPRESSION_MODEL, AttributeAnalyzer
+        from facelens.analysis.analyzer import AttributeAnalyzer
         from facelens.analysis.tight import attribute_faces
 
         decoded = self.pipeline.load(image, channel_order)
@@ -208,7 +208,7 @@ class FaceLens:
         attributes = AttributeAnalyzer(
             age_gender=age_gender,
             threads=self.pipeline.threads,
-            expression_model=expression_model or DEFAULT_EXPRESSION_MODEL,
+            expression_model=expression_model,
             providers=self.pipeline.providers,
         )
         found = attributes.analyze(decoded.pixels, faces)

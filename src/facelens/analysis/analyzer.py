@@ -19,18 +19,36 @@ from facelens.analysis.crops import age_gender_crop, expression_crop, resize_gre
 from facelens.models import registry
 from facelens.models.attributes import (
     AGE_GENDER_SPEC,
+    CNN48_ID,
+    CNN48_INT8_SPEC,
     EXPRESSION_SPECS,
     EXPRESSIONS,
     MALE_THRESHOLD,
     AgeGenderNet,
     ExpressionNet,
 )
+from facelens.models.runtime import engine_in_force
 from facelens.types import FloatArray, ImageArray
 
-__all__ = ["DEFAULT_EXPRESSION_MODEL", "EXPRESSION_MODELS", "AttributeAnalyzer"]
+__all__ = [
+    "DEFAULT_EXPRESSION_MODEL",
+    "EXPRESSION_MODELS",
+    "AttributeAnalyzer",
+    "default_expression_model",
+]
 
-DEFAULT_EXPRESSION_MODEL = EXPRESSION_SPECS[0].id
-"""The expression model used unless another is asked for (see docs/models.md#attributes)."""
+
+def default_expression_model(engine: str | None = None) -> str:
+    """The expression model used unless another is asked for: facelens's CNN in int8 where
+    the CPU engine (``engine``, else :func:`~facelens.models.runtime.engine_in_force`) is
+    onnxruntime, in float32 (bfloat16 on OpenVINO) where it is OpenVINO. Both give the same
+    accuracy through the pipeline; each is the faster on its engine
+    (docs/benchmarks.md#expression-int8, docs/models.md#attributes)."""
+    return CNN48_INT8_SPEC.id if (engine or engine_in_force()) == "onnxruntime" else CNN48_ID
+
+
+DEFAULT_EXPRESSION_MODEL = default_expression_model()
+"""The default expression model of this process's CPU engine (:func:`default_expression_model`)."""
 EXPRESSION_MODELS = tuple(spec.id for spec in EXPRESSION_SPECS)
 """Every selectable expression model id, the default first."""
 DEFAULT_AGE_GENDER_MODEL = AGE_GENDER_SPEC.id
@@ -50,7 +68,8 @@ class AttributeAnalyzer:
         age_gender: also estimate apparent age and gender (a second, larger
             model: about 10x the expression model's work per face).
         threads: onnxruntime threads per model (default: every core).
-        expression_model: the expression model's id (:data:`EXPRESSION_MODELS`).
+        expression_model: the expression model's id (:data:`EXPRESSION_MODELS`); default:
+            :func:`default_expression_model` for the engine in force now.
         providers: onnxruntime execution providers (default: ``$FACELENS_PROVIDERS``,
             else the CPU).
     """
@@ -60,13 +79,13 @@ class AttributeAnalyzer:
         *,
         age_gender: bool = True,
         threads: int | None = None,
-        expression_model: str = DEFAULT_EXPRESSION_MODEL,
+        expression_model: str | None = None,
         providers: Sequence[str] | None = None,
     ) -> None:
         self.age_gender = age_gender
         self.threads = threads
         self.providers = providers
-        self.expression_model_id = expression_model
+        self.expression_model_id = expression_model or default_expression_model()
 
     @property
     def expression_model(self) -> ExpressionNet:

