@@ -16,10 +16,9 @@ the same float32 peak, so a share above 100% is possible.
 
 from __future__ import annotations
 
-import os
-
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from onnx import shape_inference
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from facelens.models import dlib_resnet, registry, sface, yunet  # noqa: E402
+from facelens.models import dlib_resnet, registry, sface  # noqa: E402
 from facelens.models.attributes import CNN48_INT8_SPEC, CNN48_SPEC  # noqa: E402
 from facelens.models.onnx_fold import fold_dequantize_linear  # noqa: E402
 from facelens.models.runtime import create_session  # noqa: E402
@@ -61,7 +60,8 @@ def networks() -> list[Network]:
         Network(f"YuNet {side}x{side}", _fixed(detector_graph, side), (1, 3, side, side), "image")
         for side in (640, 512, 256)
     ]
-    return rows + [
+    return [
+        *rows,
         Network(
             "SFace 112x112",
             sface.folded_graph(embedder, verified_model_bytes(embedder)),
@@ -104,7 +104,8 @@ def _fixed(model: onnx.ModelProto, side: int) -> bytes:
     for output in fixed.graph.output:  # let inference find the outputs' sizes again
         output.type.tensor_type.ClearField("shape")
     del fixed.graph.value_info[:]
-    return fixed.SerializeToString()
+    serialized: bytes = fixed.SerializeToString()
+    return serialized
 
 
 def macs(graph: bytes, shape: tuple[int, ...]) -> float:

@@ -61,7 +61,7 @@ CALIBRATION_SEED = 7
 """Seed of the permutation that picks the calibration faces among the training split."""
 
 
-class _Batches(CalibrationDataReader):
+class _Batches(CalibrationDataReader):  # type: ignore[misc]
     def __init__(self, name: str, data: np.ndarray, size: int = 50) -> None:
         self._feeds = iter([{name: data[i : i + size]} for i in range(0, len(data), size)])
 
@@ -96,11 +96,13 @@ def fold_relus(model: onnx.ModelProto) -> int:
     dropped: list[onnx.NodeProto] = []
     for relu in [n for n in graph.node if n.op_type == "Relu"]:
         dequantize = producer.get(relu.input[0])
-        quantize = producer.get(dequantize.input[0]) if dequantize is not None else None
+        if dequantize is None or len(consumers[dequantize.output[0]]) != 1:
+            continue
+        quantize = producer.get(dequantize.input[0])
         if quantize is None or quantize.op_type != "QuantizeLinear":
             continue
         conv = producer.get(quantize.input[0])
-        if conv is None or conv.op_type != "Conv" or len(consumers[dequantize.output[0]]) != 1:
+        if conv is None or conv.op_type != "Conv":
             continue
         (after,) = consumers[relu.output[0]]
         pool = after if after.op_type == "MaxPool" else None
