@@ -50,7 +50,7 @@ def default_expression_model(engine: str | None = None) -> str:
 DEFAULT_EXPRESSION_MODEL = default_expression_model()
 """The default expression model of this process's CPU engine (:func:`default_expression_model`)."""
 EXPRESSION_MODELS = tuple(spec.id for spec in EXPRESSION_SPECS)
-"""Every selectable expression model id, the default first."""
+"""Every selectable expression model id, facelens's own first (the default is one of those)."""
 DEFAULT_AGE_GENDER_MODEL = AGE_GENDER_SPEC.id
 
 
