@@ -83,7 +83,8 @@ CPU_ENGINE = Setting(
     "FACELENS_CPU_ENGINE",
     "The engine that runs the face embedders (SFace, dlib's ResNet) and the expression "
     "model when only the CPU provider is in force: `openvino` (bfloat16 on CPUs with AMX or "
-    "AVX-512 BF16, float32 elsewhere) or `onnxruntime` (float32).",
+    "AVX-512 BF16, float32 elsewhere) or `onnxruntime` (float32; the expression model's "
+    "default is then its int8 form).",
     "`openvino` on a CPU with bfloat16 (AMX or AVX-512 BF16), else `onnxruntime` (float32 "
     "OpenVINO was slower and larger than onnxruntime on an AVX2-only CPU)",
     "`openvino` or `onnxruntime`",
