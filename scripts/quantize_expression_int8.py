@@ -20,8 +20,10 @@ Two choices make it fast and right on CPUs without VNNI (AVX2 only):
   point 0 clamps negatives to 0, which is the ReLU, and leaves one fused
   ``QLinearConv`` per layer.
 
-MinMax calibration is deterministic, so the same faces and onnxruntime
-version give the same file; the registry records its sha256.
+MinMax calibration is deterministic, so the same crops and onnxruntime
+version give the same file (checked twice in session 15); the registry records
+its sha256. The crops are cut by the pipeline of the day, so a later pipeline
+may write another file; the committed one stays the reference.
 
     .venv/bin/python scripts/quantize_expression_int8.py [--data ../shared/data/fer2013_train]
 """
@@ -39,7 +41,6 @@ import onnx
 import onnxruntime
 from onnx import numpy_helper
 from onnxruntime.quantization import (
-    CalibrationDataReader,
     CalibrationMethod,
     QuantFormat,
     QuantType,
@@ -51,6 +52,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from expression_data import fer_items, fer_split, pipeline_crops  # noqa: E402
+from int8_calibration import CalibrationBatches  # noqa: E402
 
 from facelens.models.attributes import CNN48_SPEC  # noqa: E402
 from facelens.models.spec import verified_model_bytes  # noqa: E402
@@ -59,14 +61,6 @@ from facelens.pipeline.faces import FacePipeline  # noqa: E402
 OUT = REPO / "src" / "facelens" / "models" / "quantized" / "expression-cnn48-int8.onnx"
 CALIBRATION_SEED = 7
 """Seed of the permutation that picks the calibration faces among the training split."""
-
-
-class _Batches(CalibrationDataReader):  # type: ignore[misc]
-    def __init__(self, name: str, data: np.ndarray, size: int = 50) -> None:
-        self._feeds = iter([{name: data[i : i + size]} for i in range(0, len(data), size)])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._feeds, None)
 
 
 def calibration_crops(root: Path, count: int) -> np.ndarray:
@@ -146,7 +140,7 @@ def main() -> int:
         quantize_static(
             fp32,
             int8,
-            _Batches(name, inputs),
+            CalibrationBatches(name, inputs, 50),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             reduce_range=True,

@@ -18,7 +18,6 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import (
-    CalibrationDataReader,
     CalibrationMethod,
     QuantFormat,
     QuantType,
@@ -28,6 +27,7 @@ from onnxruntime.quantization import (
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
+from int8_calibration import CalibrationBatches  # noqa: E402
 from quantize_expression_int8 import fold_relus  # noqa: E402
 
 
@@ -55,14 +55,6 @@ def _network() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-class _Inputs(CalibrationDataReader):  # type: ignore[misc]
-    def __init__(self, data: np.ndarray) -> None:
-        self._feeds = iter([{"x": data[i : i + 8]} for i in range(0, len(data), 8)])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._feeds, None)
-
-
 def _run(model: onnx.ModelProto, data: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(None, {"x": data})[0])
@@ -74,7 +66,7 @@ def test_folding_relus_keeps_the_outputs_and_leaves_no_float_relu(tmp_path: Path
     quantize_static(
         str(tmp_path / "float.onnx"),
         str(tmp_path / "int8.onnx"),
-        _Inputs(data),
+        CalibrationBatches("x", data, 8),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         reduce_range=True,
