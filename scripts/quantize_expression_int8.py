@@ -90,18 +90,20 @@ def fold_relus(model: onnx.ModelProto) -> int:
     dropped: list[onnx.NodeProto] = []
     for relu in [n for n in graph.node if n.op_type == "Relu"]:
         dequantize = producer.get(relu.input[0])
-        if dequantize is None or len(consumers[dequantize.output[0]]) != 1:
+        if dequantize is None or dequantize.op_type != "DequantizeLinear":
             continue
         quantize = producer.get(dequantize.input[0])
         if quantize is None or quantize.op_type != "QuantizeLinear":
             continue
         conv = producer.get(quantize.input[0])
-        if conv is None or conv.op_type != "Conv":
+        after = consumers.get(relu.output[0], [])
+        if conv is None or conv.op_type != "Conv" or len(after) != 1:
+            continue  # also when another node reads the ReLU's output or its input
+        if len(consumers[dequantize.output[0]]) != 1 or len(consumers[quantize.output[0]]) != 1:
             continue
-        (after,) = consumers[relu.output[0]]
-        pool = after if after.op_type == "MaxPool" else None
-        (requantize,) = consumers[pool.output[0]] if pool is not None else (after,)
-        if requantize.op_type != "QuantizeLinear":
+        pool = after[0] if after[0].op_type == "MaxPool" else None
+        requantize = after[0] if pool is None else _only(consumers.get(pool.output[0], []))
+        if requantize is None or requantize.op_type != "QuantizeLinear":
             continue
         if np.any(numpy_helper.to_array(initializers[requantize.input[2]]) != 0):
             raise SystemExit(f"{relu.name}: the zero point after it is not 0")
@@ -114,6 +116,11 @@ def fold_relus(model: onnx.ModelProto) -> int:
             requantize.input[0] = conv.output[0]
             dropped.extend([quantize, dequantize, relu])
     return _drop(model, dropped)
+
+
+def _only(nodes: list[onnx.NodeProto]) -> onnx.NodeProto | None:
+    """The one node of ``nodes``, None when there are none or several."""
+    return nodes[0] if len(nodes) == 1 else None
 
 
 def _drop(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> int:
