@@ -21,7 +21,8 @@ trailing (live video), and the resulting labels are scored:
 Chosen windows: the longest centred window that keeps sustained recall at or
 above 0.95 (``DEFAULT_WINDOW_SECONDS`` in ``facelens/analysis/smoothing.py``,
 offline timelines), and the longest trailing one (``LIVE_WINDOW_SECONDS``,
-live video). Writes ``benchmarks/results/expression_video.json``
+live video). Writes ``benchmarks/results/expression_video.json`` for
+``facelens-expression-cnn48`` (``expression_video-ID.json`` for any other model)
 and prints Markdown.
 
     .venv/bin/python benchmarks/expression_video.py [--data ../shared/data] [--expression-model ID]
@@ -41,13 +42,13 @@ from typing import Any
 import numpy as np
 
 from facelens.analysis.analyzer import (
-    DEFAULT_EXPRESSION_MODEL,
     EXPRESSION_MODELS,
     AttributeAnalyzer,
+    default_expression_model,
 )
 from facelens.analysis.smoothing import label_flips, label_runs, smooth_scores
 from facelens.apps.video.expressions import analyze_video_expressions
-from facelens.models.attributes import EXPRESSIONS
+from facelens.models.attributes import CNN48_ID, EXPRESSIONS
 from facelens.pipeline.faces import FacePipeline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,9 +128,13 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--sustained", type=float, default=0.5, help="seconds (episode length)")
     parser.add_argument(
-        "--expression-model", choices=EXPRESSION_MODELS, default=DEFAULT_EXPRESSION_MODEL
+        "--expression-model",
+        choices=EXPRESSION_MODELS,
+        default=None,
+        help="default: the engine's own (analysis.analyzer.default_expression_model)",
     )
     args = parser.parse_args()
+    args.expression_model = args.expression_model or default_expression_model()
     clips = sorted((args.data / "videos").rglob("*.mp4"))
     if not clips:
         print(f"no clips under {args.data / 'videos'}", file=sys.stderr)
@@ -155,9 +160,7 @@ def main() -> int:
         "load_average": load,
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
     }
-    suffix = (
-        "" if args.expression_model == DEFAULT_EXPRESSION_MODEL else f"-{args.expression_model}"
-    )
+    suffix = "" if args.expression_model == CNN48_ID else f"-{args.expression_model}"
     (REPO / f"benchmarks/results/expression_video{suffix}.json").write_text(
         json.dumps(report, indent=2)
     )

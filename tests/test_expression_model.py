@@ -10,6 +10,8 @@ reaches, so they fail if the new model or the pipeline regresses.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +24,6 @@ from PIL import Image
 
 from facelens import FaceLens
 from facelens.analysis.analyzer import (
-    DEFAULT_EXPRESSION_MODEL,
     EXPRESSION_MODELS,
     AttributeAnalyzer,
     default_expression_model,
@@ -32,6 +33,7 @@ from facelens.analysis.tight import attribute_faces
 from facelens.cli.main import cli
 from facelens.models import registry
 from facelens.models.attributes import EXPRESSIONS
+from facelens.models.runtime import using_engine
 from facelens.models.spec import verified_model_bytes
 from facelens.pipeline.faces import FacePipeline
 from facelens.service.app import create_app
@@ -185,5 +187,38 @@ def test_the_default_is_facelens_model_in_the_form_its_engine_runs_fastest() -> 
     """float32 (bfloat16 on OpenVINO) where OpenVINO runs the models, int8 on onnxruntime."""
     assert default_expression_model("openvino") == CNN
     assert default_expression_model("onnxruntime") == INT8
-    assert default_expression_model() == DEFAULT_EXPRESSION_MODEL
-    assert AttributeAnalyzer().expression_model_id == default_expression_model()
+    with using_engine("openvino"):
+        assert default_expression_model() == CNN
+        assert AttributeAnalyzer().expression_model_id == CNN
+    with using_engine("onnxruntime"):
+        assert AttributeAnalyzer(age_gender=False).expression_model_id == INT8
+
+
+def test_a_bad_cpu_engine_setting_is_one_line_where_an_engine_is_needed(
+    astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """The default expression model is decided when a model is wanted, not at import: help
+    still works, and analyze names the setting in one line, exit status 1."""
+    environment = os.environ | {"FACELENS_CPU_ENGINE": "bogus"}
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(photo)
+    command = [sys.executable, "-m", "facelens.cli.main", "--gallery", str(tmp_path / "g.db")]
+    failed = subprocess.run(
+        [*command, "analyze", str(photo)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr and "FACELENS_CPU_ENGINE" in failed.stderr
+    for arguments in (["--help"], ["analyze", "--help"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "facelens.cli.main", *arguments],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "--expression-model" in done.stdout or arguments == ["--help"]

@@ -39,6 +39,7 @@ __all__ = [
     "PersonNotFoundError",
     "ProviderUnavailableError",
     "RayUnavailableError",
+    "SettingError",
     "TemplateNotFoundError",
     "UnknownModelError",
     "UnsupportedInputError",
@@ -53,6 +54,13 @@ class FaceLensError(Exception):
     """Base class of every error facelens raises on purpose."""
 
     code: str = "facelens_error"
+
+
+class SettingError(FaceLensError, ValueError):
+    """An environment setting (``FACELENS_*``) holds a value facelens cannot use; still a
+    ``ValueError`` for callers that catch that."""
+
+    code = "bad_setting"
 
 
 class InputError(FaceLensError):

@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from facelens.errors import SettingError
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -227,11 +229,12 @@ def providers() -> tuple[str, ...] | None:
 def cpu_engine() -> str:
     """``$FACELENS_CPU_ENGINE`` trimmed and lower-cased, else :func:`default_cpu_engine`.
 
-    Raises ValueError, naming the values allowed, for any other value.
+    Raises :class:`~facelens.errors.SettingError` (a ValueError), naming the values
+    allowed, for any other value.
     """
     text = (_text(CPU_ENGINE) or "").strip().lower() or default_cpu_engine()
     if text not in CPU_ENGINES:
-        raise ValueError(f"{CPU_ENGINE.name} is {text!r}; use one of {', '.join(CPU_ENGINES)}")
+        raise SettingError(f"{CPU_ENGINE.name} is {text!r}; use one of {', '.join(CPU_ENGINES)}")
     return text
 
 

@@ -31,7 +31,6 @@ from facelens.models.runtime import engine_in_force
 from facelens.types import FloatArray, ImageArray
 
 __all__ = [
-    "DEFAULT_EXPRESSION_MODEL",
     "EXPRESSION_MODELS",
     "AttributeAnalyzer",
     "default_expression_model",
@@ -43,12 +42,13 @@ def default_expression_model(engine: str | None = None) -> str:
     the CPU engine (``engine``, else :func:`~facelens.models.runtime.engine_in_force`) is
     onnxruntime, in float32 (bfloat16 on OpenVINO) where it is OpenVINO. Both give the same
     accuracy through the pipeline; each is the faster on its engine
-    (docs/benchmarks.md#expression-int8, docs/models.md#attributes)."""
+    (docs/benchmarks.md#expression-int8, docs/models.md#attributes).
+
+    Decided when a model is wanted, never at import: a bad ``$FACELENS_CPU_ENGINE`` is then
+    reported by the command that needs an engine, not by every command's start-up."""
     return CNN48_INT8_SPEC.id if (engine or engine_in_force()) == "onnxruntime" else CNN48_ID
 
 
-DEFAULT_EXPRESSION_MODEL = default_expression_model()
-"""The default expression model of this process's CPU engine (:func:`default_expression_model`)."""
 EXPRESSION_MODELS = tuple(spec.id for spec in EXPRESSION_SPECS)
 """Every selectable expression model id, facelens's own first (the default is one of those)."""
 DEFAULT_AGE_GENDER_MODEL = AGE_GENDER_SPEC.id

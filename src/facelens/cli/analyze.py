@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from facelens.analysis.analyzer import (
-    DEFAULT_EXPRESSION_MODEL,
     EXPRESSION_MODELS,
     AttributeAnalyzer,
 )
@@ -37,9 +36,9 @@ __all__ = ["command", "video_command"]
 expression_model_option = click.option(
     "--expression-model",
     type=click.Choice(EXPRESSION_MODELS),
-    default=DEFAULT_EXPRESSION_MODEL,
-    show_default=True,
-    help="Expression model (see docs/models.md#attributes for how they compare).",
+    default=None,
+    help="Expression model (default: facelens's CNN, in int8 where onnxruntime runs the "
+    "models, in float32/bfloat16 on OpenVINO; see docs/models.md#attributes).",
 )
 
 
@@ -69,7 +68,7 @@ def command(
     draw_dir: str | None,
     no_age_gender: bool,
     cropped: bool,
-    expression_model: str,
+    expression_model: str | None,
     as_json: bool,
 ) -> None:
     """Expression (7 classes with probabilities), apparent age and gender of every face in
@@ -179,7 +178,7 @@ def video_command(
     end: float | None,
     with_frames: bool,
     png_dir: str | None,
-    expression_model: str,
+    expression_model: str | None,
     as_json: bool,
 ) -> None:
     """Expression over time of every tracked face in VIDEOS (files, image folders or
