@@ -33,7 +33,7 @@ FLOORS: list[set[str]] = [
     {"cli", "service"},
 ]
 SAME_FLOOR = {("types", "errors"), ("errors", "types"), ("io", "errors"), ("io", "types")}
-SAME_FLOOR |= {("io", "settings")}
+SAME_FLOOR |= {("io", "settings"), ("settings", "errors")}
 SAME_FLOOR |= {("vectors", "types"), ("cli", "service")}
 
 
