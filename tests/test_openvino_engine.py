@@ -17,9 +17,8 @@ from facelens.io.image import load_image
 from facelens.models import registry
 from facelens.models.openvino_engine import BLOB_UNUSED_DAYS, OpenVinoSession
 from facelens.models.runtime import create_session, engine_of, using_engine
-from facelens.pipeline.detect import LARGE_FACE, detect_faces
 from facelens.pipeline.faces import FacePipeline
-from facelens.types import Detection, ImageArray
+from facelens.types import ImageArray
 from tests.conftest import DATA_ROOT
 
 AGREEMENT = 0.995
@@ -220,37 +219,6 @@ def test_outputs_belong_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     first = session.run(None, {"x": np.ones((1, 3), np.float32)})[0]
     session.run(None, {"x": np.full((1, 3), 5.0, np.float32)})
     assert np.allclose(first, 2.0)
-
-
-class _CountingDetector:
-    """The real detector, counting its searches and the sizes searched."""
-
-    def __init__(self) -> None:
-        self.inner = registry.load_detector()
-        self.searched: list[tuple[int, int]] = []
-
-    def detect(self, image: ImageArray) -> list[Detection]:
-        self.searched.append(image.shape[:2])
-        return self.inner.detect(image)
-
-
-def test_a_photo_of_large_faces_is_not_searched_enlarged(astronaut: ImageArray) -> None:
-    import cv2
-
-    counting = _CountingDetector()
-    large = detect_faces(counting, astronaut)  # 512 px, a face of about 190 px
-    assert counting.searched == [(512, 512)]
-    assert large and min(large[0].box.width, large[0].box.height) >= LARGE_FACE
-
-    counting.searched.clear()
-    small = np.ascontiguousarray(cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA))
-    found = detect_faces(counting, small)  # its face is about 60 px: searched again at 2x
-    assert counting.searched == [(160, 160), (320, 320)]
-    assert found and found[0].box.width < LARGE_FACE
-
-    counting.searched.clear()
-    detect_faces(counting, astronaut, large_face=None)  # always enlarged, as before
-    assert counting.searched == [(1024, 1024)]
 
 
 def test_video_track_attacks_run_on_onnxruntime_and_photo_attacks_on_the_default(

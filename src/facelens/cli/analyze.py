@@ -189,6 +189,7 @@ def video_command(
         lens.pipeline.detector,
         lens.pipeline.embedder,
         max_upscale=1.0,
+        coarse_first=False,  # a video's small faces must not come and go with the large
         threads=lens.pipeline.threads,
     )
     attributes = AttributeAnalyzer(

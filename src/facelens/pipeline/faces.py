@@ -81,7 +81,13 @@ class FacePipeline:
         max_upscale: smaller images are searched enlarged by up to this factor.
         large_face: an image to be searched enlarged is first searched as it is, and
             not enlarged when every face found is at least this many pixels
-            (:data:`~facelens.pipeline.detect.LARGE_FACE`); None: always enlarged.
+            (:data:`~facelens.pipeline.detect.LARGE_FACE`); an image to be searched
+            shrunk is first searched at half that scale, by the same rule (unless
+            ``coarse_first`` is False); None: the full search (enlarged or shrunk to
+            ``max_side``) always.
+        coarse_first: large photos may be answered from the half-scale search (above).
+            Video loops turn it off: a small face must not come and go with the large
+            faces beside it.
         batch_size: images per chunk in ``detect_many`` (their faces are
             embedded together, ``EMBED_BATCH_SIZE`` crops a call).
         threads: onnxruntime threads per model (default: every core).
@@ -101,6 +107,7 @@ class FacePipeline:
         max_side: int = DEFAULT_MAX_SIDE,
         max_upscale: float = MAX_UPSCALE,
         large_face: float | None = LARGE_FACE,
+        coarse_first: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -113,6 +120,7 @@ class FacePipeline:
         self.max_side = max_side
         self.max_upscale = max_upscale
         self.large_face = large_face
+        self.coarse_first = coarse_first
         self.batch_size = batch_size
         self.flip = flip
         self.threads = threads
@@ -268,6 +276,7 @@ class FacePipeline:
             self.max_side,
             self.max_upscale,
             large_face=self.large_face,
+            coarse_first=self.coarse_first,
         )
         faces = [self._face(image, d) for d in detections]
         return sorted(faces, key=lambda f: -f.box.area)

@@ -230,6 +230,15 @@ class PrivacyChecker:
             cosines.append(float(np.dot(vector, other)))
         return cosines
 
+    def _every_face(self, image: ImageArray) -> list[Face]:
+        """Every face the pipeline's own search finds, templates made. Never its coarse
+        shortcut for large photos: a small face beside large ones must be attacked too."""
+        pipe = self.pipeline
+        found = detect_faces(
+            pipe.detector, image, pipe.max_side, pipe.max_upscale, large_face=pipe.large_face
+        )
+        return pipe.faces_at(DecodedImage(image, "check"), found)
+
     def _recognizer(
         self,
         image: ImageArray,
@@ -238,7 +247,7 @@ class PrivacyChecker:
         result: FrameCheck,
     ) -> None:
         faces = (
-            self.pipeline.detect(image)
+            self._every_face(image)
             if len(self.gallery.vectors)
             else self._faces_around(image, regions)
         )

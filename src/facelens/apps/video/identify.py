@@ -238,12 +238,13 @@ def _expression_recorder() -> ExpressionRecorder:
 
 
 def _video_pipeline(pipeline: FacePipeline) -> FacePipeline:
-    """The same models and settings, searching frames at their own size."""
+    """The same models and settings, searching frames at their own size, never coarse first."""
     return FacePipeline(
         pipeline.detector,
         pipeline.embedder,
         max_side=pipeline.max_side,
         max_upscale=VIDEO_MAX_UPSCALE,
+        coarse_first=False,
         batch_size=pipeline.batch_size,
         threads=pipeline.threads,
         max_pixels=pipeline.max_pixels,
