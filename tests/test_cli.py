@@ -66,6 +66,17 @@ def test_detect_json_and_drawing(group_photos: Path, tmp_path: Path) -> None:
     assert (tmp_path / "drawn" / "two_people.jpg").stat().st_size > 10_000
 
 
+def test_identify_on_an_empty_gallery_says_so(knn_root: Path, tmp_path: Path) -> None:
+    """Nobody enrolled: every face is unknown, with no score, and the command says why."""
+    gallery, photo, drawn = tmp_path / "empty.db", knn_root / "test" / "obama1.jpg", tmp_path / "d"
+    table = run("identify", photo, "--draw", drawn, gallery=gallery)
+    assert "holds nobody yet" in table.stderr and "Traceback" not in table.stderr
+    assert "unknown" in table.stdout + table.stderr
+    assert (drawn / "obama1.jpg").is_file()
+    record = run_json("identify", photo, gallery=gallery)[0]
+    assert [(f["identity"], f["score"]) for f in record["faces"]] == [(None, None)]
+
+
 def test_enroll_people_identify_verify_remove(knn_root: Path, tmp_path: Path) -> None:
     gallery = tmp_path / "g.db"
     train = knn_root / "train"

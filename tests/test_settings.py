@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import facelens
 from facelens import settings
 from facelens.apps.demo import default_data_root
 from facelens.cluster.clusterer import default_index_path
+from facelens.errors import ImageTooLargeError, SettingError
 from facelens.gallery import resolve_gallery
+from facelens.io.image import load_image
 from facelens.models.runtime import default_threads
 from facelens.models.user import models_file
+from facelens.pipeline.faces import FacePipeline
 from facelens.service.settings import ServiceSettings, resolve_service_dir
 
 SOURCE = Path(facelens.__file__).parent
@@ -119,3 +127,64 @@ def test_the_modules_ask_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert settings.model_cache() == 3
     assert settings.postgres_search() == "codes"
     assert ServiceSettings.from_env().max_pixels == 7
+
+
+@pytest.mark.parametrize(
+    "variable", ["FACELENS_THREADS", "FACELENS_MODEL_CACHE", "FACELENS_MAX_PIXELS"]
+)
+def test_a_number_that_is_not_one_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    readers = {
+        "FACELENS_THREADS": settings.threads,
+        "FACELENS_MODEL_CACHE": settings.model_cache,
+        "FACELENS_MAX_PIXELS": settings.max_pixels,
+    }
+    for text in ("abc", "2.5"):
+        monkeypatch.setenv(variable, text)
+        with pytest.raises(SettingError, match=f"{variable} is '{text}'; use a whole number"):
+            readers[variable]()
+    monkeypatch.setenv(variable, " 7 ")
+    assert readers[variable]() == 7
+
+
+def test_max_pixels_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    for text in ("0", "-5"):
+        monkeypatch.setenv("FACELENS_MAX_PIXELS", text)
+        with pytest.raises(SettingError, match="at least 1"):
+            settings.max_pixels()
+
+
+def test_max_pixels_is_read_when_an_image_is_loaded(
+    monkeypatch: pytest.MonkeyPatch, astronaut: np.ndarray
+) -> None:
+    """Not once at import: a changed variable holds for the next image and pipeline."""
+    monkeypatch.setenv("FACELENS_MAX_PIXELS", str(512 * 512 - 1))
+    with pytest.raises(ImageTooLargeError):
+        load_image(astronaut)
+    assert FacePipeline().max_pixels == 512 * 512 - 1
+    monkeypatch.setenv("FACELENS_MAX_PIXELS", str(512 * 512))
+    assert load_image(astronaut).width == 512
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [("FACELENS_THREADS", "abc"), ("FACELENS_MODEL_CACHE", "x"), ("FACELENS_MAX_PIXELS", "-5")],
+)
+def test_a_bad_number_is_one_line_where_it_is_needed(
+    variable: str, text: str, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """Help still runs; a command that needs the setting names it in one line, exit 1."""
+    environment = os.environ | {variable: text}
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(photo)
+    command = [sys.executable, "-m", "facelens.cli.main", "--gallery", str(tmp_path / "g.db")]
+    helped = subprocess.run(
+        [*command, "detect", "--help"], env=environment, capture_output=True, text=True
+    )
+    assert helped.returncode == 0, helped.stderr
+    failed = subprocess.run(
+        [*command, "detect", str(photo)], env=environment, capture_output=True, text=True
+    )
+    assert failed.returncode == 1, failed.stdout
+    assert "Traceback" not in failed.stderr and variable in failed.stderr

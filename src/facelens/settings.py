@@ -100,7 +100,7 @@ MODEL_CACHE = Setting(
 )
 MAX_PIXELS = Setting(
     "FACELENS_MAX_PIXELS",
-    "Largest image (or video frame) decoded; read once, when facelens is imported.",
+    "Largest image (or video frame) decoded; read when an image is loaded without a limit of its own, or a pipeline or video reader is made.",
     "64000000",
     "pixels (width x height)",
 )
@@ -183,6 +183,21 @@ def _text(setting: Setting) -> str | None:
     return setting.raw() or None
 
 
+def _whole_number(setting: Setting) -> int | None:
+    """The variable as a whole number, None when unset or blank.
+
+    Raises :class:`~facelens.errors.SettingError` (a ValueError) naming the variable
+    for text that is not one ("abc", "2.5").
+    """
+    text = (_text(setting) or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingError(f"{setting.name} is {text!r}; use a whole number") from None
+
+
 def _path(setting: Setting) -> Path | None:
     text = _text(setting)
     return Path(text).expanduser() if text else None
@@ -214,9 +229,10 @@ def models_file() -> Path | None:
 
 
 def threads() -> int | None:
-    """``$FACELENS_THREADS`` (at least 1), None when unset."""
-    text = _text(THREADS)
-    return max(1, int(text)) if text else None
+    """``$FACELENS_THREADS`` (below 1 counts as 1), None when unset; :class:`SettingError`
+    for text that is not a whole number."""
+    number = _whole_number(THREADS)
+    return None if number is None else max(1, number)
 
 
 def providers() -> tuple[str, ...] | None:
@@ -264,14 +280,22 @@ def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
 
 
 def model_cache() -> int:
-    """``$FACELENS_MODEL_CACHE``: most loaded models kept per process (at least 1)."""
-    text = _text(MODEL_CACHE)
-    return max(1, int(text)) if text else DEFAULT_MODEL_CACHE
+    """``$FACELENS_MODEL_CACHE``: most loaded models kept per process (below 1 counts as 1),
+    else :data:`DEFAULT_MODEL_CACHE`; :class:`SettingError` for text that is not a whole
+    number."""
+    number = _whole_number(MODEL_CACHE)
+    return DEFAULT_MODEL_CACHE if number is None else max(1, number)
 
 
 def max_pixels() -> int:
-    """``$FACELENS_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`; in pixels."""
-    return int(os.environ.get(MAX_PIXELS.name, DEFAULT_MAX_PIXELS))
+    """``$FACELENS_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`; in pixels;
+    :class:`SettingError` for anything but a whole number of at least 1."""
+    number = _whole_number(MAX_PIXELS)
+    if number is None:
+        return DEFAULT_MAX_PIXELS
+    if number < 1:
+        raise SettingError(f"{MAX_PIXELS.name} is {number}; use a whole number of at least 1")
+    return number
 
 
 def postgres_scrub() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def command(
     """Identify every face in PATHS (files or folders, walked recursively)."""
     lens = get_lens(ctx)
     files = expand_image_paths(paths)
+    if not lens.people():
+        click.echo(
+            "the gallery holds nobody yet: every face is unknown "
+            "(enroll people first: facelens enroll NAME PHOTO...)",
+            err=True,
+        )
     records = identify_files(
         lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None
     )
@@ -96,12 +103,16 @@ def _record(result: ImageFaces, matches: list[Match]) -> dict[str, Any]:
 
 def _draw(result: ImageFaces, matches: list[Match], draw_dir: Path) -> None:
     assert result.image is not None
-    labels = [
-        f"{m.identity} {m.score:.2f}" if m.identity else f"unknown {m.score:.2f}" for m in matches
-    ]
+    labels = [_label(m) for m in matches]
     colours = [KNOWN if m.identity else UNKNOWN for m in matches]
     drawing = draw_faces(result.image.pixels, [m.face for m in matches], labels, colours)
     save_drawing(drawing, draw_dir, result.source)
+
+
+def _label(match: Match) -> str:
+    """``name 0.83``, ``unknown 0.41``, or ``unknown`` where nobody was compared (empty gallery)."""
+    name = match.identity or "unknown"
+    return name if math.isnan(match.score) else f"{name} {match.score:.2f}"
 
 
 def print_identifications(records: list[dict[str, Any]]) -> None:
@@ -125,7 +136,7 @@ def print_identifications(records: list[dict[str, Any]]) -> None:
                     name,
                     " ".join(f"{v:.0f}" for v in face["box"]),
                     face["identity"] or "[yellow]unknown[/yellow]",
-                    f"{face['score']:.3f}",
+                    "-" if face["score"] is None else f"{face['score']:.3f}",
                     f"{best['name']} ({best['score']:.3f})" if best else "-",
                 ]
             )

@@ -58,9 +58,9 @@ ImageSource = Union[
 
 ChannelOrder = Literal["RGB", "BGR"]
 
-DEFAULT_MAX_PIXELS = settings.max_pixels()
-"""Largest image accepted, in pixels (width x height). 64 MP by default;
-set ``FACELENS_MAX_PIXELS`` to change it."""
+DEFAULT_MAX_PIXELS = settings.DEFAULT_MAX_PIXELS
+"""Largest image accepted, in pixels (width x height), where ``FACELENS_MAX_PIXELS`` is
+not set (64 MP). The variable is read when an image is loaded without ``max_pixels``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +103,7 @@ def load_image(
     source: ImageSource,
     *,
     channel_order: ChannelOrder = "RGB",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
     label: str | None = None,
 ) -> DecodedImage:
     """Decode ``source`` into an RGB uint8 image.
@@ -112,7 +112,8 @@ def load_image(
         source: a file path, encoded bytes, a numpy array or a PIL image.
         channel_order: colour order of a 3- or 4-channel numpy array (ignored
             for other sources, whose order is known).
-        max_pixels: refuse images with more pixels than this.
+        max_pixels: refuse images with more pixels than this (default:
+            ``$FACELENS_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`).
         label: how the image is named in results; defaults to the path or the
             kind of source.
 
@@ -126,6 +127,8 @@ def load_image(
     """
     if isinstance(source, DecodedImage):
         return source
+    if max_pixels is None:
+        max_pixels = settings.max_pixels()
     name = label or source_label(source)
     if isinstance(source, np.ndarray):
         return DecodedImage(_from_array(source, channel_order, max_pixels), name)

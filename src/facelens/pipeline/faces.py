@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from facelens import settings
 from facelens.errors import FaceLensError
 from facelens.io.image import (
-    DEFAULT_MAX_PIXELS,
     ChannelOrder,
     DecodedImage,
     ImageSource,
@@ -91,7 +91,8 @@ class FacePipeline:
         batch_size: images per chunk in ``detect_many`` (their faces are
             embedded together, ``EMBED_BATCH_SIZE`` crops a call).
         threads: onnxruntime threads per model (default: every core).
-        max_pixels: images above this many pixels are refused.
+        max_pixels: images above this many pixels are refused (default:
+            ``$FACELENS_MAX_PIXELS`` as the pipeline is made, else 64 MP).
         flip: add the mirror image's template to each face's (test-time
             augmentation; twice the embedding work, see docs/benchmarks.md).
         providers: onnxruntime execution providers of the models loaded by id, in
@@ -110,7 +111,7 @@ class FacePipeline:
         coarse_first: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_pixels: int | None = None,
         flip: bool = False,
         providers: Sequence[str] | None = None,
     ) -> None:
@@ -124,7 +125,7 @@ class FacePipeline:
         self.batch_size = batch_size
         self.flip = flip
         self.threads = threads
-        self.max_pixels = max_pixels
+        self.max_pixels = settings.max_pixels() if max_pixels is None else max_pixels
 
     @property
     def detector(self) -> Detector:

@@ -57,8 +57,9 @@ import av
 import av.error
 import numpy as np
 
+from facelens import settings
 from facelens.errors import FaceLensError, VideoOpenError
-from facelens.io.image import DEFAULT_MAX_PIXELS, load_image
+from facelens.io.image import load_image
 from facelens.io.walk import IMAGE_SUFFIXES
 from facelens.io.yuv import rgb_to_i420
 from facelens.video.frames import VideoFrame, VideoInfo, YuvFrame
@@ -132,7 +133,8 @@ class VideoReader:
         policy: ``"drop"`` or ``"block"`` when that buffer is full (see the
             module docstring for the defaults).
         sequence_fps: frame rate given to an image sequence.
-        max_pixels: frames larger than this (width x height) are refused.
+        max_pixels: frames larger than this (width x height) are refused (default:
+            ``$FACELENS_MAX_PIXELS`` as the reader is made, else 64 MP).
 
     Attributes:
         info: what the container says (size, frame rate, audio, ...).
@@ -154,7 +156,7 @@ class VideoReader:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         policy: DropPolicy | None = None,
         sequence_fps: float = float(DEFAULT_SEQUENCE_FPS),
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_pixels: int | None = None,
     ) -> None:
         self.sampler = FrameSampler(every, fps)
         self.start = start or 0.0
@@ -163,7 +165,7 @@ class VideoReader:
         self.complete = True
         self.decoded = 0
         self.dropped = 0
-        self._max_pixels = max_pixels
+        self._max_pixels = settings.max_pixels() if max_pixels is None else max_pixels
         self._queue_size = max(1, queue_size)
         self._container: Any = None
         self._files: list[Path] = []
