@@ -77,6 +77,17 @@ def test_identify_on_an_empty_gallery_says_so(knn_root: Path, tmp_path: Path) ->
     assert [(f["identity"], f["score"]) for f in record["faces"]] == [(None, None)]
 
 
+def test_a_folder_without_images_is_named(tmp_path: Path) -> None:
+    """An empty run says why: each folder given that holds no image is named on stderr."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    for command in (["detect"], ["identify"], ["anonymize", "-o", str(tmp_path / "out")]):
+        done = run(*command, empty, "--json", gallery=tmp_path / "g.db")
+        assert f"{empty}: no image" in done.stderr, done.stderr
+        assert json.loads(done.stdout) == []
+
+
 def test_enroll_people_identify_verify_remove(knn_root: Path, tmp_path: Path) -> None:
     gallery = tmp_path / "g.db"
     train = knn_root / "train"

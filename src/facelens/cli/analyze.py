@@ -18,7 +18,7 @@ from facelens.analysis.tight import attribute_faces
 from facelens.apps.draw import draw_faces, save_drawing
 from facelens.apps.video.charts import expression_timeline_png
 from facelens.apps.video.expressions import analyze_video_expressions
-from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
 from facelens.cli.output import (
     advance,
     console,
@@ -28,7 +28,6 @@ from facelens.cli.output import (
     warn_notes,
 )
 from facelens.errors import FaceLensError
-from facelens.io.walk import expand_image_paths
 from facelens.pipeline.faces import FacePipeline
 
 __all__ = ["command", "video_command"]
@@ -86,7 +85,7 @@ def command(
         threads=lens.pipeline.threads,
         expression_model=expression_model,
     )
-    paths = expand_image_paths(images)
+    paths = image_paths(images)
     records: list[dict[str, Any]] = []
     rows: list[list[str]] = []
     with progress_bar("Analyzing", len(paths)) as progress:

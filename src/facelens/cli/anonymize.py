@@ -212,12 +212,14 @@ def command(
 def plan_outputs(inputs: tuple[str, ...], out_dir: Path) -> Iterator[tuple[Path, Path]]:
     """``(source, output)`` per file: a file goes to ``out_dir/<name>``, a folder's files keep
     their path relative to the folder. A missing path, or a folder that cannot be listed, is
-    kept (its report says so)."""
+    kept (its report says so); a folder with nothing to read is named on stderr."""
     taken: set[Path] = set()
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
             files = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            if not files:
+                click.echo(f"{raw}: no image or video in this folder", err=True)
             pairs = [(p, out_dir / p.relative_to(path)) for p in files]
         else:
             pairs = [(path, out_dir / path.name)]

@@ -15,6 +15,7 @@ from facelens.cli.common import (
     INPUT_PATHS,
     friendly_errors,
     get_lens,
+    image_paths,
     json_option,
     operating_point_options,
 )
@@ -22,7 +23,6 @@ from facelens.cli.output import advance, console, emit_json, print_table, progre
 from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.ingest import PhotoOutcome
 from facelens.cluster.sheet import write_contact_sheets
-from facelens.io.walk import expand_image_paths
 from facelens.types import USABLE_QUALITY
 
 __all__ = ["command"]
@@ -118,7 +118,7 @@ def run_command(
     if not sources and not rebuild:
         raise click.UsageError("give photos or folders to cluster (or --rebuild)")
     clusters = _clusters(ctx, index_path)
-    paths = expand_image_paths(sources) if sources else []
+    paths = image_paths(sources) if sources else []
     with progress_bar("Reading photos", len(paths)) as progress:
 
         def step(outcome: PhotoOutcome) -> None:

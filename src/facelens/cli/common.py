@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from facelens.api import FaceLens
 from facelens.errors import FaceLensError
+from facelens.io.walk import IMAGE_SUFFIXES, expand_image_paths
 from facelens.match.calibration import DEFAULT_FMR
 
-__all__ = ["INPUT_PATHS", "friendly_errors", "get_lens", "json_option", "operating_point_options"]
+__all__ = [
+    "INPUT_PATHS",
+    "friendly_errors",
+    "get_lens",
+    "image_paths",
+    "json_option",
+    "operating_point_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,3 +79,16 @@ def friendly_errors(func: F) -> F:
             raise click.ClickException(str(error)) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def image_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The files a batch command reads (:func:`~facelens.io.walk.expand_image_paths`); a
+    note on stderr for each folder given that holds no image, so that an empty run says why."""
+    given = list(paths)
+    found = expand_image_paths(given)
+    for raw in given:
+        folder = Path(raw)
+        if folder.is_dir() and not any(f == folder or folder in f.parents for f in found):
+            endings = ", ".join(sorted(IMAGE_SUFFIXES))
+            click.echo(f"{raw}: no image in this folder (looked for {endings})", err=True)
+    return found

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from facelens.apps.draw import draw_faces, save_drawing
-from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
 from facelens.cli.output import (
     advance,
     console,
@@ -17,7 +17,6 @@ from facelens.cli.output import (
     progress_bar,
     warn_notes,
 )
-from facelens.io.walk import expand_image_paths
 
 __all__ = ["command"]
 
@@ -35,7 +34,7 @@ def command(
 ) -> None:
     """Find every face in IMAGES (files or folders, walked recursively)."""
     lens = get_lens(ctx)
-    paths = expand_image_paths(images)
+    paths = image_paths(images)
     records: list[dict[str, Any]] = []
     rows = []
     with progress_bar("Detecting", len(paths)) as progress:

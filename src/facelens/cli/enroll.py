@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from facelens.apps.enroll import EnrollOutcome, enroll_person
-from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, json_option
+from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar, shown
-from facelens.io.walk import expand_image_paths
 
 __all__ = ["command"]
 
@@ -34,7 +33,7 @@ def command(
     when any photo was rejected (every photo is still listed).
     """
     lens = get_lens(ctx)
-    paths = expand_image_paths(images)
+    paths = image_paths(images)
     with progress_bar(f"Enrolling {shown(name)}", len(paths)) as progress:
 
         def step(_: EnrollOutcome) -> None:

@@ -13,6 +13,7 @@ from facelens.cli.common import (
     INPUT_PATHS,
     friendly_errors,
     get_lens,
+    image_paths,
     json_option,
     operating_point_options,
 )
@@ -24,7 +25,6 @@ from facelens.cli.output import (
     progress_bar,
     warn_notes,
 )
-from facelens.io.walk import expand_image_paths
 from facelens.pipeline.faces import ImageFaces
 from facelens.types import Match
 
@@ -52,7 +52,7 @@ def command(
 ) -> None:
     """Identify every face in PATHS (files or folders, walked recursively)."""
     lens = get_lens(ctx)
-    files = expand_image_paths(paths)
+    files = image_paths(paths)
     if not lens.people():
         click.echo(
             "the gallery holds nobody yet: every face is unknown "
