@@ -44,6 +44,10 @@ def test_operating_point_resolution() -> None:
     assert operating_point(calibration).fmr == 1e-4
     with pytest.raises(CalibrationError, match="not both"):
         operating_point(calibration, fmr=1e-3, threshold=0.3)
+    assert operating_point(calibration, threshold=1.0).threshold == 1.0  # never matches: allowed
+    for impossible in (7.0, -1.5, math.nan):  # a cosine cannot reach them: refused, not "1e-6"
+        with pytest.raises(CalibrationError, match="between -1 and 1"):
+            operating_point(calibration, threshold=impossible)
 
 
 def test_logistic_llr_recovers_the_true_likelihood_ratio() -> None:

@@ -67,7 +67,8 @@ def test_detect_json_and_drawing(group_photos: Path, tmp_path: Path) -> None:
 
 
 def test_identify_on_an_empty_gallery_says_so(knn_root: Path, tmp_path: Path) -> None:
-    """Nobody enrolled: every face is unknown, with no score, and the command says why."""
+    """Nobody enrolled: every face is unknown, with no score, and the command says why; an
+    impossible --top-k or --threshold is refused in one line."""
     gallery, photo, drawn = tmp_path / "empty.db", knn_root / "test" / "obama1.jpg", tmp_path / "d"
     table = run("identify", photo, "--draw", drawn, gallery=gallery)
     assert "holds nobody yet" in table.stderr and "Traceback" not in table.stderr
@@ -75,6 +76,11 @@ def test_identify_on_an_empty_gallery_says_so(knn_root: Path, tmp_path: Path) ->
     assert (drawn / "obama1.jpg").is_file()
     record = run_json("identify", photo, gallery=gallery)[0]
     assert [(f["identity"], f["score"]) for f in record["faces"]] == [(None, None)]
+    refused = run("identify", photo, "--top-k", "0", gallery=gallery, check=False)
+    assert refused.returncode == 2 and "--top-k" in refused.stderr
+    refused = run("identify", photo, "--threshold", "7", gallery=gallery, check=False)
+    assert refused.returncode == 1 and "between -1 and 1" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_a_folder_without_images_is_named(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from facelens.api import FaceLens
 from facelens.cli.main import cli
@@ -279,6 +280,32 @@ def test_truncated_file_gives_the_frames_before_the_cut(clip: Path, tmp_path: Pa
     headless.write_bytes(plain[: len(plain) // 2])
     with pytest.raises(VideoOpenError):
         open_video(headless)
+
+
+def test_a_photo_given_as_a_video_is_not_complete(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """FFmpeg opens a JPEG as a one-frame video, whose one frame the rotation peek takes (the
+    photo demuxer cannot rewind): the reader must not call that read complete."""
+    photo = tmp_path / "portrait.jpg"
+    Image.fromarray(astronaut).save(photo)
+    with open_video(photo) as reader:
+        frames = list(reader)
+    assert frames == [] and not reader.complete
+    assert reader.problems == [
+        "no frame could be decoded (a photo: `facelens analyze`, `detect` and `identify` read photos)"
+    ]
+
+
+def test_cli_analyze_video_on_a_truncated_file_warns_and_exits_1(tmp_path: Path) -> None:
+    whole = write_clip(tmp_path / "whole.mp4", synthetic_frames(50), faststart=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    run = CliRunner().invoke(
+        cli, ["--gallery", str(tmp_path / "g.db"), "analyze-video", str(cut), "--json"]
+    )
+    assert run.exit_code == 1
+    data = json.loads(run.stdout)[0]
+    assert data["complete"] is False and "truncated" in data["problems"][0]
+    assert 0 < data["frames_processed"] < 50
 
 
 @pytest.fixture()

@@ -182,7 +182,8 @@ def video_command(
 ) -> None:
     """Expression over time of every tracked face in VIDEOS (files, image folders or
     globs, webcam indexes, URLs): per-frame probabilities smoothed in a centred window
-    along each track, cut into segments ("happy from 1.2 s to 3.4 s")."""
+    along each track, cut into segments ("happy from 1.2 s to 3.4 s"). Exit status 1 when a
+    video could not be read, or only in part (a truncated file: what was read is reported)."""
     lens = get_lens(ctx)
     faces = FacePipeline(
         lens.pipeline.detector,
@@ -220,15 +221,22 @@ def video_command(
                 expression_timeline_png(result, Path(png_dir) / f"{Path(video).stem}.png")
             )
         records.append(record)
+        for problem in result.problems:
+            console.print(f"[yellow]warning[/yellow] {result.source}: {problem}")
         for track in result.tracks:
             segments = ", ".join(f"{s.label} {s.start:.1f}-{s.end:.1f}s" for s in track.segments())
             rows.append([result.source, str(track.track_id), segments])
+        if not result.tracks:
+            read = result.frames_processed
+            rows.append(
+                [result.source, "-", f"no face in {read} frames" if read else "no frame read"]
+            )
     if as_json:
         emit_json(records)
     else:
         print_table("Expression over time", ["video", "track", "segments"], rows)
-    if any("error" in r for r in records):
-        ctx.exit(1)
+    if any("error" in r or r.get("complete") is False for r in records):
+        ctx.exit(1)  # a video that could not be read, or read only in part
 
 
 def _video_source(text: str) -> str | int:

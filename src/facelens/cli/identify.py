@@ -34,7 +34,13 @@ __all__ = ["command", "print_identifications"]
 @click.command("identify")
 @click.argument("paths", nargs=-1, required=True, type=INPUT_PATHS)
 @operating_point_options
-@click.option("--top-k", type=int, default=5, show_default=True, help="Candidates listed per face.")
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Candidates listed per face.",
+)
 @click.option(
     "--draw", "draw_dir", type=click.Path(file_okay=False), help="Write annotated copies here."
 )

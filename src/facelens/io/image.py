@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -207,6 +208,19 @@ def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
         raise ImageDecodeError(f"{name}: the image is empty ({width}x{height})")
 
 
+def _bomb_refused(
+    error: Image.DecompressionBombError, max_pixels: int, name: str
+) -> ImageTooLargeError:
+    """Pillow refuses images over twice its own limit while reading the header, before our
+    check: the same message as :func:`_check_size`, with the size Pillow read."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    size = f"{int(found.group(1)):,} pixels" if found else "the image"
+    return ImageTooLargeError(
+        f"{name}: {size} is above the limit of {max_pixels:,}; "
+        "downscale the image or raise FACELENS_MAX_PIXELS"
+    )
+
+
 def _open_and_convert(data: bytes, max_pixels: int, name: str) -> DecodedImage:
     try:
         with warnings.catch_warnings():
@@ -214,7 +228,7 @@ def _open_and_convert(data: bytes, max_pixels: int, name: str) -> DecodedImage:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{name}: {exc}") from exc
+        raise _bomb_refused(exc, max_pixels, name) from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
             f"{name}: not an image, or a format Pillow cannot read "

@@ -207,6 +207,8 @@ def operating_point(
     if fmr is not None and threshold is not None:
         raise CalibrationError("give a false-match rate or a threshold, not both")
     if threshold is not None:
+        if not -1.0 <= threshold <= 1.0:  # NaN fails too
+            raise CalibrationError(f"a threshold is a cosine between -1 and 1, not {threshold}")
         return OperatingPoint(threshold, calibration.fmr_at(threshold), calibration.source)
     target = (calibration.default_fmr or DEFAULT_FMR) if fmr is None else fmr
     return OperatingPoint(calibration.threshold_for(target), target, calibration.source)

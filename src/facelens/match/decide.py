@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facelens.errors import NoFaceError
+from facelens.errors import InputError, NoFaceError
 from facelens.gallery.store import TemplateMatrix
 from facelens.index.gallery_index import GalleryIndex
 from facelens.match.calibration import Calibration, OperatingPoint
@@ -37,6 +37,10 @@ def identify_faces(
     enough for it (``max`` aggregation only), the index proposes candidate
     templates and only those are scored, exactly (see :mod:`facelens.index`).
     """
+    if top_k < 1:
+        raise InputError(
+            f"top_k is the number of candidates listed per face: at least 1, not {top_k}"
+        )
     probes = np.stack([_vector(f) for f in faces]) if faces else np.zeros((0, 0), np.float32)
     if len(templates.vectors) == 0:
         return [

@@ -408,6 +408,11 @@ class VideoReader:
                 f"only {self.decoded} of the {declared} frames the file declares could be "
                 "decoded (truncated or corrupt file)"
             )
+        elif self.info.kind == "file" and not seeked and self.decoded == 0:
+            self.complete = False  # never "complete" with nothing read
+            photo = Path(self.label).suffix.lower() in IMAGE_SUFFIXES
+            hint = " (a photo: `facelens analyze`, `detect` and `identify` read photos)"
+            self.problems.append(f"no frame could be decoded{hint if photo else ''}")
 
     def _seek_to_start(self, container: Any, stream: Any, origin: float | None) -> bool:
         """Jump to the keyframe before ``start`` (files, starts after SEEK_MIN_START seconds)."""
