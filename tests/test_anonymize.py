@@ -156,6 +156,21 @@ def test_grain_is_added_in_one_pass_and_floors_as_before(astronaut: np.ndarray) 
     assert np.abs(grained.astype(np.int16) - patch).mean() > 20  # the grain is there
 
 
+def test_the_grain_kept_per_shape_follows_the_field_in_force(astronaut: np.ndarray) -> None:
+    """The shrunk grain is kept per region shape (a crowd's faces share a few), and a field
+    given for a measurement replaces it until the block ends."""
+    from facelens.privacy import methods
+
+    patch = np.ascontiguousarray(cv2.resize(astronaut, (90, 120)))
+    first = methods._grained(patch, methods.SHIPPED, methods.NOISE_LEVEL)
+    assert np.array_equal(methods._grained(patch, methods.SHIPPED, methods.NOISE_LEVEL), first)
+    other = np.random.default_rng(5).standard_normal((256, 256, 3)).astype(np.float32)
+    with methods.given_grain(other):
+        given = methods._grained(patch, methods.SHIPPED, methods.NOISE_LEVEL)
+    assert np.abs(given.astype(np.int16) - first).mean() > 2  # another grain
+    assert np.array_equal(methods._grained(patch, methods.SHIPPED, methods.NOISE_LEVEL), first)
+
+
 def test_one_pass_places_the_same_regions_as_two_passes(
     synthetic_video: Path, lens: FaceLens, tmp_path: Path
 ) -> None:
