@@ -70,7 +70,12 @@ def run(rounds: int, max_side: int | None = None, embedder: str | None = None) -
                     image = decode_image(data, name, 40_000_000)
                 with clock("detect"):
                     found = detect_faces(
-                        pipe.detector, image.pixels, pipe.max_side, pipe.max_upscale
+                        pipe.detector,
+                        image.pixels,
+                        pipe.max_side,
+                        pipe.max_upscale,
+                        large_face=pipe.large_face,
+                        coarse_first=pipe.coarse_first,
                     )
                 with clock("align_quality"):
                     aligned = pipe.faces_at(image, found, embed=False)
