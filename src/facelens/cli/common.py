@@ -84,11 +84,11 @@ def friendly_errors(func: F) -> F:
 def image_paths(paths: Iterable[str | Path]) -> list[Path]:
     """The files a batch command reads (:func:`~facelens.io.walk.expand_image_paths`); a
     note on stderr for each folder given that holds no image, so that an empty run says why."""
-    given = list(paths)
-    found = expand_image_paths(given)
-    for raw in given:
-        folder = Path(raw)
-        if folder.is_dir() and not any(f == folder or folder in f.parents for f in found):
+    found: list[Path] = []
+    for raw in paths:
+        files = expand_image_paths([raw])
+        if not files and Path(raw).is_dir():
             endings = ", ".join(sorted(IMAGE_SUFFIXES))
             click.echo(f"{raw}: no image in this folder (looked for {endings})", err=True)
+        found.extend(files)
     return found

@@ -59,15 +59,16 @@ def command(
     """Identify every face in PATHS (files or folders, walked recursively)."""
     lens = get_lens(ctx)
     files = image_paths(paths)
-    if not lens.people():
+    records = identify_files(
+        lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None
+    )
+    faces = [face for record in records for face in record["faces"]]
+    if faces and all(face["score"] is None for face in faces):  # nobody to compare with
         click.echo(
             "the gallery holds nobody yet: every face is unknown "
             "(enroll people first: facelens enroll NAME PHOTO...)",
             err=True,
         )
-    records = identify_files(
-        lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None
-    )
     if as_json:
         emit_json(records)
     else:
