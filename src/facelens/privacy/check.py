@@ -231,13 +231,15 @@ class PrivacyChecker:
         return cosines
 
     def _every_face(self, image: ImageArray) -> list[Face]:
-        """Every face the pipeline's own search finds, templates made. Never its coarse
-        shortcut for large photos: a small face beside large ones must be attacked too."""
+        """Every face the pipeline's own search finds, templates made, largest first. Never
+        its coarse shortcut for large photos: a small face beside large ones must be attacked
+        too."""
         pipe = self.pipeline
         found = detect_faces(
             pipe.detector, image, pipe.max_side, pipe.max_upscale, large_face=pipe.large_face
         )
-        return pipe.faces_at(DecodedImage(image, "check"), found)
+        faces = pipe.faces_at(DecodedImage(image, "check"), found)
+        return sorted(faces, key=lambda face: -face.box.area)  # largest first, as detect gives
 
     def _recognizer(
         self,
