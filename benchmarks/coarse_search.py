@@ -14,6 +14,11 @@ the LFW protocol on that fold with each search, timed in process.
 
     .venv/bin/python benchmarks/coarse_search.py --json benchmarks/results/coarse_search.json
     .venv/bin/python benchmarks/coarse_search.py --lfw-fold 1 --lfw-upscale 6 --json FILE
+    .venv/bin/python benchmarks/coarse_search.py --as-is-every 2 --json FILE
+
+Part 3 (``--as-is-every N``): the size of change session 9's rule (a small photo of large
+faces searched as it is, not at 2x) made on the templates, on every N-th image of LFW fold 1,
+for comparison with part 1's cosines.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 from facelens.errors import FaceLensError  # noqa: E402
 from facelens.evaluation.lfw import read_pairs, run_lfw  # noqa: E402
 from facelens.io.image import DecodedImage  # noqa: E402
-from facelens.pipeline.detect import detect_faces  # noqa: E402
+from facelens.pipeline.detect import LARGE_FACE, detect_faces  # noqa: E402
 from facelens.pipeline.faces import FacePipeline  # noqa: E402
 from facelens.types import Detection, Face, ImageArray  # noqa: E402
 
@@ -156,6 +161,43 @@ def compare_photos(data: Path) -> dict[str, Any]:
     }
 
 
+def compare_as_is_rule(lfw: Path, fold: int, every: int) -> dict[str, Any]:
+    """Part 3, the size of change session 9's rule made: on every ``every``-th image of an LFW
+    fold (250 px, searched as it is when its faces are large), the central face's template
+    from the search as it is against the one from the 2x copy (``large_face=None``)."""
+    pipeline = FacePipeline(threads=1)
+    images = lfw / "images_deepfunneled"
+    pairs = read_pairs(lfw / "pairs.txt")[fold - 1]
+    names = sorted({name for pair in pairs for name in (pair.first, pair.second)})[::every]
+    cosines = []
+    for name in names:
+        image = pipeline.load(images / name)
+        both = [
+            detect_faces(pipeline.detector, image.pixels, large_face=rule)
+            for rule in (LARGE_FACE, None)
+        ]
+        if not all(both):
+            continue
+        centre = np.array([image.width / 2, image.height / 2])
+        central = [
+            min(found, key=lambda d: float(np.linalg.norm(np.array(d.box.center) - centre)))
+            for found in both
+        ]
+        as_is, enlarged = pipeline.faces_at(image, central)
+        assert as_is.template is not None and enlarged.template is not None
+        cosine = float(as_is.template.vector @ enlarged.template.vector)
+        if cosine < 0.99999:  # the same search both ways (a photo with a small face)
+            cosines.append(cosine)
+    return {
+        "fold": fold,
+        "images": len(names),
+        "differing": len(cosines),
+        "cosine_min": round(min(cosines), 4) if cosines else None,
+        "cosine_median": round(float(np.median(cosines)), 4) if cosines else None,
+        "cosines_below_0_995": sum(c < 0.995 for c in cosines),
+    }
+
+
 def upscaled_fold(lfw: Path, fold: int, factor: float, folder: Path) -> Path:
     """One fold's images enlarged ``factor`` times (bicubic, JPEG 95) and its pairs, in ``folder``."""
     pairs = read_pairs(lfw / "pairs.txt")[fold - 1]
@@ -199,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--lfw-fold", type=int, default=0, help="also run part 2 on this fold")
     parser.add_argument("--lfw-upscale", type=float, default=6.0)
+    parser.add_argument(
+        "--as-is-every", type=int, default=0, help="also run part 3 on every N-th image of the fold"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if not (args.data / FOLDERS[0]).is_dir():
@@ -206,9 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"photos": compare_photos(args.data)}
     if args.lfw_fold:
         report["lfw"] = compare_lfw(args.data / "lfw", args.lfw_fold, args.lfw_upscale)
+    if args.as_is_every:
+        report["as_is_rule"] = compare_as_is_rule(args.data / "lfw", 1, args.as_is_every)
     report["loadavg"] = list(os.getloadavg())
     summary = {k: v for k, v in report["photos"].items() if k != "rows"}
-    print(json.dumps({**summary, "lfw": report.get("lfw")}, indent=2))
+    print(
+        json.dumps(
+            {**summary, "lfw": report.get("lfw"), "as_is_rule": report.get("as_is_rule")}, indent=2
+        )
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
