@@ -282,17 +282,36 @@ def test_truncated_file_gives_the_frames_before_the_cut(clip: Path, tmp_path: Pa
         open_video(headless)
 
 
-def test_a_photo_given_as_a_video_is_not_complete(astronaut: np.ndarray, tmp_path: Path) -> None:
-    """FFmpeg opens a JPEG as a one-frame video, whose one frame the rotation peek takes (the
-    photo demuxer cannot rewind): the reader must not call that read complete."""
+def test_a_photo_given_as_a_video_is_its_one_frame(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """FFmpeg opens a JPEG as a one-frame video. Its photo demuxer accepts a rewind and then
+    yields nothing, so the rotation peek must not take the one frame from the reader."""
     photo = tmp_path / "portrait.jpg"
     Image.fromarray(astronaut).save(photo)
     with open_video(photo) as reader:
         frames = list(reader)
+    assert len(frames) == 1 and reader.complete and reader.problems == []
+    assert frames[0].pixels.shape == astronaut.shape
+    assert np.abs(frames[0].pixels.astype(int) - astronaut).mean() < 8  # JPEG's loss only
+
+
+def test_a_cut_photo_given_as_a_video_is_not_complete(
+    astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """A JPEG cut after its header opens, then decodes to nothing: not complete, and said."""
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(astronaut).save(whole)
+    photo = tmp_path / "portrait.jpg"
+    photo.write_bytes(whole.read_bytes()[:700])
+    try:
+        reader = open_video(photo)
+    except VideoOpenError:
+        pytest.skip("this FFmpeg refuses the cut JPEG when opening it")
+    with reader:
+        frames = list(reader)
     assert frames == [] and not reader.complete
-    assert reader.problems == [
-        "no frame could be decoded (a photo: `facelens analyze`, `detect` and `identify` read photos)"
-    ]
+    assert len(reader.problems) == 1
+    assert reader.problems[0].startswith("decoding stopped after 0 frames")
+    assert reader.problems[0].endswith("(truncated or corrupt source)")
 
 
 def test_cli_analyze_video_on_a_truncated_file_warns_and_exits_1(tmp_path: Path) -> None:
