@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from facelens.errors import CalibrationError
+from facelens.errors import CalibrationError, InputError
+from facelens.gallery.store import TemplateMatrix
 from facelens.match.calibration import calibration_for, fit_calibration, operating_point
+from facelens.match.decide import identify_faces
 from facelens.match.evidence import cllr, fit_logistic_llr
 from facelens.models.registry import DEFAULT_EMBEDDER
 
@@ -48,6 +50,29 @@ def test_operating_point_resolution() -> None:
     for impossible in (7.0, -1.5, math.nan):  # a cosine cannot reach them: refused, not "1e-6"
         with pytest.raises(CalibrationError, match="between -1 and 1"):
             operating_point(calibration, threshold=impossible)
+
+
+def test_identify_refuses_a_candidate_list_shorter_than_one() -> None:
+    """top_k below 1 is refused in words, on an empty gallery and on a full one alike."""
+    genuine, impostor = _synthetic()
+    calibration = fit_calibration("m", genuine, impostor, dataset="synthetic", command="test")
+    point = operating_point(calibration)
+    vectors = np.eye(3, 128, dtype=np.float32)
+    people = TemplateMatrix(
+        template_ids=np.arange(1, 4, dtype=np.int64),
+        person_ids=np.arange(1, 4, dtype=np.int64),
+        vectors=vectors,
+        names={1: "a", 2: "b", 3: "c"},
+        qualities=np.ones(3),
+    )
+    empty = TemplateMatrix(
+        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 128), np.float32), {}, np.ones(0)
+    )
+    for gallery in (people, empty):
+        for top_k in (0, -3):
+            with pytest.raises(InputError, match=f"at least 1, not {top_k}"):
+                identify_faces([], gallery, point, calibration, top_k=top_k)
+        assert identify_faces([], gallery, point, calibration, top_k=1) == []
 
 
 def test_logistic_llr_recovers_the_true_likelihood_ratio() -> None:
