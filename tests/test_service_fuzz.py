@@ -8,7 +8,7 @@ forbids refused; a 405 carries ``Allow``; authentication is never ignored; a del
 resource is gone and a created one is there. ``tests/schemathesis_hooks.py`` makes the
 uploads the schema declares (photos with a face, zips of them, a short video) and adds
 one check: every error is ``{"error": {"code": ..., "message": ...}}``.
-``tests/schemathesis.toml`` sizes the run: at least 1,000 requests.
+``tests/schemathesis.toml`` sizes the run: at least 2,500 requests.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from facelens.service.state import StateDB
 
 pytestmark = pytest.mark.slow
 
-MIN_REQUESTS = 1000
+MIN_REQUESTS = 2500
 TESTS = Path(__file__).resolve().parent
 
 
