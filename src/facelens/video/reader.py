@@ -244,7 +244,11 @@ class VideoReader:
         width, height = stream.codec_context.width, stream.codec_context.height
         self._rotation = 0
         if kind == "file":
-            self._rotation, first_time = _peek_first_frame(target, fmt)
+            self._rotation, first_time = _peek_first_frame(container, stream)
+            if _still_image(container):  # its demuxer accepts seek(0), then yields nothing
+                container.close()
+                container = self._container = av.open(target, format=fmt, options=options)
+                stream = container.streams.video[0]
             if first_time is not None:
                 # frame time 0 is the first frame shown (AVI's H.264 starts a frame late)
                 self._time_origin = first_time
@@ -525,23 +529,26 @@ def probe_video(source: VideoSource) -> VideoInfo:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _peek_first_frame(target: str, fmt: str | None) -> tuple[int, float | None]:
+def _peek_first_frame(container: Any, stream: Any) -> tuple[int, float | None]:
     """The first frame's display rotation (degrees counterclockwise: 0, 90, 180 or 270) and
-    its presentation time in seconds (None if unknown) of the file ``target``.
-
-    Read through a container of its own, so the reader's container is never rewound: some
-    demuxers (a photo read as a one-frame video) accept ``seek(0)`` and then yield nothing.
-    """
+    its presentation time in seconds (None if unknown); the file is rewound afterwards
+    (except a still image's: see :func:`_still_image`)."""
     frame = None
-    with (
-        contextlib.suppress(av.error.FFmpegError, OSError, ValueError),  # shows when reading
-        av.open(target, format=fmt) as container,
-    ):
-        frame = next(iter(container.decode(container.streams.video[0])), None)
+    with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
+        frame = next(iter(container.decode(stream)), None)  # a failure shows when reading
+    with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
+        container.seek(0)
     if frame is None:
         return 0, None
     rotation = int(round((frame.rotation or 0) / 90) % 4 * 90)
     return rotation, None if frame.time is None else float(frame.time)
+
+
+def _still_image(container: Any) -> bool:
+    """Whether FFmpeg reads the file as a still image (a photo given as a one-frame video):
+    its demuxers (``image2``, ``png_pipe``, ``jpeg_pipe``, ...) cannot be rewound."""
+    name = str(container.format.name)
+    return name == "image2" or name.endswith("_pipe")
 
 
 def _label(source: VideoSource) -> str:
