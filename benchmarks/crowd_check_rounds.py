@@ -8,10 +8,12 @@ deleted afterwards) and runs ``facelens anonymize CLIP -o OUT --json`` (the chec
 ``--baseline-src`` (a ``src`` folder, e.g. from ``git archive REV src``), each a separate
 process pinned to the same 2 cores: exit status (3: check failed), what failed, wall and
 CPU seconds, peak memory, escalated and unverified tracks, and the attacks' CPU seconds.
+``--no-check`` times the hiding alone (``facelens anonymize ... --no-check``), for an A/B
+of its speed.
 
     mkdir -p /tmp/before && git archive REV src | tar -x -C /tmp/before
     .venv/bin/python benchmarks/crowd_check_rounds.py --baseline-src /tmp/before/src \\
-        [--rounds 3] [--json benchmarks/results/crowd_check_rounds.json]
+        [--rounds 3] [--no-check] [--json benchmarks/results/crowd_check_rounds.json]
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def _joined(runs: list[dict[str, Any]], key: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        f"Crowd check rounds ({result['when']}), {result['seconds']:g} s clips; baseline "
-        f"{result['baseline']}.",
+        f"Crowd check rounds ({result['when']}), {result['seconds']:g} s clips, the check "
+        f"{'on' if result.get('check', True) else 'off'}; baseline {result['baseline']}.",
         "",
         "| clip | code | exit statuses (3 = check failed) | wall s | CPU s | peak MB "
         "| escalated / unverified tracks | attack CPU s |",
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--dark-gain", type=float, default=0.2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-check", action="store_true", help="time the hiding alone")
     args = parser.parse_args()
     if not (DATA / PHOTO).is_file():
         sys.exit(f"{DATA / PHOTO} not found; set FACELENS_DATA")
@@ -82,6 +85,7 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": args.seconds,
         "baseline": str(args.baseline_src),
+        "check": not args.no_check,
         "clips": {},
     }
     with tempfile.TemporaryDirectory(prefix="facelens-crowd-rounds-") as temporary:
@@ -91,7 +95,7 @@ def main() -> None:
             for round_index in range(args.rounds):
                 for code, source in (("baseline", args.baseline_src), ("this tree", None)):
                     out = folder / f"{clip.path.stem}-{code.replace(' ', '-')}-{round_index}"
-                    run = row(run_facelens(clip, out, check=True, source=source))
+                    run = row(run_facelens(clip, out, check=not args.no_check, source=source))
                     codes[code].append(run)
                     print(clip.path.stem, code, round_index + 1, json.dumps(run), flush=True)
             result["clips"][clip.path.stem] = codes
