@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -306,3 +307,46 @@ def test_a_scan_survives_a_server_crash_and_resumes(tmp_path: Path) -> None:
         assert job["attempts"] == 2
         stats = http.get("/api/library").json()
         assert (stats["pending"], stats["done"], stats["failed"]) == (0, photos, 1)
+
+
+def test_an_uploaded_zip_unpacks_only_photos_and_videos_within_their_limits(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A small zip of a huge "photo" (zeros compress 1000 to 1) must not fill the disk: a member
+    over its kind's limit stays packed, as does a member that is no photo or video (its path
+    climbing out of the folder), and the scan's report names both."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    photo = io.BytesIO()
+    Image.fromarray(astronaut).save(photo, format="JPEG", quality=90)
+    astronaut_jpeg = photo.getvalue()
+    settings = ServiceSettings(gallery=str(tmp_path / "people.db"), max_request_bytes=1 << 20)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("astronaut.jpg", astronaut_jpeg)
+        archive.writestr("big.jpg", bytes(8 << 20))
+        archive.writestr("../../pwned.txt", b"outside?")
+    assert len(packed.getvalue()) < 100_000
+    headers = {"X-API-Key": _keys(settings)["enroll"]}
+    with TestClient(create_app(settings)) as client:
+        started = client.post(
+            "/api/library/scan/upload",
+            files={"file": ("photos.zip", packed.getvalue(), "application/zip")},
+            headers=headers,
+        )
+        assert started.status_code == 202, started.text
+        job = _finished(client, headers, started.json()["job"])
+    assert job["state"] == "done", job
+    summary = job["result"]["summary"]
+    failed = {f["source"].rsplit("/", 1)[-1]: f["error"] for f in summary["failures"]}
+    assert failed.keys() == {"big.jpg", "pwned.txt"}, failed
+    assert "8,388,608 bytes; the limit is 1,048,576" in failed["big.jpg"]
+    assert "not a photo or video" in failed["pwned.txt"]
+    assert summary["processed"] == 1 and summary["faces"] >= 1
+    unpacked = [p for p in settings.state_dir.rglob("*") if p.is_file() and "upload" in str(p)]
+    assert not any(p.name.endswith(("big.jpg", "pwned.txt")) for p in unpacked)
+    assert sum(p.stat().st_size for p in unpacked) < 2 << 20
+    assert not list(tmp_path.rglob("pwned.txt"))

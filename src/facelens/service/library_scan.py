@@ -157,25 +157,49 @@ def media_file(item_id: int, source: str, context: ServiceContext) -> Path:
     return real
 
 
-def unpack_upload(job: JobContext, context: ServiceContext) -> Path:
-    """The uploaded photo, video or zip of them, as a folder of files under the uploads."""
+def unpack_upload(job: JobContext, context: ServiceContext) -> tuple[Path, list[tuple[str, str]]]:
+    """The uploaded photo, video or zip of them, as a folder of files under the uploads, and
+    the zip's members left packed: ``(member name, why)``.
+
+    A member is unpacked only if it is a photo or video by its name and within the size one
+    upload of its kind may have (a photo: ``max_request_bytes``, a video:
+    ``max_upload_bytes``), so a small zip of a huge file never fills the disk.
+    """
     target = uploads_dir(context) / job.job.id
     target.mkdir(parents=True, exist_ok=True)
     if job.input_path.suffix.lower() != ".zip":
         name = PurePosixPath(job.job.input_name).name or "upload" + job.input_path.suffix
         shutil.copyfile(job.input_path, target / name)
-        return target
-    members = check_zip(job.input_path, context.settings.max_upload_bytes * 4)
+        return target, []
+    settings = context.settings
+    members = check_zip(job.input_path, settings.max_upload_bytes * 4)
+    left: list[tuple[str, str]] = []
     with zipfile.ZipFile(job.input_path) as archive:
         for number, member in enumerate(members):
             inner = PurePosixPath(member.filename.replace("\\", "/"))
-            if inner.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            suffix = inner.suffix.lower()
+            if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+                left.append((member.filename, "not a photo or video by its name"))
                 continue
-            # No member path is trusted: each is flattened to "<number>_<base name>".
+            limit = (
+                settings.max_request_bytes
+                if suffix in IMAGE_SUFFIXES
+                else settings.max_upload_bytes
+            )
+            if member.file_size > limit:
+                left.append(
+                    (
+                        member.filename,
+                        f"unpacks to {member.file_size:,} bytes; the limit is {limit:,}",
+                    )
+                )
+                continue
+            # No member path is trusted: each is flattened to "<number>_<base name>". The zip
+            # module stops reading a member at its declared size.
             out = target / f"{number:05d}_{inner.name}"
             with archive.open(member) as source, out.open("wb") as sink:
                 shutil.copyfileobj(source, sink, 1024 * 1024)
-    return target
+    return target, left
 
 
 class _SlotExecutor:
@@ -202,11 +226,12 @@ class _SlotExecutor:
 def run_library_scan(job: JobContext, context: ServiceContext) -> dict[str, Any]:
     """The ``library_scan`` job (see the module docstring)."""
     folder = job.params.get("folder")
+    left_packed: list[tuple[str, str]] = []
     if folder:
         path = check_folder(str(folder), context)
         items, refused = folder_items(path, roots_of(context))
     else:
-        path = unpack_upload(job, context)
+        path, left_packed = unpack_upload(job, context)
         items, refused = folder_items(path, [uploads_dir(context).resolve()])
     library = context.library
     job.progress(0.0, f"{len(items)} files found")
@@ -223,6 +248,11 @@ def run_library_scan(job: JobContext, context: ServiceContext) -> dict[str, Any]
         for s in refused[:MAX_FAILURES_LISTED]
     ]
     report["failed"] += len(refused)
+    report["failures"] += [
+        {"source": f"{UPLOAD_LABEL}/{job.job.id}/{name}", "error": why}
+        for name, why in left_packed[:MAX_FAILURES_LISTED]
+    ]
+    report["failed"] += len(left_packed)
     report["folder"] = str(folder) if folder else f"{UPLOAD_LABEL}/{job.job.id}"
     report["files"] = len(items)
     out = job.output_dir / "scan.json"
