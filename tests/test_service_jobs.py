@@ -322,6 +322,15 @@ def test_anonymize_takes_an_image_and_a_video_sent_as_octet_stream(
     assert neither.status_code == 422, neither.text
     message = neither.json()["error"]["message"]
     assert message == "notes.mp4: neither an image nor a video that can be read"
+    for junk in (b"hello", b"\xff\xd8\xff\xe0 not a whole JPEG"):  # FFmpeg "opens" a .jpg of it
+        named_like_a_photo = client.post(
+            "/api/jobs/anonymize",
+            files={"file": ("b.jpg", junk, "image/jpeg")},
+            headers=headers,
+        )
+        assert named_like_a_photo.status_code == 422, named_like_a_photo.text
+        refused = named_like_a_photo.json()["error"]
+        assert refused["code"] == "decode_failed", refused
 
 
 def test_anonymize_job_on_a_real_clip_reports_progress(

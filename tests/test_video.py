@@ -34,6 +34,7 @@ from facelens.video import (
     open_video,
     probe_video,
 )
+from facelens.video.reader import STILL_IMAGE
 
 WIDTH, HEIGHT, FPS = 480, 320, 25
 FACE_SIZE = 150
@@ -282,36 +283,21 @@ def test_truncated_file_gives_the_frames_before_the_cut(clip: Path, tmp_path: Pa
         open_video(headless)
 
 
-def test_a_photo_given_as_a_video_is_its_one_frame(astronaut: np.ndarray, tmp_path: Path) -> None:
-    """FFmpeg opens a JPEG as a one-frame video. Its photo demuxer accepts a rewind and then
-    yields nothing, so the rotation peek must not take the one frame from the reader."""
-    photo = tmp_path / "portrait.jpg"
-    Image.fromarray(astronaut).save(photo)
-    with open_video(photo) as reader:
-        frames = list(reader)
-    assert len(frames) == 1 and reader.complete and reader.problems == []
-    assert frames[0].pixels.shape == astronaut.shape
-    assert np.abs(frames[0].pixels.astype(int) - astronaut).mean() < 8  # JPEG's loss only
-
-
-def test_a_cut_photo_given_as_a_video_is_not_complete(
+def test_a_photo_or_bytes_named_like_one_are_refused_as_a_video(
     astronaut: np.ndarray, tmp_path: Path
 ) -> None:
-    """A JPEG cut after its header opens, then decodes to nothing: not complete, and said."""
-    whole = tmp_path / "whole.jpg"
-    Image.fromarray(astronaut).save(whole)
+    """FFmpeg opens a JPEG, or any bytes named .jpg, as a one-frame "video" (that cannot even be
+    rewound): refused when opened, with the commands that read photos named."""
     photo = tmp_path / "portrait.jpg"
-    photo.write_bytes(whole.read_bytes()[:700])
-    try:
-        reader = open_video(photo)
-    except VideoOpenError:
-        pytest.skip("this FFmpeg refuses the cut JPEG when opening it")
-    with reader:
-        frames = list(reader)
-    assert frames == [] and not reader.complete
-    assert len(reader.problems) == 1
-    assert reader.problems[0].startswith("decoding stopped after 0 frames")
-    assert reader.problems[0].endswith("(truncated or corrupt source)")
+    Image.fromarray(astronaut).save(photo)
+    png = tmp_path / "portrait.png"
+    Image.fromarray(astronaut).save(png)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"hello")
+    for path in (photo, png, junk):
+        with pytest.raises(VideoOpenError) as refused:
+            open_video(path)
+        assert str(refused.value) == f"{path}: {STILL_IMAGE}"
 
 
 def test_cli_analyze_video_on_a_truncated_file_warns_and_exits_1(tmp_path: Path) -> None:

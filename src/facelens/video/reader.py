@@ -84,6 +84,11 @@ decoding from the beginning; frame indices are then computed from time x frame r
 NETWORK_TIMEOUT = 10.0
 """Seconds to wait for a network stream to open or to send data before giving up."""
 
+STILL_IMAGE = (
+    "a still image, not a video (photos are read by `facelens identify`, `detect` and `analyze`)"
+)
+"""Why a file FFmpeg reads as a still image is refused as a video (see :func:`_still_image`)."""
+
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -226,6 +231,9 @@ class VideoReader:
         if not container.streams.video:
             container.close()
             raise VideoOpenError(f"{self.label}: holds no video stream")
+        if kind == "file" and _still_image(container):
+            container.close()
+            raise VideoOpenError(f"{self.label}: {STILL_IMAGE}")
         self._container = container
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads: the decoder uses both cores
@@ -245,10 +253,6 @@ class VideoReader:
         self._rotation = 0
         if kind == "file":
             self._rotation, first_time = _peek_first_frame(container, stream)
-            if _still_image(container):  # its demuxer accepts seek(0), then yields nothing
-                container.close()
-                container = self._container = av.open(target, format=fmt, options=options)
-                stream = container.streams.video[0]
             if first_time is not None:
                 # frame time 0 is the first frame shown (AVI's H.264 starts a frame late)
                 self._time_origin = first_time
@@ -414,9 +418,7 @@ class VideoReader:
             )
         elif self.info.kind == "file" and not seeked and self.decoded == 0:
             self.complete = False  # never "complete" with nothing read
-            photo = Path(self.label).suffix.lower() in IMAGE_SUFFIXES
-            hint = " (a photo: `facelens analyze`, `detect` and `identify` read photos)"
-            self.problems.append(f"no frame could be decoded{hint if photo else ''}")
+            self.problems.append("no frame could be decoded")
 
     def _seek_to_start(self, container: Any, stream: Any, origin: float | None) -> bool:
         """Jump to the keyframe before ``start`` (files, starts after SEEK_MIN_START seconds)."""
@@ -531,8 +533,7 @@ def probe_video(source: VideoSource) -> VideoInfo:
 
 def _peek_first_frame(container: Any, stream: Any) -> tuple[int, float | None]:
     """The first frame's display rotation (degrees counterclockwise: 0, 90, 180 or 270) and
-    its presentation time in seconds (None if unknown); the file is rewound afterwards
-    (except a still image's: see :func:`_still_image`)."""
+    its presentation time in seconds (None if unknown); the file is rewound afterwards."""
     frame = None
     with contextlib.suppress(av.error.FFmpegError, OSError, ValueError):
         frame = next(iter(container.decode(stream)), None)  # a failure shows when reading
@@ -545,8 +546,9 @@ def _peek_first_frame(container: Any, stream: Any) -> tuple[int, float | None]:
 
 
 def _still_image(container: Any) -> bool:
-    """Whether FFmpeg reads the file as a still image (a photo given as a one-frame video):
-    its demuxers (``image2``, ``png_pipe``, ``jpeg_pipe``, ...) cannot be rewound."""
+    """Whether FFmpeg reads the file as a still image (``image2``, ``png_pipe``,
+    ``jpeg_pipe``, ...): a photo, or any bytes named like one, which FFmpeg opens as a
+    one-frame "video" that cannot even be rewound."""
     name = str(container.format.name)
     return name == "image2" or name.endswith("_pipe")
 
