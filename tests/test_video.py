@@ -248,8 +248,10 @@ def test_image_sequence_in_natural_order_skips_a_bad_image(tmp_path: Path) -> No
     assert got[-1].time == pytest.approx(1.1)
     assert np.array_equal(got[7].pixels, frames[8])
     assert any("frame 5" in p for p in reader.problems)
+    assert not reader.complete  # a frame is missing: the commands exit 1
     with open_video(str(tmp_path / "frame1*.png")) as reader:
         assert [f.index for f in reader] == [0, 1, 2]  # frame1, frame10, frame11
+        assert reader.complete
 
 
 def test_missing_or_non_video_sources_are_clear_errors(tmp_path: Path) -> None:

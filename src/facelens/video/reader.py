@@ -145,7 +145,8 @@ class VideoReader:
         info: what the container says (size, frame rate, audio, ...).
         problems: non-fatal issues met so far, in words (skipped images,
             a truncated file, frames dropped by a live source).
-        complete: False when decoding stopped before the end of the source.
+        complete: False when decoding stopped before the end of the source, or an image
+            of a sequence could not be read.
         decoded: frames decoded so far (before sampling).
         dropped: frames a live source dropped because the consumer was slow.
     """
@@ -346,6 +347,7 @@ class VideoReader:
                 image = load_image(path, max_pixels=self._max_pixels)
             except FaceLensError as error:
                 self.problems.append(f"frame {index} skipped: {error}")
+                self.complete = False  # read to the end, but not every frame
                 continue
             if yuv:
                 yield YuvFrame(rgb_to_i420(image.pixels), index, index / rate, self.label)
