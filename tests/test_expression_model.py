@@ -67,20 +67,38 @@ def test_the_new_model_is_registered_and_matches_its_sha256() -> None:
     assert quantized.input_size == (48, 48) and quantized.engine == "onnxruntime"
 
 
+def _tight_grey_crop(astronaut: np.ndarray, pipeline: FacePipeline, side: int) -> np.ndarray:
+    """The astronaut's eyes, nose and mouth only (30% of the face box cut off each side), grey,
+    ``side`` px square, RGB: too tight for the detector."""
+    face = pipeline.detect(astronaut, embed=False)[0]
+    x, y, w, h = (int(v) for v in face.box.as_list())
+    inner = astronaut[
+        y + int(0.3 * h) : y + h - int(0.3 * h), x + int(0.3 * w) : x + w - int(0.3 * w)
+    ]
+    grey = cv2.cvtColor(inner, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.repeat(small[:, :, None], 3, axis=2))
+
+
 def test_a_small_image_with_no_face_found_is_analysed_as_the_face(
-    pipeline: FacePipeline, tmp_path: Path
+    astronaut: np.ndarray, pipeline: FacePipeline, tmp_path: Path
 ) -> None:
-    """A 48x48 image where the detector finds nothing: one face, the whole image, said so."""
-    thumbnail = np.full((48, 48, 3), 128, dtype=np.uint8)
+    """A 48x48 face crop where the detector finds nothing: one face, the whole image, said so.
+    A blank image of any size is no face, even when the caller says it is a crop."""
+    thumbnail = _tight_grey_crop(astronaut, pipeline, 48)
     assert pipeline.detect(thumbnail, embed=False) == []
     with FaceLens(gallery=tmp_path / "g.db") as lens:
         [face] = lens.analyze(thumbnail, age_gender=False)
-    assert face.cropped and face.to_dict()["cropped"] is True
-    assert face.face.box.as_list() == [0.0, 0.0, 48.0, 48.0]
-    assert sum(face.attributes.expression_scores.values()) == pytest.approx(1.0, abs=1e-4)
-    large = np.full((TIGHT_CROP_MAX_SIDE + 1, TIGHT_CROP_MAX_SIDE + 1, 3), 128, dtype=np.uint8)
-    with FaceLens(gallery=tmp_path / "g.db") as lens:
+        assert face.cropped and face.to_dict()["cropped"] is True
+        assert face.face.box.as_list() == [0.0, 0.0, 48.0, 48.0]
+        assert sum(face.attributes.expression_scores.values()) == pytest.approx(1.0, abs=1e-4)
+        large = np.full((TIGHT_CROP_MAX_SIDE + 1, TIGHT_CROP_MAX_SIDE + 1, 3), 128, np.uint8)
         assert lens.analyze(large, age_gender=False) == []  # not small: no face is no face
+        for blank in (np.zeros((1, 1, 3), np.uint8), np.full((64, 64, 3), 128, np.uint8)):
+            assert lens.analyze(blank, age_gender=False) == []
+            assert lens.analyze(blank, age_gender=False, cropped=True) == []
+        tiny = cv2.resize(thumbnail, (12, 12), interpolation=cv2.INTER_AREA)
+        assert lens.analyze(tiny, age_gender=False) == []  # under 16 px: not taken for a face
 
 
 def test_cli_cropped_takes_the_whole_image_and_says_so(
