@@ -332,3 +332,40 @@ def test_a_photo_part_without_a_file_name_is_a_photo(
             headers=admin,
         )
         assert both.status_code == 200 and both.json()["threshold"] == 0.5, both.text
+
+
+def test_refusals_of_malformed_bodies_and_large_photos_speak_to_an_api_client(
+    tmp_path: Path, admin: dict[str, str]
+) -> None:
+    """An empty name, a body that is not JSON and a photo above the server's pixel limit are
+    refused in the client's terms: no pydantic location codes, no server environment variable."""
+    settings = ServiceSettings(gallery=str(tmp_path / "g.db"), max_pixels=10_000)
+    photo = io.BytesIO()
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(photo, format="PNG")
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        empty = client.post(
+            "/api/people",
+            data={"name": ""},
+            files={"photos": ("a.png", photo.getvalue(), "image/png")},
+            headers=admin,
+        )
+        assert empty.status_code == 422
+        assert empty.json()["error"]["message"] == (
+            "body.name: required (a form field sent empty counts as missing)"
+        )
+        broken = client.patch(
+            "/api/people/someone",
+            content=b"{not json",
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert broken.status_code == 422
+        message = broken.json()["error"]["message"]
+        assert message.startswith("the body is not valid JSON (") and "at character 1" in message
+        large = client.post(
+            "/api/detect",
+            files={"image": ("big.png", photo.getvalue(), "image/png")},
+            headers=admin,
+        )
+        assert large.status_code == 413
+        message = large.json()["error"]["message"]
+        assert "FACELENS_MAX_PIXELS" not in message and "facelens serve --max-pixels" in message

@@ -64,17 +64,32 @@ def _facelens_error(request: Request, exc: Exception) -> JSONResponse:
         headers = {"Allow": ", ".join(allowed_methods(request.app, request.url.path))}
     settings: ServiceSettings = request.app.state.service.settings
     message = hide_server_paths(str(exc), roots=settings.server_paths())
+    # the library's advice is about the caller's own environment; here the limit is the server's
+    message = message.replace(
+        "raise FACELENS_MAX_PIXELS", "ask for a larger limit (facelens serve --max-pixels)"
+    )
     return error_response(status, exc.code, message, getattr(exc, "details", None), headers)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for item in exc.errors():
-        where = ".".join(str(part) for part in item.get("loc", ()))
-        problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    problems = [_problem(item) for item in exc.errors()]
     message = "; ".join(problems[:5]) or "invalid request"
     return error_response(422, InvalidRequestError.code, message)
+
+
+def _problem(item: dict[str, Any]) -> str:
+    """One validation problem in words: where (``body.name``), then what is wrong."""
+    location = [str(part) for part in item.get("loc", ())]
+    kind = item.get("type", "")
+    if kind == "json_invalid":  # the location is the body and a character offset
+        reason = (item.get("ctx") or {}).get("error", "invalid")
+        offset = f" at character {location[1]}" if len(location) > 1 else ""
+        return f"the body is not valid JSON ({reason}{offset})"
+    where = ".".join(location)
+    if kind == "missing" and location[:1] == ["body"]:
+        return f"{where}: required (a form field sent empty counts as missing)"
+    return f"{where}: {item.get('msg', 'invalid')}"
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:

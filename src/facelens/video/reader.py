@@ -64,7 +64,15 @@ from facelens.io.walk import IMAGE_SUFFIXES
 from facelens.io.yuv import rgb_to_i420
 from facelens.video.frames import VideoFrame, VideoInfo, YuvFrame
 
-__all__ = ["DropPolicy", "FrameSampler", "VideoReader", "VideoSource", "open_video", "probe_video"]
+__all__ = [
+    "DropPolicy",
+    "FrameSampler",
+    "STILL_IMAGE",
+    "VideoReader",
+    "VideoSource",
+    "open_video",
+    "probe_video",
+]
 
 VideoSource = str | os.PathLike[str] | int
 """A path, folder, glob pattern, URL or webcam index."""
