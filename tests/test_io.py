@@ -126,6 +126,9 @@ def test_bad_inputs_have_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ImageDecodeError, match="not an image"):
         load_image(tmp_path / "notes.txt")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageDecodeError, match=r"empty.jpg: the file is empty \(0 bytes\)"):
+        load_image(tmp_path / "empty.jpg")
     jpeg = _encode(Image.fromarray(_gradient(256, 256)), "JPEG")
     with pytest.raises(ImageDecodeError, match="damaged or truncated"):
         load_image(jpeg[: len(jpeg) // 3])

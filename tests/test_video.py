@@ -259,8 +259,16 @@ def test_missing_or_non_video_sources_are_clear_errors(tmp_path: Path) -> None:
         open_video(tmp_path / "absent.mp4")
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video")
-    with pytest.raises(VideoOpenError, match="cannot open"):
+    with pytest.raises(VideoOpenError) as refused:
         open_video(text)
+    # FFmpeg's reason without its error number and without the path said twice
+    assert (
+        str(refused.value)
+        == f"{text}: cannot open as a video (Invalid data found when processing input)"
+    )
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoOpenError, match=r"empty.mp4: the file is empty \(0 bytes\)"):
+        open_video(tmp_path / "empty.mp4")
     with pytest.raises(VideoOpenError, match="no image files"):
         open_video(tmp_path / "*.png")
     with pytest.raises(FaceLensError):

@@ -222,6 +222,8 @@ def _bomb_refused(
 
 
 def _open_and_convert(data: bytes, max_pixels: int, name: str) -> DecodedImage:
+    if not data:
+        raise ImageDecodeError(f"{name}: the file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             # Our own limit is checked below; Pillow's bomb warning would only be noise.
@@ -231,7 +233,7 @@ def _open_and_convert(data: bytes, max_pixels: int, name: str) -> DecodedImage:
         raise _bomb_refused(exc, max_pixels, name) from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
-            f"{name}: not an image, or a format Pillow cannot read "
+            f"{name}: not an image, or an image format facelens cannot read "
             "(JPEG, PNG, WEBP, GIF, BMP, TIFF and PGM are supported)"
         ) from exc
     except OSError as exc:

@@ -65,9 +65,9 @@ from facelens.io.yuv import rgb_to_i420
 from facelens.video.frames import VideoFrame, VideoInfo, YuvFrame
 
 __all__ = [
+    "STILL_IMAGE",
     "DropPolicy",
     "FrameSampler",
-    "STILL_IMAGE",
     "VideoReader",
     "VideoSource",
     "open_video",
@@ -226,6 +226,8 @@ class VideoReader:
         target, options, fmt = _container_target(source, kind)
         if kind == "file" and not Path(target).exists():
             raise VideoOpenError(f"{self.label}: no such file")
+        if kind == "file" and Path(target).is_file() and Path(target).stat().st_size == 0:
+            raise VideoOpenError(f"{self.label}: the file is empty (0 bytes)")
         try:
             container = av.open(
                 target,
@@ -626,5 +628,7 @@ def _natural_key(path: Path) -> list[object]:
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
+    """Why FFmpeg (or the OS) failed, in its words, without its error number or the path."""
+    strerror = getattr(error, "strerror", None)
+    text = str(strerror if strerror else error).strip() or type(error).__name__
     return text.replace("\n", " ")
