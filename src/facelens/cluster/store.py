@@ -35,6 +35,9 @@ each face's ``vector`` and ``crop`` sealed with AES-256-GCM and bound to the
 index, the face and its photo; an encrypted index then refuses to open
 without that key or with another, and an index holding faces in the clear
 refuses a key (cluster into a new ``--index`` with the key instead).
+
+A file of another kind (a gallery, a scan index) is refused before anything is
+written to it, by the tables it holds.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from facelens.errors import (
 )
 from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.io.private_files import make_private_dir
-from facelens.io.sqlite_files import open_sqlite_file
+from facelens.io.sqlite_files import open_sqlite_file, other_kind
 from facelens.types import Box, FloatArray
 
 __all__ = [
@@ -161,6 +164,16 @@ _ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS photos_by_state ON photos(state, id)",
     "CREATE INDEX IF NOT EXISTS not_person_by_name ON not_person(name)",
 )
+
+# What to do instead, for a file of another kind given as the library.
+_INSTEAD = {
+    "gallery": (
+        "pass it as --gallery; its library is the <gallery>.library.db beside it "
+        "(or give another library file)"
+    ),
+    "scan index": "pass it as --scan (or give another library file)",
+    "service state": "give another library file",
+}
 
 ItemState = Literal["pending", "done", "failed"]
 
@@ -380,6 +393,11 @@ class ClusterStore:
     def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         try:
             with self._write() as db:
+                kind = other_kind(db, "library")
+                if kind is not None:
+                    raise ClusterError(
+                        f"{self.path} is a facelens {kind}, not a library: {_INSTEAD[kind]}"
+                    )
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)

@@ -13,6 +13,8 @@
   bound to their row; an encrypted gallery refuses to open without its key or
   with another key. :meth:`SQLiteGallery.rekey` encrypts, re-encrypts (key
   rotation) or decrypts the whole gallery in one transaction.
+* A file of another kind (a scan index, a library, the service's state) is
+  refused before anything is written to it, by the tables it holds.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from facelens.gallery.store import (
     require_model,
 )
 from facelens.io.private_files import make_private_dir
-from facelens.io.sqlite_files import open_sqlite_file
+from facelens.io.sqlite_files import open_sqlite_file, other_kind
 from facelens.types import Person, StoredTemplate
 
 __all__ = ["SQLiteGallery", "stored_calibration", "stored_meta", "stored_model_id"]
@@ -101,8 +103,27 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+# What to do instead, for a file of another kind given as the gallery.
+_INSTEAD = {
+    "scan index": "pass it as --scan (or give another --gallery)",
+    "library": (
+        "give the gallery it belongs to as --gallery (its library is the "
+        "<gallery>.library.db beside it)"
+    ),
+    "service state": "give the gallery file as --gallery, not the state in its .service folder",
+}
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _refuse_other_kind(db: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`GalleryError` when the file is a scan index, a library or another facelens
+    file rather than a gallery (a new empty file and a gallery of any version pass)."""
+    kind = other_kind(db, "gallery")
+    if kind is not None:
+        raise GalleryError(f"{path} is a facelens {kind}, not a gallery: {_INSTEAD[kind]}")
 
 
 class SQLiteGallery:
@@ -155,6 +176,7 @@ class SQLiteGallery:
 
     def _initialise(self, model_id: str, cipher: GalleryCipher | None) -> str:
         with self._write() as db:
+            _refuse_other_kind(db, self.path)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -529,6 +551,7 @@ def stored_model_id(path: Path) -> str | None:
         return None
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)) as db:
+            _refuse_other_kind(db, path)
             row = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
@@ -544,6 +567,7 @@ def stored_meta(path: Path) -> dict[str, str]:
         raise GalleryError(f"there is no gallery at {path}")
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)) as db:
+            _refuse_other_kind(db, path)
             rows = db.execute("SELECT key, value FROM meta").fetchall()
     except sqlite3.DatabaseError as exc:
         raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
@@ -577,6 +601,7 @@ def stored_calibration(path: Path) -> CalibrationRecord | None:
         return None
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)) as db:
+            _refuse_other_kind(db, path)
             return _active_calibration(db)
     except sqlite3.DatabaseError as exc:
         raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc

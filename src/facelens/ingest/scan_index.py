@@ -16,6 +16,9 @@ With the gallery's key (``cipher``; the CLI passes the key in force, as for the
 gallery) a new scan index stores each template only as AES-256-GCM ciphertext
 bound to the index, the face and its item, and then needs that key to be
 opened (the rules of :func:`facelens.gallery.protection.side_store_cipher`).
+
+A file of another kind (a gallery, a library) is refused before anything is
+written to it, by the tables it holds.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cip
 from facelens.ingest.process import ItemResult
 from facelens.ingest.sources import ItemKind, WorkItem
 from facelens.io.private_files import make_private_dir
-from facelens.io.sqlite_files import open_sqlite_file
+from facelens.io.sqlite_files import open_sqlite_file, other_kind
 
 __all__ = ["ItemCounts", "ScanFaces", "ScanIndex"]
 
@@ -65,6 +68,16 @@ CREATE TABLE IF NOT EXISTS faces (
 );
 CREATE INDEX IF NOT EXISTS faces_by_item ON faces(item_id);
 """
+
+# What to do instead, for a file of another kind given as the scan index.
+_INSTEAD = {
+    "gallery": "pass it as --gallery (or give another --scan)",
+    "library": (
+        "use it without --scan (it is found beside the --gallery it belongs to, or through "
+        "$FACELENS_LIBRARY), or give another --scan"
+    ),
+    "service state": "give another --scan",
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class ScanIndex:
         self._lock = threading.RLock()
         try:
             self._db = open_sqlite_file(self.path, "scan index")
+            self._refuse_other_kind()
             self._db.executescript(_SCHEMA)
             with self._write() as db:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('model_id', ?)", (model_id,))
@@ -136,6 +150,17 @@ class ScanIndex:
     @property
     def encrypted(self) -> bool:
         return self._sealer.cipher is not None
+
+    def _refuse_other_kind(self) -> None:
+        """Raise :class:`GalleryError` (and close) when the file is a gallery, a library or
+        another facelens file rather than a scan index (a new empty file passes)."""
+        with self._lock:
+            kind = other_kind(self._db, "scan index")
+        if kind is not None:
+            self._db.close()
+            raise GalleryError(
+                f"{self.path} is a facelens {kind}, not a scan index: {_INSTEAD[kind]}"
+            )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -15,6 +15,9 @@ once, and most hold face templates, so they share one set of settings:
 The connection is in autocommit mode (``isolation_level=None``): callers open their
 own ``BEGIN IMMEDIATE`` transactions, and share it between threads behind their own lock
 (``check_same_thread=False``).
+
+The kinds are told apart by the tables only one of them has, so that a file of one kind
+is refused where another is expected before anything is written to it (:func:`other_kind`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from facelens.io.private_files import create_private_file, warn_if_exposed
 
-__all__ = ["open_sqlite_file"]
+__all__ = ["open_sqlite_file", "other_kind"]
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -36,6 +39,15 @@ _PRAGMAS = (
     "foreign_keys=ON",
     f"busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}",
 )
+
+_KIND_TABLES: dict[str, frozenset[str]] = {
+    "gallery": frozenset({"people", "templates"}),
+    "scan index": frozenset({"items"}),
+    "library": frozenset({"photos", "groups"}),
+    "service state": frozenset({"api_keys", "jobs"}),
+}
+"""Each kind of facelens file and the tables that it alone has, in every version that wrote
+it (``meta``, ``faces`` and ``audit`` are shared by several kinds and tell nothing)."""
 
 
 def open_sqlite_file(path: Path, what: str = "database") -> sqlite3.Connection:
@@ -85,3 +97,19 @@ def _execute_waiting(db: sqlite3.Connection, statement: str) -> None:
             if not busy or time.monotonic() >= deadline:
                 raise
             time.sleep(0.02)
+
+
+def other_kind(db: sqlite3.Connection, kind: str) -> str | None:
+    """The kind of facelens file ``db`` is when it is not a ``kind`` ("gallery", "scan index",
+    "library" or "service state"): it has another kind's tables and none of ``kind``'s.
+
+    None for a ``kind`` file (of any version), a new empty file, and a database of no
+    known kind. Reads only the schema. Raises ``sqlite3.DatabaseError`` like
+    :func:`open_sqlite_file`.
+    """
+    tables = {
+        str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if tables & _KIND_TABLES[kind]:
+        return None
+    return next((other for other, own in _KIND_TABLES.items() if tables & own), None)
