@@ -18,7 +18,17 @@ from facelens.analysis.tight import attribute_faces
 from facelens.apps.draw import draw_faces, save_drawing
 from facelens.apps.video.charts import expression_timeline_png
 from facelens.apps.video.expressions import analyze_video_expressions
-from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
+from facelens.cli.common import (
+    INPUT_PATHS,
+    FiniteFloat,
+    cannot_write,
+    check_time_window,
+    friendly_errors,
+    get_lens,
+    image_paths,
+    json_option,
+    writable_folder,
+)
 from facelens.cli.output import (
     advance,
     console,
@@ -79,6 +89,7 @@ def command(
     crop (a small image with no face found, or any image with --cropped) is analysed
     as one face, marked "cropped": true in the JSON.
     """
+    drawings = writable_folder(draw_dir) if draw_dir else None
     lens = get_lens(ctx)
     attributes = AttributeAnalyzer(
         age_gender=not no_age_gender,
@@ -111,13 +122,14 @@ def command(
             analyzed = [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]
             record["faces"] = [a.to_dict() for a in analyzed]
             rows.extend(_table_row(result.source, i, a) for i, a in enumerate(analyzed))
-            if draw_dir:
+            if drawings is not None:
                 labels = [f"{i}: {a.attributes.summary()}" for i, a in enumerate(analyzed)]
-                save_drawing(
-                    draw_faces(result.image.pixels, faces, labels),
-                    Path(draw_dir),
-                    result.source,
-                )
+                try:
+                    save_drawing(
+                        draw_faces(result.image.pixels, faces, labels), drawings, result.source
+                    )
+                except OSError as error:  # e.g. the disk filled up during the run
+                    raise cannot_write(drawings, error) from None
     if as_json:
         emit_json(records)
     else:
@@ -147,15 +159,25 @@ def _table_row(source: str, index: int, analyzed: AnalyzedFace) -> list[str]:
 @click.argument("videos", nargs=-1, required=True)
 @click.option(
     "--window",
-    type=float,
+    type=FiniteFloat(min=0),
     default=DEFAULT_WINDOW_SECONDS,
     show_default=True,
     help="Smoothing window along each track, seconds (0: per-frame labels).",
 )
-@click.option("--every", type=int, default=1, help="Process every Nth frame.")
-@click.option("--fps", type=float, default=None, help="Process at most this many frames/s.")
-@click.option("--start", type=float, default=None, help="Start time, seconds.")
-@click.option("--end", type=float, default=None, help="End time, seconds.")
+@click.option("--every", type=click.IntRange(min=1), default=1, help="Process every Nth frame.")
+@click.option(
+    "--fps",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="Process at most this many frames/s.",
+)
+@click.option("--start", type=FiniteFloat(min=0), default=None, help="Start time, seconds.")
+@click.option(
+    "--end",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="End time, seconds (after --start).",
+)
 @click.option("--frames", "with_frames", is_flag=True, help="JSON: every frame's scores too.")
 @click.option(
     "--png",
@@ -184,6 +206,8 @@ def video_command(
     globs, webcam indexes, URLs): per-frame probabilities smoothed in a centred window
     along each track, cut into segments ("happy from 1.2 s to 3.4 s"). Exit status 1 when a
     video could not be read, or only in part (a truncated file: what was read is reported)."""
+    check_time_window(start, end)
+    charts = writable_folder(png_dir) if png_dir else None
     lens = get_lens(ctx)
     faces = FacePipeline(
         lens.pipeline.detector,
@@ -216,10 +240,12 @@ def video_command(
             console.print(f"[red]skipped[/red] {video}: {error}")
             continue
         record = result.to_dict(frames=with_frames)
-        if png_dir:
-            record["chart"] = str(
-                expression_timeline_png(result, Path(png_dir) / f"{Path(video).stem}.png")
-            )
+        if charts is not None:
+            chart = charts / f"{Path(video).stem}.png"
+            try:
+                record["chart"] = str(expression_timeline_png(result, chart))
+            except OSError as error:
+                raise cannot_write(chart, error) from None
         records.append(record)
         for problem in result.problems:
             console.print(f"[yellow]warning[/yellow] {result.source}: {problem}")

@@ -11,10 +11,12 @@ import click
 from facelens.apps.video.anonymize import DEFAULT_DETECT_EVERY, DEFAULT_HOLD
 from facelens.cli.common import (
     INPUT_PATHS,
+    cannot_write,
     friendly_errors,
     get_lens,
     json_option,
     operating_point_options,
+    writable_folder,
 )
 from facelens.cli.output import console, emit_json, print_table, progress_bar, shown
 from facelens.gallery import resolve_gallery_path
@@ -123,10 +125,11 @@ def command(
     """
     from facelens.apps.anonymize import Anonymizer
 
-    lens = get_lens(ctx)
     keep_names, only_names = _names(keep), _names(only)
     if keep_names and only_names:
         raise click.UsageError("--keep and --only cannot be used together")
+    writable_folder(out_dir)  # refused now, before any model loads
+    lens = get_lens(ctx)
     calibration = lens.calibration
     possible = operating_point(calibration, fmr=POSSIBLE_MATCH_FMR).threshold
     policy = Policy.make(keep_names, only_names, possible)
@@ -179,9 +182,12 @@ def command(
             else:
                 report = anonymizer.anonymize_image(source, output, progress=moved)
             record = report.to_dict()
-            written = write_reports(
-                record, report.preview, _report_stem(output), report.thumbnails.pictures
-            )
+            try:
+                written = write_reports(
+                    record, report.preview, _report_stem(output), report.thumbnails.pictures
+                )
+            except OSError as error:  # e.g. the disk filled up during the run
+                raise cannot_write(_report_stem(output), error) from None
             record["reports"] = [str(p) for p in written]
             records.append(record)
             progress.update(progress.task_ids[0], completed=done + 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import tempfile
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
@@ -16,11 +18,16 @@ from facelens.match.calibration import DEFAULT_FMR
 
 __all__ = [
     "INPUT_PATHS",
+    "FiniteFloat",
+    "cannot_write",
+    "check_time_window",
     "friendly_errors",
     "get_lens",
     "image_paths",
     "json_option",
     "operating_point_options",
+    "writable_file",
+    "writable_folder",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +36,63 @@ INPUT_PATHS = click.Path(readable=False)
 """Type of the files and folders a batch command reads. Only a path type for the help:
 a file that cannot be read is one bad item, reported and skipped by the command, not a
 usage error that refuses the whole batch (as click's own read check would)."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (click lets them
+    through every range: each comparison with NaN is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def check_time_window(start: float | None, end: float | None) -> None:
+    """Refuse a ``--start``/``--end`` window that holds no time (``--end`` at or before
+    ``--start``, which defaults to 0) as a usage error."""
+    if end is not None and end <= (start or 0.0):
+        raise click.BadParameter(
+            f"{end:g} s is not after --start ({start or 0.0:g} s)", param_hint="--end"
+        )
+
+
+def cannot_write(path: str | Path, error: OSError) -> click.ClickException:
+    """The one-line error for an output the user named that cannot be written."""
+    return click.ClickException(f"cannot write {path}: {error.strerror or error}")
+
+
+def writable_folder(path: str) -> Path:
+    """Make the output folder ``path`` (and its parents) before any work, and check that a
+    file can be made in it; a :class:`click.ClickException` naming ``path`` if not."""
+    folder = Path(path)
+    _check_folder_can_hold(folder, path)
+    return folder
+
+
+def writable_file(path: str) -> Path:
+    """Check before any work that the output file ``path`` can be written: its folder is
+    made and a file can be made in it (``path`` itself is written later, by the command)."""
+    target = Path(path)
+    _check_folder_can_hold(target.parent, path)
+    return target
+
+
+def _check_folder_can_hold(folder: Path, given: str) -> None:
+    """Make ``folder`` and a temporary file in it, or raise the error naming ``given``."""
+    for above in (folder, *folder.parents):  # a file where a folder must be: say which
+        if above.exists():
+            if not above.is_dir():
+                raise click.ClickException(f"cannot write {given}: {above} is not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise cannot_write(given, error) from None
+
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Write JSON to stdout instead of a table."

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from facelens.apps.draw import draw_faces, save_drawing
-from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
+from facelens.cli.common import (
+    INPUT_PATHS,
+    cannot_write,
+    friendly_errors,
+    get_lens,
+    image_paths,
+    json_option,
+    writable_folder,
+)
 from facelens.cli.output import (
     advance,
     console,
@@ -33,6 +40,7 @@ def command(
     ctx: click.Context, images: tuple[str, ...], draw_dir: str | None, as_json: bool
 ) -> None:
     """Find every face in IMAGES (files or folders, walked recursively)."""
+    drawings = writable_folder(draw_dir) if draw_dir else None
     lens = get_lens(ctx)
     paths = image_paths(images)
     records: list[dict[str, Any]] = []
@@ -62,13 +70,16 @@ def command(
                         "; ".join(face.quality.reasons),
                     ]
                 )
-            if draw_dir and result.image is not None:
+            if drawings is not None and result.image is not None:
                 labels = [f"{i}: q {f.quality.value:.2f}" for i, f in enumerate(result.faces)]
-                save_drawing(
-                    draw_faces(result.image.pixels, result.faces, labels),
-                    Path(draw_dir),
-                    result.source,
-                )
+                try:
+                    save_drawing(
+                        draw_faces(result.image.pixels, result.faces, labels),
+                        drawings,
+                        result.source,
+                    )
+                except OSError as error:  # e.g. the disk filled up during the run
+                    raise cannot_write(drawings, error) from None
     if as_json:
         emit_json(records)
     else:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from facelens.cli.common import friendly_errors, get_lens, json_option
+from facelens.cli.common import FiniteFloat, friendly_errors, get_lens, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.process import ItemResult, ProcessOptions
@@ -50,14 +50,19 @@ def scan_option(func: F) -> F:
 )
 @click.option(
     "--video-fps",
-    type=float,
+    type=FiniteFloat(min=0, min_open=True),
     default=2.0,
     show_default=True,
     help="Video frames searched per second.",
 )
-@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option(
-    "--workers", type=int, default=None, help="Threads (local) or Ray actors; default: every core."
+    "--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads (local) or Ray actors; default: every core.",
 )
 @click.option(
     "--ray",
@@ -69,7 +74,12 @@ def scan_option(func: F) -> F:
     help="Run on Ray: `--ray` (after the sources) or `--ray local` starts a local Ray "
     "instance; `--ray ADDRESS` (auto, ray://host:10001) joins that cluster.",
 )
-@click.option("--limit", type=int, default=None, help="Process at most this many pending items.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Process at most this many pending items.",
+)
 @click.option("--retry-failed", is_flag=True, help="Try the items that failed before again.")
 @json_option
 @click.pass_context

@@ -14,7 +14,14 @@ from facelens.models import registry
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
 from facelens.version import __version__
 
-__all__ = ["cli", "main"]
+__all__ = ["MIN_MAX_SIDE", "cli", "main"]
+
+MIN_MAX_SIDE = 16
+"""Smallest ``--max-side``: half of YuNet's coarsest stride (it pads its input to multiples
+of 32 px). Below it the copy searched is a few pixels, an option typed wrong rather than a
+choice; at 16 px the detector is still run, and finds next to nothing (the tests use
+``--max-side 16`` as a detector that misses the face; even at 32 px a face-filling
+200x250 crop of scikit-image's astronaut is missed, at 48 px it is found)."""
 
 _COMMANDS = {
     # command name -> the module of facelens.cli that defines it, and its attribute there
@@ -69,13 +76,15 @@ class _LazyGroup(click.Group):
 )
 @click.option(
     "--max-side",
-    type=int,
+    type=click.IntRange(min=MIN_MAX_SIDE),
     default=None,
-    help=f"Longest side in pixels of the copy searched for faces (default {DEFAULT_MAX_SIDE}).",
+    help=f"Longest side in pixels of the copy searched for faces, at least {MIN_MAX_SIDE} "
+    f"(default {DEFAULT_MAX_SIDE}).",
 )
 @click.option(
     "--embedder",
     default=None,
+    callback=lambda _ctx, _param, value: _known_embedder(value),
     help="Embedder id (see `facelens models`); default: the gallery's own, else "
     f"{registry.DEFAULT_EMBEDDER}.",
 )
@@ -111,6 +120,30 @@ def cli(
         {"gallery": gallery, "max_side": max_side, "embedder": embedder, "key_file": key_file}
     )
     print_exposed_file_warnings(ctx)  # a gallery others can read: one line on stderr
+
+
+def _known_embedder(model_id: str | None) -> str | None:
+    """``--embedder``: refuse an id that names no embedder (an unknown id, or a detector or
+    attribute model) as a usage error listing the embedders there are."""
+    if model_id is None:
+        return None
+    from facelens.errors import FaceLensError
+
+    try:
+        specs = {spec.id: spec.task for spec in registry.all_specs()}
+    except (FaceLensError, KeyError, TypeError, ValueError):
+        return model_id  # a bad file of user models: the command reports it, as before
+    if specs.get(model_id) == "embedder":
+        return model_id
+    embedders = ", ".join(sorted(i for i, task in specs.items() if task == "embedder"))
+    task = specs.get(model_id)
+    what = (
+        f"no model {model_id!r}"
+        if task is None
+        else f"{model_id!r} is {'an attribute model' if task == 'attribute' else 'a ' + task}, "
+        "not an embedder"
+    )
+    raise click.BadParameter(f"{what}; the embedders are: {embedders}", param_hint="--embedder")
 
 
 def _use_providers(text: str) -> None:

@@ -28,7 +28,11 @@ __all__ = ["command"]
 @scan_option
 @operating_point_options
 @click.option(
-    "--limit", type=int, default=100, show_default=True, help="Appearances listed at most."
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Appearances listed at most.",
 )
 @click.option("--all", "include_below", is_flag=True, help="Also list faces below the threshold.")
 @json_option

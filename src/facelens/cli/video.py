@@ -10,7 +10,16 @@ import click
 
 from facelens.apps.video.charts import identity_timeline_png
 from facelens.apps.video.results import TrackTimeline, VideoIdentification
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.common import (
+    FiniteFloat,
+    cannot_write,
+    check_time_window,
+    friendly_errors,
+    get_lens,
+    json_option,
+    operating_point_options,
+    writable_file,
+)
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.video.identity import DEFAULT_TOP_FRAMES
 from facelens.video.reader import VideoSource, probe_video
@@ -52,12 +61,19 @@ def info(video: str, as_json: bool) -> None:
 @click.option(
     "--fps",
     "sample_fps",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=None,
     help="Process at most F frames per second of video.",
 )
-@click.option("--start", type=float, default=None, help="Start at this time (seconds).")
-@click.option("--end", type=float, default=None, help="Stop after this time (seconds).")
+@click.option(
+    "--start", type=FiniteFloat(min=0), default=None, help="Start at this time (seconds)."
+)
+@click.option(
+    "--end",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="Stop after this time (seconds; after --start).",
+)
 @click.option(
     "--top-frames",
     type=click.IntRange(min=1),
@@ -115,6 +131,10 @@ def identify(
     VIDEO is a file (MP4, MOV, MKV, AVI, WEBM, ...), a folder or glob of
     frames, a webcam index (0) or a stream URL (rtsp://, http://...).
     """
+    check_time_window(start, end)
+    for output in (csv_path, timeline_png, draw_path):  # refused now, not after the whole run
+        if output:
+            writable_file(output)
     lens = get_lens(ctx)
     source: VideoSource = video
     info = probe_video(source)
@@ -142,10 +162,16 @@ def identify(
             expressions=expressions,
         )
     if csv_path:
-        Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(csv_path).write_text(result.to_csv(), encoding="utf-8")
+        try:
+            Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(csv_path).write_text(result.to_csv(), encoding="utf-8")
+        except OSError as error:
+            raise cannot_write(csv_path, error) from None
     if timeline_png:
-        _timeline_png(result, timeline_png)
+        try:
+            _timeline_png(result, timeline_png)
+        except OSError as error:
+            raise cannot_write(timeline_png, error) from None
     if as_json:
         emit_json(result.to_dict())
     else:
