@@ -22,6 +22,7 @@ from facelens.errors import (
 )
 from facelens.gallery import (
     NewTemplate,
+    SQLiteGallery,
     open_gallery,
     resolve_gallery,
     resolve_gallery_path,
@@ -210,3 +211,13 @@ def test_gallery_chooses_its_own_embedder(gallery_location: str, astronaut: np.n
         assert [m.identity for m in lens.identify(astronaut[:, ::-1].copy())] == ["Eileen Collins"]
     with pytest.raises(GalleryModelMismatchError):
         FaceLens(gallery=path, embedder=DEFAULT_EMBEDDER).people()
+
+
+def test_a_gallery_that_cannot_be_created_there_is_not_called_damaged() -> None:
+    """/proc takes no new files, even from root: the error says so, not "damaged"."""
+    if not Path("/proc/self").exists():
+        pytest.skip("needs Linux's /proc")
+    with pytest.raises(GalleryError) as refused:
+        SQLiteGallery(Path("/proc/facelens-test-gallery.db"), DEFAULT_EMBEDDER)
+    message = str(refused.value)
+    assert "cannot be opened or created there" in message and "damaged" not in message

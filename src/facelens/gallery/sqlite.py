@@ -114,6 +114,17 @@ _INSTEAD = {
 }
 
 
+def _open_failed(path: Path, exc: sqlite3.DatabaseError) -> GalleryError:
+    """Why ``path`` could not be opened as a gallery, in words: a file SQLite cannot open or
+    create there (a folder that cannot be written) is not called damaged."""
+    if "unable to open" in str(exc):
+        return GalleryError(
+            f"{path}: cannot be opened or created there ({exc}); "
+            "check that its folder exists and this user may write to it"
+        )
+    return GalleryError(f"{path}: not a facelens gallery or damaged ({exc})")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -146,7 +157,7 @@ class SQLiteGallery:
         try:
             self._db = open_sqlite_file(self.path, "gallery")
         except sqlite3.DatabaseError as exc:
-            raise GalleryError(f"{self.path}: not a facelens gallery or damaged ({exc})") from exc
+            raise _open_failed(self.path, exc) from exc
         self._lock = threading.RLock()
         self._cache: TemplateMatrix | None = None
         self._cache_version: tuple[int, int] | None = None
@@ -554,7 +565,7 @@ def stored_model_id(path: Path) -> str | None:
             _refuse_other_kind(db, path)
             row = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
+        raise _open_failed(path, exc) from exc
     return None if row is None else str(row[0])
 
 
@@ -570,7 +581,7 @@ def stored_meta(path: Path) -> dict[str, str]:
             _refuse_other_kind(db, path)
             rows = db.execute("SELECT key, value FROM meta").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
+        raise _open_failed(path, exc) from exc
     return {str(key): str(value) for key, value in rows}
 
 
@@ -604,4 +615,4 @@ def stored_calibration(path: Path) -> CalibrationRecord | None:
             _refuse_other_kind(db, path)
             return _active_calibration(db)
     except sqlite3.DatabaseError as exc:
-        raise GalleryError(f"{path}: not a facelens gallery or damaged ({exc})") from exc
+        raise _open_failed(path, exc) from exc
