@@ -369,3 +369,12 @@ def test_refusals_of_malformed_bodies_and_large_photos_speak_to_an_api_client(
         assert large.status_code == 413
         message = large.json()["error"]["message"]
         assert "FACELENS_MAX_PIXELS" not in message and "facelens serve --max-pixels" in message
+
+
+def test_an_unknown_face_of_the_library_names_no_file(
+    settings: ServiceSettings, admin: dict[str, str]
+) -> None:
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        missing = client.get("/api/library/faces/99999/crop", headers=admin)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "no face 99999 in the library"

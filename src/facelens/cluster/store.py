@@ -660,7 +660,7 @@ class ClusterStore:
                     row = self._db.execute(query + " WHERE f.id = ?", (face_id,)).fetchone()
                     if row is None:
                         raise ClusterFaceNotFoundError(
-                            f"no face {face_id} in {self.path}; `facelens cluster show` lists them"
+                            f"no face {face_id} in the library; `facelens cluster show` lists them"
                         )
                     rows.append(row)
             elif group_id is not None:
@@ -677,7 +677,7 @@ class ClusterStore:
                 "SELECT crop, photo_id FROM faces WHERE id = ?", (face_id,)
             ).fetchone()
         if row is None:
-            raise ClusterFaceNotFoundError(f"no face {face_id} in {self.path}")
+            raise ClusterFaceNotFoundError(f"no face {face_id} in the library")
         return self._sealer.open(row[0], face_id, row[1], "crop")
 
     def vectors(self, face_ids: list[int]) -> FloatArray:
