@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from facelens.service.keys import ApiKey
 from facelens.service.state import StateDB
 
@@ -93,6 +95,18 @@ class AuditLog:
                     outcome,
                 ),
             )
+
+    async def record_in_thread(
+        self,
+        key: ApiKey | None,
+        action: str,
+        target: str | None = None,
+        detail: dict[str, Any] | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        """:meth:`record` for an ``async`` route: the commit (an fsync, several ms on a busy
+        disk) runs in the thread pool, so the event loop keeps serving other connections."""
+        await run_in_threadpool(self.record, key, action, target, detail, outcome)
 
     def record_cli(
         self, action: str, target: str | None = None, detail: dict[str, Any] | None = None

@@ -50,7 +50,9 @@ async def analyze(
         return context.lens.analyze(decoded, age_gender=age_gender, cropped=cropped)
 
     analyzed = await run_in_threadpool(context.analysing, work)
-    context.audit.record(key, "analyze", None, {"photo": decoded.source, "faces": len(analyzed)})
+    await context.audit.record_in_thread(
+        key, "analyze", None, {"photo": decoded.source, "faces": len(analyzed)}
+    )
     return {
         "photo": decoded.source,
         "width": decoded.width,

@@ -37,7 +37,9 @@ async def detect(
     faces = await run_in_threadpool(
         context.analysing, lambda: context.lens.pipeline.detect(decoded, embed=False)
     )
-    context.audit.record(key, "detect", None, {"photo": decoded.source, "faces": len(faces)})
+    await context.audit.record_in_thread(
+        key, "detect", None, {"photo": decoded.source, "faces": len(faces)}
+    )
     return {
         "photo": decoded.source,
         "width": decoded.width,
@@ -66,7 +68,7 @@ async def identify(
         return lens.gallery_search.match(lens.pipeline.detect(decoded), point, top_k)
 
     matches = await run_in_threadpool(context.analysing, work)
-    context.audit.record(
+    await context.audit.record_in_thread(
         key,
         "identify",
         None,
@@ -108,7 +110,7 @@ async def verify(
         return verify_faces(face_a, face_b, point, lens.calibration)
 
     result = await run_in_threadpool(context.analysing, work)
-    context.audit.record(
+    await context.audit.record_in_thread(
         key,
         "verify",
         None,

@@ -150,7 +150,9 @@ async def start_job(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    context.audit.record(key, "start_job", job.id, {"kind": kind, "input": label, **info})
+    await context.audit.record_in_thread(
+        key, "start_job", job.id, {"kind": kind, "input": label, **info}
+    )
     return job.to_dict()
 
 

@@ -225,7 +225,9 @@ async def _queue_scan(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    context.audit.record(key, "library_scan", job.id, {**params, "input": input_name})
+    await context.audit.record_in_thread(
+        key, "library_scan", job.id, {**params, "input": input_name}
+    )
     return JobStarted(job=job.id, state=job.state, status_url=f"/api/jobs/{job.id}")
 
 
@@ -626,5 +628,7 @@ async def search(
         )
 
     result = await run_in_threadpool(context.analysing, work)
-    context.audit.record(key, "library_search", None, {"found": len(result.appearances)})
+    await context.audit.record_in_thread(
+        key, "library_search", None, {"found": len(result.appearances)}
+    )
     return result

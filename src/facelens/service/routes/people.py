@@ -126,7 +126,7 @@ async def _enroll(
         outcomes[index] = outcome
     if plan.conflicts:
         held = [o for o in outcomes if o is not None]
-        context.audit.record(
+        await context.audit.record_in_thread(
             key,
             action,
             name,
@@ -146,7 +146,7 @@ async def _enroll(
     accepted = [o.source for o in final if o.accepted]
     all_duplicates = bool(final) and all(o.code == DUPLICATE for o in final)
     refusal = DuplicatePhotoError.code if all_duplicates else NoUsablePhotoError.code
-    context.audit.record(
+    await context.audit.record_in_thread(
         key,
         action,
         name,
