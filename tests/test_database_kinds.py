@@ -180,6 +180,20 @@ def test_the_cli_refuses_a_scan_index_as_the_gallery(tmp_path: Path) -> None:
     assert scan.read_bytes() == before
 
 
+def test_the_cli_refuses_a_gallery_as_the_scan_index_before_reading_the_photo(
+    tmp_path: Path,
+) -> None:
+    gallery = make_gallery(tmp_path / "g.db")
+    before = gallery.read_bytes()
+    photo = tmp_path / "not-read.jpg"
+    photo.write_bytes(b"never decoded: the refusal comes first")
+    result = CliRunner().invoke(cli, ["search", str(photo), "--scan", str(gallery)])
+    assert result.exit_code == 1
+    assert "is a facelens gallery, not a scan index: pass it as --gallery" in result.output
+    assert "not-read.jpg" not in result.output
+    assert gallery.read_bytes() == before
+
+
 def test_the_default_layout_opens_side_by_side(tmp_path: Path) -> None:
     gallery_path = tmp_path / "gallery.db"
     gallery = SQLiteGallery(gallery_path, MODEL)

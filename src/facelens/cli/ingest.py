@@ -252,6 +252,9 @@ def stored_scan_model(path: Path) -> str | None:
     import sqlite3
     from contextlib import closing
 
+    from facelens.ingest.scan_index import refuse_other_kind
+
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        refuse_other_kind(db, path)  # a gallery given as --scan: before any photo is read
         row = db.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
     return None if row is None else str(row[0])

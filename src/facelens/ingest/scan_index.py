@@ -41,7 +41,7 @@ from facelens.ingest.sources import ItemKind, WorkItem
 from facelens.io.private_files import make_private_dir
 from facelens.io.sqlite_files import open_sqlite_file, other_kind
 
-__all__ = ["ItemCounts", "ScanFaces", "ScanIndex"]
+__all__ = ["ItemCounts", "ScanFaces", "ScanIndex", "refuse_other_kind"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,6 +78,14 @@ _INSTEAD = {
     ),
     "service state": "give another --scan",
 }
+
+
+def refuse_other_kind(db: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`GalleryError` when ``db`` (opened from ``path``) is a gallery, a library
+    or another facelens file rather than a scan index, saying what to pass instead."""
+    kind = other_kind(db, "scan index")
+    if kind is not None:
+        raise GalleryError(f"{path} is a facelens {kind}, not a scan index: {_INSTEAD[kind]}")
 
 
 @dataclass(frozen=True)
@@ -154,13 +162,12 @@ class ScanIndex:
     def _refuse_other_kind(self) -> None:
         """Raise :class:`GalleryError` (and close) when the file is a gallery, a library or
         another facelens file rather than a scan index (a new empty file passes)."""
-        with self._lock:
-            kind = other_kind(self._db, "scan index")
-        if kind is not None:
+        try:
+            with self._lock:
+                refuse_other_kind(self._db, self.path)
+        except GalleryError:
             self._db.close()
-            raise GalleryError(
-                f"{self.path} is a facelens {kind}, not a scan index: {_INSTEAD[kind]}"
-            )
+            raise
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
