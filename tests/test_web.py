@@ -240,6 +240,8 @@ def test_enroll_shows_the_faces_found_before_saving(
     log_in(page, site)
     page.click("#nav a[data-view=enroll]")
     page.fill("#enroll-name", "Eileen Collins")
+    page.set_input_files("#enroll-files", not_a_photo(photos))
+    expect(page.locator("#enroll-error")).to_have_text("notes.txt is not a photo.")
     page.set_input_files(
         "#enroll-files", [photos["astronaut"], photos["blank"], photos["pair"]]
     )  # the file picker
@@ -273,12 +275,14 @@ def test_enroll_shows_the_faces_found_before_saving(
         "Enrolled 2 photos of Eileen Collins (now 2 in the gallery)."
     )
     expect(good.locator(".status")).to_have_text("enrolled")
+    expect(page.locator("#enroll-result")).to_be_focused()  # not lost with the disabled Save
     assert [(p["name"], p["templates"]) for p in site.people()] == [("Eileen Collins", 2)]
     shot("saved")
 
     page.click("#nav a[data-view=people]")
     page.click("#people-list button[data-name='Eileen Collins']")
     expect(page.locator("#person-name")).to_have_text("Eileen Collins")
+    expect(page.locator("#person-name")).to_be_focused()  # the page opened starts at its title
     crops = page.locator("#person-photos img.crop")
     expect(crops).to_have_count(2)
     page.wait_for_function(
@@ -296,8 +300,12 @@ def test_enroll_shows_the_faces_found_before_saving(
     assert all(crop[:2] == b"\xff\xd8" for crop in shown)
     assert not any(crop[i : i + 32] in raw for crop in shown for i in range(0, len(crop), 32))
 
-    page.fill("#rename-input", "Eileen M. Collins")
+    page.fill("#rename-input", "  ")
     page.click("#rename-button")
+    expect(page.locator("#person-error")).to_have_text("Type the new name first.")
+    _long_names_fit_a_phone(page, shot)
+    page.fill("#rename-input", "Eileen M. Collins")
+    page.press("#rename-input", "Enter")  # Enter renames, like the button
     expect(page.locator("#person-name")).to_have_text("Eileen M. Collins")
     expect(page.locator("#flash")).to_have_text("Renamed to Eileen M. Collins.")
     shot("renamed")
@@ -318,6 +326,38 @@ def test_enroll_shows_the_faces_found_before_saving(
     expect(page.locator("#people-empty")).to_be_visible()
     assert site.people() == []
     shot("erased")
+
+
+LONG_NAMES = (
+    "W" + "o" * 199,
+    " ".join(["Laura Welch Bush, First Lady of Texas"] * 6)[:200].strip(),
+)
+"""Names of 200 characters: one unbroken word, and many words."""
+
+
+def not_a_photo(photos: dict[str, Path]) -> Path:
+    """A text file a person might pick by mistake."""
+    notes = photos["blank"].parent / "notes.txt"
+    notes.write_text("not a photo")
+    return notes
+
+
+def _long_names_fit_a_phone(page: Page, shot: Shots) -> None:
+    """On the person's page at 390 px, renamed to 200 characters: the heading and the
+    People list wrap, nothing scrolls sideways; then the name is as it was."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name in LONG_NAMES:
+        page.fill("#rename-input", name)
+        page.press("#rename-input", "Enter")
+        expect(page.locator("#person-name")).to_have_text(name)
+        assert_no_sideways_scroll(page)
+        shot(f"long-name-{len(name.split())}-words-390")
+        page.click("#person-back")
+        expect(page.locator(f"#people-list button[data-name='{name}']")).to_be_visible()
+        assert_no_sideways_scroll(page)
+        page.click(f"#people-list button[data-name='{name}']")
+        expect(page.locator("#person-name")).to_have_text(name)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _box_on_face(page: Page, figure: Any) -> None:
@@ -430,7 +470,13 @@ def test_identify_a_real_group_photo(page: Page, site: Site, shot: Shots, knn_ro
     expect(page.locator("#identify-photo .face-box")).to_have_count(3)
     tags = page.locator("#identify-photo .face-box .tag")
     expect(tags).to_have_count(3)
-    assert sorted(tags.all_inner_texts()) == ["Barack Obama", "Joe Biden", "unknown"]
+    names = [t.split(". ", 1)[1] for t in tags.all_inner_texts()]
+    assert sorted(names) == ["Barack Obama", "Joe Biden", "unknown"]
+    # each box carries the number of its line in the list below
+    listed = page.locator("#identify-results li > span:first-child").all_inner_texts()
+    for index, name in enumerate(listed):
+        tag = page.locator(f"#identify-photo .face-box[data-face='{index}'] .tag")
+        expect(tag).to_have_text(f"{index + 1}. {name}")
     expect(page.locator("#identify-photo .face-box.unknown")).to_have_count(1)
     shot("group-photo")
 
@@ -439,6 +485,8 @@ def test_verify_two_photos(page: Page, site: Site, shot: Shots, photos: dict[str
     log_in(page, site, "query")
     page.click("#nav a[data-view=verify]")
     expect(page.locator("#verify-button")).to_be_disabled()
+    page.set_input_files("#verify-a", not_a_photo(photos))
+    expect(page.locator("#verify-error")).to_have_text("notes.txt is not a photo.")
     page.set_input_files("#verify-a", photos["astronaut"])
     drop_files(page, "#verify-drop-b", photos["mirrored"])
     expect(page.locator("#verify-button")).to_be_enabled()
@@ -713,6 +761,22 @@ def assert_no_sideways_scroll(page: Page) -> None:
     assert width <= inner, f"the page scrolls sideways: {width} px wide in a {inner} px window"
 
 
+def assert_big_enough_to_tap(page: Page, width: int) -> None:
+    """On a phone, every control shown is at least 44 px tall (checkboxes 24 px square)."""
+    if width > 600:
+        return
+    small = page.evaluate(
+        """() => [...document.querySelectorAll(
+            'button, select, summary, .button, .tabs a, label.link, input:not([type=file])')]
+            .map(e => [e, e.getBoundingClientRect()])
+            .filter(([e, r]) => r.width > 0 && r.height > 0)
+            .filter(([e, r]) => e.type === 'checkbox' ? r.width < 24 || r.height < 24 : r.height < 44)
+            .map(([e, r]) => `${e.tagName} ${e.id || e.className} ${e.textContent.trim().slice(0, 20)}`
+                + ` ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+    )
+    assert not small, f"too small to tap at {width} px: {small}"
+
+
 TAG_LAYOUT = """() => {
     const photo = document.querySelector('#identify-photo .photo');
     const area = photo.getBoundingClientRect();
@@ -766,6 +830,8 @@ def test_identify_says_when_a_photo_has_no_face(
 ) -> None:
     log_in(page, site, "query")
     page.click("#nav a[data-view=identify]")
+    page.set_input_files("#identify-file", not_a_photo(photos))
+    expect(page.locator("#identify-error")).to_have_text("notes.txt is not a photo.")
     page.set_input_files("#identify-file", photos["blank"])
     expect(page.locator("#identify-status")).to_have_text("No face found in wall.jpg.")
     expect(page.locator("#identify-results li")).to_have_count(0)
@@ -794,21 +860,24 @@ def test_every_view_fits_a_phone_and_a_desktop(
         page.set_viewport_size({"width": width, "height": 844})
         page.click("#nav a[data-view=people]")
         page.click("#people-list button[data-name='Eileen Collins']")
-        expect(page.locator("#person-meta")).to_contain_text("1 enrolled photo,")
-        expect(page.locator("#people-list button .muted")).to_have_text("1 photo")
+        expect(page.locator("#person-meta")).to_contain_text("1 enrolled face,")
+        expect(page.locator("#people-list button .muted")).to_have_text("1 face")
         assert_no_sideways_scroll(page)
+        assert_big_enough_to_tap(page, width)
         shot(f"people-{width}")
         page.click("#nav a[data-view=enroll]")
         page.set_input_files("#enroll-files", [photos["astronaut"]])
         expect(page.locator("#enroll-summary")).to_have_text("1 of 1 photo ready to enroll")
         expect(page.locator("#enroll-why")).to_have_text("Type the person's name to save.")
         assert_no_sideways_scroll(page)
+        assert_big_enough_to_tap(page, width)
         shot(f"enroll-{width}")
         page.click("#enroll-clear")
         page.click("#nav a[data-view=identify]")
         page.set_input_files("#identify-file", photos["pair"])
         expect(page.locator("#identify-results li")).to_have_count(2)
         assert_no_sideways_scroll(page)
+        assert_big_enough_to_tap(page, width)
         shot(f"identify-{width}")
         page.click("#nav a[data-view=verify]")
         page.set_input_files("#verify-a", photos["astronaut"])
@@ -820,6 +889,7 @@ def test_every_view_fits_a_phone_and_a_desktop(
         expect(page.locator("#job-kind option")).not_to_have_count(0)
         expect(page.locator("#jobs-list tr[data-state=done]")).to_have_count(1)
         assert_no_sideways_scroll(page)
+        assert_big_enough_to_tap(page, width)
         shot(f"jobs-{width}")
     page.click("#nav a[data-view=people]")
     page.click("#people-list button[data-name='Eileen Collins']")

@@ -208,6 +208,8 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#groups-status")).to_contain_text(f"now {AOC}")
     expect(page.locator(f"#people-list button[data-name='{AOC}']")).to_be_visible()
     expect(page.locator(card)).to_have_count(0)
+    # the keyboard goes on with the group now in its place, not at the top of the page
+    expect(page.locator("#groups-list .group-name-input:focus")).to_have_count(1)
     shot("named")
 
     # Merge two groups, then undo it.
@@ -338,6 +340,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     activate(page, f"#people-list button[data-name='{AOC}']", keyboard)
     expect(page.locator("#person-detail")).to_be_visible()
     expect(page.locator("#person-name")).to_have_text(AOC)
+    expect(page.locator("#person-name")).to_be_focused()
     moment = page.locator("#appearance-videos button.moment").first
     expect(moment).to_contain_text("0:03")
     fits(page, "person")
@@ -371,6 +374,26 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     activate(page, "#person-undo", keyboard)
     expect(page.locator("#person-status")).to_contain_text("Undone: move")
     expect(page.locator(figure)).to_be_visible()
+
+    # A 200-character name: the heading wraps, the label on the photo ends in "…" inside it.
+    long_name = "W" + "o" * 199
+    with site.client() as client:
+        moved = client.post(
+            "/api/library/faces/name", json={"faces": [to_person], "name": long_name}
+        )
+        assert moved.status_code == 200, moved.text
+    page.evaluate("name => { location.hash = `#/people/${encodeURIComponent(name)}`; }", long_name)
+    tag = page.locator("#appearance-photos .face-box .tag").first
+    expect(tag).to_have_attribute("title", long_name)
+    page.wait_for_function(
+        """() => { const t = document.querySelector('#appearance-photos .face-box .tag');
+            const p = t.closest('.photo').getBoundingClientRect(), r = t.getBoundingClientRect();
+            return t.scrollWidth > t.clientWidth && r.left >= p.left - 0.5 && r.right <= p.right + 0.5; }"""
+    )
+    fits(page, "person with a 200-character name")
+    shot("person-long-name")
+    with site.client() as client:
+        assert client.post("/api/library/undo").json()["undone"]
 
     # Name a face where it is met: Identify a photo of an unknown person, "New person".
     activate(page, "#nav a[data-view=identify]", keyboard)
@@ -441,9 +464,13 @@ def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(
     for page in (first, second):
         expect(page.locator(card)).to_be_visible()
 
+    first.fill(f"{card} .group-name-input", "   ")
+    first.click(f"{card} .group-name button[type=submit]")
+    expect(first.locator(f"{card} .group-error")).to_contain_text("Type the person's name")
     first.fill(f"{card} .group-name-input", "bad/name")
     first.click(f"{card} .group-name button[type=submit]")
-    expect(first.locator("#groups-error")).to_have_text(gallery_says)
+    expect(first.locator(f"{card} .group-error")).to_have_text(gallery_says)  # by the group
+    expect(first.locator("#groups-error")).to_be_hidden()
     first.fill(f"{card} .group-name-input", AOC)
     expect(first.locator(f"{card} .group-name button")).to_have_text(f"New person: {AOC}")
     first.click(f"{card} .group-name button[type=submit]")
@@ -452,11 +479,16 @@ def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(
     second.fill(f"{card} .group-name-input", "Somebody Else")  # this page has not seen it
     press(second, f"{card} .group-name-input")
     expect(second.locator("#groups-error")).to_contain_text(f"was named '{AOC}' meanwhile")
+    expect(second.locator("#groups-error")).to_be_focused()  # its card is gone: shown above
     expect(second.locator(card)).to_have_count(0)  # the groups as they are now
     expect(second.locator(f"#people-list button[data-name='{AOC}']")).to_be_visible()
     Shots(second, request.node.name)("second-page-told")
     fits(second, "second page")
     other = f"#groups-list li[data-group='{groups[PEOPLE[1]]['id']}']"
+    second.fill(f"{other} .group-name-input", "bad/name")  # on the phone: told by the group
+    press(second, f"{other} .group-name-input")
+    expect(second.locator(f"{other} .group-error")).to_have_text(gallery_says)
+    expect(second.locator(f"{other} .group-error")).to_be_in_viewport()
     second.fill(f"{other} .group-name-input", AOC)
     expect(second.locator(f"{other} .group-name button")).to_have_text(f"This is {AOC}")
     with site.client() as client:

@@ -40,14 +40,26 @@ export function say(id, message) {
   node.hidden = !message;
 }
 
+/** "a.txt is not a photo", "a.txt and b.pdf are not photos": what a drop zone refused. */
+export function refusedFiles(files, what = "a photo") {
+  const names = files.map((file) => file.name);
+  const list = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+  return names.length > 1 ? `${list} are not ${what.replace(/^an? /, "")}s.` : `${list} is not ${what}.`;
+}
+
 /**
  * Make `zone` accept dropped files and `input`'s picks; `onFiles(files)` gets image Files.
- * `accept(file)` filters what is kept (default: images).
+ * `accept(file)` filters what is kept (default: images); the files it refuses are named in
+ * the element with id `refusedId` ("notes.txt is not a photo."). A click anywhere on the
+ * zone, or Enter or Space on it, opens the file picker.
  */
-export function dropZone(zone, input, onFiles, accept = (file) => file.type.startsWith("image/")) {
+export function dropZone(zone, input, onFiles, accept = (file) => file.type.startsWith("image/"), refusedId = null) {
   const take = (list) => {
-    const files = Array.from(list || []).filter(accept);
+    const all = Array.from(list || []);
+    const files = all.filter(accept);
+    const refused = all.filter((file) => !accept(file));
     if (files.length) onFiles(files);
+    if (refused.length && refusedId) say(refusedId, refusedFiles(refused));
   };
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
@@ -60,7 +72,14 @@ export function dropZone(zone, input, onFiles, accept = (file) => file.type.star
     take(event.dataTransfer && event.dataTransfer.files);
   });
   zone.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") input.click();
+    if (event.target !== zone || (event.key !== "Enter" && event.key !== " ")) return;
+    event.preventDefault(); // Space would scroll the page
+    input.click();
+  });
+  zone.addEventListener("click", (event) => {
+    // the label and the input open the picker themselves; controls inside do their own work
+    if (event.target.closest("label, input, button, a, video, select, .photo")) return;
+    input.click();
   });
   input.addEventListener("change", () => {
     take(input.files);
@@ -88,12 +107,15 @@ export function plural(count, noun, many = `${noun}s`) {
  * A photo with boxes laid over it. Boxes are [x, y, width, height] in pixels of an image
  * `width` x `height` (the API's coordinates); they are placed in percent, so they follow
  * the photo at any displayed size. Each face: {box, label, kind: "known"|"unknown"|"rejected"}.
- * Each box carries a tag with its label; when tags would overlap at the size shown, they
- * show the face's number (1, 2, ... in the order given) instead, placed where they overlap
- * no other, and the page lists the faces by number (see `declutter`).
+ * Each box carries a tag with its label (cut short with an ellipsis within the photo, the
+ * whole in its title); when tags would overlap at the size shown, they show the face's
+ * number (1, 2, ... in the order given) instead, placed where they overlap no other, and the
+ * page lists the faces by number (see `declutter`). With `numbers`, the tags always carry
+ * the number ("2. Ada"), for a page that lists the faces by number anyway.
  */
-export function photoWithBoxes(image, width, height, faces) {
+export function photoWithBoxes(image, width, height, faces, { numbers = false } = {}) {
   const frame = el("div", { class: "photo" }, image);
+  if (numbers) frame.dataset.numbers = "true";
   faces.forEach((face, index) => {
     const [x, y, w, h] = face.box;
     const box = el(
@@ -103,7 +125,7 @@ export function photoWithBoxes(image, width, height, faces) {
         "data-face": index,
         title: face.title ? `${index + 1}. ${face.label}: ${face.title}` : `${index + 1}. ${face.label}`,
       },
-      el("span", { class: "tag", text: face.label, "data-label": face.label, "data-n": index + 1 }),
+      el("span", { class: "tag", text: face.label, title: face.label, "data-label": face.label, "data-n": index + 1 }),
     );
     box.style.left = `${(100 * x) / width}%`;
     box.style.top = `${(100 * y) / height}%`;
@@ -136,8 +158,11 @@ export function declutter(frame) {
   drawLeaders(frame, [], area);
   const origin = frame.getBoundingClientRect();
   const boxes = tags.map((tag) => relative(tag.parentElement.getBoundingClientRect(), origin));
+  const numbers = frame.dataset.numbers === "true";
   const named = tags.map((tag, i) => {
-    tag.textContent = tag.dataset.label;
+    tag.textContent = numbers ? `${tag.dataset.n}. ${tag.dataset.label}` : tag.dataset.label;
+    tag.title = tag.dataset.label;
+    tag.style.maxWidth = `${Math.min(area.width, 320)}px`; // a long name ends in "…" within the photo
     const size = tag.getBoundingClientRect();
     const b = boxes[i];
     const top = b.top - size.height >= 0 ? b.top - size.height : b.top; // inside when no room

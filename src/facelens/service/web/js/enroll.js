@@ -146,6 +146,7 @@ export function setupEnroll(session) {
           (answer.rejected ? `; ${answer.rejected} rejected` : "") + ".",
       );
       entries = [];
+      $("#enroll-result").focus(); // Save is disabled now: the keyboard goes on from what was done
     } catch (error) {
       if (error.code === "matches_other_person" && error.details) {
         await warn(error, usable, name);
@@ -195,7 +196,7 @@ export function setupEnroll(session) {
     update();
   }
 
-  dropZone($("#enroll-drop"), $("#enroll-files"), addFiles);
+  dropZone($("#enroll-drop"), $("#enroll-files"), addFiles, undefined, "enroll-error");
   $("#enroll-name").addEventListener("input", update);
   $("#enroll-save").addEventListener("click", () => save());
   $("#enroll-clear").addEventListener("click", clear);

@@ -126,7 +126,8 @@ export function setupIdentify(session) {
         kind: face.identity ? "known" : "unknown",
         title: face.score === null ? "empty gallery" : `score ${face.score.toFixed(3)}`,
       }));
-      const photo = photoWithBoxes(image, answer.width, answer.height, faces);
+      // several faces: each box carries its number in the list below ("2. unknown")
+      const photo = photoWithBoxes(image, answer.width, answer.height, faces, { numbers: faces.length > 1 });
       const scale = image.naturalWidth / answer.width;
       const canName = session.can("enroll");
       if (canName) known = new Set((await loadNames()).map((p) => p.name));
@@ -177,7 +178,7 @@ export function setupIdentify(session) {
     }
   }
 
-  dropZone($("#identify-drop"), $("#identify-file"), (files) => identify(files[0]));
+  dropZone($("#identify-drop"), $("#identify-file"), (files) => identify(files[0]), undefined, "identify-error");
   $("#identify-fmr").addEventListener("change", () => current && identify(current));
   return { show() {} };
 }

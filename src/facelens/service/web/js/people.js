@@ -51,7 +51,7 @@ export function setupPeople(session) {
               { type: "button", class: "person-card", "data-name": p.name, onclick: () => open(p.name) },
               avatar(p),
               el("span", { class: "person-name", text: p.name }),
-              el("span", { class: "muted", text: plural(p.templates, "photo") }),
+              el("span", { class: "muted", text: plural(p.templates, "face") }), // from photos or video frames
             ),
           ),
         ),
@@ -167,6 +167,7 @@ export function setupPeople(session) {
       const name = input.value.trim();
       submit.textContent = !name ? "Name" : people.some((p) => p.name === name) ? `This is ${name}` : `New person: ${name}`;
     });
+    const problem = el("p", { class: "error group-error", role: "alert", hidden: true });
     const faces = el("div", { class: "group-faces", hidden: true });
     const toggle = el("button", {
       type: "button",
@@ -208,11 +209,12 @@ export function setupPeople(session) {
       canChange
         ? el(
             "form",
-            { class: "row group-name", onsubmit: (event) => nameGroup(event, group, input) },
+            { class: "row group-name", onsubmit: (event) => nameGroup(event, group, input, problem) },
             input,
             submit,
           )
         : null,
+      problem,
       el(
         "div",
         { class: "row" },
@@ -341,7 +343,11 @@ export function setupPeople(session) {
         onsubmit: (event) => {
           event.preventDefault();
           const name = input.value.trim();
-          if (!name || !chosen.size) return;
+          if (!name || !chosen.size) {
+            count.textContent = !chosen.size ? "Tick the faces to move first." : "Type who they are first (spaces alone are no name).";
+            input.focus();
+            return;
+          }
           const faces = [...chosen];
           correct("/api/library/faces/name", { faces, name }, `${plural(faces.length, "face")} moved to ${name}.`);
         },
@@ -364,9 +370,24 @@ export function setupPeople(session) {
     };
   }
 
-  async function correct(path, body, message) {
+  /** Show an error about the groups where it is seen: in `problem` (beside the control used) while it
+   * is on the page, else above the groups, scrolled to and focused. */
+  function tell(message, problem = null) {
+    if (problem && problem.isConnected) {
+      problem.textContent = message;
+      problem.hidden = false;
+      problem.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    say("groups-error", message);
+    $("#groups-error").scrollIntoView({ block: "nearest" });
+    $("#groups-error").focus();
+  }
+
+  async function correct(path, body, message, problem = null) {
     say("groups-error", "");
     say("groups-status", "");
+    if (problem) problem.hidden = true;
     try {
       const answer = await api("POST", path, body === undefined ? {} : { json: body });
       say("groups-status", typeof message === "function" ? message(answer) : message);
@@ -374,21 +395,35 @@ export function setupPeople(session) {
       const message = error instanceof ApiError ? error.message : String(error);
       // Another page may have changed the groups meanwhile (409, 404): show them as they are now.
       if (error instanceof ApiError && [404, 409].includes(error.status)) await Promise.all([loadGroups(groups.length), loadPeople()]);
-      say("groups-error", message);
+      tell(message, problem);
       return false;
     }
     await Promise.all([loadGroups(groups.length), loadPeople()]);
     return true;
   }
 
-  async function nameGroup(event, group, input) {
+  async function nameGroup(event, group, input, problem) {
     event.preventDefault();
     const name = input.value.trim();
-    if (!name) return;
+    if (!name) {
+      tell("Type the person's name first (spaces alone are no name).", problem);
+      input.focus();
+      return;
+    }
     const known = people.some((p) => p.name === name);
-    await correct(`/api/library/groups/${group.id}/name`, { name }, known
+    const at = groups.findIndex((g) => g.id === group.id);
+    const named = await correct(`/api/library/groups/${group.id}/name`, { name }, known
       ? `The group joined ${name}.`
-      : `The group is now ${name}.`);
+      : `The group is now ${name}.`, problem);
+    if (named) {
+      // the card is gone: the keyboard goes on with the group now in its place (or the message)
+      const next = $("#groups-list").children[Math.max(0, at)];
+      const field = next && next.querySelector(".group-name-input");
+      if (field) field.focus();
+      else $("#groups-status").focus();
+    } else if (problem.isConnected) {
+      input.focus();
+    }
   }
 
   async function merge() {

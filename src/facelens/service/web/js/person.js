@@ -48,6 +48,7 @@ export function setupPerson(session, { onChange }) {
       "aria-label": faces.length === 1 ? `Who this face is, if not ${name}` : `Who these ${faces.length} faces are, if not ${name}`,
       required: true,
     });
+    const problem = el("p", { class: "error", role: "alert", hidden: true });
     return el(
       "details",
       { class: "someone-else" },
@@ -59,7 +60,9 @@ export function setupPerson(session, { onChange }) {
           onsubmit: async (event) => {
             event.preventDefault();
             const other = input.value.trim();
-            if (!other || other === name) return;
+            problem.hidden = !(!other || other === name);
+            problem.textContent = !other ? "Type who it is." : `That is ${name}: type who it is instead.`;
+            if (!problem.hidden) return input.focus();
             say("person-error", "");
             say("person-status", "");
             try {
@@ -76,6 +79,7 @@ export function setupPerson(session, { onChange }) {
         input,
         el("button", { type: "submit", class: "small", text: "Move" }),
       ),
+      problem,
     );
   }
 
@@ -152,14 +156,15 @@ export function setupPerson(session, { onChange }) {
       say("person-error", error.message);
       return;
     }
-    $("#person-meta").textContent = `${plural(person.templates, "enrolled photo")}, since ${person.created_at.slice(0, 10)}`;
+    // a template may come from a photo or from a frame of a video: "faces" is true of both
+    $("#person-meta").textContent = `${plural(person.templates, "enrolled face")}, since ${person.created_at.slice(0, 10)}`;
     $("#rename-input").value = person.name;
     $("#person-add-photos").href = `#/enroll/${encodeURIComponent(person.name)}`;
     const canSeeFaces = session.can("enroll");
     const canErase = session.can("admin");
     $("#erase-button").hidden = !canErase;
     // a query key may look, not change: the controls it cannot use are not shown
-    for (const id of ["#rename-input", "#rename-button", "#person-add-photos"]) $(id).hidden = !canSeeFaces;
+    for (const id of ["#rename-form", "#person-add-photos"]) $(id).hidden = !canSeeFaces;
     $("#person-actions").hidden = !canSeeFaces && !canErase;
     $("#person-photos").replaceChildren(
       ...person.photos.map((photo) =>
@@ -178,7 +183,7 @@ export function setupPerson(session, { onChange }) {
               ? el("button", {
                   type: "button",
                   class: "small danger",
-                  text: "Remove photo",
+                  text: "Remove face", // it may come from a photo or a video's frame
                   onclick: () => removePhoto(person.name, photo.id),
                 })
               : null,
@@ -186,12 +191,24 @@ export function setupPerson(session, { onChange }) {
         ),
       ),
     );
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || !$("#person-detail").contains(focused)) {
+      $("#person-name").focus(); // a page opened (or its button went): the keyboard starts at its title
+    }
     await appearances(person.name);
   }
 
-  async function rename() {
+  async function rename(event) {
+    event.preventDefault();
     const next = $("#rename-input").value.trim();
-    if (!current || !next || next === current) return;
+    if (!current) return;
+    say("person-status", "");
+    if (!next || next === current) {
+      say("person-error", next ? `${current} is already their name: type a new one.` : "Type the new name first.");
+      $("#rename-input").focus();
+      return;
+    }
+    say("person-error", "");
     try {
       const person = await api("PATCH", `/api/people/${encodeURIComponent(current)}`, { json: { name: next } });
       flashNext(`Renamed to ${person.name}.`);
@@ -216,7 +233,7 @@ export function setupPerson(session, { onChange }) {
   }
 
   async function removePhoto(name, templateId) {
-    if (!window.confirm(`Remove this photo of ${name}?`)) return;
+    if (!window.confirm(`Remove this enrolled face of ${name}?`)) return;
     try {
       await api("DELETE", `/api/people/${encodeURIComponent(name)}/photos/${templateId}`);
       await show(name);
@@ -225,7 +242,7 @@ export function setupPerson(session, { onChange }) {
     }
   }
 
-  $("#rename-button").addEventListener("click", rename);
+  $("#rename-form").addEventListener("submit", rename);
   $("#person-undo").addEventListener("click", undo);
   $("#erase-button").addEventListener("click", erase);
   return { show };

@@ -102,7 +102,7 @@ export function setupSearch() {
     }
   }
 
-  dropZone($("#search-drop"), $("#search-file"), (files) => search(files[0]));
+  dropZone($("#search-drop"), $("#search-file"), (files) => search(files[0]), undefined, "search-error");
   $("#search-below").addEventListener("change", () => current && search(current));
   return { show() {} };
 }

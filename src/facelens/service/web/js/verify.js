@@ -60,8 +60,8 @@ export function setupVerify() {
     }
   }
 
-  dropZone($("#verify-drop-a"), $("#verify-a"), (files) => choose("a", files[0]));
-  dropZone($("#verify-drop-b"), $("#verify-b"), (files) => choose("b", files[0]));
+  dropZone($("#verify-drop-a"), $("#verify-a"), (files) => choose("a", files[0]), undefined, "verify-error");
+  dropZone($("#verify-drop-b"), $("#verify-b"), (files) => choose("b", files[0]), undefined, "verify-error");
   $("#verify-button").addEventListener("click", compare);
   return { show() {} };
 }
