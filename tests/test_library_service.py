@@ -200,6 +200,19 @@ def test_groups_names_appearances_undo_and_search(
     assert hits and all(person in a["source"] for a in hits)
     assert {"score", "llr", "score_fmr"} <= set(hits[0])
 
+    # Renaming the person keeps their appearances and what was said about them.
+    assert client.post(f"/api/people/{named}/appearances/{wrong}/reject", headers=enroll).is_success
+    before = {
+        a["face"] for a in client.get(f"/api/people/{named}/appearances", headers=query).json()
+    }
+    renamed = client.patch(f"/api/people/{named}", json={"name": "Renamed Person"}, headers=enroll)
+    assert renamed.status_code == 200, renamed.text
+    moved = client.get("/api/people/Renamed Person/appearances", headers=query).json()
+    assert {a["face"] for a in moved} == before and wrong not in before
+    group = client.get(f"/api/library/groups/{groups[0]['id']}", headers=query).json()
+    assert group["name"] == "Renamed Person"
+    assert client.get(f"/api/people/{named}/appearances", headers=query).status_code == 404
+
 
 def test_move_faces_to_a_person_and_split_a_group_through_the_api(
     setup: tuple[TestClient, dict[str, dict[str, str]], Path, Path],

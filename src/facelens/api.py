@@ -302,7 +302,56 @@ class FaceLens:
         return self.gallery.list_people()
 
     def rename(self, old: str, new: str) -> Person:
-        return self.gallery.rename_person(old, new)
+        """Rename a person, keeping their templates; the gallery's library follows
+        (:meth:`_rename_in_libraries`), so their appearances keep their name."""
+        person = self.gallery.rename_person(old, new)
+        self._rename_in_libraries(old.strip(), person.name)
+        return person
+
+    def _library_places(self) -> list[Path | str]:
+        """The gallery's library and, beside a gallery file, an older cluster index or library
+        file: those that exist."""
+        from facelens.cluster.clusterer import default_index_path
+        from facelens.cluster.library_store import library_exists, library_location
+
+        places: set[Path | str] = {library_location(self._gallery_path)}
+        places.add(default_index_path(self._gallery_path))
+        location = resolve_gallery(self._gallery_path)
+        if isinstance(location, Path):  # a gallery file: its library and older cluster index
+            places |= {
+                location.with_name(location.stem + s) for s in (".library.db", ".clusters.db")
+            }
+        return [place for place in sorted(places, key=str) if library_exists(place)]
+
+    def _library_by_name(self, place: Path | str) -> LibraryStore:
+        """The library at ``place`` for work on names only (erase, rename): with this lens's
+        key, or without one where the library was made before the key (names need none)."""
+        from facelens.cluster.library_store import open_library_store
+
+        try:
+            return self._cluster_store(place)
+        except GalleryNotEncryptedError:
+            return open_library_store(place, self.pipeline.embedder_id)
+
+    def _rename_in_libraries(self, old: str, new: str) -> None:
+        """Carry a person's rename into the libraries: the group named ``old``, the faces
+        enrolled as ``old`` and every "not ``old``" said of a face now say ``new``. (Renaming
+        a group in the library renames the gallery's person the same way.)"""
+        for place in self._library_places():
+            store = self._library_by_name(place)
+            try:
+                group, taken = store.group_named(old), store.group_named(new)
+                refused = store.not_person(old)
+                with store.write() as db:
+                    if group is not None and taken is None:
+                        store.set_name(db, group.id, new)
+                        store.log(db, "rename", {"group": group.id, "name": new, "was": old})
+                    store.rename_enrolled(db, old, new)
+                    store.remove_not_person(db, refused, old)
+                    for face_id in refused:
+                        store.add_not_person(db, face_id, new)
+            finally:
+                store.close()
 
     def erase(self, name: str) -> int:
         """Remove a person and every trace of them; returns the templates removed.
@@ -321,28 +370,9 @@ class FaceLens:
         library file there), if it exists: the faces of the group named after them
         (templates and crops), every "not this person" said about them; no byte left in
         the live files. Returns the faces erased."""
-        from facelens.cluster.clusterer import default_index_path
-        from facelens.cluster.library_store import (
-            library_exists,
-            library_location,
-            open_library_store,
-        )
-
-        places: set[Path | str] = {library_location(self._gallery_path)}
-        places.add(default_index_path(self._gallery_path))
-        location = resolve_gallery(self._gallery_path)
-        if isinstance(location, Path):  # a gallery file: its library and older cluster index
-            places |= {
-                location.with_name(location.stem + s) for s in (".library.db", ".clusters.db")
-            }
         erased = 0
-        for place in sorted(places, key=str):
-            if not library_exists(place):
-                continue
-            try:
-                store = self._cluster_store(place)
-            except GalleryNotEncryptedError:  # an index made before the key: erase needs none
-                store = open_library_store(place, self.pipeline.embedder_id)
+        for place in self._library_places():
+            store = self._library_by_name(place)
             try:
                 erased += store.forget_person(name.strip())
             finally:
