@@ -304,7 +304,21 @@ def test_job_parameters_outside_the_schema_are_refused_before_queueing(
                 headers=admin,
             )
             assert answer.status_code == 422, (params, answer.text)
+            if params == {"top_k": 0}:  # in words, not JSON Schema's keywords
+                message = answer.json()["error"]["message"]
+                assert message == "parameter 'top_k' must be at least 1, not 0"
         assert client.get("/api/jobs", headers=admin).json() == []
+        text = client.post(
+            "/api/jobs/anonymize",
+            files={"file": ("notes.txt", b"hello", "text/plain")},
+            headers=admin,
+        )
+        assert text.status_code == 415
+        assert text.json()["error"]["message"] == (
+            "anonymize takes an image or a video, not 'text/plain'"
+        )
+        kinds = {k["kind"]: k for k in client.get("/api/jobs/kinds", headers=admin).json()}
+        assert kinds["anonymize"]["choices"] == {"method": ["blur", "pixelate", "box", "ellipse"]}
 
 
 def test_a_photo_part_without_a_file_name_is_a_photo(

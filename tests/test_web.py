@@ -601,6 +601,15 @@ def test_anonymize_a_photo_as_a_job(
     _job_kind_or_skip(site, "anonymize")
     log_in(page, site, "query")
     row = _start_job(page, "anonymize", photos["astronaut"], {"method": "pixelate"})
+    method = page.locator("#job-params select[data-param=method]")  # a choice, said in words
+    assert method.locator("option").all_inner_texts() == [
+        "default (blur)",
+        "blur",
+        "pixelate",
+        "box",
+        "ellipse",
+    ]
+    expect(page.locator("label[for=job-param-method]")).to_have_text("How to hide faces")
     expect(row.locator("td").nth(1)).to_have_text("eileen.jpg")
     shot("anonymize-started")
     expect(row).to_have_attribute("data-state", "done")

@@ -112,6 +112,9 @@ class JobKind:
             "upload": self.upload,
             "role": self.role,
             "params": {name: t.__name__ for name, t in self.params.items()},
+            "choices": {
+                name: list(limit["enum"]) for name, limit in self.limits.items() if "enum" in limit
+            },
         }
 
 
@@ -129,7 +132,20 @@ def _check_limits(name: str, value: Any, limits: Limits) -> None:
     }
     for keyword, bound in limits.items():
         if problems[keyword](bound):
-            raise InvalidRequestError(f"parameter {name!r} breaks {keyword} {bound!r}")
+            raise InvalidRequestError(
+                f"parameter {name!r} must be {_LIMIT_WORDS[keyword](bound)}, not {value!r}"
+            )
+
+
+_LIMIT_WORDS: dict[str, Callable[[Any], str]] = {
+    "minimum": lambda bound: f"at least {bound}",
+    "maximum": lambda bound: f"at most {bound}",
+    "exclusiveMinimum": lambda bound: f"more than {bound}",
+    "exclusiveMaximum": lambda bound: f"less than {bound}",
+    "enum": lambda allowed: "one of " + ", ".join(str(a) for a in allowed),
+    "maxLength": lambda most: f"at most {most} characters long",
+}
+"""Each JSON Schema keyword of the job parameters' limits, as the words of a refusal."""
 
 
 JOB_KINDS: dict[str, JobKind] = {}

@@ -61,6 +61,9 @@ _TYPES = {
 }
 
 
+_UPLOAD_WORDS = {"video": "a video", "zip": "a zip of photos", "media": "an image or a video"}
+
+
 def start_runner(context: ServiceContext) -> JobRunner:
     """The background job thread of this process."""
     settings = context.settings
@@ -137,7 +140,9 @@ async def start_job(
     context.lens.operating_point(checked.get("fmr"), checked.get("threshold"))  # 422 now, not later
     declared = (file.content_type or "application/octet-stream").lower()
     if not declared.startswith(_TYPES[job_kind.upload]):
-        raise UnsupportedMediaTypeError(f"{kind} takes a {job_kind.upload}, not {declared!r}")
+        raise UnsupportedMediaTypeError(
+            f"{kind} takes {_UPLOAD_WORDS[job_kind.upload]}, not {declared!r}"
+        )
     label = upload_label(file, "input")
     job_id, folder = context.jobs.new_folder()
     try:

@@ -15,6 +15,21 @@ const UPLOADS = {
   media: { accept: "image/*,video/*", label: "an image or a video" },
 };
 
+/** What each job parameter is, in words (its API name stays in the form's data). */
+const PARAM_LABELS = {
+  fmr: "False-match rate (e.g. 0.0001)",
+  threshold: "Or a score threshold (-1 to 1)",
+  top_k: "Candidates listed per face",
+  every: "Read one frame in",
+  fps: "Or frames per second to read",
+  draw: "Also make an annotated video",
+  method: "How to hide faces",
+  keep: "Leave these enrolled people visible (names, comma-separated)",
+  only: "Or hide only these enrolled people (names, comma-separated)",
+  check: "Check the result with an independent detector and recognizer",
+  folder: "Folder under the server's library folder",
+};
+
 /** A job's result summary ({photos: 3, identified: [...]}) as one line for people. */
 function summary(facts) {
   if (!facts || typeof facts !== "object") return "";
@@ -49,8 +64,15 @@ export function setupJobs() {
     $("#job-params").replaceChildren(
       ...Object.entries(current ? current.params : {}).map(([name, type]) => {
         const id = `job-param-${name}`;
-        const input =
-          type === "bool"
+        const choices = (current.choices || {})[name];
+        const input = choices
+          ? el(
+              "select",
+              { id, "data-param": name, "data-type": type },
+              el("option", { value: "", text: `default (${choices[0]})` }),
+              ...choices.map((choice) => el("option", { value: choice, text: choice })),
+            )
+          : type === "bool"
             ? el(
                 "select",
                 { id, "data-param": name, "data-type": type },
@@ -66,7 +88,8 @@ export function setupJobs() {
                 "data-param": name,
                 "data-type": type,
               });
-        return el("div", {}, el("label", { htmlFor: id, text: name.replaceAll("_", " ") }), input);
+        const label = PARAM_LABELS[name] || name.replaceAll("_", " ");
+        return el("div", {}, el("label", { htmlFor: id, text: label }), input);
       }),
     );
     updateStart();
