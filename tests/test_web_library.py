@@ -227,7 +227,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#groups-merge")).to_be_disabled()
     shot("merged")
     activate(page, "#library-undo", keyboard)
-    expect(page.locator("#groups-status")).to_contain_text("Undone: merge")
+    expect(page.locator("#groups-status")).to_contain_text("Undid the merge.")
     expect(page.locator(f"#groups-list li[data-group='{first['id']}']")).to_be_visible()
     expect(page.locator(f"#groups-list li[data-group='{second['id']}']")).to_be_visible()
 
@@ -241,7 +241,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     expect(page.locator("#groups-count")).to_contain_text("1 hidden group")
     tick(page, "#groups-hidden", keyboard)
     activate(page, "#library-undo", keyboard)
-    expect(page.locator("#groups-status")).to_contain_text("Undone: hide")
+    expect(page.locator("#groups-status")).to_contain_text("Undid hiding the group.")
     expect(page.locator(hidden)).to_be_visible()
 
     # Reject a face of a group: it leaves the group.
@@ -288,7 +288,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
         linked = client.get(f"/api/people/{AOC}/appearances").json()
     assert to_person in {a["face"] for a in linked if a["how"] == "linked"}
     activate(page, "#library-undo", keyboard)
-    expect(page.locator("#groups-status")).to_contain_text("Undone: move")
+    expect(page.locator("#groups-status")).to_contain_text("Undid moving the faces.")
     with site.client() as client:
         back = client.get(f"/api/library/groups/{third['id']}").json()
     assert to_person in [f["face"] for f in back["faces"]]
@@ -372,7 +372,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
         bibi = client.get("/api/people/Benjamin Netanyahu/appearances").json()
     assert to_person in {a["face"] for a in bibi}
     activate(page, "#person-undo", keyboard)
-    expect(page.locator("#person-status")).to_contain_text("Undone: move")
+    expect(page.locator("#person-status")).to_contain_text("Undid moving the faces.")
     expect(page.locator(figure)).to_be_visible()
 
     # A 200-character name: the heading wraps, the label on the photo ends in "…" inside it.

@@ -52,7 +52,7 @@ def clean_name(name: str) -> str:
     for char in normal:
         if char == "/":
             raise InvalidNameError(
-                "a person's name cannot hold '/' (it would not fit in the URL /api/people/{name})"
+                "a person's name cannot hold '/' (a name is part of the person's web address)"
             )
         kind = unicodedata.category(char)
         if not char.isprintable() and kind != "Zs":  # Zs: spaces, collapsed below

@@ -288,3 +288,30 @@ export function oneIn(rate) {
   if (!rate || rate <= 0) return "n/a";
   return `1 in ${Math.round(1 / rate).toLocaleString("en")}`;
 }
+
+/** A calibrated log10 likelihood ratio in words: "400 times likelier for the same person",
+ * "400 times likelier for two different people", or "" when there is none. */
+export function odds(llr) {
+  if (llr === null || llr === undefined) return "";
+  const ratio = Math.pow(10, Math.abs(llr));
+  if (ratio < 2) return "about as likely for the same person as for two different people";
+  const times = ratio >= 1e6 ? "over a million" : Math.round(ratio).toLocaleString("en");
+  return `${times} times likelier for ${llr >= 0 ? "the same person" : "two different people"}`;
+}
+
+/** The library corrections (POST /api/library/undo answers their name) in words. */
+const UNDONE = {
+  hide: "hiding the group",
+  merge: "the merge",
+  move: "moving the faces",
+  name: "the naming",
+  not_person: "“not this person”",
+  reject: "the rejection",
+  split: "the split",
+};
+
+/** What an undo answer says to people: "Undid the merge." or "Nothing to undo." */
+export function undoneMessage(answer) {
+  if (!answer.undone) return "Nothing to undo.";
+  return `Undid ${UNDONE[answer.undone] || answer.undone.replaceAll("_", " ")}.`;
+}

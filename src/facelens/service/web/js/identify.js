@@ -5,7 +5,7 @@
 // enrolls them; the face is cut from the photo here and sent as its own photo.
 
 import { api, formData } from "./api.js";
-import { $, declutter, dropZone, el, loadImage, oneIn, photoWithBoxes, plural, say } from "./dom.js";
+import { $, declutter, dropZone, el, loadImage, odds, oneIn, photoWithBoxes, plural, say } from "./dom.js";
 import { showLookalikes } from "./lookalike.js";
 import { loadNames } from "./people.js";
 
@@ -165,7 +165,7 @@ export function setupIdentify(session) {
                 ? " — the gallery is empty"
                 : ` — score ${face.score.toFixed(3)}` +
                   (face.identity ? "" : best ? ` (closest: ${best.name})` : "") +
-                  (face.llr !== null && face.llr !== undefined ? `, likelihood ratio 10^${face.llr.toFixed(1)}` : ""),
+                  (face.llr !== null && face.llr !== undefined ? `; ${odds(face.llr)}` : ""),
             }),
           );
           if (canName && !face.identity) item.append(...nameForm(face, index, image, scale, photo, item));

@@ -3,7 +3,7 @@
 // a folder or an upload into the library. #/people/NAME is one person's page (person.js).
 
 import { api, apiPage, ApiError, cropUrl } from "./api.js";
-import { $, dropZone, el, plural, say } from "./dom.js";
+import { $, dropZone, el, plural, say, undoneMessage } from "./dom.js";
 import { setupPerson } from "./person.js";
 
 const PAGE = 24; // groups fetched per page: 2,000 groups open as fast as 24
@@ -443,7 +443,7 @@ export function setupPeople(session) {
   }
 
   function undo() {
-    return correct("/api/library/undo", undefined, (a) => (a.undone ? `Undone: ${a.undone.replaceAll("_", " ")}.` : "Nothing to undo."));
+    return correct("/api/library/undo", undefined, undoneMessage);
   }
 
   // --- scans -------------------------------------------------------------------------------

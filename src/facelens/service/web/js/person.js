@@ -4,7 +4,7 @@
 // rename, add photos and erase (by role).
 
 import { api, ApiError, cropUrl } from "./api.js";
-import { $, el, flashNext, plural, say } from "./dom.js";
+import { $, el, flashNext, plural, say, undoneMessage } from "./dom.js";
 import { baseName, libraryPhoto, videoMoments, videoWithMoments } from "./media.js";
 
 export function setupPerson(session, { onChange }) {
@@ -130,7 +130,7 @@ export function setupPerson(session, { onChange }) {
     say("person-error", "");
     try {
       const answer = await api("POST", "/api/library/undo");
-      say("person-status", answer.undone ? `Undone: ${answer.undone.replaceAll("_", " ")}.` : "Nothing to undo.");
+      say("person-status", undoneMessage(answer));
       onChange();
     } catch (error) {
       say("person-error", error.message);

@@ -1,7 +1,7 @@
 // Verify: are the main faces of two photos the same person (POST /api/verify)?
 
 import { api, formData } from "./api.js";
-import { $, dropZone, el, loadImage, oneIn, photoWithBoxes, say } from "./dom.js";
+import { $, dropZone, el, loadImage, odds, oneIn, photoWithBoxes, say } from "./dom.js";
 
 export function setupVerify() {
   const chosen = { a: null, b: null };
@@ -47,7 +47,7 @@ export function setupVerify() {
             `score ${answer.score.toFixed(3)} against threshold ${answer.threshold.toFixed(3)} ` +
             `(false-match rate ${oneIn(answer.fmr)})` +
             (answer.llr !== null && answer.llr !== undefined
-              ? `; the score is 10^${answer.llr.toFixed(1)} times as likely for one person as for two`
+              ? `; a score this high is ${odds(answer.llr)}`
               : ""),
         }),
       );
