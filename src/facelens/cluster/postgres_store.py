@@ -47,7 +47,7 @@ from facelens.cluster.store import (
     NewFace,
     face_matrix_of,
     face_record,
-    names,
+    naming,
 )
 from facelens.errors import (
     ClusterError,
@@ -691,14 +691,11 @@ class PostgresLibraryStore:
                 "UPDATE facelens.library_faces SET enrolled_as = NULL WHERE enrolled_as = %s",
                 (name,),
             )
-            naming = [
-                int(row[0])
-                for row in db.execute(
-                    "SELECT id, detail FROM facelens.library_corrections"
-                ).fetchall()
-                if names(row[1], name)
-            ]
-            db.execute("DELETE FROM facelens.library_corrections WHERE id = ANY(%s)", (naming,))
+            rows = db.execute("SELECT id, detail FROM facelens.library_corrections").fetchall()
+            db.execute(
+                "DELETE FROM facelens.library_corrections WHERE id = ANY(%s)",
+                (naming(rows, name),),
+            )
             if group is not None:
                 self.log(tx, "forget", {"group": group.id, "faces": count})
         self._scrub()

@@ -81,7 +81,7 @@ __all__ = [
     "NewFace",
     "face_matrix_of",
     "face_record",
-    "names",
+    "naming",
 ]
 
 SCHEMA_VERSION = "2"
@@ -324,9 +324,23 @@ def face_matrix_of(
     )
 
 
-def names(detail: str, name: str) -> bool:
-    """True when a correction's JSON ``detail`` names ``name`` (erased with the person)."""
-    return name in json.loads(detail).values()
+def naming(corrections: list[tuple[int, str]], name: str) -> list[int]:
+    """The ids of the corrections (``(id, JSON detail)``) that name ``name`` or a name the
+    person had before, erased with the person: a correction that gave someone a name
+    (``{"name": new, "was": old}``, from a rename in the gallery or the library) makes
+    ``old`` theirs too, back through every rename."""
+    details = [(int(i), json.loads(text)) for i, text in corrections]
+    theirs = {name}
+    for _ in range(len(details)):  # each pass follows one more rename back
+        former = {
+            d["was"]
+            for _, d in details
+            if d.get("name") in theirs and isinstance(d.get("was"), str)
+        }
+        if former <= theirs:
+            break
+        theirs |= former
+    return [i for i, d in details if any(v in theirs for v in d.values() if isinstance(v, str))]
 
 
 class ClusterStore:
@@ -813,12 +827,10 @@ class ClusterStore:
             db.execute("DELETE FROM not_person WHERE name = ?", (name,))
             db.execute("DELETE FROM undo")
             db.execute("UPDATE faces SET enrolled_as = NULL WHERE enrolled_as = ?", (name,))
-            naming = [
-                int(row[0])
-                for row in db.execute("SELECT id, detail FROM corrections").fetchall()
-                if names(row[1], name)
-            ]
-            db.executemany("DELETE FROM corrections WHERE id = ?", [(i,) for i in naming])
+            rows = db.execute("SELECT id, detail FROM corrections").fetchall()
+            db.executemany(
+                "DELETE FROM corrections WHERE id = ?", [(i,) for i in naming(rows, name)]
+            )
             if group is not None:
                 self.log(db, "forget", {"group": group.id, "faces": count})
         with self._lock:
