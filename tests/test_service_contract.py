@@ -5,6 +5,7 @@ log records refusals and keeps no erased name."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import time
 from pathlib import Path
@@ -178,6 +179,29 @@ def test_an_erased_name_leaves_every_audit_entry_but_action_time_and_actor_stay(
     assert after[2]["target"] == "Sally Ride"  # others keep their names
     raw = service_files(settings)
     assert name.encode() not in raw and name.encode("utf-16-le") not in raw
+
+
+def test_an_erased_person_s_former_names_leave_the_audit_log_too(
+    settings: ServiceSettings, admin: dict[str, str], astronaut: np.ndarray
+) -> None:
+    """Enrolled as one name, renamed twice, erased by the last: none of the three names stays."""
+    names = ("Eileen Collins", "E. Collins", "Commander Collins")
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        enrolled = client.post(
+            "/api/people",
+            data={"name": names[0]},
+            files={"photos": ("a.jpg", jpeg(astronaut), "image/jpeg")},
+            headers=admin,
+        )
+        assert enrolled.status_code == 201, enrolled.text
+        for old, new in itertools.pairwise(names):
+            renamed = client.patch(f"/api/people/{old}", json={"name": new}, headers=admin)
+            assert renamed.status_code == 200, renamed.text
+        assert client.delete(f"/api/people/{names[-1]}", headers=admin).status_code == 200
+        log = json.dumps(client.get("/api/audit", headers=admin).json(), ensure_ascii=False)
+    raw = service_files(settings)
+    for name in names:
+        assert name not in log and name.encode() not in raw, name
 
 
 def test_erasures_from_the_command_line_are_audited_as_cli_with_the_os_user(

@@ -139,9 +139,31 @@ class AuditLog:
         The target and every string of the detail that equals the name (as given or
         normalised) are replaced; a longer string that contains it (e.g. a photo file
         named after the person) has the name replaced inside it when the name has at
-        least :data:`MIN_SUBSTRING_NAME` characters. Then no byte of the old rows is left
-        in the file (vacuum and an emptied WAL).
+        least :data:`MIN_SUBSTRING_NAME` characters. Every name the person had before a
+        rename is replaced the same way (each with its own pseudonym). Then no byte of the
+        old rows is left in the file (vacuum and an emptied WAL).
         """
+        changed = sum(self._replace_name(known) for known in self._names_had(name))
+        self._db.scrub()
+        return changed
+
+    def _names_had(self, name: str) -> list[str]:
+        """``name`` and every name the person had before it: a ``rename`` entry (target: the
+        old name, ``new_name``: the new) leads back, through every rename."""
+        renames = [
+            (str(target), json.loads(str(detail)).get("new_name"))
+            for target, detail in self._db.read(
+                "SELECT target, detail FROM audit WHERE action = 'rename'", ()
+            )
+        ]
+        had = [name]
+        for old, new in renames * len(renames):  # each pass follows one more rename back
+            if new in had and old not in had:
+                had.append(old)
+        return had
+
+    def _replace_name(self, name: str) -> int:
+        """:meth:`forget`'s replacement of one name (no scrub); the entries changed."""
         forms = sorted({name, _normal(name)} - {""}, key=len, reverse=True)
         if not forms:
             return 0
@@ -160,7 +182,6 @@ class AuditLog:
                         (new_target, new_detail, row_id),
                     )
                     changed += 1
-        self._db.scrub()
         return changed
 
     def _secret(self) -> bytes:
