@@ -309,3 +309,81 @@ def test_ingest_refuses_a_folder_name_for_that_photo_only(
         assert result.vectors.size == 0 and gallery.list_people() == []
     finally:
         gallery.close()
+
+
+# --- picking the face of a photo with several (--face, face=) --------------------------------
+
+
+def _obama_and_biden_centres(lens: FaceLens, photo: Path) -> tuple[list[float], list[float]]:
+    """The box centres (x, y in the photo's pixels) of Obama's and of Biden's face in the
+    two-person photo, told apart by a gallery holding Obama's portrait alone."""
+    matches = lens.identify(photo)
+    usable = [m for m in matches if m.face.quality.usable]
+    assert len(usable) == 2, [m.face.box for m in matches]
+    obama = [m for m in usable if m.identity == "obama"]
+    other = [m for m in usable if m.identity is None]
+    assert len(obama) == 1 and len(other) == 1
+    return list(obama[0].face.box.center), list(other[0].face.box.center)
+
+
+def test_a_point_picks_the_face_to_enroll_in_a_group_photo(knn_root: Path, tmp_path: Path) -> None:
+    photo = knn_root / "test/obama_and_biden.jpg"
+    with FaceLens(gallery=tmp_path / "g.db") as lens:
+        lens.enroll("obama", [knn_root / "train/obama/obama.jpg"])
+        obama_at, biden_at = _obama_and_biden_centres(lens, photo)
+        refused = lens.enroll("joe", [photo])  # two usable faces and no choice
+        assert refused.outcomes[0].code == "multiple_faces"
+        assert "2 faces found" in (refused.outcomes[0].reason or "")
+        missed = lens.enroll("joe", [photo], face="5,5")
+        assert missed.outcomes[0].code == "no_face"
+        assert "no face at (5, 5)" in (missed.outcomes[0].reason or "")
+        # Obama's face under another name is held back, as any photo of an enrolled person
+        wrong = lens.enroll("joe", [photo], face=f"{obama_at[0]:.1f},{obama_at[1]:.1f}")
+        assert wrong.outcomes[0].code == MATCHES_OTHER_PERSON
+        picked = lens.enroll("joe", [photo], face=f"{biden_at[0]:.1f},{biden_at[1]:.1f}")
+        assert picked.accepted, picked.outcomes
+        # the face saved is Biden's: his own portrait is now identified as "joe"
+        (match,) = lens.identify(knn_root / "train/biden/biden.jpg")
+        assert match.identity == "joe"
+
+
+def test_cli_face_option_and_its_refusals(knn_root: Path, tmp_path: Path) -> None:
+    photo = knn_root / "test/obama_and_biden.jpg"
+    gallery = tmp_path / "g.db"
+    plain = run("enroll", "joe", photo, gallery=gallery, check=False)
+    assert plain.returncode == 1 and "--face largest" in plain.stderr
+    bad = run("enroll", "joe", photo, "--face", "left", gallery=gallery, check=False)
+    assert bad.returncode == 2 and "'left' is not a face choice" in bad.stderr
+    largest = run_json("enroll", "joe", photo, "--face", "largest", gallery=gallery)
+    assert largest["photos"][0]["accepted"] and largest["templates"] == 1
+    # the largest usable face is the one saved: enrolling it again is a duplicate
+    with FaceLens(gallery=tmp_path / "other.db") as lens:
+        faces = [f for f in lens.detect(photo) if f.quality.usable]
+    x, y = max(faces, key=lambda f: f.box.area).box.center
+    again = run(
+        "enroll", "joe", photo, "--face", f"{x:.0f},{y:.0f}", "--json", gallery=gallery, check=False
+    )
+    assert again.returncode == 1 and json.loads(again.stdout)["photos"][0]["code"] == DUPLICATE
+
+
+def test_service_face_field(service: tuple[TestClient, dict[str, str]], knn_root: Path) -> None:
+    client, headers = service
+    photo = knn_root / "test/obama_and_biden.jpg"
+
+    def enroll(**form: Any) -> Any:
+        return client.post(
+            "/api/people", data={"name": "joe", **form}, files=_photos(photo), headers=headers
+        )
+
+    plain = assert_error(enroll(), 422, "no_usable_photo")
+    assert plain["details"]["photos"][0]["code"] == "multiple_faces"
+    assert_error(enroll(face="left"), 422)  # not a choice: refused by the schema
+    two = client.post(
+        "/api/people",
+        data={"name": "joe", "face": "10,10"},
+        files=_photos(photo, knn_root / "train/obama/obama.jpg"),
+        headers=headers,
+    )
+    assert "send each photo with its own point" in assert_error(two, 422)["message"]
+    made = enroll(face="largest")
+    assert made.status_code == 201 and made.json()["accepted"] == 1, made.text

@@ -33,6 +33,7 @@ from facelens.match.scoring import Aggregation
 from facelens.models import registry
 from facelens.models.base import Detector, Embedder
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+from facelens.pipeline.face_choice import FaceChoice
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face, Match, Person, Verification
 
@@ -215,14 +216,23 @@ class FaceLens:
         return [AnalyzedFace(f, a, whole) for f, a in zip(faces, found, strict=True)]
 
     def enroll(
-        self, name: str, images: ImageSource | Iterable[ImageSource], *, force: bool = False
+        self,
+        name: str,
+        images: ImageSource | Iterable[ImageSource],
+        *,
+        force: bool = False,
+        face: FaceChoice | str = "only",
     ) -> EnrollReport:
         """Add photos of ``name`` (created if new); see :class:`EnrollReport` for rejections.
 
-        A photo whose face is already in the gallery is rejected (``duplicate``); one that
-        another enrolled person matches better than ``name`` at this lens's operating point
-        is rejected (``matches_other_person``) unless ``force``. The other photos are saved.
+        Each photo must hold one usable face unless ``face`` picks one: ``"largest"``, or
+        ``"X,Y"`` (or ``FaceChoice(point=(x, y))``) for the face at that point of the photo,
+        in its own pixels from the top-left corner. A photo whose face is already in the
+        gallery is rejected (``duplicate``); one that another enrolled person matches better
+        than ``name`` at this lens's operating point is rejected (``matches_other_person``)
+        unless ``force``. The other photos are saved.
         """
+        choice = face if isinstance(face, FaceChoice) else FaceChoice.parse(face)
         report = enroll_person(
             self.pipeline,
             self.gallery,
@@ -230,6 +240,7 @@ class FaceLens:
             _as_list(images),
             screen=self.gallery_search.screen,
             force=force,
+            choice=choice,
         )
         self.gallery_search.sync()
         return report

@@ -1,7 +1,9 @@
 """Enrollment: from photos of one person to templates in the gallery.
 
-Each photo must hold exactly one usable face. A photo with none, with several
-usable faces, or whose only face is of too low quality is rejected with the
+Each photo must hold exactly one usable face, unless the caller picks one (a
+:class:`~facelens.pipeline.face_choice.FaceChoice`: the largest usable face, or
+the face at a point of the photo). A photo with none, with several usable
+faces and no choice, or whose face is of too low quality is rejected with the
 reason; the other photos of the same call are still enrolled (in one
 transaction).
 
@@ -29,9 +31,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facelens.errors import PersonNotFoundError
+from facelens.errors import FaceLensError, PersonNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.io.image import ImageSource
+from facelens.pipeline.face_choice import ONLY_FACE, FaceChoice
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Candidate, Face, Match, Person
 
@@ -60,7 +63,8 @@ class EnrollOutcome:
     """What happened to one photo.
 
     ``code`` says why it was rejected (an error code such as ``decode_failed``,
-    ``face_selection``, ``duplicate`` or ``matches_other_person``); ``match`` is the
+    ``no_face``, ``multiple_faces``, ``low_quality``, ``duplicate`` or
+    ``matches_other_person``); ``match`` is the
     enrolled person the face matched, for the last two (and for a forced save).
     """
 
@@ -129,12 +133,14 @@ def prepare_enrollment(
     *,
     screen: Screen | None = None,
     force: bool = False,
+    choice: FaceChoice = ONLY_FACE,
     on_item: Callable[[EnrollOutcome], None] | None = None,
 ) -> EnrollPlan:
     """Analyse and screen every photo of ``sources`` for ``name``; nothing is written.
 
     The name is checked first (:func:`~facelens.gallery.store.clean_name`, unless the
-    person exists), so a refused name costs no analysis.
+    person exists), so a refused name costs no analysis. ``choice`` picks each photo's
+    face (default: its only usable face).
     """
     try:
         target = gallery.get_person(name).name
@@ -142,7 +148,7 @@ def prepare_enrollment(
         target = clean_name(name)
     plan = EnrollPlan(name=target)
     for result in pipeline.detect_many(sources):
-        outcome = _screened(plan, result, target, screen, force)
+        outcome = _screened(plan, result, target, screen, force, choice)
         plan.outcomes.append(outcome)
         if on_item:
             on_item(outcome)
@@ -150,21 +156,25 @@ def prepare_enrollment(
 
 
 def _screened(
-    plan: EnrollPlan, result: ImageFaces, target: str, screen: Screen | None, force: bool
+    plan: EnrollPlan,
+    result: ImageFaces,
+    target: str,
+    screen: Screen | None,
+    force: bool,
+    choice: FaceChoice,
 ) -> EnrollOutcome:
     """The outcome of one analysed photo; an accepted face joins ``plan.pending``."""
-    choice = result.enrollment_face()
-    if isinstance(choice, str):
-        code = result.error.code if result.error is not None else "face_selection"
-        return EnrollOutcome(result.source, False, reason=choice, code=code)
-    assert choice.template is not None
-    vector = choice.template.vector
-    quality = choice.quality.value
+    face = result.enrollment_face(choice)
+    if isinstance(face, FaceLensError):
+        return EnrollOutcome(result.source, False, reason=str(face), code=face.code)
+    assert face.template is not None
+    vector = face.template.vector
+    quality = face.quality.value
     for index, earlier in plan.pending:
         if float(np.dot(vector, earlier.vector)) >= DUPLICATE_SCORE:
             reason = f"the same face as {plan.outcomes[index].source}, earlier in this enrollment"
             return EnrollOutcome(result.source, False, reason, quality, code=DUPLICATE)
-    match = screen([choice])[0] if screen is not None else None
+    match = screen([face])[0] if screen is not None else None
     best = match.candidates[0] if match is not None and match.candidates else None
     if best is not None and best.score >= DUPLICATE_SCORE:
         reason = f"the same face is already enrolled for {best.name!r}: a duplicate adds nothing"
@@ -179,7 +189,7 @@ def _screened(
         return EnrollOutcome(
             result.source, False, reason, quality, code=MATCHES_OTHER_PERSON, match=other
         )
-    template = NewTemplate(vector, choice.template.model_id, result.source, quality, _jpeg(choice))
+    template = NewTemplate(vector, face.template.model_id, result.source, quality, _jpeg(face))
     plan.pending.append((len(plan.outcomes), template))
     return EnrollOutcome(result.source, True, quality=quality, match=other)
 
@@ -211,12 +221,13 @@ def enroll_person(
     *,
     screen: Screen | None = None,
     force: bool = False,
+    choice: FaceChoice = ONLY_FACE,
     on_item: Callable[[EnrollOutcome], None] | None = None,
 ) -> EnrollReport:
     """Add every acceptable photo of ``sources`` to ``name`` (created if new); see the
-    module docstring for ``screen`` and ``force``."""
+    module docstring for ``screen``, ``force`` and ``choice``."""
     plan = prepare_enrollment(
-        pipeline, gallery, name, sources, screen=screen, force=force, on_item=on_item
+        pipeline, gallery, name, sources, screen=screen, force=force, choice=choice, on_item=on_item
     )
     return save_enrollment(gallery, plan)
 

@@ -7,8 +7,18 @@ import click
 from facelens.apps.enroll import EnrollOutcome, enroll_person
 from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar, shown
+from facelens.errors import InputError, MultipleFacesError
+from facelens.pipeline.face_choice import FaceChoice
 
 __all__ = ["command"]
+
+
+def _face_choice(ctx: click.Context, param: click.Parameter, value: str) -> FaceChoice:
+    """``--face``: ``only``, ``largest`` or ``X,Y`` (:meth:`FaceChoice.parse`)."""
+    try:
+        return FaceChoice.parse(value)
+    except InputError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
 
 
 @click.command("enroll")
@@ -19,13 +29,30 @@ __all__ = ["command"]
     is_flag=True,
     help="Save a photo even when another enrolled person matches it better than NAME.",
 )
+@click.option(
+    "--face",
+    "choice",
+    metavar="only|largest|X,Y",
+    default="only",
+    callback=_face_choice,
+    show_default=True,
+    help="Which face of each photo: its only usable face, the largest usable face, or "
+    "the face at the point X,Y (pixels from the photo's top-left corner; "
+    "`facelens detect PHOTO` lists the boxes).",
+)
 @json_option
 @click.pass_context
 @friendly_errors
 def command(
-    ctx: click.Context, name: str, images: tuple[str, ...], force: bool, as_json: bool
+    ctx: click.Context,
+    name: str,
+    images: tuple[str, ...],
+    force: bool,
+    choice: FaceChoice,
+    as_json: bool,
 ) -> None:
-    """Enroll NAME from IMAGES (files or folders). Each photo must show NAME alone.
+    """Enroll NAME from IMAGES (files or folders). Each photo must show NAME alone,
+    unless --face picks NAME's face in it.
 
     NAME: 1 to 200 printable characters; no control or bidirectional-override
     characters, no '/'. A photo already in the gallery is rejected; so is one that
@@ -46,6 +73,7 @@ def command(
             paths,
             screen=lens.gallery_search.screen,
             force=force,
+            choice=choice,
             on_item=step,
         )
     if as_json:
@@ -64,6 +92,12 @@ def command(
         console.print(
             f"{shown(report.name)}: {len(report.accepted)} added, {len(report.rejected)} rejected, "
             f"{total} in the gallery"
+        )
+    if any(o.code == MultipleFacesError.code for o in report.outcomes):
+        click.echo(
+            "a photo with several faces needs --face largest, or --face X,Y for the face "
+            "at that point (`facelens detect PHOTO` lists the boxes)",
+            err=True,
         )
     if report.conflicts:
         click.echo(

@@ -109,8 +109,8 @@ class Processor:
             return ItemResult(source, error=str(analyzed.error))
         if self.options.target == "gallery":
             chosen = analyzed.enrollment_face()
-            if isinstance(chosen, str):
-                return ItemResult(source, error=chosen, frames=1)
+            if isinstance(chosen, FaceLensError):
+                return ItemResult(source, error=str(chosen), frames=1)
             return _result(source, [(chosen, -1, float("nan"))], frames=1)
         found = [(f, -1, float("nan")) for f in analyzed.faces]
         result = _result(source, found, frames=1, crops=self.options.crops)

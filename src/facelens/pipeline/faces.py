@@ -33,6 +33,7 @@ from facelens.models.sface import REFERENCE_LANDMARKS as SFACE_REFERENCE_LANDMAR
 from facelens.pipeline.align import align_face
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE, LARGE_FACE, MAX_UPSCALE, detect_faces
 from facelens.pipeline.embed import DEFAULT_BATCH_SIZE, EMBED_BATCH_SIZE, embed_face_crops
+from facelens.pipeline.face_choice import ONLY_FACE, FaceChoice, choose_face
 from facelens.pipeline.quality import assess_quality
 from facelens.types import Detection, Face, FloatArray, ImageArray, Template
 
@@ -55,19 +56,12 @@ class ImageFaces:
     def ok(self) -> bool:
         return self.error is None
 
-    def enrollment_face(self) -> Face | str:
-        """The one usable face of this photo, or the reason there is none (for enrollment)."""
+    def enrollment_face(self, choice: FaceChoice = ONLY_FACE) -> Face | FaceLensError:
+        """The face of this photo to enroll (:mod:`~facelens.pipeline.face_choice`: by default
+        its one usable face), or the error that says why there is none."""
         if self.error is not None:
-            return str(self.error)
-        if not self.faces:
-            return "no face found"
-        usable = [f for f in self.faces if f.quality.usable]
-        if len(usable) > 1:
-            return f"{len(usable)} faces found; use a photo of this person alone, or crop it"
-        if not usable:
-            best = max(self.faces, key=lambda f: f.quality.value)
-            return "no usable face: " + "; ".join(best.quality.reasons)
-        return usable[0]
+            return self.error
+        return choose_face(self.faces, choice)
 
 
 class FacePipeline:

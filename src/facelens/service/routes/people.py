@@ -30,6 +30,7 @@ from facelens.apps.enroll import (
 )
 from facelens.errors import FaceLensError, TemplateNotFoundError
 from facelens.io.image import DecodedImage
+from facelens.pipeline.face_choice import FACE_CHOICE_PATTERN, FaceChoice
 from facelens.service.auth import AdminKey, EnrollKey, QueryKey, Service
 from facelens.service.context import ServiceContext
 from facelens.service.errors import InvalidRequestError, ServiceError
@@ -47,6 +48,11 @@ router = APIRouter(
 )
 
 Photos = list[UploadFile]
+FACE_HELP = (
+    "Which face of each photo: 'only' (the photo's one usable face; several are refused), "
+    "'largest' (its largest usable face), or 'X,Y': the face whose box holds that point, "
+    "in the photo's pixels from its top-left corner (one photo per request)"
+)
 FORCE_HELP = (
     "Save photos that another enrolled person matches better than this one "
     "(otherwise 409 matches_other_person, nothing saved)"
@@ -95,9 +101,21 @@ def _person_dict(person: Person) -> dict[str, Any]:
 
 
 async def _enroll(
-    context: ServiceContext, key: ApiKey, name: str, photos: Photos, action: str, force: bool
+    context: ServiceContext,
+    key: ApiKey,
+    name: str,
+    photos: Photos,
+    action: str,
+    force: bool,
+    face: str,
 ) -> dict[str, Any]:
     check_count(photos, context.settings.max_images_per_request, "photos")
+    choice = FaceChoice.parse(face)
+    if choice.point is not None and len(photos) > 1:
+        raise InvalidRequestError(
+            f"face={face} picks a face at a point of one photo, and this request has "
+            f"{len(photos)}: send each photo with its own point"
+        )
     decoded: list[tuple[int, DecodedImage]] = []
     outcomes: list[EnrollOutcome | None] = []
     for index, upload in enumerate(photos):
@@ -119,6 +137,7 @@ async def _enroll(
             images,
             screen=lens.gallery_search.screen,
             force=force,
+            choice=choice,
         )
 
     plan = await run_in_threadpool(context.analysing, prepare)
@@ -160,7 +179,7 @@ async def _enroll(
         )
     if not accepted:
         raise NoUsablePhotoError(
-            f"no photo of {name!r} was enrolled: each needs exactly one usable face, "
+            f"no photo of {name!r} was enrolled: each needs one usable face (or a face picked), "
             "not already in the gallery (see each photo's reason)",
             final,
         )
@@ -186,9 +205,10 @@ async def enroll(
     key: EnrollKey,
     context: Service,
     force: Annotated[bool, Form(description=FORCE_HELP)] = False,
+    face: Annotated[str, Form(pattern=FACE_CHOICE_PATTERN, description=FACE_HELP)] = "only",
 ) -> dict[str, Any]:
     """Enroll a person from photos (created if new, else the photos are added)."""
-    return await _enroll(context, key, clean_name(name), photos, "enroll", force)
+    return await _enroll(context, key, clean_name(name), photos, "enroll", force, face)
 
 
 @router.get("/{name}")
@@ -240,10 +260,11 @@ async def add_photos(
     key: EnrollKey,
     context: Service,
     force: Annotated[bool, Form(description=FORCE_HELP)] = False,
+    face: Annotated[str, Form(pattern=FACE_CHOICE_PATTERN, description=FACE_HELP)] = "only",
 ) -> dict[str, Any]:
     """Add photos to a person already in the gallery (404 if they are not)."""
     person = context.lens.gallery.get_person(name)
-    return await _enroll(context, key, person.name, photos, "add_photos", force)
+    return await _enroll(context, key, person.name, photos, "add_photos", force, face)
 
 
 @router.get(
