@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from facelens.gallery import SQLiteGallery
+from facelens.models import registry
 from tests.conftest import REPO
 
 FACELENS = [sys.executable, "-m", "facelens.cli.main"]
@@ -32,6 +34,13 @@ def run(
 
 def run_json(*args: str | Path, gallery: Path | None = None) -> Any:
     return json.loads(run(*args, "--json", gallery=gallery).stdout)
+
+
+def empty_gallery(path: Path) -> Path:
+    """A gallery file with nobody in it (the commands that read a gallery refuse a missing
+    one)."""
+    SQLiteGallery(path, registry.DEFAULT_EMBEDDER).close()
+    return path
 
 
 @pytest.mark.parametrize(
@@ -66,10 +75,25 @@ def test_detect_json_and_drawing(group_photos: Path, tmp_path: Path) -> None:
     assert (tmp_path / "drawn" / "two_people.jpg").stat().st_size > 10_000
 
 
-def test_identify_on_an_empty_gallery_says_so(knn_root: Path, tmp_path: Path) -> None:
-    """Nobody enrolled: every face is unknown, with no score, and the command says why; an
-    impossible --top-k or --threshold is refused in one line."""
-    gallery, photo, drawn = tmp_path / "empty.db", knn_root / "test" / "obama1.jpg", tmp_path / "d"
+def test_identify_on_a_missing_or_empty_gallery_says_so(knn_root: Path, tmp_path: Path) -> None:
+    """No gallery file (a typo in --gallery): refused in one line naming it, and nothing made,
+    not even the drawings' folder. Nobody enrolled: every face is unknown, with no score, and
+    the command says why; an impossible --top-k or --threshold is refused in one line."""
+    gallery, photo, drawn = (
+        tmp_path / "sub" / "g.db",
+        knn_root / "test" / "obama1.jpg",
+        tmp_path / "d",
+    )
+    missing = run("identify", photo, "--draw", drawn, gallery=gallery, check=False)
+    assert missing.returncode == 1 and missing.stdout == "", missing.stdout
+    assert missing.stderr.splitlines() == [
+        f"Error: there is no gallery at {gallery}; `facelens enroll NAME PHOTO...` makes it"
+    ]
+    assert list(tmp_path.iterdir()) == []
+    # enroll still makes the gallery and its folder; with its only person removed it is empty
+    run("enroll", "obama", knn_root / "train" / "obama" / "obama.jpg", gallery=gallery)
+    assert gallery.is_file()
+    run("people", "remove", "obama", gallery=gallery)
     table = run("identify", photo, "--draw", drawn, gallery=gallery)
     assert "holds nobody yet" in table.stderr and "Traceback" not in table.stderr
     assert "unknown" in table.stdout + table.stderr
@@ -88,8 +112,9 @@ def test_a_folder_without_images_is_named(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")
+    gallery = empty_gallery(tmp_path / "g.db")
     for command in (["detect"], ["identify"], ["anonymize", "-o", str(tmp_path / "out")]):
-        done = run(*command, empty, "--json", gallery=tmp_path / "g.db")
+        done = run(*command, empty, "--json", gallery=gallery)
         assert f"{empty}: no image" in done.stderr, done.stderr
         assert json.loads(done.stdout) == []
 
@@ -153,7 +178,8 @@ def test_bad_files_are_reported_and_the_rest_goes_on(knn_root: Path, tmp_path: P
 
 
 def test_user_errors_are_one_clear_line(tmp_path: Path) -> None:
-    result = run("people", "remove", "nobody", gallery=tmp_path / "g.db", check=False)
+    gallery = empty_gallery(tmp_path / "g.db")
+    result = run("people", "remove", "nobody", gallery=gallery, check=False)
     assert result.returncode == 1 and "nobody called 'nobody'" in result.stderr
     assert "Traceback" not in result.stderr
     result = run("verify", tmp_path / "missing.jpg", tmp_path / "missing2.jpg", check=False)

@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
-from tests.test_cli import FACELENS
+from tests.test_cli import FACELENS, empty_gallery
 
 DROP_DAC = """
 import ctypes, os, sys
@@ -137,7 +137,7 @@ def assert_one_bad_item_each(
 def test_unreadable_files_are_bad_items_of_detect_identify_analyze(
     command: str, unreadable: dict[str, Path], tmp_path: Path
 ) -> None:
-    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "g.db"))
+    env = dict(os.environ, FACELENS_GALLERY=str(empty_gallery(tmp_path / "g.db")))
     result = facelens(command, *batch_args(unreadable), "--json", env=env)
     assert result.returncode == 1, result.stderr
     records = by_name(json.loads(result.stdout))
@@ -266,7 +266,8 @@ def test_an_animated_gif_is_read_as_its_first_frame_with_a_warning(
     command: str, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
     gif = animated_gif(tmp_path / "party.gif", astronaut)
-    env = dict(os.environ, FACELENS_GALLERY=str(tmp_path / "g.db"), COLUMNS="1000")
+    gallery = empty_gallery(tmp_path / "g.db")
+    env = dict(os.environ, FACELENS_GALLERY=str(gallery), COLUMNS="1000")
     result = subprocess.run(
         [*FACELENS, command, gif, "--json"],
         capture_output=True,

@@ -2,12 +2,16 @@
 
 Unwritable outputs exit 1 naming the path given and the reason; impossible numbers
 (zero, negative, NaN, an empty time window) and an id that names no embedder are
-usage errors (exit 2) naming the option. Every case here is refused before a model
-loads, so the commands run in-process with click's runner (about a second for all).
+usage errors (exit 2) naming the option. A command that reads the gallery, the service
+state or the library exits 1 naming the missing file and the command that makes it, and
+makes nothing (no empty gallery for a typo in --gallery). Every case here is refused
+before a model loads, so the commands run in-process with click's runner (a few seconds
+for all).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import traceback
 from pathlib import Path
@@ -21,6 +25,7 @@ from PIL import Image
 
 from facelens.cli.common import FiniteFloat, writable_file, writable_folder
 from facelens.cli.main import MIN_MAX_SIDE, cli
+from facelens.gallery import SQLiteGallery
 from facelens.models import registry
 
 
@@ -88,6 +93,7 @@ def test_video_identify_refuses_an_unwritable_output_before_the_run(
     files: dict[str, Path], tmp_path: Path, option: str
 ) -> None:
     """Checked up front: the refusal comes before the video is read, not after the run."""
+    SQLiteGallery(tmp_path / "g.db", registry.DEFAULT_EMBEDDER).close()  # an empty gallery
     target = f"/proc/x{'.csv' if option == '--csv' else '.png' if 'png' in option else '.mp4'}"
     refused(
         1, "video", "identify", files["clip"], option, target,
@@ -199,3 +205,127 @@ def test_finite_float_refuses_nan_and_infinities() -> None:
     for value in ("nan", "inf", "-inf"):
         with pytest.raises(click.BadParameter):
             finite.convert(value, None, None)
+
+
+# --- a gallery, service state or library that is not there: said, and nothing made ------
+
+NO_GALLERY = "there is no gallery at {}; `facelens enroll NAME PHOTO...` makes it"
+NO_STATE = (
+    "there is no service state at {}; `facelens keys create --role ROLE` or `facelens serve` "
+    "makes it"
+)
+NO_LIBRARY = (
+    "there is no library at {}; `facelens ingest PHOTOS...` or `facelens cluster PHOTOS...` "
+    "makes it"
+)
+
+READS_THE_GALLERY = [
+    ["people", "list"],
+    ["people", "list", "--json"],
+    ["people", "show", "Ada"],
+    ["people", "rename", "Ada", "Ada Lovelace"],
+    ["people", "remove", "Ada"],
+    ["gallery", "info"],
+    ["gallery", "calibration", "history"],
+    ["gallery", "calibration", "remove"],
+    ["gallery", "encrypt", "--new-key-file", "new.key"],
+    ["calibrate", "--remove"],
+    ["identify", "PHOTO", "--draw", "drawn"],
+    ["video", "identify", "CLIP", "--csv", "out/tracks.csv"],
+    ["anonymize", "PHOTO", "-o", "out", "--keep", "Ada"],
+]
+READS_THE_SERVICE_STATE = [["audit"], ["keys", "list"], ["keys", "revoke", "0123abcd"]]
+READS_THE_LIBRARY = [
+    ["cluster", "show"],
+    ["cluster", "html", "sheets"],
+    ["cluster", "merge", "1", "2"],
+    ["cluster", "name", "1", "Ada"],
+    ["cluster", "forget", "1"],
+    ["search", "PHOTO"],
+]
+
+
+def run_in(folder: Path, files: dict[str, Path], *args: str, env: dict[str, str | None]) -> str:
+    """``facelens ARGS`` in-process with ``folder`` as the current folder: exit status 1, one
+    line on stderr, no traceback, and nothing made in ``folder``; returns the line."""
+    named = {"PHOTO": str(files["photo"]), "CLIP": str(files["clip"])}
+    before = set(folder.rglob("*"))
+    with contextlib.chdir(folder):
+        result = CliRunner().invoke(cli, [named.get(a, a) for a in args], env=env)
+    made = sorted(str(p.relative_to(folder)) for p in set(folder.rglob("*")) - before)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1, result.output
+    assert made == [], f"{args} made {made}"
+    assert result.stdout == "", result.stdout
+    [line] = result.stderr.splitlines()
+    return line
+
+
+@pytest.mark.parametrize("command", READS_THE_GALLERY, ids=" ".join)
+def test_a_command_on_a_missing_gallery_says_so_and_makes_nothing(
+    files: dict[str, Path], tmp_path: Path, command: list[str]
+) -> None:
+    """A typo in --gallery: one line naming the path as given (relative), with the command
+    that makes a gallery; no empty gallery, no folder, no output."""
+    line = run_in(tmp_path, files, "--gallery", "nope/sub/g.db", *command, env={})
+    assert line == "Error: " + NO_GALLERY.format("nope/sub/g.db")
+
+
+@pytest.mark.parametrize("command", READS_THE_SERVICE_STATE, ids=" ".join)
+def test_a_command_on_missing_service_state_says_so_and_makes_nothing(
+    files: dict[str, Path], tmp_path: Path, command: list[str]
+) -> None:
+    line = run_in(tmp_path, files, "--gallery", "nope/sub/g.db", *command, env={})
+    assert line == "Error: " + NO_STATE.format("nope/sub/g.db.service/service.db")
+    line = run_in(tmp_path, files, *command, "--service-dir", "state", env={})
+    assert line == "Error: " + NO_STATE.format("state/service.db")
+
+
+@pytest.mark.parametrize("command", READS_THE_LIBRARY, ids=" ".join)
+def test_a_command_on_a_missing_library_says_so_and_makes_nothing(
+    files: dict[str, Path], tmp_path: Path, command: list[str]
+) -> None:
+    line = run_in(tmp_path, files, "--gallery", "nope/sub/g.db", *command, env={})
+    assert line == "Error: " + NO_LIBRARY.format("nope/sub/g.library.db")
+
+
+def test_the_default_gallery_missing_is_said_and_not_made(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """No --gallery, no $FACELENS_GALLERY: the user data folder's gallery, named in full."""
+    data = tmp_path / "xdg"
+    env: dict[str, str | None] = {
+        "XDG_DATA_HOME": str(data),
+        "FACELENS_GALLERY": None,
+        "FACELENS_SERVICE_DIR": None,
+        "FACELENS_LIBRARY": None,
+    }
+    default = data / "facelens" / "gallery.db"
+    for command in (["people", "list"], ["gallery", "info"], ["identify", "PHOTO"]):
+        line = run_in(tmp_path, files, *command, env=env)
+        assert line == "Error: " + NO_GALLERY.format(default)
+    for command in (["audit"], ["keys", "list"]):
+        line = run_in(tmp_path, files, *command, env=env)
+        assert line == "Error: " + NO_STATE.format(f"{default}.service/service.db")
+    line = run_in(tmp_path, files, "cluster", "show", env=env)
+    assert line == "Error: " + NO_LIBRARY.format(data / "facelens" / "gallery.library.db")
+    line = run_in(tmp_path, files, "people", "list", env={**env, "FACELENS_GALLERY": "rel/g.db"})
+    assert line == "Error: " + NO_GALLERY.format("rel/g.db")
+    assert not data.exists()
+
+
+def test_the_commands_that_write_still_make_the_files_and_folders(tmp_path: Path) -> None:
+    """`keys create` makes the service state and its folders; the commands that read it then
+    work (an empty gallery made by opening one, too)."""
+    state = tmp_path / "nope" / "sub" / "g.db.service" / "service.db"
+    runner = CliRunner()
+    args = ["--gallery", str(tmp_path / "nope" / "sub" / "g.db")]
+    created = runner.invoke(cli, [*args, "keys", "create", "--role", "query", "--json"])
+    assert created.exit_code == 0 and state.is_file(), created.output
+    listed = runner.invoke(cli, [*args, "keys", "list", "--json"])
+    assert listed.exit_code == 0 and '"role": "query"' in listed.stdout, listed.output
+    audit = runner.invoke(cli, [*args, "audit", "--json"])
+    assert audit.exit_code == 0 and "create_key" in audit.stdout, audit.output
+    SQLiteGallery(tmp_path / "nope" / "sub" / "g.db", registry.DEFAULT_EMBEDDER).close()
+    people = runner.invoke(cli, [*args, "people", "list", "--json"])
+    assert people.exit_code == 0 and people.stdout.strip() == "[]", people.output

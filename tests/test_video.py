@@ -571,10 +571,10 @@ def test_cli_video_identify_writes_json_csv_png_and_a_drawing_with_audio(
     assert green[:, 60:230].sum() > 200 and green[:, 300:].sum() == 0
 
 
-def test_cli_video_identify_reports_a_missing_file(tmp_path: Path) -> None:
+def test_cli_video_identify_reports_a_missing_file(astronaut_gallery: Path, tmp_path: Path) -> None:
     run = CliRunner().invoke(
         cli,
-        ["--gallery", str(tmp_path / "g.db"), "video", "identify", str(tmp_path / "nope.mp4")],
+        ["--gallery", str(astronaut_gallery), "video", "identify", str(tmp_path / "nope.mp4")],
     )
     assert run.exit_code == 1 and "no such file" in run.output
 

@@ -16,6 +16,7 @@ from facelens.cli.common import (
     get_lens,
     json_option,
     operating_point_options,
+    require_gallery,
     writable_folder,
 )
 from facelens.cli.output import console, emit_json, print_table, progress_bar, shown
@@ -128,6 +129,8 @@ def command(
     keep_names, only_names = _names(keep), _names(only)
     if keep_names and only_names:
         raise click.UsageError("--keep and --only cannot be used together")
+    if keep_names or only_names:  # they need enrolled people: no gallery file, refused now
+        require_gallery(ctx)
     writable_folder(out_dir)  # refused now, before any model loads
     lens = get_lens(ctx)
     calibration = lens.calibration

@@ -38,7 +38,7 @@ def command(
     as_json: bool,
 ) -> None:
     """The service's audit log, oldest first (never templates or images)."""
-    entries = AuditLog(open_state(ctx, service_dir)).entries(
+    entries = AuditLog(open_state(ctx, service_dir, create=False)).entries(
         limit=limit, action=action, since=since
     )
     if as_json:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 import numpy as np
 
-from facelens.cli.common import friendly_errors, get_lens, json_option
+from facelens.cli.common import friendly_errors, get_lens, json_option, require_gallery
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.errors import CalibrationError, InputError
 from facelens.evaluation.dataset import LabelledImage, embed_images, read_tree
@@ -71,6 +71,7 @@ def command(
     """
     lens = get_lens(ctx)
     if remove:
+        require_gallery(ctx)  # nothing to take out of force: no empty gallery made for it
         removed = lens.gallery.remove_calibration()
         if as_json:
             emit_json({"removed": None if removed is None else removed.id})

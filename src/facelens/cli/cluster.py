@@ -17,11 +17,13 @@ from facelens.cli.common import (
     get_lens,
     image_paths,
     json_option,
+    no_library,
     operating_point_options,
 )
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
 from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.ingest import PhotoOutcome
+from facelens.cluster.library_store import library_exists, library_location
 from facelens.cluster.sheet import write_contact_sheets
 from facelens.types import USABLE_QUALITY
 
@@ -58,8 +60,16 @@ def command() -> None:
     """
 
 
-def _clusters(ctx: click.Context, index_path: str | None) -> FaceClusters:
-    """The clusters of this invocation: the lens's pipeline and gallery, the index beside it."""
+def _clusters(ctx: click.Context, index_path: str | None, *, create: bool = False) -> FaceClusters:
+    """The clusters of this invocation: the lens's pipeline and gallery, the index beside it.
+
+    Only ``run`` (``create``) makes the library; the commands that list or correct groups
+    refuse a missing one in one line (:func:`no_library`) and make nothing.
+    """
+    if not create:
+        location = library_location(ctx.ensure_object(dict).get("gallery"), index_path)
+        if not library_exists(location):
+            raise no_library(location)
     clusters = get_lens(ctx).clusters(Path(index_path) if index_path else None)
     ctx.call_on_close(clusters.close)
     return clusters
@@ -117,7 +127,7 @@ def run_command(
     """
     if not sources and not rebuild:
         raise click.UsageError("give photos or folders to cluster (or --rebuild)")
-    clusters = _clusters(ctx, index_path)
+    clusters = _clusters(ctx, index_path, create=True)
     paths = image_paths(sources) if sources else []
     with progress_bar("Reading photos", len(paths)) as progress:
 

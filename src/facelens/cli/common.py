@@ -13,6 +13,7 @@ import click
 
 from facelens.api import FaceLens
 from facelens.errors import FaceLensError
+from facelens.gallery import resolve_gallery
 from facelens.io.walk import IMAGE_SUFFIXES, expand_image_paths
 from facelens.match.calibration import DEFAULT_FMR
 
@@ -25,7 +26,10 @@ __all__ = [
     "get_lens",
     "image_paths",
     "json_option",
+    "no_gallery",
+    "no_library",
     "operating_point_options",
+    "require_gallery",
     "writable_file",
     "writable_folder",
 ]
@@ -130,6 +134,35 @@ def get_lens(ctx: click.Context) -> FaceLens:
         ctx.call_on_close(obj["lens"].close)
     lens: FaceLens = obj["lens"]
     return lens
+
+
+def no_gallery(path: str | Path) -> click.ClickException:
+    """The one-line error for a gallery file that is not there (``path`` as the user gave it:
+    a relative path stays relative), with the command that makes one."""
+    return click.ClickException(
+        f"there is no gallery at {path}; `facelens enroll NAME PHOTO...` makes it"
+    )
+
+
+def require_gallery(ctx: click.Context) -> None:
+    """Refuse a command that only reads or changes what is in the gallery of this invocation
+    when its gallery file does not exist (:func:`no_gallery`, exit status 1), before anything
+    opens it: opening makes an empty gallery and its folders, and a typo in ``--gallery``
+    would then show an empty gallery instead of an error. A PostgreSQL URL passes (its
+    database is the server's)."""
+    location = resolve_gallery(ctx.ensure_object(dict).get("gallery"))
+    if isinstance(location, Path) and not location.exists():
+        raise no_gallery(location)
+
+
+def no_library(location: str | Path) -> click.ClickException:
+    """The one-line error for a library (``facelens ingest``, ``facelens cluster``) that is
+    not there, with the commands that make one."""
+    place = f"at {location}" if isinstance(location, Path) else "in the gallery's database"
+    return click.ClickException(
+        f"there is no library {place}; "
+        "`facelens ingest PHOTOS...` or `facelens cluster PHOTOS...` makes it"
+    )
 
 
 def friendly_errors(func: F) -> F:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from facelens.cli.common import friendly_errors, json_option
+from facelens.cli.common import friendly_errors, json_option, no_gallery, require_gallery
 from facelens.cli.output import console, emit_json, print_table
 from facelens.errors import GalleryError
 from facelens.gallery import SQLiteGallery, resolve_gallery_path
@@ -32,7 +32,11 @@ def command() -> None:
 
 
 def _path(ctx: click.Context) -> Path:
-    return resolve_gallery_path(ctx.ensure_object(dict).get("gallery"))
+    """The gallery file of this invocation; refused in one line when it does not exist."""
+    path = resolve_gallery_path(ctx.ensure_object(dict).get("gallery"))
+    if not path.exists():
+        raise no_gallery(path)
+    return path
 
 
 def _open(ctx: click.Context, cipher: GalleryCipher | None) -> SQLiteGallery:
@@ -104,6 +108,7 @@ def calibration_remove(ctx: click.Context) -> None:
     """Take the gallery's calibration out of force (kept in its history and audit)."""
     from facelens.cli.common import get_lens
 
+    require_gallery(ctx)
     removed = get_lens(ctx).gallery.remove_calibration()
     console.print(
         "no calibration was in force"
@@ -120,6 +125,7 @@ def calibration_history(ctx: click.Context, as_json: bool) -> None:
     """Every calibration the gallery has had, oldest first."""
     from facelens.cli.common import get_lens
 
+    require_gallery(ctx)
     history = get_lens(ctx).gallery.calibration_history()
     if as_json:
         emit_json([c.summary() for c in history])

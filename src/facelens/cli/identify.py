@@ -16,6 +16,7 @@ from facelens.cli.common import (
     image_paths,
     json_option,
     operating_point_options,
+    require_gallery,
 )
 from facelens.cli.output import (
     advance,
@@ -58,6 +59,8 @@ def command(
 ) -> None:
     """Identify every face in PATHS (files or folders, walked recursively)."""
     lens = get_lens(ctx)
+    lens.operating_point(fmr, threshold)  # an impossible threshold or no calibration: refused now
+    require_gallery(ctx)  # no gallery file: refused, none made (a typo in --gallery)
     files = image_paths(paths)
     records = identify_files(
         lens, files, fmr, threshold, top_k, Path(draw_dir) if draw_dir else None

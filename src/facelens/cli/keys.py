@@ -21,10 +21,20 @@ service_dir_option = click.option(
 )
 
 
-def open_state(ctx: click.Context, service_dir: str | None) -> StateDB:
-    """The service's state file for this invocation's --gallery (closed with the command)."""
+def open_state(ctx: click.Context, service_dir: str | None, *, create: bool = True) -> StateDB:
+    """The service's state file for this invocation's --gallery (closed with the command).
+
+    Made with its folder when missing, unless ``create`` is false: then a missing file is
+    refused in one line naming it (exit status 1), and nothing is made.
+    """
     folder = resolve_service_dir(ctx.ensure_object(dict).get("gallery"), service_dir)
-    state = StateDB(folder / "service.db")
+    path = folder / "service.db"
+    if not create and not path.exists():
+        raise click.ClickException(
+            f"there is no service state at {path}; "
+            "`facelens keys create --role ROLE` or `facelens serve` makes it"
+        )
+    state = StateDB(path)
     ctx.call_on_close(state.close)
     return state
 
@@ -65,7 +75,7 @@ def create(
 @friendly_errors
 def list_keys(ctx: click.Context, show_all: bool, service_dir: str | None, as_json: bool) -> None:
     """Keys by id, name and role (never their secrets)."""
-    keys = KeyStore(open_state(ctx, service_dir)).list_keys(include_revoked=show_all)
+    keys = KeyStore(open_state(ctx, service_dir, create=False)).list_keys(include_revoked=show_all)
     if as_json:
         emit_json([k.to_dict() for k in keys])
         return
@@ -83,7 +93,7 @@ def list_keys(ctx: click.Context, show_all: bool, service_dir: str | None, as_js
 @friendly_errors
 def revoke(ctx: click.Context, key_id: str, service_dir: str | None) -> None:
     """Revoke KEY_ID at once (running servers refuse it from the next request)."""
-    state = open_state(ctx, service_dir)
+    state = open_state(ctx, service_dir, create=False)
     key = KeyStore(state).revoke(key_id)
     AuditLog(state).record(None, "revoke_key", key.id, {"name": key.name, "via": "cli"})
     console.print(f"revoked key {key.id} ({key.name}, {key.role})")

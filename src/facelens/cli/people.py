@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facelens.cli.audit import audit_cli_erasure
-from facelens.cli.common import friendly_errors, get_lens, json_option
+from facelens.cli.common import friendly_errors, get_lens, json_option, require_gallery
 from facelens.cli.output import console, emit_json, print_table, shown
 
 __all__ = ["command"]
@@ -22,6 +22,7 @@ def command() -> None:
 @friendly_errors
 def list_people(ctx: click.Context, as_json: bool) -> None:
     """Everyone in the gallery with their number of templates."""
+    require_gallery(ctx)
     people = get_lens(ctx).people()
     if as_json:
         emit_json(
@@ -45,6 +46,7 @@ def list_people(ctx: click.Context, as_json: bool) -> None:
 @friendly_errors
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """The templates of NAME (ids are what `people remove --template` takes)."""
+    require_gallery(ctx)
     templates = get_lens(ctx).gallery.list_templates(name)
     if as_json:
         emit_json(
@@ -74,6 +76,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 @friendly_errors
 def rename(ctx: click.Context, old: str, new: str) -> None:
     """Rename OLD to NEW, keeping their templates."""
+    require_gallery(ctx)
     person = get_lens(ctx).rename(old, new)
     console.print(f"renamed {shown(repr(old))} to {shown(repr(person.name))}")
 
@@ -91,6 +94,7 @@ def rename(ctx: click.Context, old: str, new: str) -> None:
 @friendly_errors
 def remove(ctx: click.Context, name: str, template_id: int | None) -> None:
     """Erase NAME and every template and face crop of theirs from the gallery file."""
+    require_gallery(ctx)
     lens = get_lens(ctx)
     if template_id is not None:
         owned = {t.id for t in lens.gallery.list_templates(name)}

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from facelens.cli.common import friendly_errors, get_lens, json_option, operating_point_options
+from facelens.cli.common import (
+    friendly_errors,
+    get_lens,
+    json_option,
+    no_library,
+    operating_point_options,
+)
 from facelens.cli.ingest import scan_option, stored_scan_model
 from facelens.cli.output import console, emit_json, print_table
 from facelens.cluster.library_store import library_exists, library_location
@@ -55,8 +61,7 @@ def command(
         lens = get_lens(ctx)
         location = library_location(obj.get("gallery"))
         if not library_exists(location):
-            place = location if isinstance(location, Path) else "the gallery's database"
-            raise GalleryError(f"{place}: no library there yet; scan photos with `facelens ingest`")
+            raise no_library(location)
         library = lens.library(location if isinstance(location, Path) else None)
         ctx.call_on_close(library.close)
         where = library.label

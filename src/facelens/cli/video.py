@@ -18,6 +18,7 @@ from facelens.cli.common import (
     get_lens,
     json_option,
     operating_point_options,
+    require_gallery,
     writable_file,
 )
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
@@ -132,6 +133,7 @@ def identify(
     frames, a webcam index (0) or a stream URL (rtsp://, http://...).
     """
     check_time_window(start, end)
+    require_gallery(ctx)  # no gallery file: refused before anything is made (not even outputs)
     for output in (csv_path, timeline_png, draw_path):  # refused now, not after the whole run
         if output:
             writable_file(output)
