@@ -850,6 +850,146 @@ def test_identify_says_when_a_photo_has_no_face(
     expect(page.locator("#identify-status")).to_contain_text("1 face in eileen.jpg: 0 identified")
 
 
+OUT_OF_PHOTO = """() => [...document.querySelectorAll('.face-box')].flatMap(box => {
+    const area = box.closest('.photo').getBoundingClientRect();
+    return [box, ...box.querySelectorAll('.tag')].map(e => [e, e.getBoundingClientRect()])
+        .filter(([e, r]) => r.left < area.left - 0.5 || r.right > area.right + 0.5
+            || r.top < area.top - 0.5 || r.bottom > area.bottom + 0.5)
+        .map(([e, r]) => `${e.className} ${Math.round(r.left)}..${Math.round(r.right)} x `
+            + `${Math.round(r.top)}..${Math.round(r.bottom)} outside the photo `
+            + `${Math.round(area.left)}..${Math.round(area.right)} x `
+            + `${Math.round(area.top)}..${Math.round(area.bottom)}`);
+})"""
+"""Each face box or tag on the page that reaches past its photo (none, when all is well)."""
+
+
+def test_boxes_stay_inside_a_photo_whose_edge_cuts_a_face(
+    page: Page, site: Site, shot: Shots, knn_root: Path, tmp_path: Path
+) -> None:
+    """Obama's portrait cut through his face at the right and below: the detector's box
+    reaches past the photo's edges, the box drawn and its tag stop at them, in Identify,
+    Enroll and Verify, at 1280 and 390 px; nothing scrolls sideways."""
+    portrait = knn_root / "train/obama/obama.jpg"
+    cut = tmp_path / "obama-cut-at-the-edge.jpg"
+    Image.open(portrait).convert("RGB").crop((0, 0, 490, 400)).save(cut, quality=92)
+    with site.client() as client:  # the face really is cut: its box reaches past the photo
+        found = client.post("/api/detect", files={"image": (cut.name, cut.read_bytes())}).json()
+    (x, y, w, h) = found["faces"][0]["box"]
+    assert x + w > found["width"] + 5 and y + h > found["height"], found
+    log_in(page, site)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 844})
+        page.click("#nav a[data-view=identify]")
+        page.set_input_files("#identify-file", cut)
+        expect(page.locator("#identify-status")).to_contain_text(f"1 face in {cut.name}")
+        expect(page.locator("#identify-photo .face-box")).to_have_count(1)
+        box = page.locator("#identify-photo .face-box").bounding_box()
+        photo = page.locator("#identify-photo .photo img").bounding_box()
+        assert box is not None and photo is not None
+        assert box["x"] + box["width"] <= photo["x"] + photo["width"] + 0.5, (box, photo)
+        assert box["y"] + box["height"] <= photo["y"] + photo["height"] + 0.5, (box, photo)
+        assert box["x"] + box["width"] > photo["x"] + photo["width"] - 2  # it reaches it
+        assert page.evaluate(OUT_OF_PHOTO) == []
+        assert_no_sideways_scroll(page)
+        shot(f"identify-cut-face-{width}")
+
+        page.click("#nav a[data-view=enroll]")
+        page.set_input_files("#enroll-files", cut)
+        expect(page.locator("#enroll-previews figure .face-box")).to_have_count(1)
+        assert page.evaluate(OUT_OF_PHOTO) == []
+        assert_no_sideways_scroll(page)
+        shot(f"enroll-cut-face-{width}")
+        page.click("#enroll-clear")
+
+        page.click("#nav a[data-view=verify]")
+        page.set_input_files("#verify-a", cut)
+        page.set_input_files("#verify-b", portrait)
+        page.click("#verify-button")
+        expect(page.locator("#verify-result strong")).to_have_text("Same person")
+        expect(page.locator("#verify-photo-a .face-box")).to_have_count(1)
+        assert page.evaluate(OUT_OF_PHOTO) == []
+        assert_no_sideways_scroll(page)
+        shot(f"verify-cut-face-{width}")
+
+
+def test_escape_closes_a_warning_and_cancels_a_name_giving_the_focus_back(
+    page: Page, site: Site, shot: Shots, knn_root: Path
+) -> None:
+    """Keyboard users: Escape in the look-alike warning (Enroll, Identify) hides it without
+    saving or leaving anything out and puts the focus back where saving started; Escape in a
+    name being typed empties it. Enter still saves after it. At 1280 and 390 px."""
+    train = knn_root / "train"
+    group = knn_root / "test/obama_and_biden.jpg"
+    log_in(page, site)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 844})
+        with site.client() as client:  # nobody enrolled
+            for person in site.people():
+                assert client.delete(f"/api/people/{person['name']}").status_code == 200
+        # Identify while nobody is enrolled: every face is unknown, with a name field.
+        page.click("#nav a[data-view=identify]")
+        page.set_input_files("#identify-file", group)
+        expect(page.locator("#identify-status")).to_contain_text("3 faces")
+        field = page.locator("#identify-results .name-face-input").first
+        button = page.locator("#identify-results .name-face button").first
+        field.fill("Somebody")
+        expect(button).to_have_text("New person: Somebody")
+        page.keyboard.press("Escape")
+        expect(field).to_have_value("")
+        expect(field).to_be_focused()
+        expect(button).to_have_text("This is…")
+
+        # Biden is enrolled meanwhile: naming his face, still unknown on the page, as
+        # someone new brings the look-alike warning.
+        site.enroll("Joe Biden", train / "biden/biden.jpg")
+        site.enroll("Barack Obama", train / "obama/obama.jpg")
+        with site.client() as client:  # the page numbers the faces left to right
+            faces = client.post("/api/identify", files={"image": (group.name, group.read_bytes())})
+        found = sorted(faces.json()["faces"], key=lambda f: (f["box"][0], f["box"][1]))
+        biden = [f["identity"] for f in found].index("Joe Biden")
+        item = page.locator(f"#identify-results li[data-face='{biden}']")
+        item.locator(".name-face-input").fill("Somebody Else")
+        item.locator(".name-face-input").press("Enter")
+        warning = item.locator(".warning")
+        expect(warning.locator("h3")).to_be_focused()
+        shot(f"identify-warning-{width}")
+        page.keyboard.press("Escape")
+        expect(warning).to_be_hidden()
+        expect(item.locator(".name-face-input")).to_be_focused()
+        expect(item.locator(".name-face-input")).to_have_value("Somebody Else")
+        assert "Somebody Else" not in {p["name"] for p in site.people()}
+        item.locator(".name-face-input").press("Enter")  # Enter still tries to save
+        expect(warning).to_be_visible()
+        warning.locator("button").last.focus()  # Escape from a button of the warning too
+        page.keyboard.press("Escape")
+        expect(warning).to_be_hidden()
+        expect(item.locator(".name-face-input")).to_be_focused()
+        shot(f"identify-warning-escaped-{width}")
+
+        # Enroll Biden's other photo as Obama: the warning; Escape goes back to Save.
+        page.click("#nav a[data-view=enroll]")
+        page.fill("#enroll-name", "Barack Obama")
+        page.set_input_files("#enroll-files", [train / "biden/biden2.jpg"])
+        expect(page.locator("#enroll-summary")).to_have_text("1 of 1 photo ready to enroll")
+        page.focus("#enroll-save")
+        page.keyboard.press("Enter")
+        enroll_warning = page.locator("#enroll-warning")
+        expect(enroll_warning.locator("h3")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(enroll_warning).to_be_hidden()
+        expect(page.locator("#enroll-save")).to_be_focused()
+        expect(page.locator("#enroll-previews figure[data-file='biden2.jpg']")).to_have_count(1)
+        counts = {p["name"]: p["templates"] for p in site.people()}
+        assert counts == {"Joe Biden": 1, "Barack Obama": 1}  # nothing saved, nothing left out
+        page.keyboard.press("Enter")  # Save again: warned again
+        expect(enroll_warning.locator("h3")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(page.locator("#enroll-save")).to_be_focused()
+        assert_no_sideways_scroll(page)
+        shot(f"enroll-warning-escaped-{width}")
+        page.click("#enroll-clear")
+
+
 def test_every_view_fits_a_phone_and_a_desktop(
     page: Page, site: Site, shot: Shots, photos: dict[str, Path], tmp_path: Path
 ) -> None:

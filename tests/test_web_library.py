@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -495,6 +496,113 @@ def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(
         people = {p["name"] for p in client.get("/api/people").json()}
         named = client.get(f"/api/library/groups/{groups['video']['id']}").json()["name"]
     assert named == AOC and "Somebody Else" not in people and "bad/name" not in people
+
+
+def escape(page: Page, back: str) -> None:
+    """Press Escape where the focus is; the focus is then on `back` (what opened what closed)."""
+    page.keyboard.press("Escape")
+    expect(page.locator(back)).to_be_focused()
+
+
+def test_escape_closes_what_is_open_and_gives_the_focus_back(
+    library_site: LibrarySite, make_page: Any, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Escape, at 1280 px (opened by mouse) and 390 px (by keyboard): closes the list of
+    files a scan could not read, a group's faces, "Someone else…" on a person's page and the
+    photo of a search hit, each time giving the focus back to what opened it; undoes a name
+    being typed for a group or a rename. Nothing is saved by it."""
+    site = library_site
+    bibi = "Benjamin Netanyahu"
+    with site.client() as client:
+        started = client.post("/api/library/scan", json={"folder": "photos"})
+        assert _finished(client, started.json()["job"]) == "done"
+        group = site.groups()[PEOPLE[2]]
+        named = client.post(f"/api/library/groups/{group['id']}/name", json={"name": bibi})
+        assert named.status_code == 200, named.text
+    archive = tmp_path / "broken.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:  # a zip whose one photo cannot be read
+        bundle.writestr("broken.jpg", b"\xff\xd8\xff\xe0 not a whole JPEG")
+    probe = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[2]).glob("*.jpg"))[PER_PERSON]
+
+    for width in (1280, 390):
+        keyboard = width < 600
+        page = make_page(site, width)
+        shot = Shots(page, f"{request.node.name}-{width}")
+        log_in(page, site)
+
+        # The files a scan could not read: an open <details>; Escape closes it.
+        page.set_input_files("#scan-file", str(archive))
+        failures = page.locator("#scan-failures-box")
+        expect(failures).to_be_visible(timeout=WAIT_MS * 2)
+        expect(failures).to_have_attribute("open", "")
+        page.focus("#scan-failures-title")
+        escape(page, "#scan-failures-title")
+        expect(failures).not_to_have_attribute("open", "")
+        activate(page, "#scan-failures-title", keyboard)  # opened again, by mouse or key
+        expect(failures).to_have_attribute("open", "")
+        escape(page, "#scan-failures-title")
+        expect(failures).not_to_have_attribute("open", "")
+
+        # A name typed for a group: Escape empties it (and the button says "Name" again).
+        card = f"#groups-list li[data-group='{site.groups()[PEOPLE[0]]['id']}']"
+        page.fill(f"{card} .group-name-input", "Somebody")
+        expect(page.locator(f"{card} .group-name button")).to_have_text("New person: Somebody")
+        escape(page, f"{card} .group-name-input")
+        expect(page.locator(f"{card} .group-name-input")).to_have_value("")
+        expect(page.locator(f"{card} .group-name button")).to_have_text("Name")
+
+        # A group's faces: Escape on a face's checkbox, or in the name of the faces ticked,
+        # closes them; the focus goes back to "Check the faces".
+        toggle = f"{card} .group-open"
+        activate(page, toggle, keyboard)
+        expect(page.locator(f"{card} .group-faces .face-select").first).to_be_visible()
+        page.locator(f"{card} .group-faces .face-select").first.focus()
+        shot("group-faces-open")
+        escape(page, toggle)
+        expect(page.locator(f"{card} .group-faces")).to_be_hidden()
+        expect(page.locator(toggle)).to_have_attribute("aria-expanded", "false")
+        expect(page.locator(toggle)).to_have_text("Check the faces")
+        activate(page, toggle, keyboard)
+        page.fill(f"{card} .face-person-input", "Somebody")
+        escape(page, toggle)
+        expect(page.locator(f"{card} .group-faces")).to_be_hidden()
+        fits(page, "groups after Escape")
+
+        # A person's page: "Someone else…" closes and forgets the name; a rename is undone.
+        activate(page, f"#people-list button[data-name='{bibi}']", keyboard)
+        expect(page.locator("#person-name")).to_have_text(bibi)
+        summary = "#appearance-photos figure >> nth=0 >> .someone-else summary"
+        other = page.locator("#appearance-photos figure").first.locator(".other-person-input")
+        activate(page, summary, keyboard)
+        other.fill("Somebody")
+        shot("someone-else-open")
+        escape(page, summary)
+        expect(page.locator("#appearance-photos .someone-else[open]")).to_have_count(0)
+        activate(page, summary, keyboard)
+        expect(other).to_have_value("")
+        escape(page, summary)
+        page.fill("#rename-input", "Bibi")
+        escape(page, "#rename-input")
+        expect(page.locator("#rename-input")).to_have_value(bibi)
+        fits(page, "person after Escape")
+
+        # A search hit's photo: Escape closes it; the focus is on "Show the photo".
+        activate(page, "#nav a[data-view=search]", keyboard)
+        page.set_input_files("#search-file", str(probe))
+        show = "#search-results li.hit.match >> nth=0 >> button.show-where"
+        activate(page, show, keyboard)
+        where = page.locator("#search-results li.hit.match").first.locator(".where")
+        expect(where.locator(".face-box")).to_be_visible()
+        shot("search-hit-open")
+        escape(page, show)
+        expect(where).to_be_hidden()
+        expect(page.locator(show)).to_have_attribute("aria-expanded", "false")
+        fits(page, "search after Escape")
+        shot("search-hit-closed")
+
+    with site.client() as client:  # none of it was saved
+        people = {p["name"] for p in client.get("/api/people").json()}
+    assert people == {bibi}
 
 
 def test_a_query_key_sees_the_library_but_changes_nothing(

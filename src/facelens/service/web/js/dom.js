@@ -19,6 +19,56 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+// --- Escape ----------------------------------------------------------------------------------
+// Escape closes what is open around the keyboard focus, innermost first, and gives the focus
+// back to the control that opened it: an open <details> (to its summary), a panel or warning
+// registered with `onEscape`, or an edit registered with `cancelOnEscape`.
+
+const closers = new WeakMap();
+
+/**
+ * Escape pressed on `node` or inside it calls `close()`, which answers what it did: false
+ * (or nothing) when there was nothing to close there (the Escape goes on to what is around
+ * it), true when it closed or cancelled something, or the element to focus now (the control
+ * that opened what it closed). Several nodes may share one `close` (a panel and its toggle).
+ */
+export function onEscape(close, ...nodes) {
+  for (const node of nodes) closers.set(node, close);
+}
+
+/** Escape in `input` undoes what was typed since `original()` ("" by default): the value
+ * goes back (an "input" event tells the page) and the focus stays. Once it is back, Escape
+ * goes on to what is around the field. */
+export function cancelOnEscape(input, original = () => "") {
+  onEscape(() => {
+    const value = original();
+    if (input.value === value) return false;
+    input.value = value;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    return true;
+  }, input);
+}
+
+/** Close an open <details> (and empty the forms in it); its summary, to focus. */
+function closeDetails(details) {
+  details.open = false;
+  details.querySelectorAll("form").forEach((form) => form.reset());
+  return details.querySelector(":scope > summary");
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.defaultPrevented || event.isComposing) return;
+  for (let node = event.target; node && node !== document; node = node.parentNode) {
+    let done = false;
+    if (closers.has(node)) done = closers.get(node)(event);
+    else if (node.tagName === "DETAILS" && node.open) done = closeDetails(node);
+    if (!done) continue;
+    event.preventDefault();
+    if (done instanceof Element) done.focus();
+    return;
+  }
+});
+
 let pendingFlash = "";
 
 /** Show `message` in the flash line after the next change of view (which clears it). */
@@ -114,10 +164,11 @@ export function plural(count, noun, many = `${noun}s`) {
  * the number ("2. Ada"), for a page that lists the faces by number anyway.
  */
 export function photoWithBoxes(image, width, height, faces, { numbers = false } = {}) {
-  const frame = el("div", { class: "photo" }, image);
+  const frame = el("div", { class: "photo boxed" }, image);
   if (numbers) frame.dataset.numbers = "true";
   faces.forEach((face, index) => {
-    const [x, y, w, h] = face.box;
+    // a face cut by the photo's edge has a box reaching past it: the part shown is drawn
+    const [x, y, w, h] = insideImage(face.box, width, height);
     const box = el(
       "div",
       {
@@ -142,6 +193,16 @@ export function photoWithBoxes(image, width, height, faces, { numbers = false } 
     }).observe(frame);
   }
   return frame;
+}
+
+/** `box` [x, y, w, h] cut to the image `width` x `height` (detectors answer boxes that
+ * reach past the edge for a face the edge cuts). */
+function insideImage([x, y, w, h], width, height) {
+  const left = Math.min(Math.max(0, x), width);
+  const top = Math.min(Math.max(0, y), height);
+  const right = Math.max(left, Math.min(width, x + w));
+  const bottom = Math.max(top, Math.min(height, y + h));
+  return [left, top, right - left, bottom - top];
 }
 
 /**

@@ -184,6 +184,11 @@ export function setupEnroll(session) {
         hideWarning();
         update();
       },
+      onDismiss: () => {
+        hideWarning();
+        update();
+        return $("#enroll-save").disabled ? $("#enroll-name") : $("#enroll-save");
+      },
     });
   }
 

@@ -5,7 +5,7 @@
 // enrolls them; the face is cut from the photo here and sent as its own photo.
 
 import { api, formData } from "./api.js";
-import { $, declutter, dropZone, el, loadImage, odds, oneIn, photoWithBoxes, plural, say } from "./dom.js";
+import { $, cancelOnEscape, declutter, dropZone, el, loadImage, odds, oneIn, photoWithBoxes, plural, say } from "./dom.js";
 import { showLookalikes } from "./lookalike.js";
 import { loadNames } from "./people.js";
 
@@ -54,6 +54,7 @@ export function setupIdentify(session) {
       button.textContent = !name ? "This is…" : known.has(name) ? `This is ${name}` : `New person: ${name}`;
     };
     input.addEventListener("input", label);
+    cancelOnEscape(input); // Escape empties the name typed
     const save = async (force) => {
       const name = input.value.trim();
       if (!name) return;
@@ -87,7 +88,11 @@ export function setupIdentify(session) {
             const thumb = el("img", { class: "crop", alt: `face ${index + 1}`, src: URL.createObjectURL(await cutFace(image, scaled, "face.jpg")) });
             await showLookalikes(warning, [{ thumb, label: `face ${index + 1}`, other: outcome.matches }], name,
               { force: `identify-force-${index}`, leave: `identify-leave-${index}` },
-              { onForce: () => save(true), onLeave: () => { warning.hidden = true; input.value = ""; label(); input.focus(); } });
+              {
+                onForce: () => save(true),
+                onLeave: () => { warning.hidden = true; input.value = ""; label(); input.focus(); },
+                onDismiss: () => { warning.hidden = true; return input; }, // Escape: back to the name
+              });
             return;
           }
         }

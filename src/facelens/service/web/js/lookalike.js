@@ -3,7 +3,7 @@
 // with "Save anyway" (force=true) and "Leave out".
 
 import { api, cropUrl } from "./api.js";
-import { el } from "./dom.js";
+import { el, onEscape } from "./dom.js";
 
 /** The first stored face crop of `name` (an <img>), or a note when it cannot be shown. */
 export async function storedFace(name) {
@@ -22,8 +22,10 @@ export async function storedFace(name) {
  * Fill `box` with the warning. `conflicts`: [{thumb: element or null, label, other: {name,
  * score}}]; `name`: the person being saved; `ids`: {force, leave} element ids of the two
  * buttons; `onForce()` saves anyway, `onLeave()` leaves the faces out. Focus goes to the title.
+ * Escape in the warning calls `onDismiss()` (nothing saved, nothing left out): it hides the
+ * warning and answers the control to focus again (the one that tried to save).
  */
-export async function showLookalikes(box, conflicts, name, ids, { onForce, onLeave }) {
+export async function showLookalikes(box, conflicts, name, ids, { onForce, onLeave, onDismiss }) {
   const rows = await Promise.all(
     conflicts.map(async ({ thumb, label, other }) =>
       el(
@@ -66,5 +68,6 @@ export async function showLookalikes(box, conflicts, name, ids, { onForce, onLea
     ),
   );
   box.hidden = false;
+  onEscape(() => !box.hidden && onDismiss(), box);
   box.querySelector("h3").focus();
 }

@@ -3,7 +3,7 @@
 // a folder or an upload into the library. #/people/NAME is one person's page (person.js).
 
 import { api, apiPage, ApiError, cropUrl } from "./api.js";
-import { $, dropZone, el, plural, say, undoneMessage } from "./dom.js";
+import { $, cancelOnEscape, dropZone, el, onEscape, plural, say, undoneMessage } from "./dom.js";
 import { setupPerson } from "./person.js";
 
 const PAGE = 24; // groups fetched per page: 2,000 groups open as fast as 24
@@ -167,6 +167,7 @@ export function setupPeople(session) {
       const name = input.value.trim();
       submit.textContent = !name ? "Name" : people.some((p) => p.name === name) ? `This is ${name}` : `New person: ${name}`;
     });
+    cancelOnEscape(input); // Escape empties the name typed
     const problem = el("p", { class: "error group-error", role: "alert", hidden: true });
     const faces = el("div", { class: "group-faces", hidden: true });
     const toggle = el("button", {
@@ -176,6 +177,8 @@ export function setupPeople(session) {
       text: "Check the faces",
       onclick: () => toggleFaces(group, faces, toggle),
     });
+    // Escape in the open faces (or on its button) closes them; the focus goes back to the button
+    onEscape(() => !faces.hidden && (toggleFaces(group, faces, toggle), toggle), faces, toggle);
     return el(
       "li",
       { class: "group", "data-group": group.id },

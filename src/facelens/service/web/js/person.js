@@ -4,7 +4,7 @@
 // rename, add photos and erase (by role).
 
 import { api, ApiError, cropUrl } from "./api.js";
-import { $, el, flashNext, plural, say, undoneMessage } from "./dom.js";
+import { $, cancelOnEscape, el, flashNext, onEscape, plural, say, undoneMessage } from "./dom.js";
 import { baseName, libraryPhoto, videoMoments, videoWithMoments } from "./media.js";
 
 export function setupPerson(session, { onChange }) {
@@ -49,7 +49,7 @@ export function setupPerson(session, { onChange }) {
       required: true,
     });
     const problem = el("p", { class: "error", role: "alert", hidden: true });
-    return el(
+    const details = el(
       "details",
       { class: "someone-else" },
       el("summary", { text: "Someone else…" }),
@@ -81,6 +81,15 @@ export function setupPerson(session, { onChange }) {
       ),
       problem,
     );
+    // Escape in it closes it, forgets what was typed, and gives the focus back to its summary
+    onEscape(() => {
+      if (!details.open) return false;
+      details.open = false;
+      input.value = "";
+      problem.hidden = true;
+      return details.querySelector("summary");
+    }, details);
+    return details;
   }
 
   async function appearances(name) {
@@ -158,6 +167,7 @@ export function setupPerson(session, { onChange }) {
     }
     // a template may come from a photo or from a frame of a video: "faces" is true of both
     $("#person-meta").textContent = `${plural(person.templates, "enrolled face")}, since ${person.created_at.slice(0, 10)}`;
+    $("#rename-input").defaultValue = person.name; // what Escape in the field goes back to
     $("#rename-input").value = person.name;
     $("#person-add-photos").href = `#/enroll/${encodeURIComponent(person.name)}`;
     const canSeeFaces = session.can("enroll");
@@ -243,6 +253,7 @@ export function setupPerson(session, { onChange }) {
   }
 
   $("#rename-form").addEventListener("submit", rename);
+  cancelOnEscape($("#rename-input"), () => $("#rename-input").defaultValue); // Escape: the name as it is
   $("#person-undo").addEventListener("click", undo);
   $("#erase-button").addEventListener("click", erase);
   return { show };

@@ -4,7 +4,7 @@
 // face marked, or the video played from that moment).
 
 import { api, formData } from "./api.js";
-import { $, dropZone, el, loadImage, oneIn, plural, say } from "./dom.js";
+import { $, dropZone, el, loadImage, oneIn, onEscape, plural, say } from "./dom.js";
 import { baseName, clock, libraryPhoto, videoWithMoments } from "./media.js";
 
 /** The calibrated log10 likelihood ratio as a sentence ("1,000 times likelier ..."). */
@@ -29,6 +29,7 @@ export function setupSearch() {
 
   function where(hit, box) {
     box.hidden = !box.hidden;
+    if (box.hidden) box.querySelectorAll("video").forEach((video) => video.pause()); // closed: quiet
     if (box.hidden || box.childElementCount) return;
     if (hit.kind === "video") {
       const moment = { start: hit.time, end: hit.time, faces: [hit.face] };
@@ -52,6 +53,13 @@ export function setupSearch() {
         button.setAttribute("aria-expanded", String(!box.hidden));
       },
     });
+    // Escape in the photo or moment shown (or on its button) closes it; focus back to the button
+    onEscape(() => {
+      if (box.hidden) return false;
+      where(hit, box);
+      button.setAttribute("aria-expanded", "false");
+      return button;
+    }, box, button);
     return el(
       "li",
       { class: `hit ${hit.match ? "match" : "below"}`, "data-face": hit.face },
