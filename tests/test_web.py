@@ -1064,3 +1064,75 @@ def test_the_page_needs_nothing_from_outside(site: Site) -> None:
         for path in web.rglob("*.js"):  # the modules app.js imports
             assert client.get(f"/web/{path.relative_to(web)}").status_code == 200, path
         assert client.get("/", follow_redirects=True).url.path == "/web/"
+
+
+def test_enroll_a_person_from_a_group_photo_by_pressing_their_face(
+    page: Page, site: Site, shot: Shots, knn_root: Path
+) -> None:
+    """A photo with several usable faces is not skipped: each face is a button, the one pressed
+    is the person's, and only that face is enrolled (the photo goes with face=X,Y). By mouse at
+    1280 px, by keyboard at 390 px."""
+    train = knn_root / "train"
+    group = knn_root / "test/obama_and_biden.jpg"
+    site.enroll("Barack Obama", train / "obama/obama.jpg")
+    with site.client() as client:  # which of the photo's faces (in the page's order) is whose
+        found = client.post("/api/detect", files={"image": (group.name, group.read_bytes())})
+        named = client.post("/api/identify", files={"image": (group.name, group.read_bytes())})
+    faces = found.json()["faces"]
+    obama = next(f for f in named.json()["faces"] if f["identity"] == "Barack Obama")
+    ox, _, ow, _ = obama["box"]
+    usable = [i for i, f in enumerate(faces) if f["quality"]["value"] >= 0.3]
+    assert len(usable) == 2
+    obama_index = next(
+        i for i in usable if abs(faces[i]["box"][0] + faces[i]["box"][2] / 2 - ox - ow / 2) < 20
+    )
+    (biden_index,) = [i for i in usable if i != obama_index]
+    log_in(page, site)
+    for width, name in [(1280, "Joe"), (390, "Joseph")]:
+        page.set_viewport_size({"width": width, "height": 844})
+        page.click("#nav a[data-view=enroll]")
+        page.fill("#enroll-name", name)
+        page.set_input_files("#enroll-files", [group])
+        figure = page.locator(f"#enroll-previews figure[data-file='{group.name}']")
+        status = figure.locator(".status")
+        expect(status).to_contain_text("2 faces found: press this person's face")
+        expect(page.locator("#enroll-save")).to_be_disabled()
+        buttons = figure.locator("button.face-pick")
+        expect(buttons).to_have_count(2)
+        assert_no_sideways_scroll(page)
+        biden = figure.locator(f"button.face-pick[aria-label^='Face {biden_index + 1} ']")
+        obama_button = figure.locator(f"button.face-pick[aria-label^='Face {obama_index + 1} ']")
+        if width == 1280:
+            obama_button.click()
+        else:
+            obama_button.focus()
+            page.keyboard.press("Space")
+        expect(obama_button).to_have_attribute("aria-pressed", "true")
+        expect(status).to_contain_text(f"face {obama_index + 1} of 2 chosen")
+        expect(page.locator("#enroll-summary")).to_have_text("1 of 1 photo ready to enroll")
+        shot(f"group-face-chosen-{width}")
+        page.click("#enroll-save")  # Obama's face under another name: the look-alike warning
+        expect(page.locator("#enroll-warning")).to_contain_text("Barack Obama")
+        assert {p["name"] for p in site.people()} == {"Barack Obama"}  # nothing saved
+        page.keyboard.press("Escape")
+        if width == 1280:
+            biden.click()
+        else:
+            biden.focus()
+            page.keyboard.press("Enter")
+        expect(biden).to_have_attribute("aria-pressed", "true")
+        expect(obama_button).to_have_attribute("aria-pressed", "false")
+        page.click("#enroll-save")
+        expect(page.locator("#enroll-result")).to_have_text(
+            f"Enrolled 1 photo of {name} (now 1 in the gallery)."
+        )
+        expect(status).to_have_text("enrolled")
+        shot(f"group-face-enrolled-{width}")
+        with site.client() as client:  # the face saved is Biden's: his portrait is now `name`
+            portrait = train / "biden/biden.jpg"
+            answer = client.post(
+                "/api/identify", files={"image": (portrait.name, portrait.read_bytes())}
+            )
+            assert [f["identity"] for f in answer.json()["faces"]] == [name]
+            assert client.delete(f"/api/people/{name}").status_code == 200  # the next width anew
+        page.click("#enroll-clear")

@@ -1,5 +1,7 @@
 // Enroll: photos of one person, each checked for faces (POST /api/detect) and shown with the
-// face found before anything is saved; Save sends the usable ones (POST /api/people). When the
+// face found before anything is saved; Save sends the usable ones (POST /api/people). A photo
+// with several faces shows each as a button: the one pressed is this person's, and that photo
+// is sent on its own with face=X,Y (the centre of its box, in the photo's pixels). When the
 // server answers 409 matches_other_person (a photo looks like someone else already enrolled),
 // nothing was saved: the warning shows each such face beside the other person's, with
 // "Save anyway" (force=true) and "Leave them out".
@@ -12,7 +14,8 @@ import { $, dropZone, el, faceThumbnail, loadImage, photoWithBoxes, plural, say 
 const USABLE_QUALITY = 0.3;
 
 export function setupEnroll(session) {
-  /** One entry per photo: {file, figure, caption, faces (null while checking), usable}. */
+  /** One entry per photo: {file, figure, caption, faces (null while checking), usable, and
+   * picked: the face chosen among several (null when the photo holds one)}. */
   let entries = [];
 
   function update() {
@@ -36,38 +39,65 @@ export function setupEnroll(session) {
     }
     if (entries.length === 0 || checking) return "";
     if (!name) return "Type the person's name to save.";
-    if (usable === 0) return "No photo is ready: each needs exactly one usable face.";
+    if (usable === 0) return "No photo is ready: each needs one usable face (in a group photo, press the person's face).";
     return "";
   }
 
   function describe(entry, faces, width, height, image) {
     const scale = image.naturalWidth / width;
     const usable = faces.filter((face) => face.quality.value >= USABLE_QUALITY);
+    const picking = usable.length > 1;
     let label;
     if (faces.length === 0) {
       label = "no face found: will be skipped";
-    } else if (usable.length > 1) {
-      label = `${usable.length} faces found: a photo to enroll must show the person alone; will be skipped`;
+    } else if (picking && entry.picked) {
+      label = `face ${faces.indexOf(entry.picked) + 1} of ${usable.length} chosen (quality ${entry.picked.quality.value.toFixed(2)}): ready`;
+    } else if (picking) {
+      label = `${usable.length} faces found: press this person's face below, or it will be skipped`;
     } else if (usable.length === 0) {
       const best = faces.reduce((a, b) => (b.quality.value > a.quality.value ? b : a));
       label = `no usable face (${best.quality.reasons.join(", ") || "poor quality"}): will be skipped`;
     } else {
       label = `1 face found (quality ${usable[0].quality.value.toFixed(2)}): ready`;
     }
-    entry.usable = usable.length === 1;
+    const chosen = picking ? entry.picked : usable.length === 1 ? usable[0] : null;
+    entry.usable = chosen !== null;
     entry.figure.className = entry.usable ? "usable" : "unusable";
     const boxes = faces.map((face, index) => {
       const good = face.quality.value >= USABLE_QUALITY;
       return {
         box: face.box,
-        label: !good ? "too poor" : entry.usable ? "face" : `face ${index + 1}`,
-        kind: entry.usable && good ? "known" : "rejected",
+        label: !good ? "too poor" : !picking ? "face" : `face ${index + 1}`,
+        kind: face === chosen ? "known" : "rejected",
       };
     });
     entry.figure.querySelector(".photo").replaceWith(photoWithBoxes(image, width, height, boxes));
     entry.status.textContent = label;
-    entry.thumbs.replaceChildren(...usable.map((face) => faceThumbnail(image, face.box, scale)));
-    entry.thumb = entry.usable ? () => faceThumbnail(image, usable[0].box, scale) : null;
+    entry.thumbs.replaceChildren(
+      ...usable.map((face) => {
+        const thumb = faceThumbnail(image, face.box, scale);
+        if (!picking) return thumb;
+        const number = faces.indexOf(face) + 1;
+        return el(
+          "button",
+          {
+            type: "button",
+            class: "face-pick",
+            "aria-pressed": String(face === entry.picked),
+            "aria-label": `Face ${number} is this person (${entry.file.name})`,
+            onclick: () => {
+              entry.picked = face === entry.picked ? null : face; // pressed again: no choice
+              describe(entry, faces, width, height, image);
+              update();
+              entry.thumbs.querySelectorAll(".face-pick")[usable.indexOf(face)].focus();
+            },
+          },
+          thumb,
+          el("span", { class: "pick-number", text: `face ${number}` }),
+        );
+      }),
+    );
+    entry.thumb = chosen ? () => faceThumbnail(image, chosen.box, scale) : null;
   }
 
   async function check(entry) {
@@ -91,7 +121,7 @@ export function setupEnroll(session) {
     say("enroll-result", "");
     say("enroll-error", "");
     for (const file of files) {
-      const entry = { file, faces: null, usable: false };
+      const entry = { file, faces: null, usable: false, picked: null };
       entry.status = el("div", { class: "status", text: "looking for faces…" });
       entry.thumbs = el("div", { class: "faces-found" });
       entry.figure = el(
@@ -123,40 +153,69 @@ export function setupEnroll(session) {
     update();
   }
 
+  /** The requests Save makes: the photos holding one face together, then each photo whose
+   * face was chosen on its own, with the centre of that face as `face`. */
+  function batches(usable) {
+    const whole = usable.filter((entry) => !entry.picked);
+    const picked = usable.filter((entry) => entry.picked);
+    return [
+      ...(whole.length ? [{ entries: whole, face: null }] : []),
+      ...picked.map((entry) => {
+        const [x, y, w, h] = entry.picked.box;
+        return { entries: [entry], face: `${(x + w / 2).toFixed(1)},${(y + h / 2).toFixed(1)}` };
+      }),
+    ];
+  }
+
   async function save(force = false) {
     const name = $("#enroll-name").value.trim();
-    const usable = entries.filter((entry) => entry.usable);
     say("enroll-error", "");
     hideWarning();
     $("#enroll-save").disabled = true;
-    try {
-      const fields = [["name", name], ...(force ? [["force", "true"]] : [])];
-      const form = formData([...fields, ...usable.map((entry) => ["photos", entry.file])]);
-      const answer = await api("POST", "/api/people", { form });
-      answer.photos.forEach((outcome, index) => {
-        const entry = usable[index];
-        entry.figure.className = outcome.accepted ? "accepted" : "rejected";
-        entry.status.textContent = outcome.accepted ? "enrolled" : `not enrolled: ${outcome.reason}`;
-      });
-      const person = answer.person;
-      say(
-        "enroll-result",
-        `Enrolled ${answer.accepted} photo${answer.accepted === 1 ? "" : "s"} of ${person.name}` +
-          ` (now ${person.templates} in the gallery)` +
-          (answer.rejected ? `; ${answer.rejected} rejected` : "") + ".",
-      );
-      entries = [];
-      $("#enroll-result").focus(); // Save is disabled now: the keyboard goes on from what was done
-    } catch (error) {
-      if (error.code === "matches_other_person" && error.details) {
-        await warn(error, usable, name);
+    let accepted = 0;
+    let rejected = 0;
+    let person = null;
+    for (const batch of batches(entries.filter((entry) => entry.usable))) {
+      try {
+        const fields = [["name", name], ...(force ? [["force", "true"]] : []), ...(batch.face ? [["face", batch.face]] : [])];
+        const form = formData([...fields, ...batch.entries.map((entry) => ["photos", entry.file])]);
+        const answer = await api("POST", "/api/people", { form });
+        answer.photos.forEach((outcome, index) => {
+          const entry = batch.entries[index];
+          entry.figure.className = outcome.accepted ? "accepted" : "rejected";
+          entry.status.textContent = outcome.accepted ? "enrolled" : `not enrolled: ${outcome.reason}`;
+        });
+        accepted += answer.accepted;
+        rejected += answer.rejected;
+        person = answer.person;
+        const sent = new Set(batch.entries);
+        entries = entries.filter((entry) => !sent.has(entry));
+      } catch (error) {
+        if (person) report(accepted, rejected, person);
+        if (error.code === "matches_other_person" && error.details) {
+          await warn(error, batch.entries, name);
+          update();
+          return;
+        }
+        const reasons = ((error.details && error.details.photos) || []).map((p) => `${p.source}: ${p.reason}`);
+        say("enroll-error", [error.message, ...reasons].join(" — "));
         update();
         return;
       }
-      const reasons = ((error.details && error.details.photos) || []).map((p) => `${p.source}: ${p.reason}`);
-      say("enroll-error", [error.message, ...reasons].join(" — "));
     }
+    report(accepted, rejected, person);
+    entries = [];
+    $("#enroll-result").focus(); // Save is disabled now: the keyboard goes on from what was done
     update();
+  }
+
+  function report(accepted, rejected, person) {
+    say(
+      "enroll-result",
+      `Enrolled ${accepted} photo${accepted === 1 ? "" : "s"} of ${person.name}` +
+        ` (now ${person.templates} in the gallery)` +
+        (rejected ? `; ${rejected} rejected` : "") + ".",
+    );
   }
 
   function hideWarning() {

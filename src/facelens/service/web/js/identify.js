@@ -2,7 +2,8 @@
 // photo, unknown faces marked in red. Faces are numbered left to right; on a crowded photo
 // the boxes show their numbers and the list below names them. An unknown face can be named
 // where it is met (enroll key): "This is NAME" adds it to someone enrolled, "New person NAME"
-// enrolls them; the face is cut from the photo here and sent as its own photo.
+// enrolls them; the photo is sent with the centre of that face (face=X,Y) so the server
+// enrolls that face of it.
 
 import { api, formData } from "./api.js";
 import { $, cancelOnEscape, declutter, dropZone, el, loadImage, odds, oneIn, photoWithBoxes, plural, say } from "./dom.js";
@@ -10,7 +11,7 @@ import { showLookalikes } from "./lookalike.js";
 import { loadNames } from "./people.js";
 
 /** The face `box` ([x, y, w, h] in pixels of the natural image) with room around it, as a
- * JPEG File the detector can find it in again (at least 200 px square). */
+ * JPEG File at least 200 px square: the thumbnail the look-alike warning shows. */
 function cutFace(image, box, fileName) {
   const [x, y, w, h] = box;
   const side = Math.max(w, h) * 2.2;
@@ -62,9 +63,10 @@ export function setupIdentify(session) {
       warning.hidden = true;
       button.disabled = true;
       const scaled = face.box.map((v) => v * scale);
+      const [x, y, w, h] = face.box; // the server's pixels: its centre picks this face of the photo
       try {
-        const file = await cutFace(image, scaled, `face-${index + 1}-of-${current.name.replace(/\.[^.]*$/, "")}.jpg`);
-        const fields = force ? [["force", "true"]] : [];
+        const file = current;
+        const fields = [["face", `${(x + w / 2).toFixed(1)},${(y + h / 2).toFixed(1)}`], ...(force ? [["force", "true"]] : [])];
         const adding = known.has(name);
         const answer = adding
           ? await api("POST", `/api/people/${encodeURIComponent(name)}/photos`, { form: formData([...fields, ["photos", file]]) })
