@@ -43,6 +43,7 @@ OPENERS: dict[str, tuple[Opener, type[FaceLensError]]] = {
     "gallery": (lambda path: SQLiteGallery(path, MODEL), GalleryError),
     "scan index": (lambda path: ScanIndex(path, MODEL), GalleryError),
     "library": (lambda path: ClusterStore(path, MODEL), ClusterError),
+    "service state": (StateDB, GalleryError),
 }
 
 # The library's tables as the first `facelens cluster` wrote them (schema 1, `.clusters.db`).

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from facelens.errors import GalleryError
 from facelens.io.private_files import make_private_dir
-from facelens.io.sqlite_files import open_sqlite_file
+from facelens.io.sqlite_files import open_sqlite_file, other_kind
 
 __all__ = ["StateDB"]
 
@@ -69,7 +69,10 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created_at);
 
 
 class StateDB:
-    """A thread-safe connection to ``service.db`` (created with its folder if missing)."""
+    """A thread-safe connection to ``service.db`` (created with its folder if missing).
+
+    A gallery, library or scan index found at that path is refused
+    (:class:`GalleryError`) and left as it was."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -78,6 +81,13 @@ class StateDB:
             self._db = open_sqlite_file(path, "service state")
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a facelens service file or damaged ({exc})") from exc
+        kind = other_kind(self._db, "service state")
+        if kind is not None:  # refused before the schema below writes a table into it
+            self._db.close()
+            raise GalleryError(
+                f"{path} is a facelens {kind}, not a service state: give the service a "
+                "folder of its own (--service-dir), or the gallery as --gallery"
+            )
         self._lock = threading.RLock()
         with self.write() as db:
             for statement in _SCHEMA.split(";"):
