@@ -241,6 +241,7 @@ READS_THE_LIBRARY = [
     ["cluster", "merge", "1", "2"],
     ["cluster", "name", "1", "Ada"],
     ["cluster", "forget", "1"],
+    ["cluster", "run", "--rebuild"],  # regroups what is there: nothing to regroup
     ["search", "PHOTO"],
 ]
 

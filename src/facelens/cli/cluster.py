@@ -63,7 +63,7 @@ def command() -> None:
 def _clusters(ctx: click.Context, index_path: str | None, *, create: bool = False) -> FaceClusters:
     """The clusters of this invocation: the lens's pipeline and gallery, the index beside it.
 
-    Only ``run`` (``create``) makes the library; the commands that list or correct groups
+    Only ``run`` with photos (``create``) makes the library; the commands that list or correct groups
     refuse a missing one in one line (:func:`no_library`) and make nothing.
     """
     if not create:
@@ -127,7 +127,7 @@ def run_command(
     """
     if not sources and not rebuild:
         raise click.UsageError("give photos or folders to cluster (or --rebuild)")
-    clusters = _clusters(ctx, index_path, create=True)
+    clusters = _clusters(ctx, index_path, create=bool(sources))  # --rebuild alone: no new one
     paths = image_paths(sources) if sources else []
     with progress_bar("Reading photos", len(paths)) as progress:
 
