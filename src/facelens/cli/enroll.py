@@ -37,8 +37,8 @@ def _face_choice(ctx: click.Context, param: click.Parameter, value: str) -> Face
     callback=_face_choice,
     show_default=True,
     help="Which face of each photo: its only usable face, the largest usable face, or "
-    "the face at the point X,Y (pixels from the photo's top-left corner; "
-    "`facelens detect PHOTO` lists the boxes).",
+    "the face whose box holds the point X,Y (pixels from the photo's top-left corner; "
+    "`facelens detect PHOTO` lists the boxes as x, y, width, height).",
 )
 @json_option
 @click.pass_context
