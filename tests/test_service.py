@@ -595,7 +595,11 @@ def test_a_cancelled_job_stops_and_keeps_no_result(
         files={"file": ("many.zip", _zip(photos), "application/zip")},
         headers=query,
     ).json()
-    cancelled = client.delete(f"/api/jobs/{started['id']}", headers=query).json()
+    running = assert_error(
+        client.delete(f"/api/jobs/{started['id']}", headers=query), 409, "job_running"
+    )  # DELETE deletes: a job still at work is cancelled first
+    assert "cancel it first" in running["message"]
+    cancelled = client.post(f"/api/jobs/{started['id']}/cancel", headers=query).json()
     assert cancelled["state"] == "cancelled"
     time.sleep(1.0)  # give the runner time to notice; the state must not change
     job = client.get(f"/api/jobs/{started['id']}", headers=query).json()

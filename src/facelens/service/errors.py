@@ -30,6 +30,7 @@ __all__ = [
     "JobKindNotFoundError",
     "JobNotFoundError",
     "JobNotReadyError",
+    "JobRunningError",
     "KeyNotFoundError",
     "MalformedHTTPError",
     "MethodNotAllowedError",
@@ -124,6 +125,14 @@ class JobNotReadyError(ServiceError):
     """The job has no result (yet, or because it failed)."""
 
     code = "job_not_ready"
+    status = 409
+
+
+class JobRunningError(ServiceError):
+    """``DELETE`` of a job still queued or running: it is cancelled first
+    (``POST /api/jobs/{id}/cancel``), then deleted."""
+
+    code = "job_running"
     status = 409
 
 

@@ -28,6 +28,7 @@ from facelens.service.errors import (
     JobKindNotFoundError,
     JobNotFoundError,
     JobNotReadyError,
+    JobRunningError,
     PermissionDeniedError,
     UnsupportedMediaTypeError,
 )
@@ -227,17 +228,31 @@ def job_result(
     )
 
 
-@router.delete("/{job_id}")
-def cancel_or_delete_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
-    """Cancel a queued or running job; a finished job is deleted with its files."""
+@router.post("/{job_id}/cancel")
+def cancel_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
+    """Cancel a queued or running job (a running one stops at its next progress report); the
+    job stays listed as ``cancelled`` until deleted. A finished job is left as it is."""
     job = _visible(context.jobs.get(job_id), key)
     if job.finished:
-        context.jobs.delete(job.id)
-        context.audit.record(key, "delete_job", job.id, {"kind": job.kind})
-        return {"deleted": job.id}
+        return job.to_dict()
     cancelled = context.jobs.cancel(job.id)
     context.audit.record(key, "cancel_job", job.id, {"kind": job.kind})
     return cancelled.to_dict()
+
+
+@router.delete("/{job_id}")
+def delete_job(job_id: str, key: QueryKey, context: Service) -> dict[str, Any]:
+    """Delete a finished job with its files (409 ``job_running`` while it is queued or
+    running: cancel it first)."""
+    job = _visible(context.jobs.get(job_id), key)
+    if not job.finished:
+        raise JobRunningError(
+            f"job {job.id} is still {job.state}: cancel it first "
+            f"(POST /api/jobs/{job.id}/cancel), then delete it"
+        )
+    context.jobs.delete(job.id)
+    context.audit.record(key, "delete_job", job.id, {"kind": job.kind})
+    return {"deleted": job.id}
 
 
 def _media_type(path: Path) -> str:
