@@ -550,8 +550,17 @@ def test_background_job_progress_and_download(
     expect(row).to_have_attribute("data-state", "done")  # the page polls the job until it ends
     expect(row.locator("progress")).to_have_attribute("value", "1")
     expect(row.locator(".message")).to_contain_text("100%")
-    expect(row.locator(".summary")).to_contain_text("failed: 1")
-    expect(row.locator(".summary")).to_contain_text("identified: Eileen Collins")
+    # the result in words: what was looked at, who was recognized, which photo failed
+    expect(row.locator("td.kind")).to_have_text("Identify photos")
+    expect(row.locator(".summary")).to_contain_text(
+        "Looked for faces in 2 photos (1 more photo could not be read): 3 faces found."
+    )
+    expect(row.locator(".summary")).to_contain_text("Recognized: Eileen Collins.")
+    expect(row.locator(".summary")).not_to_contain_text("identified:")  # no raw facts
+    row.locator("details.each-photo summary").click()  # read from identify.json when opened
+    table = row.locator("details.each-photo table")
+    expect(table.locator("tr", has_text="mirrored.jpg")).to_contain_text("Eileen Collins")
+    expect(table.locator("tr", has_text="broken.jpg")).to_contain_text("could not be read")
     shot("job-done")
 
     with page.expect_download() as download_info:
@@ -613,7 +622,9 @@ def test_anonymize_a_photo_as_a_job(
     expect(row.locator("td").nth(1)).to_have_text("eileen.jpg")
     shot("anonymize-started")
     expect(row).to_have_attribute("data-state", "done")
-    expect(row.locator(".summary")).to_contain_text("faces anonymized: 1")
+    expect(row.locator(".summary")).to_contain_text("Hid 1 face (pixelated).")
+    expect(row.locator(".summary")).to_contain_text("Privacy check passed")
+    expect(row.locator(".summary")).not_to_contain_text("faces anonymized")
     expect(row.locator("a.download-other").first).to_be_visible()  # the JSON/HTML reports
     shot("anonymize-done")
     with page.expect_download() as download_info:
@@ -659,6 +670,8 @@ def _expect_failed_check(page: Page, shot: Shots, row: Any) -> None:
     expect(row.locator("td.state")).to_have_text("failed check")
     expect(row.locator(".check-failed")).to_contain_text("Privacy check failed")
     expect(row.locator(".check-failed")).to_contain_text("outside every hidden region")
+    expect(row.locator(".summary")).to_contain_text("Privacy check failed:")
+    expect(row.locator(".summary")).to_contain_text("left visible")
     expect(row.locator("a.download")).to_be_visible()
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
@@ -675,7 +688,7 @@ def _synthetic_video(path: Path, astronaut: np.ndarray, frames: int = 30) -> Pat
     try:
         for index in range(frames):
             frame = np.full((288, 384, 3), 90, np.uint8)
-            left = 16 + 3 * index
+            left = 16 + 3 * (index % 36)  # a longer clip drifts across again
             frame[16:272, left : left + 256] = face
             writer.write(np.ascontiguousarray(frame[:, :, ::-1]))  # OpenCV writes BGR
     finally:
@@ -709,7 +722,11 @@ def test_video_job_progress_and_annotated_download(
     shot("video-job-started")
     expect(row).to_have_attribute("data-state", "done")
     print("states the page showed:", page.evaluate("() => [...window.seenStates]"))
-    expect(row.locator(".summary")).to_contain_text("Eileen Collins")
+    expect(row.locator(".summary")).to_contain_text("face followed through the video.")
+    expect(row.locator(".summary")).to_contain_text("Recognized: Eileen Collins.")
+    row.locator("details.timeline summary").click()  # read from timeline.json when opened
+    seen = row.locator("details.timeline table tr", has_text="Eileen Collins")
+    expect(seen.locator("td").nth(1)).to_have_text(re.compile(r"^0:0\d$"))  # first seen
     shot("video-job-done")
     with page.expect_download() as download_info:
         row.locator("a.download").click()
@@ -728,6 +745,49 @@ def test_video_job_progress_and_annotated_download(
         row.locator("a.download-other[data-file='timeline.json']").click()
     timeline = json.loads(Path(timeline_info.value.path()).read_text())
     assert "Eileen Collins" in json.dumps(timeline)
+
+
+def test_cancel_stops_a_queued_and_a_running_job_and_delete_removes_one(
+    page: Page, site: Site, shot: Shots, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """At 390 px, by keyboard: a long video job runs, a second waits behind it. Cancel on the
+    waiting one (POST /api/jobs/{id}/cancel) leaves it cancelled, the focus on its Delete
+    button; Cancel on the running one stops it; Delete removes a cancelled job."""
+    _job_kind_or_skip(site, "video_identify")
+    long_clip = _synthetic_video(tmp_path / "long.mp4", astronaut, frames=900)
+    short_clip = _synthetic_video(tmp_path / "short.mp4", astronaut)
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, site, "query")
+    _start_job(page, "video_identify", long_clip, {})
+    running = page.locator("#jobs-list tr", has_text="long.mp4")
+    expect(running).to_have_attribute("data-state", "running")
+    page.set_input_files("#job-file", short_clip)
+    page.locator("#job-start").focus()
+    page.keyboard.press("Enter")
+    waiting = page.locator("#jobs-list tr", has_text="short.mp4")
+    expect(waiting).to_have_attribute("data-state", "queued")
+    shot("two-jobs")
+
+    cancel = waiting.locator("button", has_text="Cancel")
+    cancel.focus()
+    page.keyboard.press("Enter")
+    expect(waiting).to_have_attribute("data-state", "cancelled")
+    expect(waiting.locator("td.state")).to_have_text("cancelled")
+    expect(page.locator("#job-error")).to_be_hidden()
+    expect(waiting.locator("button", has_text="Delete")).to_be_focused()
+    running.locator("button", has_text="Cancel").focus()
+    page.keyboard.press("Enter")
+    expect(running).to_have_attribute("data-state", "cancelled")
+    assert_no_sideways_scroll(page)
+    shot("cancelled")
+
+    page.keyboard.press("Enter")  # the focus is on the long job's Delete now
+    expect(running).to_have_count(0)
+    expect(waiting).to_have_count(1)
+    with site.client("query") as client:
+        states = {job["input"]: job["state"] for job in client.get("/api/jobs").json()}
+    assert states == {"short.mp4": "cancelled"}, states
+    shot("deleted")
 
 
 def test_a_query_key_can_look_but_not_enroll(
@@ -768,6 +828,26 @@ WIDTHS = (1280, 390)
 def assert_no_sideways_scroll(page: Page) -> None:
     width, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= inner, f"the page scrolls sideways: {width} px wide in a {inner} px window"
+
+
+CHOOSE_SPLIT = """() => [...document.querySelectorAll('.dropzone p label.link')]
+    .filter(label => label.offsetParent !== null)
+    .filter(label => {
+        const range = document.createRange();  // "choose one." to the end of its sentence
+        range.setStartBefore(label);
+        const p = label.closest('p');
+        range.setEnd(p, p.childNodes.length);
+        const middles = [...range.getClientRects()].filter(r => r.width > 0)
+            .map(r => r.top + r.height / 2);
+        return Math.max(...middles) - Math.min(...middles) > 4;
+    })
+    .map(label => label.closest('p').textContent.trim())"""
+"""The sentences of drop zones whose "choose…" link and its full stop are not on one line."""
+
+
+def assert_choose_stays_whole(page: Page) -> None:
+    split = page.evaluate(CHOOSE_SPLIT)
+    assert not split, f"a full stop wraps away from its 'choose' link: {split}"
 
 
 def assert_big_enough_to_tap(page: Page, width: int) -> None:
@@ -893,10 +973,28 @@ def test_boxes_stay_inside_a_photo_whose_edge_cuts_a_face(
         assert_no_sideways_scroll(page)
         shot(f"identify-cut-face-{width}")
 
+        # The list item of the face in keyboard focus rings its box: inside the box, so the
+        # photo's edge does not cut the ring off.
+        page.locator("#identify-results li").first.focus()
+        expect(page.locator("#identify-photo .face-box.focus")).to_have_count(1)
+        ring = page.evaluate(
+            "() => getComputedStyle(document.querySelector('#identify-photo .face-box.focus'))"
+            ".boxShadow"
+        )
+        assert ring.count("inset") == 2, ring
+        shot(f"identify-cut-face-focus-{width}")
+
         page.click("#nav a[data-view=enroll]")
         page.set_input_files("#enroll-files", cut)
         expect(page.locator("#enroll-previews figure .face-box")).to_have_count(1)
         assert page.evaluate(OUT_OF_PHOTO) == []
+        # The face cut out beside it: past the photo's edge it is the page's grey, not blank.
+        thumb = page.locator("#enroll-previews canvas.face-thumb")
+        expect(thumb).to_have_count(1)
+        corner = thumb.evaluate(
+            "c => [...c.getContext('2d').getImageData(c.width - 2, c.height - 2, 1, 1).data]"
+        )
+        assert corner == [128, 128, 128, 255], corner
         assert_no_sideways_scroll(page)
         shot(f"enroll-cut-face-{width}")
         page.click("#enroll-clear")
@@ -1033,6 +1131,7 @@ def test_every_view_fits_a_phone_and_a_desktop(
         page.set_input_files("#verify-b", photos["mirrored"])
         expect(page.locator("#verify-button")).to_be_enabled()
         assert_no_sideways_scroll(page)
+        assert_choose_stays_whole(page)  # at 390 px "choose" and its "." once parted
         shot(f"verify-{width}")
         page.click("#nav a[data-view=jobs]")
         expect(page.locator("#job-kind option")).not_to_have_count(0)

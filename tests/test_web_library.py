@@ -10,6 +10,7 @@ by keyboard alone at 390. Screenshots of every step go to
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import zipfile
@@ -156,6 +157,10 @@ def tick(page: Page, selector: str, keyboard: bool) -> None:
         page.click(selector)
 
 
+FILES = len(PEOPLE) * PER_PERSON + 2
+"""Files in the library folder "photos": the people's photos, the video and a broken JPEG."""
+
+
 def _scan_from_the_page(page: Page, keyboard: bool, shot: Shots) -> None:
     expect(page.locator("#scan-card")).to_be_visible()
     expect(page.locator("#groups-empty")).to_be_visible()
@@ -165,9 +170,12 @@ def _scan_from_the_page(page: Page, keyboard: bool, shot: Shots) -> None:
     else:
         page.click("#scan-start")
     expect(page.locator("#scan-progress")).to_be_visible()
-    expect(page.locator("#scan-result")).to_contain_text("files read", timeout=WAIT_MS * 3)
+    expect(page.locator("#scan-result")).to_contain_text(
+        f"Scanned photos: {FILES} files found. Read {FILES - 1} new files: ",
+        timeout=WAIT_MS * 3,
+    )
     expect(page.locator("#scan-failures-box")).to_be_visible()
-    expect(page.locator("#scan-result")).to_contain_text("1 could not be read")
+    expect(page.locator("#scan-result")).to_contain_text("1 file could not be read.")
     expect(page.locator("#scan-failures-title")).to_have_text("1 file could not be read")
     expect(page.locator("#scan-failures")).to_contain_text("broken.jpg")
     expect(page.locator("#groups-list li.group").first).to_be_visible()
@@ -436,9 +444,111 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     activate(page, "#nav a[data-view=people]", keyboard)
     extra = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[1]).glob("*.jpg"))[PER_PERSON]
     page.set_input_files("#scan-file", str(extra))
-    expect(page.locator("#scan-result")).to_contain_text(f"Scanned the upload {extra.name}")
-    expect(page.locator("#scan-result")).to_contain_text("1 file read")
+    expect(page.locator("#scan-result")).to_contain_text(
+        f"Scanned the upload {extra.name}: 1 file found. Read 1 new file: "
+    )
     fits(page, "home after an upload")
+
+
+def _words(count: int, noun: str) -> str:
+    """A count and its noun as the page writes them: 1 face, 3 faces."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_scan_form_names_its_folder_and_jobs_say_in_words_what_they_did(
+    library_site: LibrarySite,
+    make_page: Any,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    width: int,
+) -> None:
+    """The scan form names the server folder it reads (the --library-root as the server was
+    given it) and its field is relative to it: left empty, the whole folder is scanned. The
+    Jobs view then tells in sentences what that scan did (files found and read, faces and
+    the groups they went to, the file that could not be read, listed) and what an
+    identify_photos job found, with each photo's outcome read from its result when opened;
+    no raw list of facts. By mouse at 1280 px, by keyboard alone at 390 px."""
+    site = library_site
+    keyboard = width < 600
+    root = str(site.root)
+    page = make_page(site, width)
+    shot = Shots(page, request.node.name)
+    log_in(page, site)
+    expect(page.locator("#scan-where")).to_have_text(
+        f"Photos and videos are read from {root} on the server, or uploaded below."
+    )
+    expect(page.locator("#scan-prefix")).to_have_text(f"{root}/")  # before the folder field
+    expect(page.locator("#scan-folder-label")).to_have_text("Folder to scan, inside it")
+    expect(page.locator("#scan-roots")).to_contain_text("Leave it empty to scan the whole")
+    fits(page, "scan form")
+    shot("scan-form")
+
+    # The field left empty: the whole library folder is scanned.
+    if keyboard:
+        press(page, "#scan-folder")
+    else:
+        page.click("#scan-start")
+    expect(page.locator("#scan-result")).to_contain_text(
+        f"Scanned {root}: {FILES} files found.", timeout=WAIT_MS * 3
+    )
+    expect(page.locator("#scan-failures")).to_contain_text("photos/broken.jpg")
+
+    # An identify_photos job of two photos and a broken one (started through the API).
+    archive = tmp_path / "party.zip"
+    lfw = data_path("lfw/images_deepfunneled")
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for person in PEOPLE[:2]:
+            bundle.write(sorted((lfw / person).glob("*.jpg"))[PER_PERSON], f"{person}.jpg")
+        bundle.writestr("broken.jpg", b"not an image at all")
+    with site.client() as client:
+        started = client.post(
+            "/api/jobs/identify_photos",
+            files={"file": (archive.name, archive.read_bytes(), "application/zip")},
+        )
+        assert started.status_code == 202, started.text
+        assert _finished(client, started.json()["id"]) == "done"
+        jobs = {job["kind"]: job for job in client.get("/api/jobs").json()}
+    scanned = jobs["library_scan"]["result"]["summary"]
+    grouping = scanned["grouping"]
+    assert grouping["groups_grown"] == 0 and scanned["duplicates"] == 0, scanned
+    identified = jobs["identify_photos"]["result"]["summary"]
+
+    activate(page, "#nav a[data-view=jobs]", keyboard)
+    scan = page.locator("#jobs-list tr[data-kind=library_scan]")
+    expect(scan.locator("td.kind")).to_have_text("Library scan")
+    words = scan.locator(".summary")
+    expect(words).to_contain_text(f"Scanned {root}: {FILES} files found.")
+    expect(words).to_contain_text(
+        f"Read {FILES - 1} new files: {_words(scanned['faces'], 'face')} found, in "
+        f"{_words(grouping['groups_created'], 'new group')}."
+    )
+    expect(words).to_contain_text("1 file could not be read.")
+    failures = scan.locator("details.job-failures")
+    expect(failures).to_have_attribute("open", "")
+    expect(failures.locator("li")).to_have_text(re.compile(r"^photos/broken\.jpg — \S"))
+    for raw in ("registered", "items per second", "grouping", "failed in all"):
+        expect(words).not_to_contain_text(raw)
+    expect(scan.locator("a.download")).to_have_text("Download scan.json")
+
+    photos = page.locator("#jobs-list tr[data-kind=identify_photos]")
+    expect(photos.locator("td.kind")).to_have_text("Identify photos")
+    expect(photos.locator(".summary")).to_contain_text(
+        "Looked for faces in 2 photos (1 more photo could not be read): "
+        f"{_words(identified['faces'], 'face')} found."
+    )
+    expect(photos.locator(".summary")).to_contain_text("Nobody enrolled was recognized.")
+    expect(photos.locator(".summary")).not_to_contain_text("identified:")
+    opener = "#jobs-list tr[data-kind=identify_photos] details.each-photo summary"
+    activate(page, opener, keyboard)  # the photos are read from identify.json when opened
+    table = photos.locator("details.each-photo table")
+    expect(table.locator("tr", has_text="broken.jpg")).to_contain_text("could not be read")
+    expect(table.locator("tr", has_text=f"{PEOPLE[0]}.jpg")).to_contain_text("unknown face")
+    if keyboard:  # the focus stays on what opened it while the table is read in
+        expect(page.locator(opener)).to_be_focused()
+    expect(photos.locator("a.download")).to_have_text("Download identify.json")
+    fits(page, "jobs in words")
+    shot("jobs-in-words")
 
 
 def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(

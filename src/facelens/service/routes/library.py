@@ -108,6 +108,10 @@ class LibraryStats(BaseModel):
     faces: int
     groups: int
     roots: int = Field(description="How many folders this server may scan")
+    root_folders: list[str] = Field(
+        description="The folders this server may scan (its --library-root), as it was given "
+        "them; a folder to scan is one of them or inside one, absolute or relative to it"
+    )
 
 
 class NameRequest(BaseModel):
@@ -315,6 +319,7 @@ def library_stats(key: QueryKey, context: Service) -> LibraryStats:
         faces=stats["faces"],
         groups=stats["groups"],
         roots=len(context.settings.library_roots),
+        root_folders=list(context.settings.library_roots),
     )
 
 

@@ -334,12 +334,16 @@ function overlap(a, b) {
   return width > 0 && height > 0 ? width * height : 0;
 }
 
-/** A small canvas showing the region `box` of `image` (the face found), `size` px square. */
+/** A small canvas showing the region `box` of `image` (the face found), `size` px square.
+ * Where that region reaches past the photo (a face its edge cuts), the canvas is the page's
+ * neutral grey, as Identify's cut-out is, never a blank strip. */
 export function faceThumbnail(image, box, scale = 1, size = 112) {
   const canvas = el("canvas", { width: size, height: size, class: "face-thumb" });
   const [x, y, w, h] = box.map((value) => value * scale);
   const side = Math.max(w, h) * 1.2;
   const context = canvas.getContext("2d");
+  context.fillStyle = "#808080";
+  context.fillRect(0, 0, size, size);
   context.drawImage(image, x + w / 2 - side / 2, y + h / 2 - side / 2, side, side, 0, 0, size, size);
   return canvas;
 }

@@ -3,6 +3,7 @@
 
 import { api, formData } from "./api.js";
 import { $, dropZone, el, say } from "./dom.js";
+import { kindName, resultDetails, resultWords } from "./results.js";
 
 const POLL_MS = 1000;
 const FINISHED = ["done", "failed", "failed_check", "cancelled"];
@@ -27,29 +28,26 @@ const PARAM_LABELS = {
   keep: "Leave these enrolled people visible (names, comma-separated)",
   only: "Or hide only these enrolled people (names, comma-separated)",
   check: "Check the result with an independent detector and recognizer",
-  folder: "Folder under the server's library folder",
+  folder: "Folder inside the server's library folder",
 };
 
-/** A job's result summary ({photos: 3, identified: [...]}) as one line for people. */
-function summary(facts) {
-  if (!facts || typeof facts !== "object") return "";
-  return Object.entries(facts)
-    .map(([name, value]) => `${name.replaceAll("_", " ")}: ${readable(value)}`)
-    .join(" · ");
-}
-
-function readable(value) {
-  if (Array.isArray(value)) return value.map(readable).join(", ") || "none";
-  if (value && typeof value === "object") {
-    return Object.entries(value).map(([k, v]) => `${k.replaceAll("_", " ")} ${readable(v)}`).join(", ");
-  }
-  return value === null || value === undefined ? "n/a" : String(value);
+/** The label of the library_scan job's folder: which folder(s) it is relative to. */
+function folderLabel(roots) {
+  if (!roots) return PARAM_LABELS.folder;
+  if (roots.length === 0) return "Folder (this server may not read any folder: upload instead)";
+  if (roots.length === 1) return `Folder inside ${roots[0]} (relative to it, or its full path)`;
+  return `Folder inside one of ${roots.join(", ")} (its full path, or relative to one)`;
 }
 
 export function setupJobs() {
   let kinds = [];
+  let roots = null; // the library folders this server may read, as it was given them
   let file = null;
   let timer = null;
+  const details = resultDetails();
+  /** Each job's row as last drawn, and what it was drawn from: a row whose job has not
+   * changed is kept as it is (the keyboard focus in it, a <details> opened, stay). */
+  const rows = new Map();
 
   function kind() {
     return kinds.find((k) => k.kind === $("#job-kind").value);
@@ -88,7 +86,7 @@ export function setupJobs() {
                 "data-param": name,
                 "data-type": type,
               });
-        const label = PARAM_LABELS[name] || name.replaceAll("_", " ");
+        const label = name === "folder" ? folderLabel(roots) : PARAM_LABELS[name] || name.replaceAll("_", " ");
         return el("div", {}, el("label", { htmlFor: id, text: label }), input);
       }),
     );
@@ -143,49 +141,102 @@ export function setupJobs() {
               text: `Privacy check failed; review the report before use: ${failures.map((f) => f.what).join("; ")}`,
             })
           : null;
-      const { failures: _shown, ...facts } = job.result.summary || {};
       result = el(
-        "span",
-        {},
+        "div",
+        { class: "job-result" },
         warning,
-        el("a", {
-          href: `/api/jobs/${job.id}/result`,
-          download: "",
-          class: "download",
-          text: `Download ${job.result.file || "result"}`,
-        }),
-        ...others.map((name) =>
+        el("div", { class: "summary" }, ...resultWords(job, details)),
+        el(
+          "div",
+          { class: "job-files" },
           el("a", {
-            href: `/api/jobs/${job.id}/result?file=${encodeURIComponent(name)}`,
+            href: `/api/jobs/${job.id}/result`,
             download: "",
-            class: "download-other",
-            "data-file": name,
-            text: name,
+            class: "download",
+            text: `Download ${job.result.file || "result"}`,
           }),
+          ...others.map((name) =>
+            el("a", {
+              href: `/api/jobs/${job.id}/result?file=${encodeURIComponent(name)}`,
+              download: "",
+              class: "download-other",
+              "data-file": name,
+              text: name,
+            }),
+          ),
         ),
-        el("div", { class: "muted summary", text: summary(facts) }),
       );
     } else if (job.state === "failed" && job.error) {
       result = el("span", { class: "error", text: job.error.message || job.error.code });
     }
     const action = FINISHED.includes(job.state)
-      ? el("button", { type: "button", class: "small secondary", text: "Delete", onclick: () => remove(job.id) })
-      : el("button", { type: "button", class: "small danger", text: "Cancel", onclick: () => remove(job.id) });
+      ? el("button", { type: "button", class: "small secondary", text: "Delete", "aria-label": `Delete the ${kindName(job.kind).toLowerCase()} job of ${job.input}`, onclick: () => remove(job.id) })
+      : el("button", { type: "button", class: "small danger", text: "Cancel", "aria-label": `Cancel the ${kindName(job.kind).toLowerCase()} job of ${job.input}`, onclick: () => cancel(job.id) });
     return el(
       "tr",
-      { "data-job": job.id, "data-state": job.state },
-      el("td", { text: job.kind }),
-      el("td", { text: job.input }),
+      { "data-job": job.id, "data-state": job.state, "data-kind": job.kind },
+      el("td", { class: "kind", text: kindName(job.kind) }),
+      el("td", { class: "input", text: job.input }),
       el("td", { class: `state state-${job.state}`, text: job.state.replace("_", " ") }),
       el(
         "td",
         {},
-        el("progress", { max: 1, value: job.progress }),
+        el("progress", { max: 1, value: job.progress, "aria-label": `Progress of ${job.input}` }),
         el("span", { class: "muted message", text: ` ${Math.round(job.progress * 100)}% ${job.message || ""}` }),
       ),
-      el("td", {}, result),
+      el("td", { class: "result" }, result),
       el("td", {}, action),
     );
+  }
+
+  /** The rows of `jobs`, newest first. A job unchanged since it was drawn keeps its row (the
+   * keyboard focus in it, a <details> opened, stay); a running job's row only has its
+   * progress moved. */
+  function draw(jobs) {
+    const list = $("#jobs-list");
+    let refocus = null;
+    const wanted = jobs.map((job) => {
+      const drawn = JSON.stringify([job.state, job.result, job.error, job.kind, job.input]);
+      const known = rows.get(job.id);
+      if (known && known.drawn === drawn) {
+        known.node.querySelector("progress").value = job.progress;
+        known.node.querySelector(".message").textContent = ` ${Math.round(job.progress * 100)}% ${job.message || ""}`;
+        return known.node;
+      }
+      const node = row(job);
+      rows.set(job.id, { drawn, node });
+      if (known && known.node.contains(document.activeElement)) {
+        // the job the keyboard was on changed (it finished): the focus goes on to its result
+        // (or its button), not to the top of the page
+        refocus = node.querySelector("td.result a, td.result summary") || node.querySelector("button");
+      }
+      return node;
+    });
+    const ids = new Set(jobs.map((job) => job.id));
+    for (const id of [...rows.keys()]) {
+      if (!ids.has(id)) {
+        rows.delete(id);
+        details.forget(id);
+      }
+    }
+    const keep = new Set(wanted);
+    for (const node of [...list.children]) if (!keep.has(node)) node.remove();
+    wanted.forEach((node, index) => {
+      const here = list.children[index];
+      if (here !== node) list.insertBefore(node, here || null);
+    });
+    if (refocus) refocus.focus();
+  }
+
+  /** Stop a queued or running job (POST /api/jobs/{id}/cancel): it stays listed as
+   * cancelled until deleted. */
+  async function cancel(id) {
+    try {
+      await api("POST", `/api/jobs/${id}/cancel`);
+    } catch (error) {
+      say("job-error", error.message);
+    }
+    await refresh();
   }
 
   async function remove(id) {
@@ -207,7 +258,7 @@ export function setupJobs() {
       say("job-error", error.message);
       return;
     }
-    $("#jobs-list").replaceChildren(...jobs.map(row));
+    draw(jobs);
     $("#jobs-table").hidden = jobs.length === 0;
     $("#jobs-empty").hidden = jobs.length > 0;
     const watching = !$("#view-jobs").hidden;
@@ -223,8 +274,15 @@ export function setupJobs() {
       say("job-error", error.message);
       kinds = [];
     }
+    if (kinds.some((k) => "folder" in k.params)) {
+      try {
+        roots = (await api("GET", "/api/library")).root_folders || null;
+      } catch {
+        roots = null; // the label then says "the server's library folder"
+      }
+    }
     const previous = $("#job-kind").value;
-    $("#job-kind").replaceChildren(...kinds.map((k) => el("option", { value: k.kind, text: k.kind.replaceAll("_", " ") })));
+    $("#job-kind").replaceChildren(...kinds.map((k) => el("option", { value: k.kind, text: kindName(k.kind) })));
     if (kinds.some((k) => k.kind === previous)) $("#job-kind").value = previous;
     renderKind();
     await refresh();

@@ -5,6 +5,7 @@
 import { api, apiPage, ApiError, cropUrl } from "./api.js";
 import { $, cancelOnEscape, dropZone, el, onEscape, plural, say, undoneMessage } from "./dom.js";
 import { setupPerson } from "./person.js";
+import { failureItems, scanFailures, scanSentences } from "./results.js";
 
 const PAGE = 24; // groups fetched per page: 2,000 groups open as fast as 24
 const POLL_MS = 1000;
@@ -451,19 +452,69 @@ export function setupPeople(session) {
 
   // --- scans -------------------------------------------------------------------------------
 
+  let roots = []; // the library folders this server may read, as it was given them (--library-root)
+
+  /** Say which folder(s) a scan reads, and make the folder field relative to it. */
   async function describeRoots() {
+    let stats;
     try {
-      const stats = await api("GET", "/api/library");
-      const noRoots = stats.roots === 0;
-      $("#scan-folder").disabled = noRoots;
-      $("#scan-start").disabled = noRoots;
-      $("#scan-roots").textContent = noRoots
-        ? "This server may not read any folder (it needs --library-root DIR): upload instead."
-        : `A folder under the server's library ${stats.roots === 1 ? "folder" : "folders"}, absolute or relative to it. ` +
-          `The library holds ${plural(stats.done, "file")} read, ${plural(stats.faces, "face")}.`;
+      stats = await api("GET", "/api/library");
     } catch (error) {
       $("#scan-roots").textContent = error.message;
+      return;
     }
+    roots = stats.root_folders || [];
+    const none = roots.length === 0;
+    $("#scan-folder").disabled = none;
+    $("#scan-start").disabled = none || scanTimer !== null;
+    $("#scan-folder-label").hidden = none;
+    $("#scan-folder").closest(".row").hidden = none;
+    $("#scan-root-choice").hidden = roots.length < 2;
+    const where = $("#scan-where");
+    if (none) {
+      where.replaceChildren("This server may not read any folder of its own (it needs --library-root DIR): upload photos and videos below instead.");
+    } else if (roots.length === 1) {
+      where.replaceChildren("Photos and videos are read from ", el("code", { class: "path", text: roots[0] }), " on the server, or uploaded below.");
+      $("#scan-folder-label").textContent = "Folder to scan, inside it";
+    } else {
+      where.replaceChildren(
+        `Photos and videos are read from ${roots.length} folders on the server, or uploaded below: `,
+        ...roots.flatMap((root, i) => [i ? ", " : "", el("code", { class: "path", text: root })]),
+        ".",
+      );
+      const chosen = $("#scan-root").value;
+      $("#scan-root").replaceChildren(...roots.map((root) => el("option", { value: root, text: root })));
+      if (roots.includes(chosen)) $("#scan-root").value = chosen;
+      $("#scan-folder-label").textContent = "Folder to scan, inside the library folder chosen";
+    }
+    showPrefix();
+    $("#scan-roots").textContent = none
+      ? ""
+      : "Leave it empty to scan the whole library folder; a full path inside it works too. " +
+        `The library holds ${plural(stats.done, "file")} read, ${plural(stats.faces, "face")}.`;
+  }
+
+  /** The library folder the typed folder is relative to, shown before the field. */
+  function showPrefix() {
+    const root = chosenRoot();
+    $("#scan-prefix").hidden = !root;
+    $("#scan-prefix").textContent = root ? `${root.replace(/\/+$/, "")}/` : "";
+  }
+
+  function chosenRoot() {
+    return roots.length === 1 ? roots[0] : roots.length > 1 ? $("#scan-root").value : "";
+  }
+
+  /** What to ask the server to scan: the folder typed, relative to the library folder (its
+   * one folder, or the one chosen), a full path as typed, or the library folder itself. */
+  function folderToScan() {
+    const typed = $("#scan-folder").value.trim();
+    if (typed.startsWith("/") || typed.startsWith("~")) return typed; // the server checks it is inside
+    const relative = typed.replace(/^(\.\/)+/, "").replace(/^\.$/, "");
+    const root = chosenRoot();
+    if (!relative) return root;
+    if (roots.length === 1) return relative; // the server finds it inside its one folder
+    return `${root.replace(/\/+$/, "")}/${relative}`;
   }
 
   let scanning = ""; // what the running scan reads, as the person named it
@@ -529,40 +580,19 @@ export function setupPeople(session) {
 
   function finished(summary) {
     $("#scan-message").textContent = "100% done";
-    say(
-      "scan-result",
-      `Scanned ${scanning || summary.folder}: ${plural(summary.processed, "file")} read, ${plural(summary.faces, "face")} found` +
-        (summary.duplicates ? `, ${plural(summary.duplicates, "copy", "copies")} of files already read` : "") +
-        (summary.failed ? `, ${summary.failed} could not be read` : "") + ".",
-    );
-    const failures = summary.failures || [];
+    say("scan-result", scanSentences(summary, scanning).join(" "));
+    const failures = scanFailures(summary);
     $("#scan-failures-box").hidden = failures.length === 0;
     $("#scan-failures-box").open = failures.length > 0 && failures.length <= 10;
     $("#scan-failures-title").textContent = `${plural(summary.failed, "file")} could not be read`;
-    $("#scan-failures").replaceChildren(
-      ...failures.map((f) => {
-        const source = underFolder(f.source, summary.folder);
-        const error = f.error.startsWith(`${f.source}: `) ? f.error.slice(f.source.length + 2) : f.error;
-        return el("li", {}, el("span", { class: "file", title: f.source, text: source }), el("span", { class: "muted", text: ` — ${error}` }));
-      }),
-    );
-  }
-
-  /** A file's path from the folder the person asked to scan ("photos/x.jpg"), when it is
-   * under it; else the path as the server gave it. */
-  function underFolder(source, folder) {
-    const clean = (folder || "").replace(/\/+$/, "");
-    if (!clean) return source;
-    if (source.startsWith(`${clean}/`)) return source;
-    const at = source.indexOf(`/${clean}/`);
-    return at >= 0 ? source.slice(at + 1) : source;
+    $("#scan-failures").replaceChildren(...failureItems(failures));
   }
 
   function scanFolder(event) {
     event.preventDefault();
-    const folder = $("#scan-folder").value.trim();
+    const folder = folderToScan();
     if (!folder) {
-      say("scan-error", "Type a folder to scan.");
+      say("scan-error", "This server may not read any folder: upload photos and videos instead.");
       return;
     }
     startScan({ path: "/api/library/scan", body: { json: { folder } } }, folder);
@@ -602,6 +632,7 @@ export function setupPeople(session) {
     loadGroups();
   });
   $("#scan-form").addEventListener("submit", scanFolder);
+  $("#scan-root").addEventListener("change", showPrefix);
   dropZone($("#scan-drop"), $("#scan-file"), scanUpload, () => true);
   return {
     show,
