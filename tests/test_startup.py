@@ -34,7 +34,8 @@ def test_every_command_is_listed_and_runs_its_help() -> None:
 
 def test_the_command_list_imports_no_command() -> None:
     """`facelens --help` lists every command from its summary and imports none of their
-    modules (it had imported them all: 2.3 s and 163 MB, against about 0.5 s and 75 MB)."""
+    modules (it had imported them all: 2.5-2.9 s and 159 MB, against 0.7-0.9 s and 74 MB in
+    benchmarks/cli_startup.py)."""
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"

@@ -138,8 +138,8 @@ class _LazyGroup(click.Group):
     ``facelens eval lfw`` then never imports scipy, PyAV or the attribute
     models: 50 MB less resident memory and 0.4 s less start-up
     (docs/benchmarks.md, "Memory"). `facelens --help` lists the commands from their
-    summaries in :data:`_COMMANDS` and imports none of them (2.3 s and 163 MB when it
-    imported every module; about 0.5 s now).
+    summaries in :data:`_COMMANDS` and imports none of them (0.7-0.9 s and 74 MB, against
+    2.5-2.9 s and 159 MB when it imported every module: benchmarks/cli_startup.py).
     """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
