@@ -51,7 +51,7 @@ export function setupEnroll(session) {
     if (faces.length === 0) {
       label = "no face found: will be skipped";
     } else if (picking && entry.picked) {
-      label = `face ${faces.indexOf(entry.picked) + 1} of ${usable.length} chosen (quality ${entry.picked.quality.value.toFixed(2)}): ready`;
+      label = `face ${faces.indexOf(entry.picked) + 1} chosen (quality ${entry.picked.quality.value.toFixed(2)}): ready`;
     } else if (picking) {
       label = `${usable.length} faces found: press this person's face below, or it will be skipped`;
     } else if (usable.length === 0) {
