@@ -6,31 +6,9 @@
 // enrolls that face of it.
 
 import { api, formData } from "./api.js";
-import { $, cancelOnEscape, declutter, dropZone, el, loadImage, odds, oneIn, photoWithBoxes, plural, say } from "./dom.js";
+import { $, cancelOnEscape, declutter, dropZone, el, faceThumbnail, loadImage, odds, oneIn, photoWithBoxes, plural, say } from "./dom.js";
 import { showLookalikes } from "./lookalike.js";
 import { loadNames } from "./people.js";
-
-/** The face `box` ([x, y, w, h] in pixels of the natural image) with room around it, as a
- * JPEG File at least 200 px square: the thumbnail the look-alike warning shows. */
-function cutFace(image, box, fileName) {
-  const [x, y, w, h] = box;
-  const side = Math.max(w, h) * 2.2;
-  const size = Math.round(Math.min(800, Math.max(200, side)));
-  const canvas = document.createElement("canvas");
-  canvas.width = size;
-  canvas.height = size;
-  const context = canvas.getContext("2d");
-  context.fillStyle = "#808080";
-  context.fillRect(0, 0, size, size);
-  context.drawImage(image, x + w / 2 - side / 2, y + h / 2 - side / 2, side, side, 0, 0, size, size);
-  return new Promise((resolve, reject) =>
-    canvas.toBlob(
-      (blob) => (blob ? resolve(new File([blob], fileName, { type: "image/jpeg" })) : reject(new Error("the face cannot be cut out"))),
-      "image/jpeg",
-      0.95,
-    ),
-  );
-}
 
 export function setupIdentify(session) {
   let current = null;
@@ -62,7 +40,6 @@ export function setupIdentify(session) {
       message.hidden = true;
       warning.hidden = true;
       button.disabled = true;
-      const scaled = face.box.map((v) => v * scale);
       const [x, y, w, h] = face.box; // the server's pixels: its centre picks this face of the photo
       try {
         const file = current;
@@ -87,7 +64,7 @@ export function setupIdentify(session) {
         if (error.code === "matches_other_person" && error.details) {
           const outcome = error.details.photos.find((o) => o.matches);
           if (outcome) {
-            const thumb = el("img", { class: "crop", alt: `face ${index + 1}`, src: URL.createObjectURL(await cutFace(image, scaled, "face.jpg")) });
+            const thumb = faceThumbnail(image, face.box, scale);
             await showLookalikes(warning, [{ thumb, label: `face ${index + 1}`, other: outcome.matches }], name,
               { force: `identify-force-${index}`, leave: `identify-leave-${index}` },
               {
