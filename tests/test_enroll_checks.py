@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -364,6 +365,35 @@ def test_cli_face_option_and_its_refusals(knn_root: Path, tmp_path: Path) -> Non
         "enroll", "joe", photo, "--face", f"{x:.0f},{y:.0f}", "--json", gallery=gallery, check=False
     )
     assert again.returncode == 1 and json.loads(again.stdout)["photos"][0]["code"] == DUPLICATE
+
+
+def test_ingest_into_the_gallery_takes_the_largest_face_when_told(
+    knn_root: Path, tmp_path: Path
+) -> None:
+    """``ingest --into-gallery`` refuses a group photo by default (listed, exit 1) and with
+    ``--face largest`` enrolls its largest usable face under the folder's name."""
+    folder = tmp_path / "photos" / "joe"
+    folder.mkdir(parents=True)
+    shutil.copy(knn_root / "test/obama_and_biden.jpg", folder / "group.jpg")
+    gallery = tmp_path / "g.db"
+    ingest = ("ingest", folder.parent, "--into-gallery", "--json")
+    plain = run(*ingest, "--scan", tmp_path / "plain.db", gallery=gallery, check=False)
+    assert plain.returncode == 1, plain.stderr
+    (failure,) = json.loads(plain.stdout)["failures"]
+    assert failure["source"].endswith("group.jpg") and "2 faces found" in failure["error"]
+    assert "1 photo(s) hold several usable faces" in plain.stderr
+    assert "--face largest" in plain.stderr
+    largest = run(*ingest, "--face", "largest", "--scan", tmp_path / "s.db", gallery=gallery)
+    assert json.loads(largest.stdout)["failures"] == []
+    with FaceLens(gallery=gallery) as lens:
+        assert len(lens.gallery.list_templates("joe")) == 1
+        matches = [m for m in lens.identify(folder / "group.jpg") if m.face.quality.usable]
+    assert len(matches) == 2
+    widest = max(matches, key=lambda m: m.face.box.area)
+    assert [m.identity for m in matches if m is not widest] == [None]
+    assert widest.identity == "joe"  # the largest face is the one enrolled
+    scan_only = run("ingest", folder, "--face", "largest", gallery=gallery, check=False)
+    assert scan_only.returncode == 2 and "needs --into-gallery" in scan_only.stderr
 
 
 def test_service_face_field(service: tuple[TestClient, dict[str, str]], knn_root: Path) -> None:

@@ -751,8 +751,9 @@ def test_cancel_stops_a_queued_and_a_running_job_and_delete_removes_one(
     page: Page, site: Site, shot: Shots, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
     """At 390 px, by keyboard: a long video job runs, a second waits behind it. Cancel on the
-    waiting one (POST /api/jobs/{id}/cancel) leaves it cancelled, the focus on its Delete
-    button; Cancel on the running one stops it; Delete removes a cancelled job."""
+    waiting one (POST /api/jobs/{id}/cancel) leaves it cancelled, the focus on its new state
+    (not on the Delete button that took Cancel's place, where a second Enter would delete
+    it); Cancel on the running one stops it; Tab and Enter on Delete remove a cancelled job."""
     _job_kind_or_skip(site, "video_identify")
     long_clip = _synthetic_video(tmp_path / "long.mp4", astronaut, frames=900)
     short_clip = _synthetic_video(tmp_path / "short.mp4", astronaut)
@@ -774,14 +775,19 @@ def test_cancel_stops_a_queued_and_a_running_job_and_delete_removes_one(
     expect(waiting).to_have_attribute("data-state", "cancelled")
     expect(waiting.locator("td.state")).to_have_text("cancelled")
     expect(page.locator("#job-error")).to_be_hidden()
-    expect(waiting.locator("button", has_text="Delete")).to_be_focused()
+    expect(waiting.locator("td.state")).to_be_focused()
+    page.keyboard.press("Enter")  # a second Enter does nothing to the cancelled job
     running.locator("button", has_text="Cancel").focus()
     page.keyboard.press("Enter")
     expect(running).to_have_attribute("data-state", "cancelled")
+    expect(running.locator("td.state")).to_be_focused()
+    expect(waiting).to_have_count(1)
     assert_no_sideways_scroll(page)
     shot("cancelled")
 
-    page.keyboard.press("Enter")  # the focus is on the long job's Delete now
+    page.keyboard.press("Tab")
+    expect(running.locator("button", has_text="Delete")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(running).to_have_count(0)
     expect(waiting).to_have_count(1)
     with site.client("query") as client:

@@ -550,6 +550,22 @@ def test_the_scan_form_names_its_folder_and_jobs_say_in_words_what_they_did(
     fits(page, "jobs in words")
     shot("jobs-in-words")
 
+    # The Jobs form scans a folder on the server too (POST /api/library/scan): no upload.
+    page.select_option("#job-kind", "library_scan")
+    expect(page.locator("label[for=job-folder]")).to_have_text(
+        f"Folder inside {root} (relative to it, or its full path)"
+    )
+    expect(page.locator("#job-start")).to_be_disabled()
+    page.locator("#job-folder").fill("photos/videos")
+    activate(page, "#job-start", keyboard)
+    again = page.locator("#jobs-list tr[data-kind=library_scan]").first
+    expect(again.locator("td.input")).to_have_text("photos/videos")
+    expect(again).to_have_attribute("data-state", "done", timeout=WAIT_MS * 3)
+    expect(page.locator("#job-error")).to_be_hidden()
+    expect(page.locator("#job-folder")).to_have_value("")
+    fits(page, "a folder scanned from the Jobs form")
+    shot("folder-scan-job")
+
 
 def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(
     library_site: LibrarySite, make_page: Any, request: pytest.FixtureRequest

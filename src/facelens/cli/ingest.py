@@ -13,12 +13,14 @@ import click
 
 from facelens.cli.common import FiniteFloat, friendly_errors, get_lens, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar
+from facelens.errors import MultipleFacesError
 from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.process import ItemResult, ProcessOptions
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor, run_ingest
 from facelens.ingest.scan_index import ScanIndex
 from facelens.ingest.sources import expand_sources
 from facelens.models import registry
+from facelens.pipeline.face_choice import FaceChoice
 
 __all__ = ["command", "scan_option", "stored_scan_model"]
 
@@ -47,6 +49,14 @@ def scan_option(func: F) -> F:
     is_flag=True,
     help="Enroll each photo's one face under its folder's name, instead of scanning. "
     f"The --scan file (default {DEFAULT_SCAN}) then only keeps each item's state.",
+)
+@click.option(
+    "--face",
+    type=click.Choice(["only", "largest"]),
+    default="only",
+    show_default=True,
+    help="With --into-gallery: which face of each photo to enroll, its only usable face "
+    "(a photo with several is refused and listed) or the largest usable face.",
 )
 @click.option(
     "--video-fps",
@@ -89,6 +99,7 @@ def command(
     sources: tuple[str, ...],
     scan_path: str | None,
     into_gallery: bool,
+    face: str,
     video_fps: float,
     batch_size: int,
     workers: int | None,
@@ -104,6 +115,8 @@ def command(
     interrupted run continues where it stopped when run again.
     """
     obj = ctx.ensure_object(dict)
+    if face != "only" and not into_gallery:
+        raise click.UsageError("--face picks the face to enroll: it needs --into-gallery")
     if scan_path is None and not into_gallery:
         _into_library(
             ctx, sources, video_fps, batch_size, workers, ray_address, limit, retry_failed, as_json
@@ -123,6 +136,7 @@ def command(
         video_fps=video_fps,
         threads=workers,
         max_side=obj.get("max_side"),
+        face=FaceChoice.parse(face),
     )
     state = ScanIndex(scan_path, embedder, cipher=resolve_gallery_key(obj.get("key_file")))
     ctx.call_on_close(state.close)
@@ -143,10 +157,13 @@ def command(
     if before.done or before.failed:
         console.print(f"{before.done + before.failed} items already processed; continuing")
     total = before.pending if limit is None else min(limit, before.pending)
+    group_photos: list[str] = []  # photos refused for holding several usable faces
     try:
         with progress_bar("Ingesting", total) as progress:
 
-            def step(_: ItemResult) -> None:
+            def step(result: ItemResult) -> None:
+                if result.error_code == MultipleFacesError.code:
+                    group_photos.append(result.source)
                 advance(progress)
 
             summary = run_ingest(
@@ -178,6 +195,12 @@ def command(
             f"in {summary.seconds:.1f} s, {summary.items_per_second:.2f} items/s; "
             f"{summary.counts.done} done, {summary.counts.pending} pending, "
             f"{summary.counts.failed} failed in {scan_path}"
+        )
+    if group_photos:
+        click.echo(
+            f"{len(group_photos)} photo(s) hold several usable faces and were not enrolled; "
+            "--face largest enrolls the largest face of each",
+            err=True,
         )
     if summary.failed:
         ctx.exit(1)

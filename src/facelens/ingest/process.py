@@ -19,6 +19,7 @@ from facelens.errors import FaceLensError
 from facelens.ingest.sources import WorkItem
 from facelens.io.image import ImageSource
 from facelens.pipeline.detect import DEFAULT_MAX_SIDE
+from facelens.pipeline.face_choice import ONLY_FACE, FaceChoice
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Face
 
@@ -31,8 +32,10 @@ Target = Literal["scan", "gallery"]
 class ProcessOptions:
     """How items are processed.
 
-    ``target``: ``scan`` keeps every face found; ``gallery`` keeps the one
-    usable face of each photo (enrollment rules) or the reason there is none.
+    ``target``: ``scan`` keeps every face found; ``gallery`` keeps the face
+    ``face`` picks in each photo (enrollment rules: by default its one usable
+    face; ``largest`` for photos with other faces in the background) or the
+    reason there is none.
     ``video_fps``: frames per second of video time searched for faces.
     ``threads``: pipeline threads (onnxruntime threads per model and chunk
     workers); None = every core. ``crops``: keep each face's aligned crop.
@@ -45,6 +48,7 @@ class ProcessOptions:
     threads: int | None = None
     max_side: int | None = None
     crops: bool = False  # keep each face's aligned crop as JPEG (the library's thumbnails)
+    face: FaceChoice = ONLY_FACE  # which face of a photo to enroll (target "gallery")
 
 
 @dataclass(eq=False)
@@ -55,7 +59,8 @@ class ItemResult:
     frame); ``frame_index`` ``(F,)`` (-1 for still images) and ``time`` ``(F,)``
     seconds into a video (NaN for images); ``vectors`` ``(F, D)`` unit-norm
     float32 templates. ``error`` is set (and the arrays empty) when the item
-    failed.
+    failed; ``error_code`` is then the :class:`~facelens.errors.FaceLensError` code
+    where one is known (``multiple_faces``, ``no_face``, ...).
     """
 
     source: str
@@ -66,6 +71,7 @@ class ItemResult:
     time: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     error: str | None = None
+    error_code: str | None = None
     frames: int = 0  # frames searched (1 for an image)
     crops: list[bytes | None] = field(default_factory=list)  # JPEG per face, when asked for
     width: int = 0  # of the image (or the video's frames), in pixels
@@ -108,9 +114,9 @@ class Processor:
         if analyzed.error is not None:
             return ItemResult(source, error=str(analyzed.error))
         if self.options.target == "gallery":
-            chosen = analyzed.enrollment_face()
+            chosen = analyzed.enrollment_face(self.options.face)
             if isinstance(chosen, FaceLensError):
-                return ItemResult(source, error=str(chosen), frames=1)
+                return ItemResult(source, error=str(chosen), error_code=chosen.code, frames=1)
             return _result(source, [(chosen, -1, float("nan"))], frames=1)
         found = [(f, -1, float("nan")) for f in analyzed.faces]
         result = _result(source, found, frames=1, crops=self.options.crops)

@@ -8,9 +8,10 @@ folder, a file whose real path leads outside the roots (a symlink) is not
 read and is listed among the scan's failures. Messages show the path as the
 user wrote it, never the resolved one.
 
-``library_scan`` jobs take either ``{"folder": PATH}`` or an upload (one
-photo, one video, or a zip of them, unpacked into the service's state
-folder). The job reads every pending item of the library, then groups the
+A ``library_scan`` job reads either a folder (``{"folder": PATH}``, queued by
+``POST /api/library/scan``) or an upload (one photo, one video, or a zip of
+them, unpacked into the service's state folder; ``POST /api/library/scan/upload``
+or ``POST /api/jobs/library_scan``). The job reads every pending item of the library, then groups the
 new faces; unreadable files are counted and listed in its result, never stop
 it. A job that a restart interrupted is queued again by the job runner and
 continues with the items still pending.
@@ -263,12 +264,11 @@ def run_library_scan(job: JobContext, context: ServiceContext) -> dict[str, Any]
 LIBRARY_SCAN = register(
     JobKind(
         name="library_scan",
-        description="Scan photos and videos into the library (params folder: a folder under "
-        "the server's --library-root; or upload a photo, a video or a zip of them), then "
-        "group the new faces; result: counts and every file that failed",
+        description="Scan an upload (a photo, a video or a zip of them) into the library, "
+        "then group the new faces; result: counts and every file that failed. A folder on "
+        "the server (under its --library-root) is scanned with POST /api/library/scan",
         upload="media",
         run=run_library_scan,
         role="enroll",
-        params={"folder": str},
     )
 )

@@ -28,12 +28,20 @@ const PARAM_LABELS = {
   keep: "Leave these enrolled people visible (names, comma-separated)",
   only: "Or hide only these enrolled people (names, comma-separated)",
   check: "Check the result with an independent detector and recognizer",
-  folder: "Folder inside the server's library folder",
 };
 
-/** The label of the library_scan job's folder: which folder(s) it is relative to. */
+/** Kinds that can read a folder on the server instead of an upload, and where that request
+ * goes: the jobs API takes uploads; a folder scan has its own route. */
+const FOLDER_ROUTES = { library_scan: "/api/library/scan" };
+const FOLDER_KIND_WORDS = {
+  library_scan:
+    "Scan a folder on the server, or an upload (a photo, a video or a zip of them), into the " +
+    "library, then group the new faces",
+};
+
+/** The label of a folder field: which folder(s) it is relative to. */
 function folderLabel(roots) {
-  if (!roots) return PARAM_LABELS.folder;
+  if (!roots) return "Folder inside the server's library folder";
   if (roots.length === 0) return "Folder (this server may not read any folder: upload instead)";
   if (roots.length === 1) return `Folder inside ${roots[0]} (relative to it, or its full path)`;
   return `Folder inside one of ${roots.join(", ")} (its full path, or relative to one)`;
@@ -53,11 +61,26 @@ export function setupJobs() {
     return kinds.find((k) => k.kind === $("#job-kind").value);
   }
 
+  /** The folder field of a kind that can read a server folder (FOLDER_ROUTES), or null. */
+  function folderField() {
+    const input = el("input", { id: "job-folder", type: "text", maxLength: 4096, placeholder: "2024/summer" });
+    input.addEventListener("input", updateStart);
+    return el("div", {}, el("label", { htmlFor: "job-folder", text: folderLabel(roots) }), input);
+  }
+
+  function folderGiven() {
+    const input = $("#job-folder");
+    return input ? input.value.trim() : "";
+  }
+
   function renderKind() {
     const current = kind();
-    $("#job-kind-description").textContent = current
-      ? `${current.description} (input: ${(UPLOADS[current.upload] || { label: current.upload }).label})`
-      : "This server offers no background job.";
+    const upload = current && (UPLOADS[current.upload] || { label: current.upload }).label;
+    $("#job-kind-description").textContent = !current
+      ? "This server offers no background job."
+      : FOLDER_ROUTES[current.kind]
+        ? `${FOLDER_KIND_WORDS[current.kind]} (input: a folder, or ${upload})`
+        : `${current.description} (input: ${upload})`;
     $("#job-file").accept = current && UPLOADS[current.upload] ? UPLOADS[current.upload].accept : "";
     $("#job-params").replaceChildren(
       ...Object.entries(current ? current.params : {}).map(([name, type]) => {
@@ -86,10 +109,11 @@ export function setupJobs() {
                 "data-param": name,
                 "data-type": type,
               });
-        const label = name === "folder" ? folderLabel(roots) : PARAM_LABELS[name] || name.replaceAll("_", " ");
+        const label = PARAM_LABELS[name] || name.replaceAll("_", " ");
         return el("div", {}, el("label", { htmlFor: id, text: label }), input);
       }),
     );
+    if (current && FOLDER_ROUTES[current.kind]) $("#job-params").prepend(folderField());
     updateStart();
   }
 
@@ -107,7 +131,7 @@ export function setupJobs() {
   }
 
   function updateStart() {
-    $("#job-start").disabled = !(kind() && file);
+    $("#job-start").disabled = !(kind() && (file || folderGiven()));
     $("#job-file-name").textContent = file ? `${file.name} (${(file.size / 1e6).toFixed(1)} MB)` : "";
   }
 
@@ -117,9 +141,18 @@ export function setupJobs() {
     $("#job-start").disabled = true;
     try {
       const current = kind();
-      const form = formData([["file", file], ["params", JSON.stringify(params())]]);
-      await api("POST", `/api/jobs/${encodeURIComponent(current.kind)}`, { form });
-      file = null;
+      const folder = folderGiven();
+      if (folder && file) {
+        throw new Error("Scan a folder or an upload, not both: clear the folder to send the file.");
+      }
+      if (folder) {
+        await api("POST", FOLDER_ROUTES[current.kind], { json: { folder } });
+        $("#job-folder").value = "";
+      } else {
+        const form = formData([["file", file], ["params", JSON.stringify(params())]]);
+        await api("POST", `/api/jobs/${encodeURIComponent(current.kind)}`, { form });
+        file = null;
+      }
       await refresh();
     } catch (error) {
       say("job-error", error.message);
@@ -177,7 +210,7 @@ export function setupJobs() {
       { "data-job": job.id, "data-state": job.state, "data-kind": job.kind },
       el("td", { class: "kind", text: kindName(job.kind) }),
       el("td", { class: "input", text: job.input }),
-      el("td", { class: `state state-${job.state}`, text: job.state.replace("_", " ") }),
+      el("td", { class: `state state-${job.state}`, tabindex: "-1", text: job.state.replace("_", " ") }),
       el(
         "td",
         {},
@@ -206,9 +239,10 @@ export function setupJobs() {
       const node = row(job);
       rows.set(job.id, { drawn, node });
       if (known && known.node.contains(document.activeElement)) {
-        // the job the keyboard was on changed (it finished): the focus goes on to its result
-        // (or its button), not to the top of the page
-        refocus = node.querySelector("td.result a, td.result summary") || node.querySelector("button");
+        // the job the keyboard was on changed (it finished): the focus goes on to its result,
+        // or to its new state ("cancelled", "failed"), never to the Delete button that took
+        // Cancel's place, where a second Enter would delete the job
+        refocus = node.querySelector("td.result a, td.result summary") || node.querySelector("td.state");
       }
       return node;
     });
@@ -274,7 +308,7 @@ export function setupJobs() {
       say("job-error", error.message);
       kinds = [];
     }
-    if (kinds.some((k) => "folder" in k.params)) {
+    if (kinds.some((k) => FOLDER_ROUTES[k.kind])) {
       try {
         roots = (await api("GET", "/api/library")).root_folders || null;
       } catch {
