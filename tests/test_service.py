@@ -507,6 +507,17 @@ def test_bad_job_uploads_are_refused_before_queueing(
         422,
         "invalid_request",
     )
+    folder_here = assert_error(
+        client.post(
+            "/api/jobs/library_scan",
+            files={"file": ("a.jpg", b"x", "image/jpeg")},
+            data={"params": '{"folder": "2024"}'},
+            headers=auth(keys["enroll"]),
+        ),
+        422,
+        "invalid_request",
+    )
+    assert "POST /api/library/scan" in folder_here["message"]  # where a folder scan goes
     assert client.get("/api/jobs", headers=query).json() == []
 
 

@@ -65,6 +65,7 @@ class JobKind:
     module: str | None = None  # the module the kind needs; the kind is hidden without it
     limits: dict[str, Limits] = field(default_factory=dict)
     exclusive: tuple[tuple[str, str], ...] = ()  # pairs of parameters never given together
+    elsewhere: dict[str, str] = field(default_factory=dict)  # parameter -> where it is taken
 
     @property
     def available(self) -> bool:
@@ -75,6 +76,8 @@ class JobKind:
         checked: dict[str, Any] = {}
         for name, value in raw.items():
             expected = self.params.get(name)
+            if name in self.elsewhere:
+                raise InvalidRequestError(f"{self.name} takes no {name!r}: {self.elsewhere[name]}")
             if expected is None:
                 allowed = ", ".join(self.params) or "none"
                 raise InvalidRequestError(

@@ -270,5 +270,9 @@ LIBRARY_SCAN = register(
         upload="media",
         run=run_library_scan,
         role="enroll",
+        elsewhere={
+            "folder": "a folder on the server is scanned with POST /api/library/scan "
+            '{"folder": ...}'
+        },
     )
 )
