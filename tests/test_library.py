@@ -210,6 +210,33 @@ def test_not_this_person_and_erase_reach_the_library(
         assert b"Bibi" not in raw and b"Mr Netanyahu" not in raw
 
 
+def test_a_group_of_an_enrolled_persons_faces_looks_like_them(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Enrolled from a photo the library does not hold, Albert Costa's group says it looks
+    like him; nobody else's does; marking its faces "not this person" takes it back."""
+    gallery = _copy(scanned, tmp_path)
+    photo = sorted((data_path("lfw/images_deepfunneled") / "Albert_Costa").glob("*.jpg"))[-1]
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library()
+        try:
+            groups = [g.id for g in library.store.groups()]
+            point, calibration = lens.operating_point(), lens.calibration
+            assert library.resemblances(groups, point, calibration) == {}  # nobody enrolled
+            assert lens.enroll("Albert Costa", [photo]).accepted
+            costa = _group_of(library, "Albert_Costa")
+            found = library.resemblances(groups, point, calibration)
+            assert list(found) == [costa], found
+            looks = found[costa]
+            assert looks.name == "Albert Costa" and looks.of == library.store.group(costa).faces
+            assert 2 * looks.faces >= looks.of and looks.score >= point.threshold
+            for face in library.store.faces(group_id=costa):
+                library.reject_appearance("Albert Costa", face.id)
+            assert library.resemblances(groups, point, calibration) == {}
+        finally:
+            library.close()
+
+
 def test_search_by_photo_finds_that_persons_appearances(
     scanned: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -352,5 +379,31 @@ def test_a_split_makes_a_new_group_kept_apart_and_undo_joins_them(
             assert library.store.group(group).faces == len(faces) - 2  # the refusal changed nothing
             assert library.undo()["undone"] == "split"
             assert {f.group_id for f in library.store.faces(faces)} == {group}
+        finally:
+            library.close()
+
+
+def test_undoing_a_naming_that_made_a_person_erases_them_again(
+    scanned: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Naming a group makes a new person; undo puts the faces back and leaves no empty person
+    behind. A person who had photos of their own before is kept, with those photos."""
+    gallery = _copy(scanned, tmp_path)
+    lfw = data_path("lfw/images_deepfunneled")
+    with FaceLens(gallery=gallery) as lens:
+        library = lens.library()
+        try:
+            group = _group_of(library, "Bob_Graham")
+            library.name(group, "Bob Graham")
+            assert lens.gallery.get_person("Bob Graham").templates > 0
+            assert library.undo()["undone"] == "name"
+            assert library.store.group(group).name is None
+            assert "Bob Graham" not in {p.name for p in lens.gallery.list_people()}
+            # Someone enrolled from a photo before: undo takes back only the group's faces.
+            photo = sorted((lfw / "Albert_Costa").glob("*.jpg"))[-1]
+            assert lens.enroll("Albert Costa", [photo]).accepted
+            library.name(_group_of(library, "Albert_Costa"), "Albert Costa")
+            assert library.undo()["undone"] == "name"
+            assert lens.gallery.get_person("Albert Costa").templates == 1
         finally:
             library.close()

@@ -188,6 +188,22 @@ def test_groups_names_appearances_undo_and_search(
     assert hidden.status_code == 200
     listed = client.get("/api/library/groups", params={"limit": 50}, headers=query).json()
     assert groups[1]["id"] not in {g["id"] for g in listed}
+    assert all(g["looks_like"] is None for g in listed)  # nobody but the named group's person
+
+    # Once its person is enrolled from a photo of their own, the group says who it looks like.
+    source = client.get(f"/api/library/groups/{groups[1]['id']}", headers=query).json()
+    whose = next(p for p in PEOPLE if p in source["faces"][0]["source"])
+    own = sorted((data_path("lfw/images_deepfunneled") / whose).glob("*.jpg"))[-1]
+    made = client.post(
+        "/api/people",
+        data={"name": "Own Photo", "face": "largest"},
+        files={"photos": (own.name, own.read_bytes(), "image/jpeg")},
+        headers=enroll,
+    )
+    assert made.status_code == 201, made.text
+    hidden_now = client.get("/api/library/groups", params={"hidden": True}, headers=query).json()
+    looks = next(g for g in hidden_now if g["id"] == groups[1]["id"])["looks_like"]
+    assert looks["name"] == "Own Photo" and 2 * looks["faces"] >= looks["of"] >= 1, looks
 
     probe = sorted((data_path("lfw/images_deepfunneled") / person).glob("*.jpg"))[-1]
     searched = client.post(

@@ -33,7 +33,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,9 @@ from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import file_sha256
 from facelens.cluster.library_store import LibraryStore
 from facelens.cluster.store import FaceRecord, GroupRecord, ItemTally, NewFace
-from facelens.errors import CorrectionError, FaceLensError
+from facelens.errors import CorrectionError, FaceLensError, PersonNotFoundError
 from facelens.ingest.process import ItemResult, ProcessOptions, batches
+from facelens.ingest.resemblance import Resemblance, group_resemblances
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor
 from facelens.ingest.scan_index import ScanFaces
 from facelens.ingest.search import Appearance, search_appearances
@@ -313,11 +314,21 @@ class Library:
                 raise
 
     def _restore(self) -> str | None:
+        """Put back the state before the last correction. A person the correction made (a
+        group named, faces moved to a new name) is erased from the gallery again once no
+        group carries their name and no template of theirs is left: undo leaves no empty
+        person behind."""
+        before = {g.name for g in self.store.groups() if g.name is not None}
         undone = self.store.restore_undo()
         if undone is not None:
             named = [g.id for g in self.store.groups() if g.name is not None]
             self.clusters._sync(named)
             regroup(self.store, self.clusters.operating_point().threshold)
+            after = {g.name for g in self.store.groups() if g.name is not None}
+            for name in sorted(before - after):
+                with contextlib.suppress(PersonNotFoundError):
+                    if self.clusters.gallery.get_person(name).templates == 0:
+                        self.clusters.gallery.erase_person(name)
         return undone
 
     def name(self, group_id: int, name: str, *, rename: bool = True) -> dict[str, Any]:
@@ -413,6 +424,22 @@ class Library:
             matrix = self.store.face_matrix()
             self._vectors = (key, matrix.face_ids, matrix.vectors)
         return self._vectors[1], self._vectors[2]
+
+    def resemblances(
+        self, group_ids: Sequence[int], point: OperatingPoint, calibration: Calibration
+    ) -> dict[int, Resemblance]:
+        """The enrolled person each of these groups looks like, if any
+        (:mod:`facelens.ingest.resemblance`: at least half its faces identified as them)."""
+        members = {g: [f.id for f in self.store.faces(group_id=g)] for g in group_ids}
+        face_ids, vectors = self._face_vectors()
+        return group_resemblances(
+            members,
+            face_ids,
+            vectors,
+            self.clusters.gallery.template_matrix(),
+            lambda templates: person_threshold(point, calibration, templates),
+            self.store.not_person,
+        )
 
     def appearances(
         self, name: str, point: OperatingPoint, calibration: Calibration

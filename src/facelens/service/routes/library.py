@@ -73,11 +73,22 @@ class FaceSample(BaseModel):
     crop_url: str = Field(description="Its aligned crop, JPEG")
 
 
+class LooksLike(BaseModel):
+    name: str = Field(description="The enrolled person the group looks like")
+    faces: int = Field(description="How many of the group's faces are identified as them")
+    of: int = Field(description="The group's faces")
+    score: float = Field(description="The highest cosine of those faces with the person")
+
+
 class GroupSummary(BaseModel):
     id: int
     faces: int = Field(description="Faces in the group")
     hidden: bool
     samples: list[FaceSample] = Field(description="Its best faces (highest quality first)")
+    looks_like: LooksLike | None = Field(
+        description="The enrolled person at least half of its faces are identified as, at "
+        "the server's operating point (a suggestion: only naming the group links it)"
+    )
 
 
 class LibraryFace(BaseModel):
@@ -342,6 +353,10 @@ def list_groups(
     library = context.library
     total, groups = library.groups_page(offset, limit, hidden=hidden)
     response.headers["X-Total-Count"] = str(total)
+    lens = context.lens
+    resemblances = library.resemblances(
+        [g.id for g in groups], lens.operating_point(), lens.calibration
+    )
     return [
         GroupSummary(
             id=g.id,
@@ -351,6 +366,7 @@ def list_groups(
                 FaceSample(face=f, crop_url=_crop_url(f))
                 for f in library.store.sample_faces(g.id, SAMPLES)
             ],
+            looks_like=LooksLike(**vars(resemblances[g.id])) if g.id in resemblances else None,
         )
         for g in groups
     ]
