@@ -106,6 +106,42 @@ def test_video_identify_refuses_an_unwritable_output_before_the_run(
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("option", ["--csv", "--timeline-png", "--draw"])
+def test_video_identify_refuses_to_write_over_its_input(
+    files: dict[str, Path], tmp_path: Path, option: str
+) -> None:
+    """An output named as the video itself (or a link to it) is a usage error, and the video
+    is left as it was."""
+    SQLiteGallery(tmp_path / "g.db", registry.DEFAULT_EMBEDDER).close()
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(files["clip"].read_bytes())
+    (tmp_path / "link.mp4").symlink_to(clip)
+    for output in (clip, tmp_path / "link.mp4"):
+        refused(
+            2, "video", "identify", clip, option, output,
+            gallery=tmp_path / "g.db", says=(f"{output} is the input {clip}", "destroy"),
+        )  # fmt: skip
+    assert clip.read_bytes() == files["clip"].read_bytes()
+
+
+def test_anonymize_into_the_input_folder_numbers_its_outputs_and_keeps_the_originals(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """``anonymize photos -o photos`` writes ``astronaut-1.png`` beside the original, never
+    over it."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = folder / "astronaut.png"
+    photo.write_bytes(files["photo"].read_bytes())
+    code, text = invoke(
+        "anonymize", folder, "-o", folder, "--no-verify", "--no-check", gallery=tmp_path / "g.db"
+    )
+    assert code == 0, text
+    assert photo.read_bytes() == files["photo"].read_bytes()  # the original, untouched
+    hidden = folder / "astronaut-1.png"
+    assert hidden.is_file() and hidden.read_bytes() != photo.read_bytes()
+
+
 @pytest.mark.parametrize(
     ("command", "option", "value", "says"),
     [

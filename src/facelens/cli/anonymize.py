@@ -220,30 +220,35 @@ def command(
 
 def plan_outputs(inputs: tuple[str, ...], out_dir: Path) -> Iterator[tuple[Path, Path]]:
     """``(source, output)`` per file: a file goes to ``out_dir/<name>``, a folder's files keep
-    their path relative to the folder. A missing path, or a folder that cannot be listed, is
-    kept (its report says so); a folder with nothing to read is named on stderr."""
-    taken: set[Path] = set()
+    their path relative to the folder; an output that would be an input (``-o`` the input's
+    own folder) or another output is numbered instead (``name-1.jpg``), so no original is
+    ever written over. A missing path, or a folder that cannot be listed, is kept (its
+    report says so); a folder with nothing to read is named on stderr."""
+    pairs: list[tuple[Path, Path]] = []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
             files = walk_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
             if not files:
                 click.echo(f"{raw}: no image or video in this folder", err=True)
-            pairs = [(p, out_dir / p.relative_to(path)) for p in files]
+            pairs.extend((p, out_dir / p.relative_to(path)) for p in files)
         else:
-            pairs = [(path, out_dir / path.name)]
-        for source, output in pairs:
-            if source.suffix.lower() in VIDEO_SUFFIXES and source.suffix.lower() != ".webm":
-                output = output.with_suffix(".mp4")
-            yield source, _unique(output, taken)
+            pairs.append((path, out_dir / path.name))
+    taken = {source.resolve() for source, _ in pairs}  # the inputs are never outputs
+    for source, output in pairs:
+        if source.suffix.lower() in VIDEO_SUFFIXES and source.suffix.lower() != ".webm":
+            output = output.with_suffix(".mp4")
+        yield source, _unique(output, taken)
 
 
 def _unique(output: Path, taken: set[Path]) -> Path:
+    """``output``, or ``<stem>-N<suffix>`` beside it when that is taken (an input or an
+    earlier output); the path chosen is taken from then on."""
     candidate, counter = output, 1
-    while candidate in taken:
+    while candidate.resolve() in taken:
         candidate = output.with_name(f"{output.stem}-{counter}{output.suffix}")
         counter += 1
-    taken.add(candidate)
+    taken.add(candidate.resolve())
     return candidate
 
 

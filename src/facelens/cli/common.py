@@ -75,12 +75,27 @@ def writable_folder(path: str) -> Path:
     return folder
 
 
-def writable_file(path: str) -> Path:
-    """Check before any work that the output file ``path`` can be written: its folder is
-    made and a file can be made in it (``path`` itself is written later, by the command)."""
+def writable_file(path: str, inputs: Iterable[str | Path] = ()) -> Path:
+    """Check before any work that the output file ``path`` can be written: it is none of
+    ``inputs`` (writing it would destroy that input), its folder is made and a file can be
+    made in it (``path`` itself is written later, by the command)."""
     target = Path(path)
+    for given in inputs:
+        if is_same_file(target, Path(given)):
+            raise click.UsageError(
+                f"{path} is the input {given}: writing it would destroy the original; "
+                "choose another file"
+            )
     _check_folder_can_hold(target.parent, path)
     return target
+
+
+def is_same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one existing file (links and ``..`` resolved)."""
+    try:
+        return first.exists() and second.exists() and first.samefile(second)
+    except OSError:
+        return False
 
 
 def _check_folder_can_hold(folder: Path, given: str) -> None:

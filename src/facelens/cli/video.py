@@ -136,7 +136,7 @@ def identify(
     require_gallery(ctx)  # no gallery file: refused before anything is made (not even outputs)
     for output in (csv_path, timeline_png, draw_path):  # refused now, not after the whole run
         if output:
-            writable_file(output)
+            writable_file(output, inputs=[video])
     lens = get_lens(ctx)
     source: VideoSource = video
     info = probe_video(source)
