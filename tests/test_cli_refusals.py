@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import socket
 import traceback
 from pathlib import Path
 
@@ -103,6 +104,30 @@ def test_video_identify_refuses_an_unwritable_output_before_the_run(
     refused(
         1, "video", "identify", files["clip"], option, under_a_file,
         gallery=tmp_path / "g.db", says=(f"{files['photo']} is not a folder",),
+    )  # fmt: skip
+
+
+def test_serve_refuses_a_bad_gallery_a_busy_port_and_a_missing_root_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Before it announces itself or makes its state folder: one line, exit 1 (2 for the
+    option), no traceback."""
+    text = tmp_path / "notes.db"
+    text.write_text("not a gallery")
+    said = refused(1, "serve", "--port", "0", gallery=text, says=("not a facelens gallery",))
+    assert "serving" not in said and not (tmp_path / "notes.db.service").exists()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        said = refused(
+            1, "serve", "--port", port, gallery=tmp_path / "g.db",
+            says=(f"cannot listen on 127.0.0.1:{port}", "choose another with --port"),
+        )  # fmt: skip
+    assert "serving" not in said and not (tmp_path / "g.db").exists()
+    refused(
+        2, "serve", "--port", "0", "--library-root", tmp_path / "nope", gallery=tmp_path / "g.db",
+        says=(f"{tmp_path / 'nope'}: no such folder",),
     )  # fmt: skip
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import click
 
+from facelens.cli.common import friendly_errors
 from facelens.cli.output import console
 from facelens.service.keys import KeyStore
 from facelens.service.settings import (
@@ -119,6 +121,7 @@ __all__ = ["command"]
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
 @click.pass_context
+@friendly_errors
 def command(
     ctx: click.Context,
     host: str,
@@ -149,6 +152,9 @@ def command(
     from facelens.service.protocol import PROTOCOL_PATH
 
     obj = ctx.ensure_object(dict)
+    for root in library_roots:
+        if not Path(root).expanduser().is_dir():
+            raise click.BadParameter(f"{root}: no such folder", param_hint="--library-root")
     settings = ServiceSettings(
         gallery=obj.get("gallery"),
         service_dir=service_dir,
@@ -169,6 +175,9 @@ def command(
         library=library,
         library_roots=[str(Path(root).expanduser().absolute()) for root in library_roots],
     )
+    # refused in one line before anything is made or announced
+    _check_port_free(host, port)
+    _check_gallery_opens(settings)
     os.environ[SETTINGS_ENV] = settings.to_json()  # worker processes read it
     state = StateDB(settings.state_db)
     try:
@@ -196,3 +205,34 @@ def command(
         proxy_headers=False,
         server_header=False,
     )
+
+
+def _check_gallery_opens(settings: ServiceSettings) -> None:
+    """Open the gallery as the server will (its key, its model) and close it again: a text
+    file, another database or an encrypted gallery without its key is refused now, as
+    every other command refuses it (a :class:`~facelens.errors.FaceLensError`), rather than
+    by a worker's traceback after the server said it was serving."""
+    from facelens.gallery import open_gallery, resolve_gallery, stored_model_id
+    from facelens.models import registry
+
+    model = (
+        settings.embedder
+        or stored_model_id(resolve_gallery(settings.gallery))
+        or registry.DEFAULT_EMBEDDER
+    )
+    open_gallery(settings.gallery, model, key_file=settings.key_file).close()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on (or a host this machine does not have) in
+    one line, before the server announces itself."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({reason}); choose another with --port or --host"
+        ) from None
