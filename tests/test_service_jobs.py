@@ -117,6 +117,36 @@ def test_video_identify_job_gives_a_timeline_and_an_annotated_video(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
 
 
+def test_a_truncated_video_is_said_to_be_read_only_in_part(
+    service: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    """The service reads at most --max-video-seconds of a video; a file cut before that is
+    still reported as incomplete, with the reason, by both video jobs."""
+    from tests.test_video import synthetic_frames, write_clip
+
+    client, headers = service
+    whole = write_clip(tmp_path / "whole.mp4", synthetic_frames(50), faststart=True)
+    data = whole.read_bytes()
+    cut = data[: len(data) // 2]
+    cases = (
+        ("video_identify", {}, "complete", False),
+        ("anonymize", {"check": False}, "partial", True),
+    )
+    for kind, params, fact, value in cases:
+        started = client.post(
+            f"/api/jobs/{kind}",
+            files={"file": ("cut.mp4", cut, "video/mp4")},
+            data={"params": json.dumps(params)},
+            headers=headers,
+        )
+        assert started.status_code == 202, started.text
+        job = finished(client, headers, started.json())
+        assert job["state"] == "done", job
+        summary = job["result"]["summary"]
+        assert summary[fact] is value, summary
+        assert any("truncated" in problem for problem in summary["problems"]), summary
+
+
 def test_anonymize_jobs_hide_the_face_of_an_image_and_of_a_video(
     service: tuple[TestClient, dict[str, str]], tmp_path: Path, astronaut: np.ndarray
 ) -> None:

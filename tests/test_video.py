@@ -285,6 +285,14 @@ def test_truncated_file_gives_the_frames_before_the_cut(clip: Path, tmp_path: Pa
     assert 0 < len(frames) < 50
     assert not reader.complete
     assert reader.problems and "truncated" in reader.problems[0]
+    # a time limit past the cut (the service reads up to its --max-video-seconds) still says so
+    with open_video(cut, end=600.0) as reader:
+        assert len(list(reader)) == len(frames)
+    assert not reader.complete and "truncated" in reader.problems[0]
+    # ... and one before the cut reads its window whole
+    with open_video(cut, end=0.1) as reader:
+        assert len(list(reader)) >= 1
+    assert reader.complete and not reader.problems
     # without the index at the front, a cut file cannot be opened at all: a clear error
     plain = clip.read_bytes()
     headless = tmp_path / "headless.mp4"

@@ -269,19 +269,21 @@ def test_the_library_from_scan_to_a_persons_video_moment(
     assert rejected not in [f["face"] for f in after["faces"]]
     assert len(after["faces"]) == len(third["faces"]) - 1
 
-    # Move a face to another group (the select of each face lists the groups shown).
-    activate(page, f"{card} .group-open", keyboard)
+    # Move a face to another group (the select of each face lists the groups shown; the
+    # face moves when Move is pressed). The group's faces stay open after a change.
+    expect(page.locator(f"{card} .group-open")).to_have_attribute("aria-expanded", "true")
     moved = after["faces"][0]["face"]
     page.select_option(
         f"{card} .face-list li[data-face='{moved}'] select.face-move", str(first["id"])
     )
+    activate(page, f"{card} .face-list li[data-face='{moved}'] .face-move-go", keyboard)
     expect(page.locator("#groups-status")).to_contain_text(f"moved to group {first['id']}")
     with site.client() as client:
         target = client.get(f"/api/library/groups/{first['id']}").json()
     assert moved in [f["face"] for f in target["faces"]]
 
     # Move a ticked face to a named person (the video's), then undo it.
-    activate(page, f"{card} .group-open", keyboard)
+    expect(page.locator(f"{card} .group-open")).to_have_attribute("aria-expanded", "true")
     to_person = after["faces"][1]["face"]
     tick(page, f"{card} .face-list li[data-face='{to_person}'] .face-select", keyboard)
     expect(page.locator(f"{card} .face-count")).to_have_text("1 face selected:")
@@ -325,7 +327,7 @@ def test_the_library_from_scan_to_a_persons_video_moment(
 
     # A face moved to the video's person stays, for their page below.
     card = f"#groups-list li[data-group='{third['id']}']"
-    activate(page, f"{card} .group-open", keyboard)
+    expect(page.locator(f"{card} .group-open")).to_have_attribute("aria-expanded", "true")
     tick(page, f"{card} .face-list li[data-face='{to_person}'] .face-select", keyboard)
     page.fill(f"{card} .face-person-input", AOC)
     activate(page, f"{card} .face-to-person", keyboard)
@@ -565,6 +567,16 @@ def test_the_scan_form_names_its_folder_and_jobs_say_in_words_what_they_did(
     expect(page.locator("#job-folder")).to_have_value("")
     fits(page, "a folder scanned from the Jobs form")
     shot("folder-scan-job")
+    # ... and a zip upload (POST /api/library/scan/upload; the jobs API takes no zip for it)
+    again_zip = tmp_path / "again.zip"
+    with zipfile.ZipFile(again_zip, "w") as bundle:
+        bundle.write(sorted((site.root / "photos" / PEOPLE[0]).glob("*.jpg"))[0], "a.jpg")
+    page.set_input_files("#job-file", again_zip)
+    activate(page, "#job-start", keyboard)
+    zipped = page.locator("#jobs-list tr[data-kind=library_scan]").first
+    expect(zipped.locator("td.input")).to_have_text("again.zip")
+    expect(zipped).to_have_attribute("data-state", "done", timeout=WAIT_MS * 3)
+    expect(page.locator("#job-error")).to_be_hidden()
 
 
 def test_two_pages_name_one_group_and_a_refused_name_gives_the_gallerys_message(

@@ -416,6 +416,7 @@ def _run_video_identify(job: JobContext, context: ServiceContext) -> dict[str, A
             "tracks": len(result.tracks),
             "frames_processed": result.frames_processed,
             "complete": result.complete,
+            "problems": report.get("problems", []),  # why it is not complete, in words
         },
     }
 
@@ -517,6 +518,8 @@ def _run_anonymize(job: JobContext, context: ServiceContext) -> dict[str, Any]:
             "frames_touched": record.get("frames_touched"),
             "check": _check_facts(record.get("check")),
             "failures": record.get("failures", []),
+            "partial": bool(record.get("partial")),  # the output holds only part of the input
+            "problems": record.get("problems", []),
         },
     }
 

@@ -264,9 +264,10 @@ def run_library_scan(job: JobContext, context: ServiceContext) -> dict[str, Any]
 LIBRARY_SCAN = register(
     JobKind(
         name="library_scan",
-        description="Scan an upload (a photo, a video or a zip of them) into the library, "
-        "then group the new faces; result: counts and every file that failed. A folder on "
-        "the server (under its --library-root) is scanned with POST /api/library/scan",
+        description="Scan an uploaded photo or video into the library, then group the new "
+        "faces; result: counts and every file that failed. A zip of photos and videos goes "
+        "to POST /api/library/scan/upload, a folder on the server (under its --library-root) "
+        "to POST /api/library/scan",
         upload="media",
         run=run_library_scan,
         role="enroll",

@@ -415,18 +415,16 @@ class VideoReader:
                 "(truncated or corrupt source)"
             )
             return
+        # The stream ran out (reaching ``end`` returns above): every frame the file declares
+        # up to ``end`` should have been decoded.
         declared = self.info.frame_count
-        if (
-            self.info.kind == "file"
-            and not seeked
-            and declared
-            and self.end is None
-            and self.decoded < declared - 1
-        ):
+        expected = declared if self.end is None else min(declared, int(self.end * rate) + 1)
+        if self.info.kind == "file" and not seeked and declared and self.decoded < expected - 1:
             self.complete = False
+            before_end = "" if expected == declared else f" before {self.end:g} s"
             self.problems.append(
-                f"only {self.decoded} of the {declared} frames the file declares could be "
-                "decoded (truncated or corrupt file)"
+                f"only {self.decoded} of the {expected} frames the file declares{before_end} "
+                "could be decoded (truncated or corrupt file)"
             )
         elif self.info.kind == "file" and not seeked and self.decoded == 0:
             self.complete = False  # never "complete" with nothing read

@@ -30,13 +30,18 @@ const PARAM_LABELS = {
   check: "Check the result with an independent detector and recognizer",
 };
 
-/** Kinds that can read a folder on the server instead of an upload, and where that request
- * goes: the jobs API takes uploads; a folder scan has its own route. */
-const FOLDER_ROUTES = { library_scan: "/api/library/scan" };
-const FOLDER_KIND_WORDS = {
-  library_scan:
-    "Scan a folder on the server, or an upload (a photo, a video or a zip of them), into the " +
-    "library, then group the new faces",
+/** Kinds with routes of their own: a library scan reads a folder on the server
+ * (POST /api/library/scan) or an upload that may be a zip (POST /api/library/scan/upload);
+ * the jobs API takes one photo or video for it. */
+const OWN_ROUTES = {
+  library_scan: {
+    folder: "/api/library/scan",
+    upload: "/api/library/scan/upload",
+    accept: "image/*,video/*,.zip,application/zip",
+    words:
+      "Scan a folder on the server, or an upload (a photo, a video or a zip of them), into " +
+      "the library, then group the new faces (input: a folder, or a file)",
+  },
 };
 
 /** The label of a folder field: which folder(s) it is relative to. */
@@ -61,7 +66,7 @@ export function setupJobs() {
     return kinds.find((k) => k.kind === $("#job-kind").value);
   }
 
-  /** The folder field of a kind that can read a server folder (FOLDER_ROUTES), or null. */
+  /** The folder field of a kind that can read a server folder (OWN_ROUTES). */
   function folderField() {
     const input = el("input", { id: "job-folder", type: "text", maxLength: 4096, placeholder: "2024/summer" });
     input.addEventListener("input", updateStart);
@@ -76,12 +81,13 @@ export function setupJobs() {
   function renderKind() {
     const current = kind();
     const upload = current && (UPLOADS[current.upload] || { label: current.upload }).label;
+    const own = current && OWN_ROUTES[current.kind];
     $("#job-kind-description").textContent = !current
       ? "This server offers no background job."
-      : FOLDER_ROUTES[current.kind]
-        ? `${FOLDER_KIND_WORDS[current.kind]} (input: a folder, or ${upload})`
+      : own
+        ? own.words
         : `${current.description} (input: ${upload})`;
-    $("#job-file").accept = current && UPLOADS[current.upload] ? UPLOADS[current.upload].accept : "";
+    $("#job-file").accept = own ? own.accept : current && UPLOADS[current.upload] ? UPLOADS[current.upload].accept : "";
     $("#job-params").replaceChildren(
       ...Object.entries(current ? current.params : {}).map(([name, type]) => {
         const id = `job-param-${name}`;
@@ -113,7 +119,7 @@ export function setupJobs() {
         return el("div", {}, el("label", { htmlFor: id, text: label }), input);
       }),
     );
-    if (current && FOLDER_ROUTES[current.kind]) $("#job-params").prepend(folderField());
+    if (own) $("#job-params").prepend(folderField());
     updateStart();
   }
 
@@ -145,9 +151,13 @@ export function setupJobs() {
       if (folder && file) {
         throw new Error("Scan a folder or an upload, not both: clear the folder to send the file.");
       }
+      const own = OWN_ROUTES[current.kind];
       if (folder) {
-        await api("POST", FOLDER_ROUTES[current.kind], { json: { folder } });
+        await api("POST", own.folder, { json: { folder } });
         $("#job-folder").value = "";
+      } else if (own) {
+        await api("POST", own.upload, { form: formData([["file", file]]) });
+        file = null;
       } else {
         const form = formData([["file", file], ["params", JSON.stringify(params())]]);
         await api("POST", `/api/jobs/${encodeURIComponent(current.kind)}`, { form });
@@ -308,7 +318,7 @@ export function setupJobs() {
       say("job-error", error.message);
       kinds = [];
     }
-    if (kinds.some((k) => FOLDER_ROUTES[k.kind])) {
+    if (kinds.some((k) => OWN_ROUTES[k.kind])) {
       try {
         roots = (await api("GET", "/api/library")).root_folders || null;
       } catch {

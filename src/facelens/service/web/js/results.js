@@ -203,6 +203,12 @@ function photoTable(data) {
   ];
 }
 
+/** ": <the first problem>" when a summary says why a job read only part of its input. */
+function because(summary) {
+  const problems = summary.problems || [];
+  return problems.length ? `: ${problems[0]}` : "";
+}
+
 function videoIdentify(job, summary, details) {
   const people = summary.people || [];
   const tracks = summary.tracks || 0;
@@ -214,7 +220,7 @@ function videoIdentify(job, summary, details) {
       (tracks ? `${plural(tracks, "face")} followed through the video.` : "no face found."),
   ];
   if (tracks) lines.push(people.length ? `Recognized: ${listed(people)}.` : "Nobody enrolled was recognized.");
-  if (summary.complete === false) lines.push("Only part of the video could be read.");
+  if (summary.complete === false) lines.push(`Only part of the video could be read${because(summary)}.`);
   const nodes = sentences(lines);
   if (tracks) nodes.push(details.section(job, "timeline", "When each face appears", (data) => timelineTable(data)));
   return nodes;
@@ -280,6 +286,7 @@ function anonymize(job, summary, result) {
   if (!faces) lines.push(`No face was hidden: the ${video ? "video" : "image"} is unchanged.`);
   else if (video) lines.push(`Faces hidden (${how}) in ${plural(summary.frames_touched || 0, "frame")}.`);
   else lines.push(`Hid ${plural(faces, "face")} (${how}).`);
+  if (summary.partial) lines.push(`Only part of the ${video ? "video" : "image"} is in the result${because(summary)}.`);
   if (params.keep) lines.push(`Left visible, as asked: ${params.keep}.`);
   if (params.only) lines.push(`Only these people were to be hidden: ${params.only}.`);
   const check = summary.check;
