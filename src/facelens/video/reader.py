@@ -417,7 +417,7 @@ class VideoReader:
             return
         # The stream ran out (reaching ``end`` returns above): every frame the file declares
         # up to ``end`` should have been decoded.
-        declared = self.info.frame_count
+        declared = self.info.frame_count or 0
         expected = declared if self.end is None else min(declared, int(self.end * rate) + 1)
         if self.info.kind == "file" and not seeked and declared and self.decoded < expected - 1:
             self.complete = False
