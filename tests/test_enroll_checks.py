@@ -396,6 +396,37 @@ def test_ingest_into_the_gallery_takes_the_largest_face_when_told(
     assert scan_only.returncode == 2 and "needs --into-gallery" in scan_only.stderr
 
 
+def test_ingest_into_the_gallery_screens_each_face_as_enroll_does(
+    knn_root: Path, tmp_path: Path
+) -> None:
+    """The same photo under a second folder is a duplicate; another photo of an enrolled
+    person under someone else's folder matches them and is refused unless --force."""
+    train = knn_root / "train"
+    tree = tmp_path / "tree"
+    for folder, photo in (("obama", "obama/obama.jpg"), ("zz_copy", "obama/obama.jpg")):
+        (tree / folder).mkdir(parents=True)  # read in name order: obama's folder first
+        shutil.copy(train / photo, tree / folder / "o.jpg")
+    (tree / "powell").mkdir()
+    shutil.copy(train / "obama/obama2.jpg", tree / "powell/p.jpg")
+    gallery = tmp_path / "g.db"
+    first = run("ingest", tree, "--into-gallery", "--scan", tmp_path / "s1.db", "--json",
+                gallery=gallery, check=False)  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    failures = {
+        Path(f["source"]).parent.name: f["error"] for f in json.loads(first.stdout)["failures"]
+    }
+    assert set(failures) == {"zz_copy", "powell"}, failures
+    assert "already enrolled for 'obama'" in failures["zz_copy"]  # a duplicate adds nothing
+    assert "matches 'obama'" in failures["powell"] and "--force" in failures["powell"]
+    with FaceLens(gallery=gallery) as lens:
+        assert [p.name for p in lens.gallery.list_people()] == ["obama"]
+    forced = run("ingest", tree / "powell", "--into-gallery", "--force", "--scan",
+                 tmp_path / "s2.db", "--json", gallery=gallery)  # fmt: skip
+    assert json.loads(forced.stdout)["failures"] == []
+    with FaceLens(gallery=gallery) as lens:
+        assert {p.name for p in lens.gallery.list_people()} == {"obama", "powell"}
+
+
 def test_service_face_field(service: tuple[TestClient, dict[str, str]], knn_root: Path) -> None:
     client, headers = service
     photo = knn_root / "test/obama_and_biden.jpg"

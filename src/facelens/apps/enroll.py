@@ -34,6 +34,7 @@ import numpy as np
 from facelens.errors import FaceLensError, PersonNotFoundError
 from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.io.image import ImageSource
+from facelens.match.screen import DUPLICATE_SCORE
 from facelens.pipeline.face_choice import ONLY_FACE, FaceChoice
 from facelens.pipeline.faces import FacePipeline, ImageFaces
 from facelens.types import Candidate, Face, Match, Person
@@ -49,7 +50,6 @@ __all__ = [
     "save_enrollment",
 ]
 
-DUPLICATE_SCORE = 0.9999  # cosine; the same photo scores 1.0, consecutive video frames <= 0.998
 DUPLICATE = "duplicate"
 MATCHES_OTHER_PERSON = "matches_other_person"
 

@@ -16,7 +16,7 @@ from facelens.cli.output import advance, console, emit_json, print_table, progre
 from facelens.errors import MultipleFacesError
 from facelens.gallery.protection import resolve_gallery_key
 from facelens.ingest.process import ItemResult, ProcessOptions
-from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor, run_ingest
+from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor, Screen, run_ingest
 from facelens.ingest.scan_index import ScanIndex
 from facelens.ingest.sources import expand_sources
 from facelens.models import registry
@@ -57,6 +57,12 @@ def scan_option(func: F) -> F:
     show_default=True,
     help="With --into-gallery: which face of each photo to enroll, its only usable face "
     "(a photo with several is refused and listed) or the largest usable face.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --into-gallery: save a face even when another enrolled person matches it "
+    "better than its folder's name (as `enroll --force`).",
 )
 @click.option(
     "--video-fps",
@@ -100,6 +106,7 @@ def command(
     scan_path: str | None,
     into_gallery: bool,
     face: str,
+    force: bool,
     video_fps: float,
     batch_size: int,
     workers: int | None,
@@ -117,6 +124,8 @@ def command(
     obj = ctx.ensure_object(dict)
     if face != "only" and not into_gallery:
         raise click.UsageError("--face picks the face to enroll: it needs --into-gallery")
+    if force and not into_gallery:
+        raise click.UsageError("--force saves a face to enroll: it needs --into-gallery")
     if scan_path is None and not into_gallery:
         _into_library(
             ctx, sources, video_fps, batch_size, workers, ray_address, limit, retry_failed, as_json
@@ -124,6 +133,9 @@ def command(
         return
     scan_path = scan_path or DEFAULT_SCAN
     gallery = get_lens(ctx).gallery if into_gallery else None
+    screen = (
+        Screen(get_lens(ctx).operating_point().threshold, force=force) if into_gallery else None
+    )
     embedder = (
         get_lens(ctx).pipeline.embedder_id
         if into_gallery
@@ -171,6 +183,7 @@ def command(
                 items,
                 executor,
                 gallery=gallery,
+                screen=screen,
                 batch_size=batch_size,
                 limit=limit,
                 on_result=step,

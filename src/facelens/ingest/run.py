@@ -11,7 +11,10 @@ Into the gallery (``target="gallery"``), each photo's one usable face is
 enrolled under the name of the photo's folder; the state file then records
 only the item's state (no template leaves the gallery). A photo enrolled just
 before an interruption, but not yet marked done, is recognised on the next run
-by its source and not enrolled twice.
+by its source and not enrolled twice. With a threshold (``Screen``), each face
+is screened as ``facelens enroll`` screens it (:mod:`facelens.match.screen`): the
+same face already in the gallery is refused as a duplicate, and a face another
+person matches at the threshold is refused unless forced.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from facelens.gallery.store import GalleryStore, NewTemplate, clean_name
 from facelens.ingest.process import ItemResult, ProcessOptions, Processor, batches
 from facelens.ingest.scan_index import ItemCounts, ScanIndex
 from facelens.ingest.sources import WorkItem
+from facelens.match.screen import screen_template
 from facelens.pipeline.faces import FacePipeline
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "Executor",
     "IngestSummary",
     "LocalExecutor",
+    "Screen",
     "enroll_result",
     "run_ingest",
 ]
@@ -100,6 +105,7 @@ def run_ingest(
     executor: Executor,
     *,
     gallery: GalleryStore | None = None,
+    screen: Screen | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     limit: int | None = None,
     on_result: Callable[[ItemResult], None] | None = None,
@@ -115,7 +121,7 @@ def run_ingest(
     processed = failed = faces = 0
     for results in executor.map(batches(pending, batch_size)):
         for found in results:
-            result = found if gallery is None else enroll_result(gallery, found)
+            result = found if gallery is None else enroll_result(gallery, found, screen)
             state.record(result)
             processed += 1
             failed += result.error is not None
@@ -127,7 +133,19 @@ def run_ingest(
     )
 
 
-def enroll_result(gallery: GalleryStore, result: ItemResult) -> ItemResult:
+@dataclass(frozen=True)
+class Screen:
+    """How ``ingest --into-gallery`` screens each face (see the module docstring):
+    ``threshold`` is the operating point's cosine; ``force`` saves a face another person
+    matches anyway."""
+
+    threshold: float
+    force: bool = False
+
+
+def enroll_result(
+    gallery: GalleryStore, result: ItemResult, screen: Screen | None = None
+) -> ItemResult:
     """Enroll a photo's face under its folder's name; the result to record (without template)."""
     if result.error is not None or result.count == 0:
         return result if result.error else replace(result, error="no usable face")
@@ -141,6 +159,11 @@ def enroll_result(gallery: GalleryStore, result: ItemResult) -> ItemResult:
             refused = f"folder name {name!r} cannot be a person's name: {error}"
             return replace(_without_faces(result), error=refused)
         known = set()
+    if result.source not in known and screen is not None:
+        refusal = _screened(gallery, name, result.vectors[0], screen)
+        if refusal is not None:
+            code, reason = refusal
+            return replace(_without_faces(result), error=reason, error_code=code)
     if result.source not in known:
         gallery.add_templates(
             name,
@@ -152,6 +175,24 @@ def enroll_result(gallery: GalleryStore, result: ItemResult) -> ItemResult:
             create=True,
         )
     return _without_faces(result)
+
+
+def _screened(
+    gallery: GalleryStore, name: str, vector: np.ndarray, screen: Screen
+) -> tuple[str, str] | None:
+    """``(code, reason)`` when the gallery refuses this face for ``name``, else None."""
+    found = screen_template(vector, gallery.template_matrix(), screen.threshold)
+    if found.duplicate_of is not None:
+        return "duplicate", (
+            f"the same face is already enrolled for {found.duplicate_of!r}: a duplicate adds "
+            "nothing"
+        )
+    if found.matches not in (None, name) and not screen.force:
+        return "matches_other_person", (
+            f"this face matches {found.matches!r} (score {found.score:.3f}, threshold "
+            f"{screen.threshold:.3f}) better than {name!r}: not saved unless forced (--force)"
+        )
+    return None
 
 
 def _without_faces(result: ItemResult) -> ItemResult:
