@@ -14,7 +14,7 @@ import pytest
 
 from facelens import FaceLens
 from facelens.cluster.store import ClusterStore
-from facelens.errors import CorrectionError
+from facelens.errors import CorrectionError, GroupMatchesOtherPersonError
 from facelens.ingest import expand_sources
 from facelens.ingest.library import Library, person_threshold
 from facelens.match.calibration import calibration_for, operating_point
@@ -230,9 +230,18 @@ def test_a_group_of_an_enrolled_persons_faces_looks_like_them(
             looks = found[costa]
             assert looks.name == "Albert Costa" and looks.of == library.store.group(costa).faces
             assert 2 * looks.faces >= looks.of and looks.score >= point.threshold
+
+            # named after someone else, the group is refused as a photo of his would be
+            def threshold_for(k: int) -> float:
+                return person_threshold(point, calibration, k)
+
+            with pytest.raises(GroupMatchesOtherPersonError, match="looks like 'Albert Costa'"):
+                library.name(costa, "Somebody Else", threshold_for=threshold_for)
+            assert library.store.group(costa).name is None
             for face in library.store.faces(group_id=costa):
                 library.reject_appearance("Albert Costa", face.id)
             assert library.resemblances(groups, point, calibration) == {}
+            library.name(costa, "Somebody Else", threshold_for=threshold_for)  # no longer him
         finally:
             library.close()
 

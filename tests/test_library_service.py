@@ -204,6 +204,14 @@ def test_groups_names_appearances_undo_and_search(
     hidden_now = client.get("/api/library/groups", params={"hidden": True}, headers=query).json()
     looks = next(g for g in hidden_now if g["id"] == groups[1]["id"])["looks_like"]
     assert looks["name"] == "Own Photo" and 2 * looks["faces"] >= looks["of"] >= 1, looks
+    # Named after someone else it is refused, as a photo of theirs would be, unless forced.
+    naming = f"/api/library/groups/{groups[1]['id']}/name"
+    other = client.post(naming, json={"name": "Someone Else"}, headers=enroll)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "matches_other_person"
+    assert "looks like 'Own Photo'" in other.json()["error"]["message"]
+    forced = client.post(naming, json={"name": "Someone Else", "force": True}, headers=enroll)
+    assert forced.status_code == 200, forced.text
+    assert client.post("/api/library/undo", headers=enroll).json()["undone"] == "name"
 
     probe = sorted((data_path("lfw/images_deepfunneled") / person).glob("*.jpg"))[-1]
     searched = client.post(

@@ -22,6 +22,7 @@ __all__ = [
     "GalleryKeyRequiredError",
     "GalleryModelMismatchError",
     "GalleryNotEncryptedError",
+    "GroupMatchesOtherPersonError",
     "GroupNotFoundError",
     "ImageDecodeError",
     "ImageNotFoundError",
@@ -254,6 +255,13 @@ class CorrectionError(ClusterError):
     """A correction that contradicts itself (e.g. splitting a group into nothing)."""
 
     code = "bad_correction"
+
+
+class GroupMatchesOtherPersonError(CorrectionError):
+    """A group named after one person while its faces are identified as another enrolled
+    person (naming it would enroll that person's faces under the new name)."""
+
+    code = "matches_other_person"
 
 
 class RayUnavailableError(FaceLensError):

@@ -24,6 +24,7 @@ from facelens.cli.output import advance, console, emit_json, print_table, progre
 from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.ingest import PhotoOutcome
 from facelens.cluster.library_store import library_exists, library_location
+from facelens.cluster.resemblance import person_threshold
 from facelens.cluster.sheet import write_contact_sheets
 from facelens.types import USABLE_QUALITY
 
@@ -306,15 +307,36 @@ def reject_command(
 @command.command("name")
 @click.argument("group_id", type=int)
 @click.argument("name")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Name the group even when its faces look like another enrolled person.",
+)
 @index_option
 @json_option
 @click.pass_context
 @friendly_errors
 def name_command(
-    ctx: click.Context, group_id: int, name: str, index_path: str | None, as_json: bool
+    ctx: click.Context,
+    group_id: int,
+    name: str,
+    force: bool,
+    index_path: str | None,
+    as_json: bool,
 ) -> None:
-    """Name GROUP_ID: it is enrolled in the gallery as NAME (renamed if it had a name)."""
-    result = _clusters(ctx, index_path).name(group_id, name)
+    """Name GROUP_ID: it is enrolled in the gallery as NAME (renamed if it had a name).
+
+    A group whose faces are identified as another enrolled person is refused, as
+    `enroll` refuses such a photo, unless --force.
+    """
+    clusters = _clusters(ctx, index_path)
+    if not force:
+        lens = get_lens(ctx)
+        point, calibration = lens.operating_point(), lens.calibration
+        clusters.refuse_another_persons_group(
+            group_id, name, lambda k: person_threshold(point, calibration, k)
+        )
+    result = clusters.name(group_id, name)
     _report(
         result,
         as_json,

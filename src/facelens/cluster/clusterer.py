@@ -39,8 +39,9 @@ from facelens.cluster.library_store import (
     library_location,
     open_library_store,
 )
+from facelens.cluster.resemblance import group_resemblances
 from facelens.cluster.store import FaceRecord
-from facelens.errors import CorrectionError, PersonNotFoundError
+from facelens.errors import CorrectionError, GroupMatchesOtherPersonError, PersonNotFoundError
 from facelens.gallery import (
     GalleryStore,
     is_postgres_url,
@@ -234,6 +235,32 @@ class FaceClusters:
             "gallery": changes,
             "templates_in_gallery": person.templates if person else None,
         }
+
+    def refuse_another_persons_group(
+        self, group_id: int, name: str, threshold_for: Callable[[int], float]
+    ) -> None:
+        """Before an unnamed group is named ``name``: refuse it
+        (:class:`GroupMatchesOtherPersonError`) when its faces look like another enrolled
+        person (:mod:`facelens.cluster.resemblance`; ``threshold_for(k)`` is the cosine a
+        face must reach on one of a person's ``k`` templates), as enrolling a photo that
+        matches someone else is refused. Naming it after that person, or forcing, passes."""
+        if self.store.group(group_id).name is not None:
+            return  # a rename: its faces are its own person's
+        members = sorted(f.id for f in self.store.faces(group_id=group_id))
+        found = group_resemblances(
+            {group_id: members},
+            np.array(members, dtype=np.int64),
+            self.store.vectors(members),
+            self.gallery.template_matrix(),
+            threshold_for,
+            self.store.not_person,
+        ).get(group_id)
+        if found is not None and found.name != name.strip():
+            raise GroupMatchesOtherPersonError(
+                f"group {group_id} looks like {found.name!r} ({found.faces} of its "
+                f"{found.of} faces are identified as them): name it {found.name!r}, or name "
+                f"it {name.strip()!r} anyway (force)"
+            )
 
     def forget(self, group_id: int) -> dict[str, Any]:
         """Erase a group's faces from the index (not from the gallery: `facelens people remove`)."""

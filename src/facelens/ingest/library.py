@@ -44,10 +44,10 @@ from facelens.cluster.clusterer import FaceClusters
 from facelens.cluster.engine import RegroupSummary, regroup
 from facelens.cluster.ingest import file_sha256
 from facelens.cluster.library_store import LibraryStore
+from facelens.cluster.resemblance import Resemblance, group_resemblances, person_threshold
 from facelens.cluster.store import FaceRecord, GroupRecord, ItemTally, NewFace
 from facelens.errors import CorrectionError, FaceLensError, PersonNotFoundError
 from facelens.ingest.process import ItemResult, ProcessOptions, batches
-from facelens.ingest.resemblance import Resemblance, group_resemblances
 from facelens.ingest.run import DEFAULT_BATCH_SIZE, Executor, LocalExecutor
 from facelens.ingest.scan_index import ScanFaces
 from facelens.ingest.search import Appearance, search_appearances
@@ -331,13 +331,23 @@ class Library:
                         self.clusters.gallery.erase_person(name)
         return undone
 
-    def name(self, group_id: int, name: str, *, rename: bool = True) -> dict[str, Any]:
+    def name(
+        self,
+        group_id: int,
+        name: str,
+        *,
+        rename: bool = True,
+        threshold_for: Callable[[int], float] | None = None,
+    ) -> dict[str, Any]:
         """The group is the person ``name`` (new, or already in the gallery or the library:
         then it joins them). Its best faces are enrolled, the rest linked.
 
         With ``rename`` False, a group that already carries another name is refused
         (:class:`CorrectionError`): two pages naming one group at once end with the first
         name, and the second page is told, instead of renaming the person the first made.
+        With ``threshold_for`` (the cosine a face must reach on one of a person's ``k``
+        templates), an unnamed group whose faces look like another enrolled person is
+        refused (:meth:`FaceClusters.refuse_another_persons_group`); leave it out to force.
         """
         name = name.strip()
         with self._correction("name"):
@@ -347,6 +357,8 @@ class Library:
                     f"Group {group.id} was named {group.name!r} meanwhile (on another page); "
                     f"to change that name, rename {group.name!r} on their page"
                 )
+            if threshold_for is not None:
+                self.clusters.refuse_another_persons_group(group.id, name, threshold_for)
             holder = self.store.group_named(name)
             if holder is not None and holder.id != group.id:
                 merged = self.clusters.merge([holder.id, group.id])
@@ -429,7 +441,7 @@ class Library:
         self, group_ids: Sequence[int], point: OperatingPoint, calibration: Calibration
     ) -> dict[int, Resemblance]:
         """The enrolled person each of these groups looks like, if any
-        (:mod:`facelens.ingest.resemblance`: at least half its faces identified as them)."""
+        (:mod:`facelens.cluster.resemblance`: at least half its faces identified as them)."""
         members = {g: [f.id for f in self.store.faces(group_id=g)] for g in group_ids}
         face_ids, vectors = self._face_vectors()
         return group_resemblances(
@@ -537,23 +549,6 @@ class Library:
 
     def close(self) -> None:
         self.clusters.close()
-
-
-def person_threshold(point: OperatingPoint, calibration: Calibration, templates: int) -> float:
-    """The cosine a face must reach on one of a person's ``templates`` to be shown as them.
-
-    Comparing a stranger's face with ``k`` templates gives it ``k`` chances to pass:
-    the threshold is the one at which a single comparison's false-match rate is
-    ``point.fmr / k`` (at least ``point.threshold``; at most the strictest the
-    calibration supports). Measured on LFW's development photos as one library, this
-    raised the precision of 20 people's appearances from 0.950 to 0.992 at a recall of
-    0.996 (docs/benchmarks.md).
-    """
-    if templates <= 1:
-        return point.threshold
-    floor = max(calibration.min_fmr, calibration.fmr[-1])
-    stricter = calibration.threshold_for(max(point.fmr / templates, floor))
-    return max(point.threshold, stricter)
 
 
 def _appearance(face: FaceRecord, how: str, score: float | None) -> LibraryAppearance:

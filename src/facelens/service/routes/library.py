@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from facelens.errors import ClusterFaceNotFoundError
-from facelens.ingest.library import Library, LibraryAppearance
+from facelens.ingest.library import Library, LibraryAppearance, person_threshold
 from facelens.match.decide import main_face
 from facelens.service.auth import EnrollKey, QueryKey, Service
 from facelens.service.context import ServiceContext
@@ -127,6 +127,14 @@ class LibraryStats(BaseModel):
 
 class NameRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="The person's name")
+
+
+class GroupNameRequest(NameRequest):
+    force: bool = Field(
+        default=False,
+        description="Name the group even when its faces look like another enrolled person "
+        "(otherwise 409 matches_other_person)",
+    )
 
 
 class HideRequest(BaseModel):
@@ -459,19 +467,30 @@ def _correct(
 
 @router.post("/api/library/groups/{group_id}/name")
 def name_group(
-    group_id: GroupId, body: NameRequest, key: EnrollKey, context: Service
+    group_id: GroupId, body: GroupNameRequest, key: EnrollKey, context: Service
 ) -> Correction:
     """The group is this person (new, or already known: it joins them). Its best faces are
     enrolled in the gallery, the rest linked as their appearances. A group someone named
     meanwhile with another name is not renamed (409): of two pages naming one group at
-    once, the first name stands (rename a person with ``PATCH /api/people/{name}``)."""
+    once, the first name stands (rename a person with ``PATCH /api/people/{name}``). A
+    group whose faces look like another enrolled person (its ``looks_like``) is refused
+    (409 ``matches_other_person``) unless ``force``."""
     name = clean_name(body.name)
+    lens = context.lens
+    point, calibration = lens.operating_point(), lens.calibration
     result = _correct(
         context,
         key,
         "library_name",
         str(group_id),
-        lambda lib: lib.name(group_id, name, rename=False),
+        lambda lib: lib.name(
+            group_id,
+            name,
+            rename=False,
+            threshold_for=None
+            if body.force
+            else (lambda k: person_threshold(point, calibration, k)),
+        ),
     )
     context.lens.gallery_search.sync()
     return Correction(**result)
