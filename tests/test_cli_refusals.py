@@ -12,6 +12,7 @@ for all).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import socket
 import traceback
@@ -391,3 +392,20 @@ def test_the_commands_that_write_still_make_the_files_and_folders(tmp_path: Path
     SQLiteGallery(tmp_path / "nope" / "sub" / "g.db", registry.DEFAULT_EMBEDDER).close()
     people = runner.invoke(cli, [*args, "people", "list", "--json"])
     assert people.exit_code == 0 and people.stdout.strip() == "[]", people.output
+
+
+def test_audit_since_takes_a_time_and_compares_times(tmp_path: Path) -> None:
+    """``--since`` is read as a time (UTC unless zoned), not compared as text: a word is a
+    usage error, and a date or a zoned time select entries by time."""
+    gallery = tmp_path / "g.db"
+    code, text = invoke("keys", "create", "--role", "admin", "--name", "ops", gallery=gallery)
+    assert code == 0, text  # the key's creation is the log's first entry
+    refused(2, "audit", "--since", "yesterday", gallery=gallery, says=("not a time",))
+
+    def listed(since: str) -> list[dict[str, object]]:
+        code, text = invoke("audit", "--since", since, "--json", gallery=gallery)
+        assert code == 0, text
+        return list(json.loads(text))
+
+    assert listed("2000-01-01") and listed("2000-01-01T00:00+02:00")
+    assert listed("2999-12-31") == [] and listed("2999-12-31T23:00-05:00") == []

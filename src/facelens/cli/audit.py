@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -19,12 +20,36 @@ from facelens.service.state import StateDB
 __all__ = ["audit_cli_erasure", "command"]
 
 
+def _utc_iso(value: str | None) -> str | None:
+    """``--since`` as the log writes its times (UTC, ISO, milliseconds), so that comparing
+    the text compares the times; anything not an ISO time is a usage error (before, any
+    text was compared as text: ``--since yesterday`` listed nothing, silently)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a time: give an ISO time such as 2026-12-07 or "
+            "2026-12-07T08:30 (UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 @click.command("audit")
 @click.option(
     "--limit", type=click.IntRange(1), default=100, show_default=True, help="Newest entries shown."
 )
 @click.option("--action", default=None, help="Only this action (enroll, identify, erase, ...).")
-@click.option("--since", default=None, help="Only entries at or after this ISO time (UTC).")
+@click.option(
+    "--since",
+    default=None,
+    callback=lambda _ctx, _param, value: _utc_iso(value),
+    help="Only entries at or after this time: ISO, e.g. 2026-12-07 or 2026-12-07T08:30 "
+    "(UTC unless it names its zone).",
+)
 @service_dir_option
 @json_option
 @click.pass_context
