@@ -297,6 +297,28 @@ def test_hostile_or_malformed_images_get_a_4xx_with_a_message(
     )
 
 
+def test_a_field_taken_once_sent_twice_is_refused_not_half_answered(
+    client: TestClient, keys: dict[str, str], astronaut_jpeg: bytes
+) -> None:
+    """Two ``image`` parts to /api/identify (or two names to /api/people) are a 422, not an
+    answer about the last part alone; ``photos`` still takes several."""
+    headers = auth(keys["admin"])
+    two = [("image", ("a.jpg", astronaut_jpeg, "image/jpeg"))] * 2
+    for path in ("/api/identify", "/api/detect"):
+        refused = assert_error(
+            client.post(path, files=two, headers=headers), 422, "invalid_request"
+        )
+        assert "send one 'image' part (2 were sent)" in refused["message"]
+    names = client.post(
+        "/api/people",
+        data={"name": ["Ann", "Bea"]},
+        files={"photos": ("a.jpg", astronaut_jpeg, "image/jpeg")},
+        headers=headers,
+    )
+    assert_error(names, 422, "invalid_request")
+    assert client.get("/api/people", headers=headers).json() == []
+
+
 def test_truncated_images_and_wrong_bodies_are_refused(
     client: TestClient, keys: dict[str, str], astronaut_jpeg: bytes
 ) -> None:

@@ -7,10 +7,15 @@ would be refused as "not a file". :class:`UploadRoute` (the route class of the
 routers that take uploads) parses forms with :class:`FilePartsParser`, which
 treats such a part as a file named ``""`` (results then call it ``upload``).
 Parts without a declared type, ``text/*`` and JSON parts stay fields.
+
+A field the route takes once (``image``, ``name``) sent in several parts is
+refused (422 ``invalid_request``) rather than silently answered for its last
+part only; fields declared as lists (``photos``) take many.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from typing import Any
@@ -21,6 +26,8 @@ from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+
+from facelens.service.errors import InvalidRequestError
 
 __all__ = ["UploadRoute"]
 
@@ -75,8 +82,34 @@ class UploadRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        once = _single_fields(self)
 
         async def with_file_parts(request: Request) -> Response:
-            return await handler(FilePartsRequest(request.scope, request.receive, request._send))
+            parts = FilePartsRequest(request.scope, request.receive, request._send)
+            if once and parse_options_header(request.headers.get("Content-Type"))[0] == (
+                b"multipart/form-data"
+            ):
+                form = await parts.form()
+                for name in once:
+                    sent = len(form.getlist(name))
+                    if sent > 1:
+                        raise InvalidRequestError(
+                            f"send one {name!r} part ({sent} were sent); a request takes one"
+                        )
+            return await handler(parts)
 
         return with_file_parts
+
+
+def _single_fields(route: APIRoute) -> set[str]:
+    """The form fields ``route`` takes once: every body field not declared as a list."""
+    names = set()
+    for param in route.dependant.body_params:
+        annotation = param.field_info.annotation
+        kinds = typing.get_args(annotation) if typing.get_origin(annotation) else ()
+        is_list = typing.get_origin(annotation) in (list, tuple) or any(
+            typing.get_origin(kind) in (list, tuple) for kind in kinds
+        )
+        if not is_list:
+            names.add(param.alias)
+    return names
