@@ -494,3 +494,19 @@ def test_calibrate_refuses_a_pairs_file_of_too_few_people_and_a_mix(tmp_path: Pa
     assert nothing.exit_code != 0 and "at least one TREE" in nothing.output
     with FaceLens(gallery, embedder="sface-2021dec-int8bq") as lens:
         assert lens.calibration.source == "shipped:lfw"  # nothing was stored
+
+
+def test_calibrate_names_a_skipped_photo_by_its_path_and_exits_1(tmp_path: Path) -> None:
+    """A photo that cannot be read is skipped (the fit uses the rest, and is stored) and
+    named as the user gave it; the run exits 1, as every batch command with a failed item."""
+    tree = _orl_subset(tmp_path, people=12, photos=4)
+    (tree / "s1" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
+    gallery = str(tmp_path / "g.db")
+    runner = CliRunner()
+    args = ["--gallery", gallery, "--embedder", "sface-2021dec-int8bq", "calibrate", str(tree)]
+    fitted = runner.invoke(cli, [*args, "--fmr", "0.03"])
+    assert fitted.exit_code == 1, fitted.output
+    said = "".join(fitted.output.split())  # the console may wrap a long path anywhere
+    assert f"skipped{tree / 's1' / 'broken.jpg'}:couldnotread" in said, fitted.output
+    with FaceLens(gallery) as lens:
+        assert lens.calibration.source.startswith("gallery:")  # stored from the other 48

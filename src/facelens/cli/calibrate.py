@@ -92,8 +92,11 @@ def command(
         templates = embed_images(
             lens.pipeline, [(im.key, im.path) for im in images], lambda: advance(progress)
         )
-    for error in templates.errors:
-        console.print(f"[red]skipped[/red] {error['image']}: {error['error']}")
+    path_of = {image.key: str(image.path) for image in images}
+    for error in templates.errors:  # named by the user's path, not the internal key
+        where = path_of.get(error["image"], error["image"])
+        reason = error["error"].removeprefix(f"{where}: ")
+        console.print(f"[red]skipped[/red] {where}: {reason}")
     pairs = _pairs(templates.matrix, templates.row, images, labels, first, second)
     try:
         shipped = calibration_for(model_id)
@@ -114,6 +117,8 @@ def command(
         emit_json(stored.summary())
     else:
         print_calibration(stored)
+    if templates.errors:  # as every batch command: stored from the rest, but not all was read
+        ctx.exit(1)
 
 
 def _read_sources(
