@@ -409,3 +409,18 @@ def test_audit_since_takes_a_time_and_compares_times(tmp_path: Path) -> None:
 
     assert listed("2000-01-01") and listed("2000-01-01T00:00+02:00")
     assert listed("2999-12-31") == [] and listed("2999-12-31T23:00-05:00") == []
+
+
+def test_control_characters_in_a_name_reach_no_terminal(tmp_path: Path) -> None:
+    """A file name holding ESC is printed escaped (``\\u001b``), never obeyed; a key name
+    holding one is refused."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "bad\x1b[2J.jpg").write_bytes(b"not an image")
+    code, text = invoke("detect", folder, gallery=tmp_path / "g.db")
+    assert code == 1, text  # the one file could not be read
+    assert "\x1b" not in text and "bad\\u001b[2J.jpg" in "".join(text.split()), text
+    refused(
+        1, "keys", "create", "--role", "query", "--name", "x\x1by",
+        gallery=tmp_path / "g.db", says=("control characters",),
+    )  # fmt: skip

@@ -28,12 +28,29 @@ __all__ = [
     "emit_json",
     "print_exposed_file_warnings",
     "print_table",
+    "printable",
     "progress_bar",
     "shown",
     "warn_notes",
 ]
 
-console = Console(stderr=True)
+
+class _PrintableConsole(Console):
+    r"""A console whose text arguments never carry a control character to the terminal: a
+    file name holding ESC (``bad\x1b[2J.jpg``) is shown as ``bad\u001b[2J.jpg``, not
+    obeyed (line breaks and tabs stay)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every non-printable character but newline and tab as its ``\uXXXX``
+    escape (rich markup left as it is; :func:`shown` also escapes markup)."""
+    return "".join(c if c.isprintable() or c in "\n\t" else f"\\u{ord(c):04x}" for c in text)
+
+
+console = _PrintableConsole(stderr=True)
 """Human-facing messages go to stderr, so ``--json`` output on stdout stays parseable."""
 
 
@@ -97,7 +114,7 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(printable(cell) for cell in row))
     Console().print(table)
 
 

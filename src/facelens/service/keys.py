@@ -89,6 +89,10 @@ class KeyStore:
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidRequestError("a key needs a name of 1 to 100 characters")
+        if not name.isprintable():  # it is shown in lists and the audit log, on terminals
+            raise InvalidRequestError(
+                "a key's name cannot hold control characters (escape codes, line breaks)"
+            )
         secret = secrets.token_urlsafe(32)
         with self._db.write() as db:
             while True:
