@@ -407,6 +407,15 @@ def test_refusals_of_malformed_bodies_and_large_photos_speak_to_an_api_client(
         assert large.status_code == 413
         message = large.json()["error"]["message"]
         assert "FACELENS_MAX_PIXELS" not in message and "facelens serve --max-pixels" in message
+        enrolled = client.post(  # the same advice in each photo's reason of an enrollment
+            "/api/people",
+            data={"name": "Big Photo"},
+            files={"photos": ("big.png", photo.getvalue(), "image/png")},
+            headers=admin,
+        )
+        assert enrolled.status_code in (413, 422), enrolled.text
+        answer = json.dumps(enrolled.json())
+        assert "FACELENS_MAX_PIXELS" not in answer and "facelens serve --max-pixels" in answer
 
 
 def test_an_unknown_face_of_the_library_names_no_file(

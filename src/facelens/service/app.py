@@ -63,12 +63,23 @@ def _facelens_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 405:
         headers = {"Allow": ", ".join(allowed_methods(request.app, request.url.path))}
     settings: ServiceSettings = request.app.state.service.settings
-    message = hide_server_paths(str(exc), roots=settings.server_paths())
-    # the library's advice is about the caller's own environment; here the limit is the server's
-    message = message.replace(
-        "raise FACELENS_MAX_PIXELS", "ask for a larger limit (facelens serve --max-pixels)"
-    )
-    return error_response(status, exc.code, message, getattr(exc, "details", None), headers)
+    message = _server_advice(hide_server_paths(str(exc), roots=settings.server_paths()))
+    details = _server_advice(getattr(exc, "details", None))  # each photo's reason too
+    return error_response(status, exc.code, message, details, headers)
+
+
+def _server_advice(found: Any) -> Any:
+    """The library's advice is about the caller's own environment; in the service the limit
+    is the server's: in a message, or in every text of its details."""
+    if isinstance(found, str):
+        return found.replace(
+            "raise FACELENS_MAX_PIXELS", "ask for a larger limit (facelens serve --max-pixels)"
+        )
+    if isinstance(found, dict):
+        return {key: _server_advice(value) for key, value in found.items()}
+    if isinstance(found, list):
+        return [_server_advice(value) for value in found]
+    return found
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
