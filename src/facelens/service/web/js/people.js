@@ -20,6 +20,12 @@ export async function loadNames() {
   return people;
 }
 
+/** A name as it is compared: NFC, spaces trimmed and collapsed (the server's rule), and case
+ * ignored, so "colin  powell " is Colin Powell. */
+function nameKey(name) {
+  return name.normalize("NFC").trim().replace(/\s+/g, " ").toLocaleLowerCase();
+}
+
 export function setupPeople(session) {
   let people = [];
   let groups = [];
@@ -38,11 +44,22 @@ export function setupPeople(session) {
     return el("span", { class: "avatar initials", "aria-hidden": "true", text: initials });
   }
 
+  /** The person already in the gallery that `name` names, the same apart from case and
+   * spaces ("colin powell" is Colin Powell), or null: a name is never made twice. */
+  function knownName(name) {
+    const exact = people.find((p) => p.name === name);
+    if (exact) return exact.name;
+    const key = nameKey(name);
+    const same = key && people.find((p) => nameKey(p.name) === key);
+    return same ? same.name : null;
+  }
+
   function renderPeople() {
-    const filter = $("#people-filter").value.trim().toLowerCase();
+    const typed = $("#people-filter").value.trim();
+    const filter = typed.toLowerCase();
+    const shown = people.filter((p) => p.name.toLowerCase().includes(filter));
     $("#people-list").replaceChildren(
-      ...people
-        .filter((p) => p.name.toLowerCase().includes(filter))
+      ...shown
         .map((p) =>
           el(
             "li",
@@ -57,8 +74,10 @@ export function setupPeople(session) {
           ),
         ),
     );
-    $("#people-count").textContent = `(${people.length})`;
+    // filtered, the count says how many of them show: "(0 of 11)", never a bare "(11)"
+    $("#people-count").textContent = filter && people.length ? `(${shown.length} of ${people.length})` : `(${people.length})`;
     $("#people-empty").hidden = people.length > 0;
+    $("#people-none").textContent = filter && people.length && !shown.length ? `Nobody called "${typed}".` : "";
   }
 
   function open(name) {
@@ -92,14 +111,24 @@ export function setupPeople(session) {
 
   // --- groups of unknown faces -----------------------------------------------------------
 
+  const openers = new WeakMap(); // a group's card -> opens its faces (again, after a change)
+  let lastTicked = null; // the group ticked last: its card offers "Merge N selected groups"
+
   function groupsPath(offset, limit) {
     const hidden = $("#groups-hidden").checked ? "&hidden=true" : "";
     return `/api/library/groups?offset=${offset}&limit=${limit}${hidden}`;
   }
 
-  /** The first `count` groups again (after a change), or the first page. */
+  const cards = () => [...$("#groups-list").children];
+  const cardOf = (id) => cards().find((card) => Number(card.dataset.group) === id) || null;
+
+  /** The first `count` groups again (after a change), or the first page. The faces of a
+   * group that were open are opened again (fetched anew). */
   async function loadGroups(count = PAGE) {
     say("groups-error", "");
+    const open = cards()
+      .filter((card) => !card.querySelector(".group-faces").hidden)
+      .map((card) => Number(card.dataset.group));
     try {
       const page = await apiPage(groupsPath(0, Math.min(500, Math.max(PAGE, count))));
       groups = page.items;
@@ -109,7 +138,9 @@ export function setupPeople(session) {
       return;
     }
     for (const id of [...selected]) if (!groups.some((g) => g.id === id)) selected.delete(id);
+    if (!selected.has(lastTicked)) lastTicked = [...selected].pop() ?? null;
     renderGroups();
+    await Promise.all(open.map((id) => cardOf(id)).filter(Boolean).map((card) => openers.get(card)()));
   }
 
   async function more() {
@@ -124,10 +155,10 @@ export function setupPeople(session) {
       say("groups-error", error.message);
       return;
     }
-    const cards = added.map(groupCard); // the groups shown stay as they are (open panels too)
-    $("#groups-list").append(...cards);
+    const fresh = added.map(groupCard); // the groups shown stay as they are (open panels too)
+    $("#groups-list").append(...fresh);
     renderGroups(false);
-    const next = cards.length && cards[0].querySelector(".group-select, .group-open");
+    const next = fresh.length && fresh[0].querySelector(".group-select, .group-open");
     if (next) next.focus(); // keyboard users carry on where the new groups start
   }
 
@@ -143,11 +174,29 @@ export function setupPeople(session) {
 
   function updateTools() {
     const canChange = session.can("enroll");
+    const n = selected.size;
     $("#groups-tools").hidden = false;
     $("#groups-merge").hidden = !canChange;
     $("#library-undo").hidden = !canChange;
-    $("#groups-merge").disabled = selected.size < 2;
-    $("#groups-merge").textContent = selected.size >= 2 ? `Merge ${selected.size} selected groups` : "Merge selected";
+    $("#groups-merge").disabled = n < 2;
+    $("#groups-merge").textContent = n >= 2 ? `Merge ${n} selected groups` : "Merge selected";
+    // the card ticked last offers the merge too, right after its tick (by eye and by Tab)
+    for (const card of cards()) {
+      const row = card.querySelector(".group-merge-row");
+      if (!row) continue;
+      const here = Number(card.dataset.group) === lastTicked && selected.has(lastTicked);
+      row.hidden = !here;
+      row.querySelector(".group-merge-here").hidden = n < 2;
+      row.querySelector(".group-merge-here").textContent = `Merge ${n} selected groups`;
+      row.querySelector(".group-merge-hint").textContent = n < 2
+        ? "Tick another group of the same person to merge them."
+        : `${plural(n, "group")} ticked.`;
+    }
+  }
+
+  /** How a group is named where one is chosen: its name, else its number and size. */
+  function groupLabel(g) {
+    return g.name ? `${g.name} (${plural(g.faces, "face")})` : `Group ${g.id}: ${plural(g.faces, "face")}`;
   }
 
   function groupCard(group) {
@@ -162,11 +211,13 @@ export function setupPeople(session) {
       "aria-label": `Name of the person in group ${group.id}`,
       required: true,
     });
-    // Like a face met in Identify: "This is NAME" joins someone known, "New person: NAME" makes one.
+    // Like a face met in Identify: "This is NAME" joins someone known (the same name in
+    // another case is them too), "New person: NAME" makes one.
     const submit = el("button", { type: "submit", text: "Name" });
     input.addEventListener("input", () => {
       const name = input.value.trim();
-      submit.textContent = !name ? "Name" : people.some((p) => p.name === name) ? `This is ${name}` : `New person: ${name}`;
+      const known = name && knownName(name);
+      submit.textContent = !name ? "Name" : known ? `This is ${known}` : `New person: ${name}`;
     });
     cancelOnEscape(input); // Escape empties the name typed
     const problem = el("p", { class: "error group-error", role: "alert", hidden: true });
@@ -180,7 +231,7 @@ export function setupPeople(session) {
     });
     // Escape in the open faces (or on its button) closes them; the focus goes back to the button
     onEscape(() => !faces.hidden && (toggleFaces(group, faces, toggle), toggle), faces, toggle);
-    return el(
+    const card = el(
       "li",
       { class: "group", "data-group": group.id },
       el(
@@ -196,8 +247,13 @@ export function setupPeople(session) {
                 checked: selected.has(group.id),
                 "aria-label": `Select group ${group.id} to merge`,
                 onchange: (event) => {
-                  if (event.target.checked) selected.add(group.id);
-                  else selected.delete(group.id);
+                  if (event.target.checked) {
+                    selected.add(group.id);
+                    lastTicked = group.id;
+                  } else {
+                    selected.delete(group.id);
+                    if (lastTicked === group.id) lastTicked = [...selected].pop() ?? null;
+                  }
                   updateTools();
                 },
               }),
@@ -205,6 +261,14 @@ export function setupPeople(session) {
             )
           : el("span", { text: title }),
       ),
+      canChange
+        ? el(
+            "div",
+            { class: "row group-merge-row", hidden: true },
+            el("button", { type: "button", class: "small group-merge-here", hidden: true, onclick: merge }),
+            el("span", { class: "muted group-merge-hint" }),
+          )
+        : null,
       el(
         "div",
         { class: "samples" },
@@ -234,6 +298,8 @@ export function setupPeople(session) {
       ),
       faces,
     );
+    openers.set(card, () => (faces.hidden ? toggleFaces(group, faces, toggle) : Promise.resolve()));
+    return card;
   }
 
   async function toggleFaces(group, box, button) {
@@ -259,7 +325,7 @@ export function setupPeople(session) {
       el(
         "ul",
         { class: "face-list" },
-        ...detail.faces.map((face) =>
+        ...detail.faces.map((face, index) =>
           el(
             "li",
             { "data-face": face.face },
@@ -289,31 +355,74 @@ export function setupPeople(session) {
                       type: "button",
                       class: "small danger face-reject",
                       text: "Not this person",
-                      onclick: () => correct("/api/library/faces/reject", { faces: [face.face] }, "The face left the group."),
+                      onclick: () => correct("/api/library/faces/reject", { faces: [face.face] }, "The face left the group.", {
+                        anchor: group.id,
+                        spot: (card) => faceRow(card, index),
+                        focus: (card) => faceAt(card, group.id, index),
+                      }),
                     }),
-                    others.length
-                      ? el(
-                          "select",
-                          {
-                            class: "face-move",
-                            "aria-label": `Move face ${face.face} to another group`,
-                            onchange: (event) => {
-                              const target = Number(event.target.value);
-                              if (target) correct("/api/library/faces/move", { faces: [face.face], group: target }, `The face moved to group ${target}.`);
-                            },
-                          },
-                          el("option", { value: "", text: "Move to group…" }),
-                          ...others.map((g) => el("option", { value: g.id, text: `group ${g.id} (${plural(g.faces, "face")})` })),
-                        )
-                      : null,
                   )
                 : null,
+              canChange && others.length ? moveToGroup(group, face, index, others) : null,
             ),
           ),
         ),
       ),
       tools ? tools.node : null,
     );
+  }
+
+  /** The face at `index` in a card's open faces (the last if there are fewer), or null. */
+  function faceRow(card, index) {
+    const rows = card.querySelectorAll(".face-list > li");
+    return rows.length ? rows[Math.min(index, rows.length - 1)] : null;
+  }
+
+  /** After a face left a group: the same place in the group's faces, opened again (the face
+   * now there, or the last), else the card's own first control. */
+  function faceAt(card, groupId, index) {
+    if (!card) return null;
+    const row = Number(card.dataset.group) === groupId && faceRow(card, index);
+    return (row && row.querySelector(".face-select, .face-reject")) || card.querySelector(".group-select, .group-open");
+  }
+
+  /** "Move to group…": choosing a group only shows it (one of its faces beside the choice);
+   * the face moves when Move is pressed. The arrow keys on the choice move nothing. */
+  function moveToGroup(group, face, index, others) {
+    const choice = el(
+      "select",
+      { class: "face-move", "aria-label": `Group to move face ${face.face} to` },
+      el("option", { value: "", text: "Move to group…" }),
+      ...others.map((g) => el("option", { value: g.id, text: groupLabel(g) })),
+    );
+    const thumb = el("img", { class: "crop move-thumb", alt: "", hidden: true });
+    const go = el("button", {
+      type: "button",
+      class: "small face-move-go",
+      text: "Move",
+      disabled: true,
+      onclick: () => {
+        const target = others.find((g) => g.id === Number(choice.value));
+        if (!target) return;
+        correct("/api/library/faces/move", { faces: [face.face], group: target.id }, target.name ? `The face moved to ${target.name}.` : `The face moved to group ${target.id}.`, {
+          anchor: group.id,
+          spot: (card) => faceRow(card, index),
+          focus: (card) => faceAt(card, group.id, index),
+        });
+      },
+    });
+    choice.addEventListener("change", () => {
+      const target = others.find((g) => g.id === Number(choice.value));
+      const sample = target && target.samples[0];
+      thumb.hidden = !sample;
+      if (sample) {
+        thumb.src = sample.crop_url;
+        thumb.alt = `a face of group ${target.id}`;
+      }
+      go.disabled = !target;
+      go.textContent = target ? `Move to group ${target.id}` : "Move";
+    });
+    return el("div", { class: "row face-move-row" }, choice, thumb, go);
   }
 
   /** What can be done with the ticked faces of a group: they are a person (known or new),
@@ -330,6 +439,17 @@ export function setupPeople(session) {
       required: true,
     });
     const move = el("button", { type: "submit", class: "small face-to-person", text: "Move to person", disabled: true });
+    input.addEventListener("input", () => {
+      const name = input.value.trim();
+      const known = name && knownName(name);
+      move.textContent = !name ? "Move to person" : known ? `Move to ${known}` : `Move to new person: ${name}`;
+    });
+    // the tools stay where they were on the screen; the focus goes to the face just above them
+    const backHere = {
+      anchor: group.id,
+      spot: (card) => card.querySelector(".face-tools"),
+      focus: (card) => card && faceAt(card, group.id, Infinity),
+    };
     const split = el("button", {
       type: "button",
       class: "small secondary face-split",
@@ -337,7 +457,7 @@ export function setupPeople(session) {
       disabled: true,
       onclick: () => {
         const faces = [...chosen];
-        correct(`/api/library/groups/${group.id}/split`, { faces }, (a) => `${plural(faces.length, "face")} made group ${a.new_group}. Undo joins them again.`);
+        correct(`/api/library/groups/${group.id}/split`, { faces }, (a) => `${plural(faces.length, "face")} made group ${a.new_group}. Undo joins them again.`, backHere);
       },
     });
     const form = el(
@@ -346,14 +466,15 @@ export function setupPeople(session) {
         class: "row face-person",
         onsubmit: (event) => {
           event.preventDefault();
-          const name = input.value.trim();
-          if (!name || !chosen.size) {
+          const typed = input.value.trim();
+          if (!typed || !chosen.size) {
             count.textContent = !chosen.size ? "Tick the faces to move first." : "Type who they are first (spaces alone are no name).";
             input.focus();
             return;
           }
+          const name = knownName(typed) || typed;
           const faces = [...chosen];
-          correct("/api/library/faces/name", { faces, name }, `${plural(faces.length, "face")} moved to ${name}.`);
+          correct("/api/library/faces/name", { faces, name }, `${plural(faces.length, "face")} moved to ${name}.`, backHere);
         },
       },
       input,
@@ -374,6 +495,80 @@ export function setupPeople(session) {
     };
   }
 
+  // --- what a change did: the message where the person is, their place kept ------------
+
+  let toastReturn = null; // where the focus goes when the message is dismissed
+
+  /** Show what a change did at the foot of the screen (`#groups-toast`, a live region), with
+   * Undo unless it is an undo's own answer; "" takes it away. */
+  function toast(message, { undo = true } = {}) {
+    const box = $("#groups-toast");
+    $("#groups-status").textContent = message || "";
+    box.classList.toggle("empty", !message);
+    box.querySelector(".toast-actions").hidden = !message;
+    $("#groups-toast-undo").hidden = !undo || !session.can("enroll");
+  }
+
+  function dismiss() {
+    const back = toastReturn;
+    toast("");
+    if (back && back.isConnected && !back.closest("[hidden]")) back.focus();
+    else {
+      const first = $("#groups-list .group-select, #groups-list .group-open");
+      (first || $("#groups-more:not([hidden])") || $("#library-undo")).focus();
+    }
+    return true;
+  }
+
+  /** Where the person is on the screen now: `spot(card)` (a part of the card, e.g. a face
+   * or the faces' tools; the card itself by default) in the card of `id`, else in the card
+   * holding the focus, else in the first card in view. */
+  function placeOf(id, spot) {
+    const all = cards();
+    let card = id === null || id === undefined ? null : cardOf(id);
+    if (!card) card = all.find((c) => c.contains(document.activeElement)) || null;
+    if (!card) card = all.find((c) => c.getBoundingClientRect().bottom > 0) || null;
+    if (!card) return null;
+    const at = (spot && spot(card)) || card;
+    return { id: Number(card.dataset.group), index: all.indexOf(card), top: at.getBoundingClientRect().top };
+  }
+
+  /** Scroll so that the same spot of the card of `id` (else of the card now where it was) is
+   * where it was: the list may re-sort and the faces change, the person's place does not
+   * move. The card kept. */
+  function keepPlace(place, id, spot) {
+    if (!place) return null;
+    const all = cards();
+    const card = cardOf(id ?? place.id) || all[Math.min(place.index, all.length - 1)] || null;
+    if (card) {
+      const same = Number(card.dataset.group) === place.id;
+      const at = (same && spot && spot(card)) || card;
+      window.scrollBy(0, at.getBoundingClientRect().top - place.top);
+    }
+    return card;
+  }
+
+  /** The screen's height above the message at its foot. */
+  function clearHeight() {
+    const box = $("#groups-toast");
+    return window.innerHeight - (box.classList.contains("empty") ? 0 : box.getBoundingClientRect().height + 12);
+  }
+
+  /** Scroll `node` up from under the message at the foot of the screen, as little as needed
+   * (its top stays in view). */
+  function clearOfMessage(node) {
+    const box = node.getBoundingClientRect();
+    const over = box.bottom - clearHeight();
+    if (over > 0 && box.top > 0) window.scrollBy(0, Math.min(over, box.top));
+  }
+
+  /** Focus `target` without moving the page, unless it is out of view (then it is brought in). */
+  function focusHere(target) {
+    target.focus({ preventScroll: true });
+    const box = target.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > clearHeight()) target.scrollIntoView({ block: "center" });
+  }
+
   /** Show an error about the groups where it is seen: in `problem` (beside the control used) while it
    * is on the page, else above the groups, scrolled to and focused. */
   function tell(message, problem = null) {
@@ -388,66 +583,93 @@ export function setupPeople(session) {
     $("#groups-error").focus();
   }
 
-  async function correct(path, body, message, problem = null) {
+  /**
+   * Ask the server for a change to the groups, then show them as they are now: the card
+   * acted on (`how.anchor`, a group id; `how.target(answer)` when the change names another)
+   * stays where it was on the screen (its part `how.spot(card)`: the face or the tools
+   * used), the message shows at the foot of the screen, and the focus goes to
+   * `how.focus(card, answer)` (near the card, never the page's body). Its answer, or null
+   * when it was refused.
+   */
+  async function correct(path, body, message, how = {}) {
+    const { problem = null, anchor = null, spot = null, target = null, focus = null, undo = true } = how;
+    const place = placeOf(anchor, spot);
+    const before = document.activeElement;
     say("groups-error", "");
-    say("groups-status", "");
+    toast("");
     if (problem) problem.hidden = true;
+    let answer;
     try {
-      const answer = await api("POST", path, body === undefined ? {} : { json: body });
-      say("groups-status", typeof message === "function" ? message(answer) : message);
+      answer = await api("POST", path, body === undefined ? {} : { json: body });
     } catch (error) {
-      const message = error instanceof ApiError ? error.message : String(error);
+      const text = error instanceof ApiError ? error.message : String(error);
       // Another page may have changed the groups meanwhile (409, 404): show them as they are now.
       if (error instanceof ApiError && [404, 409].includes(error.status)) await Promise.all([loadGroups(groups.length), loadPeople()]);
-      tell(message, problem);
-      return false;
+      tell(text, problem);
+      return null;
     }
     await Promise.all([loadGroups(groups.length), loadPeople()]);
-    return true;
+    toast(typeof message === "function" ? message(answer) : message, { undo });
+    const card = keepPlace(place, target ? target(answer) : anchor, spot);
+    const kept = card && spot && place && Number(card.dataset.group) === place.id && spot(card);
+    if (kept) clearOfMessage(kept); // what was used stays in sight, above the message
+    let next = focus ? focus(card, answer) : null;
+    if (!next && before && before.isConnected && !before.closest("[hidden]") && before !== document.body) next = before;
+    if (!next && card) next = card.querySelector(".group-select, .group-open");
+    focusHere(next || $("#groups-status"));
+    toastReturn = document.activeElement;
+    return answer;
   }
 
   async function nameGroup(event, group, input, problem) {
     event.preventDefault();
-    const name = input.value.trim();
-    if (!name) {
+    const typed = input.value.trim();
+    if (!typed) {
       tell("Type the person's name first (spaces alone are no name).", problem);
       input.focus();
       return;
     }
-    const known = people.some((p) => p.name === name);
-    const at = groups.findIndex((g) => g.id === group.id);
+    const name = knownName(typed) || typed; // "colin powell" is Colin Powell, if known
+    const known = name !== typed || people.some((p) => p.name === name);
     const named = await correct(`/api/library/groups/${group.id}/name`, { name }, known
       ? `The group joined ${name}.`
-      : `The group is now ${name}.`, problem);
-    if (named) {
-      // the card is gone: the keyboard goes on with the group now in its place (or the message)
-      const next = $("#groups-list").children[Math.max(0, at)];
-      const field = next && next.querySelector(".group-name-input");
-      if (field) field.focus();
-      else $("#groups-status").focus();
-    } else if (problem.isConnected) {
-      input.focus();
-    }
+      : `The group is now ${name}.`, {
+      problem,
+      anchor: group.id,
+      // the card is gone: the keyboard goes on with the group now in its place
+      focus: (card) => card && card.querySelector(".group-name-input"),
+    });
+    if (!named && problem.isConnected) input.focus();
   }
 
   async function merge() {
     const ids = [...selected];
     if (ids.length < 2) return;
-    const ok = await correct("/api/library/groups/merge", { groups: ids }, (a) => `${plural(ids.length, "group")} merged into group ${a.group}.`);
+    const ok = await correct("/api/library/groups/merge", { groups: ids }, (a) => `${plural(ids.length, "group")} merged into group ${a.group}.`, {
+      anchor: lastTicked,
+      target: (a) => a.group,
+      focus: (card, a) => card && Number(card.dataset.group) === a.group && card.querySelector(".group-open"),
+    });
     if (ok) {
       selected.clear();
-      renderGroups(); // the merged group is shown unselected
+      lastTicked = null;
+      for (const tick of document.querySelectorAll("#groups-list .group-select")) tick.checked = false;
+      updateTools(); // the merged group is shown unselected
     }
   }
 
   function hide(group) {
     return correct(`/api/library/groups/${group.id}/hide`, { hidden: !group.hidden }, group.hidden
       ? `Group ${group.id} is shown again.`
-      : `Group ${group.id} is hidden. Undo brings it back.`);
+      : `Group ${group.id} is hidden. Undo brings it back.`, { anchor: group.id });
   }
 
-  function undo() {
-    return correct("/api/library/undo", undefined, undoneMessage);
+  function undo(event) {
+    const fromToast = event && event.currentTarget === $("#groups-toast-undo");
+    return correct("/api/library/undo", undefined, undoneMessage, {
+      undo: false,
+      focus: () => (fromToast ? $("#groups-toast-close") : null),
+    });
   }
 
   // --- scans -------------------------------------------------------------------------------
@@ -615,6 +837,7 @@ export function setupPeople(session) {
       return;
     }
     $("#scan-card").hidden = !session.can("enroll");
+    toast(""); // a change's message belongs to the visit it was made in
     if (session.can("enroll") && scanTimer === null) resumeWatching();
     document.querySelectorAll(".needs-enroll").forEach((node) => (node.hidden = !session.can("enroll")));
     const work = [loadPeople(), loadGroups(Math.max(groups.length, PAGE))];
@@ -626,8 +849,12 @@ export function setupPeople(session) {
   $("#groups-more").addEventListener("click", more);
   $("#groups-merge").addEventListener("click", merge);
   $("#library-undo").addEventListener("click", undo);
+  $("#groups-toast-undo").addEventListener("click", undo);
+  $("#groups-toast-close").addEventListener("click", dismiss);
+  onEscape(dismiss, $("#groups-toast")); // Escape in the message dismisses it
   $("#groups-hidden").addEventListener("change", () => {
     selected.clear();
+    lastTicked = null;
     groups = [];
     loadGroups();
   });
