@@ -424,3 +424,17 @@ def test_control_characters_in_a_name_reach_no_terminal(tmp_path: Path) -> None:
         1, "keys", "create", "--role", "query", "--name", "x\x1by",
         gallery=tmp_path / "g.db", says=("control characters",),
     )  # fmt: skip
+
+
+def test_a_folder_with_nothing_to_read_is_an_error_not_an_empty_success(tmp_path: Path) -> None:
+    """Photos without an extension (as Yale's) or an empty folder: the folder is named with
+    what was left, and the command exits 1 instead of printing an empty table."""
+    folder = tmp_path / "yale"
+    folder.mkdir()
+    (folder / "subject01.happy").write_bytes(b"GIF89a")
+    SQLiteGallery(tmp_path / "g.db", registry.DEFAULT_EMBEDDER).close()  # identify reads one
+    for command in (["detect"], ["identify"], ["analyze"]):
+        refused(
+            1, *command, folder, gallery=tmp_path / "g.db",
+            says=("no image in this folder", "its 1 other file(s) were left", "nothing to read"),
+        )  # fmt: skip

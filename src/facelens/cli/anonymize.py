@@ -152,6 +152,8 @@ def command(
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     jobs = list(plan_outputs(inputs, Path(out_dir)))
+    if not jobs:  # an empty run is not a success that hid nothing
+        raise click.ClickException("nothing to read: no image or video in " + ", ".join(inputs))
     records: list[dict[str, Any]] = []
     with progress_bar("Anonymizing", len(jobs)) as progress:
         percent = [-1]  # the whole percentage last drawn

@@ -195,12 +195,19 @@ def friendly_errors(func: F) -> F:
 
 def image_paths(paths: Iterable[str | Path]) -> list[Path]:
     """The files a batch command reads (:func:`~facelens.io.walk.expand_image_paths`); a
-    note on stderr for each folder given that holds no image, so that an empty run says why."""
+    note on stderr for each folder given that holds no image (with how many other files it
+    holds, e.g. photos without an extension), and when nothing at all is left to read, a
+    one-line error (exit 1) instead of an empty run that looks like success."""
+    given = list(paths)
     found: list[Path] = []
-    for raw in paths:
+    for raw in given:
         files = expand_image_paths([raw])
         if not files and Path(raw).is_dir():
             endings = ", ".join(sorted(IMAGE_SUFFIXES))
-            click.echo(f"{raw}: no image in this folder (looked for {endings})", err=True)
+            others = sum(1 for p in Path(raw).rglob("*") if p.is_file())
+            left = f"; its {others} other file(s) were left" if others else ""
+            click.echo(f"{raw}: no image in this folder (looked for {endings}){left}", err=True)
         found.extend(files)
+    if given and not found:
+        raise click.ClickException("nothing to read: no image in " + ", ".join(map(str, given)))
     return found

@@ -7,7 +7,8 @@ import click
 from facelens.apps.enroll import EnrollOutcome, enroll_person
 from facelens.cli.common import INPUT_PATHS, friendly_errors, get_lens, image_paths, json_option
 from facelens.cli.output import advance, console, emit_json, print_table, progress_bar, shown
-from facelens.errors import InputError, MultipleFacesError
+from facelens.errors import InputError, MultipleFacesError, PersonNotFoundError
+from facelens.gallery.store import clean_name
 from facelens.pipeline.face_choice import FaceChoice
 
 __all__ = ["command"]
@@ -60,6 +61,10 @@ def command(
     when any photo was rejected (every photo is still listed).
     """
     lens = get_lens(ctx)
+    try:
+        lens.gallery.get_person(name)
+    except PersonNotFoundError:
+        clean_name(name)  # a new person's name is refused before any photo is looked for
     paths = image_paths(images)
     with progress_bar(f"Enrolling {shown(name)}", len(paths)) as progress:
 
