@@ -324,3 +324,43 @@ def test_a_name_in_another_case_is_the_person_already_known(
     expect(page.locator("#people-none")).to_have_text("")
     expect(page.locator("#people-count")).to_have_text("(1 of 1)")
     shot("filtered")
+
+
+def test_a_group_of_someone_enrolled_since_says_who_it_looks_like(
+    site: LibrarySite, pages: Any, request: pytest.FixtureRequest
+) -> None:
+    """By keyboard at 1280 px: once Netanyahu is enrolled from a photo of his own, his group
+    says "Looks like Benjamin Netanyahu"; another name typed for it is questioned beside the
+    field ("Name them Bibi anyway" / "This is Benjamin Netanyahu"), and the second joins him."""
+    group = site.groups()[PEOPLE[2]]["id"]
+    photos = sorted((data_path("lfw/images_deepfunneled") / PEOPLE[2]).glob("*.jpg"))
+    with site.client() as client:  # enrolled from photos of his own (two the library holds)
+        made = client.post(
+            "/api/people",
+            data={"name": "Benjamin Netanyahu", "face": "largest"},
+            files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in photos[:2]],
+        )
+        assert made.status_code == 201, made.text
+    page = pages(site, 1280)
+    shot = Shots(page, request.node.name)
+    log_in(page, site)
+    card = f"#groups-list li[data-group='{group}']"
+    expect(page.locator(f"{card} .looks-like")).to_contain_text("Looks like Benjamin Netanyahu")
+    shot("looks-like")
+    page.locator(f"{card} .group-name-input").fill("Bibi")
+    press(page, f"{card} .group-name-input")
+    question = page.locator(f"{card} .group-error")
+    expect(question).to_contain_text("These faces look like Benjamin Netanyahu")
+    expect(question).to_contain_text("not Bibi")
+    expect(page.locator(f"{card} .group-name-anyway")).to_be_focused()
+    shot("asked")
+    page.keyboard.press("Tab")
+    expect(question.locator(".group-looks-yes")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#groups-status")).to_have_text("The group joined Benjamin Netanyahu.")
+    expect(page.locator(card)).to_have_count(0)  # named: no longer among the unknown
+    focus_not_lost(page, "after joining")
+    with site.client() as client:
+        people = {p["name"] for p in client.get("/api/people").json()}
+    assert "Bibi" not in people and "Benjamin Netanyahu" in people
+    shot("joined")

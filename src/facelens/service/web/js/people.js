@@ -274,6 +274,7 @@ export function setupPeople(session) {
         { class: "samples" },
         ...group.samples.map((s) => el("img", { class: "crop", src: s.crop_url, alt: `a face of group ${group.id}`, loading: "lazy" })),
       ),
+      looksLike(group, canChange, input, problem),
       canChange
         ? el(
             "form",
@@ -621,8 +622,33 @@ export function setupPeople(session) {
     return answer;
   }
 
-  async function nameGroup(event, group, input, problem) {
-    event.preventDefault();
+  /** "Looks like NAME (n of m faces)" when the server identifies most of a group's faces as
+   * someone enrolled (its `looks_like`), with a one-press "This is NAME"; null otherwise. */
+  function looksLike(group, canChange, input, problem) {
+    const like = group.looks_like;
+    if (!like) return null;
+    const said = el(
+      "p",
+      { class: "looks-like" },
+      "Looks like ",
+      el("strong", { text: like.name }),
+      ` (${like.faces} of ${plural(like.of, "face")} recognized).`,
+    );
+    if (!canChange) return said;
+    const yes = el("button", {
+      type: "button",
+      class: "small group-looks-yes",
+      text: `This is ${like.name}`,
+      onclick: () => {
+        input.value = like.name;
+        nameGroup(null, group, input, problem);
+      },
+    });
+    return el("div", { class: "row looks-like-row" }, said, yes);
+  }
+
+  async function nameGroup(event, group, input, problem, force = false) {
+    if (event) event.preventDefault();
     const typed = input.value.trim();
     if (!typed) {
       tell("Type the person's name first (spaces alone are no name).", problem);
@@ -630,8 +656,14 @@ export function setupPeople(session) {
       return;
     }
     const name = knownName(typed) || typed; // "colin powell" is Colin Powell, if known
+    const like = group.looks_like;
+    if (like && like.name !== name && !force) {
+      // the server would refuse it (409 matches_other_person): ask first, in words
+      askAnyway(group, input, problem, name, like);
+      return;
+    }
     const known = name !== typed || people.some((p) => p.name === name);
-    const named = await correct(`/api/library/groups/${group.id}/name`, { name }, known
+    const named = await correct(`/api/library/groups/${group.id}/name`, force ? { name, force } : { name }, known
       ? `The group joined ${name}.`
       : `The group is now ${name}.`, {
       problem,
@@ -640,6 +672,33 @@ export function setupPeople(session) {
       focus: (card) => card && card.querySelector(".group-name-input"),
     });
     if (!named && problem.isConnected) input.focus();
+  }
+
+  /** The group looks like someone else than the name typed: say so beside the name, with
+   * "Name them NAME anyway" (sent with force) and "This is LIKE"; the focus goes to the first. */
+  function askAnyway(group, input, problem, name, like) {
+    const anyway = el("button", {
+      type: "button",
+      class: "small secondary group-name-anyway",
+      text: `Name them ${name} anyway`,
+      onclick: () => nameGroup(null, group, input, problem, true),
+    });
+    const them = el("button", {
+      type: "button",
+      class: "small group-looks-yes",
+      text: `This is ${like.name}`,
+      onclick: () => {
+        input.value = like.name;
+        nameGroup(null, group, input, problem);
+      },
+    });
+    problem.replaceChildren(
+      `These faces look like ${like.name} (${like.faces} of ${plural(like.of, "face")} recognized), not ${name}. `,
+      el("span", { class: "row" }, anyway, them),
+    );
+    problem.hidden = false;
+    problem.scrollIntoView({ block: "nearest" });
+    anyway.focus();
   }
 
   async function merge() {
