@@ -44,7 +44,7 @@ UPLOAD_LABEL = "upload"
 
 
 class FolderNotFoundError(ServiceError):
-    """A folder to scan that is not there (inside the library roots)."""
+    """A folder to scan that is not there (inside the library folders)."""
 
     code = "folder_not_found"
     status = 404
@@ -88,10 +88,12 @@ def check_folder(folder: str, context: ServiceContext) -> Path:
         if given.is_absolute()
         else [Path(r) / given for r in context.settings.library_roots]
     )
+    outside = 0  # candidates whose real path leads out of the roots (``..``, a symlink)
     for candidate in candidates:
         try:
             real = candidate.resolve()
             if not _inside(real, roots):
+                outside += 1
                 continue
             if real.is_dir():
                 return candidate
@@ -100,9 +102,10 @@ def check_folder(folder: str, context: ServiceContext) -> Path:
             continue
         if exists:
             raise InvalidRequestError(f"{folder}: not a folder")
-    if given.is_absolute() and not _inside(_real(given), roots):
+    if outside == len(candidates):  # whether or not it exists there: never said
         raise PathNotAllowedError(f"{folder}: outside the folders this server may read")
-    raise FolderNotFoundError(f"{folder}: no such folder in the library roots")
+    where = "library folder" if len(roots) == 1 else "library folders"
+    raise FolderNotFoundError(f"{folder}: no such folder in the {where}")
 
 
 def _real(path: Path) -> Path:
