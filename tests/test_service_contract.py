@@ -418,6 +418,32 @@ def test_refusals_of_malformed_bodies_and_large_photos_speak_to_an_api_client(
         assert "FACELENS_MAX_PIXELS" not in answer and "facelens serve --max-pixels" in answer
 
 
+def test_validation_refusals_read_in_the_callers_words(
+    settings: ServiceSettings, admin: dict[str, str], astronaut: np.ndarray
+) -> None:
+    """Pydantic's and the job parameters' wording ("String should have at least 1
+    character", "Expected UploadFile", "must be a int") read as what to send instead."""
+    photo = ("a.jpg", jpeg(astronaut), "image/jpeg")
+    with TestClient(create_app(settings, start_jobs=False)) as client:
+        spaces = client.post("/api/session", json={"key": ""})
+        assert spaces.json()["error"]["message"] == "body.key: cannot be empty"
+        face = client.post(
+            "/api/people", data={"name": "Ann", "face": "left"}, files={"photos": photo},
+            headers=admin,
+        )  # fmt: skip
+        assert face.status_code == 422
+        assert "give 'only', 'largest' or a point 'X,Y'" in face.json()["error"]["message"]
+        text = client.post("/api/identify", files={"image": (None, "not a file")}, headers=admin)
+        assert "body.image: send a file here" in text.json()["error"]["message"], text.text
+        every = client.post(
+            "/api/jobs/video_identify",
+            files={"file": ("a.mp4", b"x", "video/mp4")},
+            data={"params": json.dumps({"every": "two"})},
+            headers=admin,
+        )
+        assert every.json()["error"]["message"] == "parameter 'every' must be a whole number"
+
+
 def test_an_unknown_face_of_the_library_names_no_file(
     settings: ServiceSettings, admin: dict[str, str]
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelens.errors import FaceLensError
+from facelens.pipeline.face_choice import FACE_CHOICE_PATTERN
 from facelens.service.context import ServiceContext
 from facelens.service.docs import mount_docs
 from facelens.service.errors import (
@@ -100,7 +101,29 @@ def _problem(item: dict[str, Any]) -> str:
     where = ".".join(location)
     if kind == "missing" and location[:1] == ["body"]:
         return f"{where}: required (a form field sent empty counts as missing)"
+    words = _PROBLEM_WORDS.get(kind)
+    if words is not None:
+        return f"{where}: {words(item.get('ctx') or {})}"
+    if "Expected UploadFile" in str(item.get("msg", "")):
+        return f"{where}: send a file here (a part with a file name or a binary type), not text"
     return f"{where}: {item.get('msg', 'invalid')}"
+
+
+_PROBLEM_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "string_too_short": lambda ctx: (
+        "cannot be empty"
+        if ctx.get("min_length", 1) <= 1
+        else f"needs at least {ctx['min_length']} characters"
+    ),
+    "string_too_long": lambda ctx: f"can hold at most {ctx.get('max_length')} characters",
+    "string_pattern_mismatch": lambda ctx: (
+        "give 'only', 'largest' or a point 'X,Y' in the photo's pixels (e.g. 240,130)"
+        if ctx.get("pattern") == FACE_CHOICE_PATTERN
+        else f"does not have the form {ctx.get('pattern')}"
+    ),
+    "finite_number": lambda ctx: "must be a finite number (not NaN or infinity)",
+}
+"""Pydantic's validation problems that read as framework terms, in the caller's words."""
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:

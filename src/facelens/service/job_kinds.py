@@ -46,6 +46,7 @@ exclusiveMaximum, enum, maxLength (checked by :meth:`JobKind.check_params`, and 
 the OpenAPI schema)."""
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 OPERATING_POINT_LIMITS: dict[str, Limits] = {
     "fmr": {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
     "threshold": {"minimum": -1, "maximum": 1},
@@ -86,7 +87,7 @@ class JobKind:
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise InvalidRequestError(f"parameter {name!r} must be a {expected.__name__}")
+                raise InvalidRequestError(f"parameter {name!r} must be {_TYPE_WORDS[expected]}")
             _check_limits(name, value, self.limits.get(name, {}))
             checked[name] = value
         for first, second in self.exclusive:
