@@ -320,7 +320,10 @@ async def scan_upload(
     if not declared.startswith(
         ("image/", "video/", "application/zip", "application/x-zip", "application/octet-stream")
     ):
-        raise UnsupportedMediaTypeError(f"send a photo, a video or a zip, not {declared!r}")
+        raise UnsupportedMediaTypeError(
+            f"{upload_label(file, 'the upload')} is not a photo, a video or a zip "
+            f"(it was sent as {declared!r})"
+        )
     return await _queue_scan(context, key, {}, upload_label(file, "upload"), file)
 
 

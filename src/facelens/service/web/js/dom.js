@@ -142,7 +142,7 @@ export function loadImage(file) {
   return new Promise((resolve, reject) => {
     const image = new Image();
     image.onload = () => resolve(image);
-    image.onerror = () => reject(new Error(`${file.name} cannot be shown by this browser`));
+    image.onerror = () => reject(new Error(`${file.name} cannot be previewed here (a damaged file, or a format only the server reads, such as TIFF or PGM)`));
     image.src = URL.createObjectURL(file);
     image.alt = file.name;
   });

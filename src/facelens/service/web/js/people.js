@@ -805,6 +805,7 @@ export function setupPeople(session) {
     say("scan-error", "");
     say("scan-result", "");
     $("#scan-failures-box").hidden = true;
+    $("#scan-progress").hidden = true; // the last scan's bar is not this one's
     $("#scan-start").disabled = true;
     try {
       const started = await api("POST", request.path, request.body);

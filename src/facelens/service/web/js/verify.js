@@ -9,7 +9,7 @@ export function setupVerify() {
   async function choose(slot, file) {
     chosen[slot] = { file, image: await loadImage(file).catch(() => null) };
     $("#verify-result").hidden = true;
-    say("verify-error", chosen[slot].image ? "" : `${file.name} cannot be shown by this browser`);
+    say("verify-error", chosen[slot].image ? "" : `${file.name} cannot be previewed here (a damaged file, or a format only the server reads, such as TIFF or PGM)`);
     $(`#verify-photo-${slot}`).replaceChildren(
       chosen[slot].image || el("p", { text: file.name }),
       el("div", { class: "muted", text: file.name }),
