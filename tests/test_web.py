@@ -210,6 +210,9 @@ def test_log_in_with_a_key_and_out(page: Page, site: Site, shot: Shots) -> None:
     expect(page.locator("#nav")).to_be_hidden()
     shot("login-form")
 
+    page.fill("#login-key", "   ")  # spaces alone: said in words, nothing sent
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_have_text(re.compile(r"^Type your API key first"))
     page.fill("#login-key", "fl_00000000_not-a-real-secret")
     page.click("#login-submit")
     expect(page.locator("#login-error")).to_be_visible()
@@ -217,8 +220,9 @@ def test_log_in_with_a_key_and_out(page: Page, site: Site, shot: Shots) -> None:
     shot("wrong-key-refused")
 
     page.fill("#login-key", site.keys["query"])
-    page.click("#login-submit")
+    page.locator("#login-key").press("Enter")
     expect(page.locator("#who-name")).to_have_text("web query (query)")
+    expect(page.locator("#nav a.active")).to_be_focused()  # the keyboard starts at the top
     expect(page.locator("#view-people")).to_be_visible()
     expect(page.locator("#people-empty")).to_be_visible()
     shot("logged-in-as-query")

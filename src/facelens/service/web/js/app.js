@@ -57,12 +57,18 @@ function route() {
 async function logIn(event) {
   event.preventDefault();
   const key = $("#login-key").value.trim();
+  if (!key) {
+    say("login-error", "Type your API key first (it starts with fl_; `facelens keys create` makes one).");
+    $("#login-key").focus();
+    return;
+  }
   const button = $("#login-submit");
   button.disabled = true;
   try {
     const who = await api("POST", "/api/session", { json: { key } });
     $("#login-key").value = "";
     showApp(who);
+    $("#nav a.active").focus(); // the keyboard starts at the top of the page, not on <body>
   } catch (error) {
     say("login-error", error instanceof ApiError ? error.message : String(error));
   } finally {
