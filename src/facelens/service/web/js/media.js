@@ -79,19 +79,78 @@ export function momentLabel(moment) {
   return start === end ? start : `${start} – ${end}`;
 }
 
+/** The stored crop of a library face (GET /api/library/faces/{id}/crop). */
+function faceCropUrl(face) {
+  return `/api/library/faces/${face}/crop`;
+}
+
 /**
  * A video with its moments: each moment is a button that plays the in-page <video> from the
  * moment's start. `extra(moment)` may add controls beside a moment (e.g. "Not this person").
+ *
+ * A video this browser cannot decode (Chromium has no MPEG-4 Part 2 decoder: it plays the
+ * sound and draws a black box, videoWidth 0; or it gives up, an `error`) is said so: the
+ * face at the moment (its stored crop) stands in for the picture, with a link to download
+ * the file. The picture is then hidden; a video with sound keeps its controls to be heard.
  */
 export function videoWithMoments(video, extra = () => null) {
+  const name = baseName(video.source);
   const player = el("video", {
     src: mediaUrl(video.item),
     controls: true,
     preload: "metadata",
     playsInline: true,
-    "aria-label": `video ${baseName(video.source)}`,
+    "aria-label": `video ${name}`,
+  });
+  const still = el("img", { class: "crop", alt: "" });
+  const stillCaption = el("figcaption", { class: "muted" });
+  const why = el("p", { class: "why" });
+  const fallback = el(
+    "div",
+    { class: "video-fallback", hidden: true },
+    why,
+    el("figure", { class: "still" }, still, stillCaption),
+    el("a", { class: "button secondary small", href: mediaUrl(video.item), download: name, text: `Download ${name}` }),
+  );
+  let chosen = video.moments[0];
+  const showStill = (moment) => {
+    if (!moment) return;
+    still.src = faceCropUrl(moment.faces[0]);
+    still.alt = `the face at ${clock(moment.start)} in ${name}`;
+    stillCaption.textContent = `the face at ${clock(moment.start)}`;
+  };
+  const cannotPlay = (message, { sound }) => {
+    if (!fallback.hidden) return;
+    why.textContent = message;
+    showStill(chosen);
+    fallback.hidden = false;
+    player.classList.toggle("sound-only", sound); // its controls play the sound; no black box
+    player.hidden = !sound;
+  };
+  player.addEventListener("loadedmetadata", () => {
+    if (player.videoWidth === 0) {
+      cannotPlay("This browser cannot play this video's format (only its sound): here is the face at that moment instead. Download the video to watch it in another player.", { sound: true });
+    }
+  });
+  player.addEventListener("error", async () => {
+    let gone = false;
+    try {
+      gone = !(await fetch(player.src, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" })).ok;
+    } catch {
+      gone = false;
+    }
+    cannotPlay(
+      gone
+        ? "The video is no longer on the server: here is the face at that moment."
+        : "This browser cannot play this video's format: here is the face at that moment instead. Download the video to watch it in another player.",
+      { sound: false },
+    );
+    if (gone) fallback.querySelector("a").hidden = true;
   });
   const play = (moment) => {
+    chosen = moment;
+    if (!fallback.hidden) showStill(moment);
+    if (player.hidden) return; // nothing to play: the face at the moment is shown instead
     const seek = () => {
       player.currentTime = moment.start;
       player.play().catch(() => {}); // a browser may refuse to play; the moment is shown anyway
@@ -102,11 +161,12 @@ export function videoWithMoments(video, extra = () => null) {
   return el(
     "article",
     { class: "video", "data-item": video.item },
-    el("h4", { class: "file", title: video.source, text: baseName(video.source) }),
+    el("h4", { class: "file", title: video.source, text: name }),
     player,
+    fallback,
     el(
       "ul",
-      { class: "moments", "aria-label": `moments in ${baseName(video.source)}` },
+      { class: "moments", "aria-label": `moments in ${name}` },
       ...video.moments.map((moment) =>
         el(
           "li",

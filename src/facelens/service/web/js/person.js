@@ -1,14 +1,19 @@
 // One person's page (#/people/NAME): every photo of the library they appear in, their face
 // marked, and every video moment (a click plays the video from there), from
 // GET /api/people/{name}/appearances; "Not this person" on each; their enrolled faces,
-// rename, add photos and erase (by role).
+// rename, add photos and erase (by role). Only the person the URL names is ever drawn: an
+// answer about anyone else (a page left while it loaded) is dropped, and a name nobody has
+// (renamed, erased, mistyped) leaves nothing of the person shown before.
 
 import { api, ApiError, cropUrl } from "./api.js";
 import { $, cancelOnEscape, el, flashNext, onEscape, plural, say, undoneMessage } from "./dom.js";
 import { baseName, libraryPhoto, videoMoments, videoWithMoments } from "./media.js";
 
 export function setupPerson(session, { onChange }) {
-  let current = null;
+  let current = null; // the name the URL asks for
+  let drawn = null; // whose enrolled faces and controls are on the page (null: nobody's)
+  let asked = 0; // show() calls so far: an answer to an earlier one is not drawn
+  let askedAppearances = 0; // the same for appearances()
 
   function how(found) {
     return found.how === "identified" ? `recognised (score ${found.score.toFixed(2)})` : "named in the library";
@@ -93,14 +98,16 @@ export function setupPerson(session, { onChange }) {
   }
 
   async function appearances(name) {
+    const ticket = ++askedAppearances;
+    const late = () => ticket !== askedAppearances || current !== name;
     let found;
     try {
       found = await api("GET", `/api/people/${encodeURIComponent(name)}/appearances`);
     } catch (error) {
-      say("person-error", error.message);
+      if (!late()) say("person-error", error.message);
       return;
     }
-    if (current !== name) return;
+    if (late()) return;
     const photos = found.filter((a) => a.time === null);
     $("#appearance-photos-count").textContent = `(${photos.length})`;
     $("#appearance-photos-title").hidden = photos.length === 0;
@@ -124,7 +131,8 @@ export function setupPerson(session, { onChange }) {
     );
     const videos = videoMoments(found);
     const moments = videos.reduce((sum, v) => sum + v.moments.length, 0);
-    $("#appearance-videos-count").textContent = `(${plural(moments, "moment")} in ${plural(videos.length, "video")})`;
+    const sightings = found.length - photos.length; // faces in frames: a moment holds several
+    $("#appearance-videos-count").textContent = `(${plural(moments, "moment")} in ${plural(videos.length, "video")}, ${plural(sightings, "face")} seen)`;
     $("#appearance-videos-title").hidden = videos.length === 0;
     $("#appearance-videos").replaceChildren(...videos.map((v) => videoWithMoments(v, (m) => el("div", { class: "moment-tools" }, notThem(m.faces, name), someoneElse(m.faces, name)))));
     if (!photos.length && !videos.length) {
@@ -148,12 +156,28 @@ export function setupPerson(session, { onChange }) {
     await appearances(current);
   }
 
+  /** Nothing of the person drawn before stays: no faces, no name to rename, no buttons. */
+  function clearPerson() {
+    drawn = null;
+    $("#person-meta").textContent = "";
+    $("#rename-input").defaultValue = "";
+    $("#rename-input").value = "";
+    $("#person-add-photos").href = "#/enroll";
+    $("#person-actions").hidden = true;
+    $("#person-photos").replaceChildren();
+    $("#person-photos-title").hidden = true;
+    $("#person-missing").hidden = true;
+  }
+
   async function show(name) {
+    const ticket = ++asked;
     current = name;
     say("person-error", "");
     say("person-status", "");
     $("#person-undo").hidden = true;
     $("#person-name").textContent = name;
+    if (drawn !== name) clearPerson(); // another person's faces never stay while this one loads
+    ++askedAppearances; // and their appearances still on the way are not drawn
     $("#appearance-photos").replaceChildren();
     $("#appearance-videos").replaceChildren();
     $("#appearance-photos-title").hidden = true;
@@ -162,11 +186,23 @@ export function setupPerson(session, { onChange }) {
     try {
       person = await api("GET", `/api/people/${encodeURIComponent(name)}`);
     } catch (error) {
-      say("person-error", error.message);
+      if (ticket !== asked) return; // the page shows someone else now
+      clearPerson();
+      if (error instanceof ApiError && error.code === "person_not_found") {
+        say("person-error", `Nobody called "${name}" is in the gallery: they may have been renamed or erased.`);
+        $("#person-missing").hidden = false;
+        if (!$("#person-detail").contains(document.activeElement)) $("#person-name").focus();
+      } else {
+        say("person-error", error.message);
+      }
       return;
     }
-    // a template may come from a photo or from a frame of a video: "faces" is true of both
-    $("#person-meta").textContent = `${plural(person.templates, "enrolled face")}, since ${person.created_at.slice(0, 10)}`;
+    if (ticket !== asked) return;
+    current = drawn = person.name; // as the gallery writes it (the URL may differ in case)
+    $("#person-photos-title").hidden = false;
+    // The faces recognition compares with (a named group enrolls its best few; every face of
+    // it is an appearance below): from a photo or a frame of a video, "faces" is true of both.
+    $("#person-meta").textContent = `${plural(person.templates, "enrolled face")}, since ${person.created_at.slice(0, 10)}: the ones recognition compares with`;
     $("#rename-input").defaultValue = person.name; // what Escape in the field goes back to
     $("#rename-input").value = person.name;
     $("#person-add-photos").href = `#/enroll/${encodeURIComponent(person.name)}`;
@@ -211,18 +247,19 @@ export function setupPerson(session, { onChange }) {
   async function rename(event) {
     event.preventDefault();
     const next = $("#rename-input").value.trim();
-    if (!current) return;
+    if (!drawn) return;
     say("person-status", "");
-    if (!next || next === current) {
-      say("person-error", next ? `${current} is already their name: type a new one.` : "Type the new name first.");
+    if (!next || next === drawn) {
+      say("person-error", next ? `${drawn} is already their name: type a new one.` : "Type the new name first.");
       $("#rename-input").focus();
       return;
     }
     say("person-error", "");
     try {
-      const person = await api("PATCH", `/api/people/${encodeURIComponent(current)}`, { json: { name: next } });
+      const person = await api("PATCH", `/api/people/${encodeURIComponent(drawn)}`, { json: { name: next } });
       flashNext(`Renamed to ${person.name}.`);
-      location.hash = `#/people/${encodeURIComponent(person.name)}`;
+      // the old name's page is gone: it is replaced in the history, so Back does not land on it
+      location.replace(`#/people/${encodeURIComponent(person.name)}`);
       onChange();
     } catch (error) {
       say("person-error", error instanceof ApiError ? error.message : String(error));
@@ -230,13 +267,14 @@ export function setupPerson(session, { onChange }) {
   }
 
   async function erase() {
-    if (!current) return;
-    if (!window.confirm(`Erase ${current} and every photo and template of theirs? This cannot be undone.`)) return;
+    if (!drawn) return;
+    if (!window.confirm(`Erase ${drawn} and every photo and template of theirs? This cannot be undone.`)) return;
     try {
-      const answer = await api("DELETE", `/api/people/${encodeURIComponent(current)}`);
+      const answer = await api("DELETE", `/api/people/${encodeURIComponent(drawn)}`);
       current = null;
+      drawn = null;
       flashNext(`Erased ${answer.erased} (${plural(answer.templates, "template")}); nothing of them remains in the gallery.`);
-      location.hash = "#/people";
+      location.replace("#/people"); // Back does not land on their page, now gone
     } catch (error) {
       say("person-error", error.message);
     }
