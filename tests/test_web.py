@@ -1118,7 +1118,7 @@ def test_every_view_fits_a_phone_and_a_desktop(
         page.click("#nav a[data-view=people]")
         page.click("#people-list button[data-name='Eileen Collins']")
         expect(page.locator("#person-meta")).to_contain_text("1 enrolled face,")
-        expect(page.locator("#people-list button .muted")).to_have_text("1 face")
+        expect(page.locator("#people-list button .muted")).to_have_text("1 enrolled face")
         assert_no_sideways_scroll(page)
         assert_big_enough_to_tap(page, width)
         shot(f"people-{width}")

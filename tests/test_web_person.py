@@ -197,7 +197,7 @@ def test_a_video_the_browser_cannot_decode_shows_the_face_and_a_download(
         else:
             moment.click()
         expect(fallback.locator(".still figcaption")).to_contain_text("the face at")
-        # What each count counts: the group's best 8 faces are enrolled (the card's "8 faces"),
+        # What each count counts: the group's best 8 faces are enrolled (the card's "8 enrolled faces"),
         # every one of its faces is an appearance.
         assert faces > ENROLLED
         expect(page.locator("#person-meta")).to_have_text(

@@ -69,7 +69,7 @@ export function setupPeople(session) {
               { type: "button", class: "person-card", "data-name": p.name, onclick: () => open(p.name) },
               avatar(p),
               el("span", { class: "person-name", text: p.name }),
-              el("span", { class: "muted", text: plural(p.templates, "face") }), // from photos or video frames
+              el("span", { class: "muted", text: plural(p.templates, "enrolled face") }), // the templates: from photos or a named group's best faces
             ),
           ),
         ),
