@@ -438,3 +438,16 @@ def test_a_folder_with_nothing_to_read_is_an_error_not_an_empty_success(tmp_path
             1, *command, folder, gallery=tmp_path / "g.db",
             says=("no image in this folder", "its 1 other file(s) were left", "nothing to read"),
         )  # fmt: skip
+
+
+def test_a_video_that_cannot_be_opened_is_named_once(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """``skipped cut.mp4: <why>``, not ``skipped cut.mp4: cut.mp4: <why>``."""
+    cut = tmp_path / "cut.mp4"
+    data = files["clip"].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # its index is at the end: it cannot be opened
+    code, text = invoke("analyze-video", cut, gallery=tmp_path / "g.db")
+    assert code == 1, text
+    flat = "".join(text.split())  # the console may wrap a long path
+    assert flat.count(str(cut)) == 1, text

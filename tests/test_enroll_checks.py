@@ -285,6 +285,10 @@ def test_service_409_for_another_persons_face_unless_forced(
     duplicate = assert_error(enroll("Barack Obama", train / "obama/obama2.jpg"), 409)
     assert duplicate["code"] == "duplicate_photo"
     assert duplicate["details"]["photos"][0]["code"] == DUPLICATE
+    # someone else's photo sent under a new name: the message says whose it is
+    theirs = assert_error(enroll("Not Biden", train / "biden/biden.jpg"), 409)
+    assert theirs["code"] == "duplicate_photo"
+    assert "(enrolled for 'Joe Biden')" in theirs["message"], theirs["message"]
 
 
 def test_ingest_refuses_a_folder_name_for_that_photo_only(

@@ -114,7 +114,7 @@ def test_video_identify_job_gives_a_timeline_and_an_annotated_video(
     assert timeline["drawn"] == "annotated.mp4"
     assert str(tmp_path) not in json.dumps(timeline)
     missing = client.get(job["download"], params={"file": "../service.db"}, headers=headers)
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_file_not_found"
 
 
 def test_a_truncated_video_is_said_to_be_read_only_in_part(

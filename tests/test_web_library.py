@@ -68,9 +68,9 @@ class LibrarySite:
         return found
 
 
-@pytest.fixture
-def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
-    root = tmp_path / "library"
+def copy_library(root: Path) -> Path:
+    """``root/photos``: PER_PERSON photos of each of PEOPLE (a folder each) and the video in
+    ``videos/``, copied from the shared data at test time; the photos folder."""
     folder = root / "photos"
     lfw = data_path("lfw/images_deepfunneled")
     for person in PEOPLE:
@@ -79,6 +79,13 @@ def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
             shutil.copy(photo, folder / person / photo.name)
     (folder / "videos").mkdir()
     shutil.copy(data_path(VIDEO), folder / "videos" / "aoc.mp4")
+    return folder
+
+
+@pytest.fixture
+def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
+    root = tmp_path / "library"
+    folder = copy_library(root)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -92,12 +99,17 @@ def library_site(tmp_path: Path) -> Iterator[LibrarySite]:
 
 @pytest.fixture
 def make_page(browser: Any) -> Iterator[Any]:
+    """New pages: a phone (under 600 px wide: 844 high, touch) or a desktop (900 high); no
+    JavaScript error may happen on any of them."""
     contexts: list[Any] = []
     errors: list[str] = []
 
     def make(site: LibrarySite, width: int) -> Page:
+        phone = width < 600
         context = browser.new_context(
-            base_url=site.url, viewport={"width": width, "height": 900 if width > 600 else 844}
+            base_url=site.url,
+            viewport={"width": width, "height": 844 if phone else 900},
+            has_touch=phone,
         )
         contexts.append(context)
         page = context.new_page()
@@ -812,7 +824,7 @@ def test_the_media_of_an_item_photos_and_seekable_videos(library_site: LibrarySi
         assert part.headers["content-range"] == f"bytes 100-199/{len(video_bytes)}"
         assert part.content == video_bytes[100:200]
         missing = client.get("/api/library/items/999999/media")
-        assert missing.status_code == 404
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "item_not_found"
 
         # The file is replaced by a link outside the roots: refused, and the path not shown.
         outside = root.parent / "outside" / "elsewhere.jpg"

@@ -30,6 +30,7 @@ __all__ = [
     "InputError",
     "InputNotReadableError",
     "InvalidNameError",
+    "LibraryItemNotFoundError",
     "LowQualityFaceError",
     "ModelError",
     "ModelIntegrityError",
@@ -249,6 +250,12 @@ class GroupNotFoundError(ClusterError):
 
 class ClusterFaceNotFoundError(ClusterError):
     code = "cluster_face_not_found"
+
+
+class LibraryItemNotFoundError(ClusterFaceNotFoundError):
+    """No photo or video of that id in the library."""
+
+    code = "item_not_found"
 
 
 class CorrectionError(ClusterError):

@@ -30,6 +30,7 @@ from facelens.cli.common import (
     writable_folder,
 )
 from facelens.cli.output import (
+    about,
     advance,
     console,
     emit_json,
@@ -237,7 +238,7 @@ def video_command(
                 )
         except FaceLensError as error:
             records.append({"source": video, "error": str(error)})
-            console.print(f"[red]skipped[/red] {video}: {error}")
+            console.print(f"[red]skipped[/red] {about(video, error)}")
             continue
         record = result.to_dict(frames=with_frames)
         if charts is not None:

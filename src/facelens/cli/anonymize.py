@@ -19,7 +19,7 @@ from facelens.cli.common import (
     require_gallery,
     writable_folder,
 )
-from facelens.cli.output import console, emit_json, print_table, progress_bar, shown
+from facelens.cli.output import about, console, emit_json, print_table, progress_bar, shown
 from facelens.gallery import resolve_gallery_path
 from facelens.io.walk import IMAGE_SUFFIXES, walk_files
 from facelens.match.calibration import operating_point
@@ -197,7 +197,7 @@ def command(
             records.append(record)
             progress.update(progress.task_ids[0], completed=done + 1)
             if report.error is not None:
-                console.print(f"[red]failed[/red] {source}: {report.error}")
+                console.print(f"[red]failed[/red] {about(source, report.error)}")
             elif report.partial:
                 console.print(
                     f"[yellow]partial[/yellow] {source}: only part of it is in {output} "

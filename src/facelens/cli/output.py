@@ -23,6 +23,7 @@ from rich.progress import (
 from facelens.io.private_files import ExposedFileWarning
 
 __all__ = [
+    "about",
     "advance",
     "console",
     "emit_json",
@@ -52,6 +53,13 @@ def printable(text: str) -> str:
 
 console = _PrintableConsole(stderr=True)
 """Human-facing messages go to stderr, so ``--json`` output on stdout stays parseable."""
+
+
+def about(source: object, error: object) -> str:
+    """``"<source>: <error>"`` for a line about one input, without naming it twice when the
+    error's own text already starts with it (most errors name the file they are about)."""
+    where, why = str(source), str(error)
+    return why if why.startswith(f"{where}: ") else f"{where}: {why}"
 
 
 def shown(text: str) -> str:

@@ -54,6 +54,7 @@ from facelens.errors import (
     ClusterFaceNotFoundError,
     ClusterModelMismatchError,
     GroupNotFoundError,
+    LibraryItemNotFoundError,
 )
 from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.types import FloatArray
@@ -453,7 +454,7 @@ class PostgresLibraryStore:
                 (item_id,),
             ).fetchone()
         if row is None:
-            raise ClusterFaceNotFoundError(f"no item {item_id} in the library")
+            raise LibraryItemNotFoundError(f"no item {item_id} in the library")
         return ItemRecord(int(row[0]), row[1], row[2], row[3], int(row[4]), row[5])
 
     def _vector(self, value: bytes, face_id: int, item_id: int) -> FloatArray:

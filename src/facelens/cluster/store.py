@@ -62,6 +62,7 @@ from facelens.errors import (
     ClusterFaceNotFoundError,
     ClusterModelMismatchError,
     GroupNotFoundError,
+    LibraryItemNotFoundError,
 )
 from facelens.gallery.protection import GalleryCipher, RowSealer, side_store_cipher
 from facelens.io.private_files import make_private_dir
@@ -646,7 +647,7 @@ class ClusterStore:
                 "SELECT id, source, kind, state, faces, error FROM photos WHERE id = ?", (item_id,)
             ).fetchone()
         if row is None:
-            raise ClusterFaceNotFoundError(f"no item {item_id} in the library")
+            raise LibraryItemNotFoundError(f"no item {item_id} in the library")
         return ItemRecord(row[0], row[1], row[2], row[3], row[4], row[5])
 
     def face_matrix(self) -> FaceMatrix:

@@ -27,6 +27,7 @@ from facelens.errors import (
 
 __all__ = [
     "InvalidRequestError",
+    "JobFileNotFoundError",
     "JobKindNotFoundError",
     "JobNotFoundError",
     "JobNotReadyError",
@@ -112,6 +113,12 @@ class VideoTooLongError(ServiceError):
 class JobNotFoundError(ServiceError):
     code = "job_not_found"
     status = 404
+
+
+class JobFileNotFoundError(JobNotFoundError):
+    """A job that has no result file of that name."""
+
+    code = "job_file_not_found"
 
 
 class JobKindNotFoundError(ServiceError):

@@ -25,6 +25,7 @@ from facelens.service.auth import QueryKey, Service
 from facelens.service.context import ServiceContext
 from facelens.service.errors import (
     InvalidRequestError,
+    JobFileNotFoundError,
     JobKindNotFoundError,
     JobNotFoundError,
     JobNotReadyError,
@@ -214,7 +215,7 @@ def job_result(
     names = [str(n) for n in job.result.get("files", [])] or [str(job.result["file"])]
     name = str(job.result["file"]) if file is None else file
     if name not in names:
-        raise JobNotFoundError(f"job {job.id} has no file {name!r}; it has: {', '.join(names)}")
+        raise JobFileNotFoundError(f"job {job.id} has no file {name!r}; it has: {', '.join(names)}")
     path = context.jobs.folder(job.id) / "output" / Path(name).name
     if not path.is_file():
         raise JobNotReadyError(f"the result of job {job.id} is no longer on disk")

@@ -173,8 +173,10 @@ async def _enroll(
         outcome="ok" if accepted else refusal,
     )
     if all_duplicates:
+        owners = sorted({o.match.name for o in final if o.match is not None})
+        whose = f" (enrolled for {', '.join(repr(n) for n in owners)})" if owners else ""
         raise DuplicatePhotoError(
-            f"nothing was saved: every photo of {name!r} is already in the gallery",
+            f"nothing was saved: every photo sent for {name!r} is already in the gallery{whose}",
             final,
         )
     if not accepted:
