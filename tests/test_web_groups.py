@@ -9,7 +9,6 @@ go to ``test-artifacts/web/<test>/``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,12 +22,13 @@ from tests.test_web import browser as browser
 from tests.test_web_library import (
     PEOPLE,
     PER_PERSON,
-    VIDEO,
     LibrarySite,
     _finished,
+    copy_library,
     fits,
     press,
 )
+from tests.test_web_library import make_page as make_page
 
 Page = playwright_api.Page
 
@@ -43,14 +43,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibrarySite]:
     """A server whose library (one root) is scanned once for the whole module."""
     tmp_path = tmp_path_factory.mktemp("groups")
     root = tmp_path / "library"
-    folder = root / "photos"
-    lfw = data_path("lfw/images_deepfunneled")
-    for person in PEOPLE:
-        (folder / person).mkdir(parents=True)
-        for photo in sorted((lfw / person).glob("*.jpg"))[:PER_PERSON]:
-            shutil.copy(photo, folder / person / photo.name)
-    (folder / "videos").mkdir()
-    shutil.copy(data_path(VIDEO), folder / "videos" / "aoc.mp4")
+    copy_library(root)
     gallery, keys, env = encrypted_gallery(tmp_path)
     args = ["--library-root", str(root), "--threads", "1"]
     with ServerProcess(
@@ -62,30 +55,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LibrarySite]:
             assert started.status_code == 202, started.text
             assert _finished(client, started.json()["job"]) == "done"
         yield library
-
-
-@pytest.fixture
-def pages(browser: Any) -> Iterator[Any]:
-    """New pages: a phone (390x844, touch) or a desktop (1280x900); no JavaScript error."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def make(site: LibrarySite, width: int) -> Page:
-        phone = width < 600
-        context = browser.new_context(
-            base_url=site.url,
-            viewport={"width": width, "height": 844 if phone else 900},
-            has_touch=phone,
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def faces_of(site: LibrarySite, group: int) -> list[int]:
@@ -124,13 +93,13 @@ def top_of(page: Page, selector: str) -> float:
 
 
 def test_a_phone_sees_what_a_change_did_where_it_is_and_merges_where_it_ticked(
-    site: LibrarySite, pages: Any, request: pytest.FixtureRequest
+    site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
 ) -> None:
     """At 390 px by touch: a split and a "Not this person" deep in a long group say what
     they did on screen, keep the group where it was with its faces open, and leave the
     focus in it; ticking two groups offers Merge beside the second tick, and after the merge
     the message is on screen and the focus on the merged group."""
-    page = pages(site, 390)
+    page = make_page(site, 390)
     shot = Shots(page, request.node.name)
     log_in(page, site)
     # Nobody is named yet: the link to Enroll is big enough for a finger.
@@ -227,12 +196,12 @@ def test_a_phone_sees_what_a_change_did_where_it_is_and_merges_where_it_ticked(
 
 
 def test_move_to_group_moves_nothing_until_move_is_pressed(
-    site: LibrarySite, pages: Any, request: pytest.FixtureRequest
+    site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
 ) -> None:
     """By keyboard at 1280 px: ArrowDown on "Move to group…" only chooses (the chosen
     group's face shows beside it); the Move button moves the face and the focus stays in
     the group. Ticking a group for a merge: one Tab reaches its Merge."""
-    page = pages(site, 1280)
+    page = make_page(site, 1280)
     shot = Shots(page, request.node.name)
     log_in(page, site)
     groups = site.groups()
@@ -283,13 +252,13 @@ def test_move_to_group_moves_nothing_until_move_is_pressed(
 
 
 def test_a_name_in_another_case_is_the_person_already_known(
-    site: LibrarySite, pages: Any, request: pytest.FixtureRequest
+    site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
 ) -> None:
     """At 390 px: "angela  BASSETT" typed for a group when Angela Bassett is known is
     offered as her ("This is Angela Bassett") and joins her: no second person. The message
     shows on screen; the focus goes to the next group's name. A filter that matches
     nobody says so."""
-    page = pages(site, 390)
+    page = make_page(site, 390)
     shot = Shots(page, request.node.name)
     groups = site.groups()
     with site.client() as client:
@@ -327,7 +296,7 @@ def test_a_name_in_another_case_is_the_person_already_known(
 
 
 def test_a_group_of_someone_enrolled_since_says_who_it_looks_like(
-    site: LibrarySite, pages: Any, request: pytest.FixtureRequest
+    site: LibrarySite, make_page: Any, request: pytest.FixtureRequest
 ) -> None:
     """By keyboard at 1280 px: once Netanyahu is enrolled from a photo of his own, his group
     says "Looks like Benjamin Netanyahu"; another name typed for it is questioned beside the
@@ -341,7 +310,7 @@ def test_a_group_of_someone_enrolled_since_says_who_it_looks_like(
             files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in photos[:2]],
         )
         assert made.status_code == 201, made.text
-    page = pages(site, 1280)
+    page = make_page(site, 1280)
     shot = Shots(page, request.node.name)
     log_in(page, site)
     card = f"#groups-list li[data-group='{group}']"

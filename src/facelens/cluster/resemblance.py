@@ -55,7 +55,8 @@ def group_resemblances(
     """
     if not len(gallery.template_ids) or not len(face_ids):
         return {}
-    templates_of = {pid: int((gallery.person_ids == pid).sum()) for pid in gallery.names}
+    people, counts = np.unique(gallery.person_ids, return_counts=True)
+    templates_of = dict(zip(people.tolist(), counts.tolist(), strict=True))
     found: dict[int, Resemblance] = {}
     for group_id, members in groups.items():
         rows = _rows_of(face_ids, members)

@@ -635,7 +635,12 @@ export function setupPeople(session) {
       ` (${like.faces} of ${plural(like.of, "face")} recognized).`,
     );
     if (!canChange) return said;
-    const yes = el("button", {
+    return el("div", { class: "row looks-like-row" }, said, thisIs(group, input, problem, like));
+  }
+
+  /** "This is NAME": names the group after the person it looks like. */
+  function thisIs(group, input, problem, like) {
+    return el("button", {
       type: "button",
       class: "small group-looks-yes",
       text: `This is ${like.name}`,
@@ -644,7 +649,6 @@ export function setupPeople(session) {
         nameGroup(null, group, input, problem);
       },
     });
-    return el("div", { class: "row looks-like-row" }, said, yes);
   }
 
   async function nameGroup(event, group, input, problem, force = false) {
@@ -683,15 +687,7 @@ export function setupPeople(session) {
       text: `Name them ${name} anyway`,
       onclick: () => nameGroup(null, group, input, problem, true),
     });
-    const them = el("button", {
-      type: "button",
-      class: "small group-looks-yes",
-      text: `This is ${like.name}`,
-      onclick: () => {
-        input.value = like.name;
-        nameGroup(null, group, input, problem);
-      },
-    });
+    const them = thisIs(group, input, problem, like);
     problem.replaceChildren(
       `These faces look like ${like.name} (${like.faces} of ${plural(like.of, "face")} recognized), not ${name}. `,
       el("span", { class: "row" }, anyway, them),
