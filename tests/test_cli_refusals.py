@@ -451,3 +451,14 @@ def test_a_video_that_cannot_be_opened_is_named_once(
     assert code == 1, text
     flat = "".join(text.split())  # the console may wrap a long path
     assert flat.count(str(cut)) == 1, text
+
+
+def test_ingest_refuses_a_mistyped_folder_before_registering_it(tmp_path: Path) -> None:
+    """A path that is not there is a typo: refused in one line, and nothing is recorded (it
+    was kept as an item that failed in every later run)."""
+    scan = tmp_path / "scan.db"
+    refused(
+        1, "ingest", tmp_path / "nope_dir", "--scan", scan, gallery=tmp_path / "g.db",
+        says=(f"no such file or folder: {tmp_path / 'nope_dir'}",),
+    )  # fmt: skip
+    assert not scan.exists()

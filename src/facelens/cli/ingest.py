@@ -122,6 +122,9 @@ def command(
     interrupted run continues where it stopped when run again.
     """
     obj = ctx.ensure_object(dict)
+    missing = [s for s in sources if not s.startswith("@") and not Path(s).expanduser().exists()]
+    if missing:  # a typo, refused before it is registered as an item that fails forever
+        raise click.ClickException(f"no such file or folder: {', '.join(missing)}")
     if face != "only" and not into_gallery:
         raise click.UsageError("--face picks the face to enroll: it needs --into-gallery")
     if force and not into_gallery:
