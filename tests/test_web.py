@@ -1115,6 +1115,10 @@ def test_every_view_fits_a_phone_and_a_desktop(
         assert started.status_code == 202, started.text
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 844})
+        tops = page.eval_on_selector_all(
+            "#nav a", "links => links.map(a => Math.round(a.getBoundingClientRect().top))"
+        )
+        assert len(set(tops)) == 1, f"the tabs take {len(set(tops))} lines at {width} px"
         page.click("#nav a[data-view=people]")
         page.click("#people-list button[data-name='Eileen Collins']")
         expect(page.locator("#person-meta")).to_contain_text("1 enrolled face,")
