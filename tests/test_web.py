@@ -327,6 +327,7 @@ def test_enroll_shows_the_faces_found_before_saving(
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#erase-button")
     expect(page.locator("#flash")).to_contain_text("Erased Eileen M. Collins (2 templates)")
+    expect(page.locator("#flash")).to_be_focused()  # the Erase button went with her page
     expect(page.locator("#people-empty")).to_be_visible()
     assert site.people() == []
     shot("erased")
@@ -495,9 +496,11 @@ def test_verify_two_photos(page: Page, site: Site, shot: Shots, photos: dict[str
     drop_files(page, "#verify-drop-b", photos["mirrored"])
     expect(page.locator("#verify-button")).to_be_enabled()
     shot("two-photos-chosen")
-    page.click("#verify-button")
+    page.locator("#verify-button").focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#verify-result")).to_have_class("verdict same")
     expect(page.locator("#verify-result strong")).to_have_text("Same person")
+    expect(page.locator("#verify-result")).to_be_focused()  # not the page's body
     expect(page.locator("#verify-photo-a .face-box")).to_have_count(1)
     expect(page.locator("#verify-photo-b .face-box")).to_have_count(1)
     shot("same-person")

@@ -51,7 +51,21 @@ function route() {
     $(`#nav a[data-view=${view}]`).classList.toggle("active", view === name);
   }
   say("flash", takeFlash());
-  views[name].show();
+  Promise.resolve(views[name].show()).finally(() => keepTheKeyboard(name));
+}
+
+/** When the control used went with the part of the page it was in (Erase, "All people"), the
+ * keyboard goes on from what was said about it (the flash line), or from the view's tab. */
+function keepTheKeyboard(name) {
+  const focused = document.activeElement;
+  if (focused && focused !== document.body && !focused.closest("[hidden]")) return;
+  const flash = $("#flash");
+  if (!flash.hidden) {
+    flash.tabIndex = -1;
+    flash.focus();
+  } else {
+    $(`#nav a[data-view=${name}]`).focus();
+  }
 }
 
 async function logIn(event) {

@@ -52,11 +52,14 @@ export function setupVerify() {
         }),
       );
       verdict.hidden = false;
+      verdict.tabIndex = -1;
+      verdict.focus(); // the Compare button was disabled while comparing: the keyboard goes on here
     } catch (error) {
       say("verify-error", error.message);
     } finally {
       $("#verify-status").textContent = "";
       $("#verify-button").disabled = !(chosen.a && chosen.b);
+      if (document.activeElement === document.body) $("#verify-button").focus();
     }
   }
 
